@@ -1,0 +1,87 @@
+/**
+ * @file mproc/error.h
+ * @brief Status codes: 0 is success, every failure a negative MPROC_E* code.
+ *
+ * Every fallible mproc call returns an int status. The codes come from one
+ * table, MPROC_ERRNO_MAP, which also generates mproc_err_name() and
+ * mproc_strerror(). Operating system errors are translated once, where they
+ * happen, into the nearest code here; the OS's own sentence is kept in
+ * mproc_last_error().
+ *
+ * @defgroup error Errors
+ * @{
+ */
+#ifndef MPROC_ERROR_H
+#define MPROC_ERROR_H
+
+#include "mproc/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * The table of status codes: XX(NAME, value, description).
+ * Values are stable; new codes are appended.
+ */
+#define MPROC_ERRNO_MAP(XX)                                                    \
+    XX(EINVAL, -1, "invalid argument")                                         \
+    XX(ENOMEM, -2, "out of memory")                                            \
+    XX(EOS, -3, "operating system error")                                      \
+    XX(ENOTREG, -4, "target is not registered in this program")                \
+    XX(ESTARTED, -5, "process already started")                                \
+    XX(ENOTSTARTED, -6, "process has not been started")                        \
+    XX(ENOTCHILD, -7, "can only control a child of the current process")       \
+    XX(EJOINSELF, -8, "a process cannot join itself")                          \
+    XX(EDAEMON, -9, "daemonic processes are not allowed to have children")     \
+    XX(ETIMEDOUT, -10, "timed out")                                            \
+    XX(ENOTSUP, -11, "not supported on this platform")                         \
+    XX(ECORRUPT, -12, "corrupt or truncated message")                          \
+    XX(ETOOBIG, -13, "message exceeds the maximum size")                       \
+    XX(EAUTH, -14, "authentication failed")                                    \
+    XX(ECLOSED, -15, "connection closed by the peer")                          \
+    XX(EALIVE, -16, "process is still running")                                \
+    XX(ESTATE, -17, "operation not valid in the current state")                \
+    XX(ETYPE, -18, "value has a different type")                               \
+    XX(ERANGE, -19, "index or value out of range")                             \
+    XX(ENOTFOUND, -20, "no such key")
+
+/** The status codes as enum constants, e.g. MPROC_EINVAL. */
+enum mproc_errno_e {
+    MPROC_OK = 0,
+#define MPROC_XX_(name, value, text) MPROC_##name = value,
+    MPROC_ERRNO_MAP(MPROC_XX_)
+#undef MPROC_XX_
+};
+
+/**
+ * The symbolic name of a status, e.g. "MPROC_ETIMEDOUT".
+ * @param status any value returned by an mproc function.
+ * @return a static string; "MPROC_OK" for 0, "MPROC_E?" for an unknown code.
+ */
+MPROC_API const char *mproc_err_name(int status);
+
+/**
+ * A short description of a status, e.g. "timed out".
+ * @param status any value returned by an mproc function.
+ * @return a static string.
+ */
+MPROC_API const char *mproc_strerror(int status);
+
+/**
+ * The sentence that explains the last failure in the calling thread, e.g.
+ * "target 'worker' is not registered in this program".
+ *
+ * Every function that returns a negative status sets it first; successful
+ * calls leave it alone. The text stays valid until the thread's next failing
+ * mproc call.
+ * @return a string, empty if nothing failed yet.
+ */
+MPROC_API const char *mproc_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+/** @} */
+#endif

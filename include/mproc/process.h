@@ -1,0 +1,294 @@
+/**
+ * @file mproc/process.h
+ * @brief Processes, start methods, targets and the runtime entry point.
+ *
+ * The model is Python's multiprocessing.Process. A target is a function
+ * registered under a name; a process runs one target with a list of
+ * argument values in a child. A child is started by one of three start
+ * methods:
+ *
+ * - spawn (every OS, the default): the program's own executable is run
+ *   again. The child inherits nothing but stdio: mproc_main() reads a
+ *   bootstrap message (name, log level, configuration, target, arguments)
+ *   and runs the target. Globals have the values the program gives them
+ *   before mproc_main().
+ * - fork (Unix): the child is a copy of the parent at the moment of start.
+ * - forkserver (Unix): a server process, spawned on first use, forks each
+ *   child on request; children are as fresh as spawned ones, but start
+ *   faster.
+ *
+ * @defgroup process Processes
+ * @{
+ */
+#ifndef MPROC_PROCESS_H
+#define MPROC_PROCESS_H
+
+#include <stddef.h>
+
+#include "mproc/export.h"
+#include "mproc/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Wait forever: a negative timeout, as poll(-1) in C. */
+#define MPROC_FOREVER (-1.0)
+
+/** The ways to start a child. */
+typedef enum mproc_start_method_e {
+    MPROC_START_DEFAULT = 0, /**< the program's method (spawn unless set) */
+    MPROC_START_SPAWN,       /**< re-execute the program; every OS */
+    MPROC_START_FORK,        /**< copy the parent; Unix only */
+    MPROC_START_FORKSERVER   /**< fork from a clean server; Unix only */
+} mproc_start_method_e;
+
+/**
+ * A target: the function a child runs.
+ *
+ * @p args is the list of values given at creation (never NULL; an empty list
+ * when none were given) and is owned by the runtime. Returning ends the
+ * process with exit code 0, as a normal return from Python's run() does.
+ * To end otherwise, call mproc_exit(), mproc_exit_msg() or mproc_raise().
+ */
+typedef void (*mproc_target_fn)(const mproc_value_t *args);
+
+/**
+ * Registers @p fn under @p name so that children can find it.
+ *
+ * Call it before mproc_main(): a spawned child re-runs everything before
+ * mproc_main() and must register the same targets. MPROC_TARGET() does this
+ * at load time and is the usual way.
+ * @return 0; MPROC_EINVAL for a NULL or empty name or function, or a name
+ * already registered to another function; MPROC_ENOMEM.
+ */
+MPROC_API int mproc_register_target(const char *name, mproc_target_fn fn);
+
+/**
+ * Registers the function @p fn under its own name when the program loads.
+ * Use it at file scope, after the function's definition:
+ * @code
+ * static void worker(const mproc_value_t *args) { ... }
+ * MPROC_TARGET(worker)
+ * @endcode
+ */
+#if defined(_MSC_VER)
+    #pragma section(".CRT$XCU", read)
+    #define MPROC_TARGET(fn)                                                   \
+        static void mproc_register_##fn##_(void)                               \
+        {                                                                      \
+            mproc_register_target(#fn, fn);                                    \
+        }                                                                      \
+        __declspec(allocate(".CRT$XCU")) static void (                         \
+            *mproc_register_##fn##_ptr_)(void) = mproc_register_##fn##_;
+#else
+    #define MPROC_TARGET(fn)                                                   \
+        __attribute__((constructor)) static void mproc_register_##fn##_(void)  \
+        {                                                                      \
+            mproc_register_target(#fn, fn);                                    \
+        }
+#endif
+
+/**
+ * The runtime's entry point: the first call of main().
+ *
+ * In the program itself it initialises the runtime and returns 0. In a
+ * process started by spawn (or the forkserver) it never returns: it reads
+ * the bootstrap message, runs the target and exits. Everything main() does
+ * before this call therefore runs in every spawned child too, which is C's
+ * version of Python's `if __name__ == '__main__':` rule.
+ *
+ * A command line that carries the runtime's marker argument but is
+ * malformed, or a bootstrap message that is corrupt, ends the process with
+ * exit code 1 and a sentence on stderr.
+ * @return 0, or a negative status if the runtime cannot be initialised.
+ */
+MPROC_API int mproc_main(int argc, char **argv);
+
+/** @name Start methods and contexts */
+/** @{ */
+
+/** A start method bound as a context, as multiprocessing.get_context(). */
+typedef struct mproc_context_t mproc_context_t;
+
+/**
+ * Sets the program's start method, once. @p method may not be
+ * MPROC_START_DEFAULT.
+ * @return 0; MPROC_ESTATE if already set (unless @p force); MPROC_ENOTSUP
+ * if this OS lacks @p method (fork or forkserver on Windows).
+ */
+MPROC_API int mproc_set_start_method(mproc_start_method_e method, int force);
+/** The program's start method: spawn unless set otherwise. */
+MPROC_API mproc_start_method_e mproc_get_start_method(void);
+/** Whether this OS offers @p method (1) or not (0). */
+MPROC_API int mproc_start_method_available(mproc_start_method_e method);
+/** "spawn", "fork", "forkserver" or "default". */
+MPROC_API const char *mproc_start_method_name(mproc_start_method_e method);
+/**
+ * Gets the context of @p method (MPROC_START_DEFAULT: the program's).
+ * Contexts are static; nothing needs freeing.
+ * @return 0; MPROC_ENOTSUP with a sentence if this OS lacks @p method.
+ */
+MPROC_API int mproc_get_context(const mproc_context_t **ctx,
+                                mproc_start_method_e method);
+/** The start method of @p ctx. */
+MPROC_API mproc_start_method_e mproc_context_method(const mproc_context_t *ctx);
+/** @} */
+
+/** @name Processes */
+/** @{ */
+
+/** A process object, as multiprocessing.Process. Opaque. */
+typedef struct mproc_process_t mproc_process_t;
+
+/** The daemon flag of a new process. */
+typedef enum mproc_daemon_e {
+    MPROC_DAEMON_INHERIT = 0, /**< the creating process's own flag */
+    MPROC_DAEMON_YES,         /**< terminated when its parent exits */
+    MPROC_DAEMON_NO           /**< joined when its parent exits */
+} mproc_daemon_e;
+
+/** Options for mproc_process_create(); zero means default everywhere. */
+typedef struct mproc_process_opts_t {
+    /** Name of a registered target. Required. */
+    const char *target;
+    /** A list of arguments (copied), or NULL for none. */
+    const mproc_value_t *args;
+    /** The process name; default CLASS-N:M (e.g. "Process-1", "Process-1:2").
+     */
+    const char *name;
+    /** The class part of default names; default "Process". */
+    const char *class_name;
+    /** The daemon flag; default: the creating process's. */
+    mproc_daemon_e daemon;
+    /** The start method; NULL: the program's (see mproc_set_start_method). */
+    const mproc_context_t *context;
+} mproc_process_opts_t;
+
+/**
+ * Creates a process object that will run @p opts->target.
+ *
+ * The target must be registered and the arguments encodable; both are
+ * checked here, in the parent, so a mistake never surfaces as a child that
+ * dies. Creating gives the process its number, as in Python.
+ * @return 0; MPROC_EINVAL (no target, or @p args not a list);
+ * MPROC_ENOTREG with a sentence naming the target; MPROC_ENOMEM.
+ */
+MPROC_API int mproc_process_create(mproc_process_t **proc,
+                                   const mproc_process_opts_t *opts);
+
+/**
+ * Starts the child.
+ * @return 0; MPROC_ESTARTED for a second start; MPROC_EDAEMON in a daemonic
+ * process; MPROC_ENOTSUP if the start method is missing here; MPROC_EOS
+ * when the OS refuses (mproc_last_error() has its sentence).
+ */
+MPROC_API int mproc_process_start(mproc_process_t *proc);
+
+/**
+ * Waits for the child to end, at most @p timeout seconds (0 polls;
+ * MPROC_FOREVER or any negative value waits forever).
+ * @return 0 once it has ended (its exit code is then known);
+ * MPROC_ETIMEDOUT if it still runs; MPROC_ENOTSTARTED; MPROC_EJOINSELF;
+ * MPROC_ENOTCHILD when called from a process that did not start it.
+ */
+MPROC_API int mproc_process_join(mproc_process_t *proc, double timeout);
+
+/** Whether the child runs (1) or not (0: not started or ended). */
+MPROC_API int mproc_process_is_alive(mproc_process_t *proc);
+
+/**
+ * The exit code of an ended child, in Python's convention: 0 normal return,
+ * n for mproc_exit(n), 1 for a failure, -N for death by signal N (-15 for
+ * terminate on every OS).
+ * @return 0 with @p code set; MPROC_ENOTSTARTED; MPROC_EALIVE if it still
+ * runs (this polls, as Python's exitcode does).
+ */
+MPROC_API int mproc_process_exitcode(mproc_process_t *proc, int *code);
+
+/**
+ * Asks the child to stop: SIGTERM on Unix, TerminateProcess on Windows.
+ * Terminating an ended child does nothing and succeeds.
+ * @return 0; MPROC_ENOTSTARTED; MPROC_ENOTCHILD; MPROC_EOS.
+ */
+MPROC_API int mproc_process_terminate(mproc_process_t *proc);
+
+/** As mproc_process_terminate(), but SIGKILL on Unix. */
+MPROC_API int mproc_process_kill(mproc_process_t *proc);
+
+/**
+ * Frees the object.
+ * @return 0; MPROC_EALIVE (and nothing is freed) if the child still runs:
+ * join, terminate or kill it first, as Python's close() requires.
+ */
+MPROC_API int mproc_process_destroy(mproc_process_t *proc);
+
+/** The process name. */
+MPROC_API const char *mproc_process_name(const mproc_process_t *proc);
+/** The OS process id, or 0 before start. */
+MPROC_API long mproc_process_pid(const mproc_process_t *proc);
+/** The daemon flag. */
+MPROC_API int mproc_process_daemon(const mproc_process_t *proc);
+/** The start method the process uses. */
+MPROC_API mproc_start_method_e
+mproc_process_start_method(const mproc_process_t *proc);
+/** @} */
+
+/** @name The current process */
+/** @{ */
+/**
+ * The object of the calling process ("MainProcess" in the program itself).
+ * It may be inspected but not started, joined or destroyed.
+ */
+MPROC_API mproc_process_t *mproc_current_process(void);
+/** The pid of the process that started this one (0 in the main process). */
+MPROC_API long mproc_parent_pid(void);
+/**
+ * Fills @p out with up to @p cap children that are still running, and reaps
+ * the ended ones, as multiprocessing.active_children().
+ * @return the number of running children (may exceed @p cap).
+ */
+MPROC_API size_t mproc_active_children(mproc_process_t **out, size_t cap);
+/** The number of CPUs of the machine (at least 1). */
+MPROC_API int mproc_cpu_count(void);
+
+/**
+ * Ends the calling process with exit code @p code, after the usual shutdown
+ * (daemonic children terminated, the others joined, log lines written).
+ */
+MPROC_API MPROC_NORETURN void mproc_exit(int code);
+/**
+ * Ends the calling process as Python's sys.exit("message") does: the
+ * message alone on stderr, exit code 1.
+ */
+MPROC_API MPROC_NORETURN void mproc_exit_msg(const char *fmt, ...)
+    MPROC_PRINTF(1, 2);
+/**
+ * Ends the calling process as an exception escaping run() does: stderr gets
+ * "Process NAME:" and then the message, and the exit code is 1.
+ */
+MPROC_API MPROC_NORETURN void mproc_raise(const char *fmt, ...)
+    MPROC_PRINTF(1, 2);
+/** @} */
+
+/** @name Explicit configuration */
+/** @{ */
+/**
+ * Sets @p key to @p value (both copied) in the program's configuration.
+ * Every child started afterwards gets the whole configuration, under every
+ * start method: this is how what the program read from its config file
+ * reaches a spawned child on Windows and Linux alike.
+ * @return 0; MPROC_EINVAL for a NULL or empty key or a NULL value;
+ * MPROC_ENOMEM.
+ */
+MPROC_API int mproc_config_set(const char *key, const char *value);
+/** The value of @p key, or NULL. Valid until the key is set again. */
+MPROC_API const char *mproc_config_get(const char *key);
+/** @} */
+
+#ifdef __cplusplus
+}
+#endif
+
+/** @} */
+#endif

@@ -1,0 +1,140 @@
+/**
+ * @file mproc/value.h
+ * @brief Dynamic values: what crosses a process boundary.
+ *
+ * A value is nil, a bool, a 64-bit integer, a double, a UTF-8 string, a byte
+ * string, a list of values or a map from values to values: the subset of
+ * Python objects that every child can rebuild, whatever its start method.
+ * Values are encoded with msgpack on the wire.
+ *
+ * Ownership is simple: a constructor returns a new value that the caller
+ * owns and frees with mproc_value_free(). Adding a value to a list or a map
+ * moves it into the container, which then frees it. The accessors return
+ * borrowed pointers that live as long as the container.
+ *
+ * Constructors return NULL when memory runs out. The container functions
+ * accept a NULL item and then fail with MPROC_ENOMEM, so a chain of
+ * constructions can be checked once at the end:
+ * @code
+ * mproc_value_t *args = mproc_value_list_of(2, mproc_value_int(7),
+ *                                           mproc_value_str("seven"));
+ * if (args == NULL) return MPROC_ENOMEM;
+ * @endcode
+ *
+ * @defgroup value Values
+ * @{
+ */
+#ifndef MPROC_VALUE_H
+#define MPROC_VALUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mproc/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The kinds of value. */
+typedef enum mproc_value_type_e {
+    MPROC_VALUE_NIL = 0, /**< Python's None */
+    MPROC_VALUE_BOOL,    /**< true or false */
+    MPROC_VALUE_INT,     /**< a signed 64-bit integer */
+    MPROC_VALUE_FLOAT,   /**< a double */
+    MPROC_VALUE_STR,     /**< UTF-8 text (may hold NUL bytes; has a length) */
+    MPROC_VALUE_BYTES,   /**< an opaque byte string */
+    MPROC_VALUE_LIST,    /**< an ordered list of values */
+    MPROC_VALUE_MAP      /**< ordered key/value pairs, keys of any kind */
+} mproc_value_type_e;
+
+/** An opaque dynamic value. */
+typedef struct mproc_value_t mproc_value_t;
+
+/** @name Construction (each returns NULL when out of memory) */
+/** @{ */
+MPROC_API mproc_value_t *mproc_value_nil(void);
+MPROC_API mproc_value_t *mproc_value_bool(int b);
+MPROC_API mproc_value_t *mproc_value_int(int64_t i);
+MPROC_API mproc_value_t *mproc_value_float(double d);
+/** A string copied from NUL-terminated @p s; NULL @p s gives NULL. */
+MPROC_API mproc_value_t *mproc_value_str(const char *s);
+/** A string of @p len bytes copied from @p s. */
+MPROC_API mproc_value_t *mproc_value_strn(const char *s, size_t len);
+/** A byte string of @p len bytes copied from @p data. */
+MPROC_API mproc_value_t *mproc_value_bytes(const void *data, size_t len);
+/** An empty list. */
+MPROC_API mproc_value_t *mproc_value_list(void);
+/**
+ * A list of @p n items, which it takes over. If any item is NULL (a failed
+ * constructor), the others are freed and the result is NULL.
+ */
+MPROC_API mproc_value_t *mproc_value_list_of(size_t n, ...);
+/** An empty map. */
+MPROC_API mproc_value_t *mproc_value_map(void);
+/** A deep copy of @p v; NULL when out of memory. */
+MPROC_API mproc_value_t *mproc_value_copy(const mproc_value_t *v);
+/** Frees @p v and everything in it. NULL is ignored. */
+MPROC_API void mproc_value_free(mproc_value_t *v);
+/** @} */
+
+/** @name Containers */
+/** @{ */
+/**
+ * Appends @p item to @p list, which takes it over (also on failure).
+ * @return 0; MPROC_EINVAL if @p list is not a list; MPROC_ENOMEM if @p item
+ * is NULL or the list cannot grow.
+ */
+MPROC_API int mproc_value_append(mproc_value_t *list, mproc_value_t *item);
+/**
+ * Sets @p map[@p key] = @p value, replacing an equal key's value. The map
+ * takes over both (also on failure).
+ * @return 0; MPROC_EINVAL if @p map is not a map; MPROC_ENOMEM.
+ */
+MPROC_API int mproc_value_map_set(mproc_value_t *map, mproc_value_t *key,
+                                  mproc_value_t *value);
+/** mproc_value_map_set() with a string key copied from @p key. */
+MPROC_API int mproc_value_map_set_str(mproc_value_t *map, const char *key,
+                                      mproc_value_t *value);
+/** The number of items of a list, pairs of a map, bytes of a string; else 0. */
+MPROC_API size_t mproc_value_len(const mproc_value_t *v);
+/** Item @p i of a list, or NULL if @p v is not a list or @p i is too big. */
+MPROC_API const mproc_value_t *mproc_value_at(const mproc_value_t *v, size_t i);
+/** The value stored under string key @p key, or NULL. */
+MPROC_API const mproc_value_t *mproc_value_get(const mproc_value_t *map,
+                                               const char *key);
+/** The key of pair @p i of a map, or NULL. */
+MPROC_API const mproc_value_t *mproc_value_key_at(const mproc_value_t *map,
+                                                  size_t i);
+/** The value of pair @p i of a map, or NULL. */
+MPROC_API const mproc_value_t *mproc_value_value_at(const mproc_value_t *map,
+                                                    size_t i);
+/** @} */
+
+/** @name Inspection */
+/** @{ */
+/** The kind of @p v; MPROC_VALUE_NIL for a NULL pointer. */
+MPROC_API mproc_value_type_e mproc_value_type(const mproc_value_t *v);
+/** The truth of a bool, or 0 for any other kind. */
+MPROC_API int mproc_value_as_bool(const mproc_value_t *v);
+/** An integer (a float is truncated), or 0 for any other kind. */
+MPROC_API int64_t mproc_value_as_int(const mproc_value_t *v);
+/** A float (an integer is converted), or 0.0 for any other kind. */
+MPROC_API double mproc_value_as_float(const mproc_value_t *v);
+/**
+ * The text of a string (always NUL-terminated), or NULL for any other kind.
+ * mproc_value_len() gives its length in bytes.
+ */
+MPROC_API const char *mproc_value_as_str(const mproc_value_t *v);
+/** The bytes of a byte string or a string, or NULL; @p len gets the size. */
+MPROC_API const void *mproc_value_as_bytes(const mproc_value_t *v, size_t *len);
+/** Deep equality: same kinds and contents (1), or not (0). */
+MPROC_API int mproc_value_equal(const mproc_value_t *a, const mproc_value_t *b);
+/** @} */
+
+#ifdef __cplusplus
+}
+#endif
+
+/** @} */
+#endif

@@ -1,0 +1,54 @@
+/*
+ * Unix backend internals, shared by the files of platform/unix only.
+ */
+#ifndef MPROC_OS_INTERNAL_H
+#define MPROC_OS_INTERNAL_H
+
+#if defined(_WIN32)
+    #error "the Unix backend is built on Windows: use platform/win32"
+#endif
+
+#include <sys/types.h>
+
+#include "mproc_os.h"
+
+/*
+ * A child. Its end is learnt in one of two ways: a real child of ours is
+ * watched through a pidfd (Linux) and reaped with waitpid; a forkserver
+ * child belongs to the server, which writes its status to @status_fd.
+ */
+struct mproc__os_child {
+    pid_t pid;
+    int pidfd;     /* -1 when pidfds are missing or for forkserver children */
+    int status_fd; /* forkserver children: the server's connection */
+    int done;      /* the exit code is known */
+    int exitcode;  /* Python's convention */
+};
+
+/* Translates errno into a status and records @what with strerror. */
+int mproc__unix_error(int err, const char *what);
+
+/*
+ * posix_spawn of this program with @args (argv[0] added), @nfds descriptors
+ * from @fds moved to 3, 4, ... in the child, stdin on /dev/null, every
+ * other descriptor above 2 closed.
+ */
+int mproc__unix_spawn_self(struct mproc__os_child **child,
+                           const char *const *args, const int *fds, int nfds);
+
+/* Waits for @fd to be readable; 0 or MPROC_ETIMEDOUT. */
+int mproc__unix_poll_in(int fd, double timeout);
+
+/* Python's exit code from a waitpid status. */
+int mproc__unix_exitcode(int status);
+
+/* Allocates a child record for @pid (with a pidfd when available). */
+struct mproc__os_child *mproc__unix_child_new(pid_t pid, int status_fd);
+
+/*
+ * Forkserver internals, exposed for the tests: start the server if needed,
+ * and open an authenticated connection with @key (NULL: the real key).
+ */
+int mproc__unix_forkserver_ensure(void);
+int mproc__unix_forkserver_connect(const unsigned char *key, int *conn);
+#endif

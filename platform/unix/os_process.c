@@ -1,0 +1,474 @@
+/*
+ * Unix backend: starting, watching and stopping children.
+ *
+ * APR's apr_proc_create cannot limit what a child inherits (it leaks every
+ * descriptor not marked close-on-exec) and has no waiting with a timeout,
+ * so spawning, forking and waiting are done here on the system calls.
+ *
+ * Waiting with a timeout uses a pidfd (Linux 5.3+): poll() on it wakes
+ * exactly when the child ends. Without pidfds it falls back to waitpid
+ * polling with growing sleeps, bounded at 10 ms.
+ */
+#if defined(_WIN32)
+    #error "the Unix backend is built on Windows: use platform/win32"
+#endif
+
+#ifndef _GNU_SOURCE
+    #define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mproc_private.h"
+#include "os_internal.h"
+
+extern char **environ;
+
+int mproc__unix_error(int err, const char *what)
+{
+    int status = MPROC_EOS;
+    if (err == ENOMEM)
+        status = MPROC_ENOMEM;
+    else if (err == EPIPE || err == ECONNRESET)
+        status = MPROC_ECLOSED;
+    return mproc__set_error(status, "%s: %s", what, strerror(err));
+}
+
+int mproc__os_init(void)
+{
+    /*
+     * A write to a pipe whose reader died must come back as an error that
+     * the caller reports, not kill the writer: Python ignores SIGPIPE too.
+     */
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+long mproc__os_getpid(void)
+{
+    return (long) getpid();
+}
+
+int mproc__os_cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int) n : 1;
+}
+
+int mproc__os_can_fork(void)
+{
+    return 1;
+}
+
+void mproc__os_flush_stdio(void)
+{
+    fflush(stdout);
+    fflush(stderr);
+}
+
+void mproc__os_exit_now(int code)
+{
+    _exit(code);
+}
+
+int mproc__os_stdin_devnull(void)
+{
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return mproc__unix_error(errno, "cannot open /dev/null");
+    if (fd != STDIN_FILENO) {
+        if (dup2(fd, STDIN_FILENO) < 0) {
+            int err = errno;
+            close(fd);
+            return mproc__unix_error(err, "cannot reopen stdin");
+        }
+        close(fd);
+    }
+    /* stdio may hold buffered input of the parent's stdin: drop it. */
+    clearerr(stdin);
+    return 0;
+}
+
+/* ---- I/O ------------------------------------------------------------- */
+
+int mproc__os_read(mproc__os_fd_t fd, void *buf, size_t n, size_t *got)
+{
+    ssize_t r;
+    do {
+        r = read((int) fd, buf, n);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        *got = 0;
+        return mproc__unix_error(errno, "read failed");
+    }
+    *got = (size_t) r;
+    return 0;
+}
+
+int mproc__os_write_all(mproc__os_fd_t fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write((int) fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return mproc__unix_error(errno, "write failed");
+        }
+        p += w;
+        n -= (size_t) w;
+    }
+    return 0;
+}
+
+int mproc__unix_poll_in(int fd, double timeout)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    struct timespec deadline, now, left, *tsp = NULL;
+    if (timeout >= 0) {
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += (time_t) timeout;
+        deadline.tv_nsec +=
+            (long) ((timeout - (double) (time_t) timeout) * 1e9);
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+    }
+    for (;;) {
+        if (timeout >= 0) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            left.tv_sec = deadline.tv_sec - now.tv_sec;
+            left.tv_nsec = deadline.tv_nsec - now.tv_nsec;
+            if (left.tv_nsec < 0) {
+                left.tv_sec--;
+                left.tv_nsec += 1000000000L;
+            }
+            if (left.tv_sec < 0)
+                left.tv_sec = left.tv_nsec = 0;
+            tsp = &left;
+        }
+        int r = ppoll(&pfd, 1, tsp, NULL);
+        if (r > 0)
+            return 0;
+        if (r == 0)
+            return MPROC_ETIMEDOUT;
+        if (errno != EINTR)
+            return mproc__unix_error(errno, "poll failed");
+    }
+}
+
+int mproc__os_wait_readable(mproc__os_fd_t fd, double timeout)
+{
+    return mproc__unix_poll_in((int) fd, timeout);
+}
+
+void mproc__os_close(mproc__os_fd_t fd)
+{
+    if (fd != MPROC__OS_FD_INVALID)
+        close((int) fd);
+}
+
+void mproc__os_fd_format(mproc__os_fd_t fd, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%d", (int) fd);
+}
+
+int mproc__os_fd_parse(const char *text, mproc__os_fd_t *fd)
+{
+    char *end;
+    long v;
+    if (text == NULL || *text == '\0')
+        return mproc__set_error(MPROC_EINVAL, "missing descriptor number");
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (errno != 0 || *end != '\0' || v < 0 || v > INT_MAX)
+        return mproc__set_error(MPROC_EINVAL, "'%s' is not a descriptor number",
+                                text);
+    *fd = (mproc__os_fd_t) v;
+    return 0;
+}
+
+/* ---- children -------------------------------------------------------- */
+
+int mproc__unix_exitcode(int status)
+{
+    if (WIFSIGNALED(status))
+        return -WTERMSIG(status);
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return 255;
+}
+
+struct mproc__os_child *mproc__unix_child_new(pid_t pid, int status_fd)
+{
+    struct mproc__os_child *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->pid = pid;
+    c->status_fd = status_fd;
+    c->pidfd = -1;
+#if defined(SYS_pidfd_open)
+    if (status_fd < 0)
+        c->pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+    if (c->pidfd >= 0)
+        fcntl(c->pidfd, F_SETFD, FD_CLOEXEC);
+#endif
+    return c;
+}
+
+int mproc__unix_spawn_self(struct mproc__os_child **child,
+                           const char *const *args, const int *fds, int nfds)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    char exe[PATH_MAX];
+    char *argv[16];
+    size_t nargs = 0;
+    pid_t pid;
+    sigset_t none;
+    int high[8];
+    int err, i;
+
+    if (nfds < 0 || nfds > (int) MPROC__ARRAY_SIZE(high))
+        return mproc__set_error(MPROC_EINVAL, "too many descriptors");
+
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n < 0)
+        return mproc__unix_error(errno, "cannot find the program's executable");
+    exe[n] = '\0';
+    argv[nargs++] = exe;
+    while (args[nargs - 1] != NULL && nargs < MPROC__ARRAY_SIZE(argv) - 1) {
+        argv[nargs] = (char *) args[nargs - 1];
+        nargs++;
+    }
+    argv[nargs] = NULL;
+
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    /*
+     * The child starts with default signal dispositions and an empty mask:
+     * what the parent ignores (SIGPIPE) or blocks is its own business.
+     */
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    {
+        sigset_t all;
+        sigfillset(&all);
+        posix_spawnattr_setsigdefault(&attr, &all);
+    }
+    posix_spawnattr_setflags(&attr,
+                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY,
+                                     0);
+    /*
+     * Move the handed-over descriptors to 3, 4, ... A source that already
+     * sat in that range could be clobbered by an earlier dup2, so each is
+     * first duplicated above the range; the copies are close-on-exec.
+     */
+    for (i = 0; i < nfds; i++) {
+        high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3 + nfds);
+        if (high[i] < 0) {
+            err = errno;
+            while (i-- > 0)
+                close(high[i]);
+            posix_spawn_file_actions_destroy(&fa);
+            posix_spawnattr_destroy(&attr);
+            return mproc__unix_error(err, "cannot duplicate a descriptor");
+        }
+        posix_spawn_file_actions_adddup2(&fa, high[i], 3 + i);
+    }
+    /* Nothing else leaks into the child: the core rule of spawn. */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3 + nfds);
+
+    err = posix_spawn(&pid, exe, &fa, &attr, argv, environ);
+    for (i = 0; i < nfds; i++)
+        close(high[i]);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (err != 0)
+        return mproc__unix_error(err, "cannot start the program again");
+    *child = mproc__unix_child_new(pid, -1);
+    if (*child == NULL) {
+        /* Without a record nobody could reap it: stop it now. */
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int mproc__os_spawn(mproc__os_child_t **child, const char *marker,
+                    mproc__os_fd_t *boot_w)
+{
+    int p[2];
+    const char *args[] = {marker, "3", NULL};
+    int rc;
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return mproc__unix_error(errno, "cannot create the bootstrap pipe");
+    rc = mproc__unix_spawn_self(child, args, &p[0], 1);
+    close(p[0]);
+    if (rc != 0) {
+        close(p[1]);
+        return rc;
+    }
+    *boot_w = p[1];
+    return 0;
+}
+
+int mproc__os_fork(mproc__os_child_t **child)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return mproc__unix_error(errno, "fork failed");
+    if (pid == 0) {
+        *child = NULL;
+        return 1;
+    }
+    *child = mproc__unix_child_new(pid, -1);
+    if (*child == NULL) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+long mproc__os_child_pid(const mproc__os_child_t *child)
+{
+    return (long) child->pid;
+}
+
+/* Reaps a real child if it has ended: 1 done, 0 running, <0 error. */
+static int try_reap(mproc__os_child_t *c)
+{
+    int status;
+    pid_t r;
+    do {
+        r = waitpid(c->pid, &status, WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return 0;
+    if (r < 0)
+        return mproc__unix_error(errno, "waitpid failed");
+    c->exitcode = mproc__unix_exitcode(status);
+    c->done = 1;
+    return 1;
+}
+
+/* A forkserver child: the server writes the status as 8 bytes, LE. */
+static int read_remote_status(mproc__os_child_t *c)
+{
+    unsigned char b[8];
+    int rc = mproc__read_exact(c->status_fd, b, sizeof b);
+    /*
+     * A server that died cannot tell us anything more: report the child as
+     * ended with 255, as Python's forkserver client does.
+     */
+    c->exitcode = rc == 0 ? (int) mproc__get_i64(b) : 255;
+    c->done = 1;
+    close(c->status_fd);
+    c->status_fd = -1;
+    return 0;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+int mproc__os_child_wait(mproc__os_child_t *c, double timeout, int *exitcode)
+{
+    int rc;
+    if (!c->done) {
+        if (c->status_fd >= 0) {
+            rc = mproc__unix_poll_in(c->status_fd, timeout);
+            if (rc != 0)
+                return rc;
+            read_remote_status(c);
+        } else if (c->pidfd >= 0) {
+            rc = mproc__unix_poll_in(c->pidfd, timeout);
+            if (rc != 0)
+                return rc;
+            /* The pidfd is readable once the child is a zombie. */
+            rc = try_reap(c);
+            if (rc < 0)
+                return rc;
+            if (rc == 0) {
+                do {
+                    rc = waitpid(c->pid, NULL, 0) < 0 ? errno : 0;
+                } while (rc == EINTR);
+                return mproc__set_error(MPROC_EOS, "lost track of child %ld",
+                                        (long) c->pid);
+            }
+        } else {
+            double deadline = now_seconds() + timeout;
+            long nap_us = 50;
+            while ((rc = try_reap(c)) == 0) {
+                struct timespec ts;
+                if (timeout >= 0 && now_seconds() >= deadline)
+                    return MPROC_ETIMEDOUT;
+                ts.tv_sec = 0;
+                ts.tv_nsec = nap_us * 1000;
+                nanosleep(&ts, NULL);
+                if (nap_us < 10000)
+                    nap_us *= 2;
+            }
+            if (rc < 0)
+                return rc;
+        }
+    }
+    *exitcode = c->exitcode;
+    return 0;
+}
+
+static int send_signal(mproc__os_child_t *c, int sig)
+{
+    if (c->done)
+        return 0;
+    /*
+     * A real child that has ended but is not reaped is a zombie: kill()
+     * succeeds on it and does nothing, which is what we want. A forkserver
+     * child is reaped by the server just before it reports the status, so
+     * in that short window the pid could in theory be reused; Python's
+     * forkserver has the same window.
+     */
+    if (kill(c->pid, sig) < 0 && errno != ESRCH)
+        return mproc__unix_error(errno, "cannot signal the child");
+    return 0;
+}
+
+int mproc__os_child_terminate(mproc__os_child_t *c)
+{
+    return send_signal(c, SIGTERM);
+}
+
+int mproc__os_child_kill(mproc__os_child_t *c)
+{
+    return send_signal(c, SIGKILL);
+}
+
+void mproc__os_child_free(mproc__os_child_t *c)
+{
+    if (c == NULL)
+        return;
+    if (c->pidfd >= 0)
+        close(c->pidfd);
+    if (c->status_fd >= 0)
+        close(c->status_fd);
+    free(c);
+}

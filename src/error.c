@@ -1,0 +1,52 @@
+/*
+ * Status codes and the per-thread sentence of the last failure.
+ */
+#include <stdio.h>
+
+#include "mproc_private.h"
+
+static MPROC__TLS char last_error[512];
+
+const char *mproc_err_name(int status)
+{
+    switch (status) {
+    case 0:
+        return "MPROC_OK";
+#define MPROC_XX_(name, value, text)                                           \
+    case value:                                                                \
+        return "MPROC_" #name;
+        MPROC_ERRNO_MAP(MPROC_XX_)
+#undef MPROC_XX_
+    default:
+        return "MPROC_E?";
+    }
+}
+
+const char *mproc_strerror(int status)
+{
+    switch (status) {
+    case 0:
+        return "success";
+#define MPROC_XX_(name, value, text)                                           \
+    case value:                                                                \
+        return text;
+        MPROC_ERRNO_MAP(MPROC_XX_)
+#undef MPROC_XX_
+    default:
+        return "unknown error";
+    }
+}
+
+const char *mproc_last_error(void)
+{
+    return last_error;
+}
+
+int mproc__set_error(int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return status;
+}

@@ -1,0 +1,193 @@
+/*
+ * Frames: a checksummed header around a payload, deflated when that pays.
+ *
+ * Every message between processes travels as a frame, so corruption and
+ * truncation are detected where they happen and reported as
+ * MPROC_ECORRUPT, never acted upon.
+ */
+#include <string.h>
+#include <zlib.h>
+
+#include "mproc_private.h"
+
+static const unsigned char frame_magic[4] = {'M', 'P', 'R', 'C'};
+
+static uint32_t checksum(const void *p, size_t n)
+{
+    uLong crc = crc32(0L, Z_NULL, 0);
+    const unsigned char *b = p;
+    /* crc32 takes a uInt length: feed large bodies in slices. */
+    while (n > 0) {
+        uInt chunk = n > 0x40000000u ? 0x40000000u : (uInt) n;
+        crc = crc32(crc, b, chunk);
+        b += chunk;
+        n -= chunk;
+    }
+    return (uint32_t) crc;
+}
+
+static void put_header(unsigned char *h, unsigned flags, size_t body_len,
+                       uint32_t crc)
+{
+    memcpy(h, frame_magic, 4);
+    h[4] = 1;
+    h[5] = (unsigned char) flags;
+    h[6] = h[7] = 0;
+    mproc__put_u32(h + 8, (uint32_t) body_len);
+    mproc__put_u32(h + 12, crc);
+}
+
+/* Appends a deflated body (length prefix + stream); 1 if it did not pay. */
+static int deflate_body(const void *payload, size_t len, int level,
+                        mproc__buf_t *out)
+{
+    size_t start = out->len;
+    uLong bound;
+    uLongf got;
+    int rc;
+    if (len > 0xffffffffu)
+        return 1;
+    bound = compressBound((uLong) len);
+    rc = mproc__buf_reserve(out, 4 + (size_t) bound);
+    if (rc != 0)
+        return rc;
+    mproc__put_u32(out->data + start, (uint32_t) len);
+    got = bound;
+    if (compress2(out->data + start + 4, &got, payload, (uLong) len, level) !=
+        Z_OK)
+        return 1;
+    /* Only keep it if it saves at least an eighth. */
+    if (4 + (size_t) got > len - len / 8)
+        return 1;
+    out->len = start + 4 + (size_t) got;
+    return 0;
+}
+
+int mproc__frame_encode(const void *payload, size_t len,
+                        const mproc__frame_opts_t *opts, mproc__buf_t *out)
+{
+    size_t hdr = out->len;
+    unsigned flags = 0;
+    int rc;
+    if (len > 0xffffffffu - 4)
+        return mproc__set_error(MPROC_ETOOBIG,
+                                "message of %zu bytes exceeds 4 GiB", len);
+    rc = mproc__buf_reserve(out, MPROC__FRAME_HEADER_SIZE);
+    if (rc != 0)
+        return rc;
+    out->len += MPROC__FRAME_HEADER_SIZE;
+    if (opts != NULL && opts->compress_threshold > 0 &&
+        len >= opts->compress_threshold) {
+        int level = opts->compress_level ? opts->compress_level : 1;
+        rc = deflate_body(payload, len, level, out);
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            flags |= MPROC__FRAME_FLAG_DEFLATED;
+    }
+    if (!(flags & MPROC__FRAME_FLAG_DEFLATED)) {
+        rc = mproc__buf_append(out, payload, len);
+        if (rc != 0)
+            return rc;
+    }
+    {
+        size_t body = out->len - hdr - MPROC__FRAME_HEADER_SIZE;
+        put_header(out->data + hdr, flags, body,
+                   checksum(out->data + hdr + MPROC__FRAME_HEADER_SIZE, body));
+    }
+    return 0;
+}
+
+int mproc__frame_check_header(const unsigned char *h, size_t max_body,
+                              size_t *body_len)
+{
+    size_t n;
+    if (memcmp(h, frame_magic, 4) != 0 || h[4] != 1 || h[6] != 0 || h[7] != 0 ||
+        (h[5] & ~MPROC__FRAME_FLAG_DEFLATED) != 0)
+        return mproc__set_error(MPROC_ECORRUPT, "bad frame header");
+    n = mproc__get_u32(h + 8);
+    if (n > max_body)
+        return mproc__set_error(MPROC_ETOOBIG,
+                                "frame of %zu bytes exceeds the maximum of %zu",
+                                n, max_body);
+    *body_len = n;
+    return 0;
+}
+
+int mproc__frame_open_body(const unsigned char *h, const void *body,
+                           size_t body_len, size_t max_payload,
+                           mproc__buf_t *out)
+{
+    const unsigned char *b = body;
+    uLongf got;
+    size_t raw;
+    int rc;
+    if (mproc__get_u32(h + 8) != body_len)
+        return mproc__set_error(MPROC_ECORRUPT, "truncated frame");
+    if (checksum(body, body_len) != mproc__get_u32(h + 12))
+        return mproc__set_error(MPROC_ECORRUPT, "frame checksum mismatch");
+    if (!(h[5] & MPROC__FRAME_FLAG_DEFLATED)) {
+        if (body_len > max_payload)
+            return mproc__set_error(MPROC_ETOOBIG, "message too large");
+        return mproc__buf_append(out, body, body_len);
+    }
+    if (body_len < 4)
+        return mproc__set_error(MPROC_ECORRUPT, "truncated deflated frame");
+    raw = mproc__get_u32(b);
+    if (raw > max_payload)
+        return mproc__set_error(MPROC_ETOOBIG,
+                                "message of %zu bytes exceeds the maximum "
+                                "of %zu",
+                                raw, max_payload);
+    rc = mproc__buf_reserve(out, raw);
+    if (rc != 0)
+        return rc;
+    got = (uLongf) raw;
+    if (uncompress(out->data + out->len, &got, b + 4, (uLong) (body_len - 4)) !=
+            Z_OK ||
+        got != raw)
+        return mproc__set_error(MPROC_ECORRUPT, "frame does not inflate");
+    out->len += raw;
+    return 0;
+}
+
+int mproc__read_exact(mproc__os_fd_t fd, void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    while (n > 0) {
+        size_t got;
+        int rc = mproc__os_read(fd, p, n, &got);
+        if (rc != 0)
+            return rc;
+        if (got == 0)
+            return mproc__set_error(MPROC_ECLOSED,
+                                    "the peer closed the connection");
+        p += got;
+        n -= got;
+    }
+    return 0;
+}
+
+int mproc__frame_read(mproc__os_fd_t fd, size_t max_payload, mproc__buf_t *out)
+{
+    unsigned char h[MPROC__FRAME_HEADER_SIZE];
+    mproc__buf_t body = {0};
+    size_t len;
+    int rc = mproc__read_exact(fd, h, sizeof h);
+    if (rc != 0)
+        return rc;
+    rc = mproc__frame_check_header(h, max_payload + 4, &len);
+    if (rc == 0)
+        rc = mproc__buf_reserve(&body, len);
+    if (rc == 0) {
+        rc = mproc__read_exact(fd, body.data, len);
+        if (rc == MPROC_ECLOSED)
+            rc = mproc__set_error(MPROC_ECORRUPT,
+                                  "truncated frame: the peer closed the "
+                                  "connection mid-message");
+    }
+    if (rc == 0)
+        rc = mproc__frame_open_body(h, body.data, len, max_payload, out);
+    mproc__buf_free(&body);
+    return rc;
+}

@@ -1,0 +1,197 @@
+/*
+ * Internals shared by the files of src/ and by the OS backends. Nothing
+ * here is part of the public API; every non-static name carries the mproc__
+ * prefix.
+ */
+#ifndef MPROC_PRIVATE_H
+#define MPROC_PRIVATE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mproc.h"
+#include "mproc_os.h"
+
+#if defined(_MSC_VER)
+    #define MPROC__TLS __declspec(thread)
+#else
+    #define MPROC__TLS __thread
+#endif
+
+#define MPROC__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- errors (error.c) ------------------------------------------------ */
+
+/*
+ * Records the sentence for the calling thread's last failure and returns
+ * @status, so that `return mproc__set_error(MPROC_EINVAL, "...");` reads
+ * naturally.
+ */
+int mproc__set_error(int status, const char *fmt, ...) MPROC_PRINTF(2, 3);
+
+/* ---- growable byte buffers (buf.c) ----------------------------------- */
+
+typedef struct mproc__buf_t {
+    unsigned char *data; /* malloc'ed, or NULL while empty */
+    size_t len;          /* bytes in use */
+    size_t cap;          /* bytes allocated */
+} mproc__buf_t;
+
+int mproc__buf_reserve(mproc__buf_t *b, size_t extra);
+int mproc__buf_append(mproc__buf_t *b, const void *data, size_t n);
+void mproc__buf_free(mproc__buf_t *b);
+char *mproc__strdup(const char *s);
+void mproc__put_u32(unsigned char *p, uint32_t v);
+uint32_t mproc__get_u32(const unsigned char *p);
+void mproc__put_i64(unsigned char *p, int64_t v);
+int64_t mproc__get_i64(const unsigned char *p);
+
+/* ---- values on the wire (value_codec.c) ------------------------------ */
+
+/* Appends the msgpack encoding of @v to @out. */
+int mproc__value_encode(const mproc_value_t *v, mproc__buf_t *out);
+/*
+ * Decodes exactly one value filling @len bytes. Anything else (trailing
+ * bytes, truncation, an unknown msgpack type) is MPROC_ECORRUPT.
+ */
+int mproc__value_decode(const void *data, size_t len, mproc_value_t **out);
+
+/* ---- frames (frame.c) ------------------------------------------------ */
+
+/*
+ * A frame is a 16-byte header and a body:
+ *   0  4  magic "MPRC"
+ *   4  1  version (1)
+ *   5  1  flags: bit 0 = body is deflated
+ *   6  2  reserved, zero
+ *   8  4  body length, little-endian
+ *   12 4  crc32 of the body, little-endian
+ * A deflated body starts with the payload's length (4 bytes, LE).
+ */
+#define MPROC__FRAME_HEADER_SIZE 16
+#define MPROC__FRAME_FLAG_DEFLATED 0x01u
+
+typedef struct mproc__frame_opts_t {
+    size_t
+        compress_threshold; /* deflate payloads at least this big; 0: never */
+    int compress_level;     /* zlib level, 1..9 */
+} mproc__frame_opts_t;
+
+/* Appends the frame of @payload to @out. */
+int mproc__frame_encode(const void *payload, size_t len,
+                        const mproc__frame_opts_t *opts, mproc__buf_t *out);
+/* Checks a header; *@body_len gets the body's length. */
+int mproc__frame_check_header(const unsigned char *hdr, size_t max_body,
+                              size_t *body_len);
+/* Verifies the body against its header and appends the payload to @out. */
+int mproc__frame_open_body(const unsigned char *hdr, const void *body,
+                           size_t body_len, size_t max_payload,
+                           mproc__buf_t *out);
+/* Reads one frame from @fd and appends its payload to @out. */
+int mproc__frame_read(mproc__os_fd_t fd, size_t max_payload, mproc__buf_t *out);
+/* Reads exactly @n bytes; EOF before that is MPROC_ECLOSED. */
+int mproc__read_exact(mproc__os_fd_t fd, void *buf, size_t n);
+
+/* ---- targets (target.c) ---------------------------------------------- */
+
+mproc_target_fn mproc__target_find(const char *name);
+
+/* ---- the runtime (runtime.c) ----------------------------------------- */
+
+#define MPROC__AUTHKEY_SIZE 32
+
+/* The state of the calling process. */
+typedef struct mproc__runtime_t {
+    int initialised;       /* mproc_main ran */
+    mproc_process_t *self; /* the current process's object */
+    long parent_pid;       /* 0 in the main process */
+    int *identity;         /* e.g. {1, 2} for "Process-1:2" */
+    size_t identity_len;
+    int child_counter; /* numbers given to this process's children */
+    int is_fork_child; /* end with _exit, not exit */
+    unsigned char authkey[MPROC__AUTHKEY_SIZE];
+    mproc_start_method_e start_method;
+    int start_method_set;
+} mproc__runtime_t;
+
+extern mproc__runtime_t mproc__rt;
+
+int mproc__runtime_init_main(void);
+/* After fork, in the child: forget the parent's children, set identity. */
+void mproc__runtime_after_fork(mproc_process_t *self);
+void mproc__runtime_add_child(mproc_process_t *p);
+void mproc__runtime_remove_child(mproc_process_t *p);
+/* Python's util._exit_function: terminate daemons, join the others. */
+void mproc__runtime_shutdown(void);
+/* Logs "process exiting", flushes and ends the process with @code. */
+MPROC_NORETURN void mproc__runtime_finish(int code);
+
+/* ---- processes (process.c) ------------------------------------------- */
+
+/* What the bootstrap message carries for a child. */
+struct mproc_process_t {
+    char *name;
+    char *target;
+    mproc_target_fn fn;
+    mproc__buf_t args; /* msgpack of the argument list */
+    int daemon;
+    mproc_start_method_e method;
+    int *identity;
+    size_t identity_len;
+    int started;
+    int is_current; /* the object of the calling process */
+    long creator_pid;
+    mproc__os_child_t *child;
+    long pid;
+    int have_exitcode;
+    int exitcode;
+    mproc_process_t *next_child; /* the runtime's list of children */
+    mproc_process_t *prev_child;
+};
+
+/* A process object for the calling process (used by bootstrap). */
+mproc_process_t *mproc__process_new_current(const char *name, int daemon,
+                                            const int *identity,
+                                            size_t identity_len);
+
+/* ---- configuration (config.c) ---------------------------------------- */
+
+/* Appends the configuration as a msgpack map of strings. */
+mproc_value_t *mproc__config_export(void);
+int mproc__config_import(const mproc_value_t *map);
+
+/* ---- logging (log.c) ------------------------------------------------- */
+
+int mproc__log_is_on(void);
+void mproc__log_restore(int on, int level);
+
+/* ---- bootstrap (bootstrap.c) ----------------------------------------- */
+
+#define MPROC__SPAWN_MARKER "--mproc-spawn"
+#define MPROC__FORKSERVER_MARKER "--mproc-forkserver"
+#define MPROC__MAX_BOOTSTRAP (256u * 1024u * 1024u)
+
+/* Builds the bootstrap frame that starts @p in a spawned child. */
+int mproc__bootstrap_build(const mproc_process_t *p, mproc__buf_t *frame);
+/*
+ * Decodes a bootstrap payload, becomes the process it describes and runs its
+ * target. Never returns: a bad payload ends the process with exit code 1 and
+ * a sentence on stderr. @forked: end with _exit (forkserver children).
+ */
+MPROC_NORETURN void mproc__bootstrap_run(const void *payload, size_t len,
+                                         int forked);
+/* Reads the bootstrap frame from @fd and runs it. Never returns. */
+MPROC_NORETURN void mproc__bootstrap_from_fd(mproc__os_fd_t fd);
+/* Runs @p's target in this (forked) process and ends it. Never returns. */
+MPROC_NORETURN void mproc__bootstrap_run_forked(mproc_process_t *p);
+
+/* ---- authentication and randomness (auth.c) -------------------------- */
+
+void mproc__random_bytes(void *buf, size_t n);
+/* Server side of the mutual HMAC-SHA256 challenge: challenge, then answer. */
+int mproc__auth_server(mproc__os_fd_t fd, const unsigned char *key);
+/* Client side: answer, then challenge. */
+int mproc__auth_client(mproc__os_fd_t fd, const unsigned char *key);
+
+#endif

@@ -1,0 +1,386 @@
+/*
+ * Dynamic values: construction, containers and inspection.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mproc_private.h"
+#include "value_internal.h"
+
+static mproc_value_t *new_value(mproc_value_type_e type)
+{
+    mproc_value_t *v = calloc(1, sizeof *v);
+    if (v != NULL)
+        v->type = type;
+    return v;
+}
+
+mproc_value_t *mproc_value_nil(void)
+{
+    return new_value(MPROC_VALUE_NIL);
+}
+
+mproc_value_t *mproc_value_bool(int b)
+{
+    mproc_value_t *v = new_value(MPROC_VALUE_BOOL);
+    if (v != NULL)
+        v->u.b = b != 0;
+    return v;
+}
+
+mproc_value_t *mproc_value_int(int64_t i)
+{
+    mproc_value_t *v = new_value(MPROC_VALUE_INT);
+    if (v != NULL)
+        v->u.i = i;
+    return v;
+}
+
+mproc_value_t *mproc_value_float(double d)
+{
+    mproc_value_t *v = new_value(MPROC_VALUE_FLOAT);
+    if (v != NULL)
+        v->u.f = d;
+    return v;
+}
+
+static mproc_value_t *new_blob(mproc_value_type_e type, const void *data,
+                               size_t len)
+{
+    mproc_value_t *v;
+    if (data == NULL && len > 0)
+        return NULL;
+    v = new_value(type);
+    if (v == NULL)
+        return NULL;
+    /* Always NUL-terminated, so a string can be used as a C string. */
+    v->u.s.ptr = malloc(len + 1);
+    if (v->u.s.ptr == NULL) {
+        free(v);
+        return NULL;
+    }
+    if (len > 0)
+        memcpy(v->u.s.ptr, data, len);
+    v->u.s.ptr[len] = '\0';
+    v->u.s.len = len;
+    return v;
+}
+
+mproc_value_t *mproc_value_str(const char *s)
+{
+    return s == NULL ? NULL : new_blob(MPROC_VALUE_STR, s, strlen(s));
+}
+
+mproc_value_t *mproc_value_strn(const char *s, size_t len)
+{
+    return new_blob(MPROC_VALUE_STR, s, len);
+}
+
+mproc_value_t *mproc_value_bytes(const void *data, size_t len)
+{
+    return new_blob(MPROC_VALUE_BYTES, data, len);
+}
+
+mproc_value_t *mproc_value_list(void)
+{
+    return new_value(MPROC_VALUE_LIST);
+}
+
+mproc_value_t *mproc_value_list_of(size_t n, ...)
+{
+    va_list ap;
+    size_t i;
+    int failed = 0;
+    mproc_value_t *list = mproc_value_list();
+    va_start(ap, n);
+    for (i = 0; i < n; i++) {
+        mproc_value_t *item = va_arg(ap, mproc_value_t *);
+        if (list == NULL || failed) {
+            /* Keep taking the items over, so none of them leaks. */
+            mproc_value_free(item);
+            continue;
+        }
+        if (mproc_value_append(list, item) != 0)
+            failed = 1;
+    }
+    va_end(ap);
+    if (failed) {
+        mproc_value_free(list);
+        return NULL;
+    }
+    return list;
+}
+
+mproc_value_t *mproc_value_map(void)
+{
+    return new_value(MPROC_VALUE_MAP);
+}
+
+void mproc_value_free(mproc_value_t *v)
+{
+    size_t i;
+    if (v == NULL)
+        return;
+    switch (v->type) {
+    case MPROC_VALUE_STR:
+    case MPROC_VALUE_BYTES:
+        free(v->u.s.ptr);
+        break;
+    case MPROC_VALUE_LIST:
+    case MPROC_VALUE_MAP:
+        for (i = 0; i < v->u.c.len; i++)
+            mproc_value_free(v->u.c.items[i]);
+        free(v->u.c.items);
+        break;
+    default:
+        break;
+    }
+    free(v);
+}
+
+/* Makes room for @extra more items in a list or map. */
+static int grow(mproc_value_t *c, size_t extra)
+{
+    size_t want = c->u.c.len + extra, cap;
+    mproc_value_t **p;
+    if (want <= c->u.c.cap)
+        return 0;
+    cap = c->u.c.cap ? c->u.c.cap * 2 : 4;
+    while (cap < want)
+        cap *= 2;
+    p = realloc(c->u.c.items, cap * sizeof *p);
+    if (p == NULL)
+        return MPROC_ENOMEM;
+    c->u.c.items = p;
+    c->u.c.cap = cap;
+    return 0;
+}
+
+int mproc_value_append(mproc_value_t *list, mproc_value_t *item)
+{
+    if (list == NULL || list->type != MPROC_VALUE_LIST) {
+        mproc_value_free(item);
+        return mproc__set_error(MPROC_EINVAL, "append needs a list");
+    }
+    if (item == NULL)
+        return mproc__set_error(MPROC_ENOMEM,
+                                "no item to append "
+                                "(a constructor ran out of memory)");
+    if (grow(list, 1) != 0) {
+        mproc_value_free(item);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    list->u.c.items[list->u.c.len++] = item;
+    return 0;
+}
+
+int mproc_value_map_set(mproc_value_t *map, mproc_value_t *key,
+                        mproc_value_t *value)
+{
+    size_t i;
+    if (map == NULL || map->type != MPROC_VALUE_MAP) {
+        mproc_value_free(key);
+        mproc_value_free(value);
+        return mproc__set_error(MPROC_EINVAL, "map_set needs a map");
+    }
+    if (key == NULL || value == NULL) {
+        mproc_value_free(key);
+        mproc_value_free(value);
+        return mproc__set_error(MPROC_ENOMEM,
+                                "no key or value to set "
+                                "(a constructor ran out of memory)");
+    }
+    /* Pairs are stored flat: items[2k] is a key, items[2k+1] its value. */
+    for (i = 0; i < map->u.c.len; i += 2) {
+        if (mproc_value_equal(map->u.c.items[i], key)) {
+            mproc_value_free(map->u.c.items[i + 1]);
+            map->u.c.items[i + 1] = value;
+            mproc_value_free(key);
+            return 0;
+        }
+    }
+    if (grow(map, 2) != 0) {
+        mproc_value_free(key);
+        mproc_value_free(value);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    map->u.c.items[map->u.c.len++] = key;
+    map->u.c.items[map->u.c.len++] = value;
+    return 0;
+}
+
+int mproc_value_map_set_str(mproc_value_t *map, const char *key,
+                            mproc_value_t *value)
+{
+    return mproc_value_map_set(map, mproc_value_str(key), value);
+}
+
+size_t mproc_value_len(const mproc_value_t *v)
+{
+    if (v == NULL)
+        return 0;
+    switch (v->type) {
+    case MPROC_VALUE_STR:
+    case MPROC_VALUE_BYTES:
+        return v->u.s.len;
+    case MPROC_VALUE_LIST:
+        return v->u.c.len;
+    case MPROC_VALUE_MAP:
+        return v->u.c.len / 2;
+    default:
+        return 0;
+    }
+}
+
+const mproc_value_t *mproc_value_at(const mproc_value_t *v, size_t i)
+{
+    if (v == NULL || v->type != MPROC_VALUE_LIST || i >= v->u.c.len)
+        return NULL;
+    return v->u.c.items[i];
+}
+
+const mproc_value_t *mproc_value_get(const mproc_value_t *map, const char *key)
+{
+    size_t i, n;
+    if (map == NULL || map->type != MPROC_VALUE_MAP || key == NULL)
+        return NULL;
+    n = strlen(key);
+    for (i = 0; i < map->u.c.len; i += 2) {
+        const mproc_value_t *k = map->u.c.items[i];
+        if (k->type == MPROC_VALUE_STR && k->u.s.len == n &&
+            memcmp(k->u.s.ptr, key, n) == 0)
+            return map->u.c.items[i + 1];
+    }
+    return NULL;
+}
+
+const mproc_value_t *mproc_value_key_at(const mproc_value_t *map, size_t i)
+{
+    if (map == NULL || map->type != MPROC_VALUE_MAP || i >= map->u.c.len / 2)
+        return NULL;
+    return map->u.c.items[2 * i];
+}
+
+const mproc_value_t *mproc_value_value_at(const mproc_value_t *map, size_t i)
+{
+    if (map == NULL || map->type != MPROC_VALUE_MAP || i >= map->u.c.len / 2)
+        return NULL;
+    return map->u.c.items[2 * i + 1];
+}
+
+mproc_value_type_e mproc_value_type(const mproc_value_t *v)
+{
+    return v == NULL ? MPROC_VALUE_NIL : v->type;
+}
+
+int mproc_value_as_bool(const mproc_value_t *v)
+{
+    return v != NULL && v->type == MPROC_VALUE_BOOL ? v->u.b : 0;
+}
+
+int64_t mproc_value_as_int(const mproc_value_t *v)
+{
+    if (v == NULL)
+        return 0;
+    if (v->type == MPROC_VALUE_INT)
+        return v->u.i;
+    if (v->type == MPROC_VALUE_FLOAT)
+        return (int64_t) v->u.f;
+    return 0;
+}
+
+double mproc_value_as_float(const mproc_value_t *v)
+{
+    if (v == NULL)
+        return 0.0;
+    if (v->type == MPROC_VALUE_FLOAT)
+        return v->u.f;
+    if (v->type == MPROC_VALUE_INT)
+        return (double) v->u.i;
+    return 0.0;
+}
+
+const char *mproc_value_as_str(const mproc_value_t *v)
+{
+    return v != NULL && v->type == MPROC_VALUE_STR ? v->u.s.ptr : NULL;
+}
+
+const void *mproc_value_as_bytes(const mproc_value_t *v, size_t *len)
+{
+    if (v == NULL ||
+        (v->type != MPROC_VALUE_BYTES && v->type != MPROC_VALUE_STR)) {
+        if (len != NULL)
+            *len = 0;
+        return NULL;
+    }
+    if (len != NULL)
+        *len = v->u.s.len;
+    return v->u.s.ptr;
+}
+
+int mproc_value_equal(const mproc_value_t *a, const mproc_value_t *b)
+{
+    size_t i;
+    if (a == NULL || b == NULL)
+        return a == b;
+    if (a->type != b->type)
+        return 0;
+    switch (a->type) {
+    case MPROC_VALUE_NIL:
+        return 1;
+    case MPROC_VALUE_BOOL:
+        return a->u.b == b->u.b;
+    case MPROC_VALUE_INT:
+        return a->u.i == b->u.i;
+    case MPROC_VALUE_FLOAT:
+        return a->u.f == b->u.f;
+    case MPROC_VALUE_STR:
+    case MPROC_VALUE_BYTES:
+        return a->u.s.len == b->u.s.len &&
+               memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0;
+    case MPROC_VALUE_LIST:
+    case MPROC_VALUE_MAP:
+        if (a->u.c.len != b->u.c.len)
+            return 0;
+        for (i = 0; i < a->u.c.len; i++)
+            if (!mproc_value_equal(a->u.c.items[i], b->u.c.items[i]))
+                return 0;
+        return 1;
+    }
+    return 0;
+}
+
+mproc_value_t *mproc_value_copy(const mproc_value_t *v)
+{
+    mproc_value_t *c;
+    size_t i;
+    if (v == NULL)
+        return NULL;
+    switch (v->type) {
+    case MPROC_VALUE_STR:
+    case MPROC_VALUE_BYTES:
+        return new_blob(v->type, v->u.s.ptr, v->u.s.len);
+    case MPROC_VALUE_LIST:
+    case MPROC_VALUE_MAP:
+        c = new_value(v->type);
+        if (c == NULL || grow(c, v->u.c.len) != 0) {
+            mproc_value_free(c);
+            return NULL;
+        }
+        for (i = 0; i < v->u.c.len; i++) {
+            c->u.c.items[i] = mproc_value_copy(v->u.c.items[i]);
+            if (c->u.c.items[i] == NULL) {
+                mproc_value_free(c);
+                return NULL;
+            }
+            c->u.c.len = i + 1;
+        }
+        return c;
+    default:
+        c = new_value(v->type);
+        if (c != NULL)
+            c->u = v->u;
+        return c;
+    }
+}
