@@ -51,6 +51,9 @@ void mproc__os_flush_stdio(void);
  */
 void mproc__os_exit_now(int code);
 
+/* A monotonic clock in seconds; only differences mean anything. */
+double mproc__os_monotonic(void);
+
 /* Reopens stdin on the null device (reading it gives EOF). */
 int mproc__os_stdin_devnull(void);
 

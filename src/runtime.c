@@ -6,6 +6,7 @@
  * its daemonic children and joins the others (util._exit_function), and a
  * child writes "process exiting with exitcode N" before it goes.
  */
+#include <apr_time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,17 @@ long mproc_parent_pid(void)
 int mproc_cpu_count(void)
 {
     return mproc__os_cpu_count();
+}
+
+void mproc_sleep(double seconds)
+{
+    if (seconds > 0)
+        apr_sleep((apr_interval_time_t) (seconds * 1e6));
+}
+
+double mproc_monotonic(void)
+{
+    return mproc__os_monotonic();
 }
 
 void mproc__runtime_after_fork(mproc_process_t *self)

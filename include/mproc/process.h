@@ -271,6 +271,14 @@ MPROC_API MPROC_NORETURN void mproc_raise(const char *fmt, ...)
     MPROC_PRINTF(1, 2);
 /** @} */
 
+/** @name Time */
+/** @{ */
+/** Sleeps the calling thread for @p seconds (Python's time.sleep). */
+MPROC_API void mproc_sleep(double seconds);
+/** A monotonic clock in seconds (Python's time.monotonic). */
+MPROC_API double mproc_monotonic(void);
+/** @} */
+
 /** @name Explicit configuration */
 /** @{ */
 /**

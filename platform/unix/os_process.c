@@ -83,6 +83,13 @@ void mproc__os_exit_now(int code)
     _exit(code);
 }
 
+double mproc__os_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
 int mproc__os_stdin_devnull(void)
 {
     int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -384,13 +391,6 @@ static int read_remote_status(mproc__os_child_t *c)
     return 0;
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
 int mproc__os_child_wait(mproc__os_child_t *c, double timeout, int *exitcode)
 {
     int rc;
@@ -416,11 +416,11 @@ int mproc__os_child_wait(mproc__os_child_t *c, double timeout, int *exitcode)
                                         (long) c->pid);
             }
         } else {
-            double deadline = now_seconds() + timeout;
+            double deadline = mproc__os_monotonic() + timeout;
             long nap_us = 50;
             while ((rc = try_reap(c)) == 0) {
                 struct timespec ts;
-                if (timeout >= 0 && now_seconds() >= deadline)
+                if (timeout >= 0 && mproc__os_monotonic() >= deadline)
                     return MPROC_ETIMEDOUT;
                 ts.tv_sec = 0;
                 ts.tv_nsec = nap_us * 1000;
