@@ -27,6 +27,9 @@ else()
   set(MPROC_PC_REQUIRES_PRIVATE "")
   set(MPROC_PC_CFLAGS "-DMPROC_STATIC")
 endif()
+# From <prefix>/<libdir>/pkgconfig back up to <prefix>.
+file(RELATIVE_PATH MPROC_PC_UP
+  ${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig ${CMAKE_INSTALL_PREFIX})
 configure_file(cmake/mproc.pc.in ${CMAKE_CURRENT_BINARY_DIR}/mproc.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/mproc.pc
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

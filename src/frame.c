@@ -172,20 +172,28 @@ int mproc__frame_read(mproc__os_fd_t fd, size_t max_payload, mproc__buf_t *out)
 {
     unsigned char h[MPROC__FRAME_HEADER_SIZE];
     mproc__buf_t body = {0};
-    size_t len;
-    int rc = mproc__read_exact(fd, h, sizeof h);
+    size_t len, got;
+    /*
+     * End of file before a frame starts is a clean close; anywhere after
+     * its first byte it is a truncated frame.
+     */
+    int rc = mproc__os_read(fd, h, sizeof h, &got);
     if (rc != 0)
         return rc;
-    rc = mproc__frame_check_header(h, max_payload + 4, &len);
+    if (got == 0)
+        return mproc__set_error(MPROC_ECLOSED,
+                                "the peer closed the connection");
+    rc = mproc__read_exact(fd, h + got, sizeof h - got);
+    if (rc == 0)
+        rc = mproc__frame_check_header(h, max_payload + 4, &len);
     if (rc == 0)
         rc = mproc__buf_reserve(&body, len);
-    if (rc == 0) {
+    if (rc == 0)
         rc = mproc__read_exact(fd, body.data, len);
-        if (rc == MPROC_ECLOSED)
-            rc = mproc__set_error(MPROC_ECORRUPT,
-                                  "truncated frame: the peer closed the "
-                                  "connection mid-message");
-    }
+    if (rc == MPROC_ECLOSED)
+        rc = mproc__set_error(MPROC_ECORRUPT,
+                              "truncated frame: the peer closed the "
+                              "connection mid-message");
     if (rc == 0)
         rc = mproc__frame_open_body(h, body.data, len, max_payload, out);
     mproc__buf_free(&body);

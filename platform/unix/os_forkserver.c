@@ -167,6 +167,16 @@ int mproc__unix_forkserver_ensure(void)
     return ensure_server();
 }
 
+long mproc__unix_forkserver_pid(void)
+{
+    return fs.server != NULL ? (long) fs.server->pid : 0;
+}
+
+const char *mproc__unix_forkserver_path(void)
+{
+    return fs.server != NULL ? fs.addr.sun_path : NULL;
+}
+
 /*
  * Hands our stdout and stderr to the server for the child: a forkserver
  * child writes where its parent writes now, as a spawned child does, not

@@ -51,4 +51,7 @@ struct mproc__os_child *mproc__unix_child_new(pid_t pid, int status_fd);
  */
 int mproc__unix_forkserver_ensure(void);
 int mproc__unix_forkserver_connect(const unsigned char *key, int *conn);
+/* The running server's pid and socket path (0 / NULL if none runs). */
+long mproc__unix_forkserver_pid(void);
+const char *mproc__unix_forkserver_path(void);
 #endif

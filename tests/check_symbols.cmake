@@ -1,0 +1,28 @@
+# Every symbol the library defines for the outside carries the mproc_
+# prefix, so it can never clash with a program's or another library's.
+execute_process(COMMAND ${NM} -g --defined-only ${LIB}
+  OUTPUT_VARIABLE out RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${NM} failed on ${LIB}")
+endif()
+string(REPLACE "\n" ";" lines "${out}")
+set(bad "")
+set(count 0)
+foreach(l IN LISTS lines)
+  # "<address> <type> <name>"; object headers and blank lines are skipped.
+  if(l MATCHES "^[0-9a-fA-F]+ [A-Z] (.+)$")
+    set(name "${CMAKE_MATCH_1}")
+    math(EXPR count "${count} + 1")
+    if(NOT name MATCHES "^_?mproc_")
+      list(APPEND bad "${name}")
+    endif()
+  endif()
+endforeach()
+if(count EQUAL 0)
+  message(FATAL_ERROR "no symbols found in ${LIB}")
+endif()
+if(bad)
+  string(REPLACE ";" "\n" bad "${bad}")
+  message(FATAL_ERROR "symbols without the mproc_ prefix:\n${bad}")
+endif()
+message("${count} exported symbols, all prefixed mproc_")

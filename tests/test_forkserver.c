@@ -1,0 +1,153 @@
+/*
+ * The forkserver (Unix): authentication, survival of bad clients, restart
+ * after its death, its private directory, and its exit with the program.
+ */
+#ifndef _GNU_SOURCE
+    #define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "mproc_private.h"
+#include "os_internal.h"
+
+static void exit_with(const mproc_value_t *args)
+{
+    mproc_exit((int) mproc_value_as_int(mproc_value_at(args, 0)));
+}
+MPROC_TARGET(exit_with)
+
+/* Starts a forkserver child of its own and reports the server's pid. */
+static void use_forkserver(const mproc_value_t *args)
+{
+    FILE *f;
+    int code = -1;
+    mproc_set_start_method(MPROC_START_FORKSERVER, 1);
+    if (harness_run("exit_with", mproc_value_list_of(1, mproc_value_int(3)),
+                    &code) != 0 ||
+        code != 3)
+        mproc_exit(96);
+    f = fopen(mproc_value_as_str(mproc_value_at(args, 0)), "w");
+    fprintf(f, "%ld\n%s\n", mproc__unix_forkserver_pid(),
+            mproc__unix_forkserver_path());
+    fclose(f);
+}
+MPROC_TARGET(use_forkserver)
+
+static void expect_child_works(void)
+{
+    int code = -1;
+    CU_ASSERT_EQUAL(harness_run("exit_with",
+                                mproc_value_list_of(1, mproc_value_int(5)),
+                                &code),
+                    0);
+    CU_ASSERT_EQUAL(code, 5);
+}
+
+static void test_wrong_key_is_refused(void)
+{
+    unsigned char wrong[MPROC__AUTHKEY_SIZE] = {0};
+    int conn = -1;
+    CU_ASSERT_EQUAL_FATAL(mproc__unix_forkserver_ensure(), 0);
+    CU_ASSERT_EQUAL(mproc__unix_forkserver_connect(wrong, &conn), MPROC_EAUTH);
+    CU_ASSERT_EQUAL(conn, -1);
+    /* The right key passes, and the server still serves. */
+    CU_ASSERT_EQUAL(mproc__unix_forkserver_connect(NULL, &conn), 0);
+    close(conn);
+    expect_child_works();
+}
+
+static void test_garbage_client_does_not_hurt(void)
+{
+    int conn = -1;
+    CU_ASSERT_EQUAL_FATAL(mproc__unix_forkserver_connect(NULL, &conn), 0);
+    /* Authenticated, then junk instead of stdio and a frame. */
+    CU_ASSERT_EQUAL(write(conn, "junk", 4), 4);
+    close(conn);
+    expect_child_works();
+}
+
+static void test_private_directory(void)
+{
+    struct stat st;
+    char dir[256];
+    const char *path = mproc__unix_forkserver_path();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(path);
+    snprintf(dir, sizeof dir, "%s", path);
+    *strrchr(dir, '/') = '\0';
+    CU_ASSERT_EQUAL_FATAL(stat(dir, &st), 0);
+    CU_ASSERT_EQUAL(st.st_mode & 0777, 0700);
+}
+
+static int wait_pid_gone(long pid)
+{
+    int fd = (int) syscall(SYS_pidfd_open, (pid_t) pid, 0);
+    struct pollfd p;
+    if (fd < 0)
+        return errno == ESRCH;
+    p.fd = fd;
+    p.events = POLLIN;
+    /* A bounded wait for an event we cannot otherwise observe. */
+    int r = poll(&p, 1, 10000);
+    close(fd);
+    return r == 1;
+}
+
+static void test_restart_after_the_server_dies(void)
+{
+    long pid = mproc__unix_forkserver_pid();
+    CU_ASSERT_FATAL(pid > 0);
+    CU_ASSERT_EQUAL(kill((pid_t) pid, SIGKILL), 0);
+    CU_ASSERT_TRUE(wait_pid_gone(pid));
+    expect_child_works();
+    CU_ASSERT_NOT_EQUAL(mproc__unix_forkserver_pid(), pid);
+}
+
+static void test_server_exits_with_its_program(void)
+{
+    char *path = harness_temp_path("fs"), *text, sock[256];
+    long pid;
+    int code = -1;
+    struct stat st;
+    /* A spawned child is a program of its own with its own server. */
+    mproc_set_start_method(MPROC_START_SPAWN, 1);
+    CU_ASSERT_EQUAL(harness_run("use_forkserver",
+                                mproc_value_list_of(1, mproc_value_str(path)),
+                                &code),
+                    0);
+    mproc_set_start_method(MPROC_START_FORKSERVER, 1);
+    CU_ASSERT_EQUAL(code, 0);
+    text = harness_read_file(path);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    CU_ASSERT_EQUAL(sscanf(text, "%ld\n%255s", &pid, sock), 2);
+    CU_ASSERT(pid > 0 && pid != mproc__unix_forkserver_pid());
+    CU_ASSERT_TRUE(wait_pid_gone(pid));
+    /* It removed its socket and directory on the way out. */
+    CU_ASSERT_NOT_EQUAL(stat(sock, &st), 0);
+    *strrchr(sock, '/') = '\0';
+    CU_ASSERT_NOT_EQUAL(stat(sock, &st), 0);
+    free(text);
+    remove(path);
+    free(path);
+}
+
+static const harness_test tests[] = {
+    {"wrong key is refused", test_wrong_key_is_refused, 0},
+    {"garbage client does not hurt", test_garbage_client_does_not_hurt, 0},
+    {"private directory", test_private_directory, 0},
+    {"restart after the server dies", test_restart_after_the_server_dies, 0},
+    {"server exits with its program", test_server_exits_with_its_program, 0},
+    {NULL, NULL, 0}};
+
+int main(int argc, char **argv)
+{
+    return harness_main(argc, argv, "forkserver", tests);
+}
