@@ -112,7 +112,7 @@ static void frame_round_trip(size_t size, int compressible, int expect_deflated)
                                            body, 1u << 30, &back),
                     0);
     CU_ASSERT_EQUAL_FATAL(back.len, size);
-    CU_ASSERT_EQUAL(memcmp(back.data, payload, size), 0);
+    CU_ASSERT(size == 0 || memcmp(back.data, payload, size) == 0);
     mproc__buf_free(&f);
     mproc__buf_free(&back);
     free(payload);
