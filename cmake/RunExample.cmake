@@ -3,7 +3,7 @@
 #   NAME.err      stderr, exactly
 #   NAME.out.any  stdout, the same lines in any order (scheduler-dependent)
 #   NAME.regex    every line is a regular expression that some line of
-#                 stdout must match, in this order
+#                 stdout must match, in this order (write "," for ";")
 # Usage: cmake -DEXE=... -DEXPECT=<dir>/NAME [-DEMULATOR=wine] [-DARGS=a;b]
 #              [-DEXIT_CODE=0] -P RunExample.cmake
 
@@ -15,6 +15,9 @@ execute_process(COMMAND ${EMULATOR} ${EXE} ${ARGS}
   TIMEOUT 120)
 string(REPLACE "\r\n" "\n" out "${out}")
 string(REPLACE "\r\n" "\n" err "${err}")
+# CMake lists split on ";": compare lines with it turned into ",".
+string(REPLACE ";" "," out_lines "${out}")
+string(REPLACE "\n" ";" out_lines "${out_lines}")
 set(failed FALSE)
 
 function(report what want got)
@@ -40,7 +43,7 @@ if(EXISTS ${EXPECT}.err)
 endif()
 if(EXISTS ${EXPECT}.out.any)
   file(STRINGS ${EXPECT}.out.any want_lines)
-  string(REPLACE "\n" ";" got_lines "${out}")
+  set(got_lines ${out_lines})
   list(FILTER got_lines EXCLUDE REGEX "^$")
   list(SORT want_lines)
   list(SORT got_lines)
@@ -50,8 +53,7 @@ if(EXISTS ${EXPECT}.out.any)
 endif()
 if(EXISTS ${EXPECT}.regex)
   file(STRINGS ${EXPECT}.regex patterns)
-  string(REPLACE "\n" ";" got_lines "${out}")
-  set(rest ${got_lines})
+  set(rest ${out_lines})
   foreach(p IN LISTS patterns)
     set(found FALSE)
     while(rest)

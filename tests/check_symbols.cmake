@@ -13,8 +13,10 @@ foreach(l IN LISTS lines)
   if(l MATCHES "^[0-9a-fA-F]+ [A-Z] (.+)$")
     set(name "${CMAKE_MATCH_1}")
     math(EXPR count "${count} + 1")
-    # Sanitizer builds add instrumentation symbols of their own.
-    if(NOT name MATCHES "^_?mproc_" AND NOT name MATCHES "^__(odr_asan|asan|ubsan)")
+    # Sanitizer builds add instrumentation symbols of their own, and
+    # mingw-w64 adds .refptr.<name> indirections for our own globals.
+    if(NOT name MATCHES "^(\\.refptr\\.)?_?mproc_" AND
+       NOT name MATCHES "^__(odr_asan|asan|ubsan)")
       list(APPEND bad "${name}")
     endif()
   endif()

@@ -130,7 +130,11 @@ char *harness_field(const char *text, const char *key)
         if (strncmp(p, key, k) == 0 && p[k] == '=') {
             const char *v = p + k + 1, *e = strchr(v, '\n');
             size_t n = e ? (size_t) (e - v) : strlen(v);
-            char *out = malloc(n + 1);
+            char *out;
+            /* A text-mode file on Windows ends its lines with CR LF. */
+            if (n > 0 && v[n - 1] == '\r')
+                n--;
+            out = malloc(n + 1);
             memcpy(out, v, n);
             out[n] = '\0';
             return out;

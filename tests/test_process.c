@@ -2,6 +2,7 @@
  * Processes under each start method: arguments, exit codes, names, the
  * rules of start/join/terminate, what a child inherits, and shutdown.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,10 +98,11 @@ MPROC_TARGET(run_forever)
 #if defined(__GNUC__)
 __attribute__((no_sanitize_address, no_sanitize("undefined")))
 #endif
-static void crash(const mproc_value_t *args)
+static void
+crash(const mproc_value_t *args)
 {
-    volatile int *nowhere = (volatile int *) 16;
-    *nowhere = 1;
+    volatile uintptr_t nowhere = 16;
+    *(volatile int *) nowhere = 1;
 }
 MPROC_TARGET(crash)
 
@@ -312,12 +314,14 @@ static void test_kill(void)
     mproc_process_destroy(p);
 }
 
+#if !defined(_WIN32)
 static void test_segfault_gives_minus_11(void)
 {
     int code = -100;
     CU_ASSERT_EQUAL(harness_run("crash", NULL, &code), 0);
     CU_ASSERT_EQUAL(code, -11);
 }
+#endif
 
 static void test_start_twice_and_join_unstarted(void)
 {

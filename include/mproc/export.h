@@ -23,7 +23,12 @@
     #define MPROC_API
 #endif
 
-#if defined(__GNUC__)
+#if defined(__MINGW32__)
+    /* mingw-w64's stdio is C99-conforming (%zu, %lld): check as GNU printf. */
+    #define MPROC_PRINTF(fmt, args)                                            \
+        __attribute__((format(gnu_printf, fmt, args)))
+    #define MPROC_NORETURN __attribute__((noreturn))
+#elif defined(__GNUC__)
     /** Marks a printf-like function so the compiler checks its arguments. */
     #define MPROC_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
     /** Marks a function that never returns. */

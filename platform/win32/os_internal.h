@@ -1,0 +1,74 @@
+/*
+ * Win32 backend internals, shared by the files of platform/win32 only.
+ *
+ * This is the one header of the backend that includes <windows.h>; the
+ * portable core never sees it. Each .c file of the backend includes it
+ * first, before any C library header, because the C library headers of
+ * mingw-w64 already pick a default _WIN32_WINNT.
+ */
+#ifndef MPROC_OS_INTERNAL_H
+#define MPROC_OS_INTERNAL_H
+
+#if !defined(_WIN32)
+    #error "the Win32 backend is built on Unix: use platform/unix"
+#endif
+
+/*
+ * Windows 7 is the oldest system supported: the proc-thread attribute list
+ * (PROC_THREAD_ATTRIBUTE_HANDLE_LIST, Vista) and GetActiveProcessorCount
+ * (7) are declared only from that version on.
+ */
+#if !defined(_WIN32_WINNT)
+    #define _WIN32_WINNT 0x0601
+#elif _WIN32_WINNT < 0x0601
+    #error "mproc needs _WIN32_WINNT 0x0601 (Windows 7) or later"
+#endif
+#if !defined(WIN32_LEAN_AND_MEAN)
+    #define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+
+#include "mproc_os.h"
+
+/*
+ * The exit code TerminateProcess gives a child that mproc terminates or
+ * kills: Python's multiprocessing uses the same value (its TERMINATE
+ * constant) and reports it as -SIGTERM, so a program sees the same code
+ * from both implementations.
+ */
+#define MPROC__WIN_TERMINATE_CODE 0x10000
+#define MPROC__WIN_TERMINATE_EXITCODE (-15)
+
+/*
+ * A child started by spawn. Windows has no zombies: the process handle
+ * keeps the exit code readable for as long as we hold it.
+ */
+struct mproc__os_child {
+    HANDLE process; /* owned; closed by mproc__os_child_free */
+    DWORD pid;
+    int done;     /* the exit code is known */
+    int exitcode; /* Python's convention */
+};
+
+/*
+ * Translates the Windows error @err into a status (MPROC_ENOMEM,
+ * MPROC_ECLOSED or MPROC_EOS) and records "@what: <the system's message>".
+ * The caller must capture GetLastError() before anything can change it.
+ */
+int mproc__win_error(DWORD err, const char *what);
+
+/*
+ * Converts UTF-8 @s into a malloc'ed UTF-16 string in *@out. Invalid UTF-8
+ * is MPROC_EINVAL.
+ */
+int mproc__win_utf8_to_wide(const char *s, wchar_t **out);
+
+/*
+ * Waits up to @timeout seconds (negative: forever) for @h to be signalled.
+ * Returns 0, MPROC_ETIMEDOUT, or an error status. A positive timeout is
+ * never rounded down to a 0 ms poll, and a wait the system ends a little
+ * early is resumed until the deadline has really passed.
+ */
+int mproc__win_wait_handle(HANDLE h, double timeout);
+
+#endif
