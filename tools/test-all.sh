@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds mproc for Linux and for Windows, and runs
+# every test: the native suites, the same suites under AddressSanitizer and
+# UndefinedBehaviorSanitizer, and the Windows build under Wine.
+#
+#   tools/test-all.sh            (what .ci/run runs)
+#
+# Build trees go to build/{native,sanitize,win64}; the cross-built Windows
+# dependencies and the Wine prefix are cached outside the checkout (see
+# tools/build-win-deps.sh). Ends with one line "total: N passed, N failed".
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+jobs=$(nproc 2>/dev/null || echo 2)
+logs="$root/build/logs"
+passed=0
+failed=0
+
+step() { printf '\n== %s\n' "$*"; }
+
+# run_ctest <name> <build dir> [env...]: ctest with its summary counted.
+run_ctest() {
+    local name=$1 dir=$2 log="$logs/$1.ctest.log" rc=0
+    shift 2
+    (cd "$dir" && env "$@" ctest --output-on-failure -j"$jobs" --timeout 300) \
+        2>&1 | tee "$log" || rc=$?
+    local line total bad
+    line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n1 || true)
+    if [ -z "$line" ]; then
+        echo "$name: ctest printed no summary" >&2
+        failed=$((failed + 1))
+        return
+    fi
+    bad=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+    total=$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$line")
+    passed=$((passed + total - bad))
+    failed=$((failed + bad))
+    [ "$rc" -eq 0 ] || [ "$bad" -gt 0 ] || failed=$((failed + 1))
+}
+
+step "dependencies"
+tools/install-deps.sh --windows
+mkdir -p "$logs"
+
+step "Linux: build"
+cmake -S . -B build/native -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$logs/native.cmake.log"
+cmake --build build/native -j"$jobs"
+step "Linux: tests"
+run_ctest native build/native
+
+step "Linux, ASan + UBSan: build"
+cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DMPROC_SANITIZE=ON \
+      -DMPROC_BUILD_BENCH=OFF >"$logs/sanitize.cmake.log"
+cmake --build build/sanitize -j"$jobs"
+step "Linux, ASan + UBSan: tests"
+# A crashing child must die of its signal (handle_segv=0); any report fails
+# the test through its FAIL_REGULAR_EXPRESSION and the non-zero exit codes.
+run_ctest sanitize build/sanitize \
+    ASAN_OPTIONS=handle_segv=0:detect_leaks=1:abort_on_error=0 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+step "Windows (mingw-w64): dependencies"
+win_deps=$(tools/build-win-deps.sh)
+echo "$win_deps"
+step "Windows (mingw-w64): build"
+cmake -S . -B build/win64 -DCMAKE_TOOLCHAIN_FILE="$root/cmake/mingw-w64-x86_64.cmake" \
+      -DMPROC_WIN_DEPS="$win_deps" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$logs/win64.cmake.log"
+cmake --build build/win64 -j"$jobs"
+step "Windows under Wine: tests"
+# shellcheck source=tools/wine-env.sh
+source tools/wine-env.sh
+run_ctest wine build/win64
+mproc_wine_stop || true
+
+echo
+echo "total: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
