@@ -36,6 +36,9 @@
 
 extern char **environ;
 
+/* /dev/null, opened once: a fork child only has to dup2 it onto stdin. */
+static int devnull_fd = -1;
+
 int mproc__unix_error(int err, const char *what)
 {
     int status = MPROC_EOS;
@@ -53,6 +56,9 @@ int mproc__os_init(void)
      * the caller reports, not kill the writer: Python ignores SIGPIPE too.
      */
     signal(SIGPIPE, SIG_IGN);
+    devnull_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull_fd < 0)
+        return mproc__unix_error(errno, "cannot open /dev/null");
     return 0;
 }
 
@@ -92,17 +98,12 @@ double mproc__os_monotonic(void)
 
 int mproc__os_stdin_devnull(void)
 {
-    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (devnull_fd < 0)
+        devnull_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull_fd < 0)
         return mproc__unix_error(errno, "cannot open /dev/null");
-    if (fd != STDIN_FILENO) {
-        if (dup2(fd, STDIN_FILENO) < 0) {
-            int err = errno;
-            close(fd);
-            return mproc__unix_error(err, "cannot reopen stdin");
-        }
-        close(fd);
-    }
+    if (dup2(devnull_fd, STDIN_FILENO) < 0)
+        return mproc__unix_error(errno, "cannot reopen stdin");
     /* stdio may hold buffered input of the parent's stdin: drop it. */
     clearerr(stdin);
     return 0;
@@ -226,13 +227,8 @@ struct mproc__os_child *mproc__unix_child_new(pid_t pid, int status_fd)
         return NULL;
     c->pid = pid;
     c->status_fd = status_fd;
+    /* Opened on the first wait with a timeout: most joins wait forever. */
     c->pidfd = -1;
-#if defined(SYS_pidfd_open)
-    if (status_fd < 0)
-        c->pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
-    if (c->pidfd >= 0)
-        fcntl(c->pidfd, F_SETFD, FD_CLOEXEC);
-#endif
     return c;
 }
 
@@ -391,6 +387,65 @@ static int read_remote_status(mproc__os_child_t *c)
     return 0;
 }
 
+/* A pidfd for @c, or -1 where the kernel has none (pidfds are CLOEXEC). */
+static int child_pidfd(mproc__os_child_t *c)
+{
+#if defined(SYS_pidfd_open)
+    if (c->pidfd < 0)
+        c->pidfd = (int) syscall(SYS_pidfd_open, c->pid, 0);
+#endif
+    return c->pidfd;
+}
+
+/* Waits for a real child of ours; 0 once reaped, or MPROC_ETIMEDOUT. */
+static int wait_own_child(mproc__os_child_t *c, double timeout)
+{
+    double deadline;
+    long nap_us = 50;
+    int rc;
+    if (timeout < 0) {
+        int status;
+        pid_t r;
+        do {
+            r = waitpid(c->pid, &status, 0);
+        } while (r < 0 && errno == EINTR);
+        if (r < 0)
+            return mproc__unix_error(errno, "waitpid failed");
+        c->exitcode = mproc__unix_exitcode(status);
+        c->done = 1;
+        return 0;
+    }
+    rc = try_reap(c);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    if (timeout == 0)
+        return MPROC_ETIMEDOUT;
+    if (child_pidfd(c) >= 0) {
+        /* The pidfd is readable once the child is a zombie. */
+        rc = mproc__unix_poll_in(c->pidfd, timeout);
+        if (rc != 0)
+            return rc;
+        rc = try_reap(c);
+        if (rc == 0)
+            return mproc__set_error(MPROC_EOS, "lost track of child %ld",
+                                    (long) c->pid);
+        return rc < 0 ? rc : 0;
+    }
+    /* No pidfds (old kernels): poll waitpid with growing naps. */
+    deadline = mproc__os_monotonic() + timeout;
+    while ((rc = try_reap(c)) == 0) {
+        struct timespec ts;
+        if (mproc__os_monotonic() >= deadline)
+            return MPROC_ETIMEDOUT;
+        ts.tv_sec = 0;
+        ts.tv_nsec = nap_us * 1000;
+        nanosleep(&ts, NULL);
+        if (nap_us < 10000)
+            nap_us *= 2;
+    }
+    return rc < 0 ? rc : 0;
+}
+
 int mproc__os_child_wait(mproc__os_child_t *c, double timeout, int *exitcode)
 {
     int rc;
@@ -400,35 +455,9 @@ int mproc__os_child_wait(mproc__os_child_t *c, double timeout, int *exitcode)
             if (rc != 0)
                 return rc;
             read_remote_status(c);
-        } else if (c->pidfd >= 0) {
-            rc = mproc__unix_poll_in(c->pidfd, timeout);
-            if (rc != 0)
-                return rc;
-            /* The pidfd is readable once the child is a zombie. */
-            rc = try_reap(c);
-            if (rc < 0)
-                return rc;
-            if (rc == 0) {
-                do {
-                    rc = waitpid(c->pid, NULL, 0) < 0 ? errno : 0;
-                } while (rc == EINTR);
-                return mproc__set_error(MPROC_EOS, "lost track of child %ld",
-                                        (long) c->pid);
-            }
         } else {
-            double deadline = mproc__os_monotonic() + timeout;
-            long nap_us = 50;
-            while ((rc = try_reap(c)) == 0) {
-                struct timespec ts;
-                if (timeout >= 0 && mproc__os_monotonic() >= deadline)
-                    return MPROC_ETIMEDOUT;
-                ts.tv_sec = 0;
-                ts.tv_nsec = nap_us * 1000;
-                nanosleep(&ts, NULL);
-                if (nap_us < 10000)
-                    nap_us *= 2;
-            }
-            if (rc < 0)
+            rc = wait_own_child(c, timeout);
+            if (rc != 0)
                 return rc;
         }
     }
