@@ -13,6 +13,7 @@
 #include "mproc/value.h"
 #include "mproc/log.h"
 #include "mproc/process.h"
+#include "mproc/synchronize.h"
 
 /** The library version. */
 #define MPROC_VERSION_MAJOR 0

@@ -141,4 +141,98 @@ int mproc__os_child_kill(mproc__os_child_t *child);
 /* Frees the handle. It neither waits for nor stops the child. */
 void mproc__os_child_free(mproc__os_child_t *child);
 
+/* ---- threads ---------------------------------------------------------- */
+
+/* The calling thread's id, unique in the system while it runs (cached). */
+long mproc__os_thread_id(void);
+
+/* ---- shared memory ------------------------------------------------------ */
+
+/*
+ * A segment of memory shared between processes. A named segment can be
+ * opened by name in any process (a spawned child included): POSIX shared
+ * memory ("/<name>") on Unix, a pagefile-backed mapping ("Local\<name>")
+ * on Windows. A NULL name makes an anonymous segment that only fork
+ * children share. Names are at most 31 characters of [A-Za-z0-9_.-].
+ */
+typedef struct mproc__os_shm mproc__os_shm_t;
+
+/* Creates @name with @size zeroed bytes; MPROC_EEXIST if it exists. */
+int mproc__os_shm_create(mproc__os_shm_t **shm, const char *name,
+                         size_t size);
+/* Opens @name, which must be at least @size bytes; MPROC_ENOTFOUND. */
+int mproc__os_shm_open(mproc__os_shm_t **shm, const char *name, size_t size);
+void *mproc__os_shm_addr(const mproc__os_shm_t *shm);
+/* Unmaps the segment in this process; the name stays. */
+void mproc__os_shm_close(mproc__os_shm_t *shm);
+/* Removes the name (Unix); the kernel counts references on Windows. */
+void mproc__os_shm_unlink(const char *name);
+
+/*
+ * The resource tracker (Unix): a process of its own session that removes
+ * the names of shared memory still registered when every process that
+ * registered them has ended, killed or not. Windows needs none: the kernel
+ * frees an object with its last handle.
+ */
+int mproc__os_track(const char *name);
+int mproc__os_untrack(const char *name);
+/* The tracker's address for children ("" if none), and adoption of it. */
+const char *mproc__os_tracker_address(void);
+int mproc__os_tracker_adopt(const char *address);
+/* The tracker's main loop (argv[1] is the tracker marker). Never returns. */
+void mproc__os_tracker_main(int argc, char **argv);
+
+/* ---- kernel synchronization objects --------------------------------------- */
+
+/*
+ * Each object has a slot of MPROC__OS_SYNC_SLOT bytes in a shared segment.
+ * The Unix backend keeps the object itself there (a robust process-shared
+ * pthread mutex, a sem_t, a futex word); the Windows backend ignores the
+ * slot and uses a named kernel object "Local\<name>". @create makes the
+ * object, otherwise an existing one is opened. A NULL @name makes an
+ * anonymous object (fork children only on Unix; never reopened by name).
+ * The handles returned are this process's; _close frees them.
+ */
+#define MPROC__OS_SYNC_SLOT 64
+
+typedef struct mproc__os_mutex mproc__os_mutex_t;
+typedef enum mproc__os_mutex_kind_e {
+    MPROC__OS_MUTEX_PLAIN = 0, /* relocking by the holder is MPROC_EDEADLK */
+    MPROC__OS_MUTEX_RECURSIVE  /* the holder may lock again */
+} mproc__os_mutex_kind_e;
+
+int mproc__os_mutex_init(mproc__os_mutex_t **m, void *slot, const char *name,
+                         mproc__os_mutex_kind_e kind, int create);
+/*
+ * 0; MPROC_ETIMEDOUT; MPROC_EOWNERDEAD (held now; the previous holder
+ * died); MPROC_EDEADLK (a plain mutex relocked forever by its holder; with
+ * a timeout that just times out).
+ */
+int mproc__os_mutex_lock(mproc__os_mutex_t *m, double timeout);
+/* 0; MPROC_ENOTHELD (nobody holds it); MPROC_ENOTOWNER (someone else). */
+int mproc__os_mutex_unlock(mproc__os_mutex_t *m);
+void mproc__os_mutex_close(mproc__os_mutex_t *m);
+
+typedef struct mproc__os_sem mproc__os_sem_t;
+/* @max: the bound of a bounded semaphore, 0 for none. */
+int mproc__os_sem_init(mproc__os_sem_t **s, void *slot, const char *name,
+                       unsigned value, unsigned max, int create);
+/* 0; MPROC_ETIMEDOUT. */
+int mproc__os_sem_wait(mproc__os_sem_t *s, double timeout);
+/* 0; MPROC_ETOOMANY at the bound (the value is unchanged). */
+int mproc__os_sem_post(mproc__os_sem_t *s);
+int mproc__os_sem_value(mproc__os_sem_t *s, int *value);
+void mproc__os_sem_close(mproc__os_sem_t *s);
+
+typedef struct mproc__os_event mproc__os_event_t;
+int mproc__os_event_init(mproc__os_event_t **e, void *slot, const char *name,
+                         int create);
+int mproc__os_event_set(mproc__os_event_t *e);
+int mproc__os_event_clear(mproc__os_event_t *e);
+/* 1 set, 0 clear. */
+int mproc__os_event_is_set(mproc__os_event_t *e);
+/* 0 once set; MPROC_ETIMEDOUT. */
+int mproc__os_event_wait(mproc__os_event_t *e, double timeout);
+void mproc__os_event_close(mproc__os_event_t *e);
+
 #endif

@@ -1,0 +1,268 @@
+/**
+ * @file mproc/synchronize.h
+ * @brief Locks, semaphores, events, conditions and barriers shared between
+ * processes, as multiprocessing.Lock, RLock, Semaphore, BoundedSemaphore,
+ * Event, Condition and Barrier.
+ *
+ * Every object lives in named shared memory (Unix) or in named kernel
+ * objects (Windows), so a child started by any method can reopen it: pass
+ * mproc_*_export()'s value as an argument and call mproc_*_import() in the
+ * child. The name disappears when the last process that uses the object
+ * destroys it; if the whole process tree is killed, a resource tracker
+ * process removes what is left (Unix; Windows kernel objects are counted by
+ * the kernel).
+ *
+ * An object created with a fork context (opts.context from
+ * mproc_get_context(.., MPROC_START_FORK)) lives in anonymous memory
+ * instead: cheaper, never leaked, but it reaches only fork children, through
+ * the parent's memory; exporting it fails with MPROC_EFORKONLY.
+ *
+ * Timeouts are seconds: 0 tries once, a negative value (MPROC_FOREVER)
+ * waits forever. A wait blocks in the kernel; it never polls.
+ *
+ * A lock whose holder died is not locked forever: the next acquirer gets it
+ * and is told with MPROC_EOWNERDEAD (Linux EOWNERDEAD, Windows
+ * WAIT_ABANDONED). That status means the lock IS held: release it as
+ * usual once the data it guards is checked.
+ *
+ * @defgroup synchronize Synchronization
+ * @{
+ */
+#ifndef MPROC_SYNCHRONIZE_H
+#define MPROC_SYNCHRONIZE_H
+
+#include "mproc/export.h"
+#include "mproc/process.h"
+#include "mproc/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Options of every synchronization object; zero means default. */
+typedef struct mproc_sync_opts_t {
+    /**
+     * NULL or a spawn/forkserver context: a named object that any child can
+     * reopen. A fork context: an anonymous, fork-only object.
+     */
+    const mproc_context_t *context;
+} mproc_sync_opts_t;
+
+/** @name Lock: a non-recursive mutex */
+/** @{ */
+typedef struct mproc_lock_t mproc_lock_t;
+/** Creates an unlocked lock. @return 0; MPROC_ENOMEM; MPROC_EOS. */
+MPROC_API int mproc_lock_create(mproc_lock_t **lock,
+                                const mproc_sync_opts_t *opts);
+/**
+ * Acquires the lock, waiting at most @p timeout seconds.
+ * @return 0; MPROC_ETIMEDOUT; MPROC_EOWNERDEAD (acquired: the previous
+ * holder died holding it); MPROC_EDEADLK if the calling thread holds it
+ * already and would wait forever (with a timeout it just times out).
+ */
+MPROC_API int mproc_lock_acquire(mproc_lock_t *lock, double timeout);
+/**
+ * Releases the lock.
+ * @return 0; MPROC_ENOTHELD if it is not held; MPROC_ENOTOWNER if another
+ * process or thread holds it. Either leaves the lock as it was.
+ */
+MPROC_API int mproc_lock_release(mproc_lock_t *lock);
+/** Frees this process's handle; the last user's destroy removes the name. */
+MPROC_API void mproc_lock_destroy(mproc_lock_t *lock);
+/**
+ * The lock as a value to pass to a child (see mproc_lock_import()).
+ * @return 0; MPROC_EFORKONLY for a fork-only lock; MPROC_ENOMEM.
+ */
+MPROC_API int mproc_lock_export(const mproc_lock_t *lock, mproc_value_t **ref);
+/**
+ * Reopens a lock from mproc_lock_export()'s value, in any process.
+ * @return 0; MPROC_EINVAL if @p ref is not a lock's; MPROC_ENOTFOUND if the
+ * lock no longer exists.
+ */
+MPROC_API int mproc_lock_import(mproc_lock_t **lock, const mproc_value_t *ref);
+
+/**
+ * Runs the statement after it with @p lock held, as Python's `with lock:`.
+ * Leaving the block with break, return or goto skips the release.
+ * @code
+ * MPROC_WITH_LOCK(lock) {
+ *     counter++;
+ * }
+ * @endcode
+ */
+#define MPROC_WITH_LOCK(lock)                                                  \
+    for (int mproc_with_once_ = (mproc_lock_acquire((lock), MPROC_FOREVER),  \
+                                 1);                                           \
+         mproc_with_once_; mproc_with_once_ = 0, mproc_lock_release(lock))
+/** @} */
+
+/** @name RLock: a mutex its holder may acquire again */
+/** @{ */
+typedef struct mproc_rlock_t mproc_rlock_t;
+MPROC_API int mproc_rlock_create(mproc_rlock_t **rlock,
+                                 const mproc_sync_opts_t *opts);
+/**
+ * Acquires the lock (again, if the calling thread holds it).
+ * @return 0; MPROC_ETIMEDOUT; MPROC_EOWNERDEAD (acquired).
+ */
+MPROC_API int mproc_rlock_acquire(mproc_rlock_t *rlock, double timeout);
+/**
+ * Undoes one acquire.
+ * @return 0; MPROC_ENOTHELD; MPROC_ENOTOWNER if another process or thread
+ * owns it.
+ */
+MPROC_API int mproc_rlock_release(mproc_rlock_t *rlock);
+MPROC_API void mproc_rlock_destroy(mproc_rlock_t *rlock);
+MPROC_API int mproc_rlock_export(const mproc_rlock_t *rlock,
+                                 mproc_value_t **ref);
+MPROC_API int mproc_rlock_import(mproc_rlock_t **rlock,
+                                 const mproc_value_t *ref);
+/** @} */
+
+/** @name Semaphore and BoundedSemaphore */
+/** @{ */
+typedef struct mproc_sem_t mproc_sem_t;
+/** A semaphore with the initial @p value. */
+MPROC_API int mproc_sem_create(mproc_sem_t **sem, unsigned value,
+                               const mproc_sync_opts_t *opts);
+/** A bounded semaphore: releasing it above @p value is an error. */
+MPROC_API int mproc_bounded_sem_create(mproc_sem_t **sem, unsigned value,
+                                       const mproc_sync_opts_t *opts);
+/** Decrements, waiting for a positive value. @return 0; MPROC_ETIMEDOUT. */
+MPROC_API int mproc_sem_acquire(mproc_sem_t *sem, double timeout);
+/**
+ * Increments. @return 0; MPROC_ETOOMANY for a bounded semaphore at its
+ * bound (the value is unchanged).
+ */
+MPROC_API int mproc_sem_release(mproc_sem_t *sem);
+/** The current value (Python's get_value). @return 0; MPROC_ENOTSUP. */
+MPROC_API int mproc_sem_value(mproc_sem_t *sem, int *value);
+MPROC_API void mproc_sem_destroy(mproc_sem_t *sem);
+MPROC_API int mproc_sem_export(const mproc_sem_t *sem, mproc_value_t **ref);
+MPROC_API int mproc_sem_import(mproc_sem_t **sem, const mproc_value_t *ref);
+/** @} */
+
+/** @name Event */
+/** @{ */
+typedef struct mproc_event_t mproc_event_t;
+/** Creates a cleared event. */
+MPROC_API int mproc_event_create(mproc_event_t **event,
+                                 const mproc_sync_opts_t *opts);
+/** Sets the flag and wakes every waiter. */
+MPROC_API int mproc_event_set(mproc_event_t *event);
+/** Clears the flag. */
+MPROC_API int mproc_event_clear(mproc_event_t *event);
+/** Whether the flag is set (1) or not (0). */
+MPROC_API int mproc_event_is_set(mproc_event_t *event);
+/**
+ * Waits until the flag is set, at most @p timeout seconds.
+ * @return 1 if the flag is set, 0 if the wait timed out (Python's
+ * True/False), or a negative status.
+ */
+MPROC_API int mproc_event_wait(mproc_event_t *event, double timeout);
+MPROC_API void mproc_event_destroy(mproc_event_t *event);
+MPROC_API int mproc_event_export(const mproc_event_t *event,
+                                 mproc_value_t **ref);
+MPROC_API int mproc_event_import(mproc_event_t **event,
+                                 const mproc_value_t *ref);
+/** @} */
+
+/** @name Condition */
+/** @{ */
+typedef struct mproc_cond_t mproc_cond_t;
+/** Options of mproc_cond_create(). */
+typedef struct mproc_cond_opts_t {
+    /** Where the condition lives (see mproc_sync_opts_t). */
+    const mproc_context_t *context;
+    /** The lock to use, or NULL (and rlock NULL) for an RLock of its own. */
+    mproc_lock_t *lock;
+    /** An RLock to use instead. */
+    mproc_rlock_t *rlock;
+} mproc_cond_opts_t;
+/**
+ * Creates a condition over a Lock, an RLock, or (by default) an RLock of
+ * its own. The condition does not own a lock it was given.
+ */
+MPROC_API int mproc_cond_create(mproc_cond_t **cond,
+                                const mproc_cond_opts_t *opts);
+/** Acquires the condition's lock (see mproc_rlock_acquire()). */
+MPROC_API int mproc_cond_acquire(mproc_cond_t *cond, double timeout);
+/** Releases the condition's lock. */
+MPROC_API int mproc_cond_release(mproc_cond_t *cond);
+/**
+ * Releases the lock, waits to be notified (at most @p timeout seconds), and
+ * reacquires the lock (fully, for an RLock held several times).
+ * @return 0 when notified; MPROC_ETIMEDOUT; MPROC_ENOTHELD or
+ * MPROC_ENOTOWNER if the caller does not hold the lock.
+ */
+MPROC_API int mproc_cond_wait(mproc_cond_t *cond, double timeout);
+/** A predicate for mproc_cond_wait_for(): nonzero when satisfied. */
+typedef int (*mproc_predicate_fn)(void *arg);
+/**
+ * Waits until @p pred(@p arg) holds, as Condition.wait_for().
+ * @return 1 if the predicate holds, 0 if the timeout passed first, or a
+ * negative status.
+ */
+MPROC_API int mproc_cond_wait_for(mproc_cond_t *cond, mproc_predicate_fn pred,
+                                  void *arg, double timeout);
+/** Wakes up to @p n waiters. The caller holds the lock. */
+MPROC_API int mproc_cond_notify(mproc_cond_t *cond, int n);
+/** Wakes every waiter. The caller holds the lock. */
+MPROC_API int mproc_cond_notify_all(mproc_cond_t *cond);
+MPROC_API void mproc_cond_destroy(mproc_cond_t *cond);
+/** The condition and its lock, as one value. */
+MPROC_API int mproc_cond_export(const mproc_cond_t *cond,
+                                mproc_value_t **ref);
+/** Reopens a condition (and its lock, owned by the result). */
+MPROC_API int mproc_cond_import(mproc_cond_t **cond, const mproc_value_t *ref);
+/** @} */
+
+/** @name Barrier */
+/** @{ */
+typedef struct mproc_barrier_t mproc_barrier_t;
+/** Options of mproc_barrier_create(). */
+typedef struct mproc_barrier_opts_t {
+    /** Where the barrier lives (see mproc_sync_opts_t). */
+    const mproc_context_t *context;
+    /**
+     * A registered target that the last process to arrive runs (with an
+     * empty argument list) before the others are released; NULL for none.
+     */
+    const char *action;
+    /** The default timeout of mproc_barrier_wait(); 0 means none. */
+    double timeout;
+} mproc_barrier_opts_t;
+/** Creates a barrier for @p parties processes (or threads). */
+MPROC_API int mproc_barrier_create(mproc_barrier_t **barrier, unsigned parties,
+                                   const mproc_barrier_opts_t *opts);
+/**
+ * Waits until @p parties callers have arrived, at most @p timeout seconds;
+ * a negative timeout means the barrier's default (opts.timeout), or forever
+ * if it has none, as Python's timeout=None.
+ * @return the arrival index, 0 .. parties-1 (each index once per cycle);
+ * MPROC_EBROKEN if the barrier is or becomes broken (a timeout breaks it).
+ */
+MPROC_API int mproc_barrier_wait(mproc_barrier_t *barrier, double timeout);
+/** Breaks the barrier: current and future waiters get MPROC_EBROKEN. */
+MPROC_API int mproc_barrier_abort(mproc_barrier_t *barrier);
+/** Returns the barrier to its empty state; current waiters get EBROKEN. */
+MPROC_API int mproc_barrier_reset(mproc_barrier_t *barrier);
+/** The number of parties. */
+MPROC_API unsigned mproc_barrier_parties(const mproc_barrier_t *barrier);
+/** How many are waiting now. */
+MPROC_API unsigned mproc_barrier_n_waiting(mproc_barrier_t *barrier);
+/** Whether the barrier is broken (1) or not (0). */
+MPROC_API int mproc_barrier_broken(mproc_barrier_t *barrier);
+MPROC_API void mproc_barrier_destroy(mproc_barrier_t *barrier);
+MPROC_API int mproc_barrier_export(const mproc_barrier_t *barrier,
+                                   mproc_value_t **ref);
+MPROC_API int mproc_barrier_import(mproc_barrier_t **barrier,
+                                   const mproc_value_t *ref);
+/** @} */
+
+#ifdef __cplusplus
+}
+#endif
+
+/** @} */
+#endif
