@@ -86,6 +86,8 @@ int mproc__bootstrap_build(const mproc_process_t *p, mproc__buf_t *frame)
     if (cwd != NULL)
         rc |= mproc_value_map_set_str(m, "cwd", mproc_value_str(cwd));
     rc |= mproc_value_map_set_str(m, "config", mproc__config_export());
+    rc |= mproc_value_map_set_str(m, "tracker",
+                                  mproc_value_str(mproc__os_tracker_address()));
     rc |= mproc_value_map_set_str(m, "target", mproc_value_str(p->target));
     rc |= mproc_value_map_set_str(m, "args",
                                   mproc_value_bytes(p->args.data, p->args.len));
@@ -190,6 +192,10 @@ void mproc__bootstrap_run(const void *payload, size_t len, int forked)
         mproc_set_start_method((mproc_start_method_e) mproc_value_as_int(v), 1);
     if (mproc__config_import(config) != 0)
         boot_fail(forked, "corrupt bootstrap message");
+    v = mproc_value_get(m, "tracker");
+    if (mproc_value_len(v) > 0 &&
+        mproc__os_tracker_adopt(mproc_value_as_str(v)) != 0)
+        boot_fail(forked, "cannot start");
     v = mproc_value_get(m, "cwd");
     if (mproc_value_as_str(v) != NULL &&
         apr_filepath_set(mproc_value_as_str(v), boot_pool) != APR_SUCCESS) {
@@ -257,6 +263,8 @@ int mproc_main(int argc, char **argv)
         mproc__os_fd_t fd;
         if (strcmp(argv[1], MPROC__FORKSERVER_MARKER) == 0)
             mproc__os_forkserver_main(argc, argv);
+        if (strcmp(argv[1], MPROC__TRACKER_MARKER) == 0)
+            mproc__os_tracker_main(argc, argv);
         if (strcmp(argv[1], MPROC__SPAWN_MARKER) != 0) {
             mproc__set_error(MPROC_EINVAL, "unknown marker argument '%s'",
                              argv[1]);

@@ -170,6 +170,7 @@ void mproc__log_restore(int on, int level);
 
 #define MPROC__SPAWN_MARKER "--mproc-spawn"
 #define MPROC__FORKSERVER_MARKER "--mproc-forkserver"
+#define MPROC__TRACKER_MARKER "--mproc-tracker"
 #define MPROC__MAX_BOOTSTRAP (256u * 1024u * 1024u)
 
 /* Builds the bootstrap frame that starts @p in a spawned child. */

@@ -44,14 +44,14 @@ extern "C" {
     XX(ESTATE, -17, "operation not valid in the current state")                \
     XX(ETYPE, -18, "value has a different type")                               \
     XX(ERANGE, -19, "index or value out of range")                             \
-    XX(ENOTFOUND, -20, "no such key")                                         \
+    XX(ENOTFOUND, -20, "no such key")                                          \
     XX(ENOTHELD, -21, "the lock is not held")                                  \
     XX(ENOTOWNER, -22, "the lock is held by another process or thread")        \
     XX(ETOOMANY, -23, "semaphore or lock released too many times")             \
     XX(EBROKEN, -24, "the barrier is broken")                                  \
     XX(EOWNERDEAD, -25, "acquired, but the previous holder died holding it")   \
     XX(EDEADLK, -26, "acquiring would deadlock: the caller holds the lock")    \
-    XX(EFORKONLY, -27, "the object exists only for fork children")            \
+    XX(EFORKONLY, -27, "the object exists only for fork children")             \
     XX(EEXIST, -28, "the name exists already")
 
 /** The status codes as enum constants, e.g. MPROC_EINVAL. */

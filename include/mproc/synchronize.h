@@ -91,8 +91,8 @@ MPROC_API int mproc_lock_import(mproc_lock_t **lock, const mproc_value_t *ref);
  * @endcode
  */
 #define MPROC_WITH_LOCK(lock)                                                  \
-    for (int mproc_with_once_ = (mproc_lock_acquire((lock), MPROC_FOREVER),  \
-                                 1);                                           \
+    for (int mproc_with_once_ =                                                \
+             (mproc_lock_acquire((lock), MPROC_FOREVER), 1);                   \
          mproc_with_once_; mproc_with_once_ = 0, mproc_lock_release(lock))
 /** @} */
 
@@ -211,8 +211,7 @@ MPROC_API int mproc_cond_notify(mproc_cond_t *cond, int n);
 MPROC_API int mproc_cond_notify_all(mproc_cond_t *cond);
 MPROC_API void mproc_cond_destroy(mproc_cond_t *cond);
 /** The condition and its lock, as one value. */
-MPROC_API int mproc_cond_export(const mproc_cond_t *cond,
-                                mproc_value_t **ref);
+MPROC_API int mproc_cond_export(const mproc_cond_t *cond, mproc_value_t **ref);
 /** Reopens a condition (and its lock, owned by the result). */
 MPROC_API int mproc_cond_import(mproc_cond_t **cond, const mproc_value_t *ref);
 /** @} */

@@ -36,6 +36,20 @@ int mproc__unix_error(int err, const char *what);
 int mproc__unix_spawn_self(struct mproc__os_child **child,
                            const char *const *args, const int *fds, int nfds);
 
+/* Flags of mproc__unix_spawn_self_ex(). */
+enum {
+    /*
+     * The child starts a session of its own (POSIX_SPAWN_SETSID): a signal
+     * sent to the program's process group or terminal does not reach it.
+     */
+    MPROC__UNIX_SPAWN_SETSID = 1
+};
+
+/* mproc__unix_spawn_self() with MPROC__UNIX_SPAWN_* @flags. */
+int mproc__unix_spawn_self_ex(struct mproc__os_child **child,
+                              const char *const *args, const int *fds, int nfds,
+                              int flags);
+
 /* Waits for @fd to be readable; 0 or MPROC_ETIMEDOUT. */
 int mproc__unix_poll_in(int fd, double timeout);
 
@@ -54,4 +68,10 @@ int mproc__unix_forkserver_connect(const unsigned char *key, int *conn);
 /* The running server's pid and socket path (0 / NULL if none runs). */
 long mproc__unix_forkserver_pid(void);
 const char *mproc__unix_forkserver_path(void);
+
+/*
+ * Resource tracker internals, exposed for the tests: the pid of the tracker
+ * this process started (0 if it uses one started by another process).
+ */
+long mproc__unix_tracker_pid(void);
 #endif

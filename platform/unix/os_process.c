@@ -235,6 +235,14 @@ struct mproc__os_child *mproc__unix_child_new(pid_t pid, int status_fd)
 int mproc__unix_spawn_self(struct mproc__os_child **child,
                            const char *const *args, const int *fds, int nfds)
 {
+    return mproc__unix_spawn_self_ex(child, args, fds, nfds, 0);
+}
+
+int mproc__unix_spawn_self_ex(struct mproc__os_child **child,
+                              const char *const *args, const int *fds, int nfds,
+                              int flags)
+{
+    short spawn_flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     char exe[PATH_MAX];
@@ -272,8 +280,9 @@ int mproc__unix_spawn_self(struct mproc__os_child **child,
         sigfillset(&all);
         posix_spawnattr_setsigdefault(&attr, &all);
     }
-    posix_spawnattr_setflags(&attr,
-                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    if (flags & MPROC__UNIX_SPAWN_SETSID)
+        spawn_flags |= POSIX_SPAWN_SETSID;
+    posix_spawnattr_setflags(&attr, spawn_flags);
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY,
                                      0);
     /*

@@ -1,0 +1,664 @@
+/*
+ * Unix backend: thread ids, shared memory and the synchronization objects
+ * that live in it.
+ *
+ * APR's process mutexes and shared memory cannot be reopened by name from a
+ * spawned child (APR unlinks the name at once), so this file uses POSIX
+ * directly: shm_open segments, robust process-shared pthread mutexes,
+ * process-shared sem_t and a futex word for events. Every object is kept in
+ * a slot of a shared segment that the core allocates; a handle here is only
+ * this process's pointer to the slot.
+ *
+ * The lock and unlock fast paths are one call into glibc and one branch:
+ * no system call, allocation or formatting beyond what pthreads does.
+ */
+#if defined(_WIN32)
+    #error "the Unix backend is built on Windows: use platform/win32"
+#endif
+
+#ifndef _GNU_SOURCE
+    #define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mproc_private.h"
+#include "os_internal.h"
+
+#define MPROC__LIKELY(x) __builtin_expect(!!(x), 1)
+
+/* The longest shared memory name the contract allows. */
+#define SHM_NAME_MAX 31
+
+/* ---- threads ----------------------------------------------------------- */
+
+/*
+ * gettid() is a system call; the id is cached per thread. A fork child's
+ * only thread is a copy of the forking one with the same cached id, so a
+ * fork handler clears the cache in the child. The handler is registered
+ * before the first value is cached, so no cached id can miss it.
+ */
+static MPROC__TLS long cached_tid;
+static pthread_once_t tid_once = PTHREAD_ONCE_INIT;
+
+static void tid_forget_in_child(void)
+{
+    cached_tid = 0;
+}
+
+static void tid_register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, tid_forget_in_child);
+}
+
+long mproc__os_thread_id(void)
+{
+    if (MPROC__LIKELY(cached_tid != 0))
+        return cached_tid;
+    pthread_once(&tid_once, tid_register_atfork);
+    cached_tid = (long) syscall(SYS_gettid);
+    return cached_tid;
+}
+
+/* ---- time -------------------------------------------------------------- */
+
+/* The absolute CLOCK_MONOTONIC time @timeout seconds (> 0) from now. */
+static void deadline_after(double timeout, struct timespec *ts)
+{
+    time_t whole;
+    /* About 30 years: far enough to mean "never" without overflowing. */
+    if (timeout > 1e9)
+        timeout = 1e9;
+    whole = (time_t) timeout;
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += whole;
+    ts->tv_nsec += (long) ((timeout - (double) whole) * 1e9);
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Sleeps until the absolute CLOCK_MONOTONIC time @ts. */
+static void sleep_until(const struct timespec *ts)
+{
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, ts, NULL) == EINTR) {
+    }
+}
+
+/* ---- shared memory ----------------------------------------------------- */
+
+struct mproc__os_shm {
+    void *addr;
+    size_t size;
+};
+
+/* The contract's names: 1 to 31 characters of [A-Za-z0-9_.-]. */
+static int check_shm_name(const char *name, char path[SHM_NAME_MAX + 2])
+{
+    size_t i, n = strlen(name);
+    if (n == 0 || n > SHM_NAME_MAX)
+        return mproc__set_error(MPROC_EINVAL,
+                                "shared memory name '%s' is not 1 to %d "
+                                "characters long",
+                                name, SHM_NAME_MAX);
+    for (i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+            return mproc__set_error(MPROC_EINVAL,
+                                    "shared memory name '%s' has a character "
+                                    "other than A-Z a-z 0-9 _ . -",
+                                    name);
+    }
+    path[0] = '/';
+    memcpy(path + 1, name, n + 1);
+    return 0;
+}
+
+static int shm_wrap(mproc__os_shm_t **shm, void *addr, size_t size)
+{
+    mproc__os_shm_t *s = malloc(sizeof *s);
+    if (s == NULL) {
+        munmap(addr, size);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    s->addr = addr;
+    s->size = size;
+    *shm = s;
+    return 0;
+}
+
+int mproc__os_shm_create(mproc__os_shm_t **shm, const char *name, size_t size)
+{
+    char path[SHM_NAME_MAX + 2];
+    void *addr;
+    int fd, rc, err;
+
+    *shm = NULL;
+    if (size == 0)
+        return mproc__set_error(MPROC_EINVAL, "empty shared memory segment");
+    if (name == NULL) {
+        /* Anonymous: fork children share it through the inherited mapping. */
+        addr = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (addr == MAP_FAILED)
+            return mproc__unix_error(errno,
+                                     "cannot map anonymous shared memory");
+        return shm_wrap(shm, addr, size);
+    }
+    rc = check_shm_name(name, path);
+    if (rc != 0)
+        return rc;
+    /* 0600: only this user's processes may open it, as Python does. */
+    fd = shm_open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            return mproc__set_error(MPROC_EEXIST,
+                                    "shared memory '%s' exists already", name);
+        return mproc__unix_error(errno, "cannot create shared memory");
+    }
+    /* ftruncate zero-fills: the contract's "zeroed bytes". */
+    if (ftruncate(fd, (off_t) size) < 0) {
+        err = errno;
+        close(fd);
+        shm_unlink(path);
+        return mproc__unix_error(err, "cannot size shared memory");
+    }
+    addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    err = errno;
+    /* The mapping keeps the object alive; the descriptor is not needed. */
+    close(fd);
+    if (addr == MAP_FAILED) {
+        shm_unlink(path);
+        return mproc__unix_error(err, "cannot map shared memory");
+    }
+    rc = shm_wrap(shm, addr, size);
+    if (rc != 0)
+        shm_unlink(path);
+    return rc;
+}
+
+int mproc__os_shm_open(mproc__os_shm_t **shm, const char *name, size_t size)
+{
+    char path[SHM_NAME_MAX + 2];
+    struct stat st;
+    void *addr;
+    int fd, rc, err;
+
+    *shm = NULL;
+    if (name == NULL)
+        return mproc__set_error(MPROC_EINVAL,
+                                "anonymous shared memory cannot be opened");
+    if (size == 0)
+        return mproc__set_error(MPROC_EINVAL, "empty shared memory segment");
+    rc = check_shm_name(name, path);
+    if (rc != 0)
+        return rc;
+    fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return mproc__set_error(MPROC_ENOTFOUND,
+                                    "shared memory '%s' does not exist (its "
+                                    "last user removed it)",
+                                    name);
+        return mproc__unix_error(errno, "cannot open shared memory");
+    }
+    if (fstat(fd, &st) < 0) {
+        err = errno;
+        close(fd);
+        return mproc__unix_error(err, "cannot inspect shared memory");
+    }
+    if (st.st_size < 0 || (unsigned long long) st.st_size < size) {
+        close(fd);
+        return mproc__set_error(MPROC_ECORRUPT,
+                                "shared memory '%s' has %lld bytes, fewer "
+                                "than the %zu expected",
+                                name, (long long) st.st_size, size);
+    }
+    addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    err = errno;
+    close(fd);
+    if (addr == MAP_FAILED)
+        return mproc__unix_error(err, "cannot map shared memory");
+    return shm_wrap(shm, addr, size);
+}
+
+void *mproc__os_shm_addr(const mproc__os_shm_t *shm)
+{
+    return shm->addr;
+}
+
+void mproc__os_shm_close(mproc__os_shm_t *shm)
+{
+    if (shm == NULL)
+        return;
+    munmap(shm->addr, shm->size);
+    free(shm);
+}
+
+void mproc__os_shm_unlink(const char *name)
+{
+    char path[SHM_NAME_MAX + 2];
+    if (name == NULL || check_shm_name(name, path) != 0)
+        return;
+    /* ENOENT: someone else removed it first, which is what we wanted. */
+    shm_unlink(path);
+}
+
+/* ---- slots ------------------------------------------------------------- */
+
+/* C99 has no static_assert: a negative array size fails the build. */
+#define SLOT_FITS(what, type)                                                  \
+    typedef char                                                               \
+        mproc__slot_fits_##what[sizeof(type) <= MPROC__OS_SYNC_SLOT ? 1 : -1]
+
+typedef struct sem_slot {
+    sem_t sem;
+    unsigned max; /* the bound of a bounded semaphore; 0 for none */
+} sem_slot;
+
+typedef struct event_slot {
+    uint32_t word;    /* the futex word: 0 clear, 1 set */
+    uint32_t waiters; /* processes in (or entering) FUTEX_WAIT */
+} event_slot;
+
+SLOT_FITS(mutex, pthread_mutex_t);
+SLOT_FITS(sem, sem_slot);
+SLOT_FITS(event, event_slot);
+
+/* pthread objects and futex words need their natural alignment. */
+static int check_slot(const void *slot)
+{
+    if (slot == NULL || ((uintptr_t) slot % 8) != 0)
+        return mproc__set_error(MPROC_EINVAL,
+                                "a synchronization slot must be 8-byte "
+                                "aligned shared memory");
+    return 0;
+}
+
+/* ---- mutexes ----------------------------------------------------------- */
+
+struct mproc__os_mutex {
+    pthread_mutex_t *mutex; /* in the slot */
+    mproc__os_mutex_kind_e kind;
+};
+
+int mproc__os_mutex_init(mproc__os_mutex_t **m, void *slot, const char *name,
+                         mproc__os_mutex_kind_e kind, int create)
+{
+    mproc__os_mutex_t *h;
+    int rc = check_slot(slot);
+    (void) name; /* the object lives in the slot, not under a name */
+    *m = NULL;
+    if (rc != 0)
+        return rc;
+    h = malloc(sizeof *h);
+    if (h == NULL)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    h->mutex = slot;
+    h->kind = kind;
+    if (create) {
+        pthread_mutexattr_t attr;
+        int err = pthread_mutexattr_init(&attr);
+        /*
+         * Robust: a holder that dies does not lock everybody out; the next
+         * locker gets EOWNERDEAD. Error-checking for a plain lock, so that
+         * relocking by the holder and unlocking by a non-holder are errors
+         * instead of a deadlock or silent corruption.
+         */
+        if (err == 0)
+            err = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+        if (err == 0)
+            err = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+        if (err == 0)
+            err = pthread_mutexattr_settype(&attr,
+                                            kind == MPROC__OS_MUTEX_RECURSIVE
+                                                ? PTHREAD_MUTEX_RECURSIVE
+                                                : PTHREAD_MUTEX_ERRORCHECK);
+        if (err == 0)
+            err = pthread_mutex_init(h->mutex, &attr);
+        pthread_mutexattr_destroy(&attr);
+        if (err != 0) {
+            free(h);
+            return mproc__unix_error(err, "cannot create a mutex");
+        }
+    }
+    *m = h;
+    return 0;
+}
+
+/* The slow part of mproc__os_mutex_lock: anything but a plain success. */
+static int mutex_lock_failed(mproc__os_mutex_t *m, int err, double timeout,
+                             const struct timespec *deadline)
+{
+    switch (err) {
+    case EBUSY:
+    case ETIMEDOUT:
+        return MPROC_ETIMEDOUT;
+    case EOWNERDEAD:
+        /*
+         * We hold it now. Mark it consistent at once: the caller learns
+         * about the death from the status, and the data it guards is the
+         * caller's to check, as with Windows' WAIT_ABANDONED.
+         */
+        pthread_mutex_consistent(m->mutex);
+        return mproc__set_error(MPROC_EOWNERDEAD,
+                                "acquired a lock whose previous holder "
+                                "died holding it");
+    case EDEADLK:
+        /* Only a plain (error-checking) mutex relocked by its holder. */
+        if (timeout == 0)
+            return MPROC_ETIMEDOUT;
+        if (timeout > 0) {
+            /*
+             * Nobody else may release it and we are the holder, so waiting
+             * out the timeout cannot succeed; it must still take the time,
+             * as Python's Lock.acquire(timeout=t) does.
+             */
+            sleep_until(deadline);
+            return MPROC_ETIMEDOUT;
+        }
+        return mproc__set_error(MPROC_EDEADLK,
+                                "the calling thread holds the lock already: "
+                                "acquiring it again would wait forever");
+    case EAGAIN:
+        return mproc__set_error(MPROC_EOS,
+                                "the lock was acquired recursively too many "
+                                "times");
+    case ENOTRECOVERABLE:
+        return mproc__set_error(MPROC_EOS,
+                                "the lock is unusable: its previous holder "
+                                "died and it was not recovered");
+    default:
+        return mproc__unix_error(err, "cannot acquire a lock");
+    }
+}
+
+int mproc__os_mutex_lock(mproc__os_mutex_t *m, double timeout)
+{
+    struct timespec deadline;
+    int err;
+    if (timeout < 0) {
+        err = pthread_mutex_lock(m->mutex);
+        if (MPROC__LIKELY(err == 0))
+            return 0;
+        return mutex_lock_failed(m, err, timeout, NULL);
+    }
+    if (timeout == 0) {
+        err = pthread_mutex_trylock(m->mutex);
+        if (MPROC__LIKELY(err == 0))
+            return 0;
+        return mutex_lock_failed(m, err, timeout, NULL);
+    }
+    deadline_after(timeout, &deadline);
+    err = pthread_mutex_clocklock(m->mutex, CLOCK_MONOTONIC, &deadline);
+    if (err == 0)
+        return 0;
+    return mutex_lock_failed(m, err, timeout, &deadline);
+}
+
+int mproc__os_mutex_unlock(mproc__os_mutex_t *m)
+{
+    int err = pthread_mutex_unlock(m->mutex);
+    if (MPROC__LIKELY(err == 0))
+        return 0;
+    if (err != EPERM)
+        return mproc__unix_error(err, "cannot release a lock");
+    /*
+     * EPERM: the calling thread does not hold it. Tell "nobody" from
+     * "somebody else" by trying to take it. A success is undone at once; in
+     * that instant a concurrent try-lock elsewhere may fail, which is the
+     * price of an error path only.
+     */
+    err = pthread_mutex_trylock(m->mutex);
+    if (err == 0 || err == EOWNERDEAD) {
+        /*
+         * EOWNERDEAD: its holder had died. The only way to let go of it
+         * again is to mark it consistent first, so the next locker will not
+         * hear of the death; nobody held it but a dead process either way.
+         */
+        if (err == EOWNERDEAD)
+            pthread_mutex_consistent(m->mutex);
+        pthread_mutex_unlock(m->mutex);
+        return mproc__set_error(MPROC_ENOTHELD,
+                                "cannot release a lock that is not held");
+    }
+    return mproc__set_error(MPROC_ENOTOWNER,
+                            "cannot release a lock held by another process "
+                            "or thread");
+}
+
+void mproc__os_mutex_close(mproc__os_mutex_t *m)
+{
+    /* Other processes still use the mutex: only the handle goes. */
+    free(m);
+}
+
+/* ---- semaphores -------------------------------------------------------- */
+
+struct mproc__os_sem {
+    sem_slot *slot;
+};
+
+int mproc__os_sem_init(mproc__os_sem_t **s, void *slot, const char *name,
+                       unsigned value, unsigned max, int create)
+{
+    mproc__os_sem_t *h;
+    int rc = check_slot(slot);
+    (void) name;
+    *s = NULL;
+    if (rc != 0)
+        return rc;
+    if (create && ((unsigned long) value > (unsigned long) SEM_VALUE_MAX ||
+                   (unsigned long) max > (unsigned long) SEM_VALUE_MAX))
+        return mproc__set_error(
+            MPROC_ERANGE, "a semaphore's value is at most %d", SEM_VALUE_MAX);
+    if (create && max != 0 && value > max)
+        return mproc__set_error(MPROC_EINVAL,
+                                "a bounded semaphore cannot start above "
+                                "its bound");
+    h = malloc(sizeof *h);
+    if (h == NULL)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    h->slot = slot;
+    if (create) {
+        if (sem_init(&h->slot->sem, 1, value) < 0) {
+            int err = errno;
+            free(h);
+            return mproc__unix_error(err, "cannot create a semaphore");
+        }
+        h->slot->max = max;
+    }
+    *s = h;
+    return 0;
+}
+
+int mproc__os_sem_wait(mproc__os_sem_t *s, double timeout)
+{
+    struct timespec deadline;
+    int r;
+    if (timeout < 0) {
+        do {
+            r = sem_wait(&s->slot->sem);
+        } while (r < 0 && errno == EINTR);
+    } else if (timeout == 0) {
+        do {
+            r = sem_trywait(&s->slot->sem);
+        } while (r < 0 && errno == EINTR);
+        if (r < 0 && errno == EAGAIN)
+            return MPROC_ETIMEDOUT;
+    } else {
+        deadline_after(timeout, &deadline);
+        do {
+            r = sem_clockwait(&s->slot->sem, CLOCK_MONOTONIC, &deadline);
+        } while (r < 0 && errno == EINTR);
+        if (r < 0 && errno == ETIMEDOUT)
+            return MPROC_ETIMEDOUT;
+    }
+    if (MPROC__LIKELY(r == 0))
+        return 0;
+    return mproc__unix_error(errno, "cannot acquire a semaphore");
+}
+
+int mproc__os_sem_post(mproc__os_sem_t *s)
+{
+    if (s->slot->max != 0) {
+        int value;
+        /*
+         * Check, then post: two processes releasing at the bound at once
+         * can both pass the check and exceed it by one. Python's
+         * BoundedSemaphore (semaphore.c, SEM_GETVALUE then sem_post) has the
+         * same race on Unix; closing it would need a lock around every post.
+         */
+        if (sem_getvalue(&s->slot->sem, &value) == 0 &&
+            (unsigned) value >= s->slot->max)
+            return mproc__set_error(MPROC_ETOOMANY,
+                                    "semaphore released too many times (its "
+                                    "bound is %u)",
+                                    s->slot->max);
+    }
+    if (MPROC__LIKELY(sem_post(&s->slot->sem) == 0))
+        return 0;
+    if (errno == EOVERFLOW)
+        return mproc__set_error(MPROC_ETOOMANY,
+                                "semaphore released too many times (its "
+                                "value is at the system's maximum)");
+    return mproc__unix_error(errno, "cannot release a semaphore");
+}
+
+int mproc__os_sem_value(mproc__os_sem_t *s, int *value)
+{
+    if (sem_getvalue(&s->slot->sem, value) < 0)
+        return mproc__unix_error(errno, "cannot read a semaphore's value");
+    /* POSIX allows a negative count of waiters; Python reports 0 then. */
+    if (*value < 0)
+        *value = 0;
+    return 0;
+}
+
+void mproc__os_sem_close(mproc__os_sem_t *s)
+{
+    free(s);
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+/*
+ * An event is a futex word with a count of waiters, so that setting an
+ * event nobody waits for costs no system call.
+ *
+ * Ordering: a waiter increments the count, then sleeps only if the word is
+ * still 0 (the kernel checks that under its lock); a setter stores 1, then
+ * reads the count. Both are sequentially consistent, so either the setter
+ * sees the waiter and wakes it, or the waiter's increment comes after the
+ * store and the kernel's check sees 1 and does not sleep. No wake-up is
+ * lost. A waiter killed inside the wait leaves the count too high: that
+ * only costs later setters a needless wake call.
+ *
+ * The futex operations are the shared (not _PRIVATE) ones: the word is in
+ * memory shared between processes.
+ */
+struct mproc__os_event {
+    event_slot *slot;
+};
+
+static long futex(uint32_t *word, int op, uint32_t val,
+                  const struct timespec *ts, uint32_t bitset)
+{
+    return syscall(SYS_futex, word, op, val, ts, NULL, bitset);
+}
+
+int mproc__os_event_init(mproc__os_event_t **e, void *slot, const char *name,
+                         int create)
+{
+    mproc__os_event_t *h;
+    int rc = check_slot(slot);
+    (void) name;
+    *e = NULL;
+    if (rc != 0)
+        return rc;
+    h = malloc(sizeof *h);
+    if (h == NULL)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    h->slot = slot;
+    if (create) {
+        __atomic_store_n(&h->slot->waiters, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&h->slot->word, 0, __ATOMIC_SEQ_CST);
+    }
+    *e = h;
+    return 0;
+}
+
+int mproc__os_event_set(mproc__os_event_t *e)
+{
+    __atomic_store_n(&e->slot->word, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&e->slot->waiters, __ATOMIC_SEQ_CST) != 0 &&
+        futex(&e->slot->word, FUTEX_WAKE, INT_MAX, NULL, 0) < 0)
+        return mproc__unix_error(errno, "cannot wake an event's waiters");
+    return 0;
+}
+
+int mproc__os_event_clear(mproc__os_event_t *e)
+{
+    __atomic_store_n(&e->slot->word, 0, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+int mproc__os_event_is_set(mproc__os_event_t *e)
+{
+    return __atomic_load_n(&e->slot->word, __ATOMIC_SEQ_CST) == 1;
+}
+
+int mproc__os_event_wait(mproc__os_event_t *e, double timeout)
+{
+    struct timespec deadline, *tsp = NULL;
+    event_slot *s = e->slot;
+    if (timeout > 0) {
+        deadline_after(timeout, &deadline);
+        tsp = &deadline;
+    }
+    for (;;) {
+        long r;
+        int err;
+        if (__atomic_load_n(&s->word, __ATOMIC_SEQ_CST) == 1)
+            return 0;
+        if (timeout == 0)
+            return MPROC_ETIMEDOUT;
+        __atomic_add_fetch(&s->waiters, 1, __ATOMIC_SEQ_CST);
+        /*
+         * FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline
+         * (plain FUTEX_WAIT a relative one), so wake-ups that find the
+         * event cleared again, and signals, do not stretch the timeout.
+         */
+        r = futex(&s->word, FUTEX_WAIT_BITSET, 0, tsp, FUTEX_BITSET_MATCH_ANY);
+        err = r < 0 ? errno : 0;
+        __atomic_sub_fetch(&s->waiters, 1, __ATOMIC_SEQ_CST);
+        if (r < 0 && err == ETIMEDOUT)
+            return __atomic_load_n(&s->word, __ATOMIC_SEQ_CST) == 1
+                       ? 0
+                       : MPROC_ETIMEDOUT;
+        /* EAGAIN: the word was no longer 0; EINTR: a signal. Look again. */
+        if (r < 0 && err != EAGAIN && err != EINTR)
+            return mproc__unix_error(err, "cannot wait for an event");
+    }
+}
+
+void mproc__os_event_close(mproc__os_event_t *e)
+{
+    free(e);
+}

@@ -1,0 +1,64 @@
+/*
+ * Win32 backend: the resource tracker, which Windows does not need.
+ *
+ * APR leaves this gap on Unix only: a named POSIX object outlives the
+ * processes that used it, and APR removes a name only when asked to, so a
+ * killed process tree leaks it. On Windows every mproc object is a kernel
+ * object (a file mapping, a mutex, a semaphore, an event) whose name lives
+ * exactly as long as some process holds a handle to it; the kernel closes
+ * the handles of a process that ends, killed or not. So registering and
+ * unregistering are no-ops, and there is no tracker process to tell
+ * children about.
+ */
+#if !defined(_WIN32)
+    #error "the Win32 backend is built on Unix: use platform/unix"
+#endif
+
+/* First: it sets _WIN32_WINNT before any C library header picks one. */
+#include "os_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "mproc_private.h"
+
+int mproc__os_track(const char *name)
+{
+    (void) name;
+    return 0;
+}
+
+int mproc__os_untrack(const char *name)
+{
+    (void) name;
+    return 0;
+}
+
+const char *mproc__os_tracker_address(void)
+{
+    return "";
+}
+
+int mproc__os_tracker_adopt(const char *address)
+{
+    /*
+     * A child is always handed "" by a Windows parent; anything else is
+     * ignored as well, since there is nothing it could name here.
+     */
+    (void) address;
+    return 0;
+}
+
+void mproc__os_tracker_main(int argc, char **argv)
+{
+    (void) argc;
+    (void) argv;
+    /*
+     * Only a program started by hand with the tracker marker gets here,
+     * since no Windows process ever starts a tracker: say so and end with
+     * the code of a failed start.
+     */
+    fprintf(stderr, "mproc: Windows needs no resource tracker: the kernel "
+                    "frees an object with its last handle\n");
+    exit(1);
+}

@@ -1,0 +1,607 @@
+/*
+ * Locks, semaphores, events, conditions and barriers under each start
+ * method: their semantics, their errors, their reopening in a child, and
+ * the recovery of a lock whose holder was killed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#if !defined(_WIN32)
+    #include <sys/stat.h>
+#endif
+
+/* ---- helpers ----------------------------------------------------------------
+ */
+
+/* Starts @target with @args (taken over); the process, for joining. */
+static mproc_process_t *start(const char *target, mproc_value_t *args)
+{
+    mproc_process_t *p = NULL;
+    mproc_process_opts_t o = {0};
+    o.target = target;
+    o.args = args;
+    CU_ASSERT_EQUAL_FATAL(mproc_process_create(&p, &o), 0);
+    mproc_value_free(args);
+    CU_ASSERT_EQUAL_FATAL(mproc_process_start(p), 0);
+    return p;
+}
+
+static int join_code(mproc_process_t *p)
+{
+    int code = -1000;
+    CU_ASSERT_EQUAL(mproc_process_join(p, MPROC_FOREVER), 0);
+    mproc_process_exitcode(p, &code);
+    mproc_process_destroy(p);
+    return code;
+}
+
+#define IMPORT_ARG(kind, var, i)                                               \
+    if (mproc_##kind##_import(&(var), mproc_value_at(args, (i))) != 0)         \
+        mproc_exit(100 + (i));
+
+/* Exits with 0 if @cond, else with @code. */
+static void expect(int cond, int code)
+{
+    if (!cond)
+        mproc_exit(code);
+}
+
+static mproc_value_t *ref_lock(mproc_lock_t *l)
+{
+    mproc_value_t *v = NULL;
+    CU_ASSERT_EQUAL(mproc_lock_export(l, &v), 0);
+    return v;
+}
+
+static mproc_value_t *ref_rlock(mproc_rlock_t *l)
+{
+    mproc_value_t *v = NULL;
+    CU_ASSERT_EQUAL(mproc_rlock_export(l, &v), 0);
+    return v;
+}
+
+static mproc_value_t *ref_event(mproc_event_t *e)
+{
+    mproc_value_t *v = NULL;
+    CU_ASSERT_EQUAL(mproc_event_export(e, &v), 0);
+    return v;
+}
+
+static mproc_value_t *ref_sem(mproc_sem_t *s)
+{
+    mproc_value_t *v = NULL;
+    CU_ASSERT_EQUAL(mproc_sem_export(s, &v), 0);
+    return v;
+}
+
+/* ---- Lock -------------------------------------------------------------------
+ */
+
+static void test_lock_in_one_process(void)
+{
+    mproc_lock_t *l;
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_lock_release(l), MPROC_ENOTHELD);
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, 0), 0);
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, 0), MPROC_ETIMEDOUT);
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, 0.02), MPROC_ETIMEDOUT);
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, MPROC_FOREVER), MPROC_EDEADLK);
+    CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
+    CU_ASSERT_EQUAL(mproc_lock_release(l), MPROC_ENOTHELD);
+    /* Still usable after every error. */
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, MPROC_FOREVER), 0);
+    {
+        int inside = 0;
+        CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
+        MPROC_WITH_LOCK(l)
+        {
+            inside = mproc_lock_acquire(l, 0) == MPROC_ETIMEDOUT;
+        }
+        CU_ASSERT_TRUE(inside);
+        CU_ASSERT_EQUAL(mproc_lock_acquire(l, 0), 0);
+        CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
+    }
+    mproc_lock_destroy(l);
+}
+
+/* args: lock (held by the parent), event "tried". */
+static void lock_contender(const mproc_value_t *args)
+{
+    mproc_lock_t *l;
+    mproc_event_t *tried;
+    IMPORT_ARG(lock, l, 0);
+    IMPORT_ARG(event, tried, 1);
+    expect(mproc_lock_acquire(l, 0) == MPROC_ETIMEDOUT, 2);
+    expect(mproc_lock_release(l) == MPROC_ENOTOWNER, 3);
+    mproc_event_set(tried);
+    expect(mproc_lock_acquire(l, MPROC_FOREVER) == 0, 4);
+    expect(mproc_lock_release(l) == 0, 5);
+    mproc_lock_destroy(l);
+    mproc_event_destroy(tried);
+}
+MPROC_TARGET(lock_contender)
+
+static void test_lock_across_processes(void)
+{
+    mproc_lock_t *l;
+    mproc_event_t *tried;
+    mproc_process_t *p;
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&tried, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, MPROC_FOREVER), 0);
+    p = start("lock_contender",
+              mproc_value_list_of(2, ref_lock(l), ref_event(tried)));
+    CU_ASSERT_EQUAL(mproc_event_wait(tried, MPROC_FOREVER), 1);
+    CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
+    CU_ASSERT_EQUAL(join_code(p), 0);
+    mproc_lock_destroy(l);
+    mproc_event_destroy(tried);
+}
+
+/* args: lock or rlock ref, event "holding": takes it and never lets go. */
+static void die_holding(const mproc_value_t *args)
+{
+    mproc_event_t *holding;
+    const char *kind =
+        mproc_value_as_str(mproc_value_get(mproc_value_at(args, 0), "mproc"));
+    IMPORT_ARG(event, holding, 1);
+    if (strcmp(kind, "lock") == 0) {
+        mproc_lock_t *l;
+        IMPORT_ARG(lock, l, 0);
+        expect(mproc_lock_acquire(l, MPROC_FOREVER) == 0, 2);
+    } else {
+        mproc_rlock_t *r;
+        IMPORT_ARG(rlock, r, 0);
+        expect(mproc_rlock_acquire(r, MPROC_FOREVER) == 0, 2);
+        expect(mproc_rlock_acquire(r, MPROC_FOREVER) == 0, 3);
+    }
+    mproc_event_set(holding);
+    for (;;)
+        mproc_sleep(60);
+}
+MPROC_TARGET(die_holding)
+
+static void test_lock_of_a_killed_holder_is_recovered(void)
+{
+    mproc_lock_t *l;
+    mproc_rlock_t *r;
+    mproc_event_t *holding;
+    mproc_process_t *p;
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_rlock_create(&r, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&holding, NULL), 0);
+
+    p = start("die_holding",
+              mproc_value_list_of(2, ref_lock(l), ref_event(holding)));
+    CU_ASSERT_EQUAL(mproc_event_wait(holding, MPROC_FOREVER), 1);
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, 0), MPROC_ETIMEDOUT);
+    CU_ASSERT_EQUAL(mproc_process_kill(p), 0);
+    CU_ASSERT_NOT_EQUAL(join_code(p), 0);
+    /* Python would hang here forever. */
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, MPROC_FOREVER), MPROC_EOWNERDEAD);
+    CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, 0), 0);
+    CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
+
+    mproc_event_clear(holding);
+    p = start("die_holding",
+              mproc_value_list_of(2, ref_rlock(r), ref_event(holding)));
+    CU_ASSERT_EQUAL(mproc_event_wait(holding, MPROC_FOREVER), 1);
+    CU_ASSERT_EQUAL(mproc_process_terminate(p), 0);
+    CU_ASSERT_NOT_EQUAL(join_code(p), 0);
+    CU_ASSERT_EQUAL(mproc_rlock_acquire(r, 5), MPROC_EOWNERDEAD);
+    CU_ASSERT_EQUAL(mproc_rlock_release(r), 0);
+    CU_ASSERT_EQUAL(mproc_rlock_release(r), MPROC_ENOTHELD);
+
+    mproc_lock_destroy(l);
+    mproc_rlock_destroy(r);
+    mproc_event_destroy(holding);
+}
+
+/* ---- RLock ------------------------------------------------------------------
+ */
+
+/* args: rlock held by the parent, event "tried". */
+static void rlock_stranger(const mproc_value_t *args)
+{
+    mproc_rlock_t *r;
+    mproc_event_t *tried;
+    IMPORT_ARG(rlock, r, 0);
+    IMPORT_ARG(event, tried, 1);
+    expect(mproc_rlock_release(r) == MPROC_ENOTOWNER, 2);
+    expect(mproc_rlock_acquire(r, 0) == MPROC_ETIMEDOUT, 3);
+    mproc_event_set(tried);
+    expect(mproc_rlock_acquire(r, MPROC_FOREVER) == 0, 4);
+    expect(mproc_rlock_acquire(r, 0) == 0, 5);
+    expect(mproc_rlock_release(r) == 0, 6);
+    expect(mproc_rlock_release(r) == 0, 7);
+    mproc_rlock_destroy(r);
+    mproc_event_destroy(tried);
+}
+MPROC_TARGET(rlock_stranger)
+
+static void test_rlock(void)
+{
+    mproc_rlock_t *r;
+    mproc_event_t *tried;
+    mproc_process_t *p;
+    CU_ASSERT_EQUAL_FATAL(mproc_rlock_create(&r, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&tried, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_rlock_release(r), MPROC_ENOTHELD);
+    CU_ASSERT_EQUAL(mproc_rlock_acquire(r, MPROC_FOREVER), 0);
+    CU_ASSERT_EQUAL(mproc_rlock_acquire(r, MPROC_FOREVER), 0);
+    CU_ASSERT_EQUAL(mproc_rlock_acquire(r, 0), 0);
+    p = start("rlock_stranger",
+              mproc_value_list_of(2, ref_rlock(r), ref_event(tried)));
+    CU_ASSERT_EQUAL(mproc_event_wait(tried, MPROC_FOREVER), 1);
+    CU_ASSERT_EQUAL(mproc_rlock_release(r), 0);
+    CU_ASSERT_EQUAL(mproc_rlock_release(r), 0);
+    CU_ASSERT_EQUAL(mproc_rlock_release(r), 0);
+    CU_ASSERT_EQUAL(join_code(p), 0);
+    CU_ASSERT_EQUAL(mproc_rlock_release(r), MPROC_ENOTHELD);
+    mproc_rlock_destroy(r);
+    mproc_event_destroy(tried);
+}
+
+/* ---- Semaphore --------------------------------------------------------------
+ */
+
+/* args: sem; takes 2, gives 3 back. */
+static void sem_user(const mproc_value_t *args)
+{
+    mproc_sem_t *s;
+    IMPORT_ARG(sem, s, 0);
+    expect(mproc_sem_acquire(s, MPROC_FOREVER) == 0, 2);
+    expect(mproc_sem_acquire(s, MPROC_FOREVER) == 0, 3);
+    expect(mproc_sem_release(s) == 0, 4);
+    expect(mproc_sem_release(s) == 0, 5);
+    expect(mproc_sem_release(s) == 0, 6);
+    mproc_sem_destroy(s);
+}
+MPROC_TARGET(sem_user)
+
+static void test_semaphores(void)
+{
+    mproc_sem_t *s, *b;
+    int v = -1;
+    CU_ASSERT_EQUAL_FATAL(mproc_sem_create(&s, 2, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_sem_acquire(s, 0), 0);
+    CU_ASSERT_EQUAL(mproc_sem_acquire(s, 0), 0);
+    CU_ASSERT_EQUAL(mproc_sem_acquire(s, 0), MPROC_ETIMEDOUT);
+    CU_ASSERT_EQUAL(mproc_sem_acquire(s, 0.02), MPROC_ETIMEDOUT);
+    CU_ASSERT_EQUAL(mproc_sem_release(s), 0);
+    CU_ASSERT_EQUAL(mproc_sem_release(s), 0);
+    CU_ASSERT_EQUAL(mproc_sem_value(s, &v), 0);
+    CU_ASSERT_EQUAL(v, 2);
+    CU_ASSERT_EQUAL(
+        join_code(start("sem_user", mproc_value_list_of(1, ref_sem(s)))), 0);
+    CU_ASSERT_EQUAL(mproc_sem_value(s, &v), 0);
+    CU_ASSERT_EQUAL(v, 3);
+    mproc_sem_destroy(s);
+
+    CU_ASSERT_EQUAL(mproc_bounded_sem_create(&b, 0, NULL), MPROC_EINVAL);
+    CU_ASSERT_EQUAL_FATAL(mproc_bounded_sem_create(&b, 1, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_sem_release(b), MPROC_ETOOMANY);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "too many"));
+    CU_ASSERT_EQUAL(mproc_sem_acquire(b, 0), 0);
+    CU_ASSERT_EQUAL(mproc_sem_release(b), 0);
+    CU_ASSERT_EQUAL(mproc_sem_release(b), MPROC_ETOOMANY);
+    CU_ASSERT_EQUAL(mproc_sem_value(b, &v), 0);
+    CU_ASSERT_EQUAL(v, 1);
+    mproc_sem_destroy(b);
+}
+
+/* ---- Event ------------------------------------------------------------------
+ */
+
+/* args: event; exits with what wait(10 s) returned. */
+static void event_waiter(const mproc_value_t *args)
+{
+    mproc_event_t *e;
+    int r;
+    IMPORT_ARG(event, e, 0);
+    r = mproc_event_wait(e, 10);
+    mproc_event_destroy(e);
+    mproc_exit(r);
+}
+MPROC_TARGET(event_waiter)
+
+static void test_event(void)
+{
+    mproc_event_t *e;
+    mproc_process_t *a, *b;
+    double t0;
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&e, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_event_is_set(e), 0);
+    t0 = mproc_monotonic();
+    CU_ASSERT_EQUAL(mproc_event_wait(e, 0.05), 0);
+    /* A timed-out wait does not return early. */
+    CU_ASSERT(mproc_monotonic() - t0 >= 0.045);
+    CU_ASSERT_EQUAL(mproc_event_wait(e, 0), 0);
+    a = start("event_waiter", mproc_value_list_of(1, ref_event(e)));
+    b = start("event_waiter", mproc_value_list_of(1, ref_event(e)));
+    CU_ASSERT_EQUAL(mproc_event_set(e), 0);
+    CU_ASSERT_EQUAL(mproc_event_is_set(e), 1);
+    CU_ASSERT_EQUAL(join_code(a), 1);
+    CU_ASSERT_EQUAL(join_code(b), 1);
+    CU_ASSERT_EQUAL(mproc_event_wait(e, MPROC_FOREVER), 1);
+    CU_ASSERT_EQUAL(mproc_event_clear(e), 0);
+    CU_ASSERT_EQUAL(mproc_event_is_set(e), 0);
+    CU_ASSERT_EQUAL(mproc_event_wait(e, 0), 0);
+    mproc_event_destroy(e);
+}
+
+/* ---- Condition --------------------------------------------------------------
+ */
+
+static int event_is_set(void *arg)
+{
+    return mproc_event_is_set(arg);
+}
+
+/* args: cond, event "go" (the predicate), sem "waiting". */
+static void cond_waiter(const mproc_value_t *args)
+{
+    mproc_cond_t *c;
+    mproc_event_t *go;
+    mproc_sem_t *waiting;
+    int r;
+    IMPORT_ARG(cond, c, 0);
+    IMPORT_ARG(event, go, 1);
+    IMPORT_ARG(sem, waiting, 2);
+    expect(mproc_cond_acquire(c, MPROC_FOREVER) == 0, 2);
+    mproc_sem_release(waiting);
+    r = mproc_cond_wait_for(c, event_is_set, go, 30);
+    expect(mproc_cond_release(c) == 0, 3);
+    mproc_cond_destroy(c);
+    mproc_event_destroy(go);
+    mproc_sem_destroy(waiting);
+    mproc_exit(r == 1 ? 0 : 4);
+}
+MPROC_TARGET(cond_waiter)
+
+static void test_condition(void)
+{
+    mproc_cond_t *c;
+    mproc_event_t *go;
+    mproc_sem_t *waiting;
+    mproc_process_t *p[2];
+    mproc_value_t *cref;
+    int i;
+    CU_ASSERT_EQUAL_FATAL(mproc_cond_create(&c, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&go, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_sem_create(&waiting, 0, NULL), 0);
+    /* Waiting or notifying without the lock is an error, as in Python. */
+    CU_ASSERT_EQUAL(mproc_cond_wait(c, 0), MPROC_ENOTHELD);
+    CU_ASSERT_EQUAL(mproc_cond_notify(c, 1), MPROC_ENOTHELD);
+    CU_ASSERT_EQUAL(mproc_cond_acquire(c, MPROC_FOREVER), 0);
+    CU_ASSERT_EQUAL(mproc_cond_wait(c, 0.02), MPROC_ETIMEDOUT);
+    CU_ASSERT_EQUAL(mproc_cond_wait_for(c, event_is_set, go, 0.02), 0);
+    CU_ASSERT_EQUAL(mproc_cond_release(c), 0);
+    CU_ASSERT_EQUAL(mproc_cond_release(c), MPROC_ENOTHELD);
+
+    CU_ASSERT_EQUAL_FATAL(mproc_cond_export(c, &cref), 0);
+    for (i = 0; i < 2; i++)
+        p[i] = start("cond_waiter",
+                     mproc_value_list_of(3, mproc_value_copy(cref),
+                                         ref_event(go), ref_sem(waiting)));
+    mproc_value_free(cref);
+    CU_ASSERT_EQUAL(mproc_sem_acquire(waiting, MPROC_FOREVER), 0);
+    CU_ASSERT_EQUAL(mproc_sem_acquire(waiting, MPROC_FOREVER), 0);
+    CU_ASSERT_EQUAL(mproc_cond_acquire(c, MPROC_FOREVER), 0);
+    CU_ASSERT_EQUAL(mproc_event_set(go), 0);
+    CU_ASSERT_EQUAL(mproc_cond_notify_all(c), 0);
+    CU_ASSERT_EQUAL(mproc_cond_release(c), 0);
+    for (i = 0; i < 2; i++)
+        CU_ASSERT_EQUAL(join_code(p[i]), 0);
+    mproc_cond_destroy(c);
+    mproc_event_destroy(go);
+    mproc_sem_destroy(waiting);
+}
+
+static void test_condition_over_a_lock(void)
+{
+    mproc_lock_t *l;
+    mproc_cond_t *c;
+    mproc_cond_opts_t o = {0};
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
+    o.lock = l;
+    CU_ASSERT_EQUAL_FATAL(mproc_cond_create(&c, &o), 0);
+    CU_ASSERT_EQUAL(mproc_cond_wait(c, 0), MPROC_ENOTHELD);
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, MPROC_FOREVER), 0);
+    CU_ASSERT_EQUAL(mproc_cond_wait(c, 0.01), MPROC_ETIMEDOUT);
+    /* The wait gave the lock back on return. */
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, 0), MPROC_ETIMEDOUT);
+    CU_ASSERT_EQUAL(mproc_cond_notify(c, 1), 0);
+    CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
+    mproc_cond_destroy(c);
+    /* The condition did not own the lock: it is still there. */
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, 0), 0);
+    CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
+    mproc_lock_destroy(l);
+}
+
+/* ---- Barrier ----------------------------------------------------------------
+ */
+
+static void barrier_action(const mproc_value_t *args)
+{
+    FILE *f = fopen(mproc_config_get("barrier_action_file"), "ab");
+    if (f != NULL) {
+        fputs("action\n", f);
+        fclose(f);
+    }
+}
+MPROC_TARGET(barrier_action)
+
+/* args: barrier; exits with 10 + its arrival index. */
+static void barrier_party(const mproc_value_t *args)
+{
+    mproc_barrier_t *b;
+    int r;
+    IMPORT_ARG(barrier, b, 0);
+    r = mproc_barrier_wait(b, 30);
+    mproc_barrier_destroy(b);
+    mproc_exit(r >= 0 ? 10 + r : 50 - r);
+}
+MPROC_TARGET(barrier_party)
+
+static void test_barrier(void)
+{
+    mproc_barrier_t *b;
+    mproc_barrier_opts_t o = {0};
+    mproc_value_t *ref;
+    mproc_process_t *p[2];
+    char *path = harness_temp_path("action"), *text;
+    int seen[3] = {0, 0, 0}, i, r;
+
+    CU_ASSERT_EQUAL(mproc_config_set("barrier_action_file", path), 0);
+    o.action = "no_such_action";
+    CU_ASSERT_EQUAL(mproc_barrier_create(&b, 3, &o), MPROC_ENOTREG);
+    o.action = "barrier_action";
+    CU_ASSERT_EQUAL(mproc_barrier_create(&b, 0, &o), MPROC_EINVAL);
+    CU_ASSERT_EQUAL_FATAL(mproc_barrier_create(&b, 3, &o), 0);
+    CU_ASSERT_EQUAL(mproc_barrier_parties(b), 3);
+    CU_ASSERT_EQUAL_FATAL(mproc_barrier_export(b, &ref), 0);
+    for (i = 0; i < 2; i++)
+        p[i] = start("barrier_party",
+                     mproc_value_list_of(1, mproc_value_copy(ref)));
+    mproc_value_free(ref);
+    r = mproc_barrier_wait(b, MPROC_FOREVER);
+    CU_ASSERT(r >= 0 && r < 3);
+    if (r >= 0 && r < 3)
+        seen[r]++;
+    for (i = 0; i < 2; i++) {
+        int code = join_code(p[i]) - 10;
+        CU_ASSERT(code >= 0 && code < 3);
+        if (code >= 0 && code < 3)
+            seen[code]++;
+    }
+    /* Each arrival index exactly once, and the action ran once. */
+    CU_ASSERT(seen[0] == 1 && seen[1] == 1 && seen[2] == 1);
+    text = harness_read_file(path);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    CU_ASSERT_STRING_EQUAL(text, "action\n");
+    free(text);
+    remove(path);
+    free(path);
+
+    /* A timeout breaks it; reset makes it usable again. */
+    CU_ASSERT_FALSE(mproc_barrier_broken(b));
+    CU_ASSERT_EQUAL(mproc_barrier_wait(b, 0.02), MPROC_EBROKEN);
+    CU_ASSERT_TRUE(mproc_barrier_broken(b));
+    CU_ASSERT_EQUAL(mproc_barrier_wait(b, 0.02), MPROC_EBROKEN);
+    CU_ASSERT_EQUAL(mproc_barrier_reset(b), 0);
+    CU_ASSERT_FALSE(mproc_barrier_broken(b));
+    CU_ASSERT_EQUAL(mproc_barrier_n_waiting(b), 0);
+    CU_ASSERT_EQUAL(mproc_barrier_abort(b), 0);
+    CU_ASSERT_EQUAL(mproc_barrier_wait(b, MPROC_FOREVER), MPROC_EBROKEN);
+    mproc_barrier_destroy(b);
+}
+
+static void test_barrier_of_one(void)
+{
+    mproc_barrier_t *b;
+    CU_ASSERT_EQUAL_FATAL(mproc_barrier_create(&b, 1, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_barrier_wait(b, MPROC_FOREVER), 0);
+    CU_ASSERT_EQUAL(mproc_barrier_wait(b, 0), 0);
+    mproc_barrier_destroy(b);
+}
+
+/* ---- export and import ------------------------------------------------------
+ */
+
+static void test_bad_references(void)
+{
+    mproc_lock_t *l, *l2;
+    mproc_event_t *e;
+    mproc_value_t *ref, *junk = mproc_value_int(3);
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_export(l, &ref), 0);
+    CU_ASSERT_EQUAL(mproc_event_import(&e, ref), MPROC_EINVAL);
+    CU_ASSERT_EQUAL(mproc_lock_import(&l2, junk), MPROC_EINVAL);
+    CU_ASSERT_EQUAL(mproc_lock_import(&l2, ref), 0);
+    mproc_lock_destroy(l2);
+    mproc_lock_destroy(l);
+    /* Its last user has let go: the name is gone. */
+    CU_ASSERT_EQUAL(mproc_lock_import(&l2, ref), MPROC_ENOTFOUND);
+#if !defined(_WIN32)
+    {
+        char path[128];
+        struct stat st;
+        snprintf(path, sizeof path, "/dev/shm/%s",
+                 mproc_value_as_str(mproc_value_get(ref, "name")));
+        CU_ASSERT_NOT_EQUAL(stat(path, &st), 0);
+    }
+#endif
+    mproc_value_free(ref);
+    mproc_value_free(junk);
+}
+
+#if !defined(_WIN32)
+static void test_fork_only_objects(void)
+{
+    const mproc_context_t *fork_ctx;
+    mproc_sync_opts_t o = {0};
+    mproc_lock_t *l;
+    mproc_value_t *ref = NULL;
+    CU_ASSERT_EQUAL_FATAL(mproc_get_context(&fork_ctx, MPROC_START_FORK), 0);
+    o.context = fork_ctx;
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, &o), 0);
+    CU_ASSERT_EQUAL(mproc_lock_export(l, &ref), MPROC_EFORKONLY);
+    CU_ASSERT_PTR_NULL(ref);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "spawned child"));
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, 0), 0);
+    CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
+    mproc_lock_destroy(l);
+}
+
+/* A fork child uses the parent's fork-only semaphore through memory. */
+static mproc_sem_t *g_fork_sem;
+
+static void use_fork_sem(const mproc_value_t *args)
+{
+    expect(mproc_sem_release(g_fork_sem) == 0, 2);
+}
+MPROC_TARGET(use_fork_sem)
+
+static void test_fork_only_object_in_a_fork_child(void)
+{
+    const mproc_context_t *fork_ctx;
+    mproc_sync_opts_t o = {0};
+    CU_ASSERT_EQUAL_FATAL(mproc_get_context(&fork_ctx, MPROC_START_FORK), 0);
+    o.context = fork_ctx;
+    CU_ASSERT_EQUAL_FATAL(mproc_sem_create(&g_fork_sem, 0, &o), 0);
+    CU_ASSERT_EQUAL(join_code(start("use_fork_sem", NULL)), 0);
+    CU_ASSERT_EQUAL(mproc_sem_acquire(g_fork_sem, 0), 0);
+    mproc_sem_destroy(g_fork_sem);
+}
+#endif
+
+static const harness_test tests[] = {
+    {"lock in one process", test_lock_in_one_process, 0},
+    {"lock across processes", test_lock_across_processes, 0},
+    {"lock of a killed holder is recovered",
+     test_lock_of_a_killed_holder_is_recovered, 0},
+    {"rlock", test_rlock, 0},
+    {"semaphores", test_semaphores, 0},
+    {"event", test_event, 0},
+    {"condition", test_condition, 0},
+    {"condition over a lock", test_condition_over_a_lock, 0},
+    {"barrier", test_barrier, 0},
+    {"barrier of one", test_barrier_of_one, 0},
+    {"bad references", test_bad_references, 0},
+#if !defined(_WIN32)
+    {"fork-only objects", test_fork_only_objects, 0},
+    {"fork-only object in a fork child", test_fork_only_object_in_a_fork_child,
+     HARNESS_FORK},
+#endif
+    {NULL, NULL, 0}};
+
+int main(int argc, char **argv)
+{
+    return harness_main(argc, argv, "sync", tests);
+}

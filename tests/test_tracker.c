@@ -1,0 +1,167 @@
+/*
+ * The resource tracker (Unix): when a whole process tree that holds named
+ * objects is killed with SIGKILL, nothing of it remains in /dev/shm.
+ *
+ * This suite's own process never creates a named object, so the tree it
+ * starts has a tracker of its own, which must outlive the tree.
+ */
+#ifndef _GNU_SOURCE
+    #define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "mproc_private.h"
+#include "os_internal.h"
+
+/* args: event "ready_b": opens what it is given, says so, and waits. */
+static void tree_grandchild(const mproc_value_t *args)
+{
+    mproc_lock_t *l;
+    mproc_sem_t *s;
+    mproc_event_t *ready;
+    if (mproc_lock_import(&l, mproc_value_at(args, 0)) != 0 ||
+        mproc_sem_import(&s, mproc_value_at(args, 1)) != 0 ||
+        mproc_event_import(&ready, mproc_value_at(args, 2)) != 0)
+        mproc_exit(2);
+    mproc_lock_acquire(l, MPROC_FOREVER);
+    mproc_event_set(ready);
+    for (;;)
+        mproc_sleep(60);
+}
+MPROC_TARGET(tree_grandchild)
+
+/* The parent's fork-only event: the tree says "ready" through memory. */
+static mproc_event_t *g_ready;
+
+/*
+ * Creates several named objects, starts a spawned grandchild that opens
+ * them, writes "pid grandchild_pid tracker_pid name..." to args[0], sets
+ * the parent's event and waits to be killed.
+ */
+static void tree_root(const mproc_value_t *args)
+{
+    mproc_lock_t *l;
+    mproc_sem_t *s;
+    mproc_event_t *ready_b;
+    mproc_barrier_t *b;
+    mproc_cond_t *c;
+    mproc_value_t *lr, *sr, *er;
+    mproc_process_t *g;
+    const mproc_context_t *spawn;
+    FILE *f;
+    if (mproc_lock_create(&l, NULL) != 0 || mproc_sem_create(&s, 1, NULL) ||
+        mproc_event_create(&ready_b, NULL) != 0 ||
+        mproc_barrier_create(&b, 2, NULL) != 0 ||
+        mproc_cond_create(&c, NULL) != 0 || mproc_lock_export(l, &lr) != 0 ||
+        mproc_sem_export(s, &sr) != 0 || mproc_event_export(ready_b, &er) != 0)
+        mproc_exit(3);
+    mproc_get_context(&spawn, MPROC_START_SPAWN);
+    {
+        mproc_value_t *gargs = mproc_value_list_of(3, lr, sr, er);
+        mproc_process_opts_t o = {
+            .target = "tree_grandchild", .args = gargs, .context = spawn};
+        if (mproc_process_create(&g, &o) != 0 || mproc_process_start(g) != 0)
+            mproc_exit(4);
+        mproc_value_free(gargs);
+    }
+    if (mproc_event_wait(ready_b, 30) != 1)
+        mproc_exit(5);
+    f = fopen(mproc_value_as_str(mproc_value_at(args, 0)), "w");
+    fprintf(f, "%ld %ld %ld\n", mproc__os_getpid(), mproc_process_pid(g),
+            mproc__unix_tracker_pid());
+    fclose(f);
+    mproc_event_set(g_ready);
+    for (;;)
+        mproc_sleep(60);
+}
+MPROC_TARGET(tree_root)
+
+static int wait_pid_gone(long pid)
+{
+    int fd = (int) syscall(SYS_pidfd_open, (pid_t) pid, 0), r;
+    struct pollfd p;
+    if (fd < 0)
+        return errno == ESRCH;
+    p.fd = fd;
+    p.events = POLLIN;
+    /* A bounded wait for an event that has no other way to be observed. */
+    r = poll(&p, 1, 30000);
+    close(fd);
+    return r == 1;
+}
+
+static int count_shm(void)
+{
+    char cmd[] = "ls /dev/shm";
+    FILE *ls = popen(cmd, "r");
+    char line[256];
+    int n = 0;
+    while (ls != NULL && fgets(line, sizeof line, ls) != NULL)
+        n += strncmp(line, "mproc-", 6) == 0;
+    if (ls != NULL)
+        pclose(ls);
+    return n;
+}
+
+static void test_killed_tree_leaves_nothing(void)
+{
+    const mproc_context_t *fork_ctx;
+    mproc_sync_opts_t o = {0};
+    mproc_process_t *root;
+    mproc_process_opts_t po = {0};
+    char *path = harness_temp_path("tree"), *text;
+    long root_pid = 0, grandchild = 0, tracker = 0;
+    int before = count_shm(), code = 0;
+
+    CU_ASSERT_EQUAL_FATAL(mproc_get_context(&fork_ctx, MPROC_START_FORK), 0);
+    o.context = fork_ctx;
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&g_ready, &o), 0);
+    po.target = "tree_root";
+    po.context = fork_ctx;
+    po.args = mproc_value_list_of(1, mproc_value_str(path));
+    CU_ASSERT_EQUAL_FATAL(mproc_process_create(&root, &po), 0);
+    mproc_value_free((mproc_value_t *) po.args);
+    CU_ASSERT_EQUAL_FATAL(mproc_process_start(root), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_wait(g_ready, 60), 1);
+
+    text = harness_read_file(path);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    CU_ASSERT_EQUAL(
+        sscanf(text, "%ld %ld %ld", &root_pid, &grandchild, &tracker), 3);
+    CU_ASSERT(count_shm() >= before + 5);
+    /* The whole tree, at once, with no chance to clean up. */
+    kill((pid_t) grandchild, SIGKILL);
+    CU_ASSERT_EQUAL(mproc_process_kill(root), 0);
+    CU_ASSERT_EQUAL(mproc_process_join(root, MPROC_FOREVER), 0);
+    CU_ASSERT_EQUAL(mproc_process_exitcode(root, &code), 0);
+    CU_ASSERT_EQUAL(code, -9);
+    CU_ASSERT_TRUE(wait_pid_gone(grandchild));
+    /* The tracker survives the tree, cleans up, and leaves. */
+    CU_ASSERT(tracker > 0);
+    CU_ASSERT_TRUE(wait_pid_gone(tracker));
+    CU_ASSERT_EQUAL(count_shm(), before);
+
+    mproc_process_destroy(root);
+    mproc_event_destroy(g_ready);
+    free(text);
+    remove(path);
+    free(path);
+}
+
+static const harness_test tests[] = {
+    {"killed tree leaves nothing", test_killed_tree_leaves_nothing, 0},
+    {NULL, NULL, 0}};
+
+int main(int argc, char **argv)
+{
+    return harness_main(argc, argv, "tracker", tests);
+}
