@@ -14,6 +14,8 @@
 #include "mproc/log.h"
 #include "mproc/process.h"
 #include "mproc/synchronize.h"
+#include "mproc/connection.h"
+#include "mproc/queue.h"
 
 /** The library version. */
 #define MPROC_VERSION_MAJOR 0

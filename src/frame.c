@@ -37,6 +37,26 @@ static void put_header(unsigned char *h, unsigned flags, size_t body_len,
     mproc__put_u32(h + 12, crc);
 }
 
+/*
+ * Whether a sample of the payload looks compressible, judged from the byte
+ * histogram of its first 4 KiB: the collision probability sum(f^2) is
+ * 1/256 for random (or already compressed) bytes and far more for text or
+ * structured data. Below twice the uniform value deflate is not tried at
+ * all, so incompressible traffic costs no more than its checksum.
+ */
+static int looks_compressible(const unsigned char *p, size_t len)
+{
+    unsigned counts[256] = {0};
+    size_t n = len < 4096 ? len : 4096, i;
+    uint64_t collisions = 0;
+    for (i = 0; i < n; i++)
+        counts[p[i]]++;
+    for (i = 0; i < 256; i++)
+        collisions += (uint64_t) counts[i] * counts[i];
+    /* sum(c^2)/n^2 > 2/256, in integers. */
+    return 256 * collisions > 2 * (uint64_t) n * n;
+}
+
 /* Appends a deflated body (length prefix + stream); 1 if it did not pay. */
 static int deflate_body(const void *payload, size_t len, int level,
                         mproc__buf_t *out)
@@ -66,8 +86,14 @@ static int deflate_body(const void *payload, size_t len, int level,
 int mproc__frame_encode(const void *payload, size_t len,
                         const mproc__frame_opts_t *opts, mproc__buf_t *out)
 {
+    return mproc__frame_encode_flags(payload, len, 0, opts, out);
+}
+
+int mproc__frame_encode_flags(const void *payload, size_t len,
+                              unsigned flags, const mproc__frame_opts_t *opts,
+                              mproc__buf_t *out)
+{
     size_t hdr = out->len;
-    unsigned flags = 0;
     int rc;
     if (len > 0xffffffffu - 4)
         return mproc__set_error(MPROC_ETOOBIG,
@@ -77,7 +103,7 @@ int mproc__frame_encode(const void *payload, size_t len,
         return rc;
     out->len += MPROC__FRAME_HEADER_SIZE;
     if (opts != NULL && opts->compress_threshold > 0 &&
-        len >= opts->compress_threshold) {
+        len >= opts->compress_threshold && looks_compressible(payload, len)) {
         int level = opts->compress_level ? opts->compress_level : 1;
         rc = deflate_body(payload, len, level, out);
         if (rc < 0)

@@ -71,6 +71,7 @@ int mproc__value_decode(const void *data, size_t len, mproc_value_t **out);
  */
 #define MPROC__FRAME_HEADER_SIZE 16
 #define MPROC__FRAME_FLAG_DEFLATED 0x01u
+#define MPROC__FRAME_FLAG_RAW 0x02u /* the payload is raw bytes, not msgpack */
 
 typedef struct mproc__frame_opts_t {
     size_t

@@ -1,0 +1,116 @@
+/**
+ * @file mproc/connection.h
+ * @brief Pipes and connections, as multiprocessing.Pipe and
+ * multiprocessing.connection.wait.
+ *
+ * A connection carries messages: values (mproc_conn_send/recv) or byte
+ * strings (send_bytes/recv_bytes), each in a checksummed frame, deflated
+ * when that pays. A frame that arrives corrupt or truncated is reported
+ * with MPROC_ECORRUPT and skipped: the next good message is delivered by
+ * the next receive. A closed or dead peer is MPROC_ECLOSED, never a hang.
+ *
+ * A connection reaches a child as a start argument: pass
+ * mproc_conn_export()'s value in the arguments and call mproc_conn_import()
+ * in the child, under every start method. (A connection cannot be sent
+ * through a queue or another connection.)
+ *
+ * @defgroup connection Connections
+ * @{
+ */
+#ifndef MPROC_CONNECTION_H
+#define MPROC_CONNECTION_H
+
+#include <stddef.h>
+
+#include "mproc/export.h"
+#include "mproc/process.h"
+#include "mproc/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** One end of a pipe. */
+typedef struct mproc_conn_t mproc_conn_t;
+
+/** Options of mproc_pipe(); zero means default. */
+typedef struct mproc_conn_opts_t {
+    /** The largest message accepted, in bytes; default 64 MiB. */
+    size_t max_message;
+    /** Deflate messages at least this big; default 64 KiB. */
+    size_t compress_threshold;
+    /** zlib level 1..9; default 1 (fastest). */
+    int compress_level;
+    /** Never deflate. */
+    int no_compress;
+} mproc_conn_opts_t;
+
+/**
+ * Creates a pipe, as multiprocessing.Pipe(duplex).
+ * @param a receives (and, if @p duplex, sends too)
+ * @param b sends (and, if @p duplex, receives too)
+ * @return 0; MPROC_EOS; MPROC_ENOMEM.
+ */
+MPROC_API int mproc_pipe(mproc_conn_t **a, mproc_conn_t **b, int duplex,
+                         const mproc_conn_opts_t *opts);
+
+/**
+ * Sends a value.
+ * @return 0; MPROC_ETOOBIG (nothing is sent); MPROC_ECLOSED; MPROC_ENOTREG
+ * for a record whose type is not registered; MPROC_ESTATE if this end
+ * cannot send.
+ */
+MPROC_API int mproc_conn_send(mproc_conn_t *c, const mproc_value_t *v);
+/**
+ * Receives a value, waiting for it.
+ * @return 0 with *@p v set (the caller frees it); MPROC_ECLOSED when the
+ * peer closed and nothing is left; MPROC_ECORRUPT for a damaged frame
+ * (skipped); MPROC_ETOOBIG; MPROC_ESTATE if this end cannot receive.
+ */
+MPROC_API int mproc_conn_recv(mproc_conn_t *c, mproc_value_t **v);
+/** Sends @p len raw bytes as one message. */
+MPROC_API int mproc_conn_send_bytes(mproc_conn_t *c, const void *buf,
+                                    size_t len);
+/**
+ * Receives one message of raw bytes into a malloc'ed buffer (*@p buf, the
+ * caller frees it) of *@p len bytes. Errors as mproc_conn_recv().
+ */
+MPROC_API int mproc_conn_recv_bytes(mproc_conn_t *c, void **buf, size_t *len);
+/**
+ * Whether a message (or end of file) is ready to be received, waiting at
+ * most @p timeout seconds.
+ * @return 1 ready; 0 not; a negative status.
+ */
+MPROC_API int mproc_conn_poll(mproc_conn_t *c, double timeout);
+/** Closes the connection and frees it. */
+MPROC_API void mproc_conn_close(mproc_conn_t *c);
+/** The connection as a start argument for a child. */
+MPROC_API int mproc_conn_export(const mproc_conn_t *c, mproc_value_t **ref);
+/**
+ * Opens a connection from a start argument, in the child it was given to.
+ * @return 0; MPROC_EINVAL; MPROC_ENOTSUP if it did not arrive as a start
+ * argument of this process.
+ */
+MPROC_API int mproc_conn_import(mproc_conn_t **c, const mproc_value_t *ref);
+
+/** One thing to wait for in mproc_wait(). */
+typedef struct mproc_waitable_t {
+    mproc_conn_t *conn;      /**< a connection (readable), or NULL */
+    mproc_process_t *process; /**< a started child (ended), or NULL */
+    int ready;               /**< set by mproc_wait() */
+} mproc_waitable_t;
+
+/**
+ * Waits until at least one of @p n connections is readable or process has
+ * ended, at most @p timeout seconds, as multiprocessing.connection.wait().
+ * Any number of items works on every OS (past Windows' 64 handles too).
+ * @return the number of ready items (0 on timeout); a negative status.
+ */
+MPROC_API int mproc_wait(mproc_waitable_t *items, size_t n, double timeout);
+
+#ifdef __cplusplus
+}
+#endif
+
+/** @} */
+#endif

@@ -1,0 +1,121 @@
+/**
+ * @file mproc/queue.h
+ * @brief Queue, SimpleQueue and JoinableQueue between processes.
+ *
+ * A queue lives in shared memory: a ring of checksummed frames (deflated
+ * when that pays) that every process maps, plus a spill area for what does
+ * not fit. A put copies the message into shared memory before it returns,
+ * so a process may exit right after putting: its items are neither lost
+ * nor waited for (there is no feeder thread to join). A put to an
+ * unbounded queue never blocks on a full ring: it spills.
+ *
+ * A queue reaches another process as a value: mproc_queue_export() gives
+ * it, mproc_queue_import() opens it, in a child under any start method or
+ * in whoever receives it through another queue.
+ *
+ * @defgroup queue Queues
+ * @{
+ */
+#ifndef MPROC_QUEUE_H
+#define MPROC_QUEUE_H
+
+#include <stddef.h>
+
+#include "mproc/export.h"
+#include "mproc/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mproc_queue_t mproc_queue_t;
+
+/** Options of the queue constructors; zero means default. */
+typedef struct mproc_queue_opts_t {
+    /** At most this many items (put blocks beyond); 0: unbounded. */
+    size_t maxsize;
+    /** The ring's size in bytes; default 8 MiB. */
+    size_t capacity;
+    /** The largest message accepted, in bytes; default 64 MiB. */
+    size_t max_message;
+    /** Deflate messages at least this big; default 64 KiB. */
+    size_t compress_threshold;
+    /** zlib level 1..9; default 1. */
+    int compress_level;
+    /** Never deflate. */
+    int no_compress;
+} mproc_queue_opts_t;
+
+/** A Queue (maxsize from @p opts). */
+MPROC_API int mproc_queue_create(mproc_queue_t **q,
+                                 const mproc_queue_opts_t *opts);
+/** A SimpleQueue: unbounded; qsize, join and task_done are not offered. */
+MPROC_API int mproc_simple_queue_create(mproc_queue_t **q,
+                                        const mproc_queue_opts_t *opts);
+/** A JoinableQueue: a Queue with task_done() and join(). */
+MPROC_API int mproc_joinable_queue_create(mproc_queue_t **q,
+                                          const mproc_queue_opts_t *opts);
+
+/**
+ * Puts a copy of @p v, waiting at most @p timeout seconds for room in a
+ * bounded queue (0: put_nowait).
+ * @return 0; MPROC_EFULL; MPROC_ETOOBIG (nothing is put); MPROC_ECLOSED
+ * after mproc_queue_close(); MPROC_ENOTREG for an unregistered record type.
+ */
+MPROC_API int mproc_queue_put(mproc_queue_t *q, const mproc_value_t *v,
+                              double timeout);
+/**
+ * Takes the oldest item, waiting at most @p timeout seconds (0:
+ * get_nowait). The caller frees *@p v.
+ * @return 0; MPROC_EEMPTY; MPROC_ECORRUPT for a damaged item (it is
+ * dropped; the next get returns the next item); MPROC_ECLOSED.
+ */
+MPROC_API int mproc_queue_get(mproc_queue_t *q, mproc_value_t **v,
+                              double timeout);
+/** put with timeout 0. */
+MPROC_API int mproc_queue_put_nowait(mproc_queue_t *q, const mproc_value_t *v);
+/** get with timeout 0. */
+MPROC_API int mproc_queue_get_nowait(mproc_queue_t *q, mproc_value_t **v);
+/** The approximate number of items. */
+MPROC_API size_t mproc_queue_qsize(mproc_queue_t *q);
+/** Whether the queue is empty (1) or not (0). */
+MPROC_API int mproc_queue_empty(mproc_queue_t *q);
+/** Whether a bounded queue is full (1) or not (0). */
+MPROC_API int mproc_queue_full(mproc_queue_t *q);
+/**
+ * Says this process puts and gets no more through this handle: later calls
+ * give MPROC_ECLOSED. Items already put stay in the queue.
+ */
+MPROC_API int mproc_queue_close(mproc_queue_t *q);
+/**
+ * Python's join_thread(): waits until everything this process put is in
+ * the shared queue, which is always so when a put returns.
+ * @return 0; MPROC_ESTATE unless the queue was closed first, as in Python.
+ */
+MPROC_API int mproc_queue_join_thread(mproc_queue_t *q);
+/** Python's cancel_join_thread(): nothing can block at exit; a no-op. */
+MPROC_API int mproc_queue_cancel_join_thread(mproc_queue_t *q);
+/**
+ * Marks one item taken with get as done (JoinableQueue).
+ * @return 0; MPROC_ETOOMANY if called more often than items were put;
+ * MPROC_ESTATE for a queue that is not joinable.
+ */
+MPROC_API int mproc_queue_task_done(mproc_queue_t *q);
+/**
+ * Waits until every item put has been marked done (JoinableQueue), at
+ * most @p timeout seconds. @return 0; MPROC_ETIMEDOUT; MPROC_ESTATE.
+ */
+MPROC_API int mproc_queue_join(mproc_queue_t *q, double timeout);
+/** Frees this process's handle; the last user's destroy removes the queue. */
+MPROC_API void mproc_queue_destroy(mproc_queue_t *q);
+/** The queue as a value to pass to another process. */
+MPROC_API int mproc_queue_export(const mproc_queue_t *q, mproc_value_t **ref);
+/** Opens a queue from mproc_queue_export()'s value. */
+MPROC_API int mproc_queue_import(mproc_queue_t **q, const mproc_value_t *ref);
+
+#ifdef __cplusplus
+}
+#endif
+
+/** @} */
+#endif
