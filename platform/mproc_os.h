@@ -182,6 +182,30 @@ int mproc__os_tracker_adopt(const char *address);
 /* The tracker's main loop (argv[1] is the tracker marker). Never returns. */
 void mproc__os_tracker_main(int argc, char **argv);
 
+/* ---- spill files ----------------------------------------------------------- */
+
+/*
+ * A byte file that outlives the process that wrote it: a queue's overflow,
+ * whose items must survive a producer that exits right after putting.
+ * Unix: a POSIX shared memory object "/<name>" (memory-backed, and the
+ * resource tracker can remove it); Windows: the file <temp dir>\<name>,
+ * since a kernel mapping would vanish with its last handle.
+ */
+typedef struct mproc__os_spill mproc__os_spill_t;
+
+/* Opens @name, creating it (empty) if @create; MPROC_ENOTFOUND otherwise. */
+int mproc__os_spill_open(mproc__os_spill_t **s, const char *name, int create);
+/* Writes / reads exactly @n bytes at @offset. */
+int mproc__os_spill_write(mproc__os_spill_t *s, uint64_t offset,
+                          const void *buf, size_t n);
+int mproc__os_spill_read(mproc__os_spill_t *s, uint64_t offset, void *buf,
+                         size_t n);
+/* Shrinks the file to nothing. */
+int mproc__os_spill_truncate(mproc__os_spill_t *s);
+void mproc__os_spill_close(mproc__os_spill_t *s);
+/* Removes the file; a missing one is not an error. */
+void mproc__os_spill_unlink(const char *name);
+
 /* ---- kernel synchronization objects --------------------------------------- */
 
 /*

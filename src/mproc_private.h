@@ -63,7 +63,7 @@ int mproc__value_decode(const void *data, size_t len, mproc_value_t **out);
  * A frame is a 16-byte header and a body:
  *   0  4  magic "MPRC"
  *   4  1  version (1)
- *   5  1  flags: bit 0 = body is deflated
+ *   5  1  flags: bit 0 = body is deflated, bit 1 = raw bytes
  *   6  2  reserved, zero
  *   8  4  body length, little-endian
  *   12 4  crc32 of the body, little-endian
@@ -71,17 +71,27 @@ int mproc__value_decode(const void *data, size_t len, mproc_value_t **out);
  */
 #define MPROC__FRAME_HEADER_SIZE 16
 #define MPROC__FRAME_FLAG_DEFLATED 0x01u
-#define MPROC__FRAME_FLAG_RAW 0x02u /* the payload is raw bytes, not msgpack */
+#define MPROC__FRAME_FLAG_RAW 0x02u /* the payload is raw bytes, not msgpack   \
+                                     */
 
 typedef struct mproc__frame_opts_t {
-    size_t
-        compress_threshold; /* deflate payloads at least this big; 0: never */
-    int compress_level;     /* zlib level, 1..9 */
+    /* Deflate payloads at least this big; 0: never. */
+    size_t compress_threshold;
+    /* The zlib level, 1..9. */
+    int compress_level;
 } mproc__frame_opts_t;
 
-/* Appends the frame of @payload to @out. */
+/*
+ * Appends the frame of @payload to @out. @flags may carry
+ * MPROC__FRAME_FLAG_RAW; deflating is decided here. A payload whose sample
+ * looks incompressible is not even tried, so incompressible data costs no
+ * more than the checksum.
+ */
 int mproc__frame_encode(const void *payload, size_t len,
                         const mproc__frame_opts_t *opts, mproc__buf_t *out);
+int mproc__frame_encode_flags(const void *payload, size_t len, unsigned flags,
+                              const mproc__frame_opts_t *opts,
+                              mproc__buf_t *out);
 /* Checks a header; *@body_len gets the body's length. */
 int mproc__frame_check_header(const unsigned char *hdr, size_t max_body,
                               size_t *body_len);
@@ -94,7 +104,8 @@ int mproc__frame_read(mproc__os_fd_t fd, size_t max_payload, mproc__buf_t *out);
 /* Reads exactly @n bytes; EOF before that is MPROC_ECLOSED. */
 int mproc__read_exact(mproc__os_fd_t fd, void *buf, size_t n);
 
-/* ---- targets (target.c) ---------------------------------------------- */
+/* ---- targets and record types (registry.c)
+ * ---------------------------------------------- */
 
 mproc_target_fn mproc__target_find(const char *name);
 
@@ -127,6 +138,21 @@ void mproc__runtime_remove_child(mproc_process_t *p);
 void mproc__runtime_shutdown(void);
 /* Logs "process exiting", flushes and ends the process with @code. */
 MPROC_NORETURN void mproc__runtime_finish(int code);
+
+/*
+ * Named objects this process holds open. A process that ends normally lets
+ * go of them (Python finalizes them at exit), so the last user's exit
+ * removes a name; only a killed tree leaves names for the tracker.
+ */
+typedef struct mproc__owned_t {
+    void (*release)(void *obj);
+    void *obj;
+    struct mproc__owned_t *prev, *next;
+} mproc__owned_t;
+
+void mproc__owned_link(mproc__owned_t *node, void (*release)(void *),
+                       void *obj);
+void mproc__owned_unlink(mproc__owned_t *node);
 
 /* ---- processes (process.c) ------------------------------------------- */
 
@@ -187,6 +213,12 @@ MPROC_NORETURN void mproc__bootstrap_run(const void *payload, size_t len,
 MPROC_NORETURN void mproc__bootstrap_from_fd(mproc__os_fd_t fd);
 /* Runs @p's target in this (forked) process and ends it. Never returns. */
 MPROC_NORETURN void mproc__bootstrap_run_forked(mproc_process_t *p);
+
+/* ---- queues (queue.c) ------------------------------------------------- */
+
+/* For the tests: the ring of @q and the position of its oldest record. */
+int mproc__queue_debug_ring(mproc_queue_t *q, unsigned char **ring,
+                            size_t *capacity, uint64_t *head);
 
 /* ---- authentication and randomness (auth.c) -------------------------- */
 

@@ -18,6 +18,9 @@ mproc__runtime_t mproc__rt;
 /* Started children not yet destroyed, newest first. */
 static mproc_process_t *children;
 
+/* Named objects open in this process (see mproc__owned_t). */
+static mproc__owned_t *owned;
+
 struct mproc_context_t {
     mproc_start_method_e method;
 };
@@ -156,6 +159,42 @@ double mproc_monotonic(void)
     return mproc__os_monotonic();
 }
 
+void mproc__owned_link(mproc__owned_t *node, void (*release)(void *), void *obj)
+{
+    node->release = release;
+    node->obj = obj;
+    node->prev = NULL;
+    node->next = owned;
+    if (owned != NULL)
+        owned->prev = node;
+    owned = node;
+}
+
+void mproc__owned_unlink(mproc__owned_t *node)
+{
+    if (node->release == NULL)
+        return;
+    if (node->prev != NULL)
+        node->prev->next = node->next;
+    else if (owned == node)
+        owned = node->next;
+    if (node->next != NULL)
+        node->next->prev = node->prev;
+    node->prev = node->next = NULL;
+    node->release = NULL;
+}
+
+/* Lets go of every named object still open, newest first. */
+static void release_owned(void)
+{
+    while (owned != NULL) {
+        mproc__owned_t *node = owned;
+        void (*release)(void *) = node->release;
+        mproc__owned_unlink(node);
+        release(node->obj);
+    }
+}
+
 void mproc__runtime_after_fork(mproc_process_t *self)
 {
     /*
@@ -163,6 +202,8 @@ void mproc__runtime_after_fork(mproc_process_t *self)
      * objects, which are the parent's memory as copied by fork.
      */
     children = NULL;
+    /* The parent's open objects are its own: this child did not open them. */
+    owned = NULL;
     mproc__rt.self = self;
     mproc__rt.child_counter = 0;
     mproc__rt.is_fork_child = 1;
@@ -225,6 +266,7 @@ void mproc__runtime_shutdown(void)
             mproc_process_join(p, MPROC_FOREVER);
         }
     }
+    release_owned();
     mproc_log(MPROC_LOG_DEBUG, "running the remaining \"atexit\" finalizers");
 }
 

@@ -72,6 +72,7 @@ typedef struct sync_base {
     mproc__os_shm_t *shm;
     sync_header *hdr;
     char name[NAME_MAX_LEN];
+    mproc__owned_t owned; /* released at exit if still open */
 } sync_base;
 
 /* ---- segments -------------------------------------------------------------
@@ -215,6 +216,14 @@ static int base_import(sync_base *b, sync_kind kind, const mproc_value_t *ref,
                       slots);
 }
 
+/* What mproc__owned_t calls at exit for an object left open. */
+static void release_lock(void *obj);
+static void release_rlock(void *obj);
+static void release_sem(void *obj);
+static void release_event(void *obj);
+static void release_cond(void *obj);
+static void release_barrier(void *obj);
+
 /* ---- Lock ------------------------------------------------------------------
  */
 
@@ -249,6 +258,7 @@ int mproc_lock_create(mproc_lock_t **lock, const mproc_sync_opts_t *opts)
         free(l);
         return rc;
     }
+    mproc__owned_link(&l->base.owned, release_lock, l);
     *lock = l;
     return 0;
 }
@@ -269,6 +279,7 @@ int mproc_lock_import(mproc_lock_t **lock, const mproc_value_t *ref)
         free(l);
         return rc;
     }
+    mproc__owned_link(&l->base.owned, release_lock, l);
     *lock = l;
     return 0;
 }
@@ -296,6 +307,7 @@ void mproc_lock_destroy(mproc_lock_t *l)
 {
     if (l == NULL)
         return;
+    mproc__owned_unlink(&l->base.owned);
     mproc__os_mutex_close(l->mutex);
     base_close(&l->base);
     free(l);
@@ -341,6 +353,7 @@ int mproc_rlock_create(mproc_rlock_t **rlock, const mproc_sync_opts_t *opts)
         free(r);
         return rc;
     }
+    mproc__owned_link(&r->base.owned, release_rlock, r);
     *rlock = r;
     return 0;
 }
@@ -361,6 +374,7 @@ int mproc_rlock_import(mproc_rlock_t **rlock, const mproc_value_t *ref)
         free(r);
         return rc;
     }
+    mproc__owned_link(&r->base.owned, release_rlock, r);
     *rlock = r;
     return 0;
 }
@@ -405,6 +419,7 @@ void mproc_rlock_destroy(mproc_rlock_t *r)
 {
     if (r == NULL)
         return;
+    mproc__owned_unlink(&r->base.owned);
     mproc__os_mutex_close(r->mutex);
     base_close(&r->base);
     free(r);
@@ -455,6 +470,7 @@ static int sem_create(mproc_sem_t **sem, unsigned value, unsigned max,
         free(s);
         return rc;
     }
+    mproc__owned_link(&s->base.owned, release_sem, s);
     *sem = s;
     return 0;
 }
@@ -490,6 +506,7 @@ int mproc_sem_import(mproc_sem_t **sem, const mproc_value_t *ref)
         free(s);
         return rc;
     }
+    mproc__owned_link(&s->base.owned, release_sem, s);
     *sem = s;
     return 0;
 }
@@ -519,6 +536,7 @@ void mproc_sem_destroy(mproc_sem_t *s)
 {
     if (s == NULL)
         return;
+    mproc__owned_unlink(&s->base.owned);
     mproc__os_sem_close(s->sem);
     base_close(&s->base);
     free(s);
@@ -561,6 +579,7 @@ int mproc_event_create(mproc_event_t **event, const mproc_sync_opts_t *opts)
         free(e);
         return rc;
     }
+    mproc__owned_link(&e->base.owned, release_event, e);
     *event = e;
     return 0;
 }
@@ -581,6 +600,7 @@ int mproc_event_import(mproc_event_t **event, const mproc_value_t *ref)
         free(e);
         return rc;
     }
+    mproc__owned_link(&e->base.owned, release_event, e);
     *event = e;
     return 0;
 }
@@ -612,6 +632,7 @@ void mproc_event_destroy(mproc_event_t *e)
 {
     if (e == NULL)
         return;
+    mproc__owned_unlink(&e->base.owned);
     mproc__os_event_close(e->event);
     base_close(&e->base);
     free(e);
@@ -797,6 +818,8 @@ int mproc_cond_create(mproc_cond_t **cond, const mproc_cond_opts_t *opts)
             free(c);
             return rc;
         }
+        /* Its own lock goes with the condition, not on its own. */
+        mproc__owned_unlink(&c->lock.rlock->base.owned);
         c->owns_lock = 1;
     }
     rc = base_create(&c->base, KIND_COND, 3, fork_only);
@@ -811,6 +834,7 @@ int mproc_cond_create(mproc_cond_t **cond, const mproc_cond_opts_t *opts)
         mproc_cond_destroy(c);
         return rc;
     }
+    mproc__owned_link(&c->base.owned, release_cond, c);
     *cond = c;
     return 0;
 }
@@ -837,6 +861,9 @@ int mproc_cond_import(mproc_cond_t **cond, const mproc_value_t *ref)
                                      : mproc_lock_import(&c->lock.lock, lref);
         mproc_value_free(lref);
         c->owns_lock = rc == 0;
+        if (rc == 0)
+            mproc__owned_unlink(c->lock.rlock ? &c->lock.rlock->base.owned
+                                              : &c->lock.lock->base.owned);
     }
     if (rc == 0)
         rc = core_open(&c->core, &c->base, 0, 0);
@@ -844,6 +871,7 @@ int mproc_cond_import(mproc_cond_t **cond, const mproc_value_t *ref)
         mproc_cond_destroy(c);
         return rc;
     }
+    mproc__owned_link(&c->base.owned, release_cond, c);
     *cond = c;
     return 0;
 }
@@ -889,6 +917,7 @@ void mproc_cond_destroy(mproc_cond_t *c)
 {
     if (c == NULL)
         return;
+    mproc__owned_unlink(&c->base.owned);
     core_close(&c->core);
     base_close(&c->base);
     if (c->owns_lock) {
@@ -940,6 +969,7 @@ static int barrier_open_os(mproc_barrier_t *b, int create)
 
 static void barrier_close(mproc_barrier_t *b)
 {
+    mproc__owned_unlink(&b->base.owned);
     core_close(&b->core);
     if (b->lock.mutex != NULL)
         mproc__os_mutex_close(b->lock.mutex);
@@ -982,6 +1012,7 @@ int mproc_barrier_create(mproc_barrier_t **barrier, unsigned parties,
         barrier_close(b);
         return rc;
     }
+    mproc__owned_link(&b->base.owned, release_barrier, b);
     *barrier = b;
     return 0;
 }
@@ -1002,6 +1033,7 @@ int mproc_barrier_import(mproc_barrier_t **barrier, const mproc_value_t *ref)
         barrier_close(b);
         return rc;
     }
+    mproc__owned_link(&b->base.owned, release_barrier, b);
     *barrier = b;
     return 0;
 }
@@ -1151,4 +1183,34 @@ void mproc_barrier_destroy(mproc_barrier_t *b)
 int mproc_barrier_export(const mproc_barrier_t *b, mproc_value_t **ref)
 {
     return base_export(&b->base, KIND_BARRIER, ref);
+}
+
+static void release_lock(void *obj)
+{
+    mproc_lock_destroy(obj);
+}
+
+static void release_rlock(void *obj)
+{
+    mproc_rlock_destroy(obj);
+}
+
+static void release_sem(void *obj)
+{
+    mproc_sem_destroy(obj);
+}
+
+static void release_event(void *obj)
+{
+    mproc_event_destroy(obj);
+}
+
+static void release_cond(void *obj)
+{
+    mproc_cond_destroy(obj);
+}
+
+static void release_barrier(void *obj)
+{
+    mproc_barrier_destroy(obj);
 }

@@ -117,6 +117,54 @@ mproc_value_t *mproc_value_map(void)
     return new_value(MPROC_VALUE_MAP);
 }
 
+mproc_value_t *mproc_value_record(const char *type, mproc_value_t *fields)
+{
+    mproc_value_t *r;
+    if (type == NULL || *type == '\0' ||
+        (fields != NULL && fields->type != MPROC_VALUE_LIST)) {
+        mproc_value_free(fields);
+        return NULL;
+    }
+    r = new_value(MPROC_VALUE_RECORD);
+    if (r == NULL || (r->u.c.type = mproc__strdup(type)) == NULL) {
+        free(r);
+        mproc_value_free(fields);
+        return NULL;
+    }
+    if (fields != NULL) {
+        /* Take the list's items over; the list shell goes. */
+        r->u.c.items = fields->u.c.items;
+        r->u.c.len = fields->u.c.len;
+        r->u.c.cap = fields->u.c.cap;
+        free(fields);
+    }
+    return r;
+}
+
+const char *mproc_value_record_type(const mproc_value_t *v)
+{
+    return v != NULL && v->type == MPROC_VALUE_RECORD ? v->u.c.type : NULL;
+}
+
+int mproc_record_call(const mproc_value_t *record, mproc_value_t **result)
+{
+    mproc_record_fn call;
+    *result = NULL;
+    if (record == NULL || record->type != MPROC_VALUE_RECORD)
+        return mproc__set_error(MPROC_EINVAL, "not a record");
+    if (!mproc__record_find(record->u.c.type, &call))
+        return mproc__set_error(MPROC_ENOTREG,
+                                "record type '%s' is not registered in this "
+                                "program",
+                                record->u.c.type);
+    if (call == NULL)
+        return mproc__set_error(MPROC_EINVAL,
+                                "record type '%s' has no behaviour",
+                                record->u.c.type);
+    *result = call(record);
+    return 0;
+}
+
 void mproc_value_free(mproc_value_t *v)
 {
     size_t i;
@@ -129,9 +177,11 @@ void mproc_value_free(mproc_value_t *v)
         break;
     case MPROC_VALUE_LIST:
     case MPROC_VALUE_MAP:
+    case MPROC_VALUE_RECORD:
         for (i = 0; i < v->u.c.len; i++)
             mproc_value_free(v->u.c.items[i]);
         free(v->u.c.items);
+        free(v->u.c.type);
         break;
     default:
         break;
@@ -225,6 +275,7 @@ size_t mproc_value_len(const mproc_value_t *v)
     case MPROC_VALUE_BYTES:
         return v->u.s.len;
     case MPROC_VALUE_LIST:
+    case MPROC_VALUE_RECORD:
         return v->u.c.len;
     case MPROC_VALUE_MAP:
         return v->u.c.len / 2;
@@ -235,7 +286,9 @@ size_t mproc_value_len(const mproc_value_t *v)
 
 const mproc_value_t *mproc_value_at(const mproc_value_t *v, size_t i)
 {
-    if (v == NULL || v->type != MPROC_VALUE_LIST || i >= v->u.c.len)
+    if (v == NULL ||
+        (v->type != MPROC_VALUE_LIST && v->type != MPROC_VALUE_RECORD) ||
+        i >= v->u.c.len)
         return NULL;
     return v->u.c.items[i];
 }
@@ -339,6 +392,10 @@ int mproc_value_equal(const mproc_value_t *a, const mproc_value_t *b)
     case MPROC_VALUE_BYTES:
         return a->u.s.len == b->u.s.len &&
                memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0;
+    case MPROC_VALUE_RECORD:
+        if (strcmp(a->u.c.type, b->u.c.type) != 0)
+            return 0;
+        /* fall through */
     case MPROC_VALUE_LIST:
     case MPROC_VALUE_MAP:
         if (a->u.c.len != b->u.c.len)
@@ -363,7 +420,13 @@ mproc_value_t *mproc_value_copy(const mproc_value_t *v)
         return new_blob(v->type, v->u.s.ptr, v->u.s.len);
     case MPROC_VALUE_LIST:
     case MPROC_VALUE_MAP:
+    case MPROC_VALUE_RECORD:
         c = new_value(v->type);
+        if (c != NULL && v->type == MPROC_VALUE_RECORD &&
+            (c->u.c.type = mproc__strdup(v->u.c.type)) == NULL) {
+            free(c);
+            return NULL;
+        }
         if (c == NULL || grow(c, v->u.c.len) != 0) {
             mproc_value_free(c);
             return NULL;

@@ -2,8 +2,9 @@
  * Values on the wire: msgpack encoding and decoding.
  *
  * A string is a msgpack str, a byte string a msgpack bin; integers use
- * msgpack's smallest form. Decoding validates everything: a frame that
- * passed its checksum can still come from a buggy or hostile peer.
+ * msgpack's smallest form. A record is the msgpack extension type 1 whose
+ * data is the array [type name, [fields...]]. Decoding validates everything: a
+ * frame that passed its checksum can still come from a buggy or hostile peer.
  */
 #include <msgpack.h>
 #include <stdlib.h>
@@ -12,14 +13,62 @@
 #include "mproc_private.h"
 #include "value_internal.h"
 
+#define EXT_RECORD 1
+
+/* pack() failed because a record type is not registered (not memory). */
+#define PACK_UNREGISTERED (-2)
+
 static int buf_write(void *data, const char *p, size_t n)
 {
     return mproc__buf_append(data, p, n) == 0 ? 0 : -1;
 }
 
-static int pack(msgpack_packer *pk, const mproc_value_t *v)
+static int pack(msgpack_packer *pk, const mproc_value_t *v);
+
+static int pack_items(msgpack_packer *pk, const mproc_value_t *v)
 {
     size_t i;
+    int rc = 0;
+    for (i = 0; rc == 0 && i < v->u.c.len; i++)
+        rc = pack(pk, v->u.c.items[i]);
+    return rc;
+}
+
+/* A record: its type must be known here, or the receiver could not be. */
+static int pack_record(msgpack_packer *pk, const mproc_value_t *v)
+{
+    mproc__buf_t inner = {0};
+    msgpack_packer ipk;
+    mproc_record_fn call;
+    size_t tlen = strlen(v->u.c.type);
+    int rc;
+    if (!mproc__record_find(v->u.c.type, &call)) {
+        mproc__set_error(MPROC_ENOTREG,
+                         "record type '%s' is not registered in this program "
+                         "(use MPROC_RECORD or mproc_register_record)",
+                         v->u.c.type);
+        return PACK_UNREGISTERED;
+    }
+    msgpack_packer_init(&ipk, &inner, buf_write);
+    rc = msgpack_pack_array(&ipk, 2);
+    if (rc == 0)
+        rc = msgpack_pack_str(&ipk, tlen);
+    if (rc == 0)
+        rc = msgpack_pack_str_body(&ipk, v->u.c.type, tlen);
+    if (rc == 0)
+        rc = msgpack_pack_array(&ipk, v->u.c.len);
+    if (rc == 0)
+        rc = pack_items(&ipk, v);
+    if (rc == 0)
+        rc = msgpack_pack_ext(pk, inner.len, EXT_RECORD);
+    if (rc == 0)
+        rc = msgpack_pack_ext_body(pk, inner.data, inner.len);
+    mproc__buf_free(&inner);
+    return rc;
+}
+
+static int pack(msgpack_packer *pk, const mproc_value_t *v)
+{
     int rc = 0;
     switch (v->type) {
     case MPROC_VALUE_NIL:
@@ -42,14 +91,12 @@ static int pack(msgpack_packer *pk, const mproc_value_t *v)
         return rc ? rc : msgpack_pack_bin_body(pk, v->u.s.ptr, v->u.s.len);
     case MPROC_VALUE_LIST:
         rc = msgpack_pack_array(pk, v->u.c.len);
-        for (i = 0; rc == 0 && i < v->u.c.len; i++)
-            rc = pack(pk, v->u.c.items[i]);
-        return rc;
+        return rc ? rc : pack_items(pk, v);
     case MPROC_VALUE_MAP:
         rc = msgpack_pack_map(pk, v->u.c.len / 2);
-        for (i = 0; rc == 0 && i < v->u.c.len; i++)
-            rc = pack(pk, v->u.c.items[i]);
-        return rc;
+        return rc ? rc : pack_items(pk, v);
+    case MPROC_VALUE_RECORD:
+        return pack_record(pk, v);
     }
     return -1;
 }
@@ -57,13 +104,52 @@ static int pack(msgpack_packer *pk, const mproc_value_t *v)
 int mproc__value_encode(const mproc_value_t *v, mproc__buf_t *out)
 {
     msgpack_packer pk;
+    size_t start = out->len;
+    int rc;
     if (v == NULL)
         return mproc__set_error(MPROC_EINVAL, "no value to encode");
     msgpack_packer_init(&pk, out, buf_write);
-    if (pack(&pk, v) != 0)
+    rc = pack(&pk, v);
+    if (rc != 0)
+        out->len = start; /* nothing half-encoded stays behind */
+    if (rc == PACK_UNREGISTERED)
+        return MPROC_ENOTREG;
+    if (rc != 0)
         return mproc__set_error(MPROC_ENOMEM,
                                 "cannot encode value: out of memory or a "
                                 "string over 4 GiB");
+    return 0;
+}
+
+static int convert(const msgpack_object *o, mproc_value_t **out);
+
+/* A record arrives whatever its type; calling it needs the type here. */
+static int convert_record(const msgpack_object *o, mproc_value_t **out)
+{
+    mproc_value_t *inner, *rec;
+    const mproc_value_t *type, *fields;
+    int rc;
+    if (o->via.ext.type != EXT_RECORD)
+        return mproc__set_error(MPROC_ECORRUPT,
+                                "message holds an unknown extension type %d",
+                                (int) o->via.ext.type);
+    rc = mproc__value_decode(o->via.ext.ptr, o->via.ext.size, &inner);
+    if (rc != 0)
+        return rc;
+    type = mproc_value_at(inner, 0);
+    fields = mproc_value_at(inner, 1);
+    if (mproc_value_len(inner) != 2 ||
+        mproc_value_type(type) != MPROC_VALUE_STR ||
+        mproc_value_type(fields) != MPROC_VALUE_LIST) {
+        mproc_value_free(inner);
+        return mproc__set_error(MPROC_ECORRUPT, "malformed record in message");
+    }
+    rec =
+        mproc_value_record(mproc_value_as_str(type), mproc_value_copy(fields));
+    mproc_value_free(inner);
+    if (rec == NULL)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory decoding a value");
+    *out = rec;
     return 0;
 }
 
@@ -132,6 +218,8 @@ static int convert(const msgpack_object *o, mproc_value_t **out)
             }
         }
         break;
+    case MSGPACK_OBJECT_EXT:
+        return convert_record(o, out);
     default:
         return mproc__set_error(MPROC_ECORRUPT,
                                 "message holds an unknown msgpack type %d",

@@ -20,8 +20,18 @@ struct mproc_value_t {
             mproc_value_t **items; /* a map stores key, value, key, ... */
             size_t len;
             size_t cap;
+            char *type; /* a record's type name; its fields are the items */
         } c;
     } u;
 };
+
+/* Lists, maps and records keep their items the same way. */
+#define MPROC__IS_CONTAINER(v)                                                 \
+    ((v)->type == MPROC_VALUE_LIST || (v)->type == MPROC_VALUE_MAP ||          \
+     (v)->type == MPROC_VALUE_RECORD)
+
+/* The behaviour of a registered record type (NULL call if none); 0 if the
+ * type is not registered. */
+int mproc__record_find(const char *type, mproc_record_fn *call);
 
 #endif

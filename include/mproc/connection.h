@@ -95,9 +95,9 @@ MPROC_API int mproc_conn_import(mproc_conn_t **c, const mproc_value_t *ref);
 
 /** One thing to wait for in mproc_wait(). */
 typedef struct mproc_waitable_t {
-    mproc_conn_t *conn;      /**< a connection (readable), or NULL */
+    mproc_conn_t *conn;       /**< a connection (readable), or NULL */
     mproc_process_t *process; /**< a started child (ended), or NULL */
-    int ready;               /**< set by mproc_wait() */
+    int ready;                /**< set by mproc_wait() */
 } mproc_waitable_t;
 
 /**

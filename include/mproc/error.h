@@ -52,7 +52,7 @@ extern "C" {
     XX(EOWNERDEAD, -25, "acquired, but the previous holder died holding it")   \
     XX(EDEADLK, -26, "acquiring would deadlock: the caller holds the lock")    \
     XX(EFORKONLY, -27, "the object exists only for fork children")             \
-    XX(EEXIST, -28, "the name exists already")                                \
+    XX(EEXIST, -28, "the name exists already")                                 \
     XX(EEMPTY, -29, "the queue is empty")                                      \
     XX(EFULL, -30, "the queue is full")
 

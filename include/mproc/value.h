@@ -7,6 +7,11 @@
  * Python objects that every child can rebuild, whatever its start method.
  * Values are encoded with msgpack on the wire.
  *
+ * A record is C's version of a pickled class instance: a registered type
+ * name and a list of fields. The receiving process finds the type's
+ * behaviour by its name (mproc_record_call()), as unpickling finds a class
+ * by its qualified name.
+ *
  * Ownership is simple: a constructor returns a new value that the caller
  * owns and frees with mproc_value_free(). Adding a value to a list or a map
  * moves it into the container, which then frees it. The accessors return
@@ -45,7 +50,8 @@ typedef enum mproc_value_type_e {
     MPROC_VALUE_STR,     /**< UTF-8 text (may hold NUL bytes; has a length) */
     MPROC_VALUE_BYTES,   /**< an opaque byte string */
     MPROC_VALUE_LIST,    /**< an ordered list of values */
-    MPROC_VALUE_MAP      /**< ordered key/value pairs, keys of any kind */
+    MPROC_VALUE_MAP,     /**< ordered key/value pairs, keys of any kind */
+    MPROC_VALUE_RECORD   /**< a user record: a type name and its fields */
 } mproc_value_type_e;
 
 /** An opaque dynamic value. */
@@ -78,6 +84,58 @@ MPROC_API mproc_value_t *mproc_value_copy(const mproc_value_t *v);
 MPROC_API void mproc_value_free(mproc_value_t *v);
 /** @} */
 
+/**
+ * A record of type @p type with the fields of the list @p fields, which it
+ * takes over (NULL for none). The type need not be registered to build one,
+ * but sending an unregistered type fails with MPROC_ENOTREG.
+ */
+MPROC_API mproc_value_t *mproc_value_record(const char *type,
+                                            mproc_value_t *fields);
+/** @} */
+
+/** @name Records */
+/** @{ */
+/**
+ * A record's behaviour: what Python's __call__ would return, as a new value
+ * (or NULL for None).
+ */
+typedef mproc_value_t *(*mproc_record_fn)(const mproc_value_t *record);
+/**
+ * Registers @p type, with @p call as its behaviour (may be NULL). Like
+ * targets, types must be registered before mproc_main().
+ * @return 0; MPROC_EINVAL for an empty name or a name already registered to
+ * another function; MPROC_ENOMEM.
+ */
+MPROC_API int mproc_register_record(const char *type, mproc_record_fn call);
+/** Registers record type @p type with behaviour @p fn when the program loads.
+ */
+#if defined(_MSC_VER)
+    #define MPROC_RECORD(type, fn)                                             \
+        static void mproc_record_##type##_(void)                               \
+        {                                                                      \
+            mproc_register_record(#type, fn);                                  \
+        }                                                                      \
+        __declspec(allocate(".CRT$XCU")) static void (                         \
+            *mproc_record_##type##_ptr_)(void) = mproc_record_##type##_;
+#else
+    #define MPROC_RECORD(type, fn)                                             \
+        __attribute__((constructor)) static void mproc_record_##type##_(void)  \
+        {                                                                      \
+            mproc_register_record(#type, fn);                                  \
+        }
+#endif
+/** The type name of a record, or NULL. */
+MPROC_API const char *mproc_value_record_type(const mproc_value_t *v);
+/**
+ * Calls the behaviour registered for @p record's type in this process.
+ * @return 0 with *@p result (the caller frees it; NULL for none);
+ * MPROC_ENOTREG if this program has no such type; MPROC_EINVAL if @p record
+ * is not a record or its type has no behaviour.
+ */
+MPROC_API int mproc_record_call(const mproc_value_t *record,
+                                mproc_value_t **result);
+/** @} */
+
 /** @name Containers */
 /** @{ */
 /**
@@ -96,9 +154,12 @@ MPROC_API int mproc_value_map_set(mproc_value_t *map, mproc_value_t *key,
 /** mproc_value_map_set() with a string key copied from @p key. */
 MPROC_API int mproc_value_map_set_str(mproc_value_t *map, const char *key,
                                       mproc_value_t *value);
-/** The number of items of a list, pairs of a map, bytes of a string; else 0. */
+/**
+ * The number of items of a list, fields of a record, pairs of a map, bytes
+ * of a string; else 0.
+ */
 MPROC_API size_t mproc_value_len(const mproc_value_t *v);
-/** Item @p i of a list, or NULL if @p v is not a list or @p i is too big. */
+/** Item @p i of a list (field @p i of a record), or NULL. */
 MPROC_API const mproc_value_t *mproc_value_at(const mproc_value_t *v, size_t i);
 /** The value stored under string key @p key, or NULL. */
 MPROC_API const mproc_value_t *mproc_value_get(const mproc_value_t *map,

@@ -1,0 +1,755 @@
+/*
+ * Queues in shared memory: Queue, SimpleQueue and JoinableQueue.
+ *
+ * A queue is one named segment: a header, the OS objects' slots, and a
+ * ring of records ([u32 frame length][frame], padded to 8 bytes). Producers
+ * append under the write lock, consumers take under the read lock; the two
+ * sides meet only through the ring's positions, each on its own cache line
+ * and each written by one side. A record that does not fit in the ring goes
+ * to the spill file instead, and once anything is spilled every producer
+ * spills until the consumers have drained it, which keeps the order: ring
+ * records are always older than spilled ones.
+ *
+ * Waiting is an event count: a consumer that finds nothing spins briefly,
+ * then announces itself (waiters), checks again and sleeps on the wakeup
+ * semaphore; a producer posts it only if someone announced. So a busy
+ * queue makes no system calls, and no wakeup is lost: both sides use full
+ * barriers between their write and their read of the other side's field.
+ *
+ * Every put has copied its message into shared memory (ring or spill file)
+ * when it returns: nothing is buffered in the process, so a process may
+ * exit at once without losing items or waiting for a feeder thread.
+ */
+#include <apr_atomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mproc_private.h"
+
+#define QUEUE_MAGIC 0x4d505155u /* "MPQU" */
+#define SLOT MPROC__OS_SYNC_SLOT
+#define NAME_LEN 32
+#define SUB_NAME_LEN (NAME_LEN + 8)
+#define LINE 64
+
+#define DEFAULT_CAPACITY (8u << 20)
+#define DEFAULT_MAX_MESSAGE (64u << 20)
+#define DEFAULT_THRESHOLD (64u << 10)
+/* How long a consumer spins for an item before it sleeps. */
+#define SPIN_SECONDS 50e-6
+
+enum { FLAG_SIMPLE = 1, FLAG_JOINABLE = 2 };
+enum {
+    SLOT_WLOCK,   /* producers */
+    SLOT_RLOCK,   /* consumers */
+    SLOT_WAKEUP,  /* posted for announced sleepers */
+    SLOT_ROOM,    /* maxsize: free places (bounded queues) */
+    SLOT_JLOCK,   /* joinable: guards unfinished */
+    SLOT_ALLDONE, /* joinable: set while unfinished is 0 */
+    NSLOTS
+};
+
+/*
+ * The shared header. Fields on one cache line are written by one side:
+ * the producers' line, the consumers' line, and the settings and counters
+ * that change rarely.
+ */
+typedef struct queue_header {
+    uint32_t magic;
+    uint32_t flags;
+    volatile apr_uint32_t users;
+    volatile apr_uint32_t waiters; /* consumers announced to sleep */
+    uint64_t capacity;             /* ring bytes, a multiple of 8 */
+    uint64_t max_message;
+    uint64_t compress_threshold; /* 0: never */
+    int32_t compress_level;
+    uint32_t unfinished; /* joinable, under the jlock */
+    uint64_t maxsize;
+    char pad0[LINE - 56];
+    /* Producers' line. */
+    volatile apr_uint64_t tail;        /* ring position after the last record */
+    volatile apr_uint64_t puts;        /* items ever put */
+    uint64_t spill_write;              /* spill offset to append at */
+    volatile apr_uint32_t spill_count; /* items in the spill file */
+    char pad1[LINE - 28];
+    /* Consumers' line. */
+    volatile apr_uint64_t head; /* ring position of the oldest record */
+    volatile apr_uint64_t gets; /* items ever taken */
+    uint64_t spill_read;        /* spill offset to read at */
+    char pad2[LINE - 24];
+} queue_header;
+
+#define HEADER_SIZE ((sizeof(queue_header) + LINE - 1) / LINE * LINE)
+#define RING_OFFSET (HEADER_SIZE + NSLOTS * SLOT)
+
+struct mproc_queue_t {
+    mproc__os_shm_t *shm;
+    queue_header *hdr;
+    unsigned char *ring;
+    char name[NAME_LEN];
+    mproc__os_mutex_t *wlock, *rlock, *jlock;
+    mproc__os_sem_t *wakeup, *room;
+    mproc__os_event_t *alldone;
+    mproc__os_spill_t *spill; /* opened on first use */
+    int closed;
+    /* This handle's cached view of the other side (conservative). */
+    uint64_t seen_head, seen_puts;
+    mproc__buf_t payload, frame; /* scratch, reused */
+    mproc__owned_t owned;        /* released at exit if still open */
+};
+
+static void release_queue(void *obj)
+{
+    mproc_queue_destroy(obj);
+}
+
+/* ---- creation ------------------------------------------------------------ */
+
+static const char *sub_name(const mproc_queue_t *q, const char *tag, char *buf)
+{
+    snprintf(buf, SUB_NAME_LEN, "%.22s.%.3s", q->name, tag);
+    return buf;
+}
+
+static int open_os(mproc_queue_t *q, int create)
+{
+    char n[SUB_NAME_LEN];
+    char *slots = (char *) q->hdr + HEADER_SIZE;
+    queue_header *h = q->hdr;
+    int rc;
+    rc = mproc__os_mutex_init(&q->wlock, slots + SLOT_WLOCK * SLOT,
+                              sub_name(q, "w", n), MPROC__OS_MUTEX_PLAIN,
+                              create);
+    if (rc == 0)
+        rc = mproc__os_mutex_init(&q->rlock, slots + SLOT_RLOCK * SLOT,
+                                  sub_name(q, "r", n), MPROC__OS_MUTEX_PLAIN,
+                                  create);
+    if (rc == 0)
+        rc = mproc__os_sem_init(&q->wakeup, slots + SLOT_WAKEUP * SLOT,
+                                sub_name(q, "k", n), 0, 0, create);
+    if (rc == 0 && h->maxsize > 0)
+        rc = mproc__os_sem_init(&q->room, slots + SLOT_ROOM * SLOT,
+                                sub_name(q, "m", n), (unsigned) h->maxsize, 0,
+                                create);
+    if (rc == 0 && (h->flags & FLAG_JOINABLE)) {
+        rc = mproc__os_mutex_init(&q->jlock, slots + SLOT_JLOCK * SLOT,
+                                  sub_name(q, "j", n), MPROC__OS_MUTEX_PLAIN,
+                                  create);
+        if (rc == 0)
+            rc = mproc__os_event_init(&q->alldone, slots + SLOT_ALLDONE * SLOT,
+                                      sub_name(q, "d", n), create);
+        if (rc == 0 && create)
+            rc = mproc__os_event_set(q->alldone);
+    }
+    return rc;
+}
+
+static void close_handle(mproc_queue_t *q)
+{
+    int last = 0;
+    mproc__owned_unlink(&q->owned);
+    if (q->wlock != NULL)
+        mproc__os_mutex_close(q->wlock);
+    if (q->rlock != NULL)
+        mproc__os_mutex_close(q->rlock);
+    if (q->jlock != NULL)
+        mproc__os_mutex_close(q->jlock);
+    if (q->wakeup != NULL)
+        mproc__os_sem_close(q->wakeup);
+    if (q->room != NULL)
+        mproc__os_sem_close(q->room);
+    if (q->alldone != NULL)
+        mproc__os_event_close(q->alldone);
+    mproc__os_spill_close(q->spill);
+    if (q->shm != NULL) {
+        last = apr_atomic_dec32(&q->hdr->users) == 0;
+        mproc__os_shm_close(q->shm);
+    }
+    if (q->name[0] != '\0') {
+        char n[SUB_NAME_LEN];
+        sub_name(q, "sp", n);
+        if (last) {
+            mproc__os_shm_unlink(q->name);
+            mproc__os_spill_unlink(n);
+        }
+        mproc__os_untrack(n);
+        mproc__os_untrack(q->name);
+    }
+    mproc__buf_free(&q->payload);
+    mproc__buf_free(&q->frame);
+    free(q);
+}
+
+static int create(mproc_queue_t **out, const mproc_queue_opts_t *opts,
+                  uint32_t flags)
+{
+    mproc_queue_opts_t o = {0};
+    mproc_queue_t *q;
+    queue_header *h;
+    uint64_t capacity;
+    int rc, attempt;
+    char n[SUB_NAME_LEN];
+
+    if (opts != NULL)
+        o = *opts;
+    if (flags & FLAG_SIMPLE)
+        o.maxsize = 0;
+    if (o.maxsize > 0x7fffffffu)
+        return mproc__set_error(MPROC_ERANGE, "maxsize too large");
+    capacity = o.capacity ? o.capacity : DEFAULT_CAPACITY;
+    capacity = (capacity + 7) / 8 * 8;
+    if (capacity < 64)
+        return mproc__set_error(MPROC_EINVAL, "queue capacity too small");
+    q = calloc(1, sizeof *q);
+    if (q == NULL)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    for (attempt = 0;; attempt++) {
+        unsigned char r[8];
+        int i;
+        mproc__random_bytes(r, sizeof r);
+        memcpy(q->name, "mproc-", 6);
+        for (i = 0; i < 8; i++)
+            snprintf(q->name + 6 + 2 * i, 3, "%02x", r[i]);
+        rc = mproc__os_shm_create(&q->shm, q->name,
+                                  RING_OFFSET + (size_t) capacity);
+        if (rc != MPROC_EEXIST || attempt == 100)
+            break;
+    }
+    if (rc != 0) {
+        q->name[0] = '\0';
+        close_handle(q);
+        return rc;
+    }
+    rc = mproc__os_track(q->name);
+    if (rc == 0)
+        rc = mproc__os_track(sub_name(q, "sp", n));
+    h = q->hdr = mproc__os_shm_addr(q->shm);
+    q->ring = (unsigned char *) h + RING_OFFSET;
+    h->magic = QUEUE_MAGIC;
+    h->flags = flags;
+    h->users = 1;
+    h->capacity = capacity;
+    h->max_message = o.max_message ? o.max_message : DEFAULT_MAX_MESSAGE;
+    h->compress_threshold =
+        o.no_compress
+            ? 0
+            : (o.compress_threshold ? o.compress_threshold : DEFAULT_THRESHOLD);
+    h->compress_level = o.compress_level ? o.compress_level : 1;
+    h->maxsize = o.maxsize;
+    if (rc == 0)
+        rc = open_os(q, 1);
+    /* The spill file exists from the start: importers only open it. */
+    if (rc == 0)
+        rc = mproc__os_spill_open(&q->spill, n, 1);
+    if (rc != 0) {
+        close_handle(q);
+        return rc;
+    }
+    mproc__owned_link(&q->owned, release_queue, q);
+    *out = q;
+    return 0;
+}
+
+int mproc_queue_create(mproc_queue_t **q, const mproc_queue_opts_t *opts)
+{
+    return create(q, opts, 0);
+}
+
+int mproc_simple_queue_create(mproc_queue_t **q, const mproc_queue_opts_t *opts)
+{
+    return create(q, opts, FLAG_SIMPLE);
+}
+
+int mproc_joinable_queue_create(mproc_queue_t **q,
+                                const mproc_queue_opts_t *opts)
+{
+    return create(q, opts, FLAG_JOINABLE);
+}
+
+int mproc_queue_export(const mproc_queue_t *q, mproc_value_t **ref)
+{
+    mproc_value_t *m = mproc_value_map();
+    if (m == NULL ||
+        mproc_value_map_set_str(m, "mproc", mproc_value_str("queue")) != 0 ||
+        mproc_value_map_set_str(m, "name", mproc_value_str(q->name)) != 0) {
+        mproc_value_free(m);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    *ref = m;
+    return 0;
+}
+
+int mproc_queue_import(mproc_queue_t **out, const mproc_value_t *ref)
+{
+    const char *kind = mproc_value_as_str(mproc_value_get(ref, "mproc"));
+    const char *name = mproc_value_as_str(mproc_value_get(ref, "name"));
+    mproc_queue_t *q;
+    queue_header *h;
+    mproc__os_shm_t *probe;
+    char n[SUB_NAME_LEN];
+    int rc;
+
+    if (kind == NULL || strcmp(kind, "queue") != 0 || name == NULL ||
+        strlen(name) >= NAME_LEN || strncmp(name, "mproc-", 6) != 0)
+        return mproc__set_error(MPROC_EINVAL, "the value is not an exported "
+                                              "queue");
+    /* The header tells the ring's size; map it, then the whole segment. */
+    rc = mproc__os_shm_open(&probe, name, sizeof(queue_header));
+    if (rc != 0)
+        return rc;
+    h = mproc__os_shm_addr(probe);
+    if (h->magic != QUEUE_MAGIC) {
+        mproc__os_shm_close(probe);
+        return mproc__set_error(MPROC_EINVAL, "'%s' is not an mproc queue",
+                                name);
+    }
+    q = calloc(1, sizeof *q);
+    if (q == NULL) {
+        mproc__os_shm_close(probe);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    snprintf(q->name, sizeof q->name, "%s", name);
+    rc = mproc__os_shm_open(&q->shm, name, RING_OFFSET + (size_t) h->capacity);
+    mproc__os_shm_close(probe);
+    if (rc != 0) {
+        q->name[0] = '\0';
+        close_handle(q);
+        return rc;
+    }
+    q->hdr = mproc__os_shm_addr(q->shm);
+    q->ring = (unsigned char *) q->hdr + RING_OFFSET;
+    apr_atomic_inc32(&q->hdr->users);
+    rc = mproc__os_track(q->name);
+    if (rc == 0)
+        rc = mproc__os_track(sub_name(q, "sp", n));
+    if (rc == 0)
+        rc = open_os(q, 0);
+    if (rc != 0) {
+        close_handle(q);
+        return rc;
+    }
+    mproc__owned_link(&q->owned, release_queue, q);
+    *out = q;
+    return 0;
+}
+
+void mproc_queue_destroy(mproc_queue_t *q)
+{
+    if (q != NULL)
+        close_handle(q);
+}
+
+/* ---- the ring and the spill file ------------------------------------------
+ */
+
+static int lock(mproc__os_mutex_t *m);
+
+static int ensure_spill(mproc_queue_t *q)
+{
+    char n[SUB_NAME_LEN];
+    if (q->spill != NULL)
+        return 0;
+    return mproc__os_spill_open(&q->spill, sub_name(q, "sp", n), 0);
+}
+
+static void ring_write(mproc_queue_t *q, uint64_t pos, const void *src,
+                       size_t n)
+{
+    uint64_t cap = q->hdr->capacity;
+    size_t at = (size_t) (pos % cap), first = n;
+    if (at + n > cap)
+        first = (size_t) (cap - at);
+    memcpy(q->ring + at, src, first);
+    if (first < n)
+        memcpy(q->ring, (const unsigned char *) src + first, n - first);
+}
+
+static void ring_read(mproc_queue_t *q, uint64_t pos, void *dst, size_t n)
+{
+    uint64_t cap = q->hdr->capacity;
+    size_t at = (size_t) (pos % cap), first = n;
+    if (at + n > cap)
+        first = (size_t) (cap - at);
+    memcpy(dst, q->ring + at, first);
+    if (first < n)
+        memcpy((unsigned char *) dst + first, q->ring, n - first);
+}
+
+static uint64_t record_size(size_t frame_len)
+{
+    return (4 + (uint64_t) frame_len + 7) / 8 * 8;
+}
+
+/* Appends q->frame; the caller holds the write lock. */
+static int append(mproc_queue_t *q)
+{
+    queue_header *h = q->hdr;
+    uint64_t rec = record_size(q->frame.len);
+    uint64_t tail = h->tail; /* ours: only producers write it */
+    unsigned char len[4];
+    int rc;
+
+    mproc__put_u32(len, (uint32_t) q->frame.len);
+    if (apr_atomic_read32(&h->spill_count) == 0 && rec <= h->capacity) {
+        if (tail + rec - q->seen_head > h->capacity)
+            q->seen_head = apr_atomic_read64(&h->head);
+        if (tail + rec - q->seen_head <= h->capacity) {
+            ring_write(q, tail, len, 4);
+            ring_write(q, tail + 4, q->frame.data, q->frame.len);
+            /* Publish: the record is complete before the position moves. */
+            apr_atomic_set64(&h->tail, tail + rec);
+            return 0;
+        }
+    }
+    /* No room in the ring (or spilling already): spill, in order. */
+    rc = ensure_spill(q);
+    if (rc == 0)
+        rc = mproc__os_spill_write(q->spill, h->spill_write, len, 4);
+    if (rc == 0)
+        rc = mproc__os_spill_write(q->spill, h->spill_write + 4, q->frame.data,
+                                   q->frame.len);
+    if (rc != 0)
+        return rc;
+    h->spill_write += 4 + q->frame.len;
+    apr_atomic_inc32(&h->spill_count);
+    return 0;
+}
+
+/*
+ * Takes the oldest record into q->frame; the caller holds the read lock
+ * and knows one is there.
+ */
+static int take(mproc_queue_t *q)
+{
+    queue_header *h = q->hdr;
+    uint64_t head = h->head; /* ours: only consumers write it */
+    unsigned char len[4];
+    size_t n;
+    int rc;
+
+    q->frame.len = 0;
+    if (apr_atomic_read64(&h->tail) != head) {
+        uint64_t tail = apr_atomic_read64(&h->tail);
+        ring_read(q, head, len, 4);
+        n = mproc__get_u32(len);
+        if (record_size(n) > tail - head) {
+            /*
+             * The length itself is damaged: the ring cannot be walked any
+             * further, so everything up to the tail is dropped.
+             */
+            apr_atomic_set64(&h->head, tail);
+            /* What was in the ring is gone; what is spilled remains. */
+            apr_atomic_set64(&h->gets, apr_atomic_read64(&h->puts) -
+                                           apr_atomic_read32(&h->spill_count) -
+                                           1);
+            return mproc__set_error(MPROC_ECORRUPT,
+                                    "queue record length is corrupt; the "
+                                    "ring was reset");
+        }
+        rc = mproc__buf_reserve(&q->frame, n);
+        if (rc != 0)
+            return rc;
+        ring_read(q, head + 4, q->frame.data, n);
+        q->frame.len = n;
+        apr_atomic_set64(&h->head, head + record_size(n));
+        return 0;
+    }
+    rc = ensure_spill(q);
+    if (rc == 0)
+        rc = mproc__os_spill_read(q->spill, h->spill_read, len, 4);
+    if (rc != 0)
+        return rc;
+    n = mproc__get_u32(len);
+    if (n > h->max_message + MPROC__FRAME_HEADER_SIZE + 4)
+        return mproc__set_error(MPROC_ECORRUPT,
+                                "spilled record length is corrupt");
+    rc = mproc__buf_reserve(&q->frame, n);
+    if (rc == 0)
+        rc =
+            mproc__os_spill_read(q->spill, h->spill_read + 4, q->frame.data, n);
+    if (rc != 0)
+        return rc;
+    q->frame.len = n;
+    h->spill_read += 4 + n;
+    if (apr_atomic_dec32(&h->spill_count) == 0) {
+        /*
+         * Drained: rewind the file. Producers append under the write lock,
+         * so take it too (always after the read lock: no producer ever
+         * holds the write lock while waiting for the read lock).
+         */
+        if (lock(q->wlock) == 0) {
+            if (apr_atomic_read32(&h->spill_count) == 0) {
+                h->spill_write = h->spill_read = 0;
+                mproc__os_spill_truncate(q->spill);
+            }
+            mproc__os_mutex_unlock(q->wlock);
+        }
+    }
+    return 0;
+}
+
+/* ---- put and get ----------------------------------------------------------
+ */
+
+static int lock(mproc__os_mutex_t *m)
+{
+    int rc = mproc__os_mutex_lock(m, MPROC_FOREVER);
+    /*
+     * A process that died holding a queue lock had not yet published what
+     * it was writing (positions move last): the queue is consistent.
+     */
+    return rc == MPROC_EOWNERDEAD ? 0 : rc;
+}
+
+static int encode(mproc_queue_t *q, const mproc_value_t *v)
+{
+    mproc__frame_opts_t fo;
+    int rc;
+    q->payload.len = 0;
+    q->frame.len = 0;
+    rc = mproc__value_encode(v, &q->payload);
+    if (rc != 0)
+        return rc;
+    if (q->payload.len > q->hdr->max_message)
+        return mproc__set_error(MPROC_ETOOBIG,
+                                "message of %zu bytes exceeds the queue's "
+                                "maximum of %zu bytes; nothing was put",
+                                q->payload.len, (size_t) q->hdr->max_message);
+    fo.compress_threshold = (size_t) q->hdr->compress_threshold;
+    fo.compress_level = q->hdr->compress_level;
+    return mproc__frame_encode(q->payload.data, q->payload.len, &fo, &q->frame);
+}
+
+int mproc_queue_put(mproc_queue_t *q, const mproc_value_t *v, double timeout)
+{
+    queue_header *h = q->hdr;
+    int rc;
+    if (q->closed)
+        return mproc__set_error(MPROC_ECLOSED, "the queue is closed");
+    rc = encode(q, v);
+    if (rc != 0)
+        return rc;
+    if (q->room != NULL) {
+        rc = mproc__os_sem_wait(q->room, timeout);
+        if (rc == MPROC_ETIMEDOUT)
+            return mproc__set_error(MPROC_EFULL, "the queue is full");
+        if (rc != 0)
+            return rc;
+    }
+    if (q->jlock != NULL) {
+        rc = lock(q->jlock);
+        if (rc != 0)
+            return rc;
+        if (h->unfinished++ == 0)
+            mproc__os_event_clear(q->alldone);
+        mproc__os_mutex_unlock(q->jlock);
+    }
+    rc = lock(q->wlock);
+    if (rc == 0) {
+        rc = append(q);
+        if (rc == 0)
+            apr_atomic_set64(&h->puts, h->puts + 1);
+        mproc__os_mutex_unlock(q->wlock);
+    }
+    if (rc != 0) {
+        /* Nothing was put: give back what was taken for it. */
+        if (q->room != NULL)
+            mproc__os_sem_post(q->room);
+        if (q->jlock != NULL && lock(q->jlock) == 0) {
+            if (--h->unfinished == 0)
+                mproc__os_event_set(q->alldone);
+            mproc__os_mutex_unlock(q->jlock);
+        }
+        return rc;
+    }
+    /* The set above is a full barrier: waiters is read after it. */
+    if (apr_atomic_read32(&h->waiters) != 0)
+        mproc__os_sem_post(q->wakeup);
+    return 0;
+}
+
+/* Whether an item may be there: this handle's view, refreshed if needed. */
+static int maybe_item(mproc_queue_t *q)
+{
+    uint64_t gets = apr_atomic_read64(&q->hdr->gets);
+    if (q->seen_puts > gets)
+        return 1;
+    q->seen_puts = apr_atomic_read64(&q->hdr->puts);
+    return q->seen_puts > gets;
+}
+
+/* Waits until an item may be there; 0 or MPROC_ETIMEDOUT. */
+static int wait_item(mproc_queue_t *q, double timeout)
+{
+    queue_header *h = q->hdr;
+    double now = mproc_monotonic(), spin_end = now + SPIN_SECONDS;
+    double end = timeout >= 0 ? now + timeout : 0;
+    int i;
+    for (;;) {
+        /* Spin briefly: a busy producer is faster than a sleep. */
+        for (i = 0;; i++) {
+            if (maybe_item(q))
+                return 0;
+            if ((i & 63) == 63 && mproc_monotonic() >= spin_end)
+                break;
+            if (timeout == 0)
+                return MPROC_ETIMEDOUT;
+        }
+        apr_atomic_inc32(&h->waiters);
+        /* Announced (a full barrier): a put from now on posts. */
+        if (maybe_item(q)) {
+            apr_atomic_dec32(&h->waiters);
+            return 0;
+        }
+        if (timeout < 0) {
+            mproc__os_sem_wait(q->wakeup, MPROC_FOREVER);
+        } else {
+            double left = end - mproc_monotonic();
+            if (left <= 0 ||
+                mproc__os_sem_wait(q->wakeup, left) == MPROC_ETIMEDOUT) {
+                apr_atomic_dec32(&h->waiters);
+                return maybe_item(q) ? 0 : MPROC_ETIMEDOUT;
+            }
+        }
+        apr_atomic_dec32(&h->waiters);
+        spin_end = mproc_monotonic() + SPIN_SECONDS;
+    }
+}
+
+int mproc_queue_get(mproc_queue_t *q, mproc_value_t **v, double timeout)
+{
+    queue_header *h = q->hdr;
+    double end = timeout >= 0 ? mproc_monotonic() + timeout : 0;
+    int rc;
+    *v = NULL;
+    if (q->closed)
+        return mproc__set_error(MPROC_ECLOSED, "the queue is closed");
+    for (;;) {
+        double left = -1;
+        if (timeout >= 0) {
+            left = end - mproc_monotonic();
+            if (left < 0)
+                left = 0;
+        }
+        rc = wait_item(q, left);
+        if (rc == MPROC_ETIMEDOUT)
+            return mproc__set_error(MPROC_EEMPTY, "the queue is empty");
+        rc = lock(q->rlock);
+        if (rc != 0)
+            return rc;
+        /* Another consumer may have been quicker. */
+        if (apr_atomic_read64(&h->puts) > h->gets)
+            break;
+        mproc__os_mutex_unlock(q->rlock);
+    }
+    rc = take(q);
+    apr_atomic_set64(&h->gets, h->gets + 1);
+    mproc__os_mutex_unlock(q->rlock);
+    if (q->room != NULL)
+        mproc__os_sem_post(q->room);
+    if (rc != 0)
+        return rc;
+    {
+        mproc__buf_t *payload = &q->payload;
+        size_t body;
+        payload->len = 0;
+        if (q->frame.len < MPROC__FRAME_HEADER_SIZE)
+            return mproc__set_error(MPROC_ECORRUPT, "queue record is short");
+        rc = mproc__frame_check_header(q->frame.data,
+                                       (size_t) h->max_message + 4, &body);
+        if (rc == 0 && body != q->frame.len - MPROC__FRAME_HEADER_SIZE)
+            rc = mproc__set_error(MPROC_ECORRUPT,
+                                  "queue record and frame lengths disagree");
+        if (rc == 0)
+            rc = mproc__frame_open_body(
+                q->frame.data, q->frame.data + MPROC__FRAME_HEADER_SIZE, body,
+                (size_t) h->max_message, payload);
+        if (rc == 0)
+            rc = mproc__value_decode(payload->data, payload->len, v);
+    }
+    return rc;
+}
+
+int mproc_queue_put_nowait(mproc_queue_t *q, const mproc_value_t *v)
+{
+    return mproc_queue_put(q, v, 0);
+}
+
+int mproc_queue_get_nowait(mproc_queue_t *q, mproc_value_t **v)
+{
+    return mproc_queue_get(q, v, 0);
+}
+
+size_t mproc_queue_qsize(mproc_queue_t *q)
+{
+    uint64_t gets = apr_atomic_read64(&q->hdr->gets);
+    uint64_t puts = apr_atomic_read64(&q->hdr->puts);
+    return puts > gets ? (size_t) (puts - gets) : 0;
+}
+
+int mproc_queue_empty(mproc_queue_t *q)
+{
+    return mproc_queue_qsize(q) == 0;
+}
+
+int mproc_queue_full(mproc_queue_t *q)
+{
+    return q->hdr->maxsize > 0 && mproc_queue_qsize(q) >= q->hdr->maxsize;
+}
+
+int mproc_queue_close(mproc_queue_t *q)
+{
+    q->closed = 1;
+    return 0;
+}
+
+int mproc_queue_join_thread(mproc_queue_t *q)
+{
+    if (!q->closed)
+        return mproc__set_error(MPROC_ESTATE,
+                                "join_thread() needs close() first");
+    return 0;
+}
+
+int mproc_queue_cancel_join_thread(mproc_queue_t *q)
+{
+    (void) q;
+    return 0;
+}
+
+int mproc_queue_task_done(mproc_queue_t *q)
+{
+    int rc;
+    if (q->jlock == NULL)
+        return mproc__set_error(MPROC_ESTATE,
+                                "task_done() needs a JoinableQueue");
+    rc = lock(q->jlock);
+    if (rc != 0)
+        return rc;
+    if (q->hdr->unfinished == 0) {
+        mproc__os_mutex_unlock(q->jlock);
+        return mproc__set_error(MPROC_ETOOMANY,
+                                "task_done() called too many times");
+    }
+    if (--q->hdr->unfinished == 0)
+        mproc__os_event_set(q->alldone);
+    mproc__os_mutex_unlock(q->jlock);
+    return 0;
+}
+
+int mproc_queue_join(mproc_queue_t *q, double timeout)
+{
+    if (q->alldone == NULL)
+        return mproc__set_error(MPROC_ESTATE, "join() needs a JoinableQueue");
+    return mproc__os_event_wait(q->alldone, timeout);
+}
+
+int mproc__queue_debug_ring(mproc_queue_t *q, unsigned char **ring,
+                            size_t *capacity, uint64_t *head)
+{
+    *ring = q->ring;
+    *capacity = (size_t) q->hdr->capacity;
+    *head = q->hdr->head;
+    return 0;
+}

@@ -1,0 +1,101 @@
+/*
+ * Registries of names: targets (functions a child runs) and record types
+ * (the behaviour of user records). A child finds both by name, since
+ * function pointers do not survive exec and address randomisation.
+ *
+ * Registration happens while the program loads (MPROC_TARGET,
+ * MPROC_RECORD) or early in main(), before any child starts; lookups come
+ * later. The tables are therefore not locked.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mproc_private.h"
+#include "value_internal.h"
+
+typedef void (*any_fn)(void);
+
+typedef struct entry {
+    char *name;
+    any_fn fn;
+} entry;
+
+typedef struct registry {
+    const char *what; /* for sentences: "target", "record type" */
+    entry *entries;
+    size_t n, cap;
+} registry;
+
+static registry targets = {"target", NULL, 0, 0};
+static registry records = {"record type", NULL, 0, 0};
+
+static entry *find(const registry *r, const char *name)
+{
+    size_t i;
+    for (i = 0; i < r->n; i++)
+        if (strcmp(r->entries[i].name, name) == 0)
+            return &r->entries[i];
+    return NULL;
+}
+
+static int add(registry *r, const char *name, any_fn fn)
+{
+    entry *known;
+    if (name == NULL || *name == '\0')
+        return mproc__set_error(MPROC_EINVAL, "a %s needs a name", r->what);
+    known = find(r, name);
+    if (known != NULL) {
+        if (known->fn == fn)
+            return 0;
+        return mproc__set_error(MPROC_EINVAL,
+                                "%s '%s' is already registered to another "
+                                "function",
+                                r->what, name);
+    }
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 16;
+        entry *p = realloc(r->entries, cap * sizeof *p);
+        if (p == NULL)
+            return mproc__set_error(MPROC_ENOMEM, "out of memory");
+        r->entries = p;
+        r->cap = cap;
+    }
+    r->entries[r->n].name = mproc__strdup(name);
+    if (r->entries[r->n].name == NULL)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    r->entries[r->n].fn = fn;
+    r->n++;
+    return 0;
+}
+
+/*
+ * Function pointers of different types are stored as any_fn and cast back
+ * to their own type on the way out, which C allows.
+ */
+mproc_target_fn mproc__target_find(const char *name)
+{
+    entry *e = find(&targets, name);
+    return e != NULL ? (mproc_target_fn) e->fn : NULL;
+}
+
+int mproc_register_target(const char *name, mproc_target_fn fn)
+{
+    if (fn == NULL)
+        return mproc__set_error(MPROC_EINVAL,
+                                "a target needs a name and a function");
+    return add(&targets, name, (any_fn) fn);
+}
+
+int mproc__record_find(const char *type, mproc_record_fn *call)
+{
+    entry *e = find(&records, type);
+    if (e == NULL)
+        return 0;
+    *call = (mproc_record_fn) e->fn;
+    return 1;
+}
+
+int mproc_register_record(const char *type, mproc_record_fn call)
+{
+    return add(&records, type, (any_fn) call);
+}

@@ -1,0 +1,581 @@
+/*
+ * Queue, SimpleQueue and JoinableQueue under each start method: order,
+ * limits, spilling, many producers and consumers, records and references
+ * sent through a queue, corruption, and nothing lost when a producer exits
+ * at once.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "mproc_private.h"
+
+/* ---- helpers ----------------------------------------------------------------
+ */
+
+static mproc_process_t *start(const char *target, mproc_value_t *args)
+{
+    mproc_process_t *p = NULL;
+    mproc_process_opts_t o = {0};
+    o.target = target;
+    o.args = args;
+    CU_ASSERT_EQUAL_FATAL(mproc_process_create(&p, &o), 0);
+    mproc_value_free(args);
+    CU_ASSERT_EQUAL_FATAL(mproc_process_start(p), 0);
+    return p;
+}
+
+static int join_code(mproc_process_t *p)
+{
+    int code = -1000;
+    CU_ASSERT_EQUAL(mproc_process_join(p, MPROC_FOREVER), 0);
+    mproc_process_exitcode(p, &code);
+    mproc_process_destroy(p);
+    return code;
+}
+
+static mproc_value_t *ref_of(mproc_queue_t *q)
+{
+    mproc_value_t *v = NULL;
+    CU_ASSERT_EQUAL(mproc_queue_export(q, &v), 0);
+    return v;
+}
+
+static mproc_queue_t *queue_arg(const mproc_value_t *args, size_t i)
+{
+    mproc_queue_t *q;
+    if (mproc_queue_import(&q, mproc_value_at(args, i)) != 0)
+        mproc_exit(100 + (int) i);
+    return q;
+}
+
+/* A payload of @n bytes that is the same for the same @seed. */
+static mproc_value_t *blob(size_t n, unsigned seed, int compressible)
+{
+    unsigned char *b = malloc(n ? n : 1);
+    mproc_value_t *v;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        b[i] = compressible ? (unsigned char) ("spam and eggs "[i % 14])
+                            : (unsigned char) (seed >> 16);
+    }
+    v = mproc_value_bytes(b, n);
+    free(b);
+    return v;
+}
+
+/* ---- one process --------------------------------------------------------- */
+
+static void test_order_and_nowait(void)
+{
+    mproc_queue_t *q;
+    mproc_queue_opts_t o = {0};
+    mproc_value_t *v;
+    int i;
+    o.maxsize = 3;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, &o), 0);
+    CU_ASSERT_TRUE(mproc_queue_empty(q));
+    CU_ASSERT_EQUAL(mproc_queue_get_nowait(q, &v), MPROC_EEMPTY);
+    CU_ASSERT_PTR_NULL(v);
+    CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 0.02), MPROC_EEMPTY);
+    for (i = 0; i < 3; i++) {
+        mproc_value_t *item = mproc_value_int(i);
+        CU_ASSERT_EQUAL(mproc_queue_put(q, item, MPROC_FOREVER), 0);
+        mproc_value_free(item);
+    }
+    CU_ASSERT_TRUE(mproc_queue_full(q));
+    CU_ASSERT_EQUAL(mproc_queue_qsize(q), 3);
+    v = mproc_value_str("one too many");
+    CU_ASSERT_EQUAL(mproc_queue_put_nowait(q, v), MPROC_EFULL);
+    CU_ASSERT_EQUAL(mproc_queue_put(q, v, 0.02), MPROC_EFULL);
+    mproc_value_free(v);
+    CU_ASSERT_EQUAL(mproc_queue_qsize(q), 3);
+    for (i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL_FATAL(mproc_queue_get(q, &v, MPROC_FOREVER), 0);
+        CU_ASSERT_EQUAL(mproc_value_as_int(v), i);
+        mproc_value_free(v);
+    }
+    CU_ASSERT_TRUE(mproc_queue_empty(q));
+    CU_ASSERT_FALSE(mproc_queue_full(q));
+    /* close: no more puts or gets through this handle. */
+    CU_ASSERT_EQUAL(mproc_queue_join_thread(q), MPROC_ESTATE);
+    CU_ASSERT_EQUAL(mproc_queue_close(q), 0);
+    CU_ASSERT_EQUAL(mproc_queue_join_thread(q), 0);
+    CU_ASSERT_EQUAL(mproc_queue_cancel_join_thread(q), 0);
+    v = mproc_value_nil();
+    CU_ASSERT_EQUAL(mproc_queue_put(q, v, 0), MPROC_ECLOSED);
+    mproc_value_free(v);
+    mproc_queue_destroy(q);
+}
+
+static void test_too_big_puts_nothing(void)
+{
+    mproc_queue_t *q;
+    mproc_queue_opts_t o = {0};
+    mproc_value_t *big = blob(2000, 1, 0), *small = mproc_value_str("ok"), *v;
+    o.max_message = 1000;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, &o), 0);
+    CU_ASSERT_EQUAL(mproc_queue_put(q, big, 0), MPROC_ETOOBIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "nothing was put"));
+    CU_ASSERT_EQUAL(mproc_queue_qsize(q), 0);
+    CU_ASSERT_EQUAL(mproc_queue_put(q, small, 0), 0);
+    CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 0), 0);
+    CU_ASSERT_TRUE(mproc_value_equal(v, small));
+    mproc_value_free(v);
+    mproc_value_free(big);
+    mproc_value_free(small);
+    mproc_queue_destroy(q);
+}
+
+static void test_corrupt_item_is_reported_and_skipped(void)
+{
+    mproc_queue_t *q;
+    mproc_value_t *v;
+    unsigned char *ring;
+    size_t cap;
+    uint64_t head;
+    int i;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    for (i = 1; i <= 3; i++) {
+        mproc_value_t *item = mproc_value_str("some payload");
+        CU_ASSERT_EQUAL(mproc_queue_put(q, item, 0), 0);
+        mproc_value_free(item);
+    }
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_get(q, &v, 0), 0);
+    mproc_value_free(v);
+    /* Damage the next record's body in the shared ring. */
+    mproc__queue_debug_ring(q, &ring, &cap, &head);
+    ring[(head + 4 + MPROC__FRAME_HEADER_SIZE + 2) % cap] ^= 0x40;
+    CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 0), MPROC_ECORRUPT);
+    CU_ASSERT_PTR_NULL(v);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_get(q, &v, 0), 0);
+    CU_ASSERT_STRING_EQUAL(mproc_value_as_str(v), "some payload");
+    mproc_value_free(v);
+    CU_ASSERT_TRUE(mproc_queue_empty(q));
+    mproc_queue_destroy(q);
+}
+
+static void test_compression_round_trips(void)
+{
+    mproc_queue_t *q;
+    mproc_queue_opts_t o = {0};
+    mproc_value_t *text = blob(1 << 20, 3, 1), *noise = blob(1 << 20, 4, 0), *v;
+    o.compress_threshold = 1024;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, &o), 0);
+    CU_ASSERT_EQUAL(mproc_queue_put(q, text, 0), 0);
+    CU_ASSERT_EQUAL(mproc_queue_put(q, noise, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_get(q, &v, 0), 0);
+    CU_ASSERT_TRUE(mproc_value_equal(v, text));
+    mproc_value_free(v);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_get(q, &v, 0), 0);
+    CU_ASSERT_TRUE(mproc_value_equal(v, noise));
+    mproc_value_free(v);
+    mproc_value_free(text);
+    mproc_value_free(noise);
+    mproc_queue_destroy(q);
+}
+
+/* ---- across processes ------------------------------------------------------
+ */
+
+/* args: queue, count, size: puts count blobs and exits at once. */
+static void put_and_leave(const mproc_value_t *args)
+{
+    mproc_queue_t *q = queue_arg(args, 0);
+    int n = (int) mproc_value_as_int(mproc_value_at(args, 1)), i;
+    size_t size = (size_t) mproc_value_as_int(mproc_value_at(args, 2));
+    for (i = 0; i < n; i++) {
+        mproc_value_t *v = mproc_value_list_of(2, mproc_value_int(i),
+                                               blob(size, (unsigned) i, 0));
+        if (mproc_queue_put(q, v, MPROC_FOREVER) != 0)
+            mproc_exit(2);
+        mproc_value_free(v);
+    }
+    /* No destroy, no flush: the items are in shared memory already. */
+}
+MPROC_TARGET(put_and_leave)
+
+/* Expects the items numbered first .. first+n-1 of size @size. */
+static void expect_items(mproc_queue_t *q, int first, int n, size_t size)
+{
+    int i;
+    for (i = first; i < first + n; i++) {
+        mproc_value_t *v = NULL, *want;
+        CU_ASSERT_EQUAL_FATAL(mproc_queue_get(q, &v, 30), 0);
+        want = blob(size, (unsigned) i, 0);
+        CU_ASSERT_EQUAL(mproc_value_as_int(mproc_value_at(v, 0)), i);
+        CU_ASSERT_TRUE(mproc_value_equal(mproc_value_at(v, 1), want));
+        mproc_value_free(want);
+        mproc_value_free(v);
+    }
+}
+
+static void test_producer_that_exits_loses_nothing(void)
+{
+    mproc_queue_t *q;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    /* The child exits while all of its items are still queued. */
+    CU_ASSERT_EQUAL(
+        join_code(start("put_and_leave",
+                        mproc_value_list_of(3, ref_of(q), mproc_value_int(500),
+                                            mproc_value_int(100)))),
+        0);
+    CU_ASSERT_EQUAL(mproc_queue_qsize(q), 500);
+    expect_items(q, 0, 500, 100);
+    CU_ASSERT_TRUE(mproc_queue_empty(q));
+    mproc_queue_destroy(q);
+}
+
+static void test_spilling_never_blocks_and_keeps_order(void)
+{
+    mproc_queue_t *q;
+    mproc_queue_opts_t o = {0};
+    o.capacity = 4096;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, &o), 0);
+    /* 200 KB through a 4 KB ring, with messages bigger than the ring. */
+    CU_ASSERT_EQUAL(
+        join_code(start("put_and_leave",
+                        mproc_value_list_of(3, ref_of(q), mproc_value_int(40),
+                                            mproc_value_int(5000)))),
+        0);
+    expect_items(q, 0, 20, 5000);
+    CU_ASSERT_EQUAL(
+        join_code(start("put_and_leave",
+                        mproc_value_list_of(3, ref_of(q), mproc_value_int(20),
+                                            mproc_value_int(10)))),
+        0);
+    expect_items(q, 20, 20, 5000);
+    expect_items(q, 0, 20, 10);
+    mproc_queue_destroy(q);
+}
+
+static void test_big_messages(void)
+{
+    mproc_queue_t *q;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    CU_ASSERT_EQUAL(
+        join_code(start("put_and_leave",
+                        mproc_value_list_of(3, ref_of(q), mproc_value_int(3),
+                                            mproc_value_int(4 << 20)))),
+        0);
+    expect_items(q, 0, 3, 4 << 20);
+    mproc_queue_destroy(q);
+}
+
+/* args: in, out: sums integers until nil, then puts [count, sum]. */
+static void summer(const mproc_value_t *args)
+{
+    mproc_queue_t *in = queue_arg(args, 0), *out = queue_arg(args, 1);
+    int64_t count = 0, sum = 0;
+    for (;;) {
+        mproc_value_t *v = NULL;
+        if (mproc_queue_get(in, &v, MPROC_FOREVER) != 0)
+            mproc_exit(2);
+        if (mproc_value_type(v) == MPROC_VALUE_NIL) {
+            mproc_value_free(v);
+            break;
+        }
+        count++;
+        sum += mproc_value_as_int(v);
+        mproc_value_free(v);
+    }
+    {
+        mproc_value_t *r = mproc_value_list_of(2, mproc_value_int(count),
+                                               mproc_value_int(sum));
+        mproc_queue_put(out, r, MPROC_FOREVER);
+        mproc_value_free(r);
+    }
+    mproc_queue_destroy(in);
+    mproc_queue_destroy(out);
+}
+MPROC_TARGET(summer)
+
+/* args: queue, first, count: puts first .. first+count-1. */
+static void counter(const mproc_value_t *args)
+{
+    mproc_queue_t *q = queue_arg(args, 0);
+    int64_t first = mproc_value_as_int(mproc_value_at(args, 1));
+    int64_t n = mproc_value_as_int(mproc_value_at(args, 2)), i;
+    for (i = first; i < first + n; i++) {
+        mproc_value_t *v = mproc_value_int(i);
+        if (mproc_queue_put(q, v, MPROC_FOREVER) != 0)
+            mproc_exit(2);
+        mproc_value_free(v);
+    }
+    mproc_queue_destroy(q);
+}
+MPROC_TARGET(counter)
+
+static void test_many_producers_many_consumers(void)
+{
+    mproc_queue_t *in, *out;
+    mproc_queue_opts_t o = {0};
+    mproc_process_t *prod[3], *cons[2];
+    int64_t count = 0, sum = 0, n = 3 * 400;
+    int i;
+    o.maxsize = 50; /* bounded, so producers also wait for room */
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&in, &o), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&out, NULL), 0);
+    for (i = 0; i < 2; i++)
+        cons[i] =
+            start("summer", mproc_value_list_of(2, ref_of(in), ref_of(out)));
+    for (i = 0; i < 3; i++)
+        prod[i] = start("counter", mproc_value_list_of(3, ref_of(in),
+                                                       mproc_value_int(i * 400),
+                                                       mproc_value_int(400)));
+    for (i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(join_code(prod[i]), 0);
+    for (i = 0; i < 2; i++) {
+        mproc_value_t *stop = mproc_value_nil();
+        CU_ASSERT_EQUAL(mproc_queue_put(in, stop, MPROC_FOREVER), 0);
+        mproc_value_free(stop);
+    }
+    for (i = 0; i < 2; i++) {
+        mproc_value_t *r = NULL;
+        CU_ASSERT_EQUAL_FATAL(mproc_queue_get(out, &r, 60), 0);
+        count += mproc_value_as_int(mproc_value_at(r, 0));
+        sum += mproc_value_as_int(mproc_value_at(r, 1));
+        mproc_value_free(r);
+        CU_ASSERT_EQUAL(join_code(cons[i]), 0);
+    }
+    /* Every item exactly once. */
+    CU_ASSERT_EQUAL(count, n);
+    CU_ASSERT_EQUAL(sum, n * (n - 1) / 2);
+    mproc_queue_destroy(in);
+    mproc_queue_destroy(out);
+}
+
+/* ---- JoinableQueue and SimpleQueue -----------------------------------------
+ */
+
+/* args: joinable queue: takes items and marks each done, until nil. */
+static void worker_done(const mproc_value_t *args)
+{
+    mproc_queue_t *q = queue_arg(args, 0);
+    for (;;) {
+        mproc_value_t *v = NULL;
+        int stop;
+        if (mproc_queue_get(q, &v, MPROC_FOREVER) != 0)
+            mproc_exit(2);
+        stop = mproc_value_type(v) == MPROC_VALUE_NIL;
+        mproc_value_free(v);
+        if (mproc_queue_task_done(q) != 0)
+            mproc_exit(3);
+        if (stop)
+            break;
+    }
+    mproc_queue_destroy(q);
+}
+MPROC_TARGET(worker_done)
+
+static void test_joinable_queue(void)
+{
+    mproc_queue_t *q;
+    mproc_process_t *w;
+    mproc_value_t *v;
+    int i;
+    CU_ASSERT_EQUAL_FATAL(mproc_joinable_queue_create(&q, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_queue_join(q, 0), 0);
+    CU_ASSERT_EQUAL(mproc_queue_task_done(q), MPROC_ETOOMANY);
+    for (i = 0; i < 20; i++) {
+        v = mproc_value_int(i);
+        CU_ASSERT_EQUAL(mproc_queue_put(q, v, 0), 0);
+        mproc_value_free(v);
+    }
+    CU_ASSERT_EQUAL(mproc_queue_join(q, 0.02), MPROC_ETIMEDOUT);
+    v = mproc_value_nil();
+    CU_ASSERT_EQUAL(mproc_queue_put(q, v, 0), 0);
+    mproc_value_free(v);
+    w = start("worker_done", mproc_value_list_of(1, ref_of(q)));
+    CU_ASSERT_EQUAL(mproc_queue_join(q, MPROC_FOREVER), 0);
+    CU_ASSERT_EQUAL(join_code(w), 0);
+    CU_ASSERT_EQUAL(mproc_queue_task_done(q), MPROC_ETOOMANY);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "too many times"));
+    mproc_queue_destroy(q);
+}
+
+static void test_simple_queue(void)
+{
+    mproc_queue_t *q;
+    mproc_value_t *v = mproc_value_str("simple"), *back = NULL;
+    CU_ASSERT_EQUAL_FATAL(mproc_simple_queue_create(&q, NULL), 0);
+    CU_ASSERT_TRUE(mproc_queue_empty(q));
+    CU_ASSERT_EQUAL(mproc_queue_put(q, v, MPROC_FOREVER), 0);
+    CU_ASSERT_FALSE(mproc_queue_empty(q));
+    CU_ASSERT_EQUAL(mproc_queue_get(q, &back, MPROC_FOREVER), 0);
+    CU_ASSERT_TRUE(mproc_value_equal(v, back));
+    CU_ASSERT_EQUAL(mproc_queue_task_done(q), MPROC_ESTATE);
+    CU_ASSERT_EQUAL(mproc_queue_join(q, 0), MPROC_ESTATE);
+    mproc_value_free(v);
+    mproc_value_free(back);
+    mproc_queue_destroy(q);
+}
+
+/* ---- records and references -------------------------------------------------
+ */
+
+static mproc_value_t *multiply(const mproc_value_t *task)
+{
+    return mproc_value_int(mproc_value_as_int(mproc_value_at(task, 0)) *
+                           mproc_value_as_int(mproc_value_at(task, 1)));
+}
+MPROC_RECORD(Multiply, multiply)
+
+/* args: tasks, results: calls every record it gets, until nil. */
+static void call_records(const mproc_value_t *args)
+{
+    mproc_queue_t *tasks = queue_arg(args, 0), *results = queue_arg(args, 1);
+    for (;;) {
+        mproc_value_t *t = NULL, *r = NULL;
+        if (mproc_queue_get(tasks, &t, MPROC_FOREVER) != 0)
+            mproc_exit(2);
+        if (mproc_value_type(t) == MPROC_VALUE_NIL) {
+            mproc_value_free(t);
+            break;
+        }
+        if (mproc_record_call(t, &r) != 0)
+            mproc_exit(3);
+        mproc_queue_put(results, r, MPROC_FOREVER);
+        mproc_value_free(r);
+        mproc_value_free(t);
+    }
+    mproc_queue_destroy(tasks);
+    mproc_queue_destroy(results);
+}
+MPROC_TARGET(call_records)
+
+static void test_records_through_a_queue(void)
+{
+    mproc_queue_t *tasks, *results;
+    mproc_process_t *w;
+    mproc_value_t *v, *stranger;
+    int i;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&tasks, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&results, NULL), 0);
+    /* A type the program does not know is refused, and nothing is put. */
+    stranger = mproc_value_record("Stranger", NULL);
+    CU_ASSERT_EQUAL(mproc_queue_put(tasks, stranger, 0), MPROC_ENOTREG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "'Stranger'"));
+    CU_ASSERT_EQUAL(mproc_queue_qsize(tasks), 0);
+    mproc_value_free(stranger);
+    w = start("call_records",
+              mproc_value_list_of(2, ref_of(tasks), ref_of(results)));
+    for (i = 0; i < 10; i++) {
+        v = mproc_value_record(
+            "Multiply",
+            mproc_value_list_of(2, mproc_value_int(i), mproc_value_int(i + 1)));
+        CU_ASSERT_STRING_EQUAL(mproc_value_record_type(v), "Multiply");
+        CU_ASSERT_EQUAL(mproc_queue_put(tasks, v, 0), 0);
+        mproc_value_free(v);
+    }
+    v = mproc_value_nil();
+    mproc_queue_put(tasks, v, 0);
+    mproc_value_free(v);
+    for (i = 0; i < 10; i++) {
+        CU_ASSERT_EQUAL_FATAL(mproc_queue_get(results, &v, 30), 0);
+        CU_ASSERT_EQUAL(mproc_value_as_int(v), i * (i + 1));
+        mproc_value_free(v);
+    }
+    CU_ASSERT_EQUAL(join_code(w), 0);
+    mproc_queue_destroy(tasks);
+    mproc_queue_destroy(results);
+}
+
+/* args: a queue carrying [lock ref, event ref, queue ref]. */
+static void use_sent_objects(const mproc_value_t *args)
+{
+    mproc_queue_t *q = queue_arg(args, 0), *reply;
+    mproc_value_t *refs = NULL, *v;
+    mproc_lock_t *l;
+    mproc_event_t *e;
+    if (mproc_queue_get(q, &refs, MPROC_FOREVER) != 0 ||
+        mproc_lock_import(&l, mproc_value_at(refs, 0)) != 0 ||
+        mproc_event_import(&e, mproc_value_at(refs, 1)) != 0 ||
+        mproc_queue_import(&reply, mproc_value_at(refs, 2)) != 0)
+        mproc_exit(2);
+    /* The parent holds the lock: a try fails until it lets go. */
+    if (mproc_lock_acquire(l, 0) != MPROC_ETIMEDOUT)
+        mproc_exit(3);
+    mproc_event_set(e);
+    v = mproc_value_str("received");
+    mproc_queue_put(reply, v, MPROC_FOREVER);
+    mproc_value_free(v);
+    if (mproc_lock_acquire(l, MPROC_FOREVER) != 0)
+        mproc_exit(4);
+    mproc_lock_release(l);
+    mproc_value_free(refs);
+    mproc_lock_destroy(l);
+    mproc_event_destroy(e);
+    mproc_queue_destroy(reply);
+    mproc_queue_destroy(q);
+}
+MPROC_TARGET(use_sent_objects)
+
+static void test_objects_sent_through_a_queue(void)
+{
+    mproc_queue_t *q, *reply;
+    mproc_lock_t *l;
+    mproc_event_t *e;
+    mproc_value_t *lr, *er, *refs, *v = NULL;
+    mproc_process_t *w;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&reply, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&e, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_lock_export(l, &lr), 0);
+    CU_ASSERT_EQUAL(mproc_event_export(e, &er), 0);
+    w = start("use_sent_objects", mproc_value_list_of(1, ref_of(q)));
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, MPROC_FOREVER), 0);
+    refs = mproc_value_list_of(3, lr, er, ref_of(reply));
+    CU_ASSERT_EQUAL(mproc_queue_put(q, refs, 0), 0);
+    mproc_value_free(refs);
+    CU_ASSERT_EQUAL(mproc_event_wait(e, 30), 1);
+    CU_ASSERT_EQUAL(mproc_queue_get(reply, &v, 30), 0);
+    CU_ASSERT_STRING_EQUAL(mproc_value_as_str(v), "received");
+    mproc_value_free(v);
+    CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
+    CU_ASSERT_EQUAL(join_code(w), 0);
+    mproc_lock_destroy(l);
+    mproc_event_destroy(e);
+    mproc_queue_destroy(q);
+    mproc_queue_destroy(reply);
+}
+
+static void test_bad_reference(void)
+{
+    mproc_queue_t *q;
+    mproc_value_t *junk = mproc_value_map(), *ref;
+    CU_ASSERT_EQUAL(mproc_queue_import(&q, junk), MPROC_EINVAL);
+    mproc_value_free(junk);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    ref = ref_of(q);
+    mproc_queue_destroy(q);
+    CU_ASSERT_EQUAL(mproc_queue_import(&q, ref), MPROC_ENOTFOUND);
+    mproc_value_free(ref);
+}
+
+static const harness_test tests[] = {
+    {"order and nowait", test_order_and_nowait, 0},
+    {"too big puts nothing", test_too_big_puts_nothing, 0},
+    {"corrupt item is reported and skipped",
+     test_corrupt_item_is_reported_and_skipped, 0},
+    {"compression round trips", test_compression_round_trips, 0},
+    {"producer that exits loses nothing",
+     test_producer_that_exits_loses_nothing, 0},
+    {"spilling never blocks and keeps order",
+     test_spilling_never_blocks_and_keeps_order, 0},
+    {"big messages", test_big_messages, 0},
+    {"many producers, many consumers", test_many_producers_many_consumers, 0},
+    {"joinable queue", test_joinable_queue, 0},
+    {"simple queue", test_simple_queue, 0},
+    {"records through a queue", test_records_through_a_queue, 0},
+    {"objects sent through a queue", test_objects_sent_through_a_queue, 0},
+    {"bad reference", test_bad_reference, 0},
+    {NULL, NULL, 0}};
+
+int main(int argc, char **argv)
+{
+    return harness_main(argc, argv, "queue", tests);
+}
