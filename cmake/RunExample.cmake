@@ -2,6 +2,7 @@
 #   NAME.out      stdout, exactly
 #   NAME.err      stderr, exactly
 #   NAME.out.any  stdout, the same lines in any order (scheduler-dependent)
+#   NAME.lines    stdout has each of these lines, among others, anywhere
 #   NAME.regex    every line is a regular expression that some line of
 #                 stdout must match, in this order (write "," for ";")
 # Usage: cmake -DEXE=... -DEXPECT=<dir>/NAME [-DEMULATOR=wine] [-DARGS=a;b]
@@ -50,6 +51,15 @@ if(EXISTS ${EXPECT}.out.any)
   if(NOT want_lines STREQUAL got_lines)
     report("stdout (any order)" "${want_lines}\n" "${got_lines}\n")
   endif()
+endif()
+if(EXISTS ${EXPECT}.lines)
+  file(STRINGS ${EXPECT}.lines want_lines)
+  foreach(line IN LISTS want_lines)
+    list(FIND out_lines "${line}" at)
+    if(at EQUAL -1)
+      report("stdout line" "${line}\n" "${out}")
+    endif()
+  endforeach()
 endif()
 if(EXISTS ${EXPECT}.regex)
   file(STRINGS ${EXPECT}.regex patterns)

@@ -88,14 +88,27 @@ int mproc__os_fd_parse(const char *text, mproc__os_fd_t *fd);
  *     <exe> <marker> <handle>
  * where <handle> is the read end of a fresh pipe, formatted with
  * mproc__os_fd_format(), the only handle the child inherits besides its
- * stdout and stderr; its stdin is the null device. The write end comes back
- * in *@boot_w (not inheritable) for the bootstrap message.
+ * stdout and stderr and the @npass handles of @pass (connections given to
+ * it as start arguments; at most MPROC__OS_MAX_PASS); its stdin is the null
+ * device. The write end comes back in *@boot_w (not inheritable) for the
+ * bootstrap message. The caller keeps its own @pass handles: closing them
+ * afterwards does not affect the child.
  *
  * Unix: posix_spawn with every other descriptor closed. Windows:
  * CreateProcessW with PROC_THREAD_ATTRIBUTE_HANDLE_LIST.
  */
+#define MPROC__OS_MAX_PASS 128
 int mproc__os_spawn(mproc__os_child_t **child, const char *marker,
-                    mproc__os_fd_t *boot_w);
+                    mproc__os_fd_t *boot_w, const mproc__os_fd_t *pass,
+                    size_t npass);
+
+/*
+ * The value under which a child started by mproc__os_spawn() sees the
+ * @i-th handle of its @pass list, @h in this process: descriptor 4 + @i on
+ * Unix, the same value on Windows. Known before the spawn, so that the
+ * bootstrap message can name it.
+ */
+mproc__os_fd_t mproc__os_spawn_passed_handle(size_t i, mproc__os_fd_t h);
 
 /*
  * Fork: returns 0 in the parent with *@child set, 1 in the child with
@@ -106,12 +119,16 @@ int mproc__os_fork(mproc__os_child_t **child);
 
 /*
  * Asks the forkserver (started on first use) for a child that runs the
- * bootstrap frame @frame of @len bytes. MPROC_ENOTSUP where the OS cannot
+ * bootstrap frame @frame of @len bytes, handing it the @npass handles of
+ * @pass (at most MPROC__OS_MAX_PASS). MPROC_ENOTSUP where the OS cannot
  * fork. The frame's authkey-protected connection stays open as the child's
- * sentinel: the server reports the exit status through it.
+ * sentinel: the server reports the exit status through it. The child finds
+ * the handles wherever they landed: the server passes their values to
+ * mproc__bootstrap_run(), in @pass's order.
  */
 int mproc__os_forkserver_child(mproc__os_child_t **child, const void *frame,
-                               size_t len);
+                               size_t len, const mproc__os_fd_t *pass,
+                               size_t npass);
 
 /*
  * The forkserver's main loop, run by mproc_main() in the spawned server
@@ -141,6 +158,78 @@ int mproc__os_child_kill(mproc__os_child_t *child);
 /* Frees the handle. It neither waits for nor stops the child. */
 void mproc__os_child_free(mproc__os_child_t *child);
 
+/* ---- connections ------------------------------------------------------ */
+
+/*
+ * One end of a byte stream between processes: the transport under
+ * mproc_conn_t, which frames the messages itself. Unix: a socketpair
+ * (duplex) or a pipe (simplex). Windows: a named pipe opened for
+ * overlapped I/O, so that its readiness can be waited for beside other
+ * handles. An end serves one reading and one writing thread at a time.
+ */
+typedef struct mproc__os_conn mproc__os_conn_t;
+
+/*
+ * Creates a connected pair: @r reads (and writes too if @duplex), @w
+ * writes (and reads too if @duplex). Neither is inherited by children
+ * unless passed explicitly (close-on-exec; not inheritable).
+ */
+int mproc__os_conn_pair(mproc__os_conn_t **r, mproc__os_conn_t **w, int duplex);
+
+/*
+ * Reads up to @n bytes into @buf, blocking until at least one byte or the
+ * end of the stream; *@got is the count, 0 once the peer has closed (a
+ * reset by the peer counts as a close too).
+ */
+int mproc__os_conn_read(mproc__os_conn_t *c, void *buf, size_t n, size_t *got);
+
+/* Writes all @n bytes. A closed peer gives MPROC_ECLOSED, never a signal. */
+int mproc__os_conn_write(mproc__os_conn_t *c, const void *buf, size_t n);
+
+/*
+ * Waits until @c is readable (data or end of stream): 0, or
+ * MPROC_ETIMEDOUT. Waiting takes nothing from the stream, so an end that
+ * was waited for can still be passed to a child whole.
+ */
+int mproc__os_conn_wait_readable(mproc__os_conn_t *c, double timeout);
+
+/* Closes the handle and frees @c; NULL is ignored. */
+void mproc__os_conn_close(mproc__os_conn_t *c);
+
+/* The OS handle of @c, as this process knows it: what is passed on. */
+mproc__os_fd_t mproc__os_conn_handle(const mproc__os_conn_t *c);
+
+/*
+ * Wraps a handle this process received (passed at its start, or inherited
+ * through fork), which @c then owns. It is made close-on-exec (not
+ * inheritable) again. MPROC_EINVAL if @h is no such handle here.
+ */
+int mproc__os_conn_adopt(mproc__os_conn_t **c, mproc__os_fd_t h);
+
+/*
+ * A handle that becomes ready when @child ends, for
+ * mproc__os_wait_many(): a pidfd (own children) or the forkserver's status
+ * connection on Unix, the process handle on Windows. It belongs to
+ * @child. MPROC_ENOTSUP where there is none (Linux without pidfds): the
+ * caller then polls mproc__os_child_wait().
+ */
+int mproc__os_child_waitable(mproc__os_child_t *child, mproc__os_fd_t *h);
+
+/* One thing for mproc__os_wait_many() to wait for. */
+typedef struct mproc__os_wait_item {
+    mproc__os_conn_t *conn; /* readable (data or end), or NULL for: */
+    mproc__os_fd_t handle;  /* a waitable of mproc__os_child_waitable() */
+    int ready;              /* set by the wait */
+} mproc__os_wait_item_t;
+
+/*
+ * Waits until at least one of the @n items is ready, at most @timeout
+ * seconds, and sets each item's @ready. Any @n works (past Windows' 64
+ * handles of one WaitForMultipleObjects too). Returns the number of ready
+ * items, 0 on timeout, or a negative status.
+ */
+int mproc__os_wait_many(mproc__os_wait_item_t *items, size_t n, double timeout);
+
 /* ---- threads ---------------------------------------------------------- */
 
 /* The calling thread's id, unique in the system while it runs (cached). */
@@ -158,8 +247,7 @@ long mproc__os_thread_id(void);
 typedef struct mproc__os_shm mproc__os_shm_t;
 
 /* Creates @name with @size zeroed bytes; MPROC_EEXIST if it exists. */
-int mproc__os_shm_create(mproc__os_shm_t **shm, const char *name,
-                         size_t size);
+int mproc__os_shm_create(mproc__os_shm_t **shm, const char *name, size_t size);
 /* Opens @name, which must be at least @size bytes; MPROC_ENOTFOUND. */
 int mproc__os_shm_open(mproc__os_shm_t **shm, const char *name, size_t size);
 void *mproc__os_shm_addr(const mproc__os_shm_t *shm);
@@ -182,7 +270,8 @@ int mproc__os_tracker_adopt(const char *address);
 /* The tracker's main loop (argv[1] is the tracker marker). Never returns. */
 void mproc__os_tracker_main(int argc, char **argv);
 
-/* ---- spill files ----------------------------------------------------------- */
+/* ---- spill files -----------------------------------------------------------
+ */
 
 /*
  * A byte file that outlives the process that wrote it: a queue's overflow,
@@ -206,7 +295,8 @@ void mproc__os_spill_close(mproc__os_spill_t *s);
 /* Removes the file; a missing one is not an error. */
 void mproc__os_spill_unlink(const char *name);
 
-/* ---- kernel synchronization objects --------------------------------------- */
+/* ---- kernel synchronization objects ---------------------------------------
+ */
 
 /*
  * Each object has a slot of MPROC__OS_SYNC_SLOT bytes in a shared segment.
@@ -235,6 +325,8 @@ int mproc__os_mutex_init(mproc__os_mutex_t **m, void *slot, const char *name,
 int mproc__os_mutex_lock(mproc__os_mutex_t *m, double timeout);
 /* 0; MPROC_ENOTHELD (nobody holds it); MPROC_ENOTOWNER (someone else). */
 int mproc__os_mutex_unlock(mproc__os_mutex_t *m);
+/* Whether the calling thread holds plain mutex @m (1) or not (0). */
+int mproc__os_mutex_is_mine(mproc__os_mutex_t *m);
 void mproc__os_mutex_close(mproc__os_mutex_t *m);
 
 typedef struct mproc__os_sem mproc__os_sem_t;

@@ -52,11 +52,30 @@ static mproc_value_t *identity_list(const int *identity, size_t n)
     return l;
 }
 
-int mproc__bootstrap_build(const mproc_process_t *p, mproc__buf_t *frame)
+/* The handle values a child finds its passed connections under. */
+static mproc_value_t *handle_list(const mproc__os_fd_t *h, size_t n)
+{
+    mproc_value_t *l = mproc_value_list();
+    size_t i;
+    for (i = 0; l != NULL && i < n; i++)
+        if (mproc_value_append(l, mproc_value_int((int64_t) h[i])) != 0) {
+            mproc_value_free(l);
+            return NULL;
+        }
+    return l;
+}
+
+int mproc__bootstrap_build(const mproc_process_t *p,
+                           const mproc__conn_pass_t *pass,
+                           const mproc__os_fd_t *child_handles,
+                           mproc__buf_t *frame)
 {
     static const mproc__frame_opts_t opts = {4096, 1};
     mproc_value_t *m = mproc_value_map();
     mproc__buf_t payload = {0};
+    /* With connections handed over, the arguments name their slots. */
+    const mproc__buf_t *args =
+        pass != NULL && pass->n > 0 ? &pass->args : &p->args;
     apr_pool_t *tmp = NULL;
     char *cwd = NULL;
     int rc = 0;
@@ -90,7 +109,15 @@ int mproc__bootstrap_build(const mproc_process_t *p, mproc__buf_t *frame)
                                   mproc_value_str(mproc__os_tracker_address()));
     rc |= mproc_value_map_set_str(m, "target", mproc_value_str(p->target));
     rc |= mproc_value_map_set_str(m, "args",
-                                  mproc_value_bytes(p->args.data, p->args.len));
+                                  mproc_value_bytes(args->data, args->len));
+    if (pass != NULL && pass->n > 0) {
+        /* A forkserver child learns its handles from the server instead. */
+        rc |= mproc_value_map_set_str(
+            m, "handles",
+            handle_list(child_handles, child_handles ? pass->n : 0));
+        rc |= mproc_value_map_set_str(m, "conn_token",
+                                      mproc_value_int(pass->token));
+    }
     if (rc != 0)
         rc = mproc__set_error(MPROC_ENOMEM, "out of memory");
     if (rc == 0)
@@ -141,7 +168,40 @@ static int get_field(const mproc_value_t *m, const char *key,
     return 0;
 }
 
-void mproc__bootstrap_run(const void *payload, size_t len, int forked)
+/*
+ * Records the connections handed to this process at its start: @handles
+ * if given (a forkserver child), else the message's list.
+ */
+static int adopt_handles(const mproc_value_t *m, const mproc__os_fd_t *handles,
+                         size_t nhandles)
+{
+    mproc__os_fd_t list[MPROC__OS_MAX_PASS];
+    const mproc_value_t *token = mproc_value_get(m, "conn_token");
+    const mproc_value_t *l = mproc_value_get(m, "handles");
+    size_t i;
+    if (token == NULL)
+        return 0;
+    if (mproc_value_type(token) != MPROC_VALUE_INT ||
+        (handles == NULL && (mproc_value_type(l) != MPROC_VALUE_LIST ||
+                             mproc_value_len(l) > MPROC__OS_MAX_PASS)))
+        return mproc__set_error(MPROC_ECORRUPT, "bad connection handles");
+    if (handles == NULL) {
+        nhandles = mproc_value_len(l);
+        for (i = 0; i < nhandles; i++) {
+            const mproc_value_t *h = mproc_value_at(l, i);
+            if (mproc_value_type(h) != MPROC_VALUE_INT)
+                return mproc__set_error(MPROC_ECORRUPT,
+                                        "bad connection handles");
+            list[i] = (mproc__os_fd_t) mproc_value_as_int(h);
+        }
+        handles = list;
+    }
+    return mproc__conn_boot_handles(handles, nhandles,
+                                    mproc_value_as_int(token));
+}
+
+void mproc__bootstrap_run(const void *payload, size_t len, int forked,
+                          const mproc__os_fd_t *handles, size_t nhandles)
 {
     mproc_value_t *m = NULL;
     const mproc_value_t *name, *ident, *daemon, *ppid, *key, *log_on,
@@ -190,7 +250,8 @@ void mproc__bootstrap_run(const void *payload, size_t len, int forked)
     v = mproc_value_get(m, "start_method");
     if (v != NULL)
         mproc_set_start_method((mproc_start_method_e) mproc_value_as_int(v), 1);
-    if (mproc__config_import(config) != 0)
+    if (mproc__config_import(config) != 0 ||
+        adopt_handles(m, handles, nhandles) != 0)
         boot_fail(forked, "corrupt bootstrap message");
     v = mproc_value_get(m, "tracker");
     if (mproc_value_len(v) > 0 &&
@@ -230,7 +291,7 @@ void mproc__bootstrap_from_fd(mproc__os_fd_t fd)
     mproc__os_close(fd);
     if (rc != 0)
         boot_fail(0, "corrupt bootstrap message");
-    mproc__bootstrap_run(payload.data, payload.len, 0);
+    mproc__bootstrap_run(payload.data, payload.len, 0, NULL, 0);
 }
 
 void mproc__bootstrap_run_forked(mproc_process_t *p)
@@ -240,6 +301,7 @@ void mproc__bootstrap_run_forked(mproc_process_t *p)
      * process: no allocation, so fewer pages are copied after the fork.
      */
     mproc__rt.parent_pid = p->creator_pid;
+    mproc__conn_after_fork(p->creator_pid);
     p->is_current = 1;
     p->pid = mproc__os_getpid();
     p->creator_pid = 0;

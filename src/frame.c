@@ -89,8 +89,8 @@ int mproc__frame_encode(const void *payload, size_t len,
     return mproc__frame_encode_flags(payload, len, 0, opts, out);
 }
 
-int mproc__frame_encode_flags(const void *payload, size_t len,
-                              unsigned flags, const mproc__frame_opts_t *opts,
+int mproc__frame_encode_flags(const void *payload, size_t len, unsigned flags,
+                              const mproc__frame_opts_t *opts,
                               mproc__buf_t *out)
 {
     size_t hdr = out->len;
@@ -129,7 +129,7 @@ int mproc__frame_check_header(const unsigned char *h, size_t max_body,
 {
     size_t n;
     if (memcmp(h, frame_magic, 4) != 0 || h[4] != 1 || h[6] != 0 || h[7] != 0 ||
-        (h[5] & ~MPROC__FRAME_FLAG_DEFLATED) != 0)
+        (h[5] & ~(MPROC__FRAME_FLAG_DEFLATED | MPROC__FRAME_FLAG_RAW)) != 0)
         return mproc__set_error(MPROC_ECORRUPT, "bad frame header");
     n = mproc__get_u32(h + 8);
     if (n > max_body)
@@ -138,6 +138,13 @@ int mproc__frame_check_header(const unsigned char *h, size_t max_body,
                                 n, max_body);
     *body_len = n;
     return 0;
+}
+
+int mproc__frame_body_ok(const unsigned char *h, const void *body,
+                         size_t body_len)
+{
+    return mproc__get_u32(h + 8) == body_len &&
+           checksum(body, body_len) == mproc__get_u32(h + 12);
 }
 
 int mproc__frame_open_body(const unsigned char *h, const void *body,

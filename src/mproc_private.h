@@ -71,8 +71,8 @@ int mproc__value_decode(const void *data, size_t len, mproc_value_t **out);
  */
 #define MPROC__FRAME_HEADER_SIZE 16
 #define MPROC__FRAME_FLAG_DEFLATED 0x01u
-#define MPROC__FRAME_FLAG_RAW 0x02u /* the payload is raw bytes, not msgpack   \
-                                     */
+/* The payload is raw bytes (send_bytes), not msgpack. */
+#define MPROC__FRAME_FLAG_RAW 0x02u
 
 typedef struct mproc__frame_opts_t {
     /* Deflate payloads at least this big; 0: never. */
@@ -95,6 +95,9 @@ int mproc__frame_encode_flags(const void *payload, size_t len, unsigned flags,
 /* Checks a header; *@body_len gets the body's length. */
 int mproc__frame_check_header(const unsigned char *hdr, size_t max_body,
                               size_t *body_len);
+/* Whether @body's checksum is the one its header @hdr carries (1) or not. */
+int mproc__frame_body_ok(const unsigned char *hdr, const void *body,
+                         size_t body_len);
 /* Verifies the body against its header and appends the payload to @out. */
 int mproc__frame_open_body(const unsigned char *hdr, const void *body,
                            size_t body_len, size_t max_payload,
@@ -193,6 +196,32 @@ int mproc__config_import(const mproc_value_t *map);
 int mproc__log_is_on(void);
 void mproc__log_restore(int on, int level);
 
+/* ---- connections (connection.c) -------------------------------------- */
+
+/*
+ * The connections that a start hands to a spawn or forkserver child: the
+ * exported references of this process found in its arguments, rewritten
+ * to slots of the bootstrap message's handle list.
+ */
+typedef struct mproc__conn_pass_t {
+    mproc__buf_t args;       /* the arguments with slot references */
+    mproc__os_fd_t *handles; /* this process's handle of each slot */
+    size_t n;                /* 0: nothing to pass; @args is unused */
+    int64_t token;           /* ties the slots to this one start */
+} mproc__conn_pass_t;
+
+/* Finds the connections in the encoded argument list @args. */
+int mproc__conn_pass_prepare(const mproc__buf_t *args,
+                             mproc__conn_pass_t *pass);
+void mproc__conn_pass_free(mproc__conn_pass_t *pass);
+/* In a spawn or forkserver child: the handles its start handed over. */
+int mproc__conn_boot_handles(const mproc__os_fd_t *handles, size_t n,
+                             int64_t token);
+/* In a fork child: the descriptors of @parent_pid are this process's too. */
+void mproc__conn_after_fork(long parent_pid);
+/* For the tests: the transport under @c. */
+mproc__os_conn_t *mproc__conn_os(mproc_conn_t *c);
+
 /* ---- bootstrap (bootstrap.c) ----------------------------------------- */
 
 #define MPROC__SPAWN_MARKER "--mproc-spawn"
@@ -200,15 +229,27 @@ void mproc__log_restore(int on, int level);
 #define MPROC__TRACKER_MARKER "--mproc-tracker"
 #define MPROC__MAX_BOOTSTRAP (256u * 1024u * 1024u)
 
-/* Builds the bootstrap frame that starts @p in a spawned child. */
-int mproc__bootstrap_build(const mproc_process_t *p, mproc__buf_t *frame);
+/*
+ * Builds the bootstrap frame that starts @p in a spawned child. @pass (NULL
+ * for none) carries the connections handed over: its rewritten arguments
+ * replace @p's, and @child_handles (NULL if the child learns them another
+ * way) are the values under which the child sees them.
+ */
+int mproc__bootstrap_build(const mproc_process_t *p,
+                           const mproc__conn_pass_t *pass,
+                           const mproc__os_fd_t *child_handles,
+                           mproc__buf_t *frame);
 /*
  * Decodes a bootstrap payload, becomes the process it describes and runs its
  * target. Never returns: a bad payload ends the process with exit code 1 and
  * a sentence on stderr. @forked: end with _exit (forkserver children).
+ * @handles (NULL: the message's own list) are the @nhandles handed-over
+ * connections where this process found them.
  */
 MPROC_NORETURN void mproc__bootstrap_run(const void *payload, size_t len,
-                                         int forked);
+                                         int forked,
+                                         const mproc__os_fd_t *handles,
+                                         size_t nhandles);
 /* Reads the bootstrap frame from @fd and runs it. Never returns. */
 MPROC_NORETURN void mproc__bootstrap_from_fd(mproc__os_fd_t fd);
 /* Runs @p's target in this (forked) process and ends it. Never returns. */

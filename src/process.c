@@ -166,11 +166,20 @@ static int check_controller(const mproc_process_t *p, const char *what)
 
 static int start_spawn(mproc_process_t *p)
 {
+    mproc__conn_pass_t pass;
+    mproc__os_fd_t child_handles[MPROC__OS_MAX_PASS];
     mproc__buf_t frame = {0};
     mproc__os_fd_t boot_w;
-    int rc = mproc__bootstrap_build(p, &frame);
+    size_t i;
+    int rc = mproc__conn_pass_prepare(&p->args, &pass);
+    if (rc != 0)
+        return rc;
+    for (i = 0; i < pass.n; i++)
+        child_handles[i] = mproc__os_spawn_passed_handle(i, pass.handles[i]);
+    rc = mproc__bootstrap_build(p, &pass, child_handles, &frame);
     if (rc == 0)
-        rc = mproc__os_spawn(&p->child, MPROC__SPAWN_MARKER, &boot_w);
+        rc = mproc__os_spawn(&p->child, MPROC__SPAWN_MARKER, &boot_w,
+                             pass.handles, pass.n);
     if (rc == 0) {
         /*
          * A child that dies before reading its bootstrap makes this write
@@ -181,16 +190,23 @@ static int start_spawn(mproc_process_t *p)
         mproc__os_close(boot_w);
     }
     mproc__buf_free(&frame);
+    mproc__conn_pass_free(&pass);
     return rc;
 }
 
 static int start_forkserver(mproc_process_t *p)
 {
+    mproc__conn_pass_t pass;
     mproc__buf_t frame = {0};
-    int rc = mproc__bootstrap_build(p, &frame);
+    int rc = mproc__conn_pass_prepare(&p->args, &pass);
+    if (rc != 0)
+        return rc;
+    rc = mproc__bootstrap_build(p, &pass, NULL, &frame);
     if (rc == 0)
-        rc = mproc__os_forkserver_child(&p->child, frame.data, frame.len);
+        rc = mproc__os_forkserver_child(&p->child, frame.data, frame.len,
+                                        pass.handles, pass.n);
     mproc__buf_free(&frame);
+    mproc__conn_pass_free(&pass);
     return rc;
 }
 

@@ -12,8 +12,8 @@
  * threading.py: a condition is three semaphores (sleepers, woken, wait)
  * over its lock, so it works alike on every OS.
  *
- * Who holds a Lock, and how often an RLock is held, is kept in the calling
- * process's handle: the OS knows the owner, but no OS tells it cheaply.
+ * The OS knows who holds a Lock; how often an RLock is held is kept in the
+ * calling process's handle, since no OS tells it cheaply.
  */
 #include <apr_atomic.h>
 #include <stdio.h>
@@ -230,7 +230,6 @@ static void release_barrier(void *obj);
 struct mproc_lock_t {
     sync_base base;
     mproc__os_mutex_t *mutex;
-    volatile long holder; /* the thread of this process that holds it, or 0 */
 };
 
 static int lock_open_os(mproc_lock_t *l, int create)
@@ -284,22 +283,17 @@ int mproc_lock_import(mproc_lock_t **lock, const mproc_value_t *ref)
     return 0;
 }
 
+/*
+ * The fast paths are the OS mutex itself: the OS knows the holder, rejects
+ * a relock and a release by anyone else, and reports a dead holder.
+ */
 int mproc_lock_acquire(mproc_lock_t *l, double timeout)
 {
-    int rc = mproc__os_mutex_lock(l->mutex, timeout);
-    if (rc == 0 || rc == MPROC_EOWNERDEAD)
-        l->holder = mproc__os_thread_id();
-    return rc;
+    return mproc__os_mutex_lock(l->mutex, timeout);
 }
 
 int mproc_lock_release(mproc_lock_t *l)
 {
-    if (l->holder == mproc__os_thread_id()) {
-        /* Cleared first: once unlocked, another thread may take it. */
-        l->holder = 0;
-        return mproc__os_mutex_unlock(l->mutex);
-    }
-    /* Not ours: the OS tells whether it is free or someone else's. */
     return mproc__os_mutex_unlock(l->mutex);
 }
 
@@ -701,7 +695,7 @@ static int lock_is_mine(const cond_lock *l, unsigned *count)
         *count = l->rlock->count;
         return 0;
     }
-    if (l->lock->holder != me)
+    if (!mproc__os_mutex_is_mine(l->lock->mutex))
         return mproc__set_error(MPROC_ENOTHELD,
                                 "the condition's lock is not held by the "
                                 "caller");

@@ -75,7 +75,7 @@ static int feed_child(const void *data, size_t len, char **err)
     mproc__os_fd_t w;
     int code = -1000;
     harness_capture_stderr_begin();
-    if (mproc__os_spawn(&child, MPROC__SPAWN_MARKER, &w) == 0) {
+    if (mproc__os_spawn(&child, MPROC__SPAWN_MARKER, &w, NULL, 0) == 0) {
         mproc__os_write_all(w, data, len);
         mproc__os_close(w);
         mproc__os_child_wait(child, MPROC_FOREVER, &code);
@@ -147,7 +147,7 @@ static void test_unknown_target_in_the_child(void)
     /* A child whose program lacks the target (say, another version). */
     free(p->target);
     p->target = strdup("vanished");
-    CU_ASSERT_EQUAL_FATAL(mproc__bootstrap_build(p, &f), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc__bootstrap_build(p, NULL, NULL, &f), 0);
     CU_ASSERT_EQUAL(feed_child(f.data, f.len, &err), 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "target 'vanished' is not registered"));
     free(err);

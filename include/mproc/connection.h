@@ -84,7 +84,13 @@ MPROC_API int mproc_conn_recv_bytes(mproc_conn_t *c, void **buf, size_t *len);
 MPROC_API int mproc_conn_poll(mproc_conn_t *c, double timeout);
 /** Closes the connection and frees it. */
 MPROC_API void mproc_conn_close(mproc_conn_t *c);
-/** The connection as a start argument for a child. */
+/**
+ * The connection as a start argument for a child. Export it before the
+ * process is created, and close this process's copy after the start if it
+ * is not needed here.
+ * @return 0; MPROC_ESTATE if @p c holds received bytes not yet read (a
+ * receive reads ahead), which the child would never see.
+ */
 MPROC_API int mproc_conn_export(const mproc_conn_t *c, mproc_value_t **ref);
 /**
  * Opens a connection from a start argument, in the child it was given to.

@@ -178,13 +178,15 @@ const char *mproc__unix_forkserver_path(void)
 }
 
 /*
- * Hands our stdout and stderr to the server for the child: a forkserver
- * child writes where its parent writes now, as a spawned child does, not
- * where the server's were when it started.
+ * Hands our stdout and stderr to the server for the child, and after them
+ * the connections the child gets as start arguments: a forkserver child
+ * writes where its parent writes now, as a spawned child does, not where
+ * the server's were when it started. One message carries them all, so the
+ * server sees them together or not at all.
  */
-static int send_stdio(int conn)
+static int send_fds(int conn, const mproc__os_fd_t *pass, size_t npass)
 {
-    int fds[2] = {STDOUT_FILENO, STDERR_FILENO};
+    int fds[2 + MPROC__OS_MAX_PASS];
     char byte = 'S';
     union {
         struct cmsghdr align;
@@ -193,39 +195,48 @@ static int send_stdio(int conn)
     struct iovec iov = {&byte, 1};
     struct msghdr msg;
     struct cmsghdr *c;
-    ssize_t n;
+    size_t i, n = 2 + npass;
+    ssize_t sent;
 
+    fds[0] = STDOUT_FILENO;
+    fds[1] = STDERR_FILENO;
+    for (i = 0; i < npass; i++)
+        fds[2 + i] = (int) pass[i];
     memset(&msg, 0, sizeof msg);
     memset(&control, 0, sizeof control);
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof control.buf;
+    msg.msg_controllen = CMSG_SPACE(n * sizeof(int));
     c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof fds);
-    memcpy(CMSG_DATA(c), fds, sizeof fds);
+    c->cmsg_len = CMSG_LEN(n * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, n * sizeof(int));
     do {
-        n = sendmsg(conn, &msg, MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
-    if (n != 1)
+        sent = sendmsg(conn, &msg, MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    if (sent != 1)
         return mproc__unix_error(errno, "cannot pass stdio to the forkserver");
     return 0;
 }
 
-/* The server's side of send_stdio: two descriptors, close-on-exec. */
-static int recv_stdio(int conn, int fds[2])
+/*
+ * The server's side of send_fds: stdout, stderr and the passed
+ * connections, close-on-exec, in *@fds; *@n is their number (2 or more).
+ */
+static int recv_fds(int conn, int *fds, size_t *n)
 {
     char byte;
     union {
         struct cmsghdr align;
-        char buf[CMSG_SPACE(2 * sizeof(int))];
+        char buf[CMSG_SPACE((2 + MPROC__OS_MAX_PASS) * sizeof(int))];
     } control;
     struct iovec iov = {&byte, 1};
     struct msghdr msg;
     struct cmsghdr *c;
-    ssize_t n;
+    size_t got, i;
+    ssize_t r;
 
     memset(&msg, 0, sizeof msg);
     msg.msg_iov = &iov;
@@ -233,26 +244,42 @@ static int recv_stdio(int conn, int fds[2])
     msg.msg_control = control.buf;
     msg.msg_controllen = sizeof control.buf;
     do {
-        n = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
-    } while (n < 0 && errno == EINTR);
-    c = n == 1 ? CMSG_FIRSTHDR(&msg) : NULL;
+        r = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
+    } while (r < 0 && errno == EINTR);
+    c = r == 1 ? CMSG_FIRSTHDR(&msg) : NULL;
     if (c == NULL || c->cmsg_level != SOL_SOCKET ||
-        c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(2 * sizeof(int)))
+        c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
         return mproc__set_error(MPROC_ECORRUPT, "no stdio in the request");
-    memcpy(fds, CMSG_DATA(c), 2 * sizeof(int));
+    got = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    memcpy(fds, CMSG_DATA(c), got * sizeof(int));
+    /* What did arrive is ours to close, even when the request is refused. */
+    if (got < 2 || (msg.msg_flags & MSG_CTRUNC)) {
+        for (i = 0; i < got; i++)
+            close(fds[i]);
+        return mproc__set_error(MPROC_ECORRUPT, "bad descriptors in the "
+                                                "request");
+    }
+    *n = got;
     return 0;
 }
 
 int mproc__os_forkserver_child(mproc__os_child_t **child, const void *frame,
-                               size_t len)
+                               size_t len, const mproc__os_fd_t *pass,
+                               size_t npass)
 {
     unsigned char pidbuf[8];
-    int conn = -1, rc = ensure_server();
+    int conn = -1, rc;
+    if (npass > MPROC__OS_MAX_PASS)
+        return mproc__set_error(MPROC_EINVAL,
+                                "at most %d connections can be handed to "
+                                "one child",
+                                MPROC__OS_MAX_PASS);
+    rc = ensure_server();
     if (rc != 0)
         return rc;
     rc = mproc__unix_forkserver_connect(NULL, &conn);
     if (rc == 0)
-        rc = send_stdio(conn);
+        rc = send_fds(conn, pass, npass);
     if (rc == 0)
         rc = mproc__os_write_all(conn, frame, len);
     if (rc == 0) {
@@ -321,11 +348,18 @@ static int read_request(int conn, mproc__buf_t *frame)
     return rc;
 }
 
-/* In the forked child: drop the server's descriptors, run the frame. */
+/*
+ * In the forked child: drop the server's descriptors, run the frame. The
+ * @npass passed connections stay where they arrived; the bootstrap learns
+ * their numbers from here rather than from the frame, whose sender could
+ * not know which descriptors are free in this process.
+ */
 MPROC_NORETURN static void become_child(mproc__buf_t *frame, int listener,
                                         int alive_r, int sig_r,
-                                        waiting_child *w, size_t nw)
+                                        waiting_child *w, size_t nw,
+                                        const int *pass, size_t npass)
 {
+    mproc__os_fd_t handles[MPROC__OS_MAX_PASS];
     mproc__buf_t payload = {0};
     size_t i;
     signal(SIGCHLD, SIG_DFL);
@@ -345,7 +379,9 @@ MPROC_NORETURN static void become_child(mproc__buf_t *frame, int listener,
         _exit(1);
     }
     mproc__buf_free(frame);
-    mproc__bootstrap_run(payload.data, payload.len, 1);
+    for (i = 0; i < npass; i++)
+        handles[i] = pass[i];
+    mproc__bootstrap_run(payload.data, payload.len, 1, handles, npass);
 }
 
 void mproc__os_forkserver_main(int argc, char **argv)
@@ -425,21 +461,20 @@ void mproc__os_forkserver_main(int argc, char **argv)
             mproc__buf_t frame = {0};
             unsigned char b[8];
             pid_t pid;
-            int stdio[2];
+            /* stdout, stderr, then the connections handed to the child. */
+            int fds[2 + MPROC__OS_MAX_PASS];
+            size_t nfds = 0, i;
             int conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
             if (conn < 0)
                 continue;
             setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-            stdio[0] = stdio[1] = -1;
             if (mproc__auth_server(conn, key) != 0 ||
-                recv_stdio(conn, stdio) != 0 ||
+                recv_fds(conn, fds, &nfds) != 0 ||
                 read_request(conn, &frame) != 0) {
                 mproc__buf_free(&frame);
                 close(conn);
-                if (stdio[0] >= 0) {
-                    close(stdio[0]);
-                    close(stdio[1]);
-                }
+                for (i = 0; i < nfds; i++)
+                    close(fds[i]);
                 continue;
             }
             if (nwaiting == capwaiting) {
@@ -448,8 +483,8 @@ void mproc__os_forkserver_main(int argc, char **argv)
                 if (w == NULL) {
                     mproc__buf_free(&frame);
                     close(conn);
-                    close(stdio[0]);
-                    close(stdio[1]);
+                    for (i = 0; i < nfds; i++)
+                        close(fds[i]);
                     continue;
                 }
                 waiting = w;
@@ -458,15 +493,16 @@ void mproc__os_forkserver_main(int argc, char **argv)
             pid = fork();
             if (pid == 0) {
                 close(conn);
-                dup2(stdio[0], STDOUT_FILENO);
-                dup2(stdio[1], STDERR_FILENO);
-                close(stdio[0]);
-                close(stdio[1]);
+                dup2(fds[0], STDOUT_FILENO);
+                dup2(fds[1], STDERR_FILENO);
+                close(fds[0]);
+                close(fds[1]);
                 become_child(&frame, listener, alive_r, sig[0], waiting,
-                             nwaiting);
+                             nwaiting, fds + 2, nfds - 2);
             }
-            close(stdio[0]);
-            close(stdio[1]);
+            /* The child has its copies; the server keeps none. */
+            for (i = 0; i < nfds; i++)
+                close(fds[i]);
             mproc__buf_free(&frame);
             if (pid < 0) {
                 close(conn);

@@ -250,16 +250,19 @@ int mproc__unix_spawn_self_ex(struct mproc__os_child **child,
     size_t nargs = 0;
     pid_t pid;
     sigset_t none;
-    int high[8];
+    int *high;
     int err, i;
 
-    if (nfds < 0 || nfds > (int) MPROC__ARRAY_SIZE(high))
+    if (nfds < 0 || nfds > MPROC__OS_MAX_PASS + 4)
         return mproc__set_error(MPROC_EINVAL, "too many descriptors");
 
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n < 0)
         return mproc__unix_error(errno, "cannot find the program's executable");
     exe[n] = '\0';
+    high = malloc((size_t) (nfds ? nfds : 1) * sizeof *high);
+    if (high == NULL)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
     argv[nargs++] = exe;
     while (args[nargs - 1] != NULL && nargs < MPROC__ARRAY_SIZE(argv) - 1) {
         argv[nargs] = (char *) args[nargs - 1];
@@ -296,6 +299,7 @@ int mproc__unix_spawn_self_ex(struct mproc__os_child **child,
             err = errno;
             while (i-- > 0)
                 close(high[i]);
+            free(high);
             posix_spawn_file_actions_destroy(&fa);
             posix_spawnattr_destroy(&attr);
             return mproc__unix_error(err, "cannot duplicate a descriptor");
@@ -308,6 +312,7 @@ int mproc__unix_spawn_self_ex(struct mproc__os_child **child,
     err = posix_spawn(&pid, exe, &fa, &attr, argv, environ);
     for (i = 0; i < nfds; i++)
         close(high[i]);
+    free(high);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (err != 0)
@@ -323,14 +328,25 @@ int mproc__unix_spawn_self_ex(struct mproc__os_child **child,
 }
 
 int mproc__os_spawn(mproc__os_child_t **child, const char *marker,
-                    mproc__os_fd_t *boot_w)
+                    mproc__os_fd_t *boot_w, const mproc__os_fd_t *pass,
+                    size_t npass)
 {
-    int p[2];
+    int p[2], fds[1 + MPROC__OS_MAX_PASS];
     const char *args[] = {marker, "3", NULL};
+    size_t i;
     int rc;
+    if (npass > MPROC__OS_MAX_PASS)
+        return mproc__set_error(MPROC_EINVAL,
+                                "at most %d connections can be handed to "
+                                "one child",
+                                MPROC__OS_MAX_PASS);
     if (pipe2(p, O_CLOEXEC) < 0)
         return mproc__unix_error(errno, "cannot create the bootstrap pipe");
-    rc = mproc__unix_spawn_self(child, args, &p[0], 1);
+    /* The bootstrap pipe lands on 3, the passed connections on 4, 5, ... */
+    fds[0] = p[0];
+    for (i = 0; i < npass; i++)
+        fds[1 + i] = (int) pass[i];
+    rc = mproc__unix_spawn_self(child, args, fds, 1 + (int) npass);
     close(p[0]);
     if (rc != 0) {
         close(p[1]);
@@ -338,6 +354,12 @@ int mproc__os_spawn(mproc__os_child_t **child, const char *marker,
     }
     *boot_w = p[1];
     return 0;
+}
+
+mproc__os_fd_t mproc__os_spawn_passed_handle(size_t i, mproc__os_fd_t h)
+{
+    (void) h;
+    return (mproc__os_fd_t) (4 + i);
 }
 
 int mproc__os_fork(mproc__os_child_t **child)
@@ -472,6 +494,26 @@ int mproc__os_child_wait(mproc__os_child_t *c, double timeout, int *exitcode)
     }
     *exitcode = c->exitcode;
     return 0;
+}
+
+int mproc__os_child_waitable(mproc__os_child_t *c, mproc__os_fd_t *h)
+{
+    /* The server writes the status there, or dies and leaves EOF. */
+    if (c->status_fd >= 0) {
+        *h = c->status_fd;
+        return 0;
+    }
+    /*
+     * Not for a reaped child: its pid may already name another process.
+     * The caller asks mproc__os_child_wait() first anyway.
+     */
+    if (!c->done && child_pidfd(c) >= 0) {
+        *h = c->pidfd;
+        return 0;
+    }
+    return mproc__set_error(MPROC_ENOTSUP,
+                            "this kernel has no pidfd to wait for child %ld",
+                            (long) c->pid);
 }
 
 static int send_signal(mproc__os_child_t *c, int sig)

@@ -412,6 +412,22 @@ int mproc__os_mutex_lock(mproc__os_mutex_t *m, double timeout)
     return mutex_lock_failed(m, err, timeout, &deadline);
 }
 
+int mproc__os_mutex_is_mine(mproc__os_mutex_t *m)
+{
+    /*
+     * An error-checking mutex tells its holder EDEADLK on a try; anyone
+     * else either takes it (given back at once) or finds it busy.
+     */
+    int err = pthread_mutex_trylock(m->mutex);
+    if (err == EDEADLK)
+        return 1;
+    if (err == EOWNERDEAD)
+        pthread_mutex_consistent(m->mutex);
+    if (err == 0 || err == EOWNERDEAD)
+        pthread_mutex_unlock(m->mutex);
+    return 0;
+}
+
 int mproc__os_mutex_unlock(mproc__os_mutex_t *m)
 {
     int err = pthread_mutex_unlock(m->mutex);

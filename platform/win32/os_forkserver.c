@@ -19,10 +19,13 @@
 #include "mproc_private.h"
 
 int mproc__os_forkserver_child(mproc__os_child_t **child, const void *frame,
-                               size_t len)
+                               size_t len, const mproc__os_fd_t *pass,
+                               size_t npass)
 {
     (void) frame;
     (void) len;
+    (void) pass;
+    (void) npass;
     *child = NULL;
     return mproc__set_error(
         MPROC_ENOTSUP,

@@ -550,7 +550,11 @@ static int is_console_pseudo_handle(HANDLE h)
 
 /* The handles a child inherits, and the copies made for it. */
 struct inherit {
-    HANDLE list[4]; /* for PROC_THREAD_ATTRIBUTE_HANDLE_LIST, no repeats */
+    /*
+     * For PROC_THREAD_ATTRIBUTE_HANDLE_LIST, no repeats: the bootstrap
+     * pipe, NUL, stdout, stderr and the passed connections.
+     */
+    HANDLE list[4 + MPROC__OS_MAX_PASS];
     DWORD nlist;
     HANDLE owned[2]; /* inheritable duplicates to close after the call */
     DWORD nowned;
@@ -655,7 +659,8 @@ static int create_process(const wchar_t *exe, wchar_t *cmd, HANDLE in_h,
 }
 
 int mproc__os_spawn(mproc__os_child_t **child, const char *marker,
-                    mproc__os_fd_t *boot_w)
+                    mproc__os_fd_t *boot_w, const mproc__os_fd_t *pass,
+                    size_t npass)
 {
     struct mproc__os_child *c;
     struct inherit in;
@@ -663,9 +668,15 @@ int mproc__os_spawn(mproc__os_child_t **child, const char *marker,
     HANDLE r = NULL, w = NULL, nul = INVALID_HANDLE_VALUE;
     HANDLE out_h = NULL, err_h = NULL;
     PROCESS_INFORMATION pi;
+    size_t npassed = 0, k;
     DWORD i;
     int rc;
 
+    if (npass > MPROC__OS_MAX_PASS)
+        return mproc__set_error(MPROC_EINVAL,
+                                "at most %d connections can be handed to "
+                                "one child",
+                                MPROC__OS_MAX_PASS);
     memset(&in, 0, sizeof in);
     /* Allocated first: once the child runs, nothing may fail any more. */
     c = calloc(1, sizeof *c);
@@ -710,9 +721,27 @@ int mproc__os_spawn(mproc__os_child_t **child, const char *marker,
     }
     inherit_add(&in, r);
     inherit_add(&in, nul);
+    /*
+     * The passed connections are inherited under their own values, which
+     * the bootstrap message already names (mproc__os_spawn_passed_handle).
+     * They are the caller's own handles, so they are inheritable only for
+     * the moment of the call, like the bootstrap pipe.
+     */
+    for (; npassed < npass; npassed++) {
+        HANDLE h = (HANDLE) pass[npassed];
+        if (!SetHandleInformation(h, HANDLE_FLAG_INHERIT,
+                                  HANDLE_FLAG_INHERIT)) {
+            rc = mproc__win_error(GetLastError(),
+                                  "cannot hand a connection over");
+            goto done;
+        }
+        inherit_add(&in, h);
+    }
     rc = create_process(exe, cmd, nul, out_h, err_h, &in, &pi);
 
 done:
+    for (k = 0; k < npassed; k++)
+        SetHandleInformation((HANDLE) pass[k], HANDLE_FLAG_INHERIT, 0);
     /*
      * The read end and NUL now live in the child; the parent's copies go,
      * so the child's exit breaks the pipe for the parent's writes.
@@ -737,6 +766,12 @@ done:
     *child = c;
     *boot_w = (mproc__os_fd_t) w;
     return 0;
+}
+
+mproc__os_fd_t mproc__os_spawn_passed_handle(size_t i, mproc__os_fd_t h)
+{
+    (void) i;
+    return h;
 }
 
 int mproc__os_fork(mproc__os_child_t **child)
@@ -771,6 +806,12 @@ int mproc__os_child_wait(mproc__os_child_t *c, double timeout, int *exitcode)
         c->done = 1;
     }
     *exitcode = c->exitcode;
+    return 0;
+}
+
+int mproc__os_child_waitable(mproc__os_child_t *c, mproc__os_fd_t *h)
+{
+    *h = (mproc__os_fd_t) c->process;
     return 0;
 }
 

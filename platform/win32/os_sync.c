@@ -437,6 +437,13 @@ int mproc__os_mutex_lock(mproc__os_mutex_t *m, double timeout)
     return 0;
 }
 
+int mproc__os_mutex_is_mine(mproc__os_mutex_t *m)
+{
+    /* Only the holder writes its own id into this handle's record. */
+    return InterlockedCompareExchange(&m->holder, 0, 0) ==
+           (LONG) GetCurrentThreadId();
+}
+
 int mproc__os_mutex_unlock(mproc__os_mutex_t *m)
 {
     LONG self = (LONG) GetCurrentThreadId();

@@ -1,0 +1,869 @@
+/*
+ * Pipes and connections under each start method: every kind of value and
+ * raw bytes, both directions, one-way ends, poll, the size limit,
+ * corruption and truncation on the wire, the end of the stream,
+ * connections handed to children as start arguments, big messages, and
+ * mproc_wait over connections and processes (past Windows' 64 handles).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "mproc_private.h"
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* Starts @target with @args (taken over); the process, for joining. */
+static mproc_process_t *start(const char *target, mproc_value_t *args)
+{
+    mproc_process_t *p = NULL;
+    mproc_process_opts_t o = {0};
+    o.target = target;
+    o.args = args;
+    CU_ASSERT_EQUAL_FATAL(mproc_process_create(&p, &o), 0);
+    mproc_value_free(args);
+    CU_ASSERT_EQUAL_FATAL(mproc_process_start(p), 0);
+    return p;
+}
+
+static int join_code(mproc_process_t *p)
+{
+    int code = -1000;
+    CU_ASSERT_EQUAL(mproc_process_join(p, MPROC_FOREVER), 0);
+    mproc_process_exitcode(p, &code);
+    mproc_process_destroy(p);
+    return code;
+}
+
+static mproc_value_t *ref(const mproc_conn_t *c)
+{
+    mproc_value_t *v = NULL;
+    CU_ASSERT_EQUAL(mproc_conn_export(c, &v), 0);
+    return v;
+}
+
+/* Exits with @code unless @cond. */
+static void expect(int cond, int code)
+{
+    if (!cond)
+        mproc_exit(code);
+}
+
+/* In a child: the connection of argument @i, or exit 100 + @i. */
+static mproc_conn_t *arg_conn(const mproc_value_t *args, size_t i)
+{
+    mproc_conn_t *c = NULL;
+    if (mproc_conn_import(&c, mproc_value_at(args, i)) != 0) {
+        fprintf(stderr, "import: %s\n", mproc_last_error());
+        mproc_exit(100 + (int) i);
+    }
+    return c;
+}
+
+/* Receives one value and checks that it equals @want (freed). */
+static void expect_value(mproc_conn_t *c, mproc_value_t *want)
+{
+    mproc_value_t *got = NULL;
+    CU_ASSERT_EQUAL(mproc_conn_recv(c, &got), 0);
+    CU_ASSERT_TRUE(mproc_value_equal(got, want));
+    mproc_value_free(got);
+    mproc_value_free(want);
+}
+
+static void send_str(mproc_conn_t *c, const char *s)
+{
+    mproc_value_t *v = mproc_value_str(s);
+    CU_ASSERT_EQUAL(mproc_conn_send(c, v), 0);
+    mproc_value_free(v);
+}
+
+/* Writes @n raw bytes past the framing, straight into the transport. */
+static void write_raw(mproc_conn_t *c, const void *p, size_t n)
+{
+    CU_ASSERT_EQUAL(mproc__os_conn_write(mproc__conn_os(c), p, n), 0);
+}
+
+/* The frame of value @v, built as mproc_conn_send would. */
+static void frame_of(const mproc_value_t *v, mproc__buf_t *out)
+{
+    mproc__buf_t payload = {0};
+    CU_ASSERT_EQUAL(mproc__value_encode(v, &payload), 0);
+    CU_ASSERT_EQUAL(
+        mproc__frame_encode_flags(payload.data, payload.len, 0, NULL, out), 0);
+    mproc__buf_free(&payload);
+}
+
+/* ---- children ----------------------------------------------------------- */
+
+/* args: a duplex connection. Sends back every value until nil. */
+static void echo(const mproc_value_t *args)
+{
+    mproc_conn_t *c = arg_conn(args, 0);
+    for (;;) {
+        mproc_value_t *v = NULL;
+        int rc = mproc_conn_recv(c, &v);
+        expect(rc == 0, 2);
+        if (mproc_value_type(v) == MPROC_VALUE_NIL) {
+            mproc_value_free(v);
+            break;
+        }
+        expect(mproc_conn_send(c, v) == 0, 3);
+        mproc_value_free(v);
+    }
+    mproc_conn_close(c);
+}
+MPROC_TARGET(echo)
+
+/*
+ * args: the read end of one pipe, the write end of another: a relay, until
+ * an empty message. (Not until the end of the stream: a fork child holds
+ * copies of every end, the writing one included.)
+ */
+static void relay(const mproc_value_t *args)
+{
+    /* Both arrive as the fields of a record. */
+    const mproc_value_t *pair = mproc_value_at(args, 0);
+    mproc_conn_t *in = arg_conn(pair, 0), *out = arg_conn(pair, 1);
+    void *buf;
+    size_t len;
+    /* Each end keeps its direction across the start. */
+    expect(mproc_conn_send_bytes(in, "x", 1) == MPROC_ESTATE, 2);
+    expect(mproc_conn_recv_bytes(out, &buf, &len) == MPROC_ESTATE, 3);
+    for (;;) {
+        expect(mproc_conn_recv_bytes(in, &buf, &len) == 0, 4);
+        if (len == 0) {
+            free(buf);
+            break;
+        }
+        expect(mproc_conn_send_bytes(out, buf, len) == 0, 5);
+        free(buf);
+    }
+    mproc_conn_close(in);
+    mproc_conn_close(out);
+}
+MPROC_TARGET(relay)
+MPROC_RECORD(conn_pair, NULL)
+
+/* args: {"conn": a duplex connection}, handed on to an echo of its own. */
+static void pass_on(const mproc_value_t *args)
+{
+    mproc_conn_t *c = NULL;
+    if (mproc_conn_import(
+            &c, mproc_value_get(mproc_value_at(args, 0), "conn")) != 0)
+        mproc_exit(100);
+    mproc_process_opts_t o = {0};
+    mproc_process_t *p = NULL;
+    mproc_value_t *r = NULL, *list;
+    int code = -1;
+    expect(mproc_conn_export(c, &r) == 0, 2);
+    o.target = "echo";
+    o.args = list = mproc_value_list_of(1, r);
+    expect(mproc_process_create(&p, &o) == 0, 3);
+    mproc_value_free(list);
+    expect(mproc_process_start(p) == 0, 4);
+    mproc_conn_close(c);
+    expect(mproc_process_join(p, MPROC_FOREVER) == 0, 5);
+    expect(mproc_process_exitcode(p, &code) == 0 && code == 0, 6);
+    mproc_process_destroy(p);
+}
+MPROC_TARGET(pass_on)
+
+/* args: a write end. Writes the first half of a frame and dies. */
+static void half_frame(const mproc_value_t *args)
+{
+    mproc_conn_t *c = arg_conn(args, 0);
+    mproc_value_t *v = mproc_value_str("a message that never ends");
+    mproc__buf_t f = {0};
+    mproc__buf_t payload = {0};
+    expect(mproc__value_encode(v, &payload) == 0, 2);
+    expect(mproc__frame_encode_flags(payload.data, payload.len, 0, NULL, &f) ==
+               0,
+           3);
+    expect(mproc__os_conn_write(mproc__conn_os(c), f.data, f.len / 2) == 0, 4);
+    /* No goodbye: the process ends with the frame cut. */
+    mproc__os_exit_now(0);
+}
+MPROC_TARGET(half_frame)
+
+/* args: a duplex connection. Waits for "go", answers "hello", then nil. */
+static void go_then_send(const mproc_value_t *args)
+{
+    mproc_conn_t *c = arg_conn(args, 0);
+    mproc_value_t *v = NULL, *hello = mproc_value_str("hello");
+    expect(mproc_conn_recv(c, &v) == 0, 2);
+    expect(strcmp(mproc_value_as_str(v), "go") == 0, 3);
+    mproc_value_free(v);
+    expect(mproc_conn_send(c, hello) == 0, 4);
+    mproc_value_free(hello);
+    /* Stays until told to go, so that its end is not ready before. */
+    expect(mproc_conn_recv(c, &v) == 0, 5);
+    mproc_value_free(v);
+    mproc_conn_close(c);
+}
+MPROC_TARGET(go_then_send)
+
+/* args: a connection. Ends as soon as anything arrives. */
+static void exit_on_message(const mproc_value_t *args)
+{
+    mproc_conn_t *c = arg_conn(args, 0);
+    expect(mproc_conn_poll(c, MPROC_FOREVER) == 1, 2);
+    mproc_conn_close(c);
+}
+MPROC_TARGET(exit_on_message)
+
+/* args: a write end. Sends one value. */
+static void send_one(const mproc_value_t *args)
+{
+    mproc_conn_t *c = arg_conn(args, 0);
+    mproc_value_t *v = mproc_value_str("from a child");
+    expect(mproc_conn_send(c, v) == 0, 2);
+    mproc_value_free(v);
+    mproc_conn_close(c);
+}
+MPROC_TARGET(send_one)
+
+/*
+ * args: a reference of another process, a slot reference of another
+ * start, and (spawn and forkserver) the same passed connection twice.
+ */
+static void bad_imports(const mproc_value_t *args)
+{
+    mproc_conn_t *c = NULL;
+    expect(mproc_conn_import(&c, mproc_value_at(args, 0)) == MPROC_ENOTSUP, 2);
+    expect(strstr(mproc_last_error(), "start argument") != NULL, 3);
+    expect(mproc_conn_import(&c, mproc_value_at(args, 1)) == MPROC_ENOTSUP, 4);
+    if (mproc_value_len(args) > 2) {
+        mproc_conn_t *once = arg_conn(args, 2);
+        expect(mproc_conn_import(&c, mproc_value_at(args, 3)) == MPROC_EINVAL,
+               5);
+        mproc_conn_close(once);
+    }
+}
+MPROC_TARGET(bad_imports)
+
+/* ---- values and bytes --------------------------------------------------- */
+
+static mproc_value_t *every_kind(void)
+{
+    mproc_value_t *m = mproc_value_map(), *nested = mproc_value_map();
+    mproc_value_map_set(m, mproc_value_int(7), mproc_value_str("seven"));
+    mproc_value_map_set_str(nested, "deep",
+                            mproc_value_list_of(1, mproc_value_float(-0.5)));
+    mproc_value_map_set_str(m, "nested", nested);
+    return mproc_value_list_of(
+        16, mproc_value_nil(), mproc_value_bool(1), mproc_value_bool(0),
+        mproc_value_int(0), mproc_value_int(-1), mproc_value_int(INT64_MIN),
+        mproc_value_int(INT64_MAX), mproc_value_float(3.25),
+        mproc_value_str(""), mproc_value_strn("h\xc3\xa9llo\0x", 8),
+        mproc_value_bytes("\0\1\2\377", 4), mproc_value_bytes("", 0),
+        mproc_value_list(), mproc_value_map(), m,
+        mproc_value_list_of(2, mproc_value_list_of(1, mproc_value_int(1)),
+                            mproc_value_str("x")));
+}
+
+static void test_every_kind_of_value(void)
+{
+    mproc_conn_t *a, *b;
+    mproc_value_t *all = every_kind();
+    size_t i;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(all);
+    /* One by one, then all of them in one message. */
+    for (i = 0; i < mproc_value_len(all); i++) {
+        CU_ASSERT_EQUAL(mproc_conn_send(b, mproc_value_at(all, i)), 0);
+        expect_value(a, mproc_value_copy(mproc_value_at(all, i)));
+    }
+    CU_ASSERT_EQUAL(mproc_conn_send(b, all), 0);
+    expect_value(a, mproc_value_copy(all));
+    mproc_value_free(all);
+    mproc_conn_close(a);
+    mproc_conn_close(b);
+}
+
+static void test_bytes(void)
+{
+    mproc_conn_t *a, *b;
+    mproc_value_t *v = NULL, *seven = mproc_value_int(7);
+    void *buf = NULL;
+    size_t len = 99;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_conn_send_bytes(b, "ab\0cd", 5), 0);
+    CU_ASSERT_EQUAL(mproc_conn_recv_bytes(a, &buf, &len), 0);
+    CU_ASSERT_EQUAL(len, 5);
+    CU_ASSERT_EQUAL(memcmp(buf, "ab\0cd", 5), 0);
+    free(buf);
+    /* An empty message is a message. */
+    CU_ASSERT_EQUAL(mproc_conn_send_bytes(b, NULL, 0), 0);
+    CU_ASSERT_EQUAL(mproc_conn_recv_bytes(a, &buf, &len), 0);
+    CU_ASSERT_EQUAL(len, 0);
+    CU_ASSERT_PTR_NOT_NULL(buf);
+    free(buf);
+    /* Raw bytes received as a value are a bytes value. */
+    CU_ASSERT_EQUAL(mproc_conn_send_bytes(b, "raw", 3), 0);
+    CU_ASSERT_EQUAL(mproc_conn_recv(a, &v), 0);
+    CU_ASSERT_EQUAL(mproc_value_type(v), MPROC_VALUE_BYTES);
+    CU_ASSERT_EQUAL(mproc_value_len(v), 3);
+    mproc_value_free(v);
+    /* A value received as bytes is its encoding (msgpack 7 is 0x07). */
+    CU_ASSERT_EQUAL(mproc_conn_send(b, seven), 0);
+    CU_ASSERT_EQUAL(mproc_conn_recv_bytes(a, &buf, &len), 0);
+    CU_ASSERT_EQUAL(len, 1);
+    CU_ASSERT_EQUAL(((unsigned char *) buf)[0], 7);
+    free(buf);
+    mproc_value_free(seven);
+    mproc_conn_close(a);
+    mproc_conn_close(b);
+}
+
+static void test_duplex_and_simplex(void)
+{
+    mproc_conn_t *a, *b, *r, *w;
+    mproc_waitable_t item = {0};
+    void *buf;
+    size_t len;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
+    send_str(a, "a to b");
+    send_str(b, "b to a");
+    expect_value(b, mproc_value_str("a to b"));
+    expect_value(a, mproc_value_str("b to a"));
+    mproc_conn_close(a);
+    mproc_conn_close(b);
+
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&r, &w, 0, NULL), 0);
+    send_str(w, "one way");
+    expect_value(r, mproc_value_str("one way"));
+    {
+        mproc_value_t *v = mproc_value_nil(), *got = v;
+        CU_ASSERT_EQUAL(mproc_conn_send(r, v), MPROC_ESTATE);
+        mproc_value_free(v);
+        CU_ASSERT_EQUAL(mproc_conn_recv(w, &got), MPROC_ESTATE);
+        CU_ASSERT_PTR_NULL(got);
+    }
+    CU_ASSERT_EQUAL(mproc_conn_send_bytes(r, "x", 1), MPROC_ESTATE);
+    CU_ASSERT_EQUAL(mproc_conn_recv_bytes(w, &buf, &len), MPROC_ESTATE);
+    CU_ASSERT_EQUAL(mproc_conn_poll(w, 0), MPROC_ESTATE);
+    item.conn = w;
+    CU_ASSERT_EQUAL(mproc_wait(&item, 1, 0), MPROC_ESTATE);
+    /* Still usable after the refusals. */
+    send_str(w, "again");
+    expect_value(r, mproc_value_str("again"));
+    mproc_conn_close(r);
+    mproc_conn_close(w);
+}
+
+static void test_poll(void)
+{
+    mproc_conn_t *a, *b, *c, *d;
+    mproc_process_t *p;
+    double t0;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_conn_poll(a, 0), 0);
+    t0 = mproc__os_monotonic();
+    CU_ASSERT_EQUAL(mproc_conn_poll(a, 0.05), 0);
+    CU_ASSERT_TRUE(mproc__os_monotonic() - t0 >= 0.045);
+    send_str(b, "first");
+    CU_ASSERT_EQUAL(mproc_conn_poll(a, 0), 1);
+    CU_ASSERT_EQUAL(mproc_conn_poll(a, 5), 1);
+    send_str(b, "second");
+    expect_value(a, mproc_value_str("first"));
+    /*
+     * The read that brought "first" brought "second" too: the OS has
+     * nothing more, and poll must still see the message in the buffer.
+     */
+    CU_ASSERT_EQUAL(mproc__os_conn_wait_readable(mproc__conn_os(a), 0),
+                    MPROC_ETIMEDOUT);
+    CU_ASSERT_EQUAL(mproc_conn_poll(a, 0), 1);
+    CU_ASSERT_EQUAL(mproc_conn_poll(a, 5), 1);
+    expect_value(a, mproc_value_str("second"));
+    CU_ASSERT_EQUAL(mproc_conn_poll(a, 0), 0);
+    mproc_conn_close(a);
+    mproc_conn_close(b);
+
+    /* A positive timeout ends when another process sends. */
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&c, &d, 1, NULL), 0);
+    p = start("go_then_send", mproc_value_list_of(1, ref(d)));
+    mproc_conn_close(d);
+    CU_ASSERT_EQUAL(mproc_conn_poll(c, 0.05), 0);
+    send_str(c, "go");
+    CU_ASSERT_EQUAL(mproc_conn_poll(c, 60), 1);
+    expect_value(c, mproc_value_str("hello"));
+    send_str(c, "bye");
+    CU_ASSERT_EQUAL(join_code(p), 0);
+    mproc_conn_close(c);
+}
+
+static void test_export_with_unread_data(void)
+{
+    mproc_conn_t *a, *b;
+    mproc_value_t *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
+    send_str(b, "one");
+    send_str(b, "two");
+    /* Waiting takes nothing away: the end can still be handed over. */
+    CU_ASSERT_EQUAL(mproc_conn_poll(a, 10), 1);
+    CU_ASSERT_EQUAL(mproc_conn_export(a, &v), 0);
+    mproc_value_free(v);
+    v = NULL;
+    /* Reading "one" read "two" ahead, which a child would never see. */
+    expect_value(a, mproc_value_str("one"));
+    CU_ASSERT_EQUAL(mproc_conn_export(a, &v), MPROC_ESTATE);
+    CU_ASSERT_PTR_NULL(v);
+    expect_value(a, mproc_value_str("two"));
+    CU_ASSERT_EQUAL(mproc_conn_export(a, &v), 0);
+    mproc_value_free(v);
+    mproc_conn_close(a);
+    mproc_conn_close(b);
+}
+
+static void test_too_big_sends_nothing(void)
+{
+    mproc_conn_opts_t o = {0};
+    mproc_conn_t *a, *b;
+    mproc_value_t *v;
+    char *big = calloc(1, 2000);
+    o.max_message = 1000;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, &o), 0);
+    /* Zeros would deflate to nothing; the limit is on the message itself. */
+    v = mproc_value_bytes(big, 2000);
+    CU_ASSERT_EQUAL(mproc_conn_send(b, v), MPROC_ETOOBIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "nothing was sent"));
+    mproc_value_free(v);
+    CU_ASSERT_EQUAL(mproc_conn_send_bytes(b, big, 1001), MPROC_ETOOBIG);
+    CU_ASSERT_EQUAL(mproc_conn_poll(a, 0), 0);
+    CU_ASSERT_EQUAL(mproc_conn_send_bytes(b, big, 1000), 0);
+    send_str(b, "intact");
+    {
+        void *buf;
+        size_t len;
+        CU_ASSERT_EQUAL(mproc_conn_recv_bytes(a, &buf, &len), 0);
+        CU_ASSERT_EQUAL(len, 1000);
+        free(buf);
+    }
+    expect_value(a, mproc_value_str("intact"));
+    free(big);
+    mproc_conn_close(a);
+    mproc_conn_close(b);
+}
+
+/* ---- damage ------------------------------------------------------------- */
+
+static void test_corruption_is_skipped(void)
+{
+    static const char garbage[] = "this is not a frame, MPRC neither";
+    mproc_conn_t *a, *b;
+    mproc__buf_t f = {0};
+    mproc_value_t *v = mproc_value_str("bait");
+    mproc_value_t *out = NULL;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
+    frame_of(v, &f);
+    mproc_value_free(v);
+
+    /* Garbage and a frame with a flipped body bit, between two goods. */
+    send_str(b, "good 1");
+    write_raw(b, garbage, sizeof garbage - 1);
+    f.data[f.len - 2] ^= 0x10;
+    write_raw(b, f.data, f.len);
+    send_str(b, "good 2");
+    expect_value(a, mproc_value_str("good 1"));
+    CU_ASSERT_EQUAL(mproc_conn_recv(a, &out), MPROC_ECORRUPT);
+    CU_ASSERT_PTR_NULL(out);
+    expect_value(a, mproc_value_str("good 2"));
+    CU_ASSERT_EQUAL(mproc_conn_poll(a, 0), 0);
+
+    /* The flipped frame alone: its checksum. */
+    write_raw(b, f.data, f.len);
+    send_str(b, "good 3");
+    CU_ASSERT_EQUAL(mproc_conn_recv(a, &out), MPROC_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "checksum"));
+    /* The good frame waits in the buffer; poll knows. */
+    CU_ASSERT_EQUAL(mproc_conn_poll(a, 0), 1);
+    expect_value(a, mproc_value_str("good 3"));
+
+    /* A damaged length: far beyond the limit. */
+    f.data[f.len - 2] ^= 0x10;
+    mproc__put_u32(f.data + 8, 0x7fffffffu);
+    write_raw(b, f.data, f.len);
+    send_str(b, "good 4");
+    CU_ASSERT_EQUAL(mproc_conn_recv(a, &out), MPROC_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "header"));
+    expect_value(a, mproc_value_str("good 4"));
+    mproc__buf_free(&f);
+
+    /* An intact frame whose content is no msgpack: consumed whole. */
+    CU_ASSERT_EQUAL(mproc__frame_encode_flags("\xc1", 1, 0, NULL, &f), 0);
+    write_raw(b, f.data, f.len);
+    send_str(b, "good 5");
+    CU_ASSERT_EQUAL(mproc_conn_recv(a, &out), MPROC_ECORRUPT);
+    expect_value(a, mproc_value_str("good 5"));
+    mproc__buf_free(&f);
+
+    /* Garbage through recv_bytes too. */
+    write_raw(b, garbage, 5);
+    CU_ASSERT_EQUAL(mproc_conn_send_bytes(b, "good 6", 6), 0);
+    {
+        void *buf = NULL;
+        size_t len = 0;
+        CU_ASSERT_EQUAL(mproc_conn_recv_bytes(a, &buf, &len), MPROC_ECORRUPT);
+        CU_ASSERT_EQUAL(mproc_conn_recv_bytes(a, &buf, &len), 0);
+        CU_ASSERT_TRUE(len == 6 && memcmp(buf, "good 6", 6) == 0);
+        free(buf);
+    }
+    mproc_conn_close(a);
+    mproc_conn_close(b);
+}
+
+static void test_peer_dies_mid_message(void)
+{
+    mproc_conn_t *r, *w;
+    mproc_value_t *v = NULL;
+    mproc_process_t *p;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&r, &w, 0, NULL), 0);
+    p = start("half_frame", mproc_value_list_of(1, ref(w)));
+    /* As a Python program does: the child has its own copy now. */
+    mproc_conn_close(w);
+    CU_ASSERT_EQUAL(mproc_conn_recv(r, &v), MPROC_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "truncated"));
+    CU_ASSERT_EQUAL(mproc_conn_recv(r, &v), MPROC_ECLOSED);
+    CU_ASSERT_EQUAL(mproc_conn_recv(r, &v), MPROC_ECLOSED);
+    CU_ASSERT_EQUAL(join_code(p), 0);
+    mproc_conn_close(r);
+}
+
+static void test_end_of_stream(void)
+{
+    mproc_conn_t *a, *b, *r, *w;
+    mproc_value_t *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
+    send_str(b, "last words");
+    mproc_conn_close(b);
+    /* What was sent before the close still arrives. */
+    CU_ASSERT_EQUAL(mproc_conn_poll(a, 0), 1);
+    expect_value(a, mproc_value_str("last words"));
+    CU_ASSERT_EQUAL(mproc_conn_poll(a, 0), 1);
+    CU_ASSERT_EQUAL(mproc_conn_recv(a, &v), MPROC_ECLOSED);
+    CU_ASSERT_EQUAL(mproc_conn_recv(a, &v), MPROC_ECLOSED);
+    CU_ASSERT_PTR_NULL(v);
+    /* Writing to a closed peer is an error, not a signal. */
+    v = mproc_value_int(1);
+    CU_ASSERT_EQUAL(mproc_conn_send(a, v), MPROC_ECLOSED);
+    mproc_value_free(v);
+    mproc_conn_close(a);
+
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&r, &w, 0, NULL), 0);
+    mproc_conn_close(r);
+    CU_ASSERT_EQUAL(mproc_conn_send_bytes(w, "x", 1), MPROC_ECLOSED);
+    mproc_conn_close(w);
+}
+
+/* ---- handing over ------------------------------------------------------- */
+
+static void test_connection_as_start_argument(void)
+{
+    mproc_conn_t *a, *b, *in_r, *in_w, *out_r, *out_w;
+    mproc_value_t *all = every_kind();
+    mproc_process_t *p;
+    size_t i;
+
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
+    p = start("echo", mproc_value_list_of(1, ref(b)));
+    /* Closing the parent's copy leaves the child's alone. */
+    mproc_conn_close(b);
+    for (i = 0; i < mproc_value_len(all); i++) {
+        if (mproc_value_type(mproc_value_at(all, i)) == MPROC_VALUE_NIL)
+            continue;
+        CU_ASSERT_EQUAL(mproc_conn_send(a, mproc_value_at(all, i)), 0);
+        expect_value(a, mproc_value_copy(mproc_value_at(all, i)));
+    }
+    CU_ASSERT_EQUAL(mproc_conn_send(a, all), 0);
+    expect_value(a, mproc_value_copy(all));
+    mproc_value_free(all);
+    all = mproc_value_nil();
+    CU_ASSERT_EQUAL(mproc_conn_send(a, all), 0);
+    mproc_value_free(all);
+    CU_ASSERT_EQUAL(join_code(p), 0);
+    /* The child's end went with the child: the stream has ended. */
+    CU_ASSERT_EQUAL(mproc_conn_recv(a, &all), MPROC_ECLOSED);
+    mproc_conn_close(a);
+
+    /* Two one-way pipes, one end of each, in one start. */
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&in_r, &in_w, 0, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&out_r, &out_w, 0, NULL), 0);
+    p = start("relay", mproc_value_list_of(
+                           1, mproc_value_record(
+                                  "conn_pair", mproc_value_list_of(
+                                                   2, ref(in_r), ref(out_w)))));
+    mproc_conn_close(in_r);
+    mproc_conn_close(out_w);
+    for (i = 0; i < 20; i++) {
+        char msg[32];
+        void *buf;
+        size_t len;
+        snprintf(msg, sizeof msg, "message %d", (int) i);
+        CU_ASSERT_EQUAL(mproc_conn_send_bytes(in_w, msg, strlen(msg)), 0);
+        CU_ASSERT_EQUAL(mproc_conn_recv_bytes(out_r, &buf, &len), 0);
+        CU_ASSERT_TRUE(len == strlen(msg) && memcmp(buf, msg, len) == 0);
+        free(buf);
+    }
+    CU_ASSERT_EQUAL(mproc_conn_send_bytes(in_w, "", 0), 0);
+    mproc_conn_close(in_w);
+    CU_ASSERT_EQUAL(join_code(p), 0);
+    CU_ASSERT_EQUAL(mproc_conn_recv(out_r, &all), MPROC_ECLOSED);
+    mproc_conn_close(out_r);
+}
+
+static void test_connection_passed_on_to_a_grandchild(void)
+{
+    mproc_conn_t *a, *b;
+    mproc_value_t *v = NULL;
+    mproc_process_t *p;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
+    v = mproc_value_map();
+    mproc_value_map_set_str(v, "conn", ref(b));
+    p = start("pass_on", mproc_value_list_of(1, v));
+    mproc_conn_close(b);
+    send_str(a, "to the grandchild");
+    expect_value(a, mproc_value_str("to the grandchild"));
+    v = mproc_value_nil();
+    CU_ASSERT_EQUAL(mproc_conn_send(a, v), 0);
+    mproc_value_free(v);
+    CU_ASSERT_EQUAL(join_code(p), 0);
+    CU_ASSERT_EQUAL(mproc_conn_recv(a, &v), MPROC_ECLOSED);
+    mproc_conn_close(a);
+}
+
+static void test_big_messages_both_ways(void)
+{
+    const size_t n = (size_t) 8 << 20;
+    unsigned char *noise = malloc(n);
+    char *text = malloc(n + 1);
+    mproc_conn_t *a, *b;
+    mproc_value_t *v;
+    mproc_process_t *p;
+    uint32_t x = 12345;
+    size_t i;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(noise);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    /* Incompressible noise, and text that deflate shrinks. */
+    for (i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        noise[i] = (unsigned char) (x >> 23);
+        text[i] = "the quick brown fox "[i % 20];
+    }
+    text[n] = '\0';
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
+    p = start("echo", mproc_value_list_of(1, ref(b)));
+    mproc_conn_close(b);
+
+    v = mproc_value_bytes(noise, n);
+    CU_ASSERT_EQUAL(mproc_conn_send(a, v), 0);
+    expect_value(a, v);
+    v = mproc_value_str(text);
+    CU_ASSERT_EQUAL(mproc_conn_send(a, v), 0);
+    expect_value(a, v);
+    /* Raw bytes there; the echo sends them back as a bytes value. */
+    CU_ASSERT_EQUAL(mproc_conn_send_bytes(a, noise, n), 0);
+    expect_value(a, mproc_value_bytes(noise, n));
+
+    v = mproc_value_nil();
+    CU_ASSERT_EQUAL(mproc_conn_send(a, v), 0);
+    mproc_value_free(v);
+    CU_ASSERT_EQUAL(join_code(p), 0);
+    mproc_conn_close(a);
+    free(noise);
+    free(text);
+}
+
+static void test_references_that_did_not_come_as_arguments(void)
+{
+    mproc_conn_t *a, *b, *c = NULL;
+    mproc_value_t *mine, *foreign, *slot, *args;
+    mproc_process_t *p;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
+    mine = ref(b);
+
+    /* In the process that exported it: not a start argument. */
+    CU_ASSERT_EQUAL(mproc_conn_import(&c, mine), MPROC_ENOTSUP);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "start argument"));
+    CU_ASSERT_PTR_NULL(c);
+    /* Not a reference at all. */
+    args = mproc_value_int(3);
+    CU_ASSERT_EQUAL(mproc_conn_import(&c, args), MPROC_EINVAL);
+    mproc_value_free(args);
+
+    /* Another process's reference, and a slot of some other start. */
+    foreign = mproc_value_copy(mine);
+    mproc_value_map_set_str(foreign, "pid", mproc_value_int(1));
+    slot = mproc_value_copy(foreign);
+    mproc_value_map_set_str(slot, "slot", mproc_value_int(0));
+    mproc_value_map_set_str(slot, "token", mproc_value_int(42));
+    CU_ASSERT_EQUAL(mproc_conn_import(&c, slot), MPROC_ENOTSUP);
+    args = mproc_value_list_of(2, foreign, slot);
+    /* A fork child shares every descriptor: a slot means nothing there. */
+    if (harness_method != MPROC_START_FORK) {
+        mproc_value_append(args, mproc_value_copy(mine));
+        mproc_value_append(args, mproc_value_copy(mine));
+    }
+    p = start("bad_imports", args);
+    CU_ASSERT_EQUAL(join_code(p), 0);
+    mproc_value_free(mine);
+    mproc_conn_close(a);
+    mproc_conn_close(b);
+}
+
+/* ---- waiting ------------------------------------------------------------ */
+
+static void test_wait_for_connections_and_processes(void)
+{
+    mproc_conn_t *c1, *d1, *c2, *d2, *c3, *d3;
+    mproc_process_t *pa, *pb, *unstarted;
+    mproc_process_opts_t o = {0};
+    mproc_waitable_t it[5];
+    mproc_value_t *v = NULL;
+    double t0;
+    int i;
+
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&c1, &d1, 1, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&c2, &d2, 1, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&c3, &d3, 1, NULL), 0);
+    pa = start("go_then_send", mproc_value_list_of(1, ref(d1)));
+    pb = start("exit_on_message", mproc_value_list_of(1, ref(d2)));
+    mproc_conn_close(d1);
+    mproc_conn_close(d2);
+    memset(it, 0, sizeof it);
+    it[0].conn = c1;
+    it[1].conn = c2;
+    it[2].conn = c3;
+    it[3].process = pa;
+    it[4].process = pb;
+
+    t0 = mproc__os_monotonic();
+    CU_ASSERT_EQUAL(mproc_wait(it, 5, 0.05), 0);
+    CU_ASSERT_TRUE(mproc__os_monotonic() - t0 >= 0.045);
+    for (i = 0; i < 5; i++)
+        CU_ASSERT_FALSE(it[i].ready);
+
+    /* A connection becomes ready. */
+    send_str(c1, "go");
+    CU_ASSERT_EQUAL(mproc_wait(it, 5, MPROC_FOREVER), 1);
+    CU_ASSERT_TRUE(it[0].ready);
+    expect_value(c1, mproc_value_str("hello"));
+
+    /* A process ends (its connection then reaches its end too). */
+    send_str(c2, "stop");
+    CU_ASSERT_EQUAL(mproc_wait(&it[4], 1, MPROC_FOREVER), 1);
+    CU_ASSERT_TRUE(it[4].ready);
+    /*
+     * Its end of the pipe has gone with it, but under fork the other
+     * child inherited a copy of that end and keeps it open.
+     */
+    if (harness_method == MPROC_START_FORK) {
+        CU_ASSERT_EQUAL(mproc_wait(it, 5, 0), 1);
+        CU_ASSERT_FALSE(it[1].ready);
+    } else {
+        CU_ASSERT_EQUAL(mproc_wait(it, 5, 0), 2);
+        CU_ASSERT_TRUE(it[1].ready);
+    }
+    CU_ASSERT_TRUE(!it[0].ready && !it[2].ready && !it[3].ready && it[4].ready);
+    /* A joined process is ready at once. */
+    CU_ASSERT_EQUAL(mproc_process_join(pb, MPROC_FOREVER), 0);
+    CU_ASSERT_EQUAL(mproc_wait(&it[4], 1, 0), 1);
+    CU_ASSERT_EQUAL(mproc_wait(&it[4], 1, MPROC_FOREVER), 1);
+
+    /* Data waiting in a connection's buffer is ready too. */
+    send_str(d3, "x");
+    send_str(d3, "y");
+    expect_value(c3, mproc_value_str("x"));
+    CU_ASSERT_EQUAL(mproc_wait(&it[2], 1, 0), 1);
+    expect_value(c3, mproc_value_str("y"));
+    CU_ASSERT_EQUAL(mproc_wait(&it[2], 1, 0), 0);
+
+    /* What cannot be waited for. */
+    o.target = "send_one";
+    CU_ASSERT_EQUAL_FATAL(mproc_process_create(&unstarted, &o), 0);
+    it[1].process = unstarted;
+    it[1].conn = NULL;
+    CU_ASSERT_EQUAL(mproc_wait(&it[1], 1, 0), MPROC_ENOTSTARTED);
+    it[1].conn = c2;
+    CU_ASSERT_EQUAL(mproc_wait(&it[1], 1, 0), MPROC_EINVAL);
+    mproc_process_destroy(unstarted);
+
+    send_str(c1, "bye");
+    CU_ASSERT_EQUAL(join_code(pa), 0);
+    CU_ASSERT_EQUAL(join_code(pb), 0);
+    CU_ASSERT_EQUAL(mproc_conn_recv(c2, &v), MPROC_ECLOSED);
+    mproc_conn_close(c1);
+    mproc_conn_close(c2);
+    mproc_conn_close(c3);
+    mproc_conn_close(d3);
+}
+
+#define MANY 70
+
+static void test_wait_for_more_than_64(void)
+{
+    mproc_conn_t *r[MANY], *w[MANY];
+    mproc_waitable_t it[MANY + 1];
+    mproc_process_t *p;
+    int i, n;
+
+    memset(it, 0, sizeof it);
+    for (i = 0; i < MANY; i++) {
+        CU_ASSERT_EQUAL_FATAL(mproc_pipe(&r[i], &w[i], 0, NULL), 0);
+        it[i].conn = r[i];
+    }
+    CU_ASSERT_EQUAL(mproc_wait(it, MANY, 0), 0);
+    CU_ASSERT_EQUAL(mproc_wait(it, MANY, 0.05), 0);
+
+    /* Ready before the wait, past the first 64. */
+    send_str(w[3], "three");
+    send_str(w[MANY - 1], "last");
+    CU_ASSERT_EQUAL(mproc_wait(it, MANY, MPROC_FOREVER), 2);
+    for (i = 0, n = 0; i < MANY; i++)
+        n += it[i].ready;
+    CU_ASSERT_EQUAL(n, 2);
+    CU_ASSERT_TRUE(it[3].ready && it[MANY - 1].ready);
+    expect_value(r[3], mproc_value_str("three"));
+    expect_value(r[MANY - 1], mproc_value_str("last"));
+
+    /* Ready while the wait waits, from another process, plus its end. */
+    p = start("send_one", mproc_value_list_of(1, ref(w[MANY - 4])));
+    it[MANY].process = p;
+    CU_ASSERT_TRUE(mproc_wait(it, MANY + 1, MPROC_FOREVER) >= 1);
+    CU_ASSERT_TRUE(it[MANY - 4].ready || it[MANY].ready);
+    expect_value(r[MANY - 4], mproc_value_str("from a child"));
+    CU_ASSERT_EQUAL(join_code(p), 0);
+
+    CU_ASSERT_EQUAL(mproc_wait(it, MANY, 0), 0);
+    for (i = 0; i < MANY; i++) {
+        mproc_conn_close(r[i]);
+        mproc_conn_close(w[i]);
+    }
+}
+
+static const harness_test tests[] = {
+    {"every kind of value", test_every_kind_of_value, 0},
+    {"bytes", test_bytes, 0},
+    {"duplex and simplex", test_duplex_and_simplex, 0},
+    {"poll", test_poll, 0},
+    {"export with unread data", test_export_with_unread_data, 0},
+    {"too big sends nothing", test_too_big_sends_nothing, 0},
+    {"corruption is skipped", test_corruption_is_skipped, 0},
+    {"peer dies mid-message", test_peer_dies_mid_message, 0},
+    {"end of stream", test_end_of_stream, 0},
+    {"connection as start argument", test_connection_as_start_argument, 0},
+    {"connection passed on to a grandchild",
+     test_connection_passed_on_to_a_grandchild, 0},
+    {"big messages both ways", test_big_messages_both_ways, 0},
+    {"references that did not come as arguments",
+     test_references_that_did_not_come_as_arguments, 0},
+    {"wait for connections and processes",
+     test_wait_for_connections_and_processes, 0},
+    {"wait for more than 64", test_wait_for_more_than_64, 0},
+    {NULL, NULL, 0}};
+
+int main(int argc, char **argv)
+{
+    return harness_main(argc, argv, "connection", tests);
+}
