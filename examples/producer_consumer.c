@@ -105,8 +105,8 @@ int main(int argc, char **argv)
     /* Enqueue jobs. */
     for (i = 0; i < num_jobs; i++) {
         mproc_value_t *task = mproc_value_record(
-            "Task", mproc_value_list_of(2, mproc_value_int(i),
-                                        mproc_value_int(i)));
+            "Task",
+            mproc_value_list_of(2, mproc_value_int(i), mproc_value_int(i)));
         if (mproc_queue_put(tasks, task, MPROC_FOREVER) != 0)
             goto fail;
         mproc_value_free(task);

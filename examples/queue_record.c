@@ -60,9 +60,8 @@ int main(int argc, char **argv)
         goto fail;
     mproc_value_free(args);
 
-    obj = mproc_value_record("MyFancyClass",
-                             mproc_value_list_of(1, mproc_value_str(
-                                                        "Fancy Dan")));
+    obj = mproc_value_record(
+        "MyFancyClass", mproc_value_list_of(1, mproc_value_str("Fancy Dan")));
     if (mproc_queue_put(queue, obj, MPROC_FOREVER) != 0)
         goto fail;
     mproc_value_free(obj);
