@@ -1,0 +1,734 @@
+/*
+ * Synchronization: mproc's Lock, Event and Semaphore beside the raw OS
+ * objects they are built on.
+ *
+ *   bench_sync IMPL BENCH AFFINITY N
+ *
+ * BENCH and what one run measures:
+ *   lock       N uncontended acquire+release pairs in one process, in 10
+ *              chunks of N/10 after an untimed warm-up of N/10; the value is
+ *              the median chunk rate, in M ops/s (one op = one pair).
+ *   contended  two processes each do N times "lock; ++counter; unlock" on
+ *              one lock and one int64 counter in a MAP_SHARED|MAP_ANONYMOUS
+ *              segment. They meet at a sched_yield() barrier in that
+ *              segment, then each reads CLOCK_MONOTONIC before and after its
+ *              loop; the value is 2N / (last end - first start), in M
+ *              increments/s. The counter is checked to be 2N.
+ *   event      ping-pong between the parent (A) and a child (B) on two
+ *              events: A sets e1 and waits e2, then clears e2; B waits e1,
+ *              clears e1 and sets e2. N timed round trips after N/10 (at
+ *              least 100) untimed; the value is the median round trip, in
+ *              microseconds.
+ *   sem        the same with two semaphores of value 0: A releases s1 and
+ *              acquires s2; B acquires s1 and releases s2.
+ *
+ * IMPL:
+ *   mproc      mproc_lock_* / mproc_event_* / mproc_sem_*; the objects are
+ *              named, exported, and imported by the children, which are
+ *              mproc processes started with the fork method (fork, so that
+ *              the contended counter's anonymous segment reaches them).
+ *   raw        lock, contended: a process-shared pthread mutex of the
+ *              default type. event: two futex words (store 1 + FUTEX_WAKE;
+ *              FUTEX_WAIT while 0, then store 0). sem: two process-shared
+ *              sem_t. Objects in the anonymous segment, children by fork().
+ *   raw_robust lock, contended: a robust, process-shared, error-checking
+ *              pthread mutex: exactly what mproc's Lock is on Unix.
+ *   raw_errchk, raw_robust_normal
+ *              lock, contended, for profiling: error-checking only, and
+ *              robust with the default type.
+ *   raw_futex_lock
+ *              lock, contended: the prototype of a replacement for the
+ *              robust mutex (bench/README.md, "Synchronization",
+ *              suggestion 2): one 64-bit word, {owner tid | FUTEX_WAITERS
+ *              in the low half, owner pid in the high half}, taken and
+ *              released by one compare-and-swap each in a function that is
+ *              not inlined, as a library call is. Waiters sleep on the low
+ *              half with a 100 ms timeout, after which they test the owner
+ *              with tgkill(pid, tid, 0) and take over from a dead one.
+ *
+ * AFFINITY: none (the scheduler places the processes); same (both on CPU
+ * 0); split (one on CPU 0, the other on CPU 1). For event and sem, A is the
+ * parent, pinned to CPU 0. `lock` is a single process and takes only none.
+ *
+ * The program prints one JSON line:
+ *   {"impl", "bench", "affinity", "n", "unit", "value", ...}
+ * with, for the round trips, "median_us", "mean_us" and "min_us"; for the
+ * rates, "ns_per_op". bench/sync.py prints the same line for Python's
+ * multiprocessing; bench/run_sync.sh runs both, interleaved, and tabulates.
+ */
+#ifndef _GNU_SOURCE
+    #define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mproc.h>
+
+#define CHUNKS 10
+#define LINE __attribute__((aligned(64)))
+
+/* What the processes of one run share: made before any child starts. */
+/* The prototype lock (raw_futex_lock): see the top of the file. */
+typedef struct futex_lock {
+    uint64_t word; /* low half: tid | FUTEX_WAITERS; high half: pid */
+} futex_lock;
+
+typedef struct shared {
+    LINE int64_t counter;
+    LINE int ready[2];
+    double t_start[2], t_end[2];
+    LINE pthread_mutex_t mutex;
+    LINE futex_lock flock;
+    LINE uint32_t w1;
+    LINE uint32_t w2;
+    LINE sem_t s1;
+    LINE sem_t s2;
+} shared;
+
+static shared *sh;
+
+static const char *prog = "bench_sync";
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec * 1e6 + (double) ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *t, long n)
+{
+    qsort(t, (size_t) n, sizeof *t, cmp_double);
+    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "%s: %s: %s\n", prog, what, strerror(errno));
+    exit(1);
+}
+
+static void die_mproc(const char *what, int rc)
+{
+    fprintf(stderr, "%s: %s: %s (%s)\n", prog, what, mproc_last_error(),
+            mproc_err_name(rc));
+    exit(1);
+}
+
+/* ---- placement ---------------------------------------------------------- */
+
+/* 0 none, 1 same, 2 split. */
+static int parse_affinity(const char *s)
+{
+    if (strcmp(s, "none") == 0)
+        return 0;
+    if (strcmp(s, "same") == 0)
+        return 1;
+    if (strcmp(s, "split") == 0)
+        return 2;
+    return -1;
+}
+
+static const char *affinity_names[] = {"none", "same", "split"};
+
+static void pin(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) < 0)
+        die("sched_setaffinity");
+}
+
+/*
+ * Places party @who (0 or 1) of a run with placement @aff: party 0 on CPU
+ * 0, party 1 on CPU 0 (same) or 1 (split).
+ */
+static void place(int aff, int who)
+{
+    if (aff == 0)
+        return;
+    pin(aff == 2 && who == 1 ? 1 : 0);
+}
+
+/* ---- the raw objects ---------------------------------------------------- */
+
+/* raw mutex kinds */
+enum { RAW_DEFAULT, RAW_ROBUST, RAW_ERRCHK, RAW_ROBUST_NORMAL, RAW_FUTEX };
+
+static void raw_mutex_init(pthread_mutex_t *m, int kind)
+{
+    pthread_mutexattr_t attr;
+    int err = pthread_mutexattr_init(&attr);
+    if (err == 0)
+        err = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    if (err == 0 && (kind == RAW_ROBUST || kind == RAW_ROBUST_NORMAL))
+        err = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    if (err == 0 && (kind == RAW_ROBUST || kind == RAW_ERRCHK))
+        err = pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+    if (err == 0)
+        err = pthread_mutex_init(m, &attr);
+    pthread_mutexattr_destroy(&attr);
+    if (err != 0) {
+        errno = err;
+        die("pthread_mutex_init");
+    }
+}
+
+static long futex(uint32_t *word, int op, uint32_t val)
+{
+    return syscall(SYS_futex, word, op, val, NULL, NULL, 0);
+}
+
+/* The raw "event": store 1, wake; wait while 0, then clear. */
+static void futex_set(uint32_t *w)
+{
+    __atomic_store_n(w, 1, __ATOMIC_SEQ_CST);
+    futex(w, FUTEX_WAKE, INT_MAX);
+}
+
+static void futex_wait_clear(uint32_t *w)
+{
+    while (__atomic_load_n(w, __ATOMIC_SEQ_CST) == 0)
+        futex(w, FUTEX_WAIT, 0);
+    __atomic_store_n(w, 0, __ATOMIC_SEQ_CST);
+}
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    #error "raw_futex_lock sleeps on the low half of a 64-bit word"
+#endif
+
+/* This thread's {tid, pid} word; forgotten in a fork child. */
+static uint64_t self_id;
+
+static void forget_self_id(void)
+{
+    self_id = 0;
+}
+
+static uint64_t my_id(void)
+{
+    if (__builtin_expect(self_id == 0, 0))
+        self_id = (uint64_t) getpid() << 32 | (uint32_t) syscall(SYS_gettid);
+    return self_id;
+}
+
+__attribute__((noinline)) static void futex_lock_slow(futex_lock *l,
+                                                      uint64_t me)
+{
+    uint32_t *low = (uint32_t *) &l->word;
+    for (;;) {
+        uint64_t v = __atomic_load_n(&l->word, __ATOMIC_RELAXED);
+        struct timespec ts = {0, 100000000};
+        /* Once anyone has waited, keep the bit: a waiter may still sleep. */
+        if (v == 0) {
+            if (__atomic_compare_exchange_n(&l->word, &v, me | FUTEX_WAITERS, 0,
+                                            __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+                return;
+            continue;
+        }
+        if (!(v & FUTEX_WAITERS)) {
+            if (!__atomic_compare_exchange_n(&l->word, &v, v | FUTEX_WAITERS, 0,
+                                             __ATOMIC_RELAXED,
+                                             __ATOMIC_RELAXED))
+                continue;
+            v |= FUTEX_WAITERS;
+        }
+        if (syscall(SYS_futex, low, FUTEX_WAIT, (uint32_t) v, &ts, NULL, 0) <
+                0 &&
+            errno == ETIMEDOUT &&
+            syscall(SYS_tgkill, (pid_t) (v >> 32), (pid_t) (v & FUTEX_TID_MASK),
+                    0) < 0 &&
+            errno == ESRCH &&
+            __atomic_compare_exchange_n(&l->word, &v, me | FUTEX_WAITERS, 0,
+                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            return; /* the holder died: mproc would return EOWNERDEAD */
+    }
+}
+
+__attribute__((noinline)) static void futex_lock_acquire(futex_lock *l)
+{
+    uint64_t me = my_id(), zero = 0;
+    if (__builtin_expect(__atomic_compare_exchange_n(&l->word, &zero, me, 0,
+                                                     __ATOMIC_ACQUIRE,
+                                                     __ATOMIC_RELAXED),
+                         1))
+        return;
+    futex_lock_slow(l, me);
+}
+
+__attribute__((noinline)) static int futex_lock_release(futex_lock *l)
+{
+    uint64_t me = my_id(), expect = me;
+    if (__builtin_expect(__atomic_compare_exchange_n(&l->word, &expect, 0, 0,
+                                                     __ATOMIC_RELEASE,
+                                                     __ATOMIC_RELAXED),
+                         1))
+        return 0;
+    if ((expect & ~(uint64_t) FUTEX_WAITERS) != me)
+        return EPERM; /* not held, or held by another thread */
+    __atomic_store_n(&l->word, 0, __ATOMIC_RELEASE);
+    syscall(SYS_futex, (uint32_t *) &l->word, FUTEX_WAKE, 1, NULL, NULL, 0);
+    return 0;
+}
+
+static void sem_wait_ok(sem_t *s)
+{
+    while (sem_wait(s) < 0)
+        if (errno != EINTR)
+            die("sem_wait");
+}
+
+/* ---- reports ------------------------------------------------------------ */
+
+static void report_rate(const char *impl, const char *bench, int aff, long n,
+                        const char *unit, double ops_per_s)
+{
+    printf("{\"impl\": \"%s\", \"bench\": \"%s\", \"affinity\": \"%s\", "
+           "\"n\": %ld, \"unit\": \"%s\", \"value\": %.3f, "
+           "\"ns_per_op\": %.2f}\n",
+           impl, bench, affinity_names[aff], n, unit, ops_per_s / 1e6,
+           1e9 / ops_per_s);
+    fflush(stdout);
+}
+
+static void report_rtt(const char *impl, const char *bench, int aff, double *t,
+                       long n)
+{
+    double sum = 0, med;
+    long i;
+    for (i = 0; i < n; i++)
+        sum += t[i];
+    med = median(t, n);
+    printf("{\"impl\": \"%s\", \"bench\": \"%s\", \"affinity\": \"%s\", "
+           "\"n\": %ld, \"unit\": \"us\", \"value\": %.2f, "
+           "\"median_us\": %.2f, \"mean_us\": %.2f, \"min_us\": %.2f}\n",
+           impl, bench, affinity_names[aff], n, med, med, sum / (double) n,
+           t[0]);
+    fflush(stdout);
+}
+
+/* ---- 1. uncontended lock ------------------------------------------------ */
+
+static void bench_lock(const char *impl, int kind, long n)
+{
+    double rate[CHUNKS];
+    long chunk = n / CHUNKS, i;
+    int c;
+    mproc_lock_t *l = NULL;
+    int rc;
+    if (chunk < 1)
+        chunk = 1;
+    if (kind < 0) {
+        if ((rc = mproc_lock_create(&l, NULL)) != 0)
+            die_mproc("lock_create", rc);
+    } else if (kind != RAW_FUTEX) {
+        raw_mutex_init(&sh->mutex, kind);
+    }
+    /* Chunk -1 is the warm-up. */
+    for (c = -1; c < CHUNKS; c++) {
+        double t0 = now_us();
+        if (l != NULL) {
+            for (i = 0; i < chunk; i++) {
+                mproc_lock_acquire(l, MPROC_FOREVER);
+                mproc_lock_release(l);
+            }
+        } else if (kind == RAW_FUTEX) {
+            for (i = 0; i < chunk; i++) {
+                futex_lock_acquire(&sh->flock);
+                futex_lock_release(&sh->flock);
+            }
+        } else {
+            for (i = 0; i < chunk; i++) {
+                pthread_mutex_lock(&sh->mutex);
+                pthread_mutex_unlock(&sh->mutex);
+            }
+        }
+        if (c >= 0)
+            rate[c] = (double) chunk / ((now_us() - t0) / 1e6);
+    }
+    /* A robust mutex must be unlocked: check the last release worked. */
+    if (l != NULL) {
+        if ((rc = mproc_lock_acquire(l, 0)) != 0)
+            die_mproc("lock left held", rc);
+        mproc_lock_release(l);
+        mproc_lock_destroy(l);
+    }
+    report_rate(impl, "lock", 0, chunk * CHUNKS, "Mops/s",
+                median(rate, CHUNKS));
+}
+
+/* ---- 2. contended lock -------------------------------------------------- */
+
+/* Both parties arrive, then each times its own loop. */
+static void barrier_arrive(int who)
+{
+    __atomic_store_n(&sh->ready[who], 1, __ATOMIC_SEQ_CST);
+    while (!__atomic_load_n(&sh->ready[0], __ATOMIC_SEQ_CST) ||
+           !__atomic_load_n(&sh->ready[1], __ATOMIC_SEQ_CST))
+        sched_yield();
+}
+
+static void contender_mproc(const mproc_value_t *args)
+{
+    mproc_lock_t *l;
+    int who = (int) mproc_value_as_int(mproc_value_at(args, 1));
+    int aff = (int) mproc_value_as_int(mproc_value_at(args, 2));
+    long n = (long) mproc_value_as_int(mproc_value_at(args, 3)), i;
+    int64_t *counter = &sh->counter;
+    int rc = mproc_lock_import(&l, mproc_value_at(args, 0));
+    if (rc != 0)
+        die_mproc("lock_import", rc);
+    place(aff, who);
+    barrier_arrive(who);
+    sh->t_start[who] = now_us();
+    for (i = 0; i < n; i++) {
+        mproc_lock_acquire(l, MPROC_FOREVER);
+        ++*counter;
+        mproc_lock_release(l);
+    }
+    sh->t_end[who] = now_us();
+    mproc_lock_destroy(l);
+}
+MPROC_TARGET(contender_mproc)
+
+static void contender_raw(int kind, int who, int aff, long n)
+{
+    int64_t *counter = &sh->counter;
+    long i;
+    place(aff, who);
+    barrier_arrive(who);
+    sh->t_start[who] = now_us();
+    if (kind == RAW_FUTEX) {
+        for (i = 0; i < n; i++) {
+            futex_lock_acquire(&sh->flock);
+            ++*counter;
+            futex_lock_release(&sh->flock);
+        }
+    } else {
+        for (i = 0; i < n; i++) {
+            pthread_mutex_lock(&sh->mutex);
+            ++*counter;
+            pthread_mutex_unlock(&sh->mutex);
+        }
+    }
+    sh->t_end[who] = now_us();
+}
+
+static void wait_raw_child(pid_t pid)
+{
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            die("waitpid");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "%s: raw child status %d\n", prog, status);
+        exit(1);
+    }
+}
+
+static void join_mproc(mproc_process_t *p)
+{
+    int rc, code = -1;
+    if ((rc = mproc_process_join(p, MPROC_FOREVER)) != 0)
+        die_mproc("join", rc);
+    if (mproc_process_exitcode(p, &code) != 0 || code != 0) {
+        fprintf(stderr, "%s: child exit code %d\n", prog, code);
+        exit(1);
+    }
+    mproc_process_destroy(p);
+}
+
+static mproc_process_t *start_mproc(const char *target, mproc_value_t *args)
+{
+    const mproc_context_t *fork_ctx;
+    mproc_process_opts_t opts = {0};
+    mproc_process_t *p;
+    int rc;
+    if (args == NULL)
+        die_mproc("arguments", MPROC_ENOMEM);
+    if ((rc = mproc_get_context(&fork_ctx, MPROC_START_FORK)) != 0)
+        die_mproc("get_context", rc);
+    opts.target = target;
+    opts.args = args;
+    opts.context = fork_ctx;
+    if ((rc = mproc_process_create(&p, &opts)) != 0)
+        die_mproc("process_create", rc);
+    if ((rc = mproc_process_start(p)) != 0)
+        die_mproc("process_start", rc);
+    mproc_value_free(args);
+    return p;
+}
+
+static void bench_contended(const char *impl, int kind, int aff, long n)
+{
+    double t0, t1;
+    int who;
+    if (kind < 0) {
+        mproc_lock_t *l;
+        mproc_value_t *ref;
+        mproc_process_t *p[2];
+        int rc;
+        if ((rc = mproc_lock_create(&l, NULL)) != 0 ||
+            (rc = mproc_lock_export(l, &ref)) != 0)
+            die_mproc("lock_create", rc);
+        for (who = 0; who < 2; who++)
+            p[who] = start_mproc("contender_mproc",
+                                 mproc_value_list_of(4, mproc_value_copy(ref),
+                                                     mproc_value_int(who),
+                                                     mproc_value_int(aff),
+                                                     mproc_value_int(n)));
+        for (who = 0; who < 2; who++)
+            join_mproc(p[who]);
+        mproc_value_free(ref);
+        mproc_lock_destroy(l);
+    } else {
+        pid_t pid[2];
+        if (kind != RAW_FUTEX)
+            raw_mutex_init(&sh->mutex, kind);
+        for (who = 0; who < 2; who++) {
+            pid[who] = fork();
+            if (pid[who] < 0)
+                die("fork");
+            if (pid[who] == 0) {
+                contender_raw(kind, who, aff, n);
+                _exit(0);
+            }
+        }
+        for (who = 0; who < 2; who++)
+            wait_raw_child(pid[who]);
+    }
+    if (sh->counter != 2 * (int64_t) n) {
+        fprintf(stderr, "%s: counter is %lld, not %lld\n", prog,
+                (long long) sh->counter, 2 * (long long) n);
+        exit(1);
+    }
+    t0 = sh->t_start[0] < sh->t_start[1] ? sh->t_start[0] : sh->t_start[1];
+    t1 = sh->t_end[0] > sh->t_end[1] ? sh->t_end[0] : sh->t_end[1];
+    report_rate(impl, "contended", aff, n, "Mincr/s",
+                2.0 * (double) n / ((t1 - t0) / 1e6));
+}
+
+/* ---- 3, 4. round trips -------------------------------------------------- */
+
+static long warmup_rounds(long n)
+{
+    return n / 10 < 100 ? 100 : n / 10;
+}
+
+/* B's side: args {ref1, ref2, affinity, rounds}. */
+static void pong_event(const mproc_value_t *args)
+{
+    mproc_event_t *e1, *e2;
+    long total = (long) mproc_value_as_int(mproc_value_at(args, 3)), i;
+    int rc;
+    if ((rc = mproc_event_import(&e1, mproc_value_at(args, 0))) != 0 ||
+        (rc = mproc_event_import(&e2, mproc_value_at(args, 1))) != 0)
+        die_mproc("event_import", rc);
+    place((int) mproc_value_as_int(mproc_value_at(args, 2)), 1);
+    for (i = 0; i < total; i++) {
+        if (mproc_event_wait(e1, MPROC_FOREVER) != 1)
+            die_mproc("event_wait", -1);
+        mproc_event_clear(e1);
+        mproc_event_set(e2);
+    }
+    mproc_event_destroy(e1);
+    mproc_event_destroy(e2);
+}
+MPROC_TARGET(pong_event)
+
+static void pong_sem(const mproc_value_t *args)
+{
+    mproc_sem_t *s1, *s2;
+    long total = (long) mproc_value_as_int(mproc_value_at(args, 3)), i;
+    int rc;
+    if ((rc = mproc_sem_import(&s1, mproc_value_at(args, 0))) != 0 ||
+        (rc = mproc_sem_import(&s2, mproc_value_at(args, 1))) != 0)
+        die_mproc("sem_import", rc);
+    place((int) mproc_value_as_int(mproc_value_at(args, 2)), 1);
+    for (i = 0; i < total; i++) {
+        if ((rc = mproc_sem_acquire(s1, MPROC_FOREVER)) != 0)
+            die_mproc("sem_acquire", rc);
+        mproc_sem_release(s2);
+    }
+    mproc_sem_destroy(s1);
+    mproc_sem_destroy(s2);
+}
+MPROC_TARGET(pong_sem)
+
+static void bench_rtt(const char *impl, int is_event, int aff, long n)
+{
+    long w = warmup_rounds(n), total = n + w, i;
+    double *t = malloc((size_t) n * sizeof *t);
+    if (t == NULL)
+        die("malloc");
+    place(aff, 0);
+    if (strcmp(impl, "mproc") == 0) {
+        mproc_value_t *r1, *r2;
+        mproc_process_t *p;
+        int rc;
+        if (is_event) {
+            mproc_event_t *e1, *e2;
+            if ((rc = mproc_event_create(&e1, NULL)) != 0 ||
+                (rc = mproc_event_create(&e2, NULL)) != 0 ||
+                (rc = mproc_event_export(e1, &r1)) != 0 ||
+                (rc = mproc_event_export(e2, &r2)) != 0)
+                die_mproc("event_create", rc);
+            p = start_mproc("pong_event",
+                            mproc_value_list_of(4, r1, r2, mproc_value_int(aff),
+                                                mproc_value_int(total)));
+            for (i = -w; i < n; i++) {
+                double t0 = now_us();
+                mproc_event_set(e1);
+                if (mproc_event_wait(e2, MPROC_FOREVER) != 1)
+                    die_mproc("event_wait", -1);
+                mproc_event_clear(e2);
+                if (i >= 0)
+                    t[i] = now_us() - t0;
+            }
+            join_mproc(p);
+            mproc_event_destroy(e1);
+            mproc_event_destroy(e2);
+        } else {
+            mproc_sem_t *s1, *s2;
+            if ((rc = mproc_sem_create(&s1, 0, NULL)) != 0 ||
+                (rc = mproc_sem_create(&s2, 0, NULL)) != 0 ||
+                (rc = mproc_sem_export(s1, &r1)) != 0 ||
+                (rc = mproc_sem_export(s2, &r2)) != 0)
+                die_mproc("sem_create", rc);
+            p = start_mproc("pong_sem",
+                            mproc_value_list_of(4, r1, r2, mproc_value_int(aff),
+                                                mproc_value_int(total)));
+            for (i = -w; i < n; i++) {
+                double t0 = now_us();
+                mproc_sem_release(s1);
+                if ((rc = mproc_sem_acquire(s2, MPROC_FOREVER)) != 0)
+                    die_mproc("sem_acquire", rc);
+                if (i >= 0)
+                    t[i] = now_us() - t0;
+            }
+            join_mproc(p);
+            mproc_sem_destroy(s1);
+            mproc_sem_destroy(s2);
+        }
+    } else {
+        pid_t pid;
+        if (!is_event &&
+            (sem_init(&sh->s1, 1, 0) < 0 || sem_init(&sh->s2, 1, 0) < 0))
+            die("sem_init");
+        pid = fork();
+        if (pid < 0)
+            die("fork");
+        if (pid == 0) {
+            place(aff, 1);
+            for (i = 0; i < total; i++) {
+                if (is_event) {
+                    futex_wait_clear(&sh->w1);
+                    futex_set(&sh->w2);
+                } else {
+                    sem_wait_ok(&sh->s1);
+                    sem_post(&sh->s2);
+                }
+            }
+            _exit(0);
+        }
+        for (i = -w; i < n; i++) {
+            double t0 = now_us();
+            if (is_event) {
+                futex_set(&sh->w1);
+                futex_wait_clear(&sh->w2);
+            } else {
+                sem_post(&sh->s1);
+                sem_wait_ok(&sh->s2);
+            }
+            if (i >= 0)
+                t[i] = now_us() - t0;
+        }
+        wait_raw_child(pid);
+    }
+    report_rtt(impl, is_event ? "event" : "sem", aff, t, n);
+    free(t);
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static int usage(void)
+{
+    fprintf(stderr,
+            "usage: %s IMPL BENCH AFFINITY N\n"
+            "  IMPL     mproc | raw | raw_robust | raw_errchk | "
+            "raw_robust_normal | raw_futex_lock\n"
+            "  BENCH    lock | contended | event | sem\n"
+            "  AFFINITY none | same | split\n",
+            prog);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    const char *impl, *bench;
+    int rc, kind, aff;
+    long n;
+    rc = mproc_main(argc, argv);
+    if (rc != 0)
+        die_mproc("mproc_main", rc);
+    if (argc != 5 || (n = strtol(argv[4], NULL, 10)) <= 0)
+        return usage();
+    impl = argv[1];
+    bench = argv[2];
+    if ((aff = parse_affinity(argv[3])) < 0)
+        return usage();
+    if (strcmp(impl, "mproc") == 0)
+        kind = -1;
+    else if (strcmp(impl, "raw") == 0)
+        kind = RAW_DEFAULT;
+    else if (strcmp(impl, "raw_robust") == 0)
+        kind = RAW_ROBUST;
+    else if (strcmp(impl, "raw_errchk") == 0)
+        kind = RAW_ERRCHK;
+    else if (strcmp(impl, "raw_robust_normal") == 0)
+        kind = RAW_ROBUST_NORMAL;
+    else if (strcmp(impl, "raw_futex_lock") == 0)
+        kind = RAW_FUTEX;
+    else
+        return usage();
+    pthread_atfork(NULL, NULL, forget_self_id);
+    if (aff == 2 && sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+        fprintf(stderr, "%s: split needs 2 CPUs\n", prog);
+        return 1;
+    }
+    sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE,
+              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sh == MAP_FAILED)
+        die("mmap");
+    if (strcmp(bench, "lock") == 0 && aff == 0)
+        bench_lock(impl, kind, n);
+    else if (strcmp(bench, "contended") == 0)
+        bench_contended(impl, kind, aff, n);
+    else if ((strcmp(bench, "event") == 0 || strcmp(bench, "sem") == 0) &&
+             (kind == -1 || kind == RAW_DEFAULT))
+        bench_rtt(impl, strcmp(bench, "event") == 0, aff, n);
+    else
+        return usage();
+    return 0;
+}
