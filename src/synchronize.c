@@ -216,6 +216,45 @@ static int base_import(sync_base *b, sync_kind kind, const mproc_value_t *ref,
                       slots);
 }
 
+/*
+ * Makes an object of @size bytes whose first member is its sync_base:
+ * creates its segment (@ref NULL) or opens the one @ref names, lets
+ * @prepare fill a new header, opens the OS objects, and registers it for
+ * release at exit.
+ */
+static int sync_new(void **out, size_t size, sync_kind kind, int slots,
+                    const mproc_context_t *ctx, const mproc_value_t *ref,
+                    int (*open_os)(void *obj, int create),
+                    void (*prepare)(sync_header *h, const unsigned *arg),
+                    const unsigned *arg, void (*release)(void *obj))
+{
+    sync_base *b = calloc(1, size);
+    int rc;
+    if (b == NULL)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    rc = ref != NULL ? base_import(b, kind, ref, slots)
+                     : base_create(b, kind, slots, is_fork_only(ctx));
+    if (rc == 0 && ref == NULL && prepare != NULL)
+        prepare(b->hdr, arg);
+    if (rc == 0) {
+        rc = open_os(b, ref == NULL);
+        if (rc != 0)
+            base_close(b);
+    }
+    if (rc != 0) {
+        free(b);
+        return rc;
+    }
+    mproc__owned_link(&b->owned, release, b);
+    *out = b;
+    return 0;
+}
+
+static const mproc_context_t *ctx_of(const mproc_sync_opts_t *opts)
+{
+    return opts != NULL ? opts->context : NULL;
+}
+
 /* What mproc__owned_t calls at exit for an object left open. */
 static void release_lock(void *obj);
 static void release_rlock(void *obj);
@@ -232,8 +271,9 @@ struct mproc_lock_t {
     mproc__os_mutex_t *mutex;
 };
 
-static int lock_open_os(mproc_lock_t *l, int create)
+static int lock_open_os(void *obj, int create)
 {
+    mproc_lock_t *l = obj;
     char n[SUB_NAME_LEN];
     return mproc__os_mutex_init(&l->mutex, SLOT_AT(l->base.hdr, 0),
                                 sub_name(&l->base, "m", n),
@@ -242,45 +282,14 @@ static int lock_open_os(mproc_lock_t *l, int create)
 
 int mproc_lock_create(mproc_lock_t **lock, const mproc_sync_opts_t *opts)
 {
-    mproc_lock_t *l = calloc(1, sizeof *l);
-    int rc;
-    if (l == NULL)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    rc = base_create(&l->base, KIND_LOCK, 1,
-                     opts != NULL && is_fork_only(opts->context));
-    if (rc == 0) {
-        rc = lock_open_os(l, 1);
-        if (rc != 0)
-            base_close(&l->base);
-    }
-    if (rc != 0) {
-        free(l);
-        return rc;
-    }
-    mproc__owned_link(&l->base.owned, release_lock, l);
-    *lock = l;
-    return 0;
+    return sync_new((void **) lock, sizeof **lock, KIND_LOCK, 1, ctx_of(opts),
+                    NULL, lock_open_os, NULL, NULL, release_lock);
 }
 
 int mproc_lock_import(mproc_lock_t **lock, const mproc_value_t *ref)
 {
-    mproc_lock_t *l = calloc(1, sizeof *l);
-    int rc;
-    if (l == NULL)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    rc = base_import(&l->base, KIND_LOCK, ref, 1);
-    if (rc == 0) {
-        rc = lock_open_os(l, 0);
-        if (rc != 0)
-            base_close(&l->base);
-    }
-    if (rc != 0) {
-        free(l);
-        return rc;
-    }
-    mproc__owned_link(&l->base.owned, release_lock, l);
-    *lock = l;
-    return 0;
+    return sync_new((void **) lock, sizeof **lock, KIND_LOCK, 1, NULL, ref,
+                    lock_open_os, NULL, NULL, release_lock);
 }
 
 /*
@@ -322,8 +331,9 @@ struct mproc_rlock_t {
     unsigned count;      /* how often the owner holds it */
 };
 
-static int rlock_open_os(mproc_rlock_t *r, int create)
+static int rlock_open_os(void *obj, int create)
 {
+    mproc_rlock_t *r = obj;
     char n[SUB_NAME_LEN];
     return mproc__os_mutex_init(&r->mutex, SLOT_AT(r->base.hdr, 0),
                                 sub_name(&r->base, "m", n),
@@ -332,45 +342,15 @@ static int rlock_open_os(mproc_rlock_t *r, int create)
 
 int mproc_rlock_create(mproc_rlock_t **rlock, const mproc_sync_opts_t *opts)
 {
-    mproc_rlock_t *r = calloc(1, sizeof *r);
-    int rc;
-    if (r == NULL)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    rc = base_create(&r->base, KIND_RLOCK, 1,
-                     opts != NULL && is_fork_only(opts->context));
-    if (rc == 0) {
-        rc = rlock_open_os(r, 1);
-        if (rc != 0)
-            base_close(&r->base);
-    }
-    if (rc != 0) {
-        free(r);
-        return rc;
-    }
-    mproc__owned_link(&r->base.owned, release_rlock, r);
-    *rlock = r;
-    return 0;
+    return sync_new((void **) rlock, sizeof **rlock, KIND_RLOCK, 1,
+                    ctx_of(opts), NULL, rlock_open_os, NULL, NULL,
+                    release_rlock);
 }
 
 int mproc_rlock_import(mproc_rlock_t **rlock, const mproc_value_t *ref)
 {
-    mproc_rlock_t *r = calloc(1, sizeof *r);
-    int rc;
-    if (r == NULL)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    rc = base_import(&r->base, KIND_RLOCK, ref, 1);
-    if (rc == 0) {
-        rc = rlock_open_os(r, 0);
-        if (rc != 0)
-            base_close(&r->base);
-    }
-    if (rc != 0) {
-        free(r);
-        return rc;
-    }
-    mproc__owned_link(&r->base.owned, release_rlock, r);
-    *rlock = r;
-    return 0;
+    return sync_new((void **) rlock, sizeof **rlock, KIND_RLOCK, 1, NULL, ref,
+                    rlock_open_os, NULL, NULL, release_rlock);
 }
 
 int mproc_rlock_acquire(mproc_rlock_t *r, double timeout)
@@ -432,41 +412,32 @@ struct mproc_sem_t {
     mproc__os_sem_t *sem;
 };
 
-static int sem_open_os(mproc_sem_t *s, int create)
+static int sem_open_os(void *obj, int create)
 {
+    mproc_sem_t *s = obj;
     char n[SUB_NAME_LEN];
     return mproc__os_sem_init(
         &s->sem, SLOT_AT(s->base.hdr, 0), sub_name(&s->base, "s", n),
         s->base.hdr->u.sem.value, s->base.hdr->u.sem.max, create);
 }
 
+/* arg: the initial value and the bound (0: none). */
+static void sem_prepare(sync_header *h, const unsigned *arg)
+{
+    h->u.sem.value = arg[0];
+    h->u.sem.max = arg[1];
+}
+
 static int sem_create(mproc_sem_t **sem, unsigned value, unsigned max,
                       const mproc_sync_opts_t *opts)
 {
-    mproc_sem_t *s = calloc(1, sizeof *s);
-    int rc;
-    if (s == NULL)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    if (value > 0x7fffffffu) {
-        free(s);
+    unsigned arg[2];
+    if (value > 0x7fffffffu)
         return mproc__set_error(MPROC_ERANGE, "semaphore value too large");
-    }
-    rc = base_create(&s->base, KIND_SEM, 1,
-                     opts != NULL && is_fork_only(opts->context));
-    if (rc == 0) {
-        s->base.hdr->u.sem.value = value;
-        s->base.hdr->u.sem.max = max;
-        rc = sem_open_os(s, 1);
-        if (rc != 0)
-            base_close(&s->base);
-    }
-    if (rc != 0) {
-        free(s);
-        return rc;
-    }
-    mproc__owned_link(&s->base.owned, release_sem, s);
-    *sem = s;
-    return 0;
+    arg[0] = value;
+    arg[1] = max;
+    return sync_new((void **) sem, sizeof **sem, KIND_SEM, 1, ctx_of(opts),
+                    NULL, sem_open_os, sem_prepare, arg, release_sem);
 }
 
 int mproc_sem_create(mproc_sem_t **sem, unsigned value,
@@ -486,23 +457,8 @@ int mproc_bounded_sem_create(mproc_sem_t **sem, unsigned value,
 
 int mproc_sem_import(mproc_sem_t **sem, const mproc_value_t *ref)
 {
-    mproc_sem_t *s = calloc(1, sizeof *s);
-    int rc;
-    if (s == NULL)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    rc = base_import(&s->base, KIND_SEM, ref, 1);
-    if (rc == 0) {
-        rc = sem_open_os(s, 0);
-        if (rc != 0)
-            base_close(&s->base);
-    }
-    if (rc != 0) {
-        free(s);
-        return rc;
-    }
-    mproc__owned_link(&s->base.owned, release_sem, s);
-    *sem = s;
-    return 0;
+    return sync_new((void **) sem, sizeof **sem, KIND_SEM, 1, NULL, ref,
+                    sem_open_os, NULL, NULL, release_sem);
 }
 
 int mproc_sem_acquire(mproc_sem_t *s, double timeout)
@@ -549,8 +505,9 @@ struct mproc_event_t {
     mproc__os_event_t *event;
 };
 
-static int event_open_os(mproc_event_t *e, int create)
+static int event_open_os(void *obj, int create)
 {
+    mproc_event_t *e = obj;
     char n[SUB_NAME_LEN];
     return mproc__os_event_init(&e->event, SLOT_AT(e->base.hdr, 0),
                                 sub_name(&e->base, "e", n), create);
@@ -558,45 +515,15 @@ static int event_open_os(mproc_event_t *e, int create)
 
 int mproc_event_create(mproc_event_t **event, const mproc_sync_opts_t *opts)
 {
-    mproc_event_t *e = calloc(1, sizeof *e);
-    int rc;
-    if (e == NULL)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    rc = base_create(&e->base, KIND_EVENT, 1,
-                     opts != NULL && is_fork_only(opts->context));
-    if (rc == 0) {
-        rc = event_open_os(e, 1);
-        if (rc != 0)
-            base_close(&e->base);
-    }
-    if (rc != 0) {
-        free(e);
-        return rc;
-    }
-    mproc__owned_link(&e->base.owned, release_event, e);
-    *event = e;
-    return 0;
+    return sync_new((void **) event, sizeof **event, KIND_EVENT, 1,
+                    ctx_of(opts), NULL, event_open_os, NULL, NULL,
+                    release_event);
 }
 
 int mproc_event_import(mproc_event_t **event, const mproc_value_t *ref)
 {
-    mproc_event_t *e = calloc(1, sizeof *e);
-    int rc;
-    if (e == NULL)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    rc = base_import(&e->base, KIND_EVENT, ref, 1);
-    if (rc == 0) {
-        rc = event_open_os(e, 0);
-        if (rc != 0)
-            base_close(&e->base);
-    }
-    if (rc != 0) {
-        free(e);
-        return rc;
-    }
-    mproc__owned_link(&e->base.owned, release_event, e);
-    *event = e;
-    return 0;
+    return sync_new((void **) event, sizeof **event, KIND_EVENT, 1, NULL, ref,
+                    event_open_os, NULL, NULL, release_event);
 }
 
 int mproc_event_set(mproc_event_t *e)
