@@ -71,6 +71,27 @@ int harness_main(int argc, char **argv, const char *suite_name,
     return failures != 0 ? 1 : 0;
 }
 
+mproc_process_t *harness_start(const char *target, mproc_value_t *args)
+{
+    mproc_process_t *p = NULL;
+    mproc_process_opts_t o = {0};
+    o.target = target;
+    o.args = args;
+    CU_ASSERT_EQUAL_FATAL(mproc_process_create(&p, &o), 0);
+    mproc_value_free(args);
+    CU_ASSERT_EQUAL_FATAL(mproc_process_start(p), 0);
+    return p;
+}
+
+int harness_join_code(mproc_process_t *p)
+{
+    int code = -1000;
+    CU_ASSERT_EQUAL(mproc_process_join(p, MPROC_FOREVER), 0);
+    mproc_process_exitcode(p, &code);
+    mproc_process_destroy(p);
+    return code;
+}
+
 int harness_run(const char *target, mproc_value_t *args, int *exitcode)
 {
     mproc_process_t *p;

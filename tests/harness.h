@@ -30,6 +30,14 @@ extern mproc_start_method_e harness_method;
 int harness_main(int argc, char **argv, const char *suite,
                  const harness_test *tests);
 
+/*
+ * Starts @target with @args (taken over) under the method under test; the
+ * process, for harness_join_code(). A failure fails the test at once.
+ */
+mproc_process_t *harness_start(const char *target, mproc_value_t *args);
+/* Joins @p, destroys it, and returns its exit code (-1000 if unknown). */
+int harness_join_code(mproc_process_t *p);
+
 /* Starts @target with @args (taken over), joins it; 0 and its exit code. */
 int harness_run(const char *target, mproc_value_t *args, int *exitcode);
 

@@ -14,28 +14,6 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
-/* Starts @target with @args (taken over); the process, for joining. */
-static mproc_process_t *start(const char *target, mproc_value_t *args)
-{
-    mproc_process_t *p = NULL;
-    mproc_process_opts_t o = {0};
-    o.target = target;
-    o.args = args;
-    CU_ASSERT_EQUAL_FATAL(mproc_process_create(&p, &o), 0);
-    mproc_value_free(args);
-    CU_ASSERT_EQUAL_FATAL(mproc_process_start(p), 0);
-    return p;
-}
-
-static int join_code(mproc_process_t *p)
-{
-    int code = -1000;
-    CU_ASSERT_EQUAL(mproc_process_join(p, MPROC_FOREVER), 0);
-    mproc_process_exitcode(p, &code);
-    mproc_process_destroy(p);
-    return code;
-}
-
 static mproc_value_t *ref(const mproc_conn_t *c)
 {
     mproc_value_t *v = NULL;
@@ -382,14 +360,14 @@ static void test_poll(void)
 
     /* A positive timeout ends when another process sends. */
     CU_ASSERT_EQUAL_FATAL(mproc_pipe(&c, &d, 1, NULL), 0);
-    p = start("go_then_send", mproc_value_list_of(1, ref(d)));
+    p = harness_start("go_then_send", mproc_value_list_of(1, ref(d)));
     mproc_conn_close(d);
     CU_ASSERT_EQUAL(mproc_conn_poll(c, 0.05), 0);
     send_str(c, "go");
     CU_ASSERT_EQUAL(mproc_conn_poll(c, 60), 1);
     expect_value(c, mproc_value_str("hello"));
     send_str(c, "bye");
-    CU_ASSERT_EQUAL(join_code(p), 0);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
     mproc_conn_close(c);
 }
 
@@ -519,14 +497,14 @@ static void test_peer_dies_mid_message(void)
     mproc_value_t *v = NULL;
     mproc_process_t *p;
     CU_ASSERT_EQUAL_FATAL(mproc_pipe(&r, &w, 0, NULL), 0);
-    p = start("half_frame", mproc_value_list_of(1, ref(w)));
+    p = harness_start("half_frame", mproc_value_list_of(1, ref(w)));
     /* As a Python program does: the child has its own copy now. */
     mproc_conn_close(w);
     CU_ASSERT_EQUAL(mproc_conn_recv(r, &v), MPROC_ECORRUPT);
     CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "truncated"));
     CU_ASSERT_EQUAL(mproc_conn_recv(r, &v), MPROC_ECLOSED);
     CU_ASSERT_EQUAL(mproc_conn_recv(r, &v), MPROC_ECLOSED);
-    CU_ASSERT_EQUAL(join_code(p), 0);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
     mproc_conn_close(r);
 }
 
@@ -566,7 +544,7 @@ static void test_connection_as_start_argument(void)
     size_t i;
 
     CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
-    p = start("echo", mproc_value_list_of(1, ref(b)));
+    p = harness_start("echo", mproc_value_list_of(1, ref(b)));
     /* Closing the parent's copy leaves the child's alone. */
     mproc_conn_close(b);
     for (i = 0; i < mproc_value_len(all); i++) {
@@ -581,7 +559,7 @@ static void test_connection_as_start_argument(void)
     all = mproc_value_nil();
     CU_ASSERT_EQUAL(mproc_conn_send(a, all), 0);
     mproc_value_free(all);
-    CU_ASSERT_EQUAL(join_code(p), 0);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
     /* The child's end went with the child: the stream has ended. */
     CU_ASSERT_EQUAL(mproc_conn_recv(a, &all), MPROC_ECLOSED);
     mproc_conn_close(a);
@@ -589,9 +567,10 @@ static void test_connection_as_start_argument(void)
     /* Two one-way pipes, one end of each, in one start. */
     CU_ASSERT_EQUAL_FATAL(mproc_pipe(&in_r, &in_w, 0, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(mproc_pipe(&out_r, &out_w, 0, NULL), 0);
-    p = start("relay", mproc_value_list_of(
-                           1, mproc_value_record(
-                                  "conn_pair", mproc_value_list_of(
+    p = harness_start(
+        "relay",
+        mproc_value_list_of(
+            1, mproc_value_record("conn_pair", mproc_value_list_of(
                                                    2, ref(in_r), ref(out_w)))));
     mproc_conn_close(in_r);
     mproc_conn_close(out_w);
@@ -607,7 +586,7 @@ static void test_connection_as_start_argument(void)
     }
     CU_ASSERT_EQUAL(mproc_conn_send_bytes(in_w, "", 0), 0);
     mproc_conn_close(in_w);
-    CU_ASSERT_EQUAL(join_code(p), 0);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
     CU_ASSERT_EQUAL(mproc_conn_recv(out_r, &all), MPROC_ECLOSED);
     mproc_conn_close(out_r);
 }
@@ -620,14 +599,14 @@ static void test_connection_passed_on_to_a_grandchild(void)
     CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
     v = mproc_value_map();
     mproc_value_map_set_str(v, "conn", ref(b));
-    p = start("pass_on", mproc_value_list_of(1, v));
+    p = harness_start("pass_on", mproc_value_list_of(1, v));
     mproc_conn_close(b);
     send_str(a, "to the grandchild");
     expect_value(a, mproc_value_str("to the grandchild"));
     v = mproc_value_nil();
     CU_ASSERT_EQUAL(mproc_conn_send(a, v), 0);
     mproc_value_free(v);
-    CU_ASSERT_EQUAL(join_code(p), 0);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
     CU_ASSERT_EQUAL(mproc_conn_recv(a, &v), MPROC_ECLOSED);
     mproc_conn_close(a);
 }
@@ -653,7 +632,7 @@ static void test_big_messages_both_ways(void)
     }
     text[n] = '\0';
     CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
-    p = start("echo", mproc_value_list_of(1, ref(b)));
+    p = harness_start("echo", mproc_value_list_of(1, ref(b)));
     mproc_conn_close(b);
 
     v = mproc_value_bytes(noise, n);
@@ -669,7 +648,7 @@ static void test_big_messages_both_ways(void)
     v = mproc_value_nil();
     CU_ASSERT_EQUAL(mproc_conn_send(a, v), 0);
     mproc_value_free(v);
-    CU_ASSERT_EQUAL(join_code(p), 0);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
     mproc_conn_close(a);
     free(noise);
     free(text);
@@ -705,8 +684,8 @@ static void test_references_that_did_not_come_as_arguments(void)
         mproc_value_append(args, mproc_value_copy(mine));
         mproc_value_append(args, mproc_value_copy(mine));
     }
-    p = start("bad_imports", args);
-    CU_ASSERT_EQUAL(join_code(p), 0);
+    p = harness_start("bad_imports", args);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
     mproc_value_free(mine);
     mproc_conn_close(a);
     mproc_conn_close(b);
@@ -727,8 +706,8 @@ static void test_wait_for_connections_and_processes(void)
     CU_ASSERT_EQUAL_FATAL(mproc_pipe(&c1, &d1, 1, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(mproc_pipe(&c2, &d2, 1, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(mproc_pipe(&c3, &d3, 1, NULL), 0);
-    pa = start("go_then_send", mproc_value_list_of(1, ref(d1)));
-    pb = start("exit_on_message", mproc_value_list_of(1, ref(d2)));
+    pa = harness_start("go_then_send", mproc_value_list_of(1, ref(d1)));
+    pb = harness_start("exit_on_message", mproc_value_list_of(1, ref(d2)));
     mproc_conn_close(d1);
     mproc_conn_close(d2);
     memset(it, 0, sizeof it);
@@ -790,8 +769,8 @@ static void test_wait_for_connections_and_processes(void)
     mproc_process_destroy(unstarted);
 
     send_str(c1, "bye");
-    CU_ASSERT_EQUAL(join_code(pa), 0);
-    CU_ASSERT_EQUAL(join_code(pb), 0);
+    CU_ASSERT_EQUAL(harness_join_code(pa), 0);
+    CU_ASSERT_EQUAL(harness_join_code(pb), 0);
     CU_ASSERT_EQUAL(mproc_conn_recv(c2, &v), MPROC_ECLOSED);
     mproc_conn_close(c1);
     mproc_conn_close(c2);
@@ -828,12 +807,12 @@ static void test_wait_for_more_than_64(void)
     expect_value(r[MANY - 1], mproc_value_str("last"));
 
     /* Ready while the wait waits, from another process, plus its end. */
-    p = start("send_one", mproc_value_list_of(1, ref(w[MANY - 4])));
+    p = harness_start("send_one", mproc_value_list_of(1, ref(w[MANY - 4])));
     it[MANY].process = p;
     CU_ASSERT_TRUE(mproc_wait(it, MANY + 1, MPROC_FOREVER) >= 1);
     CU_ASSERT_TRUE(it[MANY - 4].ready || it[MANY].ready);
     expect_value(r[MANY - 4], mproc_value_str("from a child"));
-    CU_ASSERT_EQUAL(join_code(p), 0);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
 
     CU_ASSERT_EQUAL(mproc_wait(it, MANY, 0), 0);
     for (i = 0; i < MANY; i++) {

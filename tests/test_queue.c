@@ -14,27 +14,6 @@
 /* ---- helpers ----------------------------------------------------------------
  */
 
-static mproc_process_t *start(const char *target, mproc_value_t *args)
-{
-    mproc_process_t *p = NULL;
-    mproc_process_opts_t o = {0};
-    o.target = target;
-    o.args = args;
-    CU_ASSERT_EQUAL_FATAL(mproc_process_create(&p, &o), 0);
-    mproc_value_free(args);
-    CU_ASSERT_EQUAL_FATAL(mproc_process_start(p), 0);
-    return p;
-}
-
-static int join_code(mproc_process_t *p)
-{
-    int code = -1000;
-    CU_ASSERT_EQUAL(mproc_process_join(p, MPROC_FOREVER), 0);
-    mproc_process_exitcode(p, &code);
-    mproc_process_destroy(p);
-    return code;
-}
-
 static mproc_value_t *ref_of(mproc_queue_t *q)
 {
     mproc_value_t *v = NULL;
@@ -217,11 +196,11 @@ static void test_producer_that_exits_loses_nothing(void)
     mproc_queue_t *q;
     CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
     /* The child exits while all of its items are still queued. */
-    CU_ASSERT_EQUAL(
-        join_code(start("put_and_leave",
+    CU_ASSERT_EQUAL(harness_join_code(harness_start(
+                        "put_and_leave",
                         mproc_value_list_of(3, ref_of(q), mproc_value_int(500),
                                             mproc_value_int(100)))),
-        0);
+                    0);
     CU_ASSERT_EQUAL(mproc_queue_qsize(q), 500);
     expect_items(q, 0, 500, 100);
     CU_ASSERT_TRUE(mproc_queue_empty(q));
@@ -235,17 +214,17 @@ static void test_spilling_never_blocks_and_keeps_order(void)
     o.capacity = 4096;
     CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, &o), 0);
     /* 200 KB through a 4 KB ring, with messages bigger than the ring. */
-    CU_ASSERT_EQUAL(
-        join_code(start("put_and_leave",
+    CU_ASSERT_EQUAL(harness_join_code(harness_start(
+                        "put_and_leave",
                         mproc_value_list_of(3, ref_of(q), mproc_value_int(40),
                                             mproc_value_int(5000)))),
-        0);
+                    0);
     expect_items(q, 0, 20, 5000);
-    CU_ASSERT_EQUAL(
-        join_code(start("put_and_leave",
+    CU_ASSERT_EQUAL(harness_join_code(harness_start(
+                        "put_and_leave",
                         mproc_value_list_of(3, ref_of(q), mproc_value_int(20),
                                             mproc_value_int(10)))),
-        0);
+                    0);
     expect_items(q, 20, 20, 5000);
     expect_items(q, 0, 20, 10);
     mproc_queue_destroy(q);
@@ -255,11 +234,11 @@ static void test_big_messages(void)
 {
     mproc_queue_t *q;
     CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
-    CU_ASSERT_EQUAL(
-        join_code(start("put_and_leave",
+    CU_ASSERT_EQUAL(harness_join_code(harness_start(
+                        "put_and_leave",
                         mproc_value_list_of(3, ref_of(q), mproc_value_int(3),
                                             mproc_value_int(4 << 20)))),
-        0);
+                    0);
     expect_items(q, 0, 3, 4 << 20);
     mproc_queue_destroy(q);
 }
@@ -319,14 +298,15 @@ static void test_many_producers_many_consumers(void)
     CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&in, &o), 0);
     CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&out, NULL), 0);
     for (i = 0; i < 2; i++)
-        cons[i] =
-            start("summer", mproc_value_list_of(2, ref_of(in), ref_of(out)));
+        cons[i] = harness_start(
+            "summer", mproc_value_list_of(2, ref_of(in), ref_of(out)));
     for (i = 0; i < 3; i++)
-        prod[i] = start("counter", mproc_value_list_of(3, ref_of(in),
-                                                       mproc_value_int(i * 400),
-                                                       mproc_value_int(400)));
+        prod[i] = harness_start("counter",
+                                mproc_value_list_of(3, ref_of(in),
+                                                    mproc_value_int(i * 400),
+                                                    mproc_value_int(400)));
     for (i = 0; i < 3; i++)
-        CU_ASSERT_EQUAL(join_code(prod[i]), 0);
+        CU_ASSERT_EQUAL(harness_join_code(prod[i]), 0);
     for (i = 0; i < 2; i++) {
         mproc_value_t *stop = mproc_value_nil();
         CU_ASSERT_EQUAL(mproc_queue_put(in, stop, MPROC_FOREVER), 0);
@@ -338,7 +318,7 @@ static void test_many_producers_many_consumers(void)
         count += mproc_value_as_int(mproc_value_at(r, 0));
         sum += mproc_value_as_int(mproc_value_at(r, 1));
         mproc_value_free(r);
-        CU_ASSERT_EQUAL(join_code(cons[i]), 0);
+        CU_ASSERT_EQUAL(harness_join_code(cons[i]), 0);
     }
     /* Every item exactly once. */
     CU_ASSERT_EQUAL(count, n);
@@ -388,9 +368,9 @@ static void test_joinable_queue(void)
     v = mproc_value_nil();
     CU_ASSERT_EQUAL(mproc_queue_put(q, v, 0), 0);
     mproc_value_free(v);
-    w = start("worker_done", mproc_value_list_of(1, ref_of(q)));
+    w = harness_start("worker_done", mproc_value_list_of(1, ref_of(q)));
     CU_ASSERT_EQUAL(mproc_queue_join(q, MPROC_FOREVER), 0);
-    CU_ASSERT_EQUAL(join_code(w), 0);
+    CU_ASSERT_EQUAL(harness_join_code(w), 0);
     CU_ASSERT_EQUAL(mproc_queue_task_done(q), MPROC_ETOOMANY);
     CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "too many times"));
     mproc_queue_destroy(q);
@@ -460,8 +440,8 @@ static void test_records_through_a_queue(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "'Stranger'"));
     CU_ASSERT_EQUAL(mproc_queue_qsize(tasks), 0);
     mproc_value_free(stranger);
-    w = start("call_records",
-              mproc_value_list_of(2, ref_of(tasks), ref_of(results)));
+    w = harness_start("call_records",
+                      mproc_value_list_of(2, ref_of(tasks), ref_of(results)));
     for (i = 0; i < 10; i++) {
         v = mproc_value_record(
             "Multiply",
@@ -478,7 +458,7 @@ static void test_records_through_a_queue(void)
         CU_ASSERT_EQUAL(mproc_value_as_int(v), i * (i + 1));
         mproc_value_free(v);
     }
-    CU_ASSERT_EQUAL(join_code(w), 0);
+    CU_ASSERT_EQUAL(harness_join_code(w), 0);
     mproc_queue_destroy(tasks);
     mproc_queue_destroy(results);
 }
@@ -526,7 +506,7 @@ static void test_objects_sent_through_a_queue(void)
     CU_ASSERT_EQUAL_FATAL(mproc_event_create(&e, NULL), 0);
     CU_ASSERT_EQUAL(mproc_lock_export(l, &lr), 0);
     CU_ASSERT_EQUAL(mproc_event_export(e, &er), 0);
-    w = start("use_sent_objects", mproc_value_list_of(1, ref_of(q)));
+    w = harness_start("use_sent_objects", mproc_value_list_of(1, ref_of(q)));
     CU_ASSERT_EQUAL(mproc_lock_acquire(l, MPROC_FOREVER), 0);
     refs = mproc_value_list_of(3, lr, er, ref_of(reply));
     CU_ASSERT_EQUAL(mproc_queue_put(q, refs, 0), 0);
@@ -536,7 +516,7 @@ static void test_objects_sent_through_a_queue(void)
     CU_ASSERT_STRING_EQUAL(mproc_value_as_str(v), "received");
     mproc_value_free(v);
     CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
-    CU_ASSERT_EQUAL(join_code(w), 0);
+    CU_ASSERT_EQUAL(harness_join_code(w), 0);
     mproc_lock_destroy(l);
     mproc_event_destroy(e);
     mproc_queue_destroy(q);

@@ -16,28 +16,6 @@
 /* ---- helpers ----------------------------------------------------------------
  */
 
-/* Starts @target with @args (taken over); the process, for joining. */
-static mproc_process_t *start(const char *target, mproc_value_t *args)
-{
-    mproc_process_t *p = NULL;
-    mproc_process_opts_t o = {0};
-    o.target = target;
-    o.args = args;
-    CU_ASSERT_EQUAL_FATAL(mproc_process_create(&p, &o), 0);
-    mproc_value_free(args);
-    CU_ASSERT_EQUAL_FATAL(mproc_process_start(p), 0);
-    return p;
-}
-
-static int join_code(mproc_process_t *p)
-{
-    int code = -1000;
-    CU_ASSERT_EQUAL(mproc_process_join(p, MPROC_FOREVER), 0);
-    mproc_process_exitcode(p, &code);
-    mproc_process_destroy(p);
-    return code;
-}
-
 #define IMPORT_ARG(kind, var, i)                                               \
     if (mproc_##kind##_import(&(var), mproc_value_at(args, (i))) != 0)         \
         mproc_exit(100 + (i));
@@ -132,11 +110,11 @@ static void test_lock_across_processes(void)
     CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(mproc_event_create(&tried, NULL), 0);
     CU_ASSERT_EQUAL(mproc_lock_acquire(l, MPROC_FOREVER), 0);
-    p = start("lock_contender",
-              mproc_value_list_of(2, ref_lock(l), ref_event(tried)));
+    p = harness_start("lock_contender",
+                      mproc_value_list_of(2, ref_lock(l), ref_event(tried)));
     CU_ASSERT_EQUAL(mproc_event_wait(tried, MPROC_FOREVER), 1);
     CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
-    CU_ASSERT_EQUAL(join_code(p), 0);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
     mproc_lock_destroy(l);
     mproc_event_destroy(tried);
 }
@@ -174,12 +152,12 @@ static void test_lock_of_a_killed_holder_is_recovered(void)
     CU_ASSERT_EQUAL_FATAL(mproc_rlock_create(&r, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(mproc_event_create(&holding, NULL), 0);
 
-    p = start("die_holding",
-              mproc_value_list_of(2, ref_lock(l), ref_event(holding)));
+    p = harness_start("die_holding",
+                      mproc_value_list_of(2, ref_lock(l), ref_event(holding)));
     CU_ASSERT_EQUAL(mproc_event_wait(holding, MPROC_FOREVER), 1);
     CU_ASSERT_EQUAL(mproc_lock_acquire(l, 0), MPROC_ETIMEDOUT);
     CU_ASSERT_EQUAL(mproc_process_kill(p), 0);
-    CU_ASSERT_NOT_EQUAL(join_code(p), 0);
+    CU_ASSERT_NOT_EQUAL(harness_join_code(p), 0);
     /* Python would hang here forever. */
     CU_ASSERT_EQUAL(mproc_lock_acquire(l, MPROC_FOREVER), MPROC_EOWNERDEAD);
     CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
@@ -187,11 +165,11 @@ static void test_lock_of_a_killed_holder_is_recovered(void)
     CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
 
     mproc_event_clear(holding);
-    p = start("die_holding",
-              mproc_value_list_of(2, ref_rlock(r), ref_event(holding)));
+    p = harness_start("die_holding",
+                      mproc_value_list_of(2, ref_rlock(r), ref_event(holding)));
     CU_ASSERT_EQUAL(mproc_event_wait(holding, MPROC_FOREVER), 1);
     CU_ASSERT_EQUAL(mproc_process_terminate(p), 0);
-    CU_ASSERT_NOT_EQUAL(join_code(p), 0);
+    CU_ASSERT_NOT_EQUAL(harness_join_code(p), 0);
     CU_ASSERT_EQUAL(mproc_rlock_acquire(r, 5), MPROC_EOWNERDEAD);
     CU_ASSERT_EQUAL(mproc_rlock_release(r), 0);
     CU_ASSERT_EQUAL(mproc_rlock_release(r), MPROC_ENOTHELD);
@@ -234,13 +212,13 @@ static void test_rlock(void)
     CU_ASSERT_EQUAL(mproc_rlock_acquire(r, MPROC_FOREVER), 0);
     CU_ASSERT_EQUAL(mproc_rlock_acquire(r, MPROC_FOREVER), 0);
     CU_ASSERT_EQUAL(mproc_rlock_acquire(r, 0), 0);
-    p = start("rlock_stranger",
-              mproc_value_list_of(2, ref_rlock(r), ref_event(tried)));
+    p = harness_start("rlock_stranger",
+                      mproc_value_list_of(2, ref_rlock(r), ref_event(tried)));
     CU_ASSERT_EQUAL(mproc_event_wait(tried, MPROC_FOREVER), 1);
     CU_ASSERT_EQUAL(mproc_rlock_release(r), 0);
     CU_ASSERT_EQUAL(mproc_rlock_release(r), 0);
     CU_ASSERT_EQUAL(mproc_rlock_release(r), 0);
-    CU_ASSERT_EQUAL(join_code(p), 0);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
     CU_ASSERT_EQUAL(mproc_rlock_release(r), MPROC_ENOTHELD);
     mproc_rlock_destroy(r);
     mproc_event_destroy(tried);
@@ -276,8 +254,9 @@ static void test_semaphores(void)
     CU_ASSERT_EQUAL(mproc_sem_release(s), 0);
     CU_ASSERT_EQUAL(mproc_sem_value(s, &v), 0);
     CU_ASSERT_EQUAL(v, 2);
-    CU_ASSERT_EQUAL(
-        join_code(start("sem_user", mproc_value_list_of(1, ref_sem(s)))), 0);
+    CU_ASSERT_EQUAL(harness_join_code(harness_start(
+                        "sem_user", mproc_value_list_of(1, ref_sem(s)))),
+                    0);
     CU_ASSERT_EQUAL(mproc_sem_value(s, &v), 0);
     CU_ASSERT_EQUAL(v, 3);
     mproc_sem_destroy(s);
@@ -321,12 +300,12 @@ static void test_event(void)
     /* A timed-out wait does not return early. */
     CU_ASSERT(mproc_monotonic() - t0 >= 0.045);
     CU_ASSERT_EQUAL(mproc_event_wait(e, 0), 0);
-    a = start("event_waiter", mproc_value_list_of(1, ref_event(e)));
-    b = start("event_waiter", mproc_value_list_of(1, ref_event(e)));
+    a = harness_start("event_waiter", mproc_value_list_of(1, ref_event(e)));
+    b = harness_start("event_waiter", mproc_value_list_of(1, ref_event(e)));
     CU_ASSERT_EQUAL(mproc_event_set(e), 0);
     CU_ASSERT_EQUAL(mproc_event_is_set(e), 1);
-    CU_ASSERT_EQUAL(join_code(a), 1);
-    CU_ASSERT_EQUAL(join_code(b), 1);
+    CU_ASSERT_EQUAL(harness_join_code(a), 1);
+    CU_ASSERT_EQUAL(harness_join_code(b), 1);
     CU_ASSERT_EQUAL(mproc_event_wait(e, MPROC_FOREVER), 1);
     CU_ASSERT_EQUAL(mproc_event_clear(e), 0);
     CU_ASSERT_EQUAL(mproc_event_is_set(e), 0);
@@ -385,9 +364,10 @@ static void test_condition(void)
 
     CU_ASSERT_EQUAL_FATAL(mproc_cond_export(c, &cref), 0);
     for (i = 0; i < 2; i++)
-        p[i] = start("cond_waiter",
-                     mproc_value_list_of(3, mproc_value_copy(cref),
-                                         ref_event(go), ref_sem(waiting)));
+        p[i] =
+            harness_start("cond_waiter",
+                          mproc_value_list_of(3, mproc_value_copy(cref),
+                                              ref_event(go), ref_sem(waiting)));
     mproc_value_free(cref);
     CU_ASSERT_EQUAL(mproc_sem_acquire(waiting, MPROC_FOREVER), 0);
     CU_ASSERT_EQUAL(mproc_sem_acquire(waiting, MPROC_FOREVER), 0);
@@ -396,7 +376,7 @@ static void test_condition(void)
     CU_ASSERT_EQUAL(mproc_cond_notify_all(c), 0);
     CU_ASSERT_EQUAL(mproc_cond_release(c), 0);
     for (i = 0; i < 2; i++)
-        CU_ASSERT_EQUAL(join_code(p[i]), 0);
+        CU_ASSERT_EQUAL(harness_join_code(p[i]), 0);
     mproc_cond_destroy(c);
     mproc_event_destroy(go);
     mproc_sem_destroy(waiting);
@@ -467,15 +447,15 @@ static void test_barrier(void)
     CU_ASSERT_EQUAL(mproc_barrier_parties(b), 3);
     CU_ASSERT_EQUAL_FATAL(mproc_barrier_export(b, &ref), 0);
     for (i = 0; i < 2; i++)
-        p[i] = start("barrier_party",
-                     mproc_value_list_of(1, mproc_value_copy(ref)));
+        p[i] = harness_start("barrier_party",
+                             mproc_value_list_of(1, mproc_value_copy(ref)));
     mproc_value_free(ref);
     r = mproc_barrier_wait(b, MPROC_FOREVER);
     CU_ASSERT(r >= 0 && r < 3);
     if (r >= 0 && r < 3)
         seen[r]++;
     for (i = 0; i < 2; i++) {
-        int code = join_code(p[i]) - 10;
+        int code = harness_join_code(p[i]) - 10;
         CU_ASSERT(code >= 0 && code < 3);
         if (code >= 0 && code < 3)
             seen[code]++;
@@ -575,7 +555,7 @@ static void test_fork_only_object_in_a_fork_child(void)
     CU_ASSERT_EQUAL_FATAL(mproc_get_context(&fork_ctx, MPROC_START_FORK), 0);
     o.context = fork_ctx;
     CU_ASSERT_EQUAL_FATAL(mproc_sem_create(&g_fork_sem, 0, &o), 0);
-    CU_ASSERT_EQUAL(join_code(start("use_fork_sem", NULL)), 0);
+    CU_ASSERT_EQUAL(harness_join_code(harness_start("use_fork_sem", NULL)), 0);
     CU_ASSERT_EQUAL(mproc_sem_acquire(g_fork_sem, 0), 0);
     mproc_sem_destroy(g_fork_sem);
 }
