@@ -51,6 +51,9 @@ void mproc__os_flush_stdio(void);
  */
 void mproc__os_exit_now(int code);
 
+/* Gives the processor to another runnable thread, if any. */
+void mproc__os_yield(void);
+
 /* A monotonic clock in seconds; only differences mean anything. */
 double mproc__os_monotonic(void);
 

@@ -38,6 +38,14 @@
 #define DEFAULT_THRESHOLD (64u << 10)
 /* How long a consumer spins for an item before it sleeps. */
 #define SPIN_SECONDS 50e-6
+/*
+ * How long a put waits for room in a full ring before it spills. Spilling
+ * is the slow path (file I/O), and a consumer that keeps up frees room in
+ * microseconds; the bound keeps a put from ever waiting on a slow one.
+ */
+#define ROOM_WAIT_SECONDS 2e-3
+/* The spill file is shrunk when drained only if it grew past this. */
+#define SPILL_KEEP (64u << 20)
 
 enum { FLAG_SIMPLE = 1, FLAG_JOINABLE = 2 };
 enum {
@@ -94,7 +102,7 @@ struct mproc_queue_t {
     mproc__os_spill_t *spill; /* opened on first use */
     int closed;
     /* This handle's cached view of the other side (conservative). */
-    uint64_t seen_head, seen_puts;
+    uint64_t seen_head, seen_tail, seen_puts;
     mproc__buf_t payload, frame; /* scratch, reused */
     mproc__owned_t owned;        /* released at exit if still open */
 };
@@ -381,6 +389,26 @@ static uint64_t record_size(size_t frame_len)
     return (4 + (uint64_t) frame_len + 7) / 8 * 8;
 }
 
+/*
+ * Waits a little for the consumers to free the ring up to @end. Spinning
+ * and yielding: a consumer that keeps up frees room within microseconds,
+ * and after ROOM_WAIT_SECONDS the put spills instead of waiting longer.
+ */
+static void wait_for_room(mproc_queue_t *q, uint64_t end)
+{
+    queue_header *h = q->hdr;
+    double give_up = mproc_monotonic() + ROOM_WAIT_SECONDS;
+    unsigned i;
+    for (i = 1; end - q->seen_head > h->capacity; i++) {
+        if (i % 64 == 0) {
+            if (mproc_monotonic() >= give_up)
+                return;
+            mproc__os_yield();
+        }
+        q->seen_head = apr_atomic_read64(&h->head);
+    }
+}
+
 /* Appends q->frame; the caller holds the write lock. */
 static int append(mproc_queue_t *q)
 {
@@ -394,6 +422,8 @@ static int append(mproc_queue_t *q)
     if (apr_atomic_read32(&h->spill_count) == 0 && rec <= h->capacity) {
         if (tail + rec - q->seen_head > h->capacity)
             q->seen_head = apr_atomic_read64(&h->head);
+        if (tail + rec - q->seen_head > h->capacity)
+            wait_for_room(q, tail + rec);
         if (tail + rec - q->seen_head <= h->capacity) {
             ring_write(q, tail, len, 4);
             ring_write(q, tail + 4, q->frame.data, q->frame.len);
@@ -429,8 +459,12 @@ static int take(mproc_queue_t *q)
     int rc;
 
     q->frame.len = 0;
-    if (apr_atomic_read64(&h->tail) != head) {
-        uint64_t tail = apr_atomic_read64(&h->tail);
+    /* The producers' position is re-read only when the cached one is spent
+     * (or left behind by another consumer). */
+    if (q->seen_tail == head || q->seen_tail - head > h->capacity)
+        q->seen_tail = apr_atomic_read64(&h->tail);
+    if (q->seen_tail != head) {
+        uint64_t tail = q->seen_tail;
         ring_read(q, head, len, 4);
         n = mproc__get_u32(len);
         if (record_size(n) > tail - head) {
@@ -480,8 +514,10 @@ static int take(mproc_queue_t *q)
          */
         if (lock(q->wlock) == 0) {
             if (apr_atomic_read32(&h->spill_count) == 0) {
+                /* Rewound, and kept unless it grew big: truncating is slow. */
+                if (h->spill_write > SPILL_KEEP)
+                    mproc__os_spill_truncate(q->spill);
                 h->spill_write = h->spill_read = 0;
-                mproc__os_spill_truncate(q->spill);
             }
             mproc__os_mutex_unlock(q->wlock);
         }
@@ -583,9 +619,13 @@ static int maybe_item(mproc_queue_t *q)
 static int wait_item(mproc_queue_t *q, double timeout)
 {
     queue_header *h = q->hdr;
-    double now = mproc_monotonic(), spin_end = now + SPIN_SECONDS;
-    double end = timeout >= 0 ? now + timeout : 0;
+    double now, spin_end, end;
     int i;
+    if (maybe_item(q))
+        return 0; /* the common case on a busy queue: no clock read */
+    now = mproc_monotonic();
+    spin_end = now + SPIN_SECONDS;
+    end = timeout >= 0 ? now + timeout : 0;
     for (;;) {
         /* Spin briefly: a busy producer is faster than a sleep. */
         for (i = 0;; i++) {
@@ -639,7 +679,7 @@ int mproc_queue_get(mproc_queue_t *q, mproc_value_t **v, double timeout)
         if (rc != 0)
             return rc;
         /* Another consumer may have been quicker. */
-        if (apr_atomic_read64(&h->puts) > h->gets)
+        if (q->seen_puts > h->gets || apr_atomic_read64(&h->puts) > h->gets)
             break;
         mproc__os_mutex_unlock(q->rlock);
     }

@@ -233,25 +233,32 @@ static int convert(const msgpack_object *o, mproc_value_t **out)
 
 int mproc__value_decode(const void *data, size_t len, mproc_value_t **out)
 {
-    msgpack_unpacked up;
+    msgpack_zone zone;
+    msgpack_object obj;
     size_t off = 0;
     msgpack_unpack_return ur;
     int rc;
 
     *out = NULL;
-    msgpack_unpacked_init(&up);
-    ur = msgpack_unpack_next(&up, data, len, &off);
+    /*
+     * A small zone on the stack, not msgpack_unpacked's fresh 8 KiB one:
+     * the objects live only until they are converted, and a queue decodes
+     * millions of small messages.
+     */
+    if (!msgpack_zone_init(&zone, 512))
+        return mproc__set_error(MPROC_ENOMEM, "out of memory decoding a value");
+    ur = msgpack_unpack(data, len, &off, &zone, &obj);
     if (ur == MSGPACK_UNPACK_NOMEM_ERROR)
         rc = mproc__set_error(MPROC_ENOMEM, "out of memory decoding a value");
-    else if (ur != MSGPACK_UNPACK_SUCCESS)
-        rc = mproc__set_error(MPROC_ECORRUPT,
-                              "message is not a valid msgpack value");
-    else if (off != len)
+    else if (ur == MSGPACK_UNPACK_EXTRA_BYTES)
         rc = mproc__set_error(MPROC_ECORRUPT,
                               "message has %zu stray bytes after its value",
                               len - off);
+    else if (ur != MSGPACK_UNPACK_SUCCESS)
+        rc = mproc__set_error(MPROC_ECORRUPT,
+                              "message is not a valid msgpack value");
     else
-        rc = convert(&up.data, out);
-    msgpack_unpacked_destroy(&up);
+        rc = convert(&obj, out);
+    msgpack_zone_destroy(&zone);
     return rc;
 }

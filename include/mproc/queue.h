@@ -7,7 +7,8 @@
  * not fit. A put copies the message into shared memory before it returns,
  * so a process may exit right after putting: its items are neither lost
  * nor waited for (there is no feeder thread to join). A put to an
- * unbounded queue never blocks on a full ring: it spills.
+ * unbounded queue never waits for a consumer: when the ring is full it
+ * gives the consumers a moment (at most 2 ms) to make room, then spills.
  *
  * A queue reaches another process as a value: mproc_queue_export() gives
  * it, mproc_queue_import() opens it, in a child under any start method or

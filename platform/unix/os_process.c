@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <sched.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,11 @@ void mproc__os_flush_stdio(void)
 void mproc__os_exit_now(int code)
 {
     _exit(code);
+}
+
+void mproc__os_yield(void)
+{
+    sched_yield();
 }
 
 double mproc__os_monotonic(void)

@@ -108,6 +108,11 @@ int mproc__win_utf8_to_wide(const char *s, wchar_t **out)
 
 /* ---- time and waiting ------------------------------------------------ */
 
+void mproc__os_yield(void)
+{
+    SwitchToThread();
+}
+
 double mproc__os_monotonic(void)
 {
     LARGE_INTEGER freq, count;
