@@ -165,10 +165,11 @@ void mproc__os_child_free(mproc__os_child_t *child);
 
 /*
  * One end of a byte stream between processes: the transport under
- * mproc_conn_t, which frames the messages itself. Unix: a socketpair
- * (duplex) or a pipe (simplex). Windows: a named pipe opened for
- * overlapped I/O, so that its readiness can be waited for beside other
- * handles. An end serves one reading and one writing thread at a time.
+ * mproc_conn_t, which frames the messages itself. Unix: two pipes
+ * (duplex; a pipe round trip costs half a socket's) or one (simplex). Windows:
+ * a named pipe opened for overlapped I/O, so that its readiness can be waited
+ * for beside other handles. An end serves one reading and one writing thread at
+ * a time.
  */
 typedef struct mproc__os_conn mproc__os_conn_t;
 
@@ -199,15 +200,24 @@ int mproc__os_conn_wait_readable(mproc__os_conn_t *c, double timeout);
 /* Closes the handle and frees @c; NULL is ignored. */
 void mproc__os_conn_close(mproc__os_conn_t *c);
 
-/* The OS handle of @c, as this process knows it: what is passed on. */
+/*
+ * The OS handles of @c, as this process knows them: what is passed on. A
+ * connection has one, or two where reading and writing use separate ones
+ * (a Unix duplex pipe is two pipes); the second is MPROC__OS_FD_INVALID
+ * otherwise.
+ */
 mproc__os_fd_t mproc__os_conn_handle(const mproc__os_conn_t *c);
+mproc__os_fd_t mproc__os_conn_handle2(const mproc__os_conn_t *c);
 
 /*
- * Wraps a handle this process received (passed at its start, or inherited
- * through fork), which @c then owns. It is made close-on-exec (not
- * inheritable) again. MPROC_EINVAL if @h is no such handle here.
+ * Wraps the handles this process received (passed at its start, or
+ * inherited through fork), which @c then owns: @h, and @h2 unless it is
+ * MPROC__OS_FD_INVALID, in mproc__os_conn_handle() order. They are made
+ * close-on-exec (not inheritable) again. MPROC_EINVAL if they are no such
+ * handles here.
  */
-int mproc__os_conn_adopt(mproc__os_conn_t **c, mproc__os_fd_t h);
+int mproc__os_conn_adopt(mproc__os_conn_t **c, mproc__os_fd_t h,
+                         mproc__os_fd_t h2);
 
 /*
  * A handle that becomes ready when @child ends, for

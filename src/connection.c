@@ -591,6 +591,10 @@ int mproc_conn_export(const mproc_conn_t *c, mproc_value_t **ref)
     rc |= mproc_value_map_set_str(m, "mproc", mproc_value_str("conn"));
     rc |= mproc_value_map_set_str(
         m, "handle", mproc_value_int((int64_t) mproc__os_conn_handle(c->os)));
+    if (mproc__os_conn_handle2(c->os) != MPROC__OS_FD_INVALID)
+        rc |= mproc_value_map_set_str(
+            m, "handle2",
+            mproc_value_int((int64_t) mproc__os_conn_handle2(c->os)));
     rc |=
         mproc_value_map_set_str(m, "pid", mproc_value_int(mproc__os_getpid()));
     rc |= mproc_value_map_set_str(m, "readable", mproc_value_bool(c->readable));
@@ -669,11 +673,12 @@ static int ref_fields(const mproc_value_t *ref, int *readable, int *writable,
     return 0;
 }
 
-/* The handle of a slot reference, which it takes (each slot once). */
-static int take_slot(const mproc_value_t *ref, mproc__os_fd_t *h)
+/* The handle in slot @key of a reference, which it takes (each slot once). */
+static int take_slot(const mproc_value_t *ref, const char *key,
+                     mproc__os_fd_t *h)
 {
     int64_t slot, token;
-    int rc = ref_int(ref, "slot", 0, &slot);
+    int rc = ref_int(ref, key, 0, &slot);
     if (rc == 0)
         rc = ref_int(ref, "token", 0, &token);
     if (rc != 0)
@@ -698,7 +703,7 @@ int mproc_conn_import(mproc_conn_t **c, const mproc_value_t *ref)
 {
     mproc__os_conn_t *os;
     mproc_conn_opts_t o;
-    mproc__os_fd_t h = MPROC__OS_FD_INVALID;
+    mproc__os_fd_t h = MPROC__OS_FD_INVALID, h2 = MPROC__OS_FD_INVALID;
     int readable = 0, writable = 0, rc;
     if (c == NULL)
         return mproc__set_error(MPROC_EINVAL, "no place for the connection");
@@ -712,10 +717,14 @@ int mproc_conn_import(mproc_conn_t **c, const mproc_value_t *ref)
     if (rc != 0)
         return rc;
     if (mproc_value_get(ref, "slot") != NULL) {
-        rc = take_slot(ref, &h);
+        rc = take_slot(ref, "slot", &h);
+        if (rc == 0 && mproc_value_get(ref, "slot2") != NULL)
+            rc = take_slot(ref, "slot2", &h2);
     } else {
-        int64_t handle, pid;
+        int64_t handle, handle2 = MPROC__OS_FD_INVALID, pid;
         rc = ref_int(ref, "handle", 0, &handle);
+        if (rc == 0 && mproc_value_get(ref, "handle2") != NULL)
+            rc = ref_int(ref, "handle2", 0, &handle2);
         if (rc == 0)
             rc = ref_int(ref, "pid", 1, &pid);
         if (rc != 0)
@@ -729,10 +738,11 @@ int mproc_conn_import(mproc_conn_t **c, const mproc_value_t *ref)
                 "child as an argument of its start",
                 (long long) pid, mproc__os_getpid());
         h = (mproc__os_fd_t) handle;
+        h2 = (mproc__os_fd_t) handle2;
     }
     if (rc != 0)
         return rc;
-    rc = mproc__os_conn_adopt(&os, h);
+    rc = mproc__os_conn_adopt(&os, h, h2);
     if (rc != 0)
         return rc;
     return conn_new(c, os, readable, writable, &o);
@@ -751,40 +761,58 @@ static int is_own_ref(const mproc_value_t *v)
            mproc_value_as_int(pid) == mproc__os_getpid();
 }
 
-/* The slot reference that replaces @ref, its handle added to @pass. */
-static mproc_value_t *slot_ref(const mproc_value_t *ref,
-                               mproc__conn_pass_t *pass, int *rc)
+/* The slot of handle @h in @pass, added if new; -1 (and *@rc) if full. */
+static int64_t pass_slot(mproc__conn_pass_t *pass, mproc__os_fd_t h, int *rc)
 {
-    mproc__os_fd_t h =
-        (mproc__os_fd_t) mproc_value_as_int(mproc_value_get(ref, "handle"));
-    mproc_value_t *out;
-    size_t i, slot;
+    size_t slot;
     /* The same connection twice in the arguments is one slot. */
     for (slot = 0; slot < pass->n && pass->handles[slot] != h; slot++) {
     }
     if (slot == pass->n) {
         if (pass->n == MPROC__OS_MAX_PASS) {
             *rc = mproc__set_error(MPROC_ERANGE,
-                                   "at most %d connections can be handed to "
-                                   "one child",
+                                   "at most %d handles can be handed to one "
+                                   "child",
                                    MPROC__OS_MAX_PASS);
-            return NULL;
+            return -1;
         }
         pass->handles[pass->n++] = h;
     }
+    return (int64_t) slot;
+}
+
+/* The slot reference that replaces @ref, its handles added to @pass. */
+static mproc_value_t *slot_ref(const mproc_value_t *ref,
+                               mproc__conn_pass_t *pass, int *rc)
+{
+    const mproc_value_t *h2 = mproc_value_get(ref, "handle2");
+    mproc_value_t *out;
+    int64_t slot, slot2 = -1;
+    size_t i;
+    slot = pass_slot(
+        pass,
+        (mproc__os_fd_t) mproc_value_as_int(mproc_value_get(ref, "handle")),
+        rc);
+    if (slot >= 0 && h2 != NULL)
+        slot2 = pass_slot(pass, (mproc__os_fd_t) mproc_value_as_int(h2), rc);
+    if (slot < 0 || (h2 != NULL && slot2 < 0))
+        return NULL;
     out = mproc_value_map();
     for (i = 0; out != NULL && i < mproc_value_len(ref); i++) {
         const mproc_value_t *k = mproc_value_key_at(ref, i);
         const char *name = mproc_value_as_str(k);
         if (name != NULL &&
-            (strcmp(name, "handle") == 0 || strcmp(name, "pid") == 0))
+            (strcmp(name, "handle") == 0 || strcmp(name, "handle2") == 0 ||
+             strcmp(name, "pid") == 0))
             continue;
         if (mproc_value_map_set(out, mproc_value_copy(k),
                                 mproc_value_copy(mproc_value_value_at(ref, i))))
             break;
     }
     if (out == NULL || i < mproc_value_len(ref) ||
-        mproc_value_map_set_str(out, "slot", mproc_value_int((int64_t) slot)) ||
+        mproc_value_map_set_str(out, "slot", mproc_value_int(slot)) ||
+        (slot2 >= 0 &&
+         mproc_value_map_set_str(out, "slot2", mproc_value_int(slot2))) ||
         mproc_value_map_set_str(out, "token", mproc_value_int(pass->token))) {
         mproc_value_free(out);
         *rc = mproc__set_error(MPROC_ENOMEM, "out of memory");

@@ -31,7 +31,8 @@
 #include "os_internal.h"
 
 struct mproc__os_conn {
-    int fd;
+    int rfd; /* read from here */
+    int wfd; /* write here: the same descriptor, or a second pipe's */
     /*
      * A socket is written with send(MSG_NOSIGNAL): a program that never
      * called mproc_main() still ignores no SIGPIPE, and a dead peer must
@@ -40,35 +41,56 @@ struct mproc__os_conn {
     int is_socket;
 };
 
-static int conn_new(mproc__os_conn_t **c, int fd)
+/* Takes @rfd and @wfd (they may be the same descriptor) over. */
+static int conn_new(mproc__os_conn_t **c, int rfd, int wfd)
 {
     struct stat st;
     *c = malloc(sizeof **c);
     if (*c == NULL) {
-        close(fd);
+        close(rfd);
+        if (wfd != rfd)
+            close(wfd);
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     }
-    (*c)->fd = fd;
-    (*c)->is_socket = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+    (*c)->rfd = rfd;
+    (*c)->wfd = wfd;
+    (*c)->is_socket = fstat(wfd, &st) == 0 && S_ISSOCK(st.st_mode);
     return 0;
 }
 
 int mproc__os_conn_pair(mproc__os_conn_t **r, mproc__os_conn_t **w, int duplex)
 {
-    int fds[2], rc;
+    int a[2], b[2] = {-1, -1}, rc;
     *r = *w = NULL;
-    if (duplex) {
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
-            return mproc__unix_error(errno, "cannot create a socket pair");
-    } else if (pipe2(fds, O_CLOEXEC) < 0) {
-        return mproc__unix_error(errno, "cannot create a pipe");
-    }
-    rc = conn_new(r, fds[0]);
-    if (rc != 0) {
-        close(fds[1]);
+    /*
+     * A duplex connection is two pipes, one each way, rather than a socket
+     * pair: a round trip through pipes costs about half as much.
+     */
+    if (pipe2(a, O_CLOEXEC) < 0 || (duplex && pipe2(b, O_CLOEXEC) < 0)) {
+        rc = mproc__unix_error(errno, "cannot create a pipe");
+        if (b[0] < 0 && duplex) {
+            close(a[0]);
+            close(a[1]);
+        }
         return rc;
     }
-    rc = conn_new(w, fds[1]);
+    if (!duplex) {
+        rc = conn_new(r, a[0], a[0]);
+        if (rc != 0) {
+            close(a[1]);
+            return rc;
+        }
+        rc = conn_new(w, a[1], a[1]);
+    } else {
+        /* @r reads a and writes b; @w reads b and writes a. */
+        rc = conn_new(r, a[0], b[1]);
+        if (rc != 0) {
+            close(a[1]);
+            close(b[0]);
+            return rc;
+        }
+        rc = conn_new(w, b[0], a[1]);
+    }
     if (rc != 0) {
         mproc__os_conn_close(*r);
         *r = NULL;
@@ -81,7 +103,7 @@ int mproc__os_conn_read(mproc__os_conn_t *c, void *buf, size_t n, size_t *got)
     ssize_t r;
     *got = 0;
     do {
-        r = read(c->fd, buf, n);
+        r = read(c->rfd, buf, n);
     } while (r < 0 && errno == EINTR);
     if (r >= 0) {
         *got = (size_t) r;
@@ -101,8 +123,8 @@ int mproc__os_conn_write(mproc__os_conn_t *c, const void *buf, size_t n)
 {
     const char *p = buf;
     while (n > 0) {
-        ssize_t w =
-            c->is_socket ? send(c->fd, p, n, MSG_NOSIGNAL) : write(c->fd, p, n);
+        ssize_t w = c->is_socket ? send(c->wfd, p, n, MSG_NOSIGNAL)
+                                 : write(c->wfd, p, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -119,26 +141,33 @@ int mproc__os_conn_write(mproc__os_conn_t *c, const void *buf, size_t n)
 
 int mproc__os_conn_wait_readable(mproc__os_conn_t *c, double timeout)
 {
-    return mproc__unix_poll_in(c->fd, timeout);
+    return mproc__unix_poll_in(c->rfd, timeout);
 }
 
 void mproc__os_conn_close(mproc__os_conn_t *c)
 {
     if (c == NULL)
         return;
-    close(c->fd);
+    close(c->rfd);
+    if (c->wfd != c->rfd)
+        close(c->wfd);
     free(c);
 }
 
 mproc__os_fd_t mproc__os_conn_handle(const mproc__os_conn_t *c)
 {
-    return (mproc__os_fd_t) c->fd;
+    return (mproc__os_fd_t) c->rfd;
 }
 
-int mproc__os_conn_adopt(mproc__os_conn_t **c, mproc__os_fd_t h)
+mproc__os_fd_t mproc__os_conn_handle2(const mproc__os_conn_t *c)
+{
+    return c->wfd != c->rfd ? (mproc__os_fd_t) c->wfd : MPROC__OS_FD_INVALID;
+}
+
+/* Checks that @h is open here and makes it close-on-exec again. */
+static int reclaim(mproc__os_fd_t h)
 {
     int fd = (int) h, flags;
-    *c = NULL;
     if (h < 0 || h > 0x7fffffff || (flags = fcntl(fd, F_GETFD)) < 0)
         return mproc__set_error(MPROC_EINVAL,
                                 "descriptor %ld is not open in this process",
@@ -150,7 +179,21 @@ int mproc__os_conn_adopt(mproc__os_conn_t **c, mproc__os_fd_t h)
     if (!(flags & FD_CLOEXEC) && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0)
         return mproc__unix_error(errno, "cannot make a descriptor "
                                         "close-on-exec");
-    return conn_new(c, fd);
+    return 0;
+}
+
+int mproc__os_conn_adopt(mproc__os_conn_t **c, mproc__os_fd_t h,
+                         mproc__os_fd_t h2)
+{
+    int rc;
+    *c = NULL;
+    rc = reclaim(h);
+    if (rc == 0 && h2 != MPROC__OS_FD_INVALID)
+        rc = reclaim(h2);
+    if (rc != 0)
+        return rc;
+    return conn_new(c, (int) h,
+                    h2 != MPROC__OS_FD_INVALID ? (int) h2 : (int) h);
 }
 
 /* The time left until @deadline, for ppoll; never negative. */
@@ -178,7 +221,7 @@ int mproc__os_wait_many(mproc__os_wait_item_t *items, size_t n, double timeout)
     for (i = 0; i < n; i++) {
         items[i].ready = 0;
         p[i].fd =
-            items[i].conn != NULL ? items[i].conn->fd : (int) items[i].handle;
+            items[i].conn != NULL ? items[i].conn->rfd : (int) items[i].handle;
         p[i].events = POLLIN;
         p[i].revents = 0;
     }

@@ -258,10 +258,21 @@ mproc__os_fd_t mproc__os_conn_handle(const mproc__os_conn_t *c)
     return (mproc__os_fd_t) c->h;
 }
 
-int mproc__os_conn_adopt(mproc__os_conn_t **c, mproc__os_fd_t h)
+mproc__os_fd_t mproc__os_conn_handle2(const mproc__os_conn_t *c)
+{
+    /* A named pipe end reads and writes through one handle. */
+    (void) c;
+    return MPROC__OS_FD_INVALID;
+}
+
+int mproc__os_conn_adopt(mproc__os_conn_t **c, mproc__os_fd_t h,
+                         mproc__os_fd_t h2)
 {
     HANDLE hh = (HANDLE) h;
     *c = NULL;
+    if (h2 != MPROC__OS_FD_INVALID)
+        return mproc__set_error(MPROC_EINVAL,
+                                "a Windows connection has one handle");
     if (h == 0 || h == MPROC__OS_FD_INVALID ||
         GetFileType(hh) != FILE_TYPE_PIPE)
         return mproc__set_error(MPROC_EINVAL,
