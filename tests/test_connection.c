@@ -821,6 +821,61 @@ static void test_wait_for_more_than_64(void)
     }
 }
 
+/*
+ * args: a duplex connection. Receives [lock ref, queue ref]; with the lock
+ * held by the parent, a try fails; puts "got it" on the queue and waits
+ * for the lock.
+ */
+static void use_objects_from_pipe(const mproc_value_t *args)
+{
+    mproc_conn_t *c = arg_conn(args, 0);
+    mproc_value_t *refs = NULL, *v;
+    mproc_lock_t *l;
+    mproc_queue_t *q;
+    expect(mproc_conn_recv(c, &refs) == 0, 2);
+    expect(mproc_lock_import(&l, mproc_value_at(refs, 0)) == 0, 3);
+    expect(mproc_queue_import(&q, mproc_value_at(refs, 1)) == 0, 4);
+    expect(mproc_lock_acquire(l, 0) == MPROC_ETIMEDOUT, 5);
+    v = mproc_value_str("got it");
+    expect(mproc_queue_put(q, v, MPROC_FOREVER) == 0, 6);
+    mproc_value_free(v);
+    expect(mproc_lock_acquire(l, MPROC_FOREVER) == 0, 7);
+    mproc_lock_release(l);
+    mproc_value_free(refs);
+    mproc_lock_destroy(l);
+    mproc_queue_destroy(q);
+    mproc_conn_close(c);
+}
+MPROC_TARGET(use_objects_from_pipe)
+
+static void test_objects_sent_through_a_pipe(void)
+{
+    mproc_conn_t *a, *b;
+    mproc_lock_t *l;
+    mproc_queue_t *q;
+    mproc_value_t *lr, *qr, *refs, *v = NULL;
+    mproc_process_t *p;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_export(l, &lr), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_export(q, &qr), 0);
+    p = harness_start("use_objects_from_pipe", mproc_value_list_of(1, ref(b)));
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, MPROC_FOREVER), 0);
+    refs = mproc_value_list_of(2, lr, qr);
+    CU_ASSERT_EQUAL(mproc_conn_send(a, refs), 0);
+    mproc_value_free(refs);
+    CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 30), 0);
+    CU_ASSERT_STRING_EQUAL(mproc_value_as_str(v), "got it");
+    mproc_value_free(v);
+    CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
+    mproc_lock_destroy(l);
+    mproc_queue_destroy(q);
+    mproc_conn_close(a);
+    mproc_conn_close(b);
+}
+
 static const harness_test tests[] = {
     {"every kind of value", test_every_kind_of_value, 0},
     {"bytes", test_bytes, 0},
@@ -840,6 +895,7 @@ static const harness_test tests[] = {
     {"wait for connections and processes",
      test_wait_for_connections_and_processes, 0},
     {"wait for more than 64", test_wait_for_more_than_64, 0},
+    {"objects sent through a pipe", test_objects_sent_through_a_pipe, 0},
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)
