@@ -41,9 +41,6 @@
  */
 #define PIPE_BUFFER 65536
 
-/* The longest wait handed to one WaitForMultipleObjects call, in ms. */
-#define MAX_WAIT_MS ((DWORD) 0x7fffffff)
-
 /* The handles one helper thread waits on, besides the shared event. */
 #define BATCH (MAXIMUM_WAIT_OBJECTS - 1)
 
@@ -363,21 +360,6 @@ static int signalled(HANDLE h)
     return 0;
 }
 
-/* The milliseconds left until @deadline, rounded up (see os_process.c). */
-static DWORD ms_left(double deadline)
-{
-    double left = (deadline - mproc__os_monotonic()) * 1000.0;
-    DWORD ms;
-    if (left <= 0)
-        return 0;
-    if (left >= (double) MAX_WAIT_MS)
-        return MAX_WAIT_MS;
-    ms = (DWORD) left;
-    if ((double) ms < left)
-        ms++;
-    return ms;
-}
-
 /* Waits for any of at most MAXIMUM_WAIT_OBJECTS handles: 0, ETIMEDOUT. */
 static int wait_direct(const HANDLE *h, DWORD n, double timeout)
 {
@@ -385,7 +367,7 @@ static int wait_direct(const HANDLE *h, DWORD n, double timeout)
     for (;;) {
         DWORD ms = timeout < 0    ? INFINITE
                    : timeout == 0 ? 0
-                                  : ms_left(deadline);
+                                  : mproc__win_ms_left(deadline);
         DWORD r = WaitForMultipleObjects(n, h, FALSE, ms);
         if (r < WAIT_OBJECT_0 + n ||
             (r >= WAIT_ABANDONED_0 && r < WAIT_ABANDONED_0 + n))

@@ -58,6 +58,14 @@ struct mproc__os_child {
 int mproc__win_error(DWORD err, const char *what);
 
 /*
+ * The milliseconds to wait for the rest of a timeout ending at @deadline
+ * (mproc__os_monotonic() seconds), rounded up: a wait rounded down would
+ * end before the deadline, and a positive remainder rounded down to 0
+ * would turn a wait into a poll.
+ */
+DWORD mproc__win_ms_left(double deadline);
+
+/*
  * Converts UTF-8 @s into a malloc'ed UTF-16 string in *@out. Invalid UTF-8
  * is MPROC_EINVAL.
  */

@@ -131,7 +131,7 @@ double mproc__os_monotonic(void)
  * rounded up: a wait rounded down would end before the deadline, and a
  * positive remainder rounded down to 0 would turn a wait into a poll.
  */
-static DWORD ms_left(double deadline)
+DWORD mproc__win_ms_left(double deadline)
 {
     double left = (deadline - mproc__os_monotonic()) * 1000.0;
     DWORD ms;
@@ -155,7 +155,7 @@ int mproc__win_wait_handle(HANDLE h, double timeout)
         else if (timeout == 0)
             ms = 0;
         else
-            ms = ms_left(deadline);
+            ms = mproc__win_ms_left(deadline);
         r = WaitForSingleObject(h, ms);
         if (r == WAIT_OBJECT_0 || r == WAIT_ABANDONED)
             return 0;

@@ -35,9 +35,6 @@
 
 #include "mproc_private.h"
 
-/* The longest wait handed to one WaitForSingleObject or Sleep call, in ms. */
-#define MAX_WAIT_MS ((DWORD) 0x7fffffff)
-
 /* The longest name the contract allows, and the namespace prefix. */
 #define NAME_MAX_LEN 31
 #define NAME_PREFIX L"Local\\"
@@ -157,25 +154,6 @@ static int check_opened(HANDLE h, DWORD err, const char *name, const char *kind)
 }
 
 /*
- * The milliseconds left until @deadline, rounded up: rounded down, a wait
- * would end before the deadline, and a positive remainder would become a
- * 0 ms poll.
- */
-static DWORD ms_until(double deadline)
-{
-    double left = (deadline - mproc__os_monotonic()) * 1000.0;
-    DWORD ms;
-    if (left <= 0)
-        return 0;
-    if (left >= (double) MAX_WAIT_MS)
-        return MAX_WAIT_MS;
-    ms = (DWORD) left;
-    if ((double) ms < left)
-        ms++;
-    return ms;
-}
-
-/*
  * Waits like mproc__win_wait_handle, but tells WAIT_OBJECT_0 from
  * WAIT_ABANDONED in *@result, which only a mutex gives.
  */
@@ -189,7 +167,7 @@ static int wait_mutex(HANDLE h, double timeout, DWORD *result)
         else if (timeout == 0)
             ms = 0;
         else
-            ms = ms_until(deadline);
+            ms = mproc__win_ms_left(deadline);
         r = WaitForSingleObject(h, ms);
         if (r == WAIT_OBJECT_0 || r == WAIT_ABANDONED) {
             *result = r;
@@ -214,7 +192,7 @@ static void sleep_for(double timeout)
     double deadline = mproc__os_monotonic() + timeout;
     DWORD ms;
     /* Sleep may end up to a clock tick early, as a wait may. */
-    while ((ms = ms_until(deadline)) > 0)
+    while ((ms = mproc__win_ms_left(deadline)) > 0)
         Sleep(ms);
 }
 
