@@ -255,6 +255,14 @@ MPROC_NORETURN void mproc__bootstrap_from_fd(mproc__os_fd_t fd);
 /* Runs @p's target in this (forked) process and ends it. Never returns. */
 MPROC_NORETURN void mproc__bootstrap_run_forked(mproc_process_t *p);
 
+/* ---- named objects (synchronize.c) ------------------------------------ */
+
+/*
+ * Creates a shared segment of @size bytes under a fresh random name,
+ * "mproc-<16 hex digits>", written to @name (at least 23 bytes).
+ */
+int mproc__shm_create_named(mproc__os_shm_t **shm, char *name, size_t size);
+
 /* ---- queues (queue.c) ------------------------------------------------- */
 
 /* For the tests: the ring of @q and the position of its oldest record. */

@@ -196,7 +196,7 @@ static int create(mproc_queue_t **out, const mproc_queue_opts_t *opts,
     mproc_queue_t *q;
     queue_header *h;
     uint64_t capacity;
-    int rc, attempt;
+    int rc;
     char n[SUB_NAME_LEN];
 
     if (opts != NULL)
@@ -212,18 +212,8 @@ static int create(mproc_queue_t **out, const mproc_queue_opts_t *opts,
     q = calloc(1, sizeof *q);
     if (q == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    for (attempt = 0;; attempt++) {
-        unsigned char r[8];
-        int i;
-        mproc__random_bytes(r, sizeof r);
-        memcpy(q->name, "mproc-", 6);
-        for (i = 0; i < 8; i++)
-            snprintf(q->name + 6 + 2 * i, 3, "%02x", r[i]);
-        rc = mproc__os_shm_create(&q->shm, q->name,
-                                  RING_OFFSET + (size_t) capacity);
-        if (rc != MPROC_EEXIST || attempt == 100)
-            break;
-    }
+    rc = mproc__shm_create_named(&q->shm, q->name,
+                                 RING_OFFSET + (size_t) capacity);
     if (rc != 0) {
         q->name[0] = '\0';
         close_handle(q);

@@ -97,26 +97,32 @@ static const char *sub_name(const sync_base *b, const char *tag, char *buf)
 }
 
 /* Creates a segment with room for @slots OS objects, named at random. */
+int mproc__shm_create_named(mproc__os_shm_t **shm, char *name, size_t size)
+{
+    int rc, attempt;
+    /* A random name; a clash is astronomically rare but retried. */
+    for (attempt = 0;; attempt++) {
+        unsigned char r[8];
+        int i;
+        mproc__random_bytes(r, sizeof r);
+        memcpy(name, "mproc-", 6);
+        for (i = 0; i < 8; i++)
+            snprintf(name + 6 + 2 * i, 3, "%02x", r[i]);
+        rc = mproc__os_shm_create(shm, name, size);
+        if (rc != MPROC_EEXIST || attempt == 100)
+            return rc;
+    }
+}
+
 static int base_create(sync_base *b, sync_kind kind, int slots, int fork_only)
 {
     size_t size = (HEADER_SLOTS + (size_t) slots) * SLOT;
-    int rc, attempt;
+    int rc;
     memset(b, 0, sizeof *b);
     if (fork_only) {
         rc = mproc__os_shm_create(&b->shm, NULL, size);
     } else {
-        /* A random name; a clash is astronomically rare but retried. */
-        for (attempt = 0;; attempt++) {
-            unsigned char r[8];
-            int i;
-            mproc__random_bytes(r, sizeof r);
-            memcpy(b->name, "mproc-", 6);
-            for (i = 0; i < 8; i++)
-                snprintf(b->name + 6 + 2 * i, 3, "%02x", r[i]);
-            rc = mproc__os_shm_create(&b->shm, b->name, size);
-            if (rc != MPROC_EEXIST || attempt == 100)
-                break;
-        }
+        rc = mproc__shm_create_named(&b->shm, b->name, size);
         if (rc == 0) {
             rc = mproc__os_track(b->name);
             if (rc != 0) {
