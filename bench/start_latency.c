@@ -39,6 +39,10 @@
 
 #include <mproc.h>
 
+#include "bench_util.h"
+
+const char *prog = "bench_start_latency";
+
 extern char **environ;
 
 static void noop(const mproc_value_t *args)
@@ -47,30 +51,16 @@ static void noop(const mproc_value_t *args)
 }
 MPROC_TARGET(noop)
 
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec * 1e6 + (double) ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return (x > y) - (x < y);
-}
-
 static void report(const char *impl, const char *method, double *t, long n)
 {
-    double sum = 0, median;
+    double sum = 0, mid;
     long i;
-    qsort(t, (size_t) n, sizeof *t, cmp_double);
+    mid = median(t, n);
     for (i = 0; i < n; i++)
         sum += t[i];
-    median = n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
     printf("{\"impl\": \"%s\", \"method\": \"%s\", \"n\": %ld, "
            "\"median_us\": %.1f, \"mean_us\": %.1f, \"min_us\": %.1f}\n",
-           impl, method, n, median, sum / (double) n, t[0]);
+           impl, method, n, mid, sum / (double) n, t[0]);
     fflush(stdout);
 }
 

@@ -78,6 +78,8 @@
 
 #include <mproc.h>
 
+#include "bench_util.h"
+
 #define CHUNKS 10
 #define LINE __attribute__((aligned(64)))
 
@@ -101,75 +103,9 @@ typedef struct shared {
 
 static shared *sh;
 
-static const char *prog = "bench_sync";
-
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec * 1e6 + (double) ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *t, long n)
-{
-    qsort(t, (size_t) n, sizeof *t, cmp_double);
-    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-}
-
-static void die(const char *what)
-{
-    fprintf(stderr, "%s: %s: %s\n", prog, what, strerror(errno));
-    exit(1);
-}
-
-static void die_mproc(const char *what, int rc)
-{
-    fprintf(stderr, "%s: %s: %s (%s)\n", prog, what, mproc_last_error(),
-            mproc_err_name(rc));
-    exit(1);
-}
+const char *prog = "bench_sync";
 
 /* ---- placement ---------------------------------------------------------- */
-
-/* 0 none, 1 same, 2 split. */
-static int parse_affinity(const char *s)
-{
-    if (strcmp(s, "none") == 0)
-        return 0;
-    if (strcmp(s, "same") == 0)
-        return 1;
-    if (strcmp(s, "split") == 0)
-        return 2;
-    return -1;
-}
-
-static const char *affinity_names[] = {"none", "same", "split"};
-
-static void pin(int cpu)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (sched_setaffinity(0, sizeof set, &set) < 0)
-        die("sched_setaffinity");
-}
-
-/*
- * Places party @who (0 or 1) of a run with placement @aff: party 0 on CPU
- * 0, party 1 on CPU 0 (same) or 1 (split).
- */
-static void place(int aff, int who)
-{
-    if (aff == 0)
-        return;
-    pin(aff == 2 && who == 1 ? 1 : 0);
-}
 
 /* ---- the raw objects ---------------------------------------------------- */
 
@@ -435,51 +371,6 @@ static void contender_raw(int kind, int who, int aff, long n)
     sh->t_end[who] = now_us();
 }
 
-static void wait_raw_child(pid_t pid)
-{
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            die("waitpid");
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "%s: raw child status %d\n", prog, status);
-        exit(1);
-    }
-}
-
-static void join_mproc(mproc_process_t *p)
-{
-    int rc, code = -1;
-    if ((rc = mproc_process_join(p, MPROC_FOREVER)) != 0)
-        die_mproc("join", rc);
-    if (mproc_process_exitcode(p, &code) != 0 || code != 0) {
-        fprintf(stderr, "%s: child exit code %d\n", prog, code);
-        exit(1);
-    }
-    mproc_process_destroy(p);
-}
-
-static mproc_process_t *start_mproc(const char *target, mproc_value_t *args)
-{
-    const mproc_context_t *fork_ctx;
-    mproc_process_opts_t opts = {0};
-    mproc_process_t *p;
-    int rc;
-    if (args == NULL)
-        die_mproc("arguments", MPROC_ENOMEM);
-    if ((rc = mproc_get_context(&fork_ctx, MPROC_START_FORK)) != 0)
-        die_mproc("get_context", rc);
-    opts.target = target;
-    opts.args = args;
-    opts.context = fork_ctx;
-    if ((rc = mproc_process_create(&p, &opts)) != 0)
-        die_mproc("process_create", rc);
-    if ((rc = mproc_process_start(p)) != 0)
-        die_mproc("process_start", rc);
-    mproc_value_free(args);
-    return p;
-}
-
 static void bench_contended(const char *impl, int kind, int aff, long n)
 {
     double t0, t1;
@@ -530,11 +421,6 @@ static void bench_contended(const char *impl, int kind, int aff, long n)
 }
 
 /* ---- 3, 4. round trips -------------------------------------------------- */
-
-static long warmup_rounds(long n)
-{
-    return n / 10 < 100 ? 100 : n / 10;
-}
 
 /* B's side: args {ref1, ref2, affinity, rounds}. */
 static void pong_event(const mproc_value_t *args)
