@@ -20,16 +20,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-build=${1:-build}
-if [[ ! -d $build && -d $here/../$build ]]; then
-    build=$here/../$build
-fi
-exe=$build/bench/bench_start_latency
-if [[ ! -x $exe ]]; then
-    echo "run.sh: $exe not found; build first:" >&2
-    echo "  cmake -S . -B build && cmake --build build -j2" >&2
-    exit 1
-fi
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
+bench_locate "${1:-build}" bench_start_latency
 py=${PYTHON:-python3}
 rounds=${BENCH_ROUNDS:-5}
 n=${BENCH_N:-200}
@@ -62,20 +55,8 @@ trap 'rm -f "$results"' EXIT
 
 echo "start+join latency: $rounds rounds; N = $n (mproc, raw)," \
     "$n_py_spawn/$n_py_fork/$n_py_forkserver (python spawn/fork/forkserver)"
-echo "$(date -u +%Y-%m-%dT%H:%MZ); machine: $(nproc) CPUs, $(uname -sr), $("$py" -c 'import platform; print("Python", platform.python_version())')"
-for ((r = 0; r < rounds; r++)); do
-    printf 'round %d/%d ' $((r + 1)) "$rounds" >&2
-    for ((i = 0; i < ${#benches[@]}; i++)); do
-        b=${benches[$(((i + r) % ${#benches[@]}))]}
-        run_bench "${b% *}" "${b#* }" |
-            sed "s/^{/{\"round\": $((r + 1)), /" >>"$results"
-        printf '.' >&2
-    done
-    printf '\n' >&2
-done
-if [[ -n ${BENCH_JSON:-} ]]; then
-    cp "$results" "$BENCH_JSON"
-fi
+bench_header
+bench_rounds
 
 "$py" - "$results" <<'EOF'
 import json

@@ -28,16 +28,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-build=${1:-build}
-if [[ ! -d $build && -d $here/../$build ]]; then
-    build=$here/../$build
-fi
-exe=$build/bench/bench_queue
-if [[ ! -x $exe ]]; then
-    echo "run_queue.sh: $exe not found; build first:" >&2
-    echo "  cmake -S . -B build && cmake --build build -j2" >&2
-    exit 1
-fi
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
+bench_locate "${1:-build}" bench_queue
 py=${PYTHON:-python3}
 rounds=${BENCH_ROUNDS:-5}
 n_rtt=${BENCH_N_RTT:-20000}
@@ -129,26 +122,8 @@ trap 'rm -f "$results"' EXIT
 
 echo "queues and pipes: $rounds rounds of ${#benches[@]} runs;" \
     "throughput counts x$scale; round trips $n_rtt/$n_py_rtt (C/Python)"
-btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt" 2>/dev/null || true)
-echo "build: $build (${btype:-unknown build type})"
-if [[ $btype == Debug ]]; then
-    echo "note: a Debug build runs the library unoptimised;" \
-        "figures in bench/README.md use RelWithDebInfo"
-fi
-echo "$(date -u +%Y-%m-%dT%H:%MZ); machine: $(nproc) CPUs, $(uname -sr), $("$py" -c 'import platform; print("Python", platform.python_version())'); load $(cut -d' ' -f1-3 /proc/loadavg)"
-for ((r = 0; r < rounds; r++)); do
-    printf 'round %d/%d ' $((r + 1)) "$rounds" >&2
-    for ((i = 0; i < ${#benches[@]}; i++)); do
-        b=${benches[$(((i + r) % ${#benches[@]}))]}
-        # shellcheck disable=SC2086
-        run_bench $b | sed "s/^{/{\"round\": $((r + 1)), /" >>"$results"
-        printf '.' >&2
-    done
-    printf '\n' >&2
-done
-if [[ -n ${BENCH_JSON:-} ]]; then
-    cp "$results" "$BENCH_JSON"
-fi
+bench_header
+bench_rounds
 
 "$py" - "$results" <<'EOF'
 import json

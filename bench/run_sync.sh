@@ -26,16 +26,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-build=${1:-build}
-if [[ ! -d $build && -d $here/../$build ]]; then
-    build=$here/../$build
-fi
-exe=$build/bench/bench_sync
-if [[ ! -x $exe ]]; then
-    echo "run_sync.sh: $exe not found; build first:" >&2
-    echo "  cmake -S . -B build && cmake --build build -j2" >&2
-    exit 1
-fi
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
+bench_locate "${1:-build}" bench_sync
 py=${PYTHON:-python3}
 rounds=${BENCH_ROUNDS:-7}
 n_lock=${BENCH_N_LOCK:-20000000}
@@ -93,26 +86,8 @@ trap 'rm -f "$results"' EXIT
 echo "synchronization: $rounds rounds of ${#benches[@]} runs; N (C/Python):" \
     "lock $n_lock/$n_py_lock, contended $n_cont/$n_py_cont per process," \
     "round trips $n_rtt/$n_py_rtt"
-btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt" 2>/dev/null || true)
-echo "build: $build (${btype:-unknown build type})"
-if [[ $btype == Debug ]]; then
-    echo "note: a Debug build of the library runs its lock wrapper unoptimised;" \
-        "figures in bench/README.md use RelWithDebInfo"
-fi
-echo "$(date -u +%Y-%m-%dT%H:%MZ); machine: $(nproc) CPUs, $(uname -sr), $("$py" -c 'import platform; print("Python", platform.python_version())')"
-for ((r = 0; r < rounds; r++)); do
-    printf 'round %d/%d ' $((r + 1)) "$rounds" >&2
-    for ((i = 0; i < ${#benches[@]}; i++)); do
-        b=${benches[$(((i + r) % ${#benches[@]}))]}
-        # shellcheck disable=SC2086
-        run_bench $b | sed "s/^{/{\"round\": $((r + 1)), /" >>"$results"
-        printf '.' >&2
-    done
-    printf '\n' >&2
-done
-if [[ -n ${BENCH_JSON:-} ]]; then
-    cp "$results" "$BENCH_JSON"
-fi
+bench_header
+bench_rounds
 
 "$py" - "$results" <<'EOF'
 import json

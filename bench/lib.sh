@@ -1,0 +1,55 @@
+# What the bench/run*.sh scripts share; sourced, not run.
+#
+# bench_locate BUILD PROGRAM: sets $exe to BUILD/bench/PROGRAM (BUILD may
+#   also be relative to the project), or stops with the build command.
+# bench_header: one line with the date, the machine and the build type.
+# bench_rounds: runs "run_bench <words of each entry of benches>" for
+#   every entry of the benches array, $rounds times, into $results, one
+#   JSON line each tagged with its round. Each round runs every benchmark
+#   once, as a fresh process, in an order that rotates from round to
+#   round, so a burst of background load is spread over all of them.
+
+bench_locate() {
+    local here build=$1 program=$2
+    here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+    if [[ ! -d $build && -d $here/../$build ]]; then
+        build=$here/../$build
+    fi
+    exe=$build/bench/$program
+    bench_build=$build
+    if [[ ! -x $exe ]]; then
+        echo "$(basename "$0"): $exe not found; build first:" >&2
+        echo "  cmake -S . -B build && cmake --build build -j2" >&2
+        exit 1
+    fi
+}
+
+bench_header() {
+    local btype
+    btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$bench_build/CMakeCache.txt" 2>/dev/null || true)
+    echo "build: $bench_build (${btype:-unknown build type})"
+    if [[ $btype == Debug ]]; then
+        echo "note: a Debug build runs the library unoptimised;" \
+            "figures in bench/README.md use RelWithDebInfo"
+    fi
+    echo "$(date -u +%Y-%m-%dT%H:%MZ); machine: $(nproc) CPUs, $(uname -sr)," \
+        "$("$py" -c 'import platform; print("Python", platform.python_version())');" \
+        "load $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+bench_rounds() {
+    local r i b
+    for ((r = 0; r < rounds; r++)); do
+        printf 'round %d/%d ' $((r + 1)) "$rounds" >&2
+        for ((i = 0; i < ${#benches[@]}; i++)); do
+            b=${benches[$(((i + r) % ${#benches[@]}))]}
+            # shellcheck disable=SC2086
+            run_bench $b | sed "s/^{/{\"round\": $((r + 1)), /" >>"$results"
+            printf '.' >&2
+        done
+        printf '\n' >&2
+    done
+    if [[ -n ${BENCH_JSON:-} ]]; then
+        cp "$results" "$BENCH_JSON"
+    fi
+}
