@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # What the bench/run*.sh scripts share; sourced, not run.
 #
 # bench_locate BUILD PROGRAM: sets $exe to BUILD/bench/PROGRAM (BUILD may
