@@ -78,5 +78,10 @@ int mproc__win_utf8_to_wide(const char *s, wchar_t **out);
  * early is resumed until the deadline has really passed.
  */
 int mproc__win_wait_handle(HANDLE h, double timeout);
+/*
+ * The same, telling WAIT_OBJECT_0 from WAIT_ABANDONED in *@result (only a
+ * mutex is ever abandoned: its holder ended without releasing it).
+ */
+int mproc__win_wait_handle_ex(HANDLE h, double timeout, DWORD *result);
 
 #endif

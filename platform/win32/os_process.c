@@ -147,6 +147,12 @@ DWORD mproc__win_ms_left(double deadline)
 
 int mproc__win_wait_handle(HANDLE h, double timeout)
 {
+    DWORD result;
+    return mproc__win_wait_handle_ex(h, timeout, &result);
+}
+
+int mproc__win_wait_handle_ex(HANDLE h, double timeout, DWORD *result)
+{
     double deadline = timeout > 0 ? mproc__os_monotonic() + timeout : 0;
     for (;;) {
         DWORD ms, r;
@@ -157,8 +163,10 @@ int mproc__win_wait_handle(HANDLE h, double timeout)
         else
             ms = mproc__win_ms_left(deadline);
         r = WaitForSingleObject(h, ms);
-        if (r == WAIT_OBJECT_0 || r == WAIT_ABANDONED)
+        if (r == WAIT_OBJECT_0 || r == WAIT_ABANDONED) {
+            *result = r;
             return 0;
+        }
         if (r == WAIT_FAILED)
             return mproc__win_error(GetLastError(), "wait failed");
         /*

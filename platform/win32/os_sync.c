@@ -157,33 +157,36 @@ static int check_opened(HANDLE h, DWORD err, const char *name, const char *kind)
  * Waits like mproc__win_wait_handle, but tells WAIT_OBJECT_0 from
  * WAIT_ABANDONED in *@result, which only a mutex gives.
  */
-static int wait_mutex(HANDLE h, double timeout, DWORD *result)
+/*
+ * Creates (@create) or opens the kernel object "Local\\<name>" of kind
+ * @what ("lock", "semaphore", "event"), through @make or @open; an
+ * anonymous one when @name is NULL (create only). The error sentences
+ * name the object.
+ */
+static int named_handle(const char *what, const char *name, int create,
+                        HANDLE (*make)(const wchar_t *wname, const void *arg),
+                        HANDLE (*open)(const wchar_t *wname), const void *arg,
+                        HANDLE *out)
 {
-    double deadline = timeout > 0 ? mproc__os_monotonic() + timeout : 0;
-    for (;;) {
-        DWORD ms, r;
-        if (timeout < 0)
-            ms = INFINITE;
-        else if (timeout == 0)
-            ms = 0;
-        else
-            ms = mproc__win_ms_left(deadline);
-        r = WaitForSingleObject(h, ms);
-        if (r == WAIT_OBJECT_0 || r == WAIT_ABANDONED) {
-            *result = r;
-            return 0;
-        }
-        if (r == WAIT_FAILED)
-            return mproc__win_error(GetLastError(),
-                                    "waiting for a lock failed");
-        /*
-         * WAIT_TIMEOUT. The system may end a wait up to a clock tick early,
-         * and a long timeout is waited for in slices: go on until the final
-         * 0 ms poll proves that the deadline has passed.
-         */
-        if (ms == 0)
-            return MPROC_ETIMEDOUT;
+    object_name_t wname;
+    DWORD err;
+    int rc;
+    if (name == NULL && !create)
+        return mproc__set_error(MPROC_EINVAL,
+                                "an anonymous %s cannot be opened", what);
+    if (name != NULL) {
+        rc = object_name(name, what, wname);
+        if (rc != 0)
+            return rc;
     }
+    if (create) {
+        *out = make(name != NULL ? wname : NULL, arg);
+        err = GetLastError();
+        return check_created(*out, err, name, what);
+    }
+    *out = open(wname);
+    err = GetLastError();
+    return check_opened(*out, err, name, what);
 }
 
 /* Sleeps @timeout seconds (at least; nothing for 0). */
@@ -339,12 +342,21 @@ void mproc__os_shm_unlink(const char *name)
 
 /* ---- mutex ------------------------------------------------------------- */
 
+static HANDLE make_mutex(const wchar_t *wname, const void *arg)
+{
+    (void) arg;
+    return CreateMutexW(NULL, FALSE, wname);
+}
+
+static HANDLE open_mutex(const wchar_t *wname)
+{
+    return OpenMutexW(SYNCHRONIZE | MUTEX_MODIFY_STATE, FALSE, wname);
+}
+
 int mproc__os_mutex_init(mproc__os_mutex_t **m, void *slot, const char *name,
                          mproc__os_mutex_kind_e kind, int create)
 {
     struct mproc__os_mutex *mx;
-    object_name_t wname;
-    DWORD err;
     int rc;
 
     (void) slot;
@@ -352,27 +364,12 @@ int mproc__os_mutex_init(mproc__os_mutex_t **m, void *slot, const char *name,
     if (kind != MPROC__OS_MUTEX_PLAIN && kind != MPROC__OS_MUTEX_RECURSIVE)
         return mproc__set_error(MPROC_EINVAL, "unknown kind of mutex %d",
                                 (int) kind);
-    if (name == NULL && !create)
-        return mproc__set_error(MPROC_EINVAL,
-                                "an anonymous lock cannot be opened");
-    if (name != NULL) {
-        rc = object_name(name, "lock", wname);
-        if (rc != 0)
-            return rc;
-    }
     mx = calloc(1, sizeof *mx);
     if (mx == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     mx->kind = kind;
-    if (create) {
-        mx->h = CreateMutexW(NULL, FALSE, name != NULL ? wname : NULL);
-        err = GetLastError();
-        rc = check_created(mx->h, err, name, "lock");
-    } else {
-        mx->h = OpenMutexW(SYNCHRONIZE | MUTEX_MODIFY_STATE, FALSE, wname);
-        err = GetLastError();
-        rc = check_opened(mx->h, err, name, "lock");
-    }
+    rc = named_handle("lock", name, create, make_mutex, open_mutex, NULL,
+                      &mx->h);
     if (rc != 0) {
         free(mx);
         return rc;
@@ -403,7 +400,7 @@ int mproc__os_mutex_lock(mproc__os_mutex_t *m, double timeout)
             sleep_for(timeout);
         return MPROC_ETIMEDOUT;
     }
-    rc = wait_mutex(m->h, timeout, &result);
+    rc = mproc__win_wait_handle_ex(m->h, timeout, &result);
     if (rc != 0)
         return rc;
     if (m->kind == MPROC__OS_MUTEX_PLAIN)
@@ -481,20 +478,28 @@ void mproc__os_mutex_close(mproc__os_mutex_t *m)
 
 /* ---- semaphore --------------------------------------------------------- */
 
+/* arg: the initial value and the limit, as two LONGs. */
+static HANDLE make_sem(const wchar_t *wname, const void *arg)
+{
+    const LONG *v = arg;
+    /* The bound is the object's maximum: the kernel enforces it. */
+    return CreateSemaphoreW(NULL, v[0], v[1], wname);
+}
+
+static HANDLE open_sem(const wchar_t *wname)
+{
+    return OpenSemaphoreW(SYNCHRONIZE | SEMAPHORE_MODIFY_STATE, FALSE, wname);
+}
+
 int mproc__os_sem_init(mproc__os_sem_t **s, void *slot, const char *name,
                        unsigned value, unsigned max, int create)
 {
     struct mproc__os_sem *sem;
-    object_name_t wname;
-    LONG limit = max != 0 ? (LONG) max : LONG_MAX;
-    DWORD err;
+    LONG v[2];
     int rc;
 
     (void) slot;
     *s = NULL;
-    if (name == NULL && !create)
-        return mproc__set_error(MPROC_EINVAL,
-                                "an anonymous semaphore cannot be opened");
     if (value > (unsigned) LONG_MAX || max > (unsigned) LONG_MAX)
         return mproc__set_error(MPROC_EINVAL,
                                 "a semaphore's value is at most %ld",
@@ -504,26 +509,13 @@ int mproc__os_sem_init(mproc__os_sem_t **s, void *slot, const char *name,
                                 "a bounded semaphore cannot start above its "
                                 "bound (%u > %u)",
                                 value, max);
-    if (name != NULL) {
-        rc = object_name(name, "semaphore", wname);
-        if (rc != 0)
-            return rc;
-    }
+    v[0] = (LONG) value;
+    v[1] = max != 0 ? (LONG) max : LONG_MAX;
     sem = calloc(1, sizeof *sem);
     if (sem == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    if (create) {
-        /* The bound is the object's maximum: the kernel enforces it. */
-        sem->h = CreateSemaphoreW(NULL, (LONG) value, limit,
-                                  name != NULL ? wname : NULL);
-        err = GetLastError();
-        rc = check_created(sem->h, err, name, "semaphore");
-    } else {
-        sem->h =
-            OpenSemaphoreW(SYNCHRONIZE | SEMAPHORE_MODIFY_STATE, FALSE, wname);
-        err = GetLastError();
-        rc = check_opened(sem->h, err, name, "semaphore");
-    }
+    rc =
+        named_handle("semaphore", name, create, make_sem, open_sem, v, &sem->h);
     if (rc != 0) {
         free(sem);
         return rc;
@@ -587,40 +579,34 @@ void mproc__os_sem_close(mproc__os_sem_t *s)
 
 /* ---- event ------------------------------------------------------------- */
 
+static HANDLE make_event(const wchar_t *wname, const void *arg)
+{
+    (void) arg;
+    /*
+     * Manual reset: set wakes every waiter and stays set until cleared, as
+     * Python's Event does. Created clear.
+     */
+    return CreateEventW(NULL, TRUE, FALSE, wname);
+}
+
+static HANDLE open_event(const wchar_t *wname)
+{
+    return OpenEventW(SYNCHRONIZE | EVENT_MODIFY_STATE, FALSE, wname);
+}
+
 int mproc__os_event_init(mproc__os_event_t **e, void *slot, const char *name,
                          int create)
 {
     struct mproc__os_event *ev;
-    object_name_t wname;
-    DWORD err;
     int rc;
 
     (void) slot;
     *e = NULL;
-    if (name == NULL && !create)
-        return mproc__set_error(MPROC_EINVAL,
-                                "an anonymous event cannot be opened");
-    if (name != NULL) {
-        rc = object_name(name, "event", wname);
-        if (rc != 0)
-            return rc;
-    }
     ev = calloc(1, sizeof *ev);
     if (ev == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    if (create) {
-        /*
-         * Manual reset: set wakes every waiter and stays set until cleared,
-         * as Python's Event does. Created clear.
-         */
-        ev->h = CreateEventW(NULL, TRUE, FALSE, name != NULL ? wname : NULL);
-        err = GetLastError();
-        rc = check_created(ev->h, err, name, "event");
-    } else {
-        ev->h = OpenEventW(SYNCHRONIZE | EVENT_MODIFY_STATE, FALSE, wname);
-        err = GetLastError();
-        rc = check_opened(ev->h, err, name, "event");
-    }
+    rc = named_handle("event", name, create, make_event, open_event, NULL,
+                      &ev->h);
     if (rc != 0) {
         free(ev);
         return rc;
