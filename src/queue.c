@@ -338,8 +338,7 @@ void mproc_queue_destroy(mproc_queue_t *q)
         close_handle(q);
 }
 
-/* ---- the ring and the spill file ------------------------------------------
- */
+/* ---- the ring and the spill file ------------------------------------ */
 
 static int lock(mproc__os_mutex_t *m);
 
@@ -515,8 +514,7 @@ static int take(mproc_queue_t *q)
     return 0;
 }
 
-/* ---- put and get ----------------------------------------------------------
- */
+/* ---- put and get ---------------------------------------------------- */
 
 static int lock(mproc__os_mutex_t *m)
 {

@@ -75,8 +75,7 @@ typedef struct sync_base {
     mproc__owned_t owned; /* released at exit if still open */
 } sync_base;
 
-/* ---- segments -------------------------------------------------------------
- */
+/* ---- segments ------------------------------------------------------- */
 
 static int is_fork_only(const mproc_context_t *ctx)
 {
@@ -154,6 +153,16 @@ static void base_close(sync_base *b)
             mproc__os_shm_unlink(b->name);
         mproc__os_untrack(b->name);
     }
+}
+
+/* Frees object @obj, whose OS objects are closed, and lets go of its segment.
+ */
+static void base_destroy(void *obj)
+{
+    sync_base *b = obj;
+    mproc__owned_unlink(&b->owned);
+    base_close(b);
+    free(b);
 }
 
 static int base_export(const sync_base *b, sync_kind kind, mproc_value_t **ref)
@@ -269,8 +278,7 @@ static void release_event(void *obj);
 static void release_cond(void *obj);
 static void release_barrier(void *obj);
 
-/* ---- Lock ------------------------------------------------------------------
- */
+/* ---- Lock ----------------------------------------------------------- */
 
 struct mproc_lock_t {
     sync_base base;
@@ -316,10 +324,8 @@ void mproc_lock_destroy(mproc_lock_t *l)
 {
     if (l == NULL)
         return;
-    mproc__owned_unlink(&l->base.owned);
     mproc__os_mutex_close(l->mutex);
-    base_close(&l->base);
-    free(l);
+    base_destroy(l);
 }
 
 int mproc_lock_export(const mproc_lock_t *l, mproc_value_t **ref)
@@ -327,8 +333,7 @@ int mproc_lock_export(const mproc_lock_t *l, mproc_value_t **ref)
     return base_export(&l->base, KIND_LOCK, ref);
 }
 
-/* ---- RLock -----------------------------------------------------------------
- */
+/* ---- RLock ---------------------------------------------------------- */
 
 struct mproc_rlock_t {
     sync_base base;
@@ -399,10 +404,8 @@ void mproc_rlock_destroy(mproc_rlock_t *r)
 {
     if (r == NULL)
         return;
-    mproc__owned_unlink(&r->base.owned);
     mproc__os_mutex_close(r->mutex);
-    base_close(&r->base);
-    free(r);
+    base_destroy(r);
 }
 
 int mproc_rlock_export(const mproc_rlock_t *r, mproc_value_t **ref)
@@ -410,8 +413,7 @@ int mproc_rlock_export(const mproc_rlock_t *r, mproc_value_t **ref)
     return base_export(&r->base, KIND_RLOCK, ref);
 }
 
-/* ---- Semaphore -------------------------------------------------------------
- */
+/* ---- Semaphore ------------------------------------------------------ */
 
 struct mproc_sem_t {
     sync_base base;
@@ -492,10 +494,8 @@ void mproc_sem_destroy(mproc_sem_t *s)
 {
     if (s == NULL)
         return;
-    mproc__owned_unlink(&s->base.owned);
     mproc__os_sem_close(s->sem);
-    base_close(&s->base);
-    free(s);
+    base_destroy(s);
 }
 
 int mproc_sem_export(const mproc_sem_t *s, mproc_value_t **ref)
@@ -503,8 +503,7 @@ int mproc_sem_export(const mproc_sem_t *s, mproc_value_t **ref)
     return base_export(&s->base, KIND_SEM, ref);
 }
 
-/* ---- Event -----------------------------------------------------------------
- */
+/* ---- Event ---------------------------------------------------------- */
 
 struct mproc_event_t {
     sync_base base;
@@ -559,10 +558,8 @@ void mproc_event_destroy(mproc_event_t *e)
 {
     if (e == NULL)
         return;
-    mproc__owned_unlink(&e->base.owned);
     mproc__os_event_close(e->event);
-    base_close(&e->base);
-    free(e);
+    base_destroy(e);
 }
 
 int mproc_event_export(const mproc_event_t *e, mproc_value_t **ref)
@@ -570,8 +567,7 @@ int mproc_event_export(const mproc_event_t *e, mproc_value_t **ref)
     return base_export(&e->base, KIND_EVENT, ref);
 }
 
-/* ---- the condition algorithm ------------------------------------------------
- */
+/* ---- the condition algorithm ---------------------------------------- */
 
 /*
  * CPython's Condition (Lib/multiprocessing/synchronize.py): a waiter
@@ -716,8 +712,7 @@ static int core_wait_for(cond_core *c, const cond_lock *l,
     return result ? 1 : 0;
 }
 
-/* ---- Condition --------------------------------------------------------------
- */
+/* ---- Condition ------------------------------------------------------ */
 
 struct mproc_cond_t {
     sync_base base;
@@ -866,8 +861,7 @@ int mproc_cond_export(const mproc_cond_t *c, mproc_value_t **ref)
     return base_export(&c->base, KIND_COND, ref);
 }
 
-/* ---- Barrier ----------------------------------------------------------------
- */
+/* ---- Barrier -------------------------------------------------------- */
 
 /*
  * threading.Barrier's algorithm over a plain lock and a condition core in
