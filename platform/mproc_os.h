@@ -313,12 +313,12 @@ void mproc__os_spill_unlink(const char *name);
 
 /*
  * Each object has a slot of MPROC__OS_SYNC_SLOT bytes in a shared segment.
- * The Unix backend keeps the object itself there (a robust process-shared
- * pthread mutex, a sem_t, a futex word); the Windows backend ignores the
- * slot and uses a named kernel object "Local\<name>". @create makes the
- * object, otherwise an existing one is opened. A NULL @name makes an
- * anonymous object (fork children only on Unix; never reopened by name).
- * The handles returned are this process's; _close frees them.
+ * The Unix backend keeps the object itself there (a robust futex lock, a
+ * sem_t, a futex word); the Windows backend ignores the slot and uses a
+ * named kernel object "Local\<name>". @create makes the object, otherwise
+ * an existing one is opened. A NULL @name makes an anonymous object (fork
+ * children only on Unix; never reopened by name). The handles returned are
+ * this process's; _close frees them.
  */
 #define MPROC__OS_SYNC_SLOT 64
 

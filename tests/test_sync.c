@@ -3,13 +3,19 @@
  * method: their semantics, their errors, their reopening in a child, and
  * the recovery of a lock whose holder was killed.
  */
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
 
-#if !defined(_WIN32)
+#if defined(_WIN32)
+    #include <windows.h>
+#else
+    #include <pthread.h>
+    #include <sys/mman.h>
     #include <sys/stat.h>
 #endif
 
@@ -178,6 +184,156 @@ static void test_lock_of_a_killed_holder_is_recovered(void)
     mproc_rlock_destroy(r);
     mproc_event_destroy(holding);
 }
+
+/* Takes @arg (a Lock) and ends the thread without releasing it. */
+#if defined(_WIN32)
+static DWORD WINAPI take_and_exit(void *arg)
+{
+    return (DWORD) mproc_lock_acquire(arg, MPROC_FOREVER);
+}
+#else
+static void *take_and_exit(void *arg)
+{
+    return (void *) (intptr_t) mproc_lock_acquire(arg, MPROC_FOREVER);
+}
+#endif
+
+/* A thread that ends holding a lock does not lock everybody out either. */
+static void test_lock_of_an_ended_thread_is_recovered(void)
+{
+    mproc_lock_t *l;
+    long taken;
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
+#if defined(_WIN32)
+    {
+        DWORD code = 1;
+        HANDLE t = CreateThread(NULL, 0, take_and_exit, l, 0, NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+        WaitForSingleObject(t, INFINITE);
+        GetExitCodeThread(t, &code);
+        CloseHandle(t);
+        taken = (long) code;
+    }
+#else
+    {
+        pthread_t t;
+        void *code = NULL;
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, take_and_exit, l), 0);
+        pthread_join(t, &code);
+        taken = (long) (intptr_t) code;
+    }
+#endif
+    CU_ASSERT_EQUAL(taken, 0);
+#if !defined(_WIN32)
+    /*
+     * Nobody holds it, and the mark stays for the next holder (Windows
+     * consumes an abandonment on any wait, so there it is not asked).
+     */
+    CU_ASSERT_EQUAL(mproc_lock_release(l), MPROC_ENOTHELD);
+#endif
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, 0), MPROC_EOWNERDEAD);
+    CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, 0), 0);
+    CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
+    mproc_lock_destroy(l);
+}
+
+#if !defined(_WIN32)
+    /*
+     * On Linux a held Lock is kept on the same robust list of the thread as
+     * glibc's robust pthread mutexes. A child takes both kinds, interleaved,
+     * lets some go out of order and is killed holding the rest: each object
+     * must come out exactly as its own state says, which only holds if neither
+     * side broke the other's links.
+     */
+    #define MIXED_LOCKS 4
+    #define MIXED_MUTEXES 3
+
+typedef struct mixed {
+    pthread_mutex_t mutex[MIXED_MUTEXES];
+} mixed;
+
+static mixed *g_mixed; /* MAP_SHARED before the fork child starts */
+
+/* args: MIXED_LOCKS lock refs, event "holding". */
+static void hold_mixed(const mproc_value_t *args)
+{
+    mproc_lock_t *l[MIXED_LOCKS];
+    mproc_event_t *holding;
+    pthread_mutex_t *m = g_mixed->mutex;
+    int i;
+    for (i = 0; i < MIXED_LOCKS; i++)
+        IMPORT_ARG(lock, l[i], i);
+    IMPORT_ARG(event, holding, MIXED_LOCKS);
+    expect(pthread_mutex_lock(&m[0]) == 0, 2);
+    expect(mproc_lock_acquire(l[0], MPROC_FOREVER) == 0, 3);
+    expect(pthread_mutex_lock(&m[1]) == 0, 4);
+    expect(mproc_lock_acquire(l[1], MPROC_FOREVER) == 0, 5);
+    expect(mproc_lock_acquire(l[2], MPROC_FOREVER) == 0, 6);
+    expect(pthread_mutex_lock(&m[2]) == 0, 7);
+    expect(mproc_lock_acquire(l[3], MPROC_FOREVER) == 0, 8);
+    /* Out of order, from the middle and both ends of the list. */
+    expect(mproc_lock_release(l[1]) == 0, 9);
+    expect(pthread_mutex_unlock(&m[0]) == 0, 10);
+    expect(mproc_lock_release(l[3]) == 0, 11);
+    expect(pthread_mutex_unlock(&m[1]) == 0, 12);
+    /* Holds l[0], l[2] and m[2]; retakes l[1] on top. */
+    expect(mproc_lock_acquire(l[1], MPROC_FOREVER) == 0, 13);
+    mproc_event_set(holding);
+    for (;;)
+        mproc_sleep(60);
+}
+MPROC_TARGET(hold_mixed)
+
+static void test_locks_share_the_robust_list_with_glibc(void)
+{
+    static const int held_lock[MIXED_LOCKS] = {1, 1, 1, 0};
+    static const int held_mutex[MIXED_MUTEXES] = {0, 0, 1};
+    mproc_lock_t *l[MIXED_LOCKS];
+    mproc_value_t *args = mproc_value_list();
+    mproc_event_t *holding;
+    mproc_process_t *p;
+    pthread_mutexattr_t attr;
+    int i;
+    g_mixed = mmap(NULL, sizeof *g_mixed, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CU_ASSERT_NOT_EQUAL_FATAL(g_mixed, MAP_FAILED);
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    for (i = 0; i < MIXED_MUTEXES; i++)
+        CU_ASSERT_EQUAL_FATAL(pthread_mutex_init(&g_mixed->mutex[i], &attr), 0);
+    pthread_mutexattr_destroy(&attr);
+    for (i = 0; i < MIXED_LOCKS; i++) {
+        CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l[i], NULL), 0);
+        mproc_value_append(args, ref_lock(l[i]));
+    }
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&holding, NULL), 0);
+    mproc_value_append(args, ref_event(holding));
+
+    p = harness_start("hold_mixed", args);
+    CU_ASSERT_EQUAL(mproc_event_wait(holding, MPROC_FOREVER), 1);
+    CU_ASSERT_EQUAL(mproc_process_kill(p), 0);
+    CU_ASSERT_NOT_EQUAL(harness_join_code(p), 0);
+
+    for (i = 0; i < MIXED_LOCKS; i++) {
+        CU_ASSERT_EQUAL(mproc_lock_acquire(l[i], 0),
+                        held_lock[i] ? MPROC_EOWNERDEAD : 0);
+        CU_ASSERT_EQUAL(mproc_lock_release(l[i]), 0);
+        mproc_lock_destroy(l[i]);
+    }
+    for (i = 0; i < MIXED_MUTEXES; i++) {
+        int err = pthread_mutex_trylock(&g_mixed->mutex[i]);
+        CU_ASSERT_EQUAL(err, held_mutex[i] ? EOWNERDEAD : 0);
+        if (err == EOWNERDEAD)
+            pthread_mutex_consistent(&g_mixed->mutex[i]);
+        pthread_mutex_unlock(&g_mixed->mutex[i]);
+        pthread_mutex_destroy(&g_mixed->mutex[i]);
+    }
+    mproc_event_destroy(holding);
+    munmap(g_mixed, sizeof *g_mixed);
+}
+#endif
 
 /* ---- RLock ------------------------------------------------------------------
  */
@@ -566,6 +722,12 @@ static const harness_test tests[] = {
     {"lock across processes", test_lock_across_processes, 0},
     {"lock of a killed holder is recovered",
      test_lock_of_a_killed_holder_is_recovered, 0},
+    {"lock of an ended thread is recovered",
+     test_lock_of_an_ended_thread_is_recovered, 0},
+#if !defined(_WIN32)
+    {"locks share the robust list with glibc",
+     test_locks_share_the_robust_list_with_glibc, HARNESS_FORK},
+#endif
     {"rlock", test_rlock, 0},
     {"semaphores", test_semaphores, 0},
     {"event", test_event, 0},

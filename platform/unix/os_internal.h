@@ -25,6 +25,12 @@ struct mproc__os_child {
     int exitcode;  /* Python's convention */
 };
 
+struct timespec;
+/* The absolute CLOCK_MONOTONIC time @timeout seconds (> 0) from now. */
+void mproc__unix_deadline_after(double timeout, struct timespec *ts);
+/* Sleeps until the absolute CLOCK_MONOTONIC time @ts. */
+void mproc__unix_sleep_until(const struct timespec *ts);
+
 /* Translates errno into a status and records @what with strerror. */
 int mproc__unix_error(int err, const char *what);
 

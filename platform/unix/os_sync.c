@@ -1,16 +1,15 @@
 /*
- * Unix backend: thread ids, shared memory and the synchronization objects
- * that live in it.
+ * Unix backend: time helpers, shared memory and the semaphores and events
+ * that live in it (the lock is in os_mutex.c).
  *
  * APR's process mutexes and shared memory cannot be reopened by name from a
  * spawned child (APR unlinks the name at once), so this file uses POSIX
- * directly: shm_open segments, robust process-shared pthread mutexes,
- * process-shared sem_t and a futex word for events. Every object is kept in
- * a slot of a shared segment that the core allocates; a handle here is only
- * this process's pointer to the slot.
+ * directly: shm_open segments, process-shared sem_t and a futex word for
+ * events. Every object is kept in a slot of a shared segment that the core
+ * allocates; a handle here is only this process's pointer to the slot.
  *
- * The lock and unlock fast paths are one call into glibc and one branch:
- * no system call, allocation or formatting beyond what pthreads does.
+ * The wait and post fast paths are one call into glibc and one branch:
+ * no system call, allocation or formatting beyond what glibc does.
  */
 #if defined(_WIN32)
     #error "the Unix backend is built on Windows: use platform/win32"
@@ -23,7 +22,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
-#include <pthread.h>
 #include <semaphore.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,40 +42,10 @@
 /* The longest shared memory name the contract allows. */
 #define SHM_NAME_MAX 31
 
-/* ---- threads ----------------------------------------------------------- */
-
-/*
- * gettid() is a system call; the id is cached per thread. A fork child's
- * only thread is a copy of the forking one with the same cached id, so a
- * fork handler clears the cache in the child. The handler is registered
- * before the first value is cached, so no cached id can miss it.
- */
-static MPROC__TLS long cached_tid;
-static pthread_once_t tid_once = PTHREAD_ONCE_INIT;
-
-static void tid_forget_in_child(void)
-{
-    cached_tid = 0;
-}
-
-static void tid_register_atfork(void)
-{
-    pthread_atfork(NULL, NULL, tid_forget_in_child);
-}
-
-long mproc__os_thread_id(void)
-{
-    if (MPROC__LIKELY(cached_tid != 0))
-        return cached_tid;
-    pthread_once(&tid_once, tid_register_atfork);
-    cached_tid = (long) syscall(SYS_gettid);
-    return cached_tid;
-}
-
 /* ---- time -------------------------------------------------------------- */
 
 /* The absolute CLOCK_MONOTONIC time @timeout seconds (> 0) from now. */
-static void deadline_after(double timeout, struct timespec *ts)
+void mproc__unix_deadline_after(double timeout, struct timespec *ts)
 {
     time_t whole;
     /* About 30 years: far enough to mean "never" without overflowing. */
@@ -94,7 +62,7 @@ static void deadline_after(double timeout, struct timespec *ts)
 }
 
 /* Sleeps until the absolute CLOCK_MONOTONIC time @ts. */
-static void sleep_until(const struct timespec *ts)
+void mproc__unix_sleep_until(const struct timespec *ts)
 {
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, ts, NULL) == EINTR) {
     }
@@ -277,11 +245,10 @@ typedef struct event_slot {
     uint32_t waiters; /* processes in (or entering) FUTEX_WAIT */
 } event_slot;
 
-SLOT_FITS(mutex, pthread_mutex_t);
 SLOT_FITS(sem, sem_slot);
 SLOT_FITS(event, event_slot);
 
-/* pthread objects and futex words need their natural alignment. */
+/* sem_t and futex words need their natural alignment. */
 static int check_slot(const void *slot)
 {
     if (slot == NULL || ((uintptr_t) slot % 8) != 0)
@@ -289,180 +256,6 @@ static int check_slot(const void *slot)
                                 "a synchronization slot must be 8-byte "
                                 "aligned shared memory");
     return 0;
-}
-
-/* ---- mutexes ----------------------------------------------------------- */
-
-struct mproc__os_mutex {
-    pthread_mutex_t *mutex; /* in the slot */
-    mproc__os_mutex_kind_e kind;
-};
-
-int mproc__os_mutex_init(mproc__os_mutex_t **m, void *slot, const char *name,
-                         mproc__os_mutex_kind_e kind, int create)
-{
-    mproc__os_mutex_t *h;
-    int rc = check_slot(slot);
-    (void) name; /* the object lives in the slot, not under a name */
-    *m = NULL;
-    if (rc != 0)
-        return rc;
-    h = malloc(sizeof *h);
-    if (h == NULL)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    h->mutex = slot;
-    h->kind = kind;
-    if (create) {
-        pthread_mutexattr_t attr;
-        int err = pthread_mutexattr_init(&attr);
-        /*
-         * Robust: a holder that dies does not lock everybody out; the next
-         * locker gets EOWNERDEAD. Error-checking for a plain lock, so that
-         * relocking by the holder and unlocking by a non-holder are errors
-         * instead of a deadlock or silent corruption.
-         */
-        if (err == 0)
-            err = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-        if (err == 0)
-            err = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-        if (err == 0)
-            err = pthread_mutexattr_settype(&attr,
-                                            kind == MPROC__OS_MUTEX_RECURSIVE
-                                                ? PTHREAD_MUTEX_RECURSIVE
-                                                : PTHREAD_MUTEX_ERRORCHECK);
-        if (err == 0)
-            err = pthread_mutex_init(h->mutex, &attr);
-        pthread_mutexattr_destroy(&attr);
-        if (err != 0) {
-            free(h);
-            return mproc__unix_error(err, "cannot create a mutex");
-        }
-    }
-    *m = h;
-    return 0;
-}
-
-/* The slow part of mproc__os_mutex_lock: anything but a plain success. */
-static int mutex_lock_failed(mproc__os_mutex_t *m, int err, double timeout,
-                             const struct timespec *deadline)
-{
-    switch (err) {
-    case EBUSY:
-    case ETIMEDOUT:
-        return MPROC_ETIMEDOUT;
-    case EOWNERDEAD:
-        /*
-         * We hold it now. Mark it consistent at once: the caller learns
-         * about the death from the status, and the data it guards is the
-         * caller's to check, as with Windows' WAIT_ABANDONED.
-         */
-        pthread_mutex_consistent(m->mutex);
-        return mproc__set_error(MPROC_EOWNERDEAD,
-                                "acquired a lock whose previous holder "
-                                "died holding it");
-    case EDEADLK:
-        /* Only a plain (error-checking) mutex relocked by its holder. */
-        if (timeout == 0)
-            return MPROC_ETIMEDOUT;
-        if (timeout > 0) {
-            /*
-             * Nobody else may release it and we are the holder, so waiting
-             * out the timeout cannot succeed; it must still take the time,
-             * as Python's Lock.acquire(timeout=t) does.
-             */
-            sleep_until(deadline);
-            return MPROC_ETIMEDOUT;
-        }
-        return mproc__set_error(MPROC_EDEADLK,
-                                "the calling thread holds the lock already: "
-                                "acquiring it again would wait forever");
-    case EAGAIN:
-        return mproc__set_error(MPROC_EOS,
-                                "the lock was acquired recursively too many "
-                                "times");
-    case ENOTRECOVERABLE:
-        return mproc__set_error(MPROC_EOS,
-                                "the lock is unusable: its previous holder "
-                                "died and it was not recovered");
-    default:
-        return mproc__unix_error(err, "cannot acquire a lock");
-    }
-}
-
-int mproc__os_mutex_lock(mproc__os_mutex_t *m, double timeout)
-{
-    struct timespec deadline;
-    int err;
-    if (timeout < 0) {
-        err = pthread_mutex_lock(m->mutex);
-        if (MPROC__LIKELY(err == 0))
-            return 0;
-        return mutex_lock_failed(m, err, timeout, NULL);
-    }
-    if (timeout == 0) {
-        err = pthread_mutex_trylock(m->mutex);
-        if (MPROC__LIKELY(err == 0))
-            return 0;
-        return mutex_lock_failed(m, err, timeout, NULL);
-    }
-    deadline_after(timeout, &deadline);
-    err = pthread_mutex_clocklock(m->mutex, CLOCK_MONOTONIC, &deadline);
-    if (err == 0)
-        return 0;
-    return mutex_lock_failed(m, err, timeout, &deadline);
-}
-
-int mproc__os_mutex_is_mine(mproc__os_mutex_t *m)
-{
-    /*
-     * An error-checking mutex tells its holder EDEADLK on a try; anyone
-     * else either takes it (given back at once) or finds it busy.
-     */
-    int err = pthread_mutex_trylock(m->mutex);
-    if (err == EDEADLK)
-        return 1;
-    if (err == EOWNERDEAD)
-        pthread_mutex_consistent(m->mutex);
-    if (err == 0 || err == EOWNERDEAD)
-        pthread_mutex_unlock(m->mutex);
-    return 0;
-}
-
-int mproc__os_mutex_unlock(mproc__os_mutex_t *m)
-{
-    int err = pthread_mutex_unlock(m->mutex);
-    if (MPROC__LIKELY(err == 0))
-        return 0;
-    if (err != EPERM)
-        return mproc__unix_error(err, "cannot release a lock");
-    /*
-     * EPERM: the calling thread does not hold it. Tell "nobody" from
-     * "somebody else" by trying to take it. A success is undone at once; in
-     * that instant a concurrent try-lock elsewhere may fail, which is the
-     * price of an error path only.
-     */
-    err = pthread_mutex_trylock(m->mutex);
-    if (err == 0 || err == EOWNERDEAD) {
-        /*
-         * EOWNERDEAD: its holder had died. The only way to let go of it
-         * again is to mark it consistent first, so the next locker will not
-         * hear of the death; nobody held it but a dead process either way.
-         */
-        if (err == EOWNERDEAD)
-            pthread_mutex_consistent(m->mutex);
-        pthread_mutex_unlock(m->mutex);
-        return mproc__set_error(MPROC_ENOTHELD,
-                                "cannot release a lock that is not held");
-    }
-    return mproc__set_error(MPROC_ENOTOWNER,
-                            "cannot release a lock held by another process "
-                            "or thread");
-}
-
-void mproc__os_mutex_close(mproc__os_mutex_t *m)
-{
-    /* Other processes still use the mutex: only the handle goes. */
-    free(m);
 }
 
 /* ---- semaphores -------------------------------------------------------- */
@@ -519,7 +312,7 @@ int mproc__os_sem_wait(mproc__os_sem_t *s, double timeout)
         if (r < 0 && errno == EAGAIN)
             return MPROC_ETIMEDOUT;
     } else {
-        deadline_after(timeout, &deadline);
+        mproc__unix_deadline_after(timeout, &deadline);
         do {
             r = sem_clockwait(&s->slot->sem, CLOCK_MONOTONIC, &deadline);
         } while (r < 0 && errno == EINTR);
@@ -645,7 +438,7 @@ int mproc__os_event_wait(mproc__os_event_t *e, double timeout)
     struct timespec deadline, *tsp = NULL;
     event_slot *s = e->slot;
     if (timeout > 0) {
-        deadline_after(timeout, &deadline);
+        mproc__unix_deadline_after(timeout, &deadline);
         tsp = &deadline;
     }
     for (;;) {

@@ -1,0 +1,391 @@
+/*
+ * Unix backend: thread ids and the process-shared lock.
+ *
+ * The lock is a futex word in a shared slot, kept on the kernel's robust
+ * futex list of the thread that holds it, so that a holder that dies does
+ * not lock everybody out: at its exit the kernel marks the word
+ * FUTEX_OWNER_DIED and wakes a waiter, who takes the lock and is told
+ * (MPROC_EOWNERDEAD). That is what a glibc robust pthread mutex does; doing
+ * it here, with one compare-and-swap and a few stores to the thread's own
+ * list head inline, costs about what a plain (not robust) pthread mutex
+ * costs, where glibc's general robust path costs a third more.
+ *
+ * The kernel keeps one robust list per thread, and glibc registers it (in
+ * its thread descriptor) for every thread it starts. We do not register a
+ * list of our own: we link our slots into glibc's list, laid out as glibc
+ * lays out a pthread_mutex_t, so that glibc and the kernel treat each of
+ * them as one of glibc's robust mutexes:
+ *
+ *   - the futex word at the same distance before the list entry as
+ *     pthread_mutex_t's __lock before its __list.__next (the list head's
+ *     futex_offset, which is checked at run time);
+ *   - a doubly linked entry {prev, next} like __list, where every pointer
+ *     points at a "next" field, the head itself counting as one. glibc's
+ *     own insertions and removals rewrite the neighbours' pointers, ours
+ *     must keep theirs right too.
+ *
+ * The word is the kernel's: the holder's thread id, FUTEX_WAITERS when
+ * somebody may sleep on it, FUTEX_OWNER_DIED after a holder died.
+ *
+ * Around each change of the word and the list, the head's list_op_pending
+ * names the slot, so that a death in between is still seen by the kernel.
+ * The kernel runs the exit on the dying thread itself, so compiler barriers
+ * are all the ordering those stores need.
+ */
+#if defined(_WIN32)
+    #error "the Unix backend is built on Windows: use platform/win32"
+#endif
+
+#ifndef _GNU_SOURCE
+    #define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mproc_private.h"
+#include "os_internal.h"
+
+/* __GLIBC__ comes with the first libc header. */
+#if !defined(__linux__) || !defined(__GLIBC__)
+    #error                                                                     \
+        "the Unix backend's lock needs Linux and glibc (its robust futex list)"
+#endif
+
+#define MPROC__LIKELY(x) __builtin_expect(!!(x), 1)
+#define MPROC__NOINLINE __attribute__((noinline))
+#define COMPILER_BARRIER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+
+/* Compare-and-waits before a contended locker goes to sleep. */
+#define SPIN_TRIES 100
+
+/* ---- the calling thread ------------------------------------------------ */
+
+/*
+ * Per thread: its id (gettid() is a system call) and its robust list head.
+ * A fork child's only thread is a copy of the forking one with the same
+ * cached values, so a fork handler clears them in the child. The handler
+ * is registered before the first value is cached, so none can miss it.
+ */
+static MPROC__TLS long self_tid;
+static MPROC__TLS struct robust_list_head *self_head;
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+
+static void self_forget_in_child(void)
+{
+    self_tid = 0;
+    self_head = NULL;
+}
+
+static void self_register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, self_forget_in_child);
+}
+
+long mproc__os_thread_id(void)
+{
+    if (MPROC__LIKELY(self_tid != 0))
+        return self_tid;
+    pthread_once(&self_once, self_register_atfork);
+    self_tid = (long) syscall(SYS_gettid);
+    return self_tid;
+}
+
+/* ---- the slot ---------------------------------------------------------- */
+
+typedef struct lock_slot {
+    uint32_t word;  /* the futex word */
+    uint32_t depth; /* recursive locks: how often the holder holds it */
+    unsigned char unused[offsetof(pthread_mutex_t, __data.__list.__prev) - 8];
+    void *prev; /* the robust list entry, as pthread_mutex_t's __list */
+    void *next;
+} lock_slot;
+
+/* C99 has no static_assert: a negative array size fails the build. */
+typedef char
+    mproc__lock_slot_fits[sizeof(lock_slot) <= MPROC__OS_SYNC_SLOT ? 1 : -1];
+typedef char mproc__lock_slot_like_glibc
+    [offsetof(lock_slot, next) ==
+                 offsetof(pthread_mutex_t, __data.__list.__next) &&
+             offsetof(pthread_mutex_t, __data.__lock) == 0
+         ? 1
+         : -1];
+
+/* The kernel finds the word at entry + futex_offset. */
+#define FUTEX_OFFSET (-(long) offsetof(lock_slot, next))
+#define ENTRY(slot) ((struct robust_list *) &(slot)->next)
+/* An entry's prev field is the pointer just before its next field. */
+#define PREV_OF(entry) (((void **) (entry))[-1])
+
+/*
+ * The calling thread's list head, found once per thread; NULL with an
+ * error recorded when the C library keeps no robust list the kernel and we
+ * can share. Kept out of line: the lock's fast path inlines only the test.
+ */
+static MPROC__NOINLINE struct robust_list_head *self_list_find(void)
+{
+    struct robust_list_head *head = NULL;
+    size_t len = 0;
+    mproc__os_thread_id(); /* registers the fork handler first */
+    if (syscall(SYS_get_robust_list, 0, &head, &len) != 0 || head == NULL ||
+        len != sizeof *head || head->futex_offset != FUTEX_OFFSET) {
+        mproc__set_error(MPROC_ENOTSUP,
+                         "this C library keeps no robust futex list that a "
+                         "lock can join, so a lock could not survive its "
+                         "holder's death");
+        return NULL;
+    }
+    self_head = head;
+    return head;
+}
+
+static inline struct robust_list_head *self_list(void)
+{
+    return MPROC__LIKELY(self_head != NULL) ? self_head : self_list_find();
+}
+
+/* Puts @s first on the list, as glibc's ENQUEUE_MUTEX does. */
+static inline void list_push(struct robust_list_head *head, lock_slot *s)
+{
+    struct robust_list *first = head->list.next;
+    s->next = first;
+    s->prev = &head->list;
+    /* The head's own prev (glibc's robust_prev) is never read: skip it. */
+    if (first != &head->list)
+        PREV_OF(first) = ENTRY(s);
+    head->list.next = ENTRY(s);
+}
+
+/* Takes @s off the list wherever it is, as glibc's DEQUEUE_MUTEX does. */
+static inline void list_remove(struct robust_list_head *head, lock_slot *s)
+{
+    struct robust_list *next = s->next;
+    struct robust_list *prev = s->prev;
+    if (next != &head->list)
+        PREV_OF(next) = prev;
+    prev->next = next;
+    s->next = NULL;
+    s->prev = NULL;
+}
+
+/* ---- the lock ---------------------------------------------------------- */
+
+struct mproc__os_mutex {
+    lock_slot *slot;
+    mproc__os_mutex_kind_e kind;
+};
+
+int mproc__os_mutex_init(mproc__os_mutex_t **m, void *slot, const char *name,
+                         mproc__os_mutex_kind_e kind, int create)
+{
+    mproc__os_mutex_t *h;
+    (void) name; /* the lock lives in the slot, not under a name */
+    *m = NULL;
+    if (slot == NULL || ((uintptr_t) slot % sizeof(void *)) != 0)
+        return mproc__set_error(MPROC_EINVAL,
+                                "a lock slot must be pointer-aligned shared "
+                                "memory");
+    if (self_list() == NULL)
+        return MPROC_ENOTSUP;
+    h = malloc(sizeof *h);
+    if (h == NULL)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    h->slot = slot;
+    h->kind = kind;
+    if (create)
+        memset(slot, 0, sizeof(lock_slot));
+    *m = h;
+    return 0;
+}
+
+static long futex_wait(uint32_t *word, uint32_t val,
+                       const struct timespec *deadline)
+{
+    /* Absolute CLOCK_MONOTONIC: wake-ups do not stretch the timeout. */
+    return syscall(SYS_futex, word, FUTEX_WAIT_BITSET, val, deadline, NULL,
+                   FUTEX_BITSET_MATCH_ANY);
+}
+
+/* We hold the word now: list the slot and finish the operation. */
+static int taken(struct robust_list_head *head, lock_slot *s, int owner_died)
+{
+    list_push(head, s);
+    COMPILER_BARRIER();
+    head->list_op_pending = NULL;
+    s->depth = 1;
+    if (owner_died)
+        return mproc__set_error(MPROC_EOWNERDEAD,
+                                "acquired a lock whose previous holder died "
+                                "holding it");
+    return 0;
+}
+
+/* The caller holds the lock already: what locking again means. */
+static int relocked(mproc__os_mutex_t *m, double timeout,
+                    const struct timespec *deadline)
+{
+    if (m->kind == MPROC__OS_MUTEX_RECURSIVE) {
+        if (m->slot->depth == UINT32_MAX)
+            return mproc__set_error(MPROC_EOS,
+                                    "the lock was acquired recursively too "
+                                    "many times");
+        m->slot->depth++;
+        return 0;
+    }
+    if (timeout == 0)
+        return MPROC_ETIMEDOUT;
+    if (timeout > 0) {
+        /*
+         * Nobody else may release it and we are the holder, so waiting out
+         * the timeout cannot succeed; it must still take the time, as
+         * Python's Lock.acquire(timeout=t) does.
+         */
+        mproc__unix_sleep_until(deadline);
+        return MPROC_ETIMEDOUT;
+    }
+    return mproc__set_error(MPROC_EDEADLK,
+                            "the calling thread holds the lock already: "
+                            "acquiring it again would wait forever");
+}
+
+/* The part of mproc__os_mutex_lock after the first attempt failed. */
+static MPROC__NOINLINE int
+lock_slow(mproc__os_mutex_t *m, struct robust_list_head *head, double timeout)
+{
+    lock_slot *s = m->slot;
+    uint32_t tid = (uint32_t) self_tid;
+    struct timespec deadline, *dl = NULL;
+    int spins = SPIN_TRIES;
+    if (timeout > 0) {
+        mproc__unix_deadline_after(timeout, &deadline);
+        dl = &deadline;
+    }
+    for (;;) {
+        uint32_t v = __atomic_load_n(&s->word, __ATOMIC_RELAXED);
+        uint32_t owner = v & FUTEX_TID_MASK;
+        if (owner == 0) {
+            /*
+             * Free, or its holder died (the kernel cleared the owner and
+             * set FUTEX_OWNER_DIED). Keep FUTEX_WAITERS: others may sleep.
+             */
+            uint32_t mine = tid | (v & FUTEX_WAITERS);
+            if (spins < SPIN_TRIES)
+                mine |= FUTEX_WAITERS; /* we may have slept beside others */
+            if (__atomic_compare_exchange_n(&s->word, &v, mine, 0,
+                                            __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+                return taken(head, s, (v & FUTEX_OWNER_DIED) != 0);
+            continue;
+        }
+        if (owner == tid) {
+            head->list_op_pending = NULL;
+            return relocked(m, timeout, dl);
+        }
+        if (timeout == 0) {
+            head->list_op_pending = NULL;
+            return MPROC_ETIMEDOUT;
+        }
+        if (spins-- > 0) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+            continue;
+        }
+        if (!(v & FUTEX_WAITERS)) {
+            if (!__atomic_compare_exchange_n(&s->word, &v, v | FUTEX_WAITERS, 0,
+                                             __ATOMIC_RELAXED,
+                                             __ATOMIC_RELAXED))
+                continue;
+            v |= FUTEX_WAITERS;
+        }
+        if (futex_wait(&s->word, v, dl) != 0) {
+            int err = errno;
+            if (err == ETIMEDOUT) {
+                head->list_op_pending = NULL;
+                return MPROC_ETIMEDOUT;
+            }
+            /* EAGAIN: the word changed first; EINTR: a signal. */
+            if (err != EAGAIN && err != EINTR) {
+                head->list_op_pending = NULL;
+                return mproc__unix_error(err, "cannot wait for a lock");
+            }
+        }
+    }
+}
+
+int mproc__os_mutex_lock(mproc__os_mutex_t *m, double timeout)
+{
+    lock_slot *s = m->slot;
+    struct robust_list_head *head = self_list();
+    uint32_t free_word = 0;
+    if (head == NULL)
+        return MPROC_ENOTSUP;
+    head->list_op_pending = ENTRY(s);
+    COMPILER_BARRIER();
+    if (MPROC__LIKELY(__atomic_compare_exchange_n(
+            &s->word, &free_word, (uint32_t) self_tid, 0, __ATOMIC_ACQUIRE,
+            __ATOMIC_RELAXED))) {
+        list_push(head, s);
+        COMPILER_BARRIER();
+        head->list_op_pending = NULL;
+        s->depth = 1;
+        return 0;
+    }
+    return lock_slow(m, head, timeout);
+}
+
+int mproc__os_mutex_is_mine(mproc__os_mutex_t *m)
+{
+    uint32_t v = __atomic_load_n(&m->slot->word, __ATOMIC_RELAXED);
+    return (v & FUTEX_TID_MASK) == (uint32_t) mproc__os_thread_id();
+}
+
+int mproc__os_mutex_unlock(mproc__os_mutex_t *m)
+{
+    lock_slot *s = m->slot;
+    struct robust_list_head *head = self_list();
+    uint32_t v = __atomic_load_n(&s->word, __ATOMIC_RELAXED);
+    uint32_t owner = v & FUTEX_TID_MASK;
+    if (head == NULL)
+        return MPROC_ENOTSUP;
+    if (owner != (uint32_t) self_tid) {
+        /*
+         * A lock whose holder died is not held either; it stays marked so
+         * that its next holder still hears of the death.
+         */
+        if (owner == 0)
+            return mproc__set_error(MPROC_ENOTHELD,
+                                    "cannot release a lock that is not held");
+        return mproc__set_error(MPROC_ENOTOWNER,
+                                "cannot release a lock held by another "
+                                "process or thread");
+    }
+    if (s->depth > 1) {
+        s->depth--;
+        return 0;
+    }
+    s->depth = 0;
+    head->list_op_pending = ENTRY(s);
+    COMPILER_BARRIER();
+    list_remove(head, s);
+    COMPILER_BARRIER();
+    v = __atomic_exchange_n(&s->word, 0, __ATOMIC_RELEASE);
+    if (v & FUTEX_WAITERS)
+        syscall(SYS_futex, &s->word, FUTEX_WAKE, 1, NULL, NULL, 0);
+    COMPILER_BARRIER();
+    head->list_op_pending = NULL;
+    return 0;
+}
+
+void mproc__os_mutex_close(mproc__os_mutex_t *m)
+{
+    /* Other processes still use the lock: only the handle goes. */
+    free(m);
+}
