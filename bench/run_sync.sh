@@ -13,9 +13,6 @@
 #   BENCH_N_PY_CONT     the same for Python (default 200000)
 #   BENCH_N_RTT         timed round trips per C event/sem run (default 20000)
 #   BENCH_N_PY_RTT      the same for Python (default 5000)
-#   BENCH_EXTRA=1       also run, in the lock benchmarks, the profiling
-#                       variants raw_errchk and raw_robust_normal and the
-#                       prototype lock raw_futex_lock (see sync.c)
 #   BENCH_JSON          if set, a file that receives every JSON line
 #   PYTHON              the interpreter (default python3)
 #
@@ -44,9 +41,6 @@ fi
 
 # One entry per benchmark: "IMPL BENCH AFFINITY"; run_bench runs it once.
 lock_impls=(mproc raw raw_robust)
-if [[ ${BENCH_EXTRA:-0} == 1 ]]; then
-    lock_impls+=(raw_errchk raw_robust_normal raw_futex_lock)
-fi
 benches=()
 for i in "${lock_impls[@]}" python; do
     benches+=("$i lock none")
@@ -137,11 +131,9 @@ def cost(bench, a, b):
 
 
 got = {}
-lock_impls = [i for i in ("mproc", "raw", "raw_robust", "raw_errchk",
-                          "raw_robust_normal", "raw_futex_lock")
-              if any(k[0] == i for k in runs)]
+lock_impls = ["mproc", "raw", "raw_robust"]
 raw_names = {"lock": "raw = pshared pthread mutex (default type); "
-                     "raw_robust = robust pshared errorcheck mutex, as mproc's",
+                     "raw_robust = glibc's robust pshared errorcheck mutex",
              "event": "raw = futex word pair, FUTEX_WAIT/FUTEX_WAKE",
              "sem": "raw = pshared sem_t pair"}
 sections = (
@@ -197,7 +189,7 @@ check(got.get(("lock", "none", "python")), lambda v: v >= 2.5,
       "uncontended Lock >= 2.5x Python's rate")
 check(got.get(("lock", "none", "raw")), lambda v: v <= 1.2,
       "uncontended Lock within 1.2x of a raw pshared pthread mutex")
-print("  (info)  the same against the robust errorcheck mutex mproc uses: "
+print("  (info)  the same against glibc's robust errorcheck mutex: "
       f"{got.get(('lock', 'none', 'raw_robust')) or 0:.2f}x")
 check(got.get(("contended", "split", "python")), lambda v: v >= 5,
       "contended Lock, 2 processes on 2 CPUs (split) >= 5x Python")

@@ -32,19 +32,8 @@
  *              FUTEX_WAIT while 0, then store 0). sem: two process-shared
  *              sem_t. Objects in the anonymous segment, children by fork().
  *   raw_robust lock, contended: a robust, process-shared, error-checking
- *              pthread mutex: exactly what mproc's Lock is on Unix.
- *   raw_errchk, raw_robust_normal
- *              lock, contended, for profiling: error-checking only, and
- *              robust with the default type.
- *   raw_futex_lock
- *              lock, contended: the prototype of a replacement for the
- *              robust mutex (bench/README.md, "Synchronization",
- *              suggestion 2): one 64-bit word, {owner tid | FUTEX_WAITERS
- *              in the low half, owner pid in the high half}, taken and
- *              released by one compare-and-swap each in a function that is
- *              not inlined, as a library call is. Waiters sleep on the low
- *              half with a 100 ms timeout, after which they test the owner
- *              with tgkill(pid, tid, 0) and take over from a dead one.
+ *              pthread mutex: glibc's way to the guarantee mproc's Lock
+ *              gives (a holder's death is reported to the next holder).
  *
  * AFFINITY: none (the scheduler places the processes); same (both on CPU
  * 0); split (one on CPU 0, the other on CPU 1). For event and sem, A is the
@@ -84,17 +73,11 @@
 #define LINE __attribute__((aligned(64)))
 
 /* What the processes of one run share: made before any child starts. */
-/* The prototype lock (raw_futex_lock): see the top of the file. */
-typedef struct futex_lock {
-    uint64_t word; /* low half: tid | FUTEX_WAITERS; high half: pid */
-} futex_lock;
-
 typedef struct shared {
     LINE int64_t counter;
     LINE int ready[2];
     double t_start[2], t_end[2];
     LINE pthread_mutex_t mutex;
-    LINE futex_lock flock;
     LINE uint32_t w1;
     LINE uint32_t w2;
     LINE sem_t s1;
@@ -110,7 +93,7 @@ const char *prog = "bench_sync";
 /* ---- the raw objects ---------------------------------------------------- */
 
 /* raw mutex kinds */
-enum { RAW_DEFAULT, RAW_ROBUST, RAW_ERRCHK, RAW_ROBUST_NORMAL, RAW_FUTEX };
+enum { RAW_DEFAULT, RAW_ROBUST };
 
 static void raw_mutex_init(pthread_mutex_t *m, int kind)
 {
@@ -118,9 +101,9 @@ static void raw_mutex_init(pthread_mutex_t *m, int kind)
     int err = pthread_mutexattr_init(&attr);
     if (err == 0)
         err = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-    if (err == 0 && (kind == RAW_ROBUST || kind == RAW_ROBUST_NORMAL))
+    if (err == 0 && kind == RAW_ROBUST)
         err = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-    if (err == 0 && (kind == RAW_ROBUST || kind == RAW_ERRCHK))
+    if (err == 0 && kind == RAW_ROBUST)
         err = pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
     if (err == 0)
         err = pthread_mutex_init(m, &attr);
@@ -148,84 +131,6 @@ static void futex_wait_clear(uint32_t *w)
     while (__atomic_load_n(w, __ATOMIC_SEQ_CST) == 0)
         futex(w, FUTEX_WAIT, 0);
     __atomic_store_n(w, 0, __ATOMIC_SEQ_CST);
-}
-
-#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-    #error "raw_futex_lock sleeps on the low half of a 64-bit word"
-#endif
-
-/* This thread's {tid, pid} word; forgotten in a fork child. */
-static uint64_t self_id;
-
-static void forget_self_id(void)
-{
-    self_id = 0;
-}
-
-static uint64_t my_id(void)
-{
-    if (__builtin_expect(self_id == 0, 0))
-        self_id = (uint64_t) getpid() << 32 | (uint32_t) syscall(SYS_gettid);
-    return self_id;
-}
-
-__attribute__((noinline)) static void futex_lock_slow(futex_lock *l,
-                                                      uint64_t me)
-{
-    uint32_t *low = (uint32_t *) &l->word;
-    for (;;) {
-        uint64_t v = __atomic_load_n(&l->word, __ATOMIC_RELAXED);
-        struct timespec ts = {0, 100000000};
-        /* Once anyone has waited, keep the bit: a waiter may still sleep. */
-        if (v == 0) {
-            if (__atomic_compare_exchange_n(&l->word, &v, me | FUTEX_WAITERS, 0,
-                                            __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-                return;
-            continue;
-        }
-        if (!(v & FUTEX_WAITERS)) {
-            if (!__atomic_compare_exchange_n(&l->word, &v, v | FUTEX_WAITERS, 0,
-                                             __ATOMIC_RELAXED,
-                                             __ATOMIC_RELAXED))
-                continue;
-            v |= FUTEX_WAITERS;
-        }
-        if (syscall(SYS_futex, low, FUTEX_WAIT, (uint32_t) v, &ts, NULL, 0) <
-                0 &&
-            errno == ETIMEDOUT &&
-            syscall(SYS_tgkill, (pid_t) (v >> 32), (pid_t) (v & FUTEX_TID_MASK),
-                    0) < 0 &&
-            errno == ESRCH &&
-            __atomic_compare_exchange_n(&l->word, &v, me | FUTEX_WAITERS, 0,
-                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-            return; /* the holder died: mproc would return EOWNERDEAD */
-    }
-}
-
-__attribute__((noinline)) static void futex_lock_acquire(futex_lock *l)
-{
-    uint64_t me = my_id(), zero = 0;
-    if (__builtin_expect(__atomic_compare_exchange_n(&l->word, &zero, me, 0,
-                                                     __ATOMIC_ACQUIRE,
-                                                     __ATOMIC_RELAXED),
-                         1))
-        return;
-    futex_lock_slow(l, me);
-}
-
-__attribute__((noinline)) static int futex_lock_release(futex_lock *l)
-{
-    uint64_t me = my_id(), expect = me;
-    if (__builtin_expect(__atomic_compare_exchange_n(&l->word, &expect, 0, 0,
-                                                     __ATOMIC_RELEASE,
-                                                     __ATOMIC_RELAXED),
-                         1))
-        return 0;
-    if ((expect & ~(uint64_t) FUTEX_WAITERS) != me)
-        return EPERM; /* not held, or held by another thread */
-    __atomic_store_n(&l->word, 0, __ATOMIC_RELEASE);
-    syscall(SYS_futex, (uint32_t *) &l->word, FUTEX_WAKE, 1, NULL, NULL, 0);
-    return 0;
 }
 
 static void sem_wait_ok(sem_t *s)
@@ -278,7 +183,7 @@ static void bench_lock(const char *impl, int kind, long n)
     if (kind < 0) {
         if ((rc = mproc_lock_create(&l, NULL)) != 0)
             die_mproc("lock_create", rc);
-    } else if (kind != RAW_FUTEX) {
+    } else {
         raw_mutex_init(&sh->mutex, kind);
     }
     /* Chunk -1 is the warm-up. */
@@ -288,11 +193,6 @@ static void bench_lock(const char *impl, int kind, long n)
             for (i = 0; i < chunk; i++) {
                 mproc_lock_acquire(l, MPROC_FOREVER);
                 mproc_lock_release(l);
-            }
-        } else if (kind == RAW_FUTEX) {
-            for (i = 0; i < chunk; i++) {
-                futex_lock_acquire(&sh->flock);
-                futex_lock_release(&sh->flock);
             }
         } else {
             for (i = 0; i < chunk; i++) {
@@ -355,18 +255,10 @@ static void contender_raw(int kind, int who, int aff, long n)
     place(aff, who);
     barrier_arrive(who);
     sh->t_start[who] = now_us();
-    if (kind == RAW_FUTEX) {
-        for (i = 0; i < n; i++) {
-            futex_lock_acquire(&sh->flock);
-            ++*counter;
-            futex_lock_release(&sh->flock);
-        }
-    } else {
-        for (i = 0; i < n; i++) {
-            pthread_mutex_lock(&sh->mutex);
-            ++*counter;
-            pthread_mutex_unlock(&sh->mutex);
-        }
+    for (i = 0; i < n; i++) {
+        pthread_mutex_lock(&sh->mutex);
+        ++*counter;
+        pthread_mutex_unlock(&sh->mutex);
     }
     sh->t_end[who] = now_us();
 }
@@ -395,8 +287,7 @@ static void bench_contended(const char *impl, int kind, int aff, long n)
         mproc_lock_destroy(l);
     } else {
         pid_t pid[2];
-        if (kind != RAW_FUTEX)
-            raw_mutex_init(&sh->mutex, kind);
+        raw_mutex_init(&sh->mutex, kind);
         for (who = 0; who < 2; who++) {
             pid[who] = fork();
             if (pid[who] < 0)
@@ -562,8 +453,7 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: %s IMPL BENCH AFFINITY N\n"
-            "  IMPL     mproc | raw | raw_robust | raw_errchk | "
-            "raw_robust_normal | raw_futex_lock\n"
+            "  IMPL     mproc | raw | raw_robust\n"
             "  BENCH    lock | contended | event | sem\n"
             "  AFFINITY none | same | split\n",
             prog);
@@ -590,15 +480,8 @@ int main(int argc, char **argv)
         kind = RAW_DEFAULT;
     else if (strcmp(impl, "raw_robust") == 0)
         kind = RAW_ROBUST;
-    else if (strcmp(impl, "raw_errchk") == 0)
-        kind = RAW_ERRCHK;
-    else if (strcmp(impl, "raw_robust_normal") == 0)
-        kind = RAW_ROBUST_NORMAL;
-    else if (strcmp(impl, "raw_futex_lock") == 0)
-        kind = RAW_FUTEX;
     else
         return usage();
-    pthread_atfork(NULL, NULL, forget_self_id);
     if (aff == 2 && sysconf(_SC_NPROCESSORS_ONLN) < 2) {
         fprintf(stderr, "%s: split needs 2 CPUs\n", prog);
         return 1;
