@@ -100,6 +100,13 @@ static void lock_contender(const mproc_value_t *args)
     IMPORT_ARG(event, tried, 1);
     expect(mproc_lock_acquire(l, 0) == MPROC_ETIMEDOUT, 2);
     expect(mproc_lock_release(l) == MPROC_ENOTOWNER, 3);
+    {
+        /* A sleeping waiter is woken by its deadline (give or take a clock
+         * tick). */
+        double t0 = mproc_monotonic();
+        expect(mproc_lock_acquire(l, 0.05) == MPROC_ETIMEDOUT, 6);
+        expect(mproc_monotonic() - t0 >= 0.045, 7);
+    }
     mproc_event_set(tried);
     expect(mproc_lock_acquire(l, MPROC_FOREVER) == 0, 4);
     expect(mproc_lock_release(l) == 0, 5);
