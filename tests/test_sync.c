@@ -292,6 +292,63 @@ static void hold_mixed(const mproc_value_t *args)
 }
 MPROC_TARGET(hold_mixed)
 
+    /* A counter in MAP_SHARED memory, made before the fork children start. */
+    #define COUNT_CHILDREN 3
+    #define COUNT_EACH 100000
+static volatile long *g_counter;
+
+/*
+ * args: lock ref, event "go". All start counting at once, so that they do
+ * meet at the lock; half the acquisitions wait forever, half with a
+ * deadline.
+ */
+static void count_under_lock(const mproc_value_t *args)
+{
+    mproc_lock_t *l;
+    mproc_event_t *go;
+    int i;
+    IMPORT_ARG(lock, l, 0);
+    IMPORT_ARG(event, go, 1);
+    expect(mproc_event_wait(go, MPROC_FOREVER) == 1, 4);
+    for (i = 0; i < COUNT_EACH; i++) {
+        long v;
+        expect(mproc_lock_acquire(l, i % 2 ? 30.0 : MPROC_FOREVER) == 0, 2);
+        v = *g_counter;
+        *g_counter = v + 1; /* a lost update if two were inside */
+        expect(mproc_lock_release(l) == 0, 3);
+    }
+    mproc_lock_destroy(l);
+    mproc_event_destroy(go);
+}
+MPROC_TARGET(count_under_lock)
+
+static void test_lock_excludes_under_contention(void)
+{
+    mproc_lock_t *l;
+    mproc_event_t *go;
+    mproc_process_t *p[COUNT_CHILDREN];
+    int i;
+    g_counter = mmap(NULL, sizeof *g_counter, PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CU_ASSERT_NOT_EQUAL_FATAL(g_counter, MAP_FAILED);
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&go, NULL), 0);
+    for (i = 0; i < COUNT_CHILDREN; i++)
+        p[i] =
+            harness_start("count_under_lock",
+                          mproc_value_list_of(2, ref_lock(l), ref_event(go)));
+    mproc_event_set(go);
+    for (i = 0; i < COUNT_CHILDREN; i++)
+        CU_ASSERT_EQUAL(harness_join_code(p[i]), 0);
+    CU_ASSERT_EQUAL(*g_counter, (long) COUNT_CHILDREN * COUNT_EACH);
+    /* Nobody holds it, and nobody is left marked as waiting on it. */
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, 0), 0);
+    CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
+    mproc_lock_destroy(l);
+    mproc_event_destroy(go);
+    munmap((void *) g_counter, sizeof *g_counter);
+}
+
 static void test_locks_share_the_robust_list_with_glibc(void)
 {
     static const int held_lock[MIXED_LOCKS] = {1, 1, 1, 0};
@@ -732,6 +789,8 @@ static const harness_test tests[] = {
     {"lock of an ended thread is recovered",
      test_lock_of_an_ended_thread_is_recovered, 0},
 #if !defined(_WIN32)
+    {"lock excludes under contention", test_lock_excludes_under_contention,
+     HARNESS_FORK},
     {"locks share the robust list with glibc",
      test_locks_share_the_robust_list_with_glibc, HARNESS_FORK},
 #endif

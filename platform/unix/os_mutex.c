@@ -263,7 +263,7 @@ lock_slow(mproc__os_mutex_t *m, struct robust_list_head *head, double timeout)
     lock_slot *s = m->slot;
     uint32_t tid = (uint32_t) self_tid;
     struct timespec deadline, *dl = NULL;
-    int spins = SPIN_TRIES;
+    int spins = SPIN_TRIES, slept = 0;
     if (timeout > 0) {
         mproc__unix_deadline_after(timeout, &deadline);
         dl = &deadline;
@@ -277,8 +277,12 @@ lock_slow(mproc__os_mutex_t *m, struct robust_list_head *head, double timeout)
              * set FUTEX_OWNER_DIED). Keep FUTEX_WAITERS: others may sleep.
              */
             uint32_t mine = tid | (v & FUTEX_WAITERS);
-            if (spins < SPIN_TRIES)
-                mine |= FUTEX_WAITERS; /* we may have slept beside others */
+            /*
+             * A thread that slept takes it marked: the unlock that woke it
+             * cleared the bit, and others may still sleep.
+             */
+            if (slept)
+                mine |= FUTEX_WAITERS;
             if (__atomic_compare_exchange_n(&s->word, &v, mine, 0,
                                             __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
                 return taken(head, s, (v & FUTEX_OWNER_DIED) != 0);
@@ -305,6 +309,7 @@ lock_slow(mproc__os_mutex_t *m, struct robust_list_head *head, double timeout)
                 continue;
             v |= FUTEX_WAITERS;
         }
+        slept = 1;
         if (futex_wait(&s->word, v, dl) != 0) {
             int err = errno;
             if (err == ETIMEDOUT) {
