@@ -33,6 +33,16 @@ static void expect(int cond, int code)
         mproc_exit(code);
 }
 
+/*
+ * Waits for an event a child sets. Bounded, so that a child that failed
+ * before setting it fails the test (through its exit code) instead of
+ * hanging it; no healthy child takes near that long.
+ */
+static int wait_for_child(mproc_event_t *e)
+{
+    return mproc_event_wait(e, 30);
+}
+
 static mproc_value_t *ref_lock(mproc_lock_t *l)
 {
     mproc_value_t *v = NULL;
@@ -125,7 +135,7 @@ static void test_lock_across_processes(void)
     CU_ASSERT_EQUAL(mproc_lock_acquire(l, MPROC_FOREVER), 0);
     p = harness_start("lock_contender",
                       mproc_value_list_of(2, ref_lock(l), ref_event(tried)));
-    CU_ASSERT_EQUAL(mproc_event_wait(tried, MPROC_FOREVER), 1);
+    CU_ASSERT_EQUAL(wait_for_child(tried), 1);
     CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
     CU_ASSERT_EQUAL(harness_join_code(p), 0);
     mproc_lock_destroy(l);
@@ -167,7 +177,7 @@ static void test_lock_of_a_killed_holder_is_recovered(void)
 
     p = harness_start("die_holding",
                       mproc_value_list_of(2, ref_lock(l), ref_event(holding)));
-    CU_ASSERT_EQUAL(mproc_event_wait(holding, MPROC_FOREVER), 1);
+    CU_ASSERT_EQUAL(wait_for_child(holding), 1);
     CU_ASSERT_EQUAL(mproc_lock_acquire(l, 0), MPROC_ETIMEDOUT);
     CU_ASSERT_EQUAL(mproc_process_kill(p), 0);
     CU_ASSERT_NOT_EQUAL(harness_join_code(p), 0);
@@ -180,7 +190,7 @@ static void test_lock_of_a_killed_holder_is_recovered(void)
     mproc_event_clear(holding);
     p = harness_start("die_holding",
                       mproc_value_list_of(2, ref_rlock(r), ref_event(holding)));
-    CU_ASSERT_EQUAL(mproc_event_wait(holding, MPROC_FOREVER), 1);
+    CU_ASSERT_EQUAL(wait_for_child(holding), 1);
     CU_ASSERT_EQUAL(mproc_process_terminate(p), 0);
     CU_ASSERT_NOT_EQUAL(harness_join_code(p), 0);
     CU_ASSERT_EQUAL(mproc_rlock_acquire(r, 5), MPROC_EOWNERDEAD);
@@ -376,7 +386,7 @@ static void test_locks_share_the_robust_list_with_glibc(void)
     mproc_value_append(args, ref_event(holding));
 
     p = harness_start("hold_mixed", args);
-    CU_ASSERT_EQUAL(mproc_event_wait(holding, MPROC_FOREVER), 1);
+    CU_ASSERT_EQUAL(wait_for_child(holding), 1);
     CU_ASSERT_EQUAL(mproc_process_kill(p), 0);
     CU_ASSERT_NOT_EQUAL(harness_join_code(p), 0);
 
@@ -434,7 +444,7 @@ static void test_rlock(void)
     CU_ASSERT_EQUAL(mproc_rlock_acquire(r, 0), 0);
     p = harness_start("rlock_stranger",
                       mproc_value_list_of(2, ref_rlock(r), ref_event(tried)));
-    CU_ASSERT_EQUAL(mproc_event_wait(tried, MPROC_FOREVER), 1);
+    CU_ASSERT_EQUAL(wait_for_child(tried), 1);
     CU_ASSERT_EQUAL(mproc_rlock_release(r), 0);
     CU_ASSERT_EQUAL(mproc_rlock_release(r), 0);
     CU_ASSERT_EQUAL(mproc_rlock_release(r), 0);
@@ -526,7 +536,7 @@ static void test_event(void)
     CU_ASSERT_EQUAL(mproc_event_is_set(e), 1);
     CU_ASSERT_EQUAL(harness_join_code(a), 1);
     CU_ASSERT_EQUAL(harness_join_code(b), 1);
-    CU_ASSERT_EQUAL(mproc_event_wait(e, MPROC_FOREVER), 1);
+    CU_ASSERT_EQUAL(wait_for_child(e), 1);
     CU_ASSERT_EQUAL(mproc_event_clear(e), 0);
     CU_ASSERT_EQUAL(mproc_event_is_set(e), 0);
     CU_ASSERT_EQUAL(mproc_event_wait(e, 0), 0);
