@@ -10,10 +10,11 @@
  * list inline, costs about what a plain (not robust) pthread mutex costs
  * (1.1x), where glibc's general robust path costs 1.3x (bench/README.md).
  *
- * glibc's part in this is its thread descriptor's list head and the layout
- * of pthread_mutex_t, both ABI it keeps stable; the head's futex_offset is
- * checked once per thread, and a mismatch is MPROC_ENOTSUP, never a lock
- * that would silently fail to report a dead holder.
+ * What this takes from glibc: the list head, whose address the kernel
+ * gives (get_robust_list), and the entry layout of pthread_mutex_t, which
+ * glibc's public headers and ABI fix. The head's futex_offset is checked
+ * once per thread; a mismatch is MPROC_ENOTSUP, never a lock that would
+ * silently fail to report a dead holder.
  *
  * The kernel keeps one robust list per thread, and glibc registers it (in
  * its thread descriptor) for every thread it starts. We do not register a
