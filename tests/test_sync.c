@@ -202,6 +202,104 @@ static void test_lock_of_a_killed_holder_is_recovered(void)
     mproc_event_destroy(holding);
 }
 
+/* args: lock ref, rlock ref: takes both and returns without releasing. */
+static void return_holding(const mproc_value_t *args)
+{
+    mproc_lock_t *l;
+    mproc_rlock_t *r;
+    IMPORT_ARG(lock, l, 0);
+    IMPORT_ARG(rlock, r, 1);
+    expect(mproc_lock_acquire(l, MPROC_FOREVER) == 0, 2);
+    expect(mproc_rlock_acquire(r, MPROC_FOREVER) == 0, 3);
+    /* mproc closes both handles on the way out; the locks stay held. */
+}
+MPROC_TARGET(return_holding)
+
+/* A child that returns (exit code 0) holding locks is a dead holder too. */
+static void test_lock_of_a_child_that_returned_is_recovered(void)
+{
+    mproc_lock_t *l;
+    mproc_rlock_t *r;
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_rlock_create(&r, NULL), 0);
+    CU_ASSERT_EQUAL(harness_join_code(harness_start(
+                        "return_holding",
+                        mproc_value_list_of(2, ref_lock(l), ref_rlock(r)))),
+                    0);
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, 5), MPROC_EOWNERDEAD);
+    CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
+    CU_ASSERT_EQUAL(mproc_rlock_acquire(r, 5), MPROC_EOWNERDEAD);
+    CU_ASSERT_EQUAL(mproc_rlock_release(r), 0);
+    mproc_lock_destroy(l);
+    mproc_rlock_destroy(r);
+}
+
+/*
+ * args: lock refs A and C. Takes A, destroys that handle while holding it
+ * (a second handle keeps A's name open), takes C and returns. Both must be
+ * found dead-held afterwards, which needs A's memory to have stayed where
+ * the kernel looks for it at exit, and the list beyond it intact.
+ */
+static void destroy_holding(const mproc_value_t *args)
+{
+    mproc_lock_t *a, *a2, *c;
+    IMPORT_ARG(lock, a, 0);
+    IMPORT_ARG(lock, a2, 0);
+    IMPORT_ARG(lock, c, 1);
+    expect(mproc_lock_acquire(a, MPROC_FOREVER) == 0, 2);
+    mproc_lock_destroy(a);
+    expect(mproc_lock_acquire(c, MPROC_FOREVER) == 0, 3);
+    (void) a2; /* closed on the way out */
+}
+MPROC_TARGET(destroy_holding)
+
+static void test_lock_destroyed_while_held_is_recovered(void)
+{
+    mproc_lock_t *a, *c;
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&a, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&c, NULL), 0);
+    CU_ASSERT_EQUAL(harness_join_code(harness_start(
+                        "destroy_holding",
+                        mproc_value_list_of(2, ref_lock(a), ref_lock(c)))),
+                    0);
+    CU_ASSERT_EQUAL(mproc_lock_acquire(a, 5), MPROC_EOWNERDEAD);
+    CU_ASSERT_EQUAL(mproc_lock_release(a), 0);
+    CU_ASSERT_EQUAL(mproc_lock_acquire(c, 5), MPROC_EOWNERDEAD);
+    CU_ASSERT_EQUAL(mproc_lock_release(c), 0);
+    mproc_lock_destroy(a);
+    mproc_lock_destroy(c);
+}
+
+#if !defined(_WIN32)
+/*
+ * Destroying a handle does not release the lock (as closing a Windows
+ * mutex handle does not): it stays held, and its memory stays mapped, for
+ * the kernel finds it there when the holder exits.
+ */
+static void test_lock_destroyed_while_held_stays_held(void)
+{
+    mproc_lock_t *a, *a2, *b;
+    mproc_value_t *ref;
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&a, NULL), 0);
+    ref = ref_lock(a);
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_import(&a2, ref), 0);
+    mproc_value_free(ref);
+    CU_ASSERT_EQUAL(mproc_lock_acquire(a, MPROC_FOREVER), 0);
+    mproc_lock_destroy(a);
+    /* Another lock still goes on and off the thread's list. */
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&b, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_lock_acquire(b, MPROC_FOREVER), 0);
+    CU_ASSERT_EQUAL(mproc_lock_release(b), 0);
+    mproc_lock_destroy(b);
+    /* Still ours, through the other handle. */
+    CU_ASSERT_EQUAL(mproc_lock_acquire(a2, 0), MPROC_ETIMEDOUT);
+    CU_ASSERT_EQUAL(mproc_lock_release(a2), 0);
+    CU_ASSERT_EQUAL(mproc_lock_acquire(a2, 0), 0);
+    CU_ASSERT_EQUAL(mproc_lock_release(a2), 0);
+    mproc_lock_destroy(a2);
+}
+#endif
+
 /* Takes @arg (a Lock) and ends the thread without releasing it. */
 #if defined(_WIN32)
 static DWORD WINAPI take_and_exit(void *arg)
@@ -375,8 +473,15 @@ static void test_locks_share_the_robust_list_with_glibc(void)
     pthread_mutexattr_init(&attr);
     pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
     pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-    for (i = 0; i < MIXED_MUTEXES; i++)
+    for (i = 0; i < MIXED_MUTEXES; i++) {
+        /*
+         * Priority inheritance for all but the first: glibc tags the list
+         * links of such a mutex, and the tags must survive our updates.
+         */
+        pthread_mutexattr_setprotocol(&attr, i == 0 ? PTHREAD_PRIO_NONE
+                                                    : PTHREAD_PRIO_INHERIT);
         CU_ASSERT_EQUAL_FATAL(pthread_mutex_init(&g_mixed->mutex[i], &attr), 0);
+    }
     pthread_mutexattr_destroy(&attr);
     for (i = 0; i < MIXED_LOCKS; i++) {
         CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l[i], NULL), 0);
@@ -798,6 +903,14 @@ static const harness_test tests[] = {
      test_lock_of_a_killed_holder_is_recovered, 0},
     {"lock of an ended thread is recovered",
      test_lock_of_an_ended_thread_is_recovered, 0},
+    {"lock of a child that returned is recovered",
+     test_lock_of_a_child_that_returned_is_recovered, 0},
+    {"lock destroyed while held is recovered",
+     test_lock_destroyed_while_held_is_recovered, 0},
+#if !defined(_WIN32)
+    {"lock destroyed while held stays held",
+     test_lock_destroyed_while_held_stays_held, 0},
+#endif
 #if !defined(_WIN32)
     {"lock excludes under contention", test_lock_excludes_under_contention,
      HARNESS_FORK},

@@ -31,6 +31,12 @@ void mproc__unix_deadline_after(double timeout, struct timespec *ts);
 /* Sleeps until the absolute CLOCK_MONOTONIC time @ts. */
 void mproc__unix_sleep_until(const struct timespec *ts);
 
+/*
+ * Whether [@addr, @addr + @size) holds a lock that a thread of this process
+ * held when its handle was closed: such memory must not be unmapped.
+ */
+int mproc__unix_is_pinned(const void *addr, size_t size);
+
 /* Translates errno into a status and records @what with strerror. */
 int mproc__unix_error(int err, const char *what);
 

@@ -158,6 +158,14 @@ static inline struct robust_list_head *self_list(void)
     return MPROC__LIKELY(self_head != NULL) ? self_head : self_list_find();
 }
 
+/*
+ * glibc tags the entry of a priority-inheritance mutex by setting bit 0 of
+ * the pointers to it; the tag must stay in the links (the kernel reads it)
+ * but be cleared to reach the entry.
+ */
+#define UNTAGGED(entry)                                                        \
+    ((struct robust_list *) ((uintptr_t) (entry) & ~(uintptr_t) 1))
+
 /* Puts @s first on the list, as glibc's ENQUEUE_MUTEX does. */
 static inline void list_push(struct robust_list_head *head, lock_slot *s)
 {
@@ -165,8 +173,10 @@ static inline void list_push(struct robust_list_head *head, lock_slot *s)
     s->next = first;
     s->prev = &head->list;
     /* The head's own prev (glibc's robust_prev) is never read: skip it. */
-    if (first != &head->list)
-        PREV_OF(first) = ENTRY(s);
+    if (UNTAGGED(first) != &head->list)
+        PREV_OF(UNTAGGED(first)) = ENTRY(s);
+    /* The entry is complete before the kernel can reach it. */
+    COMPILER_BARRIER();
     head->list.next = ENTRY(s);
 }
 
@@ -174,12 +184,59 @@ static inline void list_push(struct robust_list_head *head, lock_slot *s)
 static inline void list_remove(struct robust_list_head *head, lock_slot *s)
 {
     struct robust_list *next = s->next;
-    struct robust_list *prev = s->prev;
-    if (next != &head->list)
-        PREV_OF(next) = prev;
+    struct robust_list *prev = UNTAGGED(s->prev);
+    if (UNTAGGED(next) != &head->list)
+        PREV_OF(UNTAGGED(next)) = prev;
     prev->next = next;
+    /* Off the list before its own links, which the kernel may read, go. */
+    COMPILER_BARRIER();
     s->next = NULL;
     s->prev = NULL;
+}
+
+/*
+ * Slots held by a thread of this process when their handle was closed.
+ * Such a slot is still on that thread's robust list, where the kernel will
+ * look for it when the thread exits (to tell the next holder), so the
+ * memory under it must stay mapped: mproc__os_shm_close asks here. This
+ * is what makes a process that exits holding a lock (and closes its
+ * handles on the way out) hand MPROC_EOWNERDEAD to the next holder.
+ */
+static struct {
+    pthread_mutex_t lock;
+    const void **slot;
+    size_t n, cap;
+} pinned = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0};
+
+static void pin(const void *slot)
+{
+    pthread_mutex_lock(&pinned.lock);
+    if (pinned.n == pinned.cap) {
+        size_t cap = pinned.cap ? 2 * pinned.cap : 16;
+        const void **grown = realloc(pinned.slot, cap * sizeof *grown);
+        if (grown == NULL) {
+            /* Then the lock is lost to its next holder, not the memory. */
+            pthread_mutex_unlock(&pinned.lock);
+            return;
+        }
+        pinned.slot = grown;
+        pinned.cap = cap;
+    }
+    pinned.slot[pinned.n++] = slot;
+    pthread_mutex_unlock(&pinned.lock);
+}
+
+int mproc__unix_is_pinned(const void *addr, size_t size)
+{
+    const char *lo = addr, *hi = lo + size;
+    size_t i;
+    int found = 0;
+    pthread_mutex_lock(&pinned.lock);
+    for (i = 0; i < pinned.n && !found; i++)
+        found = (const char *) pinned.slot[i] >= lo &&
+                (const char *) pinned.slot[i] < hi;
+    pthread_mutex_unlock(&pinned.lock);
+    return found;
 }
 
 /* ---- the lock ---------------------------------------------------------- */
@@ -302,7 +359,8 @@ lock_slow(mproc__os_mutex_t *m, struct robust_list_head *head, double timeout)
             head->list_op_pending = NULL;
             return MPROC_ETIMEDOUT;
         }
-        if (spins-- > 0) {
+        if (spins > 0) {
+            spins--;
 #if defined(__x86_64__) || defined(__i386__)
             __builtin_ia32_pause();
 #endif
@@ -397,6 +455,16 @@ int mproc__os_mutex_unlock(mproc__os_mutex_t *m)
 
 void mproc__os_mutex_close(mproc__os_mutex_t *m)
 {
+    uint32_t owner =
+        __atomic_load_n(&m->slot->word, __ATOMIC_RELAXED) & FUTEX_TID_MASK;
+    /*
+     * Held by a thread of ours (the caller, or one that tgkill finds in
+     * this process): it stays held, as a Windows mutex does when its handle
+     * closes, and its memory stays mapped for the kernel (see pin()).
+     */
+    if (owner != 0 && (owner == (uint32_t) mproc__os_thread_id() ||
+                       syscall(SYS_tgkill, getpid(), (pid_t) owner, 0) == 0))
+        pin(m->slot);
     /* Other processes still use the lock: only the handle goes. */
     free(m);
 }

@@ -215,7 +215,9 @@ void mproc__os_shm_close(mproc__os_shm_t *shm)
 {
     if (shm == NULL)
         return;
-    munmap(shm->addr, shm->size);
+    /* A lock held by one of our threads in it keeps it mapped. */
+    if (!mproc__unix_is_pinned(shm->addr, shm->size))
+        munmap(shm->addr, shm->size);
     free(shm);
 }
 
