@@ -8,6 +8,7 @@
     #error "the Unix backend is built on Windows: use platform/win32"
 #endif
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "mproc_os.h"
@@ -25,7 +26,15 @@ struct mproc__os_child {
     int exitcode;  /* Python's convention */
 };
 
+#define MPROC__LIKELY(x) __builtin_expect(!!(x), 1)
+
 struct timespec;
+/*
+ * The futex system call, in its shared (not _PRIVATE) form: every futex
+ * word of the backend is in memory shared between processes.
+ */
+long mproc__unix_futex(uint32_t *word, int op, uint32_t val,
+                       const struct timespec *ts, uint32_t bitset);
 /* The absolute CLOCK_MONOTONIC time @timeout seconds (> 0) from now. */
 void mproc__unix_deadline_after(double timeout, struct timespec *ts);
 /* Sleeps until the absolute CLOCK_MONOTONIC time @ts. */

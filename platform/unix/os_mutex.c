@@ -66,7 +66,6 @@
         "the Unix backend's lock needs Linux and glibc (its robust futex list)"
 #endif
 
-#define MPROC__LIKELY(x) __builtin_expect(!!(x), 1)
 #define MPROC__NOINLINE __attribute__((noinline))
 #define COMPILER_BARRIER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
 
@@ -269,16 +268,9 @@ int mproc__os_mutex_init(mproc__os_mutex_t **m, void *slot, const char *name,
     return 0;
 }
 
-static long futex_wait(uint32_t *word, uint32_t val,
-                       const struct timespec *deadline)
-{
-    /* Absolute CLOCK_MONOTONIC: wake-ups do not stretch the timeout. */
-    return syscall(SYS_futex, word, FUTEX_WAIT_BITSET, val, deadline, NULL,
-                   FUTEX_BITSET_MATCH_ANY);
-}
-
 /* We hold the word now: list the slot and finish the operation. */
-static int taken(struct robust_list_head *head, lock_slot *s, int owner_died)
+static inline int taken(struct robust_list_head *head, lock_slot *s,
+                        int owner_died)
 {
     list_push(head, s);
     COMPILER_BARRIER();
@@ -374,7 +366,9 @@ lock_slow(mproc__os_mutex_t *m, struct robust_list_head *head, double timeout)
             v |= FUTEX_WAITERS;
         }
         slept = 1;
-        if (futex_wait(&s->word, v, dl) != 0) {
+        /* Absolute CLOCK_MONOTONIC: wake-ups do not stretch the timeout. */
+        if (mproc__unix_futex(&s->word, FUTEX_WAIT_BITSET, v, dl,
+                              FUTEX_BITSET_MATCH_ANY) != 0) {
             int err = errno;
             if (err == ETIMEDOUT) {
                 head->list_op_pending = NULL;
@@ -400,13 +394,8 @@ int mproc__os_mutex_lock(mproc__os_mutex_t *m, double timeout)
     COMPILER_BARRIER();
     if (MPROC__LIKELY(__atomic_compare_exchange_n(
             &s->word, &free_word, (uint32_t) self_tid, 0, __ATOMIC_ACQUIRE,
-            __ATOMIC_RELAXED))) {
-        list_push(head, s);
-        COMPILER_BARRIER();
-        head->list_op_pending = NULL;
-        s->depth = 1;
-        return 0;
-    }
+            __ATOMIC_RELAXED)))
+        return taken(head, s, 0);
     return lock_slow(m, head, timeout);
 }
 
@@ -447,7 +436,7 @@ int mproc__os_mutex_unlock(mproc__os_mutex_t *m)
     COMPILER_BARRIER();
     v = __atomic_exchange_n(&s->word, 0, __ATOMIC_RELEASE);
     if (v & FUTEX_WAITERS)
-        syscall(SYS_futex, &s->word, FUTEX_WAKE, 1, NULL, NULL, 0);
+        mproc__unix_futex(&s->word, FUTEX_WAKE, 1, NULL, 0);
     COMPILER_BARRIER();
     head->list_op_pending = NULL;
     return 0;

@@ -37,8 +37,6 @@
 #include "mproc_private.h"
 #include "os_internal.h"
 
-#define MPROC__LIKELY(x) __builtin_expect(!!(x), 1)
-
 /* The longest shared memory name the contract allows. */
 #define SHM_NAME_MAX 31
 
@@ -66,6 +64,14 @@ void mproc__unix_sleep_until(const struct timespec *ts)
 {
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, ts, NULL) == EINTR) {
     }
+}
+
+/* ---- futexes ---------------------------------------------------------- */
+
+long mproc__unix_futex(uint32_t *word, int op, uint32_t val,
+                       const struct timespec *ts, uint32_t bitset)
+{
+    return syscall(SYS_futex, word, op, val, ts, NULL, bitset);
 }
 
 /* ---- shared memory ----------------------------------------------------- */
@@ -388,12 +394,6 @@ struct mproc__os_event {
     event_slot *slot;
 };
 
-static long futex(uint32_t *word, int op, uint32_t val,
-                  const struct timespec *ts, uint32_t bitset)
-{
-    return syscall(SYS_futex, word, op, val, ts, NULL, bitset);
-}
-
 int mproc__os_event_init(mproc__os_event_t **e, void *slot, const char *name,
                          int create)
 {
@@ -419,7 +419,7 @@ int mproc__os_event_set(mproc__os_event_t *e)
 {
     __atomic_store_n(&e->slot->word, 1, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&e->slot->waiters, __ATOMIC_SEQ_CST) != 0 &&
-        futex(&e->slot->word, FUTEX_WAKE, INT_MAX, NULL, 0) < 0)
+        mproc__unix_futex(&e->slot->word, FUTEX_WAKE, INT_MAX, NULL, 0) < 0)
         return mproc__unix_error(errno, "cannot wake an event's waiters");
     return 0;
 }
@@ -456,7 +456,8 @@ int mproc__os_event_wait(mproc__os_event_t *e, double timeout)
          * (plain FUTEX_WAIT a relative one), so wake-ups that find the
          * event cleared again, and signals, do not stretch the timeout.
          */
-        r = futex(&s->word, FUTEX_WAIT_BITSET, 0, tsp, FUTEX_BITSET_MATCH_ANY);
+        r = mproc__unix_futex(&s->word, FUTEX_WAIT_BITSET, 0, tsp,
+                              FUTEX_BITSET_MATCH_ANY);
         err = r < 0 ? errno : 0;
         __atomic_sub_fetch(&s->waiters, 1, __ATOMIC_SEQ_CST);
         if (r < 0 && err == ETIMEDOUT)
