@@ -30,7 +30,7 @@ static void worker_with(const mproc_value_t *args)
 {
     mproc_lock_t *lock = lock_arg(args);
     int rc;
-    MPROC_WITH_LOCK (lock, rc) {
+    MPROC_WITH_LOCK(lock, rc) {
         printf("Lock acquired via with\n");
         fflush(stdout);
     }

@@ -77,7 +77,7 @@ static void worker(const mproc_value_t *args)
         mproc_lock_import(&lock, mproc_value_at(args, 1)) != 0)
         mproc_raise("%s", mproc_last_error());
     mproc_sem_acquire(s, MPROC_FOREVER);
-    MPROC_WITH_LOCK (lock, rc) {
+    MPROC_WITH_LOCK(lock, rc) {
         pool_load(&p);
         snprintf(p.names[p.n++], sizeof p.names[0], "%s", name);
         if (p.n > p.most)
@@ -90,7 +90,7 @@ static void worker(const mproc_value_t *args)
     if (rc < 0)
         mproc_raise("%s", mproc_last_error());
     mproc_sleep((double) (rand() % 50) / 1000.0); /* the work */
-    MPROC_WITH_LOCK (lock, rc) {
+    MPROC_WITH_LOCK(lock, rc) {
         pool_load(&p);
         for (i = 0; i < p.n; i++)
             if (strcmp(p.names[i], name) == 0)

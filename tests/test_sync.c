@@ -90,7 +90,7 @@ static void test_lock_in_one_process(void)
     {
         int inside = 0, rc = -1;
         CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
-        MPROC_WITH_LOCK (l, rc) {
+        MPROC_WITH_LOCK(l, rc) {
             inside = mproc_lock_acquire(l, 0) == MPROC_ETIMEDOUT;
         }
         CU_ASSERT_EQUAL(rc, 0);
@@ -419,8 +419,8 @@ static void test_with_lock_nested(void)
     mproc_lock_t *l;
     int outer = -1, inner = -1, inner_ran = 0, held_inside = 0;
     CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
-    MPROC_WITH_LOCK (l, outer) {
-        MPROC_WITH_LOCK (l, inner) {
+    MPROC_WITH_LOCK(l, outer) {
+        MPROC_WITH_LOCK(l, inner) {
             inner_ran = 1;
         }
         /* Another thread cannot take it: the outer hold survived. */
@@ -437,7 +437,7 @@ static void test_with_lock_nested(void)
     /* The same with a plain acquire outside: its release still succeeds. */
     CU_ASSERT_EQUAL(mproc_lock_acquire(l, MPROC_FOREVER), 0);
     inner_ran = 0;
-    MPROC_WITH_LOCK (l, inner) {
+    MPROC_WITH_LOCK(l, inner) {
         inner_ran = 1;
     }
     CU_ASSERT_EQUAL(inner, MPROC_EDEADLK);
@@ -453,8 +453,8 @@ static void test_with_rlock_nested(void)
     mproc_rlock_t *r;
     int outer = -1, inner = -1, runs = 0;
     CU_ASSERT_EQUAL_FATAL(mproc_rlock_create(&r, NULL), 0);
-    MPROC_WITH_RLOCK (r, outer) {
-        MPROC_WITH_RLOCK (r, inner) {
+    MPROC_WITH_RLOCK(r, outer) {
+        MPROC_WITH_RLOCK(r, inner) {
             runs++;
         }
         runs++;
@@ -482,7 +482,7 @@ static void test_with_lock_over_a_dead_holder(void)
     CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(mproc_rlock_create(&r, NULL), 0);
     CU_ASSERT_EQUAL(in_thread(take_and_exit, l), 0);
-    MPROC_WITH_LOCK (l, rc) {
+    MPROC_WITH_LOCK(l, rc) {
         seen = rc;
     }
     CU_ASSERT_EQUAL(rc, MPROC_OWNERDEAD);
@@ -492,7 +492,7 @@ static void test_with_lock_over_a_dead_holder(void)
 
     rc = seen = -1;
     CU_ASSERT_EQUAL(in_thread(rtake_and_exit, r), 0);
-    MPROC_WITH_RLOCK (r, rc) {
+    MPROC_WITH_RLOCK(r, rc) {
         seen = rc;
     }
     CU_ASSERT_EQUAL(rc, MPROC_OWNERDEAD);

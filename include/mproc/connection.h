@@ -112,8 +112,8 @@ typedef struct mproc_waitable_t {
  * ended, at most @p timeout seconds, as multiprocessing.connection.wait().
  * Any number of items works on every OS (past Windows' 64 handles too).
  * @return the number of ready items (> 0), each marked in its `ready`
- * field; MPROC_ETIMEDOUT if none became ready in time (with no items, at
- * once for a timeout of 0); another negative status.
+ * field; MPROC_ETIMEDOUT if none became ready in time; another negative
+ * status.
  */
 MPROC_API int mproc_wait(mproc_waitable_t *items, size_t n, double timeout);
 
