@@ -14,6 +14,12 @@ static void test_status_codes(void)
     CU_ASSERT_STRING_EQUAL(mproc_strerror(MPROC_ECORRUPT),
                            "corrupt or truncated message");
     CU_ASSERT_STRING_EQUAL(mproc_err_name(-9999), "MPROC_E?");
+    /* A success with news, outside the error table; its old code is free. */
+    CU_ASSERT_EQUAL(MPROC_OWNERDEAD, 1);
+    CU_ASSERT_STRING_EQUAL(mproc_err_name(MPROC_OWNERDEAD), "MPROC_OWNERDEAD");
+    CU_ASSERT_STRING_EQUAL(mproc_strerror(MPROC_OWNERDEAD),
+                           "acquired, but the previous holder died holding it");
+    CU_ASSERT_STRING_EQUAL(mproc_err_name(-25), "MPROC_E?");
     CU_ASSERT_STRING_EQUAL(mproc_strerror(-9999), "unknown error");
     CU_ASSERT(MPROC_EINVAL < 0 && MPROC_ENOTFOUND < 0);
 }
