@@ -21,13 +21,6 @@ static mproc_value_t *ref(const mproc_conn_t *c)
     return v;
 }
 
-/* Exits with @code unless @cond. */
-static void expect(int cond, int code)
-{
-    if (!cond)
-        mproc_exit(code);
-}
-
 /* In a child: the connection of argument @i, or exit 100 + @i. */
 static mproc_conn_t *arg_conn(const mproc_value_t *args, size_t i)
 {
@@ -81,12 +74,12 @@ static void echo(const mproc_value_t *args)
     for (;;) {
         mproc_value_t *v = NULL;
         int rc = mproc_conn_recv(c, &v);
-        expect(rc == 0, 2);
+        CHILD_ASSERT(rc == 0);
         if (mproc_value_type(v) == MPROC_VALUE_NIL) {
             mproc_value_free(v);
             break;
         }
-        expect(mproc_conn_send(c, v) == 0, 3);
+        CHILD_ASSERT(mproc_conn_send(c, v) == 0);
         mproc_value_free(v);
     }
     mproc_conn_close(c);
@@ -106,15 +99,15 @@ static void relay(const mproc_value_t *args)
     void *buf;
     size_t len;
     /* Each end keeps its direction across the start. */
-    expect(mproc_conn_send_bytes(in, "x", 1) == MPROC_ESTATE, 2);
-    expect(mproc_conn_recv_bytes(out, &buf, &len) == MPROC_ESTATE, 3);
+    CHILD_ASSERT(mproc_conn_send_bytes(in, "x", 1) == MPROC_ESTATE);
+    CHILD_ASSERT(mproc_conn_recv_bytes(out, &buf, &len) == MPROC_ESTATE);
     for (;;) {
-        expect(mproc_conn_recv_bytes(in, &buf, &len) == 0, 4);
+        CHILD_ASSERT(mproc_conn_recv_bytes(in, &buf, &len) == 0);
         if (len == 0) {
             free(buf);
             break;
         }
-        expect(mproc_conn_send_bytes(out, buf, len) == 0, 5);
+        CHILD_ASSERT(mproc_conn_send_bytes(out, buf, len) == 0);
         free(buf);
     }
     mproc_conn_close(in);
@@ -134,15 +127,15 @@ static void pass_on(const mproc_value_t *args)
     mproc_process_t *p = NULL;
     mproc_value_t *r = NULL, *list;
     int code = -1;
-    expect(mproc_conn_export(c, &r) == 0, 2);
+    CHILD_ASSERT(mproc_conn_export(c, &r) == 0);
     o.target = "echo";
     o.args = list = mproc_value_list_of(1, r);
-    expect(mproc_process_create(&p, &o) == 0, 3);
+    CHILD_ASSERT(mproc_process_create(&p, &o) == 0);
     mproc_value_free(list);
-    expect(mproc_process_start(p) == 0, 4);
+    CHILD_ASSERT(mproc_process_start(p) == 0);
     mproc_conn_close(c);
-    expect(mproc_process_join(p, MPROC_FOREVER) == 0, 5);
-    expect(mproc_process_exitcode(p, &code) == 0 && code == 0, 6);
+    CHILD_ASSERT(mproc_process_join(p, MPROC_FOREVER) == 0);
+    CHILD_ASSERT(mproc_process_exitcode(p, &code) == 0 && code == 0);
     mproc_process_destroy(p);
 }
 MPROC_TARGET(pass_on)
@@ -154,11 +147,11 @@ static void half_frame(const mproc_value_t *args)
     mproc_value_t *v = mproc_value_str("a message that never ends");
     mproc__buf_t f = {0};
     mproc__buf_t payload = {0};
-    expect(mproc__value_encode(v, &payload) == 0, 2);
-    expect(mproc__frame_encode_flags(payload.data, payload.len, 0, NULL, &f) ==
-               0,
-           3);
-    expect(mproc__os_conn_write(mproc__conn_os(c), f.data, f.len / 2) == 0, 4);
+    CHILD_ASSERT(mproc__value_encode(v, &payload) == 0);
+    CHILD_ASSERT(
+        mproc__frame_encode_flags(payload.data, payload.len, 0, NULL, &f) == 0);
+    CHILD_ASSERT(mproc__os_conn_write(mproc__conn_os(c), f.data, f.len / 2) ==
+                 0);
     /* No goodbye: the process ends with the frame cut. */
     mproc__os_exit_now(0);
 }
@@ -169,13 +162,13 @@ static void go_then_send(const mproc_value_t *args)
 {
     mproc_conn_t *c = arg_conn(args, 0);
     mproc_value_t *v = NULL, *hello = mproc_value_str("hello");
-    expect(mproc_conn_recv(c, &v) == 0, 2);
-    expect(strcmp(mproc_value_as_str(v), "go") == 0, 3);
+    CHILD_ASSERT(mproc_conn_recv(c, &v) == 0);
+    CHILD_ASSERT(strcmp(mproc_value_as_str(v), "go") == 0);
     mproc_value_free(v);
-    expect(mproc_conn_send(c, hello) == 0, 4);
+    CHILD_ASSERT(mproc_conn_send(c, hello) == 0);
     mproc_value_free(hello);
     /* Stays until told to go, so that its end is not ready before. */
-    expect(mproc_conn_recv(c, &v) == 0, 5);
+    CHILD_ASSERT(mproc_conn_recv(c, &v) == 0);
     mproc_value_free(v);
     mproc_conn_close(c);
 }
@@ -185,7 +178,7 @@ MPROC_TARGET(go_then_send)
 static void exit_on_message(const mproc_value_t *args)
 {
     mproc_conn_t *c = arg_conn(args, 0);
-    expect(mproc_conn_poll(c, MPROC_FOREVER) == 0, 2);
+    CHILD_ASSERT(mproc_conn_poll(c, MPROC_FOREVER) == 0);
     mproc_conn_close(c);
 }
 MPROC_TARGET(exit_on_message)
@@ -195,7 +188,7 @@ static void send_one(const mproc_value_t *args)
 {
     mproc_conn_t *c = arg_conn(args, 0);
     mproc_value_t *v = mproc_value_str("from a child");
-    expect(mproc_conn_send(c, v) == 0, 2);
+    CHILD_ASSERT(mproc_conn_send(c, v) == 0);
     mproc_value_free(v);
     mproc_conn_close(c);
 }
@@ -208,13 +201,15 @@ MPROC_TARGET(send_one)
 static void bad_imports(const mproc_value_t *args)
 {
     mproc_conn_t *c = NULL;
-    expect(mproc_conn_import(&c, mproc_value_at(args, 0)) == MPROC_ENOTSUP, 2);
-    expect(strstr(mproc_last_error(), "start argument") != NULL, 3);
-    expect(mproc_conn_import(&c, mproc_value_at(args, 1)) == MPROC_ENOTSUP, 4);
+    CHILD_ASSERT(mproc_conn_import(&c, mproc_value_at(args, 0)) ==
+                 MPROC_ENOTSUP);
+    CHILD_ASSERT(strstr(mproc_last_error(), "start argument") != NULL);
+    CHILD_ASSERT(mproc_conn_import(&c, mproc_value_at(args, 1)) ==
+                 MPROC_ENOTSUP);
     if (mproc_value_len(args) > 2) {
         mproc_conn_t *once = arg_conn(args, 2);
-        expect(mproc_conn_import(&c, mproc_value_at(args, 3)) == MPROC_EINVAL,
-               5);
+        CHILD_ASSERT(mproc_conn_import(&c, mproc_value_at(args, 3)) ==
+                     MPROC_EINVAL);
         mproc_conn_close(once);
     }
 }
@@ -832,14 +827,14 @@ static void use_objects_from_pipe(const mproc_value_t *args)
     mproc_value_t *refs = NULL, *v;
     mproc_lock_t *l;
     mproc_queue_t *q;
-    expect(mproc_conn_recv(c, &refs) == 0, 2);
-    expect(mproc_lock_import(&l, mproc_value_at(refs, 0)) == 0, 3);
-    expect(mproc_queue_import(&q, mproc_value_at(refs, 1)) == 0, 4);
-    expect(mproc_lock_acquire(l, 0) == MPROC_ETIMEDOUT, 5);
+    CHILD_ASSERT(mproc_conn_recv(c, &refs) == 0);
+    CHILD_ASSERT(mproc_lock_import(&l, mproc_value_at(refs, 0)) == 0);
+    CHILD_ASSERT(mproc_queue_import(&q, mproc_value_at(refs, 1)) == 0);
+    CHILD_ASSERT(mproc_lock_acquire(l, 0) == MPROC_ETIMEDOUT);
     v = mproc_value_str("got it");
-    expect(mproc_queue_put(q, v, MPROC_FOREVER) == 0, 6);
+    CHILD_ASSERT(mproc_queue_put(q, v, MPROC_FOREVER) == 0);
     mproc_value_free(v);
-    expect(mproc_lock_acquire(l, MPROC_FOREVER) == 0, 7);
+    CHILD_ASSERT(mproc_lock_acquire(l, MPROC_FOREVER) == 0);
     mproc_lock_release(l);
     mproc_value_free(refs);
     mproc_lock_destroy(l);

@@ -26,13 +26,6 @@
     if (mproc_##kind##_import(&(var), mproc_value_at(args, (i))) != 0)         \
         mproc_exit(100 + (i));
 
-/* Exits with 0 if @cond, else with @code. */
-static void expect(int cond, int code)
-{
-    if (!cond)
-        mproc_exit(code);
-}
-
 /*
  * Waits for an event a child sets. Bounded, so that a child that failed
  * before setting it fails the test (through its exit code) instead of
@@ -40,7 +33,7 @@ static void expect(int cond, int code)
  */
 static int wait_for_child(mproc_event_t *e)
 {
-    return mproc_event_wait(e, 30);
+    return mproc_event_wait(e, 15);
 }
 
 static mproc_value_t *ref_lock(mproc_lock_t *l)
@@ -108,18 +101,18 @@ static void lock_contender(const mproc_value_t *args)
     mproc_event_t *tried;
     IMPORT_ARG(lock, l, 0);
     IMPORT_ARG(event, tried, 1);
-    expect(mproc_lock_acquire(l, 0) == MPROC_ETIMEDOUT, 2);
-    expect(mproc_lock_release(l) == MPROC_ENOTOWNER, 3);
+    CHILD_ASSERT(mproc_lock_acquire(l, 0) == MPROC_ETIMEDOUT);
+    CHILD_ASSERT(mproc_lock_release(l) == MPROC_ENOTOWNER);
     {
         /* A sleeping waiter is woken by its deadline (give or take a clock
          * tick). */
         double t0 = mproc_monotonic();
-        expect(mproc_lock_acquire(l, 0.05) == MPROC_ETIMEDOUT, 6);
-        expect(mproc_monotonic() - t0 >= 0.045, 7);
+        CHILD_ASSERT(mproc_lock_acquire(l, 0.05) == MPROC_ETIMEDOUT);
+        CHILD_ASSERT(mproc_monotonic() - t0 >= 0.045);
     }
     mproc_event_set(tried);
-    expect(mproc_lock_acquire(l, MPROC_FOREVER) == 0, 4);
-    expect(mproc_lock_release(l) == 0, 5);
+    CHILD_ASSERT(mproc_lock_acquire(l, MPROC_FOREVER) == 0);
+    CHILD_ASSERT(mproc_lock_release(l) == 0);
     mproc_lock_destroy(l);
     mproc_event_destroy(tried);
 }
@@ -152,12 +145,12 @@ static void die_holding(const mproc_value_t *args)
     if (strcmp(kind, "lock") == 0) {
         mproc_lock_t *l;
         IMPORT_ARG(lock, l, 0);
-        expect(mproc_lock_acquire(l, MPROC_FOREVER) == 0, 2);
+        CHILD_ASSERT(mproc_lock_acquire(l, MPROC_FOREVER) == 0);
     } else {
         mproc_rlock_t *r;
         IMPORT_ARG(rlock, r, 0);
-        expect(mproc_rlock_acquire(r, MPROC_FOREVER) == 0, 2);
-        expect(mproc_rlock_acquire(r, MPROC_FOREVER) == 0, 3);
+        CHILD_ASSERT(mproc_rlock_acquire(r, MPROC_FOREVER) == 0);
+        CHILD_ASSERT(mproc_rlock_acquire(r, MPROC_FOREVER) == 0);
     }
     mproc_event_set(holding);
     for (;;)
@@ -209,8 +202,8 @@ static void return_holding(const mproc_value_t *args)
     mproc_rlock_t *r;
     IMPORT_ARG(lock, l, 0);
     IMPORT_ARG(rlock, r, 1);
-    expect(mproc_lock_acquire(l, MPROC_FOREVER) == 0, 2);
-    expect(mproc_rlock_acquire(r, MPROC_FOREVER) == 0, 3);
+    CHILD_ASSERT(mproc_lock_acquire(l, MPROC_FOREVER) == 0);
+    CHILD_ASSERT(mproc_rlock_acquire(r, MPROC_FOREVER) == 0);
     /* mproc closes both handles on the way out; the locks stay held. */
 }
 MPROC_TARGET(return_holding)
@@ -246,9 +239,9 @@ static void destroy_holding(const mproc_value_t *args)
     IMPORT_ARG(lock, a, 0);
     IMPORT_ARG(lock, a2, 0);
     IMPORT_ARG(lock, c, 1);
-    expect(mproc_lock_acquire(a, MPROC_FOREVER) == 0, 2);
+    CHILD_ASSERT(mproc_lock_acquire(a, MPROC_FOREVER) == 0);
     mproc_lock_destroy(a);
-    expect(mproc_lock_acquire(c, MPROC_FOREVER) == 0, 3);
+    CHILD_ASSERT(mproc_lock_acquire(c, MPROC_FOREVER) == 0);
     (void) a2; /* closed on the way out */
 }
 MPROC_TARGET(destroy_holding)
@@ -529,20 +522,20 @@ static void hold_mixed(const mproc_value_t *args)
     for (i = 0; i < MIXED_LOCKS; i++)
         IMPORT_ARG(lock, l[i], i);
     IMPORT_ARG(event, holding, MIXED_LOCKS);
-    expect(pthread_mutex_lock(&m[0]) == 0, 2);
-    expect(mproc_lock_acquire(l[0], MPROC_FOREVER) == 0, 3);
-    expect(pthread_mutex_lock(&m[1]) == 0, 4);
-    expect(mproc_lock_acquire(l[1], MPROC_FOREVER) == 0, 5);
-    expect(mproc_lock_acquire(l[2], MPROC_FOREVER) == 0, 6);
-    expect(pthread_mutex_lock(&m[2]) == 0, 7);
-    expect(mproc_lock_acquire(l[3], MPROC_FOREVER) == 0, 8);
+    CHILD_ASSERT(pthread_mutex_lock(&m[0]) == 0);
+    CHILD_ASSERT(mproc_lock_acquire(l[0], MPROC_FOREVER) == 0);
+    CHILD_ASSERT(pthread_mutex_lock(&m[1]) == 0);
+    CHILD_ASSERT(mproc_lock_acquire(l[1], MPROC_FOREVER) == 0);
+    CHILD_ASSERT(mproc_lock_acquire(l[2], MPROC_FOREVER) == 0);
+    CHILD_ASSERT(pthread_mutex_lock(&m[2]) == 0);
+    CHILD_ASSERT(mproc_lock_acquire(l[3], MPROC_FOREVER) == 0);
     /* Out of order, from the middle and both ends of the list. */
-    expect(mproc_lock_release(l[1]) == 0, 9);
-    expect(pthread_mutex_unlock(&m[0]) == 0, 10);
-    expect(mproc_lock_release(l[3]) == 0, 11);
-    expect(pthread_mutex_unlock(&m[1]) == 0, 12);
+    CHILD_ASSERT(mproc_lock_release(l[1]) == 0);
+    CHILD_ASSERT(pthread_mutex_unlock(&m[0]) == 0);
+    CHILD_ASSERT(mproc_lock_release(l[3]) == 0);
+    CHILD_ASSERT(pthread_mutex_unlock(&m[1]) == 0);
     /* Holds l[0], l[2] and m[2]; retakes l[1] on top. */
-    expect(mproc_lock_acquire(l[1], MPROC_FOREVER) == 0, 13);
+    CHILD_ASSERT(mproc_lock_acquire(l[1], MPROC_FOREVER) == 0);
     mproc_event_set(holding);
     for (;;)
         mproc_sleep(60);
@@ -566,13 +559,13 @@ static void count_under_lock(const mproc_value_t *args)
     int i;
     IMPORT_ARG(lock, l, 0);
     IMPORT_ARG(event, go, 1);
-    expect(mproc_event_wait(go, MPROC_FOREVER) == 0, 4);
+    CHILD_ASSERT(mproc_event_wait(go, MPROC_FOREVER) == 0);
     for (i = 0; i < COUNT_EACH; i++) {
         long v;
-        expect(mproc_lock_acquire(l, i % 2 ? 30.0 : MPROC_FOREVER) == 0, 2);
+        CHILD_ASSERT(mproc_lock_acquire(l, i % 2 ? 30.0 : MPROC_FOREVER) == 0);
         v = *g_counter;
         *g_counter = v + 1; /* a lost update if two were inside */
-        expect(mproc_lock_release(l) == 0, 3);
+        CHILD_ASSERT(mproc_lock_release(l) == 0);
     }
     mproc_lock_destroy(l);
     mproc_event_destroy(go);
@@ -673,13 +666,13 @@ static void rlock_stranger(const mproc_value_t *args)
     mproc_event_t *tried;
     IMPORT_ARG(rlock, r, 0);
     IMPORT_ARG(event, tried, 1);
-    expect(mproc_rlock_release(r) == MPROC_ENOTOWNER, 2);
-    expect(mproc_rlock_acquire(r, 0) == MPROC_ETIMEDOUT, 3);
+    CHILD_ASSERT(mproc_rlock_release(r) == MPROC_ENOTOWNER);
+    CHILD_ASSERT(mproc_rlock_acquire(r, 0) == MPROC_ETIMEDOUT);
     mproc_event_set(tried);
-    expect(mproc_rlock_acquire(r, MPROC_FOREVER) == 0, 4);
-    expect(mproc_rlock_acquire(r, 0) == 0, 5);
-    expect(mproc_rlock_release(r) == 0, 6);
-    expect(mproc_rlock_release(r) == 0, 7);
+    CHILD_ASSERT(mproc_rlock_acquire(r, MPROC_FOREVER) == 0);
+    CHILD_ASSERT(mproc_rlock_acquire(r, 0) == 0);
+    CHILD_ASSERT(mproc_rlock_release(r) == 0);
+    CHILD_ASSERT(mproc_rlock_release(r) == 0);
     mproc_rlock_destroy(r);
     mproc_event_destroy(tried);
 }
@@ -716,11 +709,11 @@ static void sem_user(const mproc_value_t *args)
 {
     mproc_sem_t *s;
     IMPORT_ARG(sem, s, 0);
-    expect(mproc_sem_acquire(s, MPROC_FOREVER) == 0, 2);
-    expect(mproc_sem_acquire(s, MPROC_FOREVER) == 0, 3);
-    expect(mproc_sem_release(s) == 0, 4);
-    expect(mproc_sem_release(s) == 0, 5);
-    expect(mproc_sem_release(s) == 0, 6);
+    CHILD_ASSERT(mproc_sem_acquire(s, MPROC_FOREVER) == 0);
+    CHILD_ASSERT(mproc_sem_acquire(s, MPROC_FOREVER) == 0);
+    CHILD_ASSERT(mproc_sem_release(s) == 0);
+    CHILD_ASSERT(mproc_sem_release(s) == 0);
+    CHILD_ASSERT(mproc_sem_release(s) == 0);
     mproc_sem_destroy(s);
 }
 MPROC_TARGET(sem_user)
@@ -815,10 +808,10 @@ static void cond_waiter(const mproc_value_t *args)
     IMPORT_ARG(cond, c, 0);
     IMPORT_ARG(event, go, 1);
     IMPORT_ARG(sem, waiting, 2);
-    expect(mproc_cond_acquire(c, MPROC_FOREVER) == 0, 2);
+    CHILD_ASSERT(mproc_cond_acquire(c, MPROC_FOREVER) == 0);
     mproc_sem_release(waiting);
-    r = mproc_cond_wait_for(c, event_is_set, go, 30);
-    expect(mproc_cond_release(c) == 0, 3);
+    r = mproc_cond_wait_for(c, event_is_set, go, 15);
+    CHILD_ASSERT(mproc_cond_release(c) == 0);
     mproc_cond_destroy(c);
     mproc_event_destroy(go);
     mproc_sem_destroy(waiting);
@@ -910,7 +903,7 @@ static void barrier_party(const mproc_value_t *args)
     mproc_barrier_t *b;
     int r;
     IMPORT_ARG(barrier, b, 0);
-    r = mproc_barrier_wait(b, 30);
+    r = mproc_barrier_wait(b, 15);
     mproc_barrier_destroy(b);
     mproc_exit(r >= 0 ? 10 + r : 50 - r);
 }
@@ -1031,7 +1024,7 @@ static mproc_sem_t *g_fork_sem;
 
 static void use_fork_sem(const mproc_value_t *args)
 {
-    expect(mproc_sem_release(g_fork_sem) == 0, 2);
+    CHILD_ASSERT(mproc_sem_release(g_fork_sem) == 0);
 }
 MPROC_TARGET(use_fork_sem)
 
