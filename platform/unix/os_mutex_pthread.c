@@ -36,7 +36,12 @@
 
 typedef struct pthread_slot {
     pthread_mutex_t mutex;
-    long holder;    /* the holding thread's id, 0 when none is known */
+    /*
+     * The holding thread's id, 0 when none is known. 32 bits, as Linux
+     * thread ids are, so that the slot also fits where pthread_mutex_t
+     * takes 48 bytes (aarch64).
+     */
+    uint32_t holder;
     uint32_t depth; /* recursive locks: how often the holder holds it */
     /*
      * 1 when a release probe found the holder dead and made the mutex
@@ -74,7 +79,7 @@ int mproc__unix_pthread_lock_create(void *slot)
 }
 
 /* We hold the mutex now: say so in the slot and finish the operation. */
-static int taken(pthread_slot *s, long me, int owner_died)
+static int taken(pthread_slot *s, uint32_t me, int owner_died)
 {
     __atomic_store_n(&s->holder, me, __ATOMIC_RELAXED);
     s->depth = 1;
@@ -115,7 +120,7 @@ static int lock_until(pthread_mutex_t *mutex, const struct timespec *deadline)
 int mproc__unix_pthread_lock(mproc__os_mutex_t *m, double timeout)
 {
     pthread_slot *s = m->slot;
-    long me = mproc__os_thread_id();
+    uint32_t me = (uint32_t) mproc__os_thread_id();
     struct timespec deadline, *dl = NULL;
     int err;
     if (timeout == 0) {
@@ -159,7 +164,7 @@ int mproc__unix_pthread_lock(mproc__os_mutex_t *m, double timeout)
 long mproc__unix_pthread_lock_holder(const mproc__os_mutex_t *m)
 {
     const pthread_slot *s = m->slot;
-    return __atomic_load_n(&s->holder, __ATOMIC_RELAXED);
+    return (long) __atomic_load_n(&s->holder, __ATOMIC_RELAXED);
 }
 
 /*
@@ -170,7 +175,7 @@ long mproc__unix_pthread_lock_holder(const mproc__os_mutex_t *m)
  * whose holder died. A try-lock or a release by another thread in that
  * moment finds it busy: a cost paid only after a failed release.
  */
-static int probe(pthread_slot *s, long holder)
+static int probe(pthread_slot *s, uint32_t holder)
 {
     int err;
     if (holder == 0)
@@ -194,29 +199,32 @@ static int probe(pthread_slot *s, long holder)
 int mproc__unix_pthread_unlock(mproc__os_mutex_t *m)
 {
     pthread_slot *s = m->slot;
-    long me = mproc__os_thread_id();
-    long holder = __atomic_load_n(&s->holder, __ATOMIC_RELAXED);
+    uint32_t me = (uint32_t) mproc__os_thread_id();
+    uint32_t holder = __atomic_load_n(&s->holder, __ATOMIC_RELAXED);
     int err;
-    if (holder != me)
+    if (holder != me && holder != 0)
         return probe(s, holder);
-    if (s->depth > 1) {
-        s->depth--;
-        return 0;
+    if (holder == me) {
+        if (s->depth > 1) {
+            s->depth--;
+            return 0;
+        }
+        s->depth = 0;
+        /* Cleared before the mutex goes: the next holder writes its id. */
+        __atomic_store_n(&s->holder, 0, __ATOMIC_RELAXED);
     }
-    s->depth = 0;
     /*
-     * Cleared before the mutex goes, since the next holder writes its own
-     * id right after taking it. A compare-and-swap, not a store: if our id
-     * was a dead thread's that the system gave us again, the next holder
-     * may have written its id already, which must stay.
+     * The mutex, not the slot's id, has the last word: an error-checking
+     * mutex refuses (EPERM) a release by a thread that does not hold it.
+     * So the id is only a hint, and a plain store is enough: a wrong one
+     * (the id of a dead holder that the system gave to us again, or our
+     * id wiped by a thread misled that way) costs a wrong status on an
+     * already failed release, never a lock left held or freed.
      */
-    if (!__atomic_compare_exchange_n(&s->holder, &holder, 0, 0,
-                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-        return probe(s, holder);
     err = pthread_mutex_unlock(&s->mutex);
-    if (err == EPERM) /* that dead thread held it, not us */
-        return mproc__unix_lock_not_held();
-    if (err != 0)
+    if (err == 0)
+        return 0;
+    if (err != EPERM)
         return mproc__unix_error(err, "cannot release a lock");
-    return 0;
+    return probe(s, __atomic_load_n(&s->holder, __ATOMIC_RELAXED));
 }
