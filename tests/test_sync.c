@@ -174,6 +174,13 @@ static void test_lock_of_a_killed_holder_is_recovered(void)
     CU_ASSERT_EQUAL(mproc_lock_acquire(l, 0), MPROC_ETIMEDOUT);
     CU_ASSERT_EQUAL(mproc_process_kill(p), 0);
     CU_ASSERT_NOT_EQUAL(harness_join_code(p), 0);
+#if !defined(_WIN32)
+    /*
+     * A dead holder holds nothing, and asking does not use up the news
+     * for the next holder (Windows consumes an abandonment on any wait).
+     */
+    CU_ASSERT_EQUAL(mproc_lock_release(l), MPROC_ENOTHELD);
+#endif
     /* Python would hang here forever. */
     CU_ASSERT_EQUAL(mproc_lock_acquire(l, MPROC_FOREVER), MPROC_OWNERDEAD);
     CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
@@ -226,6 +233,44 @@ static void test_lock_of_a_child_that_returned_is_recovered(void)
     mproc_lock_destroy(l);
     mproc_rlock_destroy(r);
 }
+
+#if !defined(_WIN32)
+/*
+ * A Lock on Linux takes one of two paths (glibc's robust list, or a robust
+ * pthread mutex) and records it in its shared slot. A spawned child whose
+ * own locks would take the other path (MPROC_LOCK_FALLBACK flipped in its
+ * environment) must still use this lock on its recorded path: it takes the
+ * lock and is killed holding it, and the parent must find it held, then
+ * dead-held.
+ */
+static void test_lock_keeps_its_path_in_a_child_that_prefers_another(void)
+{
+    const char *was = getenv("MPROC_LOCK_FALLBACK");
+    char *saved = was != NULL ? strdup(was) : NULL;
+    int forced = was != NULL && was[0] != '\0' && strcmp(was, "0") != 0;
+    mproc_lock_t *l;
+    mproc_event_t *holding;
+    mproc_process_t *p;
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&holding, NULL), 0);
+    setenv("MPROC_LOCK_FALLBACK", forced ? "0" : "1", 1);
+    p = harness_start("die_holding",
+                      mproc_value_list_of(2, ref_lock(l), ref_event(holding)));
+    if (saved != NULL)
+        setenv("MPROC_LOCK_FALLBACK", saved, 1);
+    else
+        unsetenv("MPROC_LOCK_FALLBACK");
+    free(saved);
+    CU_ASSERT_EQUAL(wait_for_child(holding), 1);
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, 0), MPROC_ETIMEDOUT);
+    CU_ASSERT_EQUAL(mproc_process_kill(p), 0);
+    CU_ASSERT_NOT_EQUAL(harness_join_code(p), 0);
+    CU_ASSERT_EQUAL(mproc_lock_acquire(l, 5), MPROC_OWNERDEAD);
+    CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
+    mproc_lock_destroy(l);
+    mproc_event_destroy(holding);
+}
+#endif
 
 /*
  * args: lock refs A and C. Takes A, destroys that handle while holding it
@@ -1046,6 +1091,10 @@ static const harness_test tests[] = {
     {"lock across processes", test_lock_across_processes, 0},
     {"lock of a killed holder is recovered",
      test_lock_of_a_killed_holder_is_recovered, 0},
+#if !defined(_WIN32)
+    {"lock keeps its path in a child that prefers another",
+     test_lock_keeps_its_path_in_a_child_that_prefers_another, 0},
+#endif
     {"lock of an ended thread is recovered",
      test_lock_of_an_ended_thread_is_recovered, 0},
     {"with lock nested", test_with_lock_nested, 0},

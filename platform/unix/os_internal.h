@@ -40,6 +40,60 @@ void mproc__unix_deadline_after(double timeout, struct timespec *ts);
 /* Sleeps until the absolute CLOCK_MONOTONIC time @ts. */
 void mproc__unix_sleep_until(const struct timespec *ts);
 
+/* ---- the lock (os_mutex.c, os_mutex_glibc.c, os_mutex_pthread.c) ---- */
+
+/*
+ * Whether the glibc path is built (CMake's MPROC_LOCK_GLIBC_FAST, on by
+ * default where the C library is glibc).
+ */
+#if defined(MPROC_LOCK_GLIBC_FAST) && MPROC_LOCK_GLIBC_FAST
+    #define MPROC__UNIX_GLIBC_LOCK 1
+#else
+    #define MPROC__UNIX_GLIBC_LOCK 0
+#endif
+
+/*
+ * The bytes of a slot that either path may use; the last word of the slot
+ * records which path made it (os_mutex.c).
+ */
+#define MPROC__UNIX_LOCK_SLOT_USED (MPROC__OS_SYNC_SLOT - sizeof(uint32_t))
+
+/* A handle. */
+struct mproc__os_mutex {
+    void *slot;
+    mproc__os_mutex_kind_e kind;
+    int glibc; /* served by os_mutex_glibc.c, else by os_mutex_pthread.c */
+};
+
+/* The statuses both paths give, with the same sentences. */
+int mproc__unix_lock_owner_died(void);
+int mproc__unix_lock_not_held(void);
+int mproc__unix_lock_not_owner(void);
+/*
+ * The caller holds @m already and asks again: @depth is the slot's count
+ * for a recursive lock; @deadline is set when @timeout > 0.
+ */
+int mproc__unix_lock_relocked(mproc__os_mutex_t *m, uint32_t *depth,
+                              double timeout, const struct timespec *deadline);
+
+/*
+ * The glibc path. _usable checks, once per thread, that the calling
+ * thread's robust list is glibc's with the layout the path relies on;
+ * _forget clears the per-thread cache in a fork child.
+ */
+int mproc__unix_glibc_lock_usable(void);
+void mproc__unix_glibc_lock_forget(void);
+void mproc__unix_glibc_lock_create(void *slot);
+int mproc__unix_glibc_lock(mproc__os_mutex_t *m, double timeout);
+int mproc__unix_glibc_unlock(mproc__os_mutex_t *m);
+long mproc__unix_glibc_lock_holder(const mproc__os_mutex_t *m);
+
+/* The pthread path; the same operations. */
+int mproc__unix_pthread_lock_create(void *slot);
+int mproc__unix_pthread_lock(mproc__os_mutex_t *m, double timeout);
+int mproc__unix_pthread_unlock(mproc__os_mutex_t *m);
+long mproc__unix_pthread_lock_holder(const mproc__os_mutex_t *m);
+
 /*
  * Whether [@addr, @addr + @size) holds a lock that a thread of this process
  * held when its handle was closed: such memory must not be unmapped.
