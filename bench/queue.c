@@ -214,9 +214,9 @@ static void tput_mproc(const char *impl, size_t size, long n)
     if (strstr(impl, "_bounded") != NULL)
         o.maxsize = bounded_maxsize(size);
     if (strstr(impl, "_comp1k") != NULL)
-        o.compress_threshold = 1024;
+        o.codec.compress_threshold = 1024;
     if (strstr(impl, "_nocomp") != NULL)
-        o.no_compress = 1;
+        o.codec.no_compress = 1;
     random_fill(payload, size);
     if ((rc = mproc_queue_create(&q, &o)) != 0 ||
         (rc = mproc_queue_export(q, &ref)) != 0)

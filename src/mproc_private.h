@@ -82,6 +82,16 @@ typedef struct mproc__frame_opts_t {
 } mproc__frame_opts_t;
 
 /*
+ * Sets @o to @given (NULL: all defaults) with every zero field given its
+ * default, as connections and queues both need. A level outside 0..9 is
+ * MPROC_EINVAL, and @o is then left as it was.
+ */
+int mproc__codec_opts_apply(mproc_codec_opts_t *o,
+                            const mproc_codec_opts_t *given);
+/* The frame options @o (as applied) asks for. */
+mproc__frame_opts_t mproc__codec_frame_opts(const mproc_codec_opts_t *o);
+
+/*
  * Appends the frame of @payload to @out. @flags may carry
  * MPROC__FRAME_FLAG_RAW; deflating is decided here. A payload whose sample
  * looks incompressible is not even tried, so incompressible data costs no

@@ -94,7 +94,7 @@ static void test_too_big_puts_nothing(void)
     mproc_queue_t *q;
     mproc_queue_opts_t o = {0};
     mproc_value_t *big = blob(2000, 1, 0), *small = mproc_value_str("ok"), *v;
-    o.max_message = 1000;
+    o.codec.max_message = 1000;
     CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, &o), 0);
     CU_ASSERT_EQUAL(mproc_queue_put(q, big, 0), MPROC_ETOOBIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "nothing was put"));
@@ -141,7 +141,7 @@ static void test_compression_round_trips(void)
     mproc_queue_t *q;
     mproc_queue_opts_t o = {0};
     mproc_value_t *text = blob(1 << 20, 3, 1), *noise = blob(1 << 20, 4, 0), *v;
-    o.compress_threshold = 1024;
+    o.codec.compress_threshold = 1024;
     CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, &o), 0);
     CU_ASSERT_EQUAL(mproc_queue_put(q, text, 0), 0);
     CU_ASSERT_EQUAL(mproc_queue_put(q, noise, 0), 0);
@@ -153,6 +153,29 @@ static void test_compression_round_trips(void)
     mproc_value_free(v);
     mproc_value_free(text);
     mproc_value_free(noise);
+    mproc_queue_destroy(q);
+}
+
+static void test_codec_options_are_checked(void)
+{
+    mproc_queue_t *q = NULL;
+    mproc_queue_opts_t o = {0};
+    mproc_value_t *text = blob(1 << 16, 5, 1), *v;
+    o.codec.compress_level = 10;
+    CU_ASSERT_EQUAL(mproc_queue_create(&q, &o), MPROC_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "compress_level"));
+    CU_ASSERT_PTR_NULL(q);
+    o.codec.compress_level = -1;
+    CU_ASSERT_EQUAL(mproc_simple_queue_create(&q, &o), MPROC_EINVAL);
+    /* The strongest level is accepted, and what it deflates round-trips. */
+    o.codec.compress_level = 9;
+    o.codec.compress_threshold = 1024;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, &o), 0);
+    CU_ASSERT_EQUAL(mproc_queue_put(q, text, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_get(q, &v, 0), 0);
+    CU_ASSERT_TRUE(mproc_value_equal(v, text));
+    mproc_value_free(v);
+    mproc_value_free(text);
     mproc_queue_destroy(q);
 }
 
@@ -542,6 +565,7 @@ static const harness_test tests[] = {
     {"corrupt item is reported and skipped",
      test_corrupt_item_is_reported_and_skipped, 0},
     {"compression round trips", test_compression_round_trips, 0},
+    {"codec options are checked", test_codec_options_are_checked, 0},
     {"producer that exits loses nothing",
      test_producer_that_exits_loses_nothing, 0},
     {"spilling never blocks and keeps order",

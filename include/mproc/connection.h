@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 
+#include "mproc/codec.h"
 #include "mproc/export.h"
 #include "mproc/process.h"
 #include "mproc/value.h"
@@ -35,21 +36,16 @@ typedef struct mproc_conn_t mproc_conn_t;
 
 /** Options of mproc_pipe(); zero means default. */
 typedef struct mproc_conn_opts_t {
-    /** The largest message accepted, in bytes; default 64 MiB. */
-    size_t max_message;
-    /** Deflate messages at least this big; default 64 KiB. */
-    size_t compress_threshold;
-    /** zlib level 1..9; default 1 (fastest). */
-    int compress_level;
-    /** Never deflate. */
-    int no_compress;
+    /** The messages' size limit and deflating. */
+    mproc_codec_opts_t codec;
 } mproc_conn_opts_t;
 
 /**
  * Creates a pipe, as multiprocessing.Pipe(duplex).
  * @param a receives (and, if @p duplex, sends too)
  * @param b sends (and, if @p duplex, receives too)
- * @return 0; MPROC_EOS; MPROC_ENOMEM.
+ * @return 0; MPROC_EINVAL for a codec level outside 0..9; MPROC_EOS;
+ * MPROC_ENOMEM.
  */
 MPROC_API int mproc_pipe(mproc_conn_t **a, mproc_conn_t **b, int duplex,
                          const mproc_conn_opts_t *opts);

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 
+#include "mproc/codec.h"
 #include "mproc/export.h"
 #include "mproc/value.h"
 
@@ -37,14 +38,8 @@ typedef struct mproc_queue_opts_t {
     size_t maxsize;
     /** The ring's size in bytes; default 8 MiB. */
     size_t capacity;
-    /** The largest message accepted, in bytes; default 64 MiB. */
-    size_t max_message;
-    /** Deflate messages at least this big; default 64 KiB. */
-    size_t compress_threshold;
-    /** zlib level 1..9; default 1. */
-    int compress_level;
-    /** Never deflate. */
-    int no_compress;
+    /** The messages' size limit and deflating. */
+    mproc_codec_opts_t codec;
 } mproc_queue_opts_t;
 
 /** A Queue (maxsize from @p opts). */
