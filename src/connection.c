@@ -570,26 +570,39 @@ int mproc_conn_export(const mproc_conn_t *c, mproc_value_t **ref)
                                 "it on",
                                 buffered(c));
     m = mproc_value_map();
-    rc |= mproc_value_map_set_str(m, "mproc", mproc_value_str("conn"));
-    rc |= mproc_value_map_set_str(
-        m, "handle", mproc_value_int((int64_t) mproc__os_conn_handle(c->os)));
-    if (mproc__os_conn_handle2(c->os) != MPROC__OS_FD_INVALID)
-        rc |= mproc_value_map_set_str(
+    if (rc == 0)
+        rc = mproc_value_map_set_str(m, "mproc", mproc_value_str("conn"));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(
+            m, "handle",
+            mproc_value_int((int64_t) mproc__os_conn_handle(c->os)));
+    if (rc == 0 && mproc__os_conn_handle2(c->os) != MPROC__OS_FD_INVALID)
+        rc = mproc_value_map_set_str(
             m, "handle2",
             mproc_value_int((int64_t) mproc__os_conn_handle2(c->os)));
-    rc |=
-        mproc_value_map_set_str(m, "pid", mproc_value_int(mproc__os_getpid()));
-    rc |= mproc_value_map_set_str(m, "readable", mproc_value_bool(c->readable));
-    rc |= mproc_value_map_set_str(m, "writable", mproc_value_bool(c->writable));
-    rc |= mproc_value_map_set_str(
-        m, "max_message", mproc_value_int((int64_t) c->opts.codec.max_message));
-    rc |= mproc_value_map_set_str(
-        m, "compress_threshold",
-        mproc_value_int((int64_t) c->opts.codec.compress_threshold));
-    rc |= mproc_value_map_set_str(
-        m, "compress_level", mproc_value_int(c->opts.codec.compress_level));
-    rc |= mproc_value_map_set_str(m, "no_compress",
-                                  mproc_value_bool(c->opts.codec.no_compress));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(m, "pid",
+                                     mproc_value_int(mproc__os_getpid()));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(m, "readable",
+                                     mproc_value_bool(c->readable));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(m, "writable",
+                                     mproc_value_bool(c->writable));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(
+            m, "max_message",
+            mproc_value_int((int64_t) c->opts.codec.max_message));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(
+            m, "compress_threshold",
+            mproc_value_int((int64_t) c->opts.codec.compress_threshold));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(
+            m, "compress_level", mproc_value_int(c->opts.codec.compress_level));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(
+            m, "no_compress", mproc_value_bool(c->opts.codec.no_compress));
     if (m == NULL || rc != 0) {
         mproc_value_free(m);
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
