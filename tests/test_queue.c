@@ -11,8 +11,7 @@
 #include "harness.h"
 #include "mproc_private.h"
 
-/* ---- helpers ----------------------------------------------------------------
- */
+/* ---- helpers --------------------------------------------------------- */
 
 static mproc_value_t *ref_of(mproc_queue_t *q)
 {
@@ -179,8 +178,7 @@ static void test_codec_options_are_checked(void)
     mproc_queue_destroy(q);
 }
 
-/* ---- across processes ------------------------------------------------------
- */
+/* ---- across processes ------------------------------------------------ */
 
 /* args: queue, count, size: puts count blobs and exits at once. */
 static void put_and_leave(const mproc_value_t *args)
@@ -350,8 +348,7 @@ static void test_many_producers_many_consumers(void)
     mproc_queue_destroy(out);
 }
 
-/* ---- JoinableQueue and SimpleQueue -----------------------------------------
- */
+/* ---- JoinableQueue and SimpleQueue ----------------------------------- */
 
 /* args: joinable queue: takes items and marks each done, until nil. */
 static void worker_done(const mproc_value_t *args)
@@ -416,8 +413,7 @@ static void test_simple_queue(void)
     mproc_queue_destroy(q);
 }
 
-/* ---- records and references -------------------------------------------------
- */
+/* ---- records and references ------------------------------------------ */
 
 static mproc_value_t *multiply(const mproc_value_t *task)
 {
