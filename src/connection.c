@@ -973,13 +973,19 @@ int mproc_wait(mproc_waitable_t *items, size_t n, double timeout)
     size_t i, k;
     int rc, count;
 
-    if (items == NULL && n > 0)
-        return mproc__set_error(MPROC_EINVAL, "no items to wait for");
+    /*
+     * Nothing can ever become ready: Python's wait([]) without a timeout
+     * blocks forever, and returning at once is the one useful answer.
+     */
+    if (items == NULL || n == 0)
+        return mproc__set_error(MPROC_EINVAL,
+                                "mproc_wait needs at least one item; with "
+                                "none, nothing could ever become ready");
     rc = check_items(items, n);
     if (rc != 0)
         return rc;
-    os = malloc((n ? n : 1) * sizeof *os);
-    which = malloc((n ? n : 1) * sizeof *which);
+    os = malloc(n * sizeof *os);
+    which = malloc(n * sizeof *which);
     if (os == NULL || which == NULL) {
         free(os);
         free(which);

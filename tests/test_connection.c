@@ -806,6 +806,16 @@ static void test_wait_for_connections_and_processes(void)
 
 #define MANY 70
 
+static void test_wait_for_nothing(void)
+{
+    mproc_waitable_t item = {0};
+    /* Refused at once: with no items nothing can become ready. */
+    CU_ASSERT_EQUAL_FATAL(mproc_wait(&item, 0, 0), MPROC_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "at least one item"));
+    CU_ASSERT_EQUAL_FATAL(mproc_wait(NULL, 0, MPROC_FOREVER), MPROC_EINVAL);
+    CU_ASSERT_EQUAL(mproc_wait(&item, 0, 0.05), MPROC_EINVAL);
+}
+
 static void test_wait_for_more_than_64(void)
 {
     mproc_conn_t *r[MANY], *w[MANY];
@@ -922,6 +932,7 @@ static const harness_test tests[] = {
     {"wait for connections and processes",
      test_wait_for_connections_and_processes, 0},
     {"wait for more than 64", test_wait_for_more_than_64, 0},
+    {"wait for nothing", test_wait_for_nothing, 0},
     {"objects sent through a pipe", test_objects_sent_through_a_pipe, 0},
     {NULL, NULL, 0}};
 

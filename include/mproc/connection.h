@@ -108,8 +108,9 @@ typedef struct mproc_waitable_t {
  * ended, at most @p timeout seconds, as multiprocessing.connection.wait().
  * Any number of items works on every OS (past Windows' 64 handles too).
  * @return the number of ready items (> 0), each marked in its `ready`
- * field; MPROC_ETIMEDOUT if none became ready in time; another negative
- * status.
+ * field; MPROC_ETIMEDOUT if none became ready in time; MPROC_EINVAL for
+ * no items at all (@p n 0), whatever the timeout, since nothing could ever
+ * become ready; another negative status.
  */
 MPROC_API int mproc_wait(mproc_waitable_t *items, size_t n, double timeout);
 
