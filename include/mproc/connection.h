@@ -60,8 +60,13 @@ MPROC_API int mproc_conn_send(mproc_conn_t *c, const mproc_value_t *v);
 /**
  * Receives a value, waiting for it.
  * @return 0 with *@p v set (the caller frees it); MPROC_ECLOSED when the
- * peer closed and nothing is left; MPROC_ECORRUPT for a damaged frame
- * (skipped); MPROC_ETOOBIG; MPROC_ESTATE if this end cannot receive.
+ * peer closed and nothing is left; MPROC_ECORRUPT for a damaged frame;
+ * MPROC_ETOOBIG; MPROC_ESTATE if this end cannot receive.
+ *
+ * MPROC_ECORRUPT is the return rule's one stated exception (see
+ * mproc/error.h): the call fails and yet consumes the damaged frame, so
+ * the next receive delivers the next good message. What was consumed was
+ * never a valid message.
  */
 MPROC_API int mproc_conn_recv(mproc_conn_t *c, mproc_value_t **v);
 /** Sends @p len raw bytes as one message. */
