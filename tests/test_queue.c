@@ -44,6 +44,15 @@ static mproc_value_t *blob(size_t n, unsigned seed, int compressible)
     return v;
 }
 
+/* Gets the next item at once and checks it is @want. */
+static void expect_next(mproc_queue_t *q, const mproc_value_t *want)
+{
+    mproc_value_t *v;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_get(q, &v, 0), 0);
+    CU_ASSERT_TRUE(mproc_value_equal(v, want));
+    mproc_value_free(v);
+}
+
 /* ---- one process --------------------------------------------------------- */
 
 static void test_order_and_nowait(void)
@@ -139,17 +148,13 @@ static void test_compression_round_trips(void)
 {
     mproc_queue_t *q;
     mproc_queue_opts_t o = {0};
-    mproc_value_t *text = blob(1 << 20, 3, 1), *noise = blob(1 << 20, 4, 0), *v;
+    mproc_value_t *text = blob(1 << 20, 3, 1), *noise = blob(1 << 20, 4, 0);
     o.codec.compress_threshold = 1024;
     CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, &o), 0);
     CU_ASSERT_EQUAL(mproc_queue_put(q, text, 0), 0);
     CU_ASSERT_EQUAL(mproc_queue_put(q, noise, 0), 0);
-    CU_ASSERT_EQUAL_FATAL(mproc_queue_get(q, &v, 0), 0);
-    CU_ASSERT_TRUE(mproc_value_equal(v, text));
-    mproc_value_free(v);
-    CU_ASSERT_EQUAL_FATAL(mproc_queue_get(q, &v, 0), 0);
-    CU_ASSERT_TRUE(mproc_value_equal(v, noise));
-    mproc_value_free(v);
+    expect_next(q, text);
+    expect_next(q, noise);
     mproc_value_free(text);
     mproc_value_free(noise);
     mproc_queue_destroy(q);
@@ -159,7 +164,7 @@ static void test_codec_options_are_checked(void)
 {
     mproc_queue_t *q = NULL;
     mproc_queue_opts_t o = {0};
-    mproc_value_t *text = blob(1 << 16, 5, 1), *v;
+    mproc_value_t *text = blob(1 << 16, 5, 1);
     o.codec.compress_level = 10;
     CU_ASSERT_EQUAL(mproc_queue_create(&q, &o), MPROC_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "compress_level"));
@@ -171,9 +176,7 @@ static void test_codec_options_are_checked(void)
     o.codec.compress_threshold = 1024;
     CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, &o), 0);
     CU_ASSERT_EQUAL(mproc_queue_put(q, text, 0), 0);
-    CU_ASSERT_EQUAL_FATAL(mproc_queue_get(q, &v, 0), 0);
-    CU_ASSERT_TRUE(mproc_value_equal(v, text));
-    mproc_value_free(v);
+    expect_next(q, text);
     mproc_value_free(text);
     mproc_queue_destroy(q);
 }
