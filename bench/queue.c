@@ -21,9 +21,10 @@
  *                 see frame.c); a bytes value, mproc_queue_put/get. The
  *                 producer is an mproc child started with the fork method
  *                 that imports the queue from mproc_queue_export()'s value.
- *   mproc_comp1k  the same with compress_threshold = 1024: every message
- *                 of at least 1 KiB goes through the compressibility test.
- *   mproc_nocomp  the same with no_compress = 1.
+ *   mproc_comp1k  the same with codec.compress_threshold = 1024: every
+ *                 message of at least 1 KiB goes through the
+ *                 compressibility test.
+ *   mproc_nocomp  the same with codec.no_compress = 1.
  *   mproc_bounded[_comp1k|_nocomp]
  *                 for diagnosis: the same, but with maxsize set so that
  *                 the items fill at most half the ring (4 MiB / (SIZE +
