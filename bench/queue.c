@@ -21,9 +21,10 @@
  *                 see frame.c); a bytes value, mproc_queue_put/get. The
  *                 producer is an mproc child started with the fork method
  *                 that imports the queue from mproc_queue_export()'s value.
- *   mproc_comp1k  the same with compress_threshold = 1024: every message
- *                 of at least 1 KiB goes through the compressibility test.
- *   mproc_nocomp  the same with no_compress = 1.
+ *   mproc_comp1k  the same with codec.compress_threshold = 1024: every
+ *                 message of at least 1 KiB goes through the
+ *                 compressibility test.
+ *   mproc_nocomp  the same with codec.no_compress = 1.
  *   mproc_bounded[_comp1k|_nocomp]
  *                 for diagnosis: the same, but with maxsize set so that
  *                 the items fill at most half the ring (4 MiB / (SIZE +
@@ -214,9 +215,9 @@ static void tput_mproc(const char *impl, size_t size, long n)
     if (strstr(impl, "_bounded") != NULL)
         o.maxsize = bounded_maxsize(size);
     if (strstr(impl, "_comp1k") != NULL)
-        o.compress_threshold = 1024;
+        o.codec.compress_threshold = 1024;
     if (strstr(impl, "_nocomp") != NULL)
-        o.no_compress = 1;
+        o.codec.no_compress = 1;
     random_fill(payload, size);
     if ((rc = mproc_queue_create(&q, &o)) != 0 ||
         (rc = mproc_queue_export(q, &ref)) != 0)

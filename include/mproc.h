@@ -13,6 +13,7 @@
 #include "mproc/error.h"
 #include "mproc/value.h"
 #include "mproc/log.h"
+#include "mproc/codec.h"
 #include "mproc/process.h"
 #include "mproc/synchronize.h"
 #include "mproc/connection.h"

@@ -283,8 +283,7 @@ int mproc__os_tracker_adopt(const char *address);
 /* The tracker's main loop (argv[1] is the tracker marker). Never returns. */
 void mproc__os_tracker_main(int argc, char **argv);
 
-/* ---- spill files -----------------------------------------------------------
- */
+/* ---- spill files ----------------------------------------------------- */
 
 /*
  * A byte file that outlives the process that wrote it: a queue's overflow,
@@ -308,8 +307,7 @@ void mproc__os_spill_close(mproc__os_spill_t *s);
 /* Removes the file; a missing one is not an error. */
 void mproc__os_spill_unlink(const char *name);
 
-/* ---- kernel synchronization objects ---------------------------------------
- */
+/* ---- kernel synchronization objects ---------------------------------- */
 
 /*
  * Each object has a slot of MPROC__OS_SYNC_SLOT bytes in a shared segment.

@@ -86,37 +86,49 @@ int mproc__bootstrap_build(const mproc_process_t *p,
     }
     if (apr_filepath_get(&cwd, APR_FILEPATH_NATIVE, tmp) != APR_SUCCESS)
         cwd = NULL;
-    rc |= mproc_value_map_set_str(m, "name", mproc_value_str(p->name));
-    rc |= mproc_value_map_set_str(m, "identity",
-                                  identity_list(p->identity, p->identity_len));
-    rc |= mproc_value_map_set_str(m, "daemon", mproc_value_bool(p->daemon));
-    rc |= mproc_value_map_set_str(m, "parent_pid",
-                                  mproc_value_int(mproc__os_getpid()));
-    rc |= mproc_value_map_set_str(
-        m, "authkey",
-        mproc_value_bytes(mproc__rt.authkey, sizeof mproc__rt.authkey));
-    rc |= mproc_value_map_set_str(m, "log_on",
-                                  mproc_value_bool(mproc__log_is_on()));
-    rc |= mproc_value_map_set_str(m, "log_level",
-                                  mproc_value_int(mproc_log_level()));
-    if (mproc__rt.start_method_set)
-        rc |= mproc_value_map_set_str(m, "start_method",
-                                      mproc_value_int(mproc__rt.start_method));
-    if (cwd != NULL)
-        rc |= mproc_value_map_set_str(m, "cwd", mproc_value_str(cwd));
-    rc |= mproc_value_map_set_str(m, "config", mproc__config_export());
-    rc |= mproc_value_map_set_str(m, "tracker",
-                                  mproc_value_str(mproc__os_tracker_address()));
-    rc |= mproc_value_map_set_str(m, "target", mproc_value_str(p->target));
-    rc |= mproc_value_map_set_str(m, "args",
-                                  mproc_value_bytes(args->data, args->len));
-    if (pass != NULL && pass->n > 0) {
+    if (rc == 0)
+        rc = mproc_value_map_set_str(m, "name", mproc_value_str(p->name));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(
+            m, "identity", identity_list(p->identity, p->identity_len));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(m, "daemon", mproc_value_bool(p->daemon));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(m, "parent_pid",
+                                     mproc_value_int(mproc__os_getpid()));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(
+            m, "authkey",
+            mproc_value_bytes(mproc__rt.authkey, sizeof mproc__rt.authkey));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(m, "log_on",
+                                     mproc_value_bool(mproc__log_is_on()));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(m, "log_level",
+                                     mproc_value_int(mproc_log_level()));
+    if (rc == 0 && mproc__rt.start_method_set)
+        rc = mproc_value_map_set_str(m, "start_method",
+                                     mproc_value_int(mproc__rt.start_method));
+    if (rc == 0 && cwd != NULL)
+        rc = mproc_value_map_set_str(m, "cwd", mproc_value_str(cwd));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(m, "config", mproc__config_export());
+    if (rc == 0)
+        rc = mproc_value_map_set_str(
+            m, "tracker", mproc_value_str(mproc__os_tracker_address()));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(m, "target", mproc_value_str(p->target));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(m, "args",
+                                     mproc_value_bytes(args->data, args->len));
+    if (rc == 0 && pass != NULL && pass->n > 0) {
         /* A forkserver child learns its handles from the server instead. */
-        rc |= mproc_value_map_set_str(
+        rc = mproc_value_map_set_str(
             m, "handles",
             handle_list(child_handles, child_handles ? pass->n : 0));
-        rc |= mproc_value_map_set_str(m, "conn_token",
-                                      mproc_value_int(pass->token));
+        if (rc == 0)
+            rc = mproc_value_map_set_str(m, "conn_token",
+                                         mproc_value_int(pass->token));
     }
     if (rc != 0)
         rc = mproc__set_error(MPROC_ENOMEM, "out of memory");

@@ -36,8 +36,6 @@
 
 #include "mproc_private.h"
 
-#define DEFAULT_MAX_MESSAGE ((size_t) 64 * 1024 * 1024)
-#define DEFAULT_COMPRESS_THRESHOLD ((size_t) 64 * 1024)
 /* What one read asks the OS for at least. */
 #define READ_CHUNK ((size_t) 64 * 1024)
 /* A read buffer larger than this is given back once it is empty. */
@@ -64,19 +62,7 @@ static int apply_opts(mproc_conn_opts_t *o, const mproc_conn_opts_t *given)
     memset(o, 0, sizeof *o);
     if (given != NULL)
         *o = *given;
-    if (o->compress_level < 0 || o->compress_level > 9)
-        return mproc__set_error(MPROC_EINVAL,
-                                "compress_level must be 1..9 (0: default), "
-                                "not %d",
-                                o->compress_level);
-    if (o->max_message == 0)
-        o->max_message = DEFAULT_MAX_MESSAGE;
-    if (o->compress_threshold == 0)
-        o->compress_threshold = DEFAULT_COMPRESS_THRESHOLD;
-    if (o->compress_level == 0)
-        o->compress_level = 1;
-    o->no_compress = o->no_compress != 0;
-    return 0;
+    return mproc__codec_opts_apply(&o->codec, &o->codec);
 }
 
 /* Wraps @os, which the new connection owns (and closes on failure). */
@@ -92,16 +78,14 @@ static int conn_new(mproc_conn_t **out, mproc__os_conn_t *os, int readable,
     c->readable = readable;
     c->writable = writable;
     c->opts = *o;
-    c->frame_opts.compress_threshold =
-        o->no_compress ? 0 : o->compress_threshold;
-    c->frame_opts.compress_level = o->compress_level;
+    c->frame_opts = mproc__codec_frame_opts(&o->codec);
     /*
      * A deflated body is smaller than its payload (frame.c keeps it only
      * then) but adds the payload's 4-byte length; the length field of a
      * header has 32 bits.
      */
-    c->max_body =
-        o->max_message > 0xfffffffbu ? 0xffffffffu : o->max_message + 4;
+    c->max_body = o->codec.max_message > 0xfffffffbu ? 0xffffffffu
+                                                     : o->codec.max_message + 4;
     *out = c;
     return 0;
 }
@@ -166,12 +150,12 @@ static int send_frame(mproc_conn_t *c, const void *payload, size_t len,
     mproc__buf_t frame = {0};
     int rc;
     /* Checked before anything is written: the stream stays whole. */
-    if (len > c->opts.max_message)
+    if (len > c->opts.codec.max_message)
         return mproc__set_error(MPROC_ETOOBIG,
                                 "a message of %zu bytes exceeds the "
                                 "connection's maximum of %zu bytes; nothing "
                                 "was sent",
-                                len, c->opts.max_message);
+                                len, c->opts.codec.max_message);
     rc = mproc__frame_encode_flags(payload, len, flags, &c->frame_opts, &frame);
     if (rc == 0)
         rc = mproc__os_conn_write(c->os, frame.data, frame.len);
@@ -403,7 +387,8 @@ static int next_frame(mproc_conn_t *c, mproc__buf_t *payload, unsigned *flags)
         return rc;
     h = head(c);
     *flags = h[5];
-    rc = mproc__frame_open_body(h, h + HDR, body, c->opts.max_message, payload);
+    rc = mproc__frame_open_body(h, h + HDR, body, c->opts.codec.max_message,
+                                payload);
     if (rc == MPROC_ECORRUPT && !mproc__frame_body_ok(h, h + HDR, body)) {
         c->resync = 1;
         drop(c, 1);
@@ -585,26 +570,39 @@ int mproc_conn_export(const mproc_conn_t *c, mproc_value_t **ref)
                                 "it on",
                                 buffered(c));
     m = mproc_value_map();
-    rc |= mproc_value_map_set_str(m, "mproc", mproc_value_str("conn"));
-    rc |= mproc_value_map_set_str(
-        m, "handle", mproc_value_int((int64_t) mproc__os_conn_handle(c->os)));
-    if (mproc__os_conn_handle2(c->os) != MPROC__OS_FD_INVALID)
-        rc |= mproc_value_map_set_str(
+    if (rc == 0)
+        rc = mproc_value_map_set_str(m, "mproc", mproc_value_str("conn"));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(
+            m, "handle",
+            mproc_value_int((int64_t) mproc__os_conn_handle(c->os)));
+    if (rc == 0 && mproc__os_conn_handle2(c->os) != MPROC__OS_FD_INVALID)
+        rc = mproc_value_map_set_str(
             m, "handle2",
             mproc_value_int((int64_t) mproc__os_conn_handle2(c->os)));
-    rc |=
-        mproc_value_map_set_str(m, "pid", mproc_value_int(mproc__os_getpid()));
-    rc |= mproc_value_map_set_str(m, "readable", mproc_value_bool(c->readable));
-    rc |= mproc_value_map_set_str(m, "writable", mproc_value_bool(c->writable));
-    rc |= mproc_value_map_set_str(
-        m, "max_message", mproc_value_int((int64_t) c->opts.max_message));
-    rc |= mproc_value_map_set_str(
-        m, "compress_threshold",
-        mproc_value_int((int64_t) c->opts.compress_threshold));
-    rc |= mproc_value_map_set_str(m, "compress_level",
-                                  mproc_value_int(c->opts.compress_level));
-    rc |= mproc_value_map_set_str(m, "no_compress",
-                                  mproc_value_bool(c->opts.no_compress));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(m, "pid",
+                                     mproc_value_int(mproc__os_getpid()));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(m, "readable",
+                                     mproc_value_bool(c->readable));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(m, "writable",
+                                     mproc_value_bool(c->writable));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(
+            m, "max_message",
+            mproc_value_int((int64_t) c->opts.codec.max_message));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(
+            m, "compress_threshold",
+            mproc_value_int((int64_t) c->opts.codec.compress_threshold));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(
+            m, "compress_level", mproc_value_int(c->opts.codec.compress_level));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(
+            m, "no_compress", mproc_value_bool(c->opts.codec.no_compress));
     if (m == NULL || rc != 0) {
         mproc_value_free(m);
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
@@ -663,10 +661,10 @@ static int ref_fields(const mproc_value_t *ref, int *readable, int *writable,
         return mproc__set_error(MPROC_EINVAL,
                                 "connection reference: options out of range");
     memset(o, 0, sizeof *o);
-    o->max_message = (size_t) max_message;
-    o->compress_threshold = (size_t) threshold;
-    o->compress_level = (int) level;
-    o->no_compress = no_compress;
+    o->codec.max_message = (size_t) max_message;
+    o->codec.compress_threshold = (size_t) threshold;
+    o->codec.compress_level = (int) level;
+    o->codec.no_compress = no_compress;
     return 0;
 }
 
@@ -975,13 +973,19 @@ int mproc_wait(mproc_waitable_t *items, size_t n, double timeout)
     size_t i, k;
     int rc, count;
 
-    if (items == NULL && n > 0)
-        return mproc__set_error(MPROC_EINVAL, "no items to wait for");
+    /*
+     * Nothing can ever become ready: Python's wait([]) without a timeout
+     * blocks forever, and returning at once is the one useful answer.
+     */
+    if (items == NULL || n == 0)
+        return mproc__set_error(MPROC_EINVAL,
+                                "mproc_wait needs at least one item; with "
+                                "none, nothing could ever become ready");
     rc = check_items(items, n);
     if (rc != 0)
         return rc;
-    os = malloc((n ? n : 1) * sizeof *os);
-    which = malloc((n ? n : 1) * sizeof *which);
+    os = malloc(n * sizeof *os);
+    which = malloc(n * sizeof *which);
     if (os == NULL || which == NULL) {
         free(os);
         free(which);

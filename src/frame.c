@@ -12,6 +12,41 @@
 
 static const unsigned char frame_magic[4] = {'M', 'P', 'R', 'C'};
 
+/* The defaults of mproc_codec_opts_t, which codec.h documents. */
+#define DEFAULT_MAX_MESSAGE ((size_t) 64 * 1024 * 1024)
+#define DEFAULT_COMPRESS_THRESHOLD ((size_t) 64 * 1024)
+#define DEFAULT_COMPRESS_LEVEL 1
+
+int mproc__codec_opts_apply(mproc_codec_opts_t *o,
+                            const mproc_codec_opts_t *given)
+{
+    mproc_codec_opts_t v = {0};
+    if (given != NULL)
+        v = *given;
+    if (v.compress_level < 0 || v.compress_level > 9)
+        return mproc__set_error(MPROC_EINVAL,
+                                "compress_level must be 1..9 (0: default), "
+                                "not %d",
+                                v.compress_level);
+    if (v.max_message == 0)
+        v.max_message = DEFAULT_MAX_MESSAGE;
+    if (v.compress_threshold == 0)
+        v.compress_threshold = DEFAULT_COMPRESS_THRESHOLD;
+    if (v.compress_level == 0)
+        v.compress_level = DEFAULT_COMPRESS_LEVEL;
+    v.no_compress = v.no_compress != 0;
+    *o = v;
+    return 0;
+}
+
+mproc__frame_opts_t mproc__codec_frame_opts(const mproc_codec_opts_t *o)
+{
+    mproc__frame_opts_t f;
+    f.compress_threshold = o->no_compress ? 0 : o->compress_threshold;
+    f.compress_level = o->compress_level;
+    return f;
+}
+
 static uint32_t checksum(const void *p, size_t n)
 {
     uLong crc = crc32(0L, Z_NULL, 0);

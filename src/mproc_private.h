@@ -82,6 +82,16 @@ typedef struct mproc__frame_opts_t {
 } mproc__frame_opts_t;
 
 /*
+ * Sets @o to @given (NULL: all defaults) with every zero field given its
+ * default, as connections and queues both need. A level outside 0..9 is
+ * MPROC_EINVAL, and @o is then left as it was.
+ */
+int mproc__codec_opts_apply(mproc_codec_opts_t *o,
+                            const mproc_codec_opts_t *given);
+/* The frame options @o (as applied) asks for. */
+mproc__frame_opts_t mproc__codec_frame_opts(const mproc_codec_opts_t *o);
+
+/*
  * Appends the frame of @payload to @out. @flags may carry
  * MPROC__FRAME_FLAG_RAW; deflating is decided here. A payload whose sample
  * looks incompressible is not even tried, so incompressible data costs no
@@ -107,8 +117,7 @@ int mproc__frame_read(mproc__os_fd_t fd, size_t max_payload, mproc__buf_t *out);
 /* Reads exactly @n bytes; EOF before that is MPROC_ECLOSED. */
 int mproc__read_exact(mproc__os_fd_t fd, void *buf, size_t n);
 
-/* ---- targets and record types (registry.c)
- * ---------------------------------------------- */
+/* ---- targets and record types (registry.c) --------------------------- */
 
 mproc_target_fn mproc__target_find(const char *name);
 
@@ -159,7 +168,10 @@ void mproc__owned_unlink(mproc__owned_t *node);
 
 /* ---- processes (process.c) ------------------------------------------- */
 
-/* What the bootstrap message carries for a child. */
+/*
+ * A Process object: what a child is started with (name, target, arguments,
+ * method), then its pid, OS handle and exit code once started.
+ */
 struct mproc_process_t {
     char *name;
     char *target;
@@ -187,7 +199,7 @@ mproc_process_t *mproc__process_new_current(const char *name, int daemon,
 
 /* ---- configuration (config.c) ---------------------------------------- */
 
-/* Appends the configuration as a msgpack map of strings. */
+/* The configuration as a new map of strings; NULL when out of memory. */
 mproc_value_t *mproc__config_export(void);
 int mproc__config_import(const mproc_value_t *map);
 

@@ -34,8 +34,6 @@
 #define LINE 64
 
 #define DEFAULT_CAPACITY (8u << 20)
-#define DEFAULT_MAX_MESSAGE (64u << 20)
-#define DEFAULT_THRESHOLD (64u << 10)
 /* How long a consumer spins for an item before it sleeps. */
 #define SPIN_SECONDS 50e-6
 /*
@@ -193,6 +191,7 @@ static int create(mproc_queue_t **out, const mproc_queue_opts_t *opts,
                   uint32_t flags)
 {
     mproc_queue_opts_t o = {0};
+    mproc__frame_opts_t fo;
     mproc_queue_t *q;
     queue_header *h;
     uint64_t capacity;
@@ -205,6 +204,10 @@ static int create(mproc_queue_t **out, const mproc_queue_opts_t *opts,
         o.maxsize = 0;
     if (o.maxsize > 0x7fffffffu)
         return mproc__set_error(MPROC_ERANGE, "maxsize too large");
+    rc = mproc__codec_opts_apply(&o.codec, &o.codec);
+    if (rc != 0)
+        return rc;
+    fo = mproc__codec_frame_opts(&o.codec);
     capacity = o.capacity ? o.capacity : DEFAULT_CAPACITY;
     capacity = (capacity + 7) / 8 * 8;
     if (capacity < 64)
@@ -228,12 +231,9 @@ static int create(mproc_queue_t **out, const mproc_queue_opts_t *opts,
     h->flags = flags;
     h->users = 1;
     h->capacity = capacity;
-    h->max_message = o.max_message ? o.max_message : DEFAULT_MAX_MESSAGE;
-    h->compress_threshold =
-        o.no_compress
-            ? 0
-            : (o.compress_threshold ? o.compress_threshold : DEFAULT_THRESHOLD);
-    h->compress_level = o.compress_level ? o.compress_level : 1;
+    h->max_message = o.codec.max_message;
+    h->compress_threshold = fo.compress_threshold;
+    h->compress_level = fo.compress_level;
     h->maxsize = o.maxsize;
     if (rc == 0)
         rc = open_os(q, 1);

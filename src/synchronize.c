@@ -95,7 +95,7 @@ static const char *sub_name(const sync_base *b, const char *tag, char *buf)
     return buf;
 }
 
-/* Creates a segment with room for @slots OS objects, named at random. */
+/* Creates a segment of @size bytes, named at random into @name. */
 int mproc__shm_create_named(mproc__os_shm_t **shm, char *name, size_t size)
 {
     int rc, attempt;

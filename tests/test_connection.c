@@ -389,13 +389,39 @@ static void test_export_with_unread_data(void)
     mproc_conn_close(b);
 }
 
+static void test_codec_options_are_checked(void)
+{
+    mproc_conn_opts_t o = {0};
+    mproc_conn_t *a, *b;
+    char text[4096];
+    void *buf;
+    size_t len;
+    o.codec.compress_level = 10;
+    CU_ASSERT_EQUAL(mproc_pipe(&a, &b, 1, &o), MPROC_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "compress_level"));
+    CU_ASSERT_PTR_NULL(a);
+    CU_ASSERT_PTR_NULL(b);
+    /* The strongest level is accepted, and what it deflates round-trips. */
+    memset(text, 'm', sizeof text);
+    o.codec.compress_level = 9;
+    o.codec.compress_threshold = 1024;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, &o), 0);
+    CU_ASSERT_EQUAL(mproc_conn_send_bytes(b, text, sizeof text), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_conn_recv_bytes(a, &buf, &len), 0);
+    CU_ASSERT_EQUAL(len, sizeof text);
+    CU_ASSERT_EQUAL(memcmp(buf, text, sizeof text), 0);
+    free(buf);
+    mproc_conn_close(a);
+    mproc_conn_close(b);
+}
+
 static void test_too_big_sends_nothing(void)
 {
     mproc_conn_opts_t o = {0};
     mproc_conn_t *a, *b;
     mproc_value_t *v;
     char *big = calloc(1, 2000);
-    o.max_message = 1000;
+    o.codec.max_message = 1000;
     CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, &o), 0);
     /* Zeros would deflate to nothing; the limit is on the message itself. */
     v = mproc_value_bytes(big, 2000);
@@ -775,6 +801,16 @@ static void test_wait_for_connections_and_processes(void)
 
 #define MANY 70
 
+static void test_wait_for_nothing(void)
+{
+    mproc_waitable_t item = {0};
+    /* Refused at once: with no items nothing can become ready. */
+    CU_ASSERT_EQUAL_FATAL(mproc_wait(&item, 0, 0), MPROC_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "at least one item"));
+    CU_ASSERT_EQUAL_FATAL(mproc_wait(NULL, 0, MPROC_FOREVER), MPROC_EINVAL);
+    CU_ASSERT_EQUAL(mproc_wait(&item, 0, 0.05), MPROC_EINVAL);
+}
+
 static void test_wait_for_more_than_64(void)
 {
     mproc_conn_t *r[MANY], *w[MANY];
@@ -878,6 +914,7 @@ static const harness_test tests[] = {
     {"poll", test_poll, 0},
     {"export with unread data", test_export_with_unread_data, 0},
     {"too big sends nothing", test_too_big_sends_nothing, 0},
+    {"codec options are checked", test_codec_options_are_checked, 0},
     {"corruption is skipped", test_corruption_is_skipped, 0},
     {"peer dies mid-message", test_peer_dies_mid_message, 0},
     {"end of stream", test_end_of_stream, 0},
@@ -890,6 +927,7 @@ static const harness_test tests[] = {
     {"wait for connections and processes",
      test_wait_for_connections_and_processes, 0},
     {"wait for more than 64", test_wait_for_more_than_64, 0},
+    {"wait for nothing", test_wait_for_nothing, 0},
     {"objects sent through a pipe", test_objects_sent_through_a_pipe, 0},
     {NULL, NULL, 0}};
 

@@ -11,8 +11,7 @@
 #include "harness.h"
 #include "mproc_private.h"
 
-/* ---- helpers ----------------------------------------------------------------
- */
+/* ---- helpers --------------------------------------------------------- */
 
 static mproc_value_t *ref_of(mproc_queue_t *q)
 {
@@ -43,6 +42,15 @@ static mproc_value_t *blob(size_t n, unsigned seed, int compressible)
     v = mproc_value_bytes(b, n);
     free(b);
     return v;
+}
+
+/* Gets the next item at once and checks it is @want. */
+static void expect_next(mproc_queue_t *q, const mproc_value_t *want)
+{
+    mproc_value_t *v;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_get(q, &v, 0), 0);
+    CU_ASSERT_TRUE(mproc_value_equal(v, want));
+    mproc_value_free(v);
 }
 
 /* ---- one process --------------------------------------------------------- */
@@ -94,7 +102,7 @@ static void test_too_big_puts_nothing(void)
     mproc_queue_t *q;
     mproc_queue_opts_t o = {0};
     mproc_value_t *big = blob(2000, 1, 0), *small = mproc_value_str("ok"), *v;
-    o.max_message = 1000;
+    o.codec.max_message = 1000;
     CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, &o), 0);
     CU_ASSERT_EQUAL(mproc_queue_put(q, big, 0), MPROC_ETOOBIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "nothing was put"));
@@ -140,24 +148,40 @@ static void test_compression_round_trips(void)
 {
     mproc_queue_t *q;
     mproc_queue_opts_t o = {0};
-    mproc_value_t *text = blob(1 << 20, 3, 1), *noise = blob(1 << 20, 4, 0), *v;
-    o.compress_threshold = 1024;
+    mproc_value_t *text = blob(1 << 20, 3, 1), *noise = blob(1 << 20, 4, 0);
+    o.codec.compress_threshold = 1024;
     CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, &o), 0);
     CU_ASSERT_EQUAL(mproc_queue_put(q, text, 0), 0);
     CU_ASSERT_EQUAL(mproc_queue_put(q, noise, 0), 0);
-    CU_ASSERT_EQUAL_FATAL(mproc_queue_get(q, &v, 0), 0);
-    CU_ASSERT_TRUE(mproc_value_equal(v, text));
-    mproc_value_free(v);
-    CU_ASSERT_EQUAL_FATAL(mproc_queue_get(q, &v, 0), 0);
-    CU_ASSERT_TRUE(mproc_value_equal(v, noise));
-    mproc_value_free(v);
+    expect_next(q, text);
+    expect_next(q, noise);
     mproc_value_free(text);
     mproc_value_free(noise);
     mproc_queue_destroy(q);
 }
 
-/* ---- across processes ------------------------------------------------------
- */
+static void test_codec_options_are_checked(void)
+{
+    mproc_queue_t *q = NULL;
+    mproc_queue_opts_t o = {0};
+    mproc_value_t *text = blob(1 << 16, 5, 1);
+    o.codec.compress_level = 10;
+    CU_ASSERT_EQUAL(mproc_queue_create(&q, &o), MPROC_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "compress_level"));
+    CU_ASSERT_PTR_NULL(q);
+    o.codec.compress_level = -1;
+    CU_ASSERT_EQUAL(mproc_simple_queue_create(&q, &o), MPROC_EINVAL);
+    /* The strongest level is accepted, and what it deflates round-trips. */
+    o.codec.compress_level = 9;
+    o.codec.compress_threshold = 1024;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, &o), 0);
+    CU_ASSERT_EQUAL(mproc_queue_put(q, text, 0), 0);
+    expect_next(q, text);
+    mproc_value_free(text);
+    mproc_queue_destroy(q);
+}
+
+/* ---- across processes ------------------------------------------------ */
 
 /* args: queue, count, size: puts count blobs and exits at once. */
 static void put_and_leave(const mproc_value_t *args)
@@ -327,8 +351,7 @@ static void test_many_producers_many_consumers(void)
     mproc_queue_destroy(out);
 }
 
-/* ---- JoinableQueue and SimpleQueue -----------------------------------------
- */
+/* ---- JoinableQueue and SimpleQueue ----------------------------------- */
 
 /* args: joinable queue: takes items and marks each done, until nil. */
 static void worker_done(const mproc_value_t *args)
@@ -393,8 +416,7 @@ static void test_simple_queue(void)
     mproc_queue_destroy(q);
 }
 
-/* ---- records and references -------------------------------------------------
- */
+/* ---- records and references ------------------------------------------ */
 
 static mproc_value_t *multiply(const mproc_value_t *task)
 {
@@ -542,6 +564,7 @@ static const harness_test tests[] = {
     {"corrupt item is reported and skipped",
      test_corrupt_item_is_reported_and_skipped, 0},
     {"compression round trips", test_compression_round_trips, 0},
+    {"codec options are checked", test_codec_options_are_checked, 0},
     {"producer that exits loses nothing",
      test_producer_that_exits_loses_nothing, 0},
     {"spilling never blocks and keeps order",

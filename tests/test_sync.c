@@ -19,8 +19,7 @@
     #include <sys/stat.h>
 #endif
 
-/* ---- helpers ----------------------------------------------------------------
- */
+/* ---- helpers --------------------------------------------------------- */
 
 #define IMPORT_ARG(kind, var, i)                                               \
     if (mproc_##kind##_import(&(var), mproc_value_at(args, (i))) != 0)         \
@@ -64,8 +63,7 @@ static mproc_value_t *ref_sem(mproc_sem_t *s)
     return v;
 }
 
-/* ---- Lock -------------------------------------------------------------------
- */
+/* ---- Lock ------------------------------------------------------------ */
 
 static void test_lock_in_one_process(void)
 {
@@ -701,8 +699,7 @@ static void test_locks_share_the_robust_list_with_glibc(void)
 }
 #endif
 
-/* ---- RLock ------------------------------------------------------------------
- */
+/* ---- RLock ----------------------------------------------------------- */
 
 /* args: rlock held by the parent, event "tried". */
 static void rlock_stranger(const mproc_value_t *args)
@@ -746,8 +743,7 @@ static void test_rlock(void)
     mproc_event_destroy(tried);
 }
 
-/* ---- Semaphore --------------------------------------------------------------
- */
+/* ---- Semaphore ------------------------------------------------------- */
 
 /* args: sem; takes 2, gives 3 back. */
 static void sem_user(const mproc_value_t *args)
@@ -795,8 +791,7 @@ static void test_semaphores(void)
     mproc_sem_destroy(b);
 }
 
-/* ---- Event ------------------------------------------------------------------
- */
+/* ---- Event ----------------------------------------------------------- */
 
 /* args: event; exits 1 if wait(10 s) saw it set, 0 if it timed out. */
 static void event_waiter(const mproc_value_t *args)
@@ -835,8 +830,7 @@ static void test_event(void)
     mproc_event_destroy(e);
 }
 
-/* ---- Condition --------------------------------------------------------------
- */
+/* ---- Condition ------------------------------------------------------- */
 
 static int event_is_set(void *arg)
 {
@@ -929,8 +923,7 @@ static void test_condition_over_a_lock(void)
     mproc_lock_destroy(l);
 }
 
-/* ---- Barrier ----------------------------------------------------------------
- */
+/* ---- Barrier --------------------------------------------------------- */
 
 static void barrier_action(const mproc_value_t *args)
 {
@@ -1016,8 +1009,7 @@ static void test_barrier_of_one(void)
     mproc_barrier_destroy(b);
 }
 
-/* ---- export and import ------------------------------------------------------
- */
+/* ---- export and import ----------------------------------------------- */
 
 static void test_bad_references(void)
 {

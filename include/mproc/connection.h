@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 
+#include "mproc/codec.h"
 #include "mproc/export.h"
 #include "mproc/process.h"
 #include "mproc/value.h"
@@ -35,21 +36,16 @@ typedef struct mproc_conn_t mproc_conn_t;
 
 /** Options of mproc_pipe(); zero means default. */
 typedef struct mproc_conn_opts_t {
-    /** The largest message accepted, in bytes; default 64 MiB. */
-    size_t max_message;
-    /** Deflate messages at least this big; default 64 KiB. */
-    size_t compress_threshold;
-    /** zlib level 1..9; default 1 (fastest). */
-    int compress_level;
-    /** Never deflate. */
-    int no_compress;
+    /** The messages' size limit and deflating. */
+    mproc_codec_opts_t codec;
 } mproc_conn_opts_t;
 
 /**
  * Creates a pipe, as multiprocessing.Pipe(duplex).
  * @param a receives (and, if @p duplex, sends too)
  * @param b sends (and, if @p duplex, receives too)
- * @return 0; MPROC_EOS; MPROC_ENOMEM.
+ * @return 0; MPROC_EINVAL for a codec level outside 0..9; MPROC_EOS;
+ * MPROC_ENOMEM.
  */
 MPROC_API int mproc_pipe(mproc_conn_t **a, mproc_conn_t **b, int duplex,
                          const mproc_conn_opts_t *opts);
@@ -64,8 +60,13 @@ MPROC_API int mproc_conn_send(mproc_conn_t *c, const mproc_value_t *v);
 /**
  * Receives a value, waiting for it.
  * @return 0 with *@p v set (the caller frees it); MPROC_ECLOSED when the
- * peer closed and nothing is left; MPROC_ECORRUPT for a damaged frame
- * (skipped); MPROC_ETOOBIG; MPROC_ESTATE if this end cannot receive.
+ * peer closed and nothing is left; MPROC_ECORRUPT for a damaged frame;
+ * MPROC_ETOOBIG; MPROC_ESTATE if this end cannot receive.
+ *
+ * MPROC_ECORRUPT is the return rule's one stated exception (see
+ * mproc/error.h): the call fails and yet consumes the damaged frame, so
+ * the next receive delivers the next good message. What was consumed was
+ * never a valid message.
  */
 MPROC_API int mproc_conn_recv(mproc_conn_t *c, mproc_value_t **v);
 /** Sends @p len raw bytes as one message. */
@@ -112,8 +113,9 @@ typedef struct mproc_waitable_t {
  * ended, at most @p timeout seconds, as multiprocessing.connection.wait().
  * Any number of items works on every OS (past Windows' 64 handles too).
  * @return the number of ready items (> 0), each marked in its `ready`
- * field; MPROC_ETIMEDOUT if none became ready in time; another negative
- * status.
+ * field; MPROC_ETIMEDOUT if none became ready in time; MPROC_EINVAL for
+ * no items at all (@p n 0), whatever the timeout, since nothing could ever
+ * become ready; another negative status.
  */
 MPROC_API int mproc_wait(mproc_waitable_t *items, size_t n, double timeout);
 

@@ -12,7 +12,15 @@
  *   (the lock is held, but its previous holder died holding it).
  *
  * So `if (rc < 0) return rc;` is always right: it never leaves a lock held
- * or an item taken. A wait returns 0 when what it waited for happened and
+ * or an item taken.
+ *
+ * One exception, stated at the functions it concerns: MPROC_ECORRUPT from
+ * mproc_queue_get() and mproc_conn_recv() (or mproc_conn_recv_bytes())
+ * fails and still consumes the damaged frame, so that the next call
+ * delivers the next good message instead of reporting the same damage for
+ * ever. What was consumed was never a valid message: no value is lost.
+ *
+ * A wait returns 0 when what it waited for happened and
  * MPROC_ETIMEDOUT when the time ran out; queues report their timeouts as
  * MPROC_EEMPTY and MPROC_EFULL, as Python raises Empty and Full.
  *

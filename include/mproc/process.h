@@ -72,22 +72,8 @@ MPROC_API int mproc_register_target(const char *name, mproc_target_fn fn);
  * MPROC_TARGET(worker)
  * @endcode
  */
-#if defined(_MSC_VER)
-    #pragma section(".CRT$XCU", read)
-    #define MPROC_TARGET(fn)                                                   \
-        static void mproc_register_##fn##_(void)                               \
-        {                                                                      \
-            mproc_register_target(#fn, fn);                                    \
-        }                                                                      \
-        __declspec(allocate(".CRT$XCU")) static void (                         \
-            *mproc_register_##fn##_ptr_)(void) = mproc_register_##fn##_;
-#else
-    #define MPROC_TARGET(fn)                                                   \
-        __attribute__((constructor)) static void mproc_register_##fn##_(void)  \
-        {                                                                      \
-            mproc_register_target(#fn, fn);                                    \
-        }
-#endif
+#define MPROC_TARGET(fn)                                                       \
+    MPROC__ON_LOAD(mproc_register_##fn##_, mproc_register_target(#fn, fn))
 
 /**
  * The runtime's entry point: the first call of main().

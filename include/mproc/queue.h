@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 
+#include "mproc/codec.h"
 #include "mproc/export.h"
 #include "mproc/value.h"
 
@@ -37,14 +38,8 @@ typedef struct mproc_queue_opts_t {
     size_t maxsize;
     /** The ring's size in bytes; default 8 MiB. */
     size_t capacity;
-    /** The largest message accepted, in bytes; default 64 MiB. */
-    size_t max_message;
-    /** Deflate messages at least this big; default 64 KiB. */
-    size_t compress_threshold;
-    /** zlib level 1..9; default 1. */
-    int compress_level;
-    /** Never deflate. */
-    int no_compress;
+    /** The messages' size limit and deflating. */
+    mproc_codec_opts_t codec;
 } mproc_queue_opts_t;
 
 /** A Queue (maxsize from @p opts). */
@@ -71,8 +66,13 @@ MPROC_API int mproc_queue_put(mproc_queue_t *q, const mproc_value_t *v,
  * Takes the oldest item, waiting at most @p timeout seconds (0:
  * get_nowait). The caller frees *@p v.
  * @return 0; MPROC_EEMPTY, the get's timeout code (Python's Empty): no item
- * arrived within @p timeout seconds; MPROC_ECORRUPT for a damaged item (it is
- * dropped; the next get returns the next item); MPROC_ECLOSED.
+ * arrived within @p timeout seconds; MPROC_ECORRUPT for a damaged item;
+ * MPROC_ECLOSED.
+ *
+ * MPROC_ECORRUPT is the return rule's one stated exception (see
+ * mproc/error.h): the get fails and yet drops the damaged item, so the
+ * next get returns the next item. What was dropped was never a valid
+ * message.
  */
 MPROC_API int mproc_queue_get(mproc_queue_t *q, mproc_value_t **v,
                               double timeout);

@@ -109,21 +109,8 @@ typedef mproc_value_t *(*mproc_record_fn)(const mproc_value_t *record);
 MPROC_API int mproc_register_record(const char *type, mproc_record_fn call);
 /** Registers record type @p type with behaviour @p fn when the program loads.
  */
-#if defined(_MSC_VER)
-    #define MPROC_RECORD(type, fn)                                             \
-        static void mproc_record_##type##_(void)                               \
-        {                                                                      \
-            mproc_register_record(#type, fn);                                  \
-        }                                                                      \
-        __declspec(allocate(".CRT$XCU")) static void (                         \
-            *mproc_record_##type##_ptr_)(void) = mproc_record_##type##_;
-#else
-    #define MPROC_RECORD(type, fn)                                             \
-        __attribute__((constructor)) static void mproc_record_##type##_(void)  \
-        {                                                                      \
-            mproc_register_record(#type, fn);                                  \
-        }
-#endif
+#define MPROC_RECORD(type, fn)                                                 \
+    MPROC__ON_LOAD(mproc_record_##type##_, mproc_register_record(#type, fn))
 /** The type name of a record, or NULL. */
 MPROC_API const char *mproc_value_record_type(const mproc_value_t *v);
 /**
