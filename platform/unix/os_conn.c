@@ -9,13 +9,8 @@
  * connection is a descriptor used with the system calls: a socketpair for a
  * duplex pipe, a pipe for a one-way one, and poll() for every wait.
  */
-#if defined(_WIN32)
-    #error "the Unix backend is built on Windows: use platform/win32"
-#endif
+#include "os_internal.h"
 
-#ifndef _GNU_SOURCE
-    #define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -28,7 +23,6 @@
 #include <unistd.h>
 
 #include "mproc_private.h"
-#include "os_internal.h"
 
 struct mproc__os_conn {
     int rfd; /* read from here */

@@ -18,13 +18,8 @@
  * - The server is single-threaded, so fork is safe in it; SIGCHLD reaches
  *   its poll loop through a self-pipe.
  */
-#if defined(_WIN32)
-    #error "the Unix backend is built on Windows: use platform/win32"
-#endif
+#include "os_internal.h"
 
-#ifndef _GNU_SOURCE
-    #define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -40,7 +35,6 @@
 #include <unistd.h>
 
 #include "mproc_private.h"
-#include "os_internal.h"
 
 /* How long a connecting client may take to authenticate and send. */
 #define REQUEST_TIMEOUT_SEC 5

@@ -25,13 +25,8 @@
  * its spawned child has connected lets the tracker finish early (the child
  * then starts a new one and warns).
  */
-#if defined(_WIN32)
-    #error "the Unix backend is built on Windows: use platform/win32"
-#endif
+#include "os_internal.h"
 
-#ifndef _GNU_SOURCE
-    #define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -49,7 +44,6 @@
 #include <unistd.h>
 
 #include "mproc_private.h"
-#include "os_internal.h"
 
 /* A tracker nobody connects to within this time gives up. */
 #define TRACKER_FIRST_CLIENT_SEC 10

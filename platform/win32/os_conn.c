@@ -18,10 +18,6 @@
  * event they share, which the first of them to return sets, so the others
  * and the caller wake too: CPython 3.12's BatchedWaitForMultipleObjects.
  */
-#if !defined(_WIN32)
-    #error "the Win32 backend is built on Unix: use platform/unix"
-#endif
-
 /* First: it sets _WIN32_WINNT before any C library header picks one. */
 #include "os_internal.h"
 

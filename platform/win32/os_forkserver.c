@@ -6,10 +6,6 @@
  * API keeps the start method everywhere and answers MPROC_ENOTSUP at run
  * time, as DESIGN.md asks, rather than leaving a hole in the API.
  */
-#if !defined(_WIN32)
-    #error "the Win32 backend is built on Unix: use platform/unix"
-#endif
-
 /* First: it sets _WIN32_WINNT before any C library header picks one. */
 #include "os_internal.h"
 

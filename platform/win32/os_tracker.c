@@ -10,10 +10,6 @@
  * unregistering are no-ops, and there is no tracker process to tell
  * children about.
  */
-#if !defined(_WIN32)
-    #error "the Win32 backend is built on Unix: use platform/unix"
-#endif
-
 /* First: it sets _WIN32_WINNT before any C library header picks one. */
 #include "os_internal.h"
 
