@@ -243,6 +243,129 @@ typedef struct mproc__os_wait_item {
  */
 int mproc__os_wait_many(mproc__os_wait_item_t *items, size_t n, double timeout);
 
+/* ---- handing handles to a running process ------------------------------
+ */
+
+/*
+ * A spawned child gets its handles at its start (mproc__os_spawn's @pass).
+ * These calls hand OS handles to a process that is already running, which
+ * is how an object that owns a handle (a connection) can travel through a
+ * queue or another connection. The two OSes do it differently, so both ways
+ * are here and each side answers MPROC_ENOTSUP for the other's:
+ *
+ * - Unix: descriptors travel as SCM_RIGHTS over a connected Unix socket
+ *   (mproc__os_send_handles / _recv_handles); the local listener below
+ *   makes such a socket between unrelated processes.
+ * - Windows: a handle is duplicated into the receiving process by its pid
+ *   (mproc__os_handle_export), and the receiver turns what it was told
+ *   into its own handle (mproc__os_handle_import). A socket cannot be
+ *   duplicated as a plain handle (the copy is not a socket there:
+ *   WSAENOTSOCK), so it travels as WSADuplicateSocketW's protocol blob.
+ *
+ * What kind of handle it is matters on Windows only; on Unix a received
+ * descriptor says what it is (a socket reads as MPROC__OS_HANDLE_SOCKET).
+ */
+typedef enum mproc__os_handle_kind_e {
+    MPROC__OS_HANDLE_FILE = 0, /* a pipe end, file or other I/O handle */
+    MPROC__OS_HANDLE_SOCKET    /* a socket (Windows: a SOCKET) */
+} mproc__os_handle_kind_e;
+
+typedef struct mproc__os_handle {
+    mproc__os_fd_t h;
+    mproc__os_handle_kind_e kind;
+} mproc__os_handle_t;
+
+/* The most handles one call hands over. */
+#define MPROC__OS_MAX_HANDLES MPROC__OS_MAX_PASS
+
+/*
+ * Unix: sends copies of the @n handles of @h (1 to MPROC__OS_MAX_HANDLES)
+ * in one message over the connected Unix socket @sock, with one data byte
+ * @tag: the receiver gets all of them or none. The caller keeps its own
+ * handles either way: closing them afterwards does not affect the
+ * receiver's copies. A closed peer is MPROC_ECLOSED, never a signal.
+ * Windows: MPROC_ENOTSUP.
+ */
+int mproc__os_send_handles(mproc__os_fd_t sock, char tag,
+                           const mproc__os_handle_t *h, size_t n);
+
+/*
+ * Unix: receives one message of mproc__os_send_handles() from @sock: its
+ * data byte in *@tag, and its handles (close-on-exec) in @h, *@n of them,
+ * at most @cap. The caller then owns them. On failure none is left open:
+ * a message with no handles, more than @cap, or cut short is
+ * MPROC_ECORRUPT and whatever did arrive is closed; the end of the stream
+ * is MPROC_ECLOSED. Windows: MPROC_ENOTSUP.
+ */
+int mproc__os_recv_handles(mproc__os_fd_t sock, char *tag,
+                           mproc__os_handle_t *h, size_t cap, size_t *n);
+
+/*
+ * What mproc__os_handle_export() writes for the receiver: room for a kind
+ * and a WSAPROTOCOL_INFOW. It is plain bytes, to be sent on any channel.
+ */
+#define MPROC__OS_HANDLE_BLOB_SIZE 640
+
+/*
+ * Windows: makes handle @h usable by the running process @pid, and writes
+ * into @blob (MPROC__OS_HANDLE_BLOB_SIZE bytes) what that process gives
+ * mproc__os_handle_import(); *@len is the count of bytes used. A file
+ * handle is duplicated into @pid (DuplicateHandle, the target opened with
+ * PROCESS_DUP_HANDLE); a socket becomes WSADuplicateSocketW's protocol
+ * information for @pid. The caller keeps @h. If the blob never reaches
+ * @pid, a duplicated file handle stays open there until that process ends
+ * (a socket's blob holds nothing open). Unix: MPROC_ENOTSUP.
+ */
+int mproc__os_handle_export(const mproc__os_handle_t *h, long pid, void *blob,
+                            size_t *len);
+
+/*
+ * Windows, in the process named at the export: turns the @len bytes of
+ * @blob into a handle this process owns, in *@h (not inheritable). A
+ * socket is rebuilt with WSASocketW; a file handle is already this
+ * process's. MPROC_ECORRUPT if @blob is no export. Each blob may be
+ * imported once. Unix: MPROC_ENOTSUP.
+ */
+int mproc__os_handle_import(const void *blob, size_t len,
+                            mproc__os_handle_t *h);
+
+/*
+ * Windows: copies handle @theirs of the running process @pid into this
+ * process, in *@ours (not inheritable), leaving @pid's open; the caller
+ * owns the copy. Not for sockets (MPROC_EINVAL: sockets travel by
+ * mproc__os_handle_export). Unix: MPROC_ENOTSUP.
+ */
+int mproc__os_handle_dup_from(long pid, mproc__os_fd_t theirs,
+                              mproc__os_fd_t *ours);
+
+/* Closes handle @h of kind @kind; MPROC__OS_FD_INVALID is ignored. */
+void mproc__os_handle_close(const mproc__os_handle_t *h);
+
+/*
+ * A local listener (Unix): a listening Unix socket named "sock" in a fresh
+ * 0700 directory "<TMPDIR or /tmp>/<prefix>-XXXXXX", so only this user can
+ * reach it. @packets makes it SOCK_SEQPACKET (message boundaries kept)
+ * instead of a byte stream. On success *@listener is the socket
+ * (close-on-exec) and @path (@cap bytes) its path; on failure nothing is
+ * left behind. Windows: MPROC_ENOTSUP.
+ */
+int mproc__os_local_listen(const char *prefix, int packets,
+                           mproc__os_fd_t *listener, char *path, size_t cap);
+
+/* Accepts one connection on @listener, close-on-exec; retries on EINTR. */
+int mproc__os_local_accept(mproc__os_fd_t listener, mproc__os_fd_t *conn);
+
+/*
+ * Connects to the listener at @path (of the same @packets kind), close-on-
+ * exec. A path where nobody listens any more is MPROC_ENOTFOUND (the
+ * listener died without removing its files); other failures MPROC_EOS.
+ */
+int mproc__os_local_connect(const char *path, int packets,
+                            mproc__os_fd_t *conn);
+
+/* Removes the socket file at @path and its private directory. */
+void mproc__os_local_remove(const char *path);
+
 /* ---- threads ---------------------------------------------------------- */
 
 /* The calling thread's id, unique in the system while it runs (cached). */

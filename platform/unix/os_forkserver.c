@@ -43,58 +43,42 @@
 static struct {
     struct mproc__os_child *server;
     int alive_w; /* EOF on its reader stops the server */
-    char dir[sizeof(((struct sockaddr_un *) 0)->sun_path)];
-    struct sockaddr_un addr;
+    char path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
     unsigned char key[MPROC__AUTHKEY_SIZE];
-} fs = {NULL, -1, "", {0}, {0}};
+} fs = {NULL, -1, "", {0}};
 
 /* ---- client ---------------------------------------------------------- */
 
 static int start_server(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    char dir[sizeof fs.dir];
-    unsigned char hello[MPROC__AUTHKEY_SIZE + 4 + sizeof fs.addr.sun_path];
+    char path[sizeof fs.path];
+    unsigned char hello[MPROC__AUTHKEY_SIZE + 4 + sizeof fs.path];
     const char *args[] = {MPROC__FORKSERVER_MARKER, "3", "4", NULL};
-    int alive[2] = {-1, -1}, listener = -1, fds[2];
+    int alive[2] = {-1, -1}, fds[2];
+    mproc__os_fd_t listener;
     size_t plen;
     int rc;
 
-    if (tmp == NULL || *tmp == '\0')
-        tmp = "/tmp";
-    if (snprintf(dir, sizeof dir, "%s/mproc-fs-XXXXXX", tmp) >=
-            (int) sizeof dir - 8 ||
-        mkdtemp(dir) == NULL)
-        return mproc__unix_error(errno ? errno : ENAMETOOLONG,
-                                 "cannot create the forkserver's directory");
-    memset(&fs.addr, 0, sizeof fs.addr);
-    fs.addr.sun_family = AF_UNIX;
-    if (snprintf(fs.addr.sun_path, sizeof fs.addr.sun_path, "%s/sock", dir) >=
-        (int) sizeof fs.addr.sun_path) {
-        rmdir(dir);
-        return mproc__set_error(MPROC_EINVAL, "TMPDIR is too long");
-    }
-    plen = strlen(fs.addr.sun_path);
-
-    listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listener < 0 ||
-        bind(listener, (struct sockaddr *) &fs.addr, sizeof fs.addr) < 0 ||
-        listen(listener, 128) < 0 || pipe2(alive, O_CLOEXEC) < 0) {
-        rc = mproc__unix_error(errno, "cannot set up the forkserver socket");
+    rc = mproc__os_local_listen("mproc-fs", 0, &listener, path, sizeof path);
+    if (rc != 0)
+        return rc;
+    plen = strlen(path);
+    if (pipe2(alive, O_CLOEXEC) < 0) {
+        rc = mproc__unix_error(errno, "cannot set up the forkserver's pipe");
         goto fail;
     }
     mproc__random_bytes(fs.key, sizeof fs.key);
     fds[0] = alive[0];
-    fds[1] = listener;
+    fds[1] = (int) listener;
     rc = mproc__unix_spawn_self(&fs.server, args, fds, 2);
     if (rc != 0)
         goto fail;
     close(alive[0]);
-    close(listener);
+    close((int) listener);
     /* The key travels on a pipe only the server holds, never in argv. */
     memcpy(hello, fs.key, sizeof fs.key);
     mproc__put_u32(hello + sizeof fs.key, (uint32_t) plen);
-    memcpy(hello + sizeof fs.key + 4, fs.addr.sun_path, plen);
+    memcpy(hello + sizeof fs.key + 4, path, plen);
     rc = mproc__os_write_all(alive[1], hello, sizeof fs.key + 4 + plen);
     if (rc != 0) {
         close(alive[1]);
@@ -104,18 +88,16 @@ static int start_server(void)
         return rc;
     }
     fs.alive_w = alive[1];
-    memcpy(fs.dir, dir, sizeof dir);
+    memcpy(fs.path, path, sizeof path);
     return 0;
 
 fail:
-    if (listener >= 0)
-        close(listener);
+    close((int) listener);
     if (alive[0] >= 0) {
         close(alive[0]);
         close(alive[1]);
     }
-    unlink(fs.addr.sun_path);
-    rmdir(dir);
+    mproc__os_local_remove(path);
     return rc;
 }
 
@@ -139,20 +121,16 @@ static int ensure_server(void)
 
 int mproc__unix_forkserver_connect(const unsigned char *key, int *conn)
 {
-    int rc, fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return mproc__unix_error(errno, "cannot create a socket");
-    if (connect(fd, (struct sockaddr *) &fs.addr, sizeof fs.addr) < 0) {
-        rc = mproc__unix_error(errno, "cannot reach the forkserver");
-        close(fd);
+    mproc__os_fd_t fd;
+    int rc = mproc__os_local_connect(fs.path, 0, &fd);
+    if (rc != 0)
         return rc;
-    }
     rc = mproc__auth_client(fd, key != NULL ? key : fs.key);
     if (rc != 0) {
-        close(fd);
+        close((int) fd);
         return rc;
     }
-    *conn = fd;
+    *conn = (int) fd;
     return 0;
 }
 
@@ -168,7 +146,7 @@ long mproc__unix_forkserver_pid(void)
 
 const char *mproc__unix_forkserver_path(void)
 {
-    return fs.server != NULL ? fs.addr.sun_path : NULL;
+    return fs.server != NULL ? fs.path : NULL;
 }
 
 /*
@@ -180,39 +158,15 @@ const char *mproc__unix_forkserver_path(void)
  */
 static int send_fds(int conn, const mproc__os_fd_t *pass, size_t npass)
 {
-    int fds[2 + MPROC__OS_MAX_PASS];
-    char byte = 'S';
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof fds)];
-    } control;
-    struct iovec iov = {&byte, 1};
-    struct msghdr msg;
-    struct cmsghdr *c;
-    size_t i, n = 2 + npass;
-    ssize_t sent;
-
-    fds[0] = STDOUT_FILENO;
-    fds[1] = STDERR_FILENO;
+    mproc__os_handle_t h[2 + MPROC__OS_MAX_PASS];
+    size_t i;
+    h[0].h = STDOUT_FILENO;
+    h[1].h = STDERR_FILENO;
     for (i = 0; i < npass; i++)
-        fds[2 + i] = (int) pass[i];
-    memset(&msg, 0, sizeof msg);
-    memset(&control, 0, sizeof control);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = CMSG_SPACE(n * sizeof(int));
-    c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(n * sizeof(int));
-    memcpy(CMSG_DATA(c), fds, n * sizeof(int));
-    do {
-        sent = sendmsg(conn, &msg, MSG_NOSIGNAL);
-    } while (sent < 0 && errno == EINTR);
-    if (sent != 1)
-        return mproc__unix_error(errno, "cannot pass stdio to the forkserver");
-    return 0;
+        h[2 + i].h = pass[i];
+    for (i = 0; i < 2 + npass; i++)
+        h[i].kind = MPROC__OS_HANDLE_FILE;
+    return mproc__os_send_handles(conn, 'S', h, 2 + npass);
 }
 
 /*
@@ -221,38 +175,21 @@ static int send_fds(int conn, const mproc__os_fd_t *pass, size_t npass)
  */
 static int recv_fds(int conn, int *fds, size_t *n)
 {
-    char byte;
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE((2 + MPROC__OS_MAX_PASS) * sizeof(int))];
-    } control;
-    struct iovec iov = {&byte, 1};
-    struct msghdr msg;
-    struct cmsghdr *c;
+    mproc__os_handle_t h[2 + MPROC__OS_MAX_PASS];
     size_t got, i;
-    ssize_t r;
-
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof control.buf;
-    do {
-        r = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
-    } while (r < 0 && errno == EINTR);
-    c = r == 1 ? CMSG_FIRSTHDR(&msg) : NULL;
-    if (c == NULL || c->cmsg_level != SOL_SOCKET ||
-        c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
-        return mproc__set_error(MPROC_ECORRUPT, "no stdio in the request");
-    got = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    memcpy(fds, CMSG_DATA(c), got * sizeof(int));
+    char tag;
+    int rc =
+        mproc__os_recv_handles(conn, &tag, h, 2 + MPROC__OS_MAX_PASS, &got);
+    if (rc != 0)
+        return rc;
     /* What did arrive is ours to close, even when the request is refused. */
-    if (got < 2 || (msg.msg_flags & MSG_CTRUNC)) {
+    if (got < 2 || tag != 'S') {
         for (i = 0; i < got; i++)
-            close(fds[i]);
-        return mproc__set_error(MPROC_ECORRUPT, "bad descriptors in the "
-                                                "request");
+            mproc__os_handle_close(&h[i]);
+        return mproc__set_error(MPROC_ECORRUPT, "no stdio in the request");
     }
+    for (i = 0; i < got; i++)
+        fds[i] = (int) h[i].h;
     *n = got;
     return 0;
 }
@@ -381,7 +318,7 @@ MPROC_NORETURN static void become_child(mproc__buf_t *frame, int listener,
 void mproc__os_forkserver_main(int argc, char **argv)
 {
     unsigned char key[MPROC__AUTHKEY_SIZE], lenbuf[4];
-    char path[sizeof fs.addr.sun_path];
+    char path[sizeof fs.path];
     int alive_r, listener, sig[2];
     waiting_child *waiting = NULL;
     size_t nwaiting = 0, capwaiting = 0;
@@ -424,9 +361,7 @@ void mproc__os_forkserver_main(int argc, char **argv)
         }
         if (p[0].revents) {
             /* Every client has gone: clean up after ourselves and leave. */
-            unlink(path);
-            *strrchr(path, '/') = '\0';
-            rmdir(path);
+            mproc__os_local_remove(path);
             exit(0);
         }
         if (p[1].revents) {
@@ -458,9 +393,11 @@ void mproc__os_forkserver_main(int argc, char **argv)
             /* stdout, stderr, then the connections handed to the child. */
             int fds[2 + MPROC__OS_MAX_PASS];
             size_t nfds = 0, i;
-            int conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
-            if (conn < 0)
+            mproc__os_fd_t accepted;
+            int conn;
+            if (mproc__os_local_accept(listener, &accepted) != 0)
                 continue;
+            conn = (int) accepted;
             setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
             if (mproc__auth_server(conn, key) != 0 ||
                 recv_fds(conn, fds, &nfds) != 0 ||

@@ -130,108 +130,48 @@ static void tr_unlock(void)
     pthread_mutex_unlock(&tr.lock);
 }
 
-/*
- * Connects to the tracker at @path; the descriptor is close-on-exec. On
- * failure *@err is connect's errno (0 for other failures).
- */
-static int connect_to(const char *path, int *conn, int *err)
+/* Connects to the tracker at @path; the descriptor is close-on-exec. */
+static int connect_to(const char *path, int *conn)
 {
-    struct sockaddr_un addr;
-    int fd, rc;
-    *err = 0;
-    memset(&addr, 0, sizeof addr);
-    addr.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof addr.sun_path)
-        return mproc__set_error(MPROC_EINVAL,
-                                "resource tracker address is too long");
-    strcpy(addr.sun_path, path);
-    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return mproc__unix_error(errno, "cannot create a socket");
-    do {
-        rc = connect(fd, (struct sockaddr *) &addr, sizeof addr);
-    } while (rc < 0 && errno == EINTR);
-    if (rc < 0) {
-        *err = errno;
-        rc = mproc__unix_error(*err, "cannot reach the resource tracker");
-        close(fd);
-        return rc;
-    }
-    *conn = fd;
-    return 0;
-}
-
-/* Removes the socket file at @path and its directory. */
-static void remove_socket_dir(const char *path)
-{
-    char dir[SUN_PATH_SIZE];
-    char *slash;
-    unlink(path);
-    snprintf(dir, sizeof dir, "%s", path);
-    slash = strrchr(dir, '/');
-    if (slash != NULL) {
-        *slash = '\0';
-        rmdir(dir);
-    }
+    mproc__os_fd_t fd;
+    int rc = mproc__os_local_connect(path, 1, &fd);
+    if (rc == 0)
+        *conn = (int) fd;
+    return rc;
 }
 
 /* Starts a tracker and connects to it; the lock is held. */
 static int start_tracker(void)
 {
-    const char *tmp = getenv("TMPDIR");
     const char *args[] = {MPROC__TRACKER_MARKER, "3", NULL};
-    struct sockaddr_un addr;
-    char dir[SUN_PATH_SIZE];
+    char path[SUN_PATH_SIZE];
     struct mproc__os_child *child = NULL;
-    int listener, conn, rc, err;
-
-    if (tmp == NULL || *tmp == '\0')
-        tmp = "/tmp";
-    errno = 0;
-    if (snprintf(dir, sizeof dir, "%s/mproc-rt-XXXXXX", tmp) >=
-            (int) sizeof dir ||
-        mkdtemp(dir) == NULL)
-        return mproc__unix_error(errno ? errno : ENAMETOOLONG,
-                                 "cannot create the resource tracker's "
-                                 "directory");
-    memset(&addr, 0, sizeof addr);
-    addr.sun_family = AF_UNIX;
-    if (snprintf(addr.sun_path, sizeof addr.sun_path, "%s/sock", dir) >=
-        (int) sizeof addr.sun_path) {
-        rmdir(dir);
-        return mproc__set_error(MPROC_EINVAL, "TMPDIR is too long");
-    }
+    mproc__os_fd_t socket_fd;
+    int listener, conn, rc;
 
     /*
      * The socket listens before the tracker starts, so that our connect
      * below waits in the backlog instead of racing the tracker's start.
      */
-    listener = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (listener < 0 ||
-        bind(listener, (struct sockaddr *) &addr, sizeof addr) < 0 ||
-        listen(listener, 128) < 0) {
-        rc = mproc__unix_error(errno, "cannot set up the resource tracker's "
-                                      "socket");
-        if (listener >= 0)
-            close(listener);
-        remove_socket_dir(addr.sun_path);
+    rc = mproc__os_local_listen("mproc-rt", 1, &socket_fd, path, sizeof path);
+    if (rc != 0)
         return rc;
-    }
+    listener = (int) socket_fd;
     rc = mproc__unix_spawn_self_ex(&child, args, &listener, 1,
                                    MPROC__UNIX_SPAWN_SETSID);
     close(listener);
     if (rc != 0) {
-        remove_socket_dir(addr.sun_path);
+        mproc__os_local_remove(path);
         return rc;
     }
-    rc = connect_to(addr.sun_path, &conn, &err);
+    rc = connect_to(path, &conn);
     if (rc != 0) {
         int code;
         /* A tracker nobody can reach is no use: stop it. */
         mproc__os_child_kill(child);
         mproc__os_child_wait(child, -1, &code);
         mproc__os_child_free(child);
-        remove_socket_dir(addr.sun_path);
+        mproc__os_local_remove(path);
         return rc;
     }
     if (tr.tracker != NULL) {
@@ -242,26 +182,26 @@ static int start_tracker(void)
     }
     tr.tracker = child;
     tr.conn = conn;
-    memcpy(tr.path, addr.sun_path, sizeof tr.path);
+    memcpy(tr.path, path, sizeof tr.path);
     return 0;
 }
 
 /* A connection to the tracker, started or reached; the lock is held. */
 static int ensure_connected(void)
 {
-    int rc, err;
+    int rc;
     if (tr.conn >= 0)
         return 0;
     if (tr.path[0] != '\0') {
-        rc = connect_to(tr.path, &tr.conn, &err);
+        rc = connect_to(tr.path, &tr.conn);
         if (rc == 0)
             return 0;
         /*
          * Refused: the socket file is there but nobody listens, so the
          * tracker was killed before it could remove its files. Do it for it.
          */
-        if (err == ECONNREFUSED)
-            remove_socket_dir(tr.path);
+        if (rc == MPROC_ENOTFOUND)
+            mproc__os_local_remove(tr.path);
         /* Python: "resource_tracker: process died unexpectedly, ..." */
         mproc_log(MPROC_LOG_WARNING,
                   "resource tracker at %s died unexpectedly (%s); starting a "
@@ -440,7 +380,7 @@ MPROC_NORETURN static void finish(int listener)
     memset(&addr, 0, sizeof addr);
     if (getsockname(listener, (struct sockaddr *) &addr, &alen) == 0 &&
         addr.sun_family == AF_UNIX && addr.sun_path[0] == '/')
-        remove_socket_dir(addr.sun_path);
+        mproc__os_local_remove(addr.sun_path);
     exit(0);
 }
 
@@ -534,8 +474,9 @@ void mproc__os_tracker_main(int argc, char **argv)
             i++;
         }
         if (p[0].revents & POLLIN) {
-            int conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
-            if (conn >= 0) {
+            mproc__os_fd_t accepted;
+            if (mproc__os_local_accept(listener, &accepted) == 0) {
+                int conn = (int) accepted;
                 if (np == capp) {
                     struct pollfd *q = realloc(p, capp * 2 * sizeof *p);
                     if (q == NULL) {
@@ -553,8 +494,8 @@ void mproc__os_tracker_main(int argc, char **argv)
                 p[np].events = POLLIN;
                 np++;
                 ever = 1;
-            } else if (errno == EMFILE || errno == ENFILE) {
-                /* Do not spin on a connection we cannot take yet. */
+            } else {
+                /* Do not spin on a connection we cannot take yet (EMFILE). */
                 struct timespec nap = {0, 10 * 1000 * 1000};
                 nanosleep(&nap, NULL);
             }
