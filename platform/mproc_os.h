@@ -71,17 +71,13 @@ int mproc__os_read(mproc__os_fd_t fd, void *buf, size_t n, size_t *got);
 /* Writes all @n bytes. A closed peer gives MPROC_ECLOSED, never a signal. */
 int mproc__os_write_all(mproc__os_fd_t fd, const void *buf, size_t n);
 
-/*
- * Waits until @fd is readable (data or EOF).
- * Returns 0 when readable, MPROC_ETIMEDOUT otherwise.
- */
-int mproc__os_wait_readable(mproc__os_fd_t fd, double timeout);
-
 /* Closes @fd; MPROC__OS_FD_INVALID is ignored. */
 void mproc__os_close(mproc__os_fd_t fd);
 
-/* Formats @fd for a command line, and parses it back (MPROC_EINVAL). */
-void mproc__os_fd_format(mproc__os_fd_t fd, char *buf, size_t cap);
+/*
+ * Parses a handle's value that a parent put on this process's command line
+ * (MPROC_EINVAL if @text is none).
+ */
 int mproc__os_fd_parse(const char *text, mproc__os_fd_t *fd);
 
 /* ---- children -------------------------------------------------------- */
@@ -89,10 +85,11 @@ int mproc__os_fd_parse(const char *text, mproc__os_fd_t *fd);
 /*
  * Spawn: runs this program's own executable again as
  *     <exe> <marker> <handle>
- * where <handle> is the read end of a fresh pipe, formatted with
- * mproc__os_fd_format(), the only handle the child inherits besides its
+ * where <handle> is the read end of a fresh pipe, in the form
+ * mproc__os_fd_parse() reads, the only handle the child inherits besides its
  * stdout and stderr and the @npass handles of @pass (connections given to
- * it as start arguments; at most MPROC__OS_MAX_PASS); its stdin is the null
+ * it as start arguments; at most MPROC__OS_MAX_PASS, which the core checks
+ * once, when it collects them); its stdin is the null
  * device. The write end comes back in *@boot_w (not inheritable) for the
  * bootstrap message. The caller keeps its own @pass handles: closing them
  * afterwards does not affect the child.
@@ -121,23 +118,30 @@ mproc__os_fd_t mproc__os_spawn_passed_handle(size_t i, mproc__os_fd_t h);
 int mproc__os_fork(mproc__os_child_t **child);
 
 /*
- * Asks the forkserver (started on first use) for a child that runs the
- * bootstrap frame @frame of @len bytes, handing it the @npass handles of
- * @pass (at most MPROC__OS_MAX_PASS). MPROC_ENOTSUP where the OS cannot
- * fork. The frame's authkey-protected connection stays open as the child's
- * sentinel: the server reports the exit status through it. The child finds
- * the handles wherever they landed: the server passes their values to
- * mproc__bootstrap_run(), in @pass's order.
+ * Spawns this program's own executable as a helper process of the library
+ * (the forkserver, the resource tracker):
+ *     <exe> <marker> <h0> <h1> ...
+ * where <hi> is the value under which the helper sees the i-th of the @n
+ * handles of @h (at most 8), formatted for mproc__os_fd_parse(): the only
+ * handles it inherits besides stdout and stderr; its stdin is the null
+ * device. @own_session: it starts a session of its own, so that a signal
+ * to the program's process group or terminal does not reach it. The caller
+ * keeps its own @h. Unix: posix_spawn, the handles at descriptors 3, 4, ...
+ * Windows: MPROC_ENOTSUP (no helper runs there).
  */
-int mproc__os_forkserver_child(mproc__os_child_t **child, const void *frame,
-                               size_t len, const mproc__os_fd_t *pass,
-                               size_t npass);
+int mproc__os_spawn_helper(mproc__os_child_t **child, const char *marker,
+                           const mproc__os_fd_t *h, size_t n, int own_session);
 
 /*
- * The forkserver's main loop, run by mproc_main() in the spawned server
- * process when argv[1] is the forkserver marker. Never returns.
+ * A child that another process (the forkserver) started for this one:
+ * @pid, and @status, a connection on which that process writes the child's
+ * exit code (8 bytes, little-endian, Python's convention) when it has
+ * ended. *@child owns @status from here on, on failure too (it is closed);
+ * waiting for the child reads it, and a peer that closes it without a word
+ * reads as exit code 255. Windows: MPROC_ENOTSUP.
  */
-void mproc__os_forkserver_main(int argc, char **argv);
+int mproc__os_child_remote(mproc__os_child_t **child, long pid,
+                           mproc__os_fd_t status);
 
 /* The child's OS process id. */
 long mproc__os_child_pid(const mproc__os_child_t *child);
@@ -275,8 +279,11 @@ typedef struct mproc__os_handle {
     mproc__os_handle_kind_e kind;
 } mproc__os_handle_t;
 
-/* The most handles one call hands over. */
-#define MPROC__OS_MAX_HANDLES MPROC__OS_MAX_PASS
+/*
+ * The most handles one call hands over: a child's start handles and its
+ * stdout and stderr (what the forkserver hands over per child).
+ */
+#define MPROC__OS_MAX_HANDLES (MPROC__OS_MAX_PASS + 2)
 
 /*
  * Unix: sends copies of the @n handles of @h (1 to MPROC__OS_MAX_HANDLES)
@@ -363,8 +370,57 @@ int mproc__os_local_accept(mproc__os_fd_t listener, mproc__os_fd_t *conn);
 int mproc__os_local_connect(const char *path, int packets,
                             mproc__os_fd_t *conn);
 
+/* The longest path of a local listener, its terminator included. */
+#define MPROC__OS_LOCAL_PATH_MAX 108
+
 /* Removes the socket file at @path and its private directory. */
 void mproc__os_local_remove(const char *path);
+
+/* ---- a server that forks ------------------------------------------------
+ */
+
+/*
+ * What the forkserver needs of the OS beyond fork. Unix only; Windows
+ * answers MPROC_ENOTSUP (or does nothing, for the void calls).
+ */
+
+/*
+ * Watches for ended children of this single-threaded process: *@h becomes
+ * readable (for mproc__os_wait_many) when one has ended. Unix: a SIGCHLD
+ * handler writing to a self-pipe.
+ */
+int mproc__os_reaper_init(mproc__os_fd_t *h);
+/*
+ * Collects one ended child: 1 with its *@pid and *@exitcode (Python's
+ * convention), 0 when none is left to collect. It also clears the
+ * readiness of the reaper's handle.
+ */
+int mproc__os_reap(long *pid, int *exitcode);
+/* In a child forked by the server: undoes mproc__os_reaper_init(). */
+void mproc__os_reaper_forget(void);
+
+/*
+ * Ignores (@ignore) the terminal's interrupt (SIGINT on Unix), or restores
+ * its default action: a Ctrl-C meant for the program must not kill a
+ * server that the program's own children need.
+ */
+void mproc__os_ignore_interrupts(int ignore);
+
+/* This process's stdout (@which 1) or stderr (2), as a handle. */
+mproc__os_fd_t mproc__os_std_handle(int which);
+
+/*
+ * Makes copies of @out and @err this process's stdout and stderr (dup2 on
+ * Unix); the caller still owns @out and @err.
+ */
+int mproc__os_set_stdio(mproc__os_fd_t out, mproc__os_fd_t err);
+
+/*
+ * Makes a read from socket @sock that waits longer than @seconds fail
+ * (SO_RCVTIMEO): a client that stalls must not block a server that serves
+ * one request at a time.
+ */
+int mproc__os_set_recv_timeout(mproc__os_fd_t sock, double seconds);
 
 /* ---- threads ---------------------------------------------------------- */
 

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 struct mproc__os_conn {
     int rfd; /* read from here */

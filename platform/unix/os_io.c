@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 /* ---- I/O ------------------------------------------------------------- */
 
@@ -44,20 +44,10 @@ int mproc__os_write_all(mproc__os_fd_t fd, const void *buf, size_t n)
     return 0;
 }
 
-int mproc__os_wait_readable(mproc__os_fd_t fd, double timeout)
-{
-    return mproc__unix_poll_in((int) fd, timeout);
-}
-
 void mproc__os_close(mproc__os_fd_t fd)
 {
     if (fd != MPROC__OS_FD_INVALID)
         close((int) fd);
-}
-
-void mproc__os_fd_format(mproc__os_fd_t fd, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "%d", (int) fd);
 }
 
 int mproc__os_fd_parse(const char *text, mproc__os_fd_t *fd)

@@ -52,7 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 /* __GLIBC__ comes with the first libc header. */
 #if !defined(__linux__) || !defined(__GLIBC__)

@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 extern char **environ;
 
@@ -205,6 +205,39 @@ int mproc__unix_spawn_self_ex(struct mproc__os_child **child,
     return 0;
 }
 
+int mproc__os_spawn_helper(mproc__os_child_t **child, const char *marker,
+                           const mproc__os_fd_t *h, size_t n, int own_session)
+{
+    static const char *const numbers[] = {"3", "4", "5", "6",
+                                          "7", "8", "9", "10"};
+    const char *args[2 + MPROC__ARRAY_SIZE(numbers)];
+    int fds[MPROC__ARRAY_SIZE(numbers)];
+    size_t i;
+    if (n > MPROC__ARRAY_SIZE(numbers))
+        return mproc__set_error(MPROC_EINVAL,
+                                "a helper process takes at most %d handles",
+                                (int) MPROC__ARRAY_SIZE(numbers));
+    args[0] = marker;
+    for (i = 0; i < n; i++) {
+        args[1 + i] = numbers[i];
+        fds[i] = (int) h[i];
+    }
+    args[1 + n] = NULL;
+    return mproc__unix_spawn_self_ex(
+        child, args, fds, (int) n, own_session ? MPROC__UNIX_SPAWN_SETSID : 0);
+}
+
+int mproc__os_child_remote(mproc__os_child_t **child, long pid,
+                           mproc__os_fd_t status)
+{
+    *child = mproc__unix_child_new((pid_t) pid, (int) status);
+    if (*child == NULL) {
+        close((int) status);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
 int mproc__os_spawn(mproc__os_child_t **child, const char *marker,
                     mproc__os_fd_t *boot_w, const mproc__os_fd_t *pass,
                     size_t npass)
@@ -213,11 +246,6 @@ int mproc__os_spawn(mproc__os_child_t **child, const char *marker,
     const char *args[] = {marker, "3", NULL};
     size_t i;
     int rc;
-    if (npass > MPROC__OS_MAX_PASS)
-        return mproc__set_error(MPROC_EINVAL,
-                                "at most %d connections can be handed to "
-                                "one child",
-                                MPROC__OS_MAX_PASS);
     if (pipe2(p, O_CLOEXEC) < 0)
         return mproc__unix_error(errno, "cannot create the bootstrap pipe");
     /* The bootstrap pipe lands on 3, the passed connections on 4, 5, ... */

@@ -15,7 +15,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 /* The longest shared memory name the contract allows. */
 #define SHM_NAME_MAX 31

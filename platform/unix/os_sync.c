@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 /* ---- slots ------------------------------------------------------------- */
 

@@ -43,7 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 /* A tracker nobody connects to within this time gives up. */
 #define TRACKER_FIRST_CLIENT_SEC 10
@@ -143,7 +143,6 @@ static int connect_to(const char *path, int *conn)
 /* Starts a tracker and connects to it; the lock is held. */
 static int start_tracker(void)
 {
-    const char *args[] = {MPROC__TRACKER_MARKER, "3", NULL};
     char path[SUN_PATH_SIZE];
     struct mproc__os_child *child = NULL;
     mproc__os_fd_t socket_fd;
@@ -157,8 +156,8 @@ static int start_tracker(void)
     if (rc != 0)
         return rc;
     listener = (int) socket_fd;
-    rc = mproc__unix_spawn_self_ex(&child, args, &listener, 1,
-                                   MPROC__UNIX_SPAWN_SETSID);
+    rc =
+        mproc__os_spawn_helper(&child, MPROC__TRACKER_MARKER, &socket_fd, 1, 1);
     close(listener);
     if (rc != 0) {
         mproc__os_local_remove(path);

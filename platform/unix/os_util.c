@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 /* ---- errors ------------------------------------------------------------ */
 

@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 /* The most one ReadFile or WriteFile call is asked to move (a DWORD). */
 #define IO_CHUNK ((DWORD) 1 << 30)

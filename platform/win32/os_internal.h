@@ -84,6 +84,13 @@ int mproc__win_wait_handle(HANDLE h, double timeout);
  */
 int mproc__win_wait_handle_ex(HANDLE h, double timeout, DWORD *result);
 
+/*
+ * Formats handle @fd for a child's command line, the way
+ * mproc__os_fd_parse() reads it back: a child inherits a handle under the
+ * same value.
+ */
+void mproc__win_fd_format(mproc__os_fd_t fd, char *buf, size_t cap);
+
 /* The longest name the contract allows, and the namespace prefix. */
 #define MPROC__WIN_NAME_MAX 31
 #define MPROC__WIN_NAME_PREFIX L"Local\\"

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 /*
  * The most one ReadFile or WriteFile call is asked to move: the calls take
@@ -87,54 +87,6 @@ int mproc__os_write_all(mproc__os_fd_t fd, const void *buf, size_t n)
  * thread is inside ReadFile on it; a reader and a waiter of one handle must
  * be the same thread.
  */
-static int wait_pipe(HANDLE h, double timeout)
-{
-    double deadline = timeout > 0 ? mproc__os_monotonic() + timeout : 0;
-    unsigned naps = 0;
-    for (;;) {
-        DWORD avail = 0;
-        if (!PeekNamedPipe(h, NULL, 0, NULL, &avail, NULL)) {
-            DWORD err = GetLastError();
-            /* The writer is gone: the next read reports EOF at once. */
-            if (err == ERROR_BROKEN_PIPE)
-                return 0;
-            return mproc__win_error(err, "cannot look into a pipe");
-        }
-        if (avail > 0)
-            return 0;
-        if (timeout == 0 || (timeout > 0 && mproc__os_monotonic() >= deadline))
-            return MPROC_ETIMEDOUT;
-        Sleep(naps < 4 ? 0 : 1);
-        naps++;
-    }
-}
-
-int mproc__os_wait_readable(mproc__os_fd_t fd, double timeout)
-{
-    HANDLE h = (HANDLE) fd;
-    DWORD mode;
-    switch (GetFileType(h)) {
-    case FILE_TYPE_PIPE:
-        return wait_pipe(h, timeout);
-    case FILE_TYPE_DISK:
-        /* A file is always readable, as poll() says of one on Unix. */
-        return 0;
-    case FILE_TYPE_CHAR:
-        /*
-         * A console input handle is signalled while input is pending. Other
-         * character devices (NUL above all, a child's stdin) answer a read
-         * at once, as /dev/null does, and a file object's signalled state
-         * says nothing about that.
-         */
-        if (!GetConsoleMode(h, &mode))
-            return 0;
-        return mproc__win_wait_handle(h, timeout);
-    default:
-        /* A bad handle makes the wait fail with the system's words. */
-        return mproc__win_wait_handle(h, timeout);
-    }
-}
-
 void mproc__os_close(mproc__os_fd_t fd)
 {
     /* NULL is never a handle; -1 is MPROC__OS_FD_INVALID. */
@@ -142,7 +94,7 @@ void mproc__os_close(mproc__os_fd_t fd)
         CloseHandle((HANDLE) fd);
 }
 
-void mproc__os_fd_format(mproc__os_fd_t fd, char *buf, size_t cap)
+void mproc__win_fd_format(mproc__os_fd_t fd, char *buf, size_t cap)
 {
     /*
      * A child inherits a handle under the same value, so the value itself

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <wchar.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 /*
  * The bootstrap pipe's buffer. A typical bootstrap message fits, so the
@@ -223,7 +223,7 @@ static int build_command_line(const wchar_t *exe, const char *marker,
     rc = mproc__win_utf8_to_wide(marker, &wmarker);
     if (rc != 0)
         return rc;
-    mproc__os_fd_format((mproc__os_fd_t) boot_r, handle, sizeof handle);
+    mproc__win_fd_format((mproc__os_fd_t) boot_r, handle, sizeof handle);
     cap =
         wcslen(exe) + 2 + 1 + 2 * wcslen(wmarker) + 2 + 1 + strlen(handle) + 1;
     cmd = malloc(cap * sizeof *cmd);
@@ -369,6 +369,25 @@ static int create_process(const wchar_t *exe, wchar_t *cmd, HANDLE in_h,
     return 0;
 }
 
+int mproc__os_spawn_helper(mproc__os_child_t **child, const char *marker,
+                           const mproc__os_fd_t *h, size_t n, int own_session)
+{
+    (void) marker, (void) h, (void) n, (void) own_session;
+    *child = NULL;
+    return mproc__set_error(MPROC_ENOTSUP, "no helper process runs on Windows");
+}
+
+int mproc__os_child_remote(mproc__os_child_t **child, long pid,
+                           mproc__os_fd_t status)
+{
+    (void) pid;
+    *child = NULL;
+    CloseHandle((HANDLE) status);
+    return mproc__set_error(MPROC_ENOTSUP,
+                            "Windows children are never started by another "
+                            "process");
+}
+
 int mproc__os_spawn(mproc__os_child_t **child, const char *marker,
                     mproc__os_fd_t *boot_w, const mproc__os_fd_t *pass,
                     size_t npass)
@@ -383,11 +402,6 @@ int mproc__os_spawn(mproc__os_child_t **child, const char *marker,
     DWORD i;
     int rc;
 
-    if (npass > MPROC__OS_MAX_PASS)
-        return mproc__set_error(MPROC_EINVAL,
-                                "at most %d connections can be handed to "
-                                "one child",
-                                MPROC__OS_MAX_PASS);
     memset(&in, 0, sizeof in);
     /* Allocated first: once the child runs, nothing may fail any more. */
     c = calloc(1, sizeof *c);

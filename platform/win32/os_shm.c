@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 struct mproc__os_shm {
     HANDLE map; /* the file mapping; the kernel frees it with its last handle */

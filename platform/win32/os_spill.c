@@ -15,7 +15,7 @@
 #include <string.h>
 #include <wchar.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 struct mproc__os_spill {
     HANDLE h;

@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 struct mproc__os_sem {
     HANDLE h;

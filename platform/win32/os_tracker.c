@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 int mproc__os_track(const char *name)
 {

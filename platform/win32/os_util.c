@@ -10,7 +10,7 @@
 #include <string.h>
 #include <wchar.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 /* The longest wait handed to one WaitForSingleObject call, in ms. */
 #define MAX_WAIT_MS ((DWORD) 0x7fffffff)
