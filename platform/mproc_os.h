@@ -370,6 +370,18 @@ int mproc__os_local_accept(mproc__os_fd_t listener, mproc__os_fd_t *conn);
 int mproc__os_local_connect(const char *path, int packets,
                             mproc__os_fd_t *conn);
 
+/* The path of local listener @listener, in @path of @cap bytes. */
+int mproc__os_local_path(mproc__os_fd_t listener, char *path, size_t cap);
+
+/*
+ * Receives one packet waiting on @sock of a packet listener (at most @cap
+ * bytes), without blocking: 0 with its length in *@n; MPROC_ETIMEDOUT if
+ * none waits; MPROC_ECLOSED at the end of the connection; MPROC_ECORRUPT
+ * for a packet longer than @cap, which is dropped.
+ */
+int mproc__os_recv_packet(mproc__os_fd_t sock, void *buf, size_t cap,
+                          size_t *n);
+
 /* The longest path of a local listener, its terminator included. */
 #define MPROC__OS_LOCAL_PATH_MAX 108
 
@@ -405,6 +417,19 @@ void mproc__os_reaper_forget(void);
  * server that the program's own children need.
  */
 void mproc__os_ignore_interrupts(int ignore);
+
+/*
+ * Ignores every signal meant to stop the program (Unix: SIGINT, SIGTERM,
+ * SIGHUP; SIGPIPE too): for a helper that must outlive it, the resource
+ * tracker.
+ */
+void mproc__os_detach_signals(void);
+
+/*
+ * Makes @h, a handle this process got at its start, private to it again:
+ * not inherited by the children it starts (close-on-exec).
+ */
+int mproc__os_fd_private(mproc__os_fd_t h);
 
 /* This process's stdout (@which 1) or stderr (2), as a handle. */
 mproc__os_fd_t mproc__os_std_handle(int which);
@@ -445,8 +470,12 @@ int mproc__os_shm_open(mproc__os_shm_t **shm, const char *name, size_t size);
 void *mproc__os_shm_addr(const mproc__os_shm_t *shm);
 /* Unmaps the segment in this process; the name stays. */
 void mproc__os_shm_close(mproc__os_shm_t *shm);
-/* Removes the name (Unix); the kernel counts references on Windows. */
-void mproc__os_shm_unlink(const char *name);
+/*
+ * Removes the name (Unix): 0, or MPROC_ENOTFOUND if there is none. The
+ * kernel counts references on Windows, where this does nothing and
+ * returns 0.
+ */
+int mproc__os_shm_unlink(const char *name);
 
 /*
  * The resource tracker (Unix): a process of its own session that removes
@@ -459,8 +488,6 @@ int mproc__os_untrack(const char *name);
 /* The tracker's address for children ("" if none), and adoption of it. */
 const char *mproc__os_tracker_address(void);
 int mproc__os_tracker_adopt(const char *address);
-/* The tracker's main loop (argv[1] is the tracker marker). Never returns. */
-void mproc__os_tracker_main(int argc, char **argv);
 
 /* ---- spill files -----------------------------------------------------------
  */

@@ -326,7 +326,7 @@ int mproc_main(int argc, char **argv)
         if (strcmp(argv[1], MPROC__FORKSERVER_MARKER) == 0)
             mproc__forkserver_main(argc, argv);
         if (strcmp(argv[1], MPROC__TRACKER_MARKER) == 0)
-            mproc__os_tracker_main(argc, argv);
+            mproc__tracker_main(argc, argv);
         if (strcmp(argv[1], MPROC__SPAWN_MARKER) != 0) {
             mproc__set_error(MPROC_EINVAL, "unknown marker argument '%s'",
                              argv[1]);

@@ -253,6 +253,14 @@ int mproc__forkserver_connect(const unsigned char *key, mproc__os_fd_t *conn);
 long mproc__forkserver_pid(void);
 const char *mproc__forkserver_path(void);
 
+/* ---- the resource tracker (tracker.c) -------------------------------- */
+
+/*
+ * The tracker's main loop, run by mproc_main() in the spawned tracker
+ * process when argv[1] is the tracker marker. Never returns.
+ */
+MPROC_NORETURN void mproc__tracker_main(int argc, char **argv);
+
 /* ---- queues (queue.c) ------------------------------------------------- */
 
 /* For the tests: the ring of @q and the position of its oldest record. */

@@ -484,3 +484,44 @@ void mproc__os_local_remove(const char *path)
         rmdir(dir);
     }
 }
+
+int mproc__os_local_path(mproc__os_fd_t listener, char *path, size_t cap)
+{
+    struct sockaddr_un addr;
+    socklen_t alen = sizeof addr;
+    memset(&addr, 0, sizeof addr);
+    if (getsockname((int) listener, (struct sockaddr *) &addr, &alen) != 0)
+        return mproc__unix_error(errno, "cannot name a local listener");
+    if (addr.sun_family != AF_UNIX || addr.sun_path[0] != '/' ||
+        strlen(addr.sun_path) >= cap)
+        return mproc__set_error(MPROC_EINVAL, "not a local listener");
+    memcpy(path, addr.sun_path, strlen(addr.sun_path) + 1);
+    return 0;
+}
+
+int mproc__os_recv_packet(mproc__os_fd_t sock, void *buf, size_t cap, size_t *n)
+{
+    struct iovec iov = {buf, cap};
+    struct msghdr msg;
+    ssize_t r;
+    *n = 0;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    do {
+        r = recvmsg((int) sock, &msg, MSG_DONTWAIT);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return MPROC_ETIMEDOUT;
+        return mproc__unix_error(errno, "cannot receive a packet");
+    }
+    if (r == 0)
+        return mproc__set_error(MPROC_ECLOSED, "the peer closed the socket");
+    if (msg.msg_flags & MSG_TRUNC)
+        return mproc__set_error(MPROC_ECORRUPT,
+                                "a packet longer than %lu bytes",
+                                (unsigned long) cap);
+    *n = (size_t) r;
+    return 0;
+}

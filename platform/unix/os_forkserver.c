@@ -1,7 +1,8 @@
 /*
- * Unix backend: what the forkserver (src/forkserver.c) needs of the OS
- * beyond fork and the local listener: learning that children ended,
- * ignoring the terminal's interrupt, stdio and a receive timeout.
+ * Unix backend: what the library's helper processes (src/forkserver.c,
+ * src/tracker.c) need of the OS beyond fork and the local listener:
+ * learning that children ended, signals, stdio, inheritance and a receive
+ * timeout.
  *
  * The server is single-threaded and waits for its clients and its
  * children in one wait: SIGCHLD reaches that wait through a self-pipe.
@@ -79,6 +80,22 @@ void mproc__os_reaper_forget(void)
 void mproc__os_ignore_interrupts(int ignore)
 {
     signal(SIGINT, ignore ? SIG_IGN : SIG_DFL);
+}
+
+void mproc__os_detach_signals(void)
+{
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int mproc__os_fd_private(mproc__os_fd_t h)
+{
+    int flags = fcntl((int) h, F_GETFD);
+    if (flags < 0 || fcntl((int) h, F_SETFD, flags | FD_CLOEXEC) < 0)
+        return mproc__unix_error(errno, "cannot make a descriptor private");
+    return 0;
 }
 
 mproc__os_fd_t mproc__os_std_handle(int which)

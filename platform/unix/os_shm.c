@@ -173,11 +173,19 @@ void mproc__os_shm_close(mproc__os_shm_t *shm)
     free(shm);
 }
 
-void mproc__os_shm_unlink(const char *name)
+int mproc__os_shm_unlink(const char *name)
 {
     char path[SHM_NAME_MAX + 2];
-    if (name == NULL || check_shm_name(name, path) != 0)
-        return;
+    if (name == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no shared memory name");
+    if (check_shm_name(name, path) != 0)
+        return MPROC_EINVAL;
     /* ENOENT: someone else removed it first, which is what we wanted. */
-    shm_unlink(path);
+    if (shm_unlink(path) != 0) {
+        if (errno == ENOENT)
+            return mproc__set_error(
+                MPROC_ENOTFOUND, "there is no shared memory named '%s'", name);
+        return mproc__unix_error(errno, "cannot remove shared memory");
+    }
+    return 0;
 }

@@ -753,6 +753,19 @@ int mproc__os_local_connect(const char *path, int packets, mproc__os_fd_t *conn)
     return no_local_listener();
 }
 
+int mproc__os_local_path(mproc__os_fd_t listener, char *path, size_t cap)
+{
+    (void) listener, (void) path, (void) cap;
+    return no_local_listener();
+}
+
+int mproc__os_recv_packet(mproc__os_fd_t sock, void *buf, size_t cap, size_t *n)
+{
+    (void) sock, (void) buf, (void) cap;
+    *n = 0;
+    return no_local_listener();
+}
+
 void mproc__os_local_remove(const char *path)
 {
     (void) path;

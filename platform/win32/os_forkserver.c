@@ -42,6 +42,17 @@ void mproc__os_ignore_interrupts(int ignore)
     (void) ignore;
 }
 
+void mproc__os_detach_signals(void)
+{
+}
+
+int mproc__os_fd_private(mproc__os_fd_t h)
+{
+    if (!SetHandleInformation((HANDLE) h, HANDLE_FLAG_INHERIT, 0))
+        return mproc__win_error(GetLastError(), "cannot make a handle private");
+    return 0;
+}
+
 mproc__os_fd_t mproc__os_std_handle(int which)
 {
     return (mproc__os_fd_t) GetStdHandle(which == 1 ? STD_OUTPUT_HANDLE

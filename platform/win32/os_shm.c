@@ -136,7 +136,7 @@ void mproc__os_shm_close(mproc__os_shm_t *shm)
     free(shm);
 }
 
-void mproc__os_shm_unlink(const char *name)
+int mproc__os_shm_unlink(const char *name)
 {
     /*
      * Nothing to do: a Windows mapping has no name apart from its handles.
@@ -144,4 +144,5 @@ void mproc__os_shm_unlink(const char *name)
      * process that is, and also when that process is killed.
      */
     (void) name;
+    return 0;
 }

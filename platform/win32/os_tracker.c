@@ -44,17 +44,3 @@ int mproc__os_tracker_adopt(const char *address)
     (void) address;
     return 0;
 }
-
-void mproc__os_tracker_main(int argc, char **argv)
-{
-    (void) argc;
-    (void) argv;
-    /*
-     * Only a program started by hand with the tracker marker gets here,
-     * since no Windows process ever starts a tracker: say so and end with
-     * the code of a failed start.
-     */
-    fprintf(stderr, "mproc: Windows needs no resource tracker: the kernel "
-                    "frees an object with its last handle\n");
-    exit(1);
-}
