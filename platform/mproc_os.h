@@ -3,9 +3,11 @@
  * (platform/unix, platform/win32). It is the only header src/ includes from
  * platform/, and nothing OS-specific appears in it.
  *
- * Conventions: every fallible function returns 0 or a negative MPROC_E*
- * status and, on failure, sets the thread's last-error sentence with
- * mproc__set_error() (the OS's own words included). Timeouts are seconds as
+ * Conventions: every fallible function returns a negative MPROC_E* status
+ * when it failed, 0 when it is done, and a positive value only where its
+ * prose says so (a count, the child's side of a fork); on failure it sets
+ * the thread's last-error sentence with mproc__set_error() (the OS's own
+ * words included). Timeouts are seconds as
  * doubles, negative meaning forever. Text is UTF-8.
  */
 #ifndef MPROC_OS_H
@@ -339,13 +341,17 @@ int mproc__os_handle_import(const void *blob, size_t len,
 /*
  * Windows: copies handle @theirs of the running process @pid into this
  * process, in *@ours (not inheritable), leaving @pid's open; the caller
- * owns the copy. Not for sockets (MPROC_EINVAL: sockets travel by
- * mproc__os_handle_export). Unix: MPROC_ENOTSUP.
+ * owns the copy. Not for sockets: a socket copied this way is no socket
+ * here, so sockets travel by mproc__os_handle_export(). Unix:
+ * MPROC_ENOTSUP.
  */
 int mproc__os_handle_dup_from(long pid, mproc__os_fd_t theirs,
                               mproc__os_fd_t *ours);
 
-/* Closes handle @h of kind @kind; MPROC__OS_FD_INVALID is ignored. */
+/*
+ * Closes @h as its kind asks (closesocket for a Windows socket);
+ * MPROC__OS_FD_INVALID is ignored.
+ */
 void mproc__os_handle_close(const mproc__os_handle_t *h);
 
 /*
@@ -388,12 +394,14 @@ int mproc__os_recv_packet(mproc__os_fd_t sock, void *buf, size_t cap,
 /* Removes the socket file at @path and its private directory. */
 void mproc__os_local_remove(const char *path);
 
-/* ---- a server that forks ------------------------------------------------
+/* ---- the library's helper processes ------------------------------------
  */
 
 /*
- * What the forkserver needs of the OS beyond fork. Unix only; Windows
- * answers MPROC_ENOTSUP (or does nothing, for the void calls).
+ * What the forkserver and the resource tracker (src/forkserver.c,
+ * src/tracker.c) need of the OS beyond fork and the local listener. Unix
+ * only; Windows, where neither runs, answers MPROC_ENOTSUP (or does
+ * nothing, for the calls that cannot fail).
  */
 
 /*
