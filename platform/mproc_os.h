@@ -3,9 +3,11 @@
  * (platform/unix, platform/win32). It is the only header src/ includes from
  * platform/, and nothing OS-specific appears in it.
  *
- * Conventions: every fallible function returns 0 or a negative MPROC_E*
- * status and, on failure, sets the thread's last-error sentence with
- * mproc__set_error() (the OS's own words included). Timeouts are seconds as
+ * Conventions: every fallible function returns a negative MPROC_E* status
+ * when it failed, 0 when it is done, and a positive value only where its
+ * prose says so (a count, the child's side of a fork); on failure it sets
+ * the thread's last-error sentence with mproc__set_error() (the OS's own
+ * words included). Timeouts are seconds as
  * doubles, negative meaning forever. Text is UTF-8.
  */
 #ifndef MPROC_OS_H
@@ -71,17 +73,13 @@ int mproc__os_read(mproc__os_fd_t fd, void *buf, size_t n, size_t *got);
 /* Writes all @n bytes. A closed peer gives MPROC_ECLOSED, never a signal. */
 int mproc__os_write_all(mproc__os_fd_t fd, const void *buf, size_t n);
 
-/*
- * Waits until @fd is readable (data or EOF).
- * Returns 0 when readable, MPROC_ETIMEDOUT otherwise.
- */
-int mproc__os_wait_readable(mproc__os_fd_t fd, double timeout);
-
 /* Closes @fd; MPROC__OS_FD_INVALID is ignored. */
 void mproc__os_close(mproc__os_fd_t fd);
 
-/* Formats @fd for a command line, and parses it back (MPROC_EINVAL). */
-void mproc__os_fd_format(mproc__os_fd_t fd, char *buf, size_t cap);
+/*
+ * Parses a handle's value that a parent put on this process's command line
+ * (MPROC_EINVAL if @text is none).
+ */
 int mproc__os_fd_parse(const char *text, mproc__os_fd_t *fd);
 
 /* ---- children -------------------------------------------------------- */
@@ -89,10 +87,11 @@ int mproc__os_fd_parse(const char *text, mproc__os_fd_t *fd);
 /*
  * Spawn: runs this program's own executable again as
  *     <exe> <marker> <handle>
- * where <handle> is the read end of a fresh pipe, formatted with
- * mproc__os_fd_format(), the only handle the child inherits besides its
+ * where <handle> is the read end of a fresh pipe, in the form
+ * mproc__os_fd_parse() reads, the only handle the child inherits besides its
  * stdout and stderr and the @npass handles of @pass (connections given to
- * it as start arguments; at most MPROC__OS_MAX_PASS); its stdin is the null
+ * it as start arguments; at most MPROC__OS_MAX_PASS, which the core checks
+ * once, when it collects them); its stdin is the null
  * device. The write end comes back in *@boot_w (not inheritable) for the
  * bootstrap message. The caller keeps its own @pass handles: closing them
  * afterwards does not affect the child.
@@ -121,23 +120,30 @@ mproc__os_fd_t mproc__os_spawn_passed_handle(size_t i, mproc__os_fd_t h);
 int mproc__os_fork(mproc__os_child_t **child);
 
 /*
- * Asks the forkserver (started on first use) for a child that runs the
- * bootstrap frame @frame of @len bytes, handing it the @npass handles of
- * @pass (at most MPROC__OS_MAX_PASS). MPROC_ENOTSUP where the OS cannot
- * fork. The frame's authkey-protected connection stays open as the child's
- * sentinel: the server reports the exit status through it. The child finds
- * the handles wherever they landed: the server passes their values to
- * mproc__bootstrap_run(), in @pass's order.
+ * Spawns this program's own executable as a helper process of the library
+ * (the forkserver, the resource tracker):
+ *     <exe> <marker> <h0> <h1> ...
+ * where <hi> is the value under which the helper sees the i-th of the @n
+ * handles of @h (at most 8), formatted for mproc__os_fd_parse(): the only
+ * handles it inherits besides stdout and stderr; its stdin is the null
+ * device. @own_session: it starts a session of its own, so that a signal
+ * to the program's process group or terminal does not reach it. The caller
+ * keeps its own @h. Unix: posix_spawn, the handles at descriptors 3, 4, ...
+ * Windows: MPROC_ENOTSUP (no helper runs there).
  */
-int mproc__os_forkserver_child(mproc__os_child_t **child, const void *frame,
-                               size_t len, const mproc__os_fd_t *pass,
-                               size_t npass);
+int mproc__os_spawn_helper(mproc__os_child_t **child, const char *marker,
+                           const mproc__os_fd_t *h, size_t n, int own_session);
 
 /*
- * The forkserver's main loop, run by mproc_main() in the spawned server
- * process when argv[1] is the forkserver marker. Never returns.
+ * A child that another process (the forkserver) started for this one:
+ * @pid, and @status, a connection on which that process writes the child's
+ * exit code (8 bytes, little-endian, Python's convention) when it has
+ * ended. *@child owns @status from here on, on failure too (it is closed);
+ * waiting for the child reads it, and a peer that closes it without a word
+ * reads as exit code 255. Windows: MPROC_ENOTSUP.
  */
-void mproc__os_forkserver_main(int argc, char **argv);
+int mproc__os_child_remote(mproc__os_child_t **child, long pid,
+                           mproc__os_fd_t status);
 
 /* The child's OS process id. */
 long mproc__os_child_pid(const mproc__os_child_t *child);
@@ -243,6 +249,212 @@ typedef struct mproc__os_wait_item {
  */
 int mproc__os_wait_many(mproc__os_wait_item_t *items, size_t n, double timeout);
 
+/* ---- handing handles to a running process ------------------------------
+ */
+
+/*
+ * A spawned child gets its handles at its start (mproc__os_spawn's @pass).
+ * These calls hand OS handles to a process that is already running, which
+ * is how an object that owns a handle (a connection) can travel through a
+ * queue or another connection. The two OSes do it differently, so both ways
+ * are here and each side answers MPROC_ENOTSUP for the other's:
+ *
+ * - Unix: descriptors travel as SCM_RIGHTS over a connected Unix socket
+ *   (mproc__os_send_handles / _recv_handles); the local listener below
+ *   makes such a socket between unrelated processes.
+ * - Windows: a handle is duplicated into the receiving process by its pid
+ *   (mproc__os_handle_export), and the receiver turns what it was told
+ *   into its own handle (mproc__os_handle_import). A socket cannot be
+ *   duplicated as a plain handle (the copy is not a socket there:
+ *   WSAENOTSOCK), so it travels as WSADuplicateSocketW's protocol blob.
+ *
+ * What kind of handle it is matters on Windows only; on Unix a received
+ * descriptor says what it is (a socket reads as MPROC__OS_HANDLE_SOCKET).
+ */
+typedef enum mproc__os_handle_kind_e {
+    MPROC__OS_HANDLE_FILE = 0, /* a pipe end, file or other I/O handle */
+    MPROC__OS_HANDLE_SOCKET    /* a socket (Windows: a SOCKET) */
+} mproc__os_handle_kind_e;
+
+typedef struct mproc__os_handle {
+    mproc__os_fd_t h;
+    mproc__os_handle_kind_e kind;
+} mproc__os_handle_t;
+
+/*
+ * The most handles one call hands over: a child's start handles and its
+ * stdout and stderr (what the forkserver hands over per child).
+ */
+#define MPROC__OS_MAX_HANDLES (MPROC__OS_MAX_PASS + 2)
+
+/*
+ * Unix: sends copies of the @n handles of @h (1 to MPROC__OS_MAX_HANDLES)
+ * in one message over the connected Unix socket @sock, with one data byte
+ * @tag: the receiver gets all of them or none. The caller keeps its own
+ * handles either way: closing them afterwards does not affect the
+ * receiver's copies. A closed peer is MPROC_ECLOSED, never a signal.
+ * Windows: MPROC_ENOTSUP.
+ */
+int mproc__os_send_handles(mproc__os_fd_t sock, char tag,
+                           const mproc__os_handle_t *h, size_t n);
+
+/*
+ * Unix: receives one message of mproc__os_send_handles() from @sock: its
+ * data byte in *@tag, and its handles (close-on-exec) in @h, *@n of them,
+ * at most @cap. The caller then owns them. On failure none is left open:
+ * a message with no handles, more than @cap, or cut short is
+ * MPROC_ECORRUPT and whatever did arrive is closed; the end of the stream
+ * is MPROC_ECLOSED. Windows: MPROC_ENOTSUP.
+ */
+int mproc__os_recv_handles(mproc__os_fd_t sock, char *tag,
+                           mproc__os_handle_t *h, size_t cap, size_t *n);
+
+/*
+ * What mproc__os_handle_export() writes for the receiver: room for a kind
+ * and a WSAPROTOCOL_INFOW. It is plain bytes, to be sent on any channel.
+ */
+#define MPROC__OS_HANDLE_BLOB_SIZE 640
+
+/*
+ * Windows: makes handle @h usable by the running process @pid, and writes
+ * into @blob (MPROC__OS_HANDLE_BLOB_SIZE bytes) what that process gives
+ * mproc__os_handle_import(); *@len is the count of bytes used. A file
+ * handle is duplicated into @pid (DuplicateHandle, the target opened with
+ * PROCESS_DUP_HANDLE); a socket becomes WSADuplicateSocketW's protocol
+ * information for @pid. The caller keeps @h. If the blob never reaches
+ * @pid, a duplicated file handle stays open there until that process ends
+ * (a socket's blob holds nothing open). Unix: MPROC_ENOTSUP.
+ */
+int mproc__os_handle_export(const mproc__os_handle_t *h, long pid, void *blob,
+                            size_t *len);
+
+/*
+ * Windows, in the process named at the export: turns the @len bytes of
+ * @blob into a handle this process owns, in *@h (not inheritable). A
+ * socket is rebuilt with WSASocketW; a file handle is already this
+ * process's. MPROC_ECORRUPT if @blob is no export. Each blob may be
+ * imported once. Unix: MPROC_ENOTSUP.
+ */
+int mproc__os_handle_import(const void *blob, size_t len,
+                            mproc__os_handle_t *h);
+
+/*
+ * Windows: copies handle @theirs of the running process @pid into this
+ * process, in *@ours (not inheritable), leaving @pid's open; the caller
+ * owns the copy. Not for sockets: a socket copied this way is no socket
+ * here, so sockets travel by mproc__os_handle_export(). Unix:
+ * MPROC_ENOTSUP.
+ */
+int mproc__os_handle_dup_from(long pid, mproc__os_fd_t theirs,
+                              mproc__os_fd_t *ours);
+
+/*
+ * Closes @h as its kind asks (closesocket for a Windows socket);
+ * MPROC__OS_FD_INVALID is ignored.
+ */
+void mproc__os_handle_close(const mproc__os_handle_t *h);
+
+/*
+ * A local listener (Unix): a listening Unix socket named "sock" in a fresh
+ * 0700 directory "<TMPDIR or /tmp>/<prefix>-XXXXXX", so only this user can
+ * reach it. @packets makes it SOCK_SEQPACKET (message boundaries kept)
+ * instead of a byte stream. On success *@listener is the socket
+ * (close-on-exec) and @path (@cap bytes) its path; on failure nothing is
+ * left behind. Windows: MPROC_ENOTSUP.
+ */
+int mproc__os_local_listen(const char *prefix, int packets,
+                           mproc__os_fd_t *listener, char *path, size_t cap);
+
+/* Accepts one connection on @listener, close-on-exec; retries on EINTR. */
+int mproc__os_local_accept(mproc__os_fd_t listener, mproc__os_fd_t *conn);
+
+/*
+ * Connects to the listener at @path (of the same @packets kind), close-on-
+ * exec. A path where nobody listens any more is MPROC_ENOTFOUND (the
+ * listener died without removing its files); other failures MPROC_EOS.
+ */
+int mproc__os_local_connect(const char *path, int packets,
+                            mproc__os_fd_t *conn);
+
+/* The path of local listener @listener, in @path of @cap bytes. */
+int mproc__os_local_path(mproc__os_fd_t listener, char *path, size_t cap);
+
+/*
+ * Receives one packet waiting on @sock of a packet listener (at most @cap
+ * bytes), without blocking: 0 with its length in *@n; MPROC_ETIMEDOUT if
+ * none waits; MPROC_ECLOSED at the end of the connection; MPROC_ECORRUPT
+ * for a packet longer than @cap, which is dropped.
+ */
+int mproc__os_recv_packet(mproc__os_fd_t sock, void *buf, size_t cap,
+                          size_t *n);
+
+/* The longest path of a local listener, its terminator included. */
+#define MPROC__OS_LOCAL_PATH_MAX 108
+
+/* Removes the socket file at @path and its private directory. */
+void mproc__os_local_remove(const char *path);
+
+/* ---- the library's helper processes ------------------------------------
+ */
+
+/*
+ * What the forkserver and the resource tracker (src/forkserver.c,
+ * src/tracker.c) need of the OS beyond fork and the local listener. Unix
+ * only; Windows, where neither runs, answers MPROC_ENOTSUP (or does
+ * nothing, for the calls that cannot fail).
+ */
+
+/*
+ * Watches for ended children of this single-threaded process: *@h becomes
+ * readable (for mproc__os_wait_many) when one has ended. Unix: a SIGCHLD
+ * handler writing to a self-pipe.
+ */
+int mproc__os_reaper_init(mproc__os_fd_t *h);
+/*
+ * Collects one ended child: 1 with its *@pid and *@exitcode (Python's
+ * convention), 0 when none is left to collect. It also clears the
+ * readiness of the reaper's handle.
+ */
+int mproc__os_reap(long *pid, int *exitcode);
+/* In a child forked by the server: undoes mproc__os_reaper_init(). */
+void mproc__os_reaper_forget(void);
+
+/*
+ * Ignores (@ignore) the terminal's interrupt (SIGINT on Unix), or restores
+ * its default action: a Ctrl-C meant for the program must not kill a
+ * server that the program's own children need.
+ */
+void mproc__os_ignore_interrupts(int ignore);
+
+/*
+ * Ignores every signal meant to stop the program (Unix: SIGINT, SIGTERM,
+ * SIGHUP; SIGPIPE too): for a helper that must outlive it, the resource
+ * tracker.
+ */
+void mproc__os_detach_signals(void);
+
+/*
+ * Makes @h, a handle this process got at its start, private to it again:
+ * not inherited by the children it starts (close-on-exec).
+ */
+int mproc__os_fd_private(mproc__os_fd_t h);
+
+/* This process's stdout (@which 1) or stderr (2), as a handle. */
+mproc__os_fd_t mproc__os_std_handle(int which);
+
+/*
+ * Makes copies of @out and @err this process's stdout and stderr (dup2 on
+ * Unix); the caller still owns @out and @err.
+ */
+int mproc__os_set_stdio(mproc__os_fd_t out, mproc__os_fd_t err);
+
+/*
+ * Makes a read from socket @sock that waits longer than @seconds fail
+ * (SO_RCVTIMEO): a client that stalls must not block a server that serves
+ * one request at a time.
+ */
+int mproc__os_set_recv_timeout(mproc__os_fd_t sock, double seconds);
+
 /* ---- threads ---------------------------------------------------------- */
 
 /* The calling thread's id, unique in the system while it runs (cached). */
@@ -266,8 +478,12 @@ int mproc__os_shm_open(mproc__os_shm_t **shm, const char *name, size_t size);
 void *mproc__os_shm_addr(const mproc__os_shm_t *shm);
 /* Unmaps the segment in this process; the name stays. */
 void mproc__os_shm_close(mproc__os_shm_t *shm);
-/* Removes the name (Unix); the kernel counts references on Windows. */
-void mproc__os_shm_unlink(const char *name);
+/*
+ * Removes the name (Unix): 0, or MPROC_ENOTFOUND if there is none. The
+ * kernel counts references on Windows, where this does nothing and
+ * returns 0.
+ */
+int mproc__os_shm_unlink(const char *name);
 
 /*
  * The resource tracker (Unix): a process of its own session that removes
@@ -280,8 +496,6 @@ int mproc__os_untrack(const char *name);
 /* The tracker's address for children ("" if none), and adoption of it. */
 const char *mproc__os_tracker_address(void);
 int mproc__os_tracker_adopt(const char *address);
-/* The tracker's main loop (argv[1] is the tracker marker). Never returns. */
-void mproc__os_tracker_main(int argc, char **argv);
 
 /* ---- spill files ----------------------------------------------------- */
 

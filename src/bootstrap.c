@@ -336,9 +336,9 @@ int mproc_main(int argc, char **argv)
     if (argc >= 2 && argv[1] != NULL && strncmp(argv[1], "--mproc-", 8) == 0) {
         mproc__os_fd_t fd;
         if (strcmp(argv[1], MPROC__FORKSERVER_MARKER) == 0)
-            mproc__os_forkserver_main(argc, argv);
+            mproc__forkserver_main(argc, argv);
         if (strcmp(argv[1], MPROC__TRACKER_MARKER) == 0)
-            mproc__os_tracker_main(argc, argv);
+            mproc__tracker_main(argc, argv);
         if (strcmp(argv[1], MPROC__SPAWN_MARKER) != 0) {
             mproc__set_error(MPROC_EINVAL, "unknown marker argument '%s'",
                              argv[1]);

@@ -1,7 +1,7 @@
 /*
- * Internals shared by the files of src/ and by the OS backends. Nothing
- * here is part of the public API; every non-static name carries the mproc__
- * prefix.
+ * Internals shared by the files of src/. Nothing here is part of the
+ * public API; every non-static name carries the mproc__ prefix. What the OS
+ * backends may use too is in mproc_services.h.
  */
 #ifndef MPROC_PRIVATE_H
 #define MPROC_PRIVATE_H
@@ -12,40 +12,7 @@
 
 #include "mproc.h"
 #include "mproc_os.h"
-
-#if defined(_MSC_VER)
-    #define MPROC__TLS __declspec(thread)
-#else
-    #define MPROC__TLS __thread
-#endif
-
-#define MPROC__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* ---- errors (error.c) ------------------------------------------------ */
-
-/*
- * Records the sentence for the calling thread's last failure and returns
- * @status, so that `return mproc__set_error(MPROC_EINVAL, "...");` reads
- * naturally.
- */
-int mproc__set_error(int status, const char *fmt, ...) MPROC_PRINTF(2, 3);
-
-/* ---- growable byte buffers (buf.c) ----------------------------------- */
-
-typedef struct mproc__buf_t {
-    unsigned char *data; /* malloc'ed, or NULL while empty */
-    size_t len;          /* bytes in use */
-    size_t cap;          /* bytes allocated */
-} mproc__buf_t;
-
-int mproc__buf_reserve(mproc__buf_t *b, size_t extra);
-int mproc__buf_append(mproc__buf_t *b, const void *data, size_t n);
-void mproc__buf_free(mproc__buf_t *b);
-char *mproc__strdup(const char *s);
-void mproc__put_u32(unsigned char *p, uint32_t v);
-uint32_t mproc__get_u32(const unsigned char *p);
-void mproc__put_i64(unsigned char *p, int64_t v);
-int64_t mproc__get_i64(const unsigned char *p);
+#include "mproc_services.h"
 
 /* ---- values on the wire (value_codec.c) ------------------------------ */
 
@@ -114,8 +81,6 @@ int mproc__frame_open_body(const unsigned char *hdr, const void *body,
                            mproc__buf_t *out);
 /* Reads one frame from @fd and appends its payload to @out. */
 int mproc__frame_read(mproc__os_fd_t fd, size_t max_payload, mproc__buf_t *out);
-/* Reads exactly @n bytes; EOF before that is MPROC_ECLOSED. */
-int mproc__read_exact(mproc__os_fd_t fd, void *buf, size_t n);
 
 /* ---- targets and record types (registry.c) --------------------------- */
 
@@ -236,9 +201,6 @@ mproc__os_conn_t *mproc__conn_os(mproc_conn_t *c);
 
 /* ---- bootstrap (bootstrap.c) ----------------------------------------- */
 
-#define MPROC__SPAWN_MARKER "--mproc-spawn"
-#define MPROC__FORKSERVER_MARKER "--mproc-forkserver"
-#define MPROC__TRACKER_MARKER "--mproc-tracker"
 #define MPROC__MAX_BOOTSTRAP (256u * 1024u * 1024u)
 
 /*
@@ -275,15 +237,51 @@ MPROC_NORETURN void mproc__bootstrap_run_forked(mproc_process_t *p);
  */
 int mproc__shm_create_named(mproc__os_shm_t **shm, char *name, size_t size);
 
+/* ---- the forkserver (forkserver.c) ------------------------------------ */
+
+/*
+ * Asks the forkserver (started on first use) for a child that runs the
+ * bootstrap frame @frame of @len bytes, handing it the @npass handles of
+ * @pass (at most MPROC__OS_MAX_PASS). MPROC_ENOTSUP where the OS cannot
+ * fork. The request's authenticated connection stays open as the child's
+ * sentinel: the server reports the exit status through it. The child finds
+ * the handles wherever they landed: the server passes their values to
+ * mproc__bootstrap_run(), in @pass's order.
+ */
+int mproc__forkserver_child(mproc__os_child_t **child, const void *frame,
+                            size_t len, const mproc__os_fd_t *pass,
+                            size_t npass);
+/*
+ * The forkserver's main loop, run by mproc_main() in the spawned server
+ * process when argv[1] is the forkserver marker. Never returns.
+ */
+MPROC_NORETURN void mproc__forkserver_main(int argc, char **argv);
+/*
+ * For the tests: start the server if needed; open an authenticated
+ * connection with @key (NULL: the real key); the running server's pid and
+ * socket path (0 / NULL if none runs).
+ */
+int mproc__forkserver_ensure(void);
+int mproc__forkserver_connect(const unsigned char *key, mproc__os_fd_t *conn);
+long mproc__forkserver_pid(void);
+const char *mproc__forkserver_path(void);
+
+/* ---- the resource tracker (tracker.c) -------------------------------- */
+
+/*
+ * The tracker's main loop, run by mproc_main() in the spawned tracker
+ * process when argv[1] is the tracker marker. Never returns.
+ */
+MPROC_NORETURN void mproc__tracker_main(int argc, char **argv);
+
 /* ---- queues (queue.c) ------------------------------------------------- */
 
 /* For the tests: the ring of @q and the position of its oldest record. */
 int mproc__queue_debug_ring(mproc_queue_t *q, unsigned char **ring,
                             size_t *capacity, uint64_t *head);
 
-/* ---- authentication and randomness (auth.c) -------------------------- */
+/* ---- authentication (auth.c) ------------------------------------------ */
 
-void mproc__random_bytes(void *buf, size_t n);
 /* Server side of the mutual HMAC-SHA256 challenge: challenge, then answer. */
 int mproc__auth_server(mproc__os_fd_t fd, const unsigned char *key);
 /* Client side: answer, then challenge. */

@@ -203,8 +203,8 @@ static int start_forkserver(mproc_process_t *p)
         return rc;
     rc = mproc__bootstrap_build(p, &pass, NULL, &frame);
     if (rc == 0)
-        rc = mproc__os_forkserver_child(&p->child, frame.data, frame.len,
-                                        pass.handles, pass.n);
+        rc = mproc__forkserver_child(&p->child, frame.data, frame.len,
+                                     pass.handles, pass.n);
     mproc__buf_free(&frame);
     mproc__conn_pass_free(&pass);
     return rc;

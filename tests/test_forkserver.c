@@ -36,8 +36,7 @@ static void use_forkserver(const mproc_value_t *args)
         code != 3)
         mproc_exit(96);
     f = fopen(mproc_value_as_str(mproc_value_at(args, 0)), "w");
-    fprintf(f, "%ld\n%s\n", mproc__unix_forkserver_pid(),
-            mproc__unix_forkserver_path());
+    fprintf(f, "%ld\n%s\n", mproc__forkserver_pid(), mproc__forkserver_path());
     fclose(f);
 }
 MPROC_TARGET(use_forkserver)
@@ -55,22 +54,22 @@ static void expect_child_works(void)
 static void test_wrong_key_is_refused(void)
 {
     unsigned char wrong[MPROC__AUTHKEY_SIZE] = {0};
-    int conn = -1;
-    CU_ASSERT_EQUAL_FATAL(mproc__unix_forkserver_ensure(), 0);
-    CU_ASSERT_EQUAL(mproc__unix_forkserver_connect(wrong, &conn), MPROC_EAUTH);
+    mproc__os_fd_t conn = -1;
+    CU_ASSERT_EQUAL_FATAL(mproc__forkserver_ensure(), 0);
+    CU_ASSERT_EQUAL(mproc__forkserver_connect(wrong, &conn), MPROC_EAUTH);
     CU_ASSERT_EQUAL(conn, -1);
     /* The right key passes, and the server still serves. */
-    CU_ASSERT_EQUAL(mproc__unix_forkserver_connect(NULL, &conn), 0);
+    CU_ASSERT_EQUAL(mproc__forkserver_connect(NULL, &conn), 0);
     close(conn);
     expect_child_works();
 }
 
 static void test_garbage_client_does_not_hurt(void)
 {
-    int conn = -1;
+    mproc__os_fd_t conn = -1;
     /* Each test runs in a process of its own: start the server here. */
-    CU_ASSERT_EQUAL_FATAL(mproc__unix_forkserver_ensure(), 0);
-    CU_ASSERT_EQUAL_FATAL(mproc__unix_forkserver_connect(NULL, &conn), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc__forkserver_ensure(), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc__forkserver_connect(NULL, &conn), 0);
     /* Authenticated, then junk instead of stdio and a frame. */
     CU_ASSERT_EQUAL(write(conn, "junk", 4), 4);
     close(conn);
@@ -82,8 +81,8 @@ static void test_private_directory(void)
     struct stat st;
     char dir[256];
     const char *path;
-    CU_ASSERT_EQUAL_FATAL(mproc__unix_forkserver_ensure(), 0);
-    path = mproc__unix_forkserver_path();
+    CU_ASSERT_EQUAL_FATAL(mproc__forkserver_ensure(), 0);
+    path = mproc__forkserver_path();
     CU_ASSERT_PTR_NOT_NULL_FATAL(path);
     snprintf(dir, sizeof dir, "%s", path);
     *strrchr(dir, '/') = '\0';
@@ -108,13 +107,13 @@ static int wait_pid_gone(long pid)
 static void test_restart_after_the_server_dies(void)
 {
     long pid;
-    CU_ASSERT_EQUAL_FATAL(mproc__unix_forkserver_ensure(), 0);
-    pid = mproc__unix_forkserver_pid();
+    CU_ASSERT_EQUAL_FATAL(mproc__forkserver_ensure(), 0);
+    pid = mproc__forkserver_pid();
     CU_ASSERT_FATAL(pid > 0);
     CU_ASSERT_EQUAL(kill((pid_t) pid, SIGKILL), 0);
     CU_ASSERT_TRUE(wait_pid_gone(pid));
     expect_child_works();
-    CU_ASSERT_NOT_EQUAL(mproc__unix_forkserver_pid(), pid);
+    CU_ASSERT_NOT_EQUAL(mproc__forkserver_pid(), pid);
 }
 
 static void test_server_exits_with_its_program(void)
@@ -134,7 +133,7 @@ static void test_server_exits_with_its_program(void)
     text = harness_read_file(path);
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     CU_ASSERT_EQUAL(sscanf(text, "%ld\n%255s", &pid, sock), 2);
-    CU_ASSERT(pid > 0 && pid != mproc__unix_forkserver_pid());
+    CU_ASSERT(pid > 0 && pid != mproc__forkserver_pid());
     CU_ASSERT_TRUE(wait_pid_gone(pid));
     /* It removed its socket and directory on the way out. */
     CU_ASSERT_NOT_EQUAL(stat(sock, &st), 0);

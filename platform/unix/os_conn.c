@@ -9,26 +9,22 @@
  * connection is a descriptor used with the system calls: a socketpair for a
  * duplex pipe, a pipe for a one-way one, and poll() for every wait.
  */
-#if defined(_WIN32)
-    #error "the Unix backend is built on Windows: use platform/win32"
-#endif
+#include "os_internal.h"
 
-#ifndef _GNU_SOURCE
-    #define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "mproc_private.h"
-#include "os_internal.h"
+#include "mproc_services.h"
 
 struct mproc__os_conn {
     int rfd; /* read from here */
@@ -256,4 +252,276 @@ int mproc__os_wait_many(mproc__os_wait_item_t *items, size_t n, double timeout)
     }
     free(p);
     return count;
+}
+
+/* ---- handing handles to a running process ------------------------------
+ */
+
+int mproc__os_send_handles(mproc__os_fd_t sock, char tag,
+                           const mproc__os_handle_t *h, size_t n)
+{
+    int fds[MPROC__OS_MAX_HANDLES];
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof fds)];
+    } control;
+    struct iovec iov = {&tag, 1};
+    struct msghdr msg;
+    struct cmsghdr *c;
+    size_t i;
+    ssize_t sent;
+
+    if (n == 0 || n > MPROC__OS_MAX_HANDLES)
+        return mproc__set_error(MPROC_EINVAL,
+                                "1 to %d handles can be sent at once, not %lu",
+                                MPROC__OS_MAX_HANDLES, (unsigned long) n);
+    for (i = 0; i < n; i++)
+        fds[i] = (int) h[i].h;
+    memset(&msg, 0, sizeof msg);
+    memset(&control, 0, sizeof control);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = CMSG_SPACE(n * sizeof(int));
+    c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(n * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+    do {
+        sent = sendmsg((int) sock, &msg, MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    if (sent != 1)
+        return mproc__unix_error(sent < 0 ? errno : EIO,
+                                 "cannot send descriptors");
+    return 0;
+}
+
+int mproc__os_recv_handles(mproc__os_fd_t sock, char *tag,
+                           mproc__os_handle_t *h, size_t cap, size_t *n)
+{
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(MPROC__OS_MAX_HANDLES * sizeof(int))];
+    } control;
+    int fds[MPROC__OS_MAX_HANDLES];
+    struct iovec iov = {tag, 1};
+    struct msghdr msg;
+    struct cmsghdr *c;
+    size_t got = 0, i;
+    ssize_t r;
+
+    *n = 0;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    do {
+        r = recvmsg((int) sock, &msg, MSG_CMSG_CLOEXEC);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return mproc__unix_error(errno, "cannot receive descriptors");
+    /* Collect whatever arrived first: it is ours to close if refused. */
+    for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        size_t k;
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+            c->cmsg_len < CMSG_LEN(0))
+            continue;
+        k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        if (k > MPROC__OS_MAX_HANDLES - got)
+            k = MPROC__OS_MAX_HANDLES - got;
+        memcpy(fds + got, CMSG_DATA(c), k * sizeof(int));
+        got += k;
+    }
+    if (r == 0 || got == 0 || got > cap || (msg.msg_flags & MSG_CTRUNC)) {
+        for (i = 0; i < got; i++)
+            close(fds[i]);
+        if (r == 0)
+            return mproc__set_error(MPROC_ECLOSED,
+                                    "the peer closed the socket before "
+                                    "sending descriptors");
+        return mproc__set_error(
+            MPROC_ECORRUPT, "expected 1 to %lu descriptors, got %lu%s",
+            (unsigned long) cap, (unsigned long) got,
+            (msg.msg_flags & MSG_CTRUNC) ? " and more" : "");
+    }
+    for (i = 0; i < got; i++) {
+        struct stat st;
+        h[i].h = fds[i];
+        h[i].kind = fstat(fds[i], &st) == 0 && S_ISSOCK(st.st_mode)
+                        ? MPROC__OS_HANDLE_SOCKET
+                        : MPROC__OS_HANDLE_FILE;
+    }
+    *n = got;
+    return 0;
+}
+
+int mproc__os_handle_export(const mproc__os_handle_t *h, long pid, void *blob,
+                            size_t *len)
+{
+    (void) h, (void) pid, (void) blob, (void) len;
+    return mproc__set_error(MPROC_ENOTSUP,
+                            "Unix hands descriptors over a Unix socket, not "
+                            "by process id");
+}
+
+int mproc__os_handle_import(const void *blob, size_t len, mproc__os_handle_t *h)
+{
+    (void) blob, (void) len, (void) h;
+    return mproc__set_error(MPROC_ENOTSUP,
+                            "Unix hands descriptors over a Unix socket, not "
+                            "by process id");
+}
+
+int mproc__os_handle_dup_from(long pid, mproc__os_fd_t theirs,
+                              mproc__os_fd_t *ours)
+{
+    (void) pid, (void) theirs, (void) ours;
+    return mproc__set_error(MPROC_ENOTSUP,
+                            "Unix hands descriptors over a Unix socket, not "
+                            "by process id");
+}
+
+void mproc__os_handle_close(const mproc__os_handle_t *h)
+{
+    if (h->h != MPROC__OS_FD_INVALID)
+        close((int) h->h);
+}
+
+/* ---- local listeners ---------------------------------------------------- */
+
+int mproc__os_local_listen(const char *prefix, int packets,
+                           mproc__os_fd_t *listener, char *path, size_t cap)
+{
+    const char *tmp = getenv("TMPDIR");
+    struct sockaddr_un addr;
+    char dir[sizeof addr.sun_path];
+    int fd, rc;
+
+    if (tmp == NULL || *tmp == '\0')
+        tmp = "/tmp";
+    errno = 0;
+    /* Room for "/sock" after the directory. */
+    if (snprintf(dir, sizeof dir, "%s/%s-XXXXXX", tmp, prefix) >=
+            (int) sizeof dir - 5 ||
+        mkdtemp(dir) == NULL)
+        return mproc__unix_error(errno ? errno : ENAMETOOLONG,
+                                 "cannot create a private socket directory");
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    if (snprintf(addr.sun_path, sizeof addr.sun_path, "%s/sock", dir) >=
+            (int) sizeof addr.sun_path ||
+        strlen(addr.sun_path) >= cap) {
+        rmdir(dir);
+        return mproc__set_error(MPROC_EINVAL, "TMPDIR is too long");
+    }
+    fd = socket(AF_UNIX,
+                (packets ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *) &addr, sizeof addr) < 0 ||
+        listen(fd, 128) < 0) {
+        rc = mproc__unix_error(errno, "cannot set up a local socket");
+        if (fd >= 0)
+            close(fd);
+        mproc__os_local_remove(addr.sun_path);
+        return rc;
+    }
+    memcpy(path, addr.sun_path, strlen(addr.sun_path) + 1);
+    *listener = fd;
+    return 0;
+}
+
+int mproc__os_local_accept(mproc__os_fd_t listener, mproc__os_fd_t *conn)
+{
+    int fd;
+    do {
+        fd = accept4((int) listener, NULL, NULL, SOCK_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return mproc__unix_error(errno, "cannot accept a connection");
+    *conn = fd;
+    return 0;
+}
+
+int mproc__os_local_connect(const char *path, int packets, mproc__os_fd_t *conn)
+{
+    struct sockaddr_un addr;
+    int fd, rc;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof addr.sun_path)
+        return mproc__set_error(MPROC_EINVAL, "socket path '%s' is too long",
+                                path);
+    strcpy(addr.sun_path, path);
+    fd = socket(AF_UNIX,
+                (packets ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return mproc__unix_error(errno, "cannot create a socket");
+    do {
+        rc = connect(fd, (struct sockaddr *) &addr, sizeof addr);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) {
+        int err = errno;
+        close(fd);
+        if (err == ECONNREFUSED || err == ENOENT)
+            return mproc__set_error(MPROC_ENOTFOUND, "nobody listens at %s: %s",
+                                    path, strerror(err));
+        return mproc__unix_error(err, "cannot connect");
+    }
+    *conn = fd;
+    return 0;
+}
+
+void mproc__os_local_remove(const char *path)
+{
+    char dir[sizeof(((struct sockaddr_un *) 0)->sun_path)];
+    char *slash;
+    unlink(path);
+    snprintf(dir, sizeof dir, "%s", path);
+    slash = strrchr(dir, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+        rmdir(dir);
+    }
+}
+
+int mproc__os_local_path(mproc__os_fd_t listener, char *path, size_t cap)
+{
+    struct sockaddr_un addr;
+    socklen_t alen = sizeof addr;
+    memset(&addr, 0, sizeof addr);
+    if (getsockname((int) listener, (struct sockaddr *) &addr, &alen) != 0)
+        return mproc__unix_error(errno, "cannot name a local listener");
+    if (addr.sun_family != AF_UNIX || addr.sun_path[0] != '/' ||
+        strlen(addr.sun_path) >= cap)
+        return mproc__set_error(MPROC_EINVAL, "not a local listener");
+    memcpy(path, addr.sun_path, strlen(addr.sun_path) + 1);
+    return 0;
+}
+
+int mproc__os_recv_packet(mproc__os_fd_t sock, void *buf, size_t cap, size_t *n)
+{
+    struct iovec iov = {buf, cap};
+    struct msghdr msg;
+    ssize_t r;
+    *n = 0;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    do {
+        r = recvmsg((int) sock, &msg, MSG_DONTWAIT);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return MPROC_ETIMEDOUT;
+        return mproc__unix_error(errno, "cannot receive a packet");
+    }
+    if (r == 0)
+        return mproc__set_error(MPROC_ECLOSED, "the peer closed the socket");
+    if (msg.msg_flags & MSG_TRUNC)
+        return mproc__set_error(MPROC_ECORRUPT,
+                                "a packet longer than %lu bytes",
+                                (unsigned long) cap);
+    *n = (size_t) r;
+    return 0;
 }

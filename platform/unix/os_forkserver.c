@@ -1,314 +1,27 @@
 /*
- * Unix backend: the forkserver.
+ * Unix backend: what the library's helper processes (src/forkserver.c,
+ * src/tracker.c) need of the OS beyond fork and the local listener:
+ * learning that children ended, signals, stdio, inheritance and a receive
+ * timeout.
  *
- * APR has no notion of a fork server, of descriptor passing or of Unix
- * socket listeners in a private directory, so the whole mechanism lives
- * here. The design is Python's (Lib/multiprocessing/forkserver.py, 3.14):
- *
- * - The server is spawned on first use, so it is as fresh as a spawned
- *   child. It gets a listening Unix socket (in a 0700 directory of its
- *   own) and the read end of a pipe; the client writes the 32-byte authkey
- *   and the socket's path into the pipe and keeps the write end: EOF on it
- *   means every client has gone, and the server exits.
- * - Each request is a connection that passes the mutual HMAC challenge,
- *   then sends the child's bootstrap frame. The server forks; the child
- *   runs the frame. The server writes the child's pid (8 bytes, LE) on the
- *   connection and, when the child has ended, its exit code (8 bytes, LE).
- *   The client keeps the connection as the child's sentinel.
- * - The server is single-threaded, so fork is safe in it; SIGCHLD reaches
- *   its poll loop through a self-pipe.
+ * The server is single-threaded and waits for its clients and its
+ * children in one wait: SIGCHLD reaches that wait through a self-pipe.
  */
-#if defined(_WIN32)
-    #error "the Unix backend is built on Windows: use platform/win32"
-#endif
+#include "os_internal.h"
 
-#ifndef _GNU_SOURCE
-    #define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <sys/un.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "mproc_private.h"
-#include "os_internal.h"
+#include "mproc_services.h"
 
-/* How long a connecting client may take to authenticate and send. */
-#define REQUEST_TIMEOUT_SEC 5
-
-/* The client's view of its server. */
-static struct {
-    struct mproc__os_child *server;
-    int alive_w; /* EOF on its reader stops the server */
-    char dir[sizeof(((struct sockaddr_un *) 0)->sun_path)];
-    struct sockaddr_un addr;
-    unsigned char key[MPROC__AUTHKEY_SIZE];
-} fs = {NULL, -1, "", {0}, {0}};
-
-/* ---- client ---------------------------------------------------------- */
-
-static int start_server(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    char dir[sizeof fs.dir];
-    unsigned char hello[MPROC__AUTHKEY_SIZE + 4 + sizeof fs.addr.sun_path];
-    const char *args[] = {MPROC__FORKSERVER_MARKER, "3", "4", NULL};
-    int alive[2] = {-1, -1}, listener = -1, fds[2];
-    size_t plen;
-    int rc;
-
-    if (tmp == NULL || *tmp == '\0')
-        tmp = "/tmp";
-    if (snprintf(dir, sizeof dir, "%s/mproc-fs-XXXXXX", tmp) >=
-            (int) sizeof dir - 8 ||
-        mkdtemp(dir) == NULL)
-        return mproc__unix_error(errno ? errno : ENAMETOOLONG,
-                                 "cannot create the forkserver's directory");
-    memset(&fs.addr, 0, sizeof fs.addr);
-    fs.addr.sun_family = AF_UNIX;
-    if (snprintf(fs.addr.sun_path, sizeof fs.addr.sun_path, "%s/sock", dir) >=
-        (int) sizeof fs.addr.sun_path) {
-        rmdir(dir);
-        return mproc__set_error(MPROC_EINVAL, "TMPDIR is too long");
-    }
-    plen = strlen(fs.addr.sun_path);
-
-    listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listener < 0 ||
-        bind(listener, (struct sockaddr *) &fs.addr, sizeof fs.addr) < 0 ||
-        listen(listener, 128) < 0 || pipe2(alive, O_CLOEXEC) < 0) {
-        rc = mproc__unix_error(errno, "cannot set up the forkserver socket");
-        goto fail;
-    }
-    mproc__random_bytes(fs.key, sizeof fs.key);
-    fds[0] = alive[0];
-    fds[1] = listener;
-    rc = mproc__unix_spawn_self(&fs.server, args, fds, 2);
-    if (rc != 0)
-        goto fail;
-    close(alive[0]);
-    close(listener);
-    /* The key travels on a pipe only the server holds, never in argv. */
-    memcpy(hello, fs.key, sizeof fs.key);
-    mproc__put_u32(hello + sizeof fs.key, (uint32_t) plen);
-    memcpy(hello + sizeof fs.key + 4, fs.addr.sun_path, plen);
-    rc = mproc__os_write_all(alive[1], hello, sizeof fs.key + 4 + plen);
-    if (rc != 0) {
-        close(alive[1]);
-        mproc__os_child_kill(fs.server);
-        mproc__os_child_free(fs.server);
-        fs.server = NULL;
-        return rc;
-    }
-    fs.alive_w = alive[1];
-    memcpy(fs.dir, dir, sizeof dir);
-    return 0;
-
-fail:
-    if (listener >= 0)
-        close(listener);
-    if (alive[0] >= 0) {
-        close(alive[0]);
-        close(alive[1]);
-    }
-    unlink(fs.addr.sun_path);
-    rmdir(dir);
-    return rc;
-}
-
-static int ensure_server(void)
-{
-    int code;
-    if (fs.server != NULL) {
-        if (mproc__os_child_wait(fs.server, 0, &code) == MPROC_ETIMEDOUT)
-            return 0;
-        /* The server died (killed, say): start a new one. */
-        mproc_log(MPROC_LOG_WARNING,
-                  "forkserver ended with exit code %d; starting a new one",
-                  code);
-        mproc__os_child_free(fs.server);
-        fs.server = NULL;
-        close(fs.alive_w);
-        fs.alive_w = -1;
-    }
-    return start_server();
-}
-
-int mproc__unix_forkserver_connect(const unsigned char *key, int *conn)
-{
-    int rc, fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return mproc__unix_error(errno, "cannot create a socket");
-    if (connect(fd, (struct sockaddr *) &fs.addr, sizeof fs.addr) < 0) {
-        rc = mproc__unix_error(errno, "cannot reach the forkserver");
-        close(fd);
-        return rc;
-    }
-    rc = mproc__auth_client(fd, key != NULL ? key : fs.key);
-    if (rc != 0) {
-        close(fd);
-        return rc;
-    }
-    *conn = fd;
-    return 0;
-}
-
-int mproc__unix_forkserver_ensure(void)
-{
-    return ensure_server();
-}
-
-long mproc__unix_forkserver_pid(void)
-{
-    return fs.server != NULL ? (long) fs.server->pid : 0;
-}
-
-const char *mproc__unix_forkserver_path(void)
-{
-    return fs.server != NULL ? fs.addr.sun_path : NULL;
-}
-
-/*
- * Hands our stdout and stderr to the server for the child, and after them
- * the connections the child gets as start arguments: a forkserver child
- * writes where its parent writes now, as a spawned child does, not where
- * the server's were when it started. One message carries them all, so the
- * server sees them together or not at all.
- */
-static int send_fds(int conn, const mproc__os_fd_t *pass, size_t npass)
-{
-    int fds[2 + MPROC__OS_MAX_PASS];
-    char byte = 'S';
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof fds)];
-    } control;
-    struct iovec iov = {&byte, 1};
-    struct msghdr msg;
-    struct cmsghdr *c;
-    size_t i, n = 2 + npass;
-    ssize_t sent;
-
-    fds[0] = STDOUT_FILENO;
-    fds[1] = STDERR_FILENO;
-    for (i = 0; i < npass; i++)
-        fds[2 + i] = (int) pass[i];
-    memset(&msg, 0, sizeof msg);
-    memset(&control, 0, sizeof control);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = CMSG_SPACE(n * sizeof(int));
-    c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(n * sizeof(int));
-    memcpy(CMSG_DATA(c), fds, n * sizeof(int));
-    do {
-        sent = sendmsg(conn, &msg, MSG_NOSIGNAL);
-    } while (sent < 0 && errno == EINTR);
-    if (sent != 1)
-        return mproc__unix_error(errno, "cannot pass stdio to the forkserver");
-    return 0;
-}
-
-/*
- * The server's side of send_fds: stdout, stderr and the passed
- * connections, close-on-exec, in *@fds; *@n is their number (2 or more).
- */
-static int recv_fds(int conn, int *fds, size_t *n)
-{
-    char byte;
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE((2 + MPROC__OS_MAX_PASS) * sizeof(int))];
-    } control;
-    struct iovec iov = {&byte, 1};
-    struct msghdr msg;
-    struct cmsghdr *c;
-    size_t got, i;
-    ssize_t r;
-
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof control.buf;
-    do {
-        r = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
-    } while (r < 0 && errno == EINTR);
-    c = r == 1 ? CMSG_FIRSTHDR(&msg) : NULL;
-    if (c == NULL || c->cmsg_level != SOL_SOCKET ||
-        c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
-        return mproc__set_error(MPROC_ECORRUPT, "no stdio in the request");
-    got = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    memcpy(fds, CMSG_DATA(c), got * sizeof(int));
-    /* What did arrive is ours to close, even when the request is refused. */
-    if (got < 2 || (msg.msg_flags & MSG_CTRUNC)) {
-        for (i = 0; i < got; i++)
-            close(fds[i]);
-        return mproc__set_error(MPROC_ECORRUPT, "bad descriptors in the "
-                                                "request");
-    }
-    *n = got;
-    return 0;
-}
-
-int mproc__os_forkserver_child(mproc__os_child_t **child, const void *frame,
-                               size_t len, const mproc__os_fd_t *pass,
-                               size_t npass)
-{
-    unsigned char pidbuf[8];
-    int conn = -1, rc;
-    if (npass > MPROC__OS_MAX_PASS)
-        return mproc__set_error(MPROC_EINVAL,
-                                "at most %d connections can be handed to "
-                                "one child",
-                                MPROC__OS_MAX_PASS);
-    rc = ensure_server();
-    if (rc != 0)
-        return rc;
-    rc = mproc__unix_forkserver_connect(NULL, &conn);
-    if (rc == 0)
-        rc = send_fds(conn, pass, npass);
-    if (rc == 0)
-        rc = mproc__os_write_all(conn, frame, len);
-    if (rc == 0) {
-        rc = mproc__read_exact(conn, pidbuf, sizeof pidbuf);
-        if (rc != 0)
-            rc = mproc__set_error(MPROC_EOS,
-                                  "the forkserver could not start the child");
-    }
-    if (rc != 0) {
-        if (conn >= 0)
-            close(conn);
-        return rc;
-    }
-    *child = mproc__unix_child_new((pid_t) mproc__get_i64(pidbuf), conn);
-    if (*child == NULL) {
-        close(conn);
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    }
-    return 0;
-}
-
-/* ---- server ---------------------------------------------------------- */
-
-typedef struct waiting_child {
-    pid_t pid;
-    int conn;
-} waiting_child;
-
-static int sigchld_w = -1;
+/* The self-pipe: the handler writes, the server's wait reads. */
+static int sigchld_r = -1, sigchld_w = -1;
 
 static void on_sigchld(int sig)
 {
@@ -321,198 +34,89 @@ static void on_sigchld(int sig)
     errno = saved;
 }
 
-MPROC_NORETURN static void serve_fail(const char *what)
+int mproc__os_reaper_init(mproc__os_fd_t *h)
 {
-    fprintf(stderr, "mproc forkserver: %s: %s\n", what, mproc_last_error());
-    exit(1);
+    struct sigaction sa;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+        return mproc__unix_error(errno, "cannot create the signal pipe");
+    sigchld_r = p[0];
+    sigchld_w = p[1];
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigchld;
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    if (sigaction(SIGCHLD, &sa, NULL) < 0)
+        return mproc__unix_error(errno, "cannot watch for SIGCHLD");
+    *h = sigchld_r;
+    return 0;
 }
 
-/* Reads one request frame (header and body) from @conn. */
-static int read_request(int conn, mproc__buf_t *frame)
+int mproc__os_reap(long *pid, int *exitcode)
 {
-    size_t body;
-    int rc = mproc__buf_reserve(frame, MPROC__FRAME_HEADER_SIZE);
-    if (rc == 0)
-        rc = mproc__read_exact(conn, frame->data, MPROC__FRAME_HEADER_SIZE);
-    if (rc == 0)
-        rc =
-            mproc__frame_check_header(frame->data, MPROC__MAX_BOOTSTRAP, &body);
-    if (rc == 0) {
-        frame->len = MPROC__FRAME_HEADER_SIZE;
-        rc = mproc__buf_reserve(frame, body);
+    char drain[64];
+    int status;
+    pid_t r;
+    /* Drained first: a child that ends after this writes again. */
+    while (read(sigchld_r, drain, sizeof drain) > 0) {
     }
-    if (rc == 0) {
-        rc = mproc__read_exact(conn, frame->data + frame->len, body);
-        frame->len += body;
-    }
-    return rc;
+    r = waitpid(-1, &status, WNOHANG);
+    if (r <= 0)
+        return 0;
+    *pid = (long) r;
+    *exitcode = mproc__unix_exitcode(status);
+    return 1;
 }
 
-/*
- * In the forked child: drop the server's descriptors, run the frame. The
- * @npass passed connections stay where they arrived; the bootstrap learns
- * their numbers from here rather than from the frame, whose sender could
- * not know which descriptors are free in this process.
- */
-MPROC_NORETURN static void become_child(mproc__buf_t *frame, int listener,
-                                        int alive_r, int sig_r,
-                                        waiting_child *w, size_t nw,
-                                        const int *pass, size_t npass)
+void mproc__os_reaper_forget(void)
 {
-    mproc__os_fd_t handles[MPROC__OS_MAX_PASS];
-    mproc__buf_t payload = {0};
-    size_t i;
     signal(SIGCHLD, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
-    close(listener);
-    close(alive_r);
-    close(sig_r);
-    close(sigchld_w);
-    for (i = 0; i < nw; i++)
-        close(w[i].conn);
-    if (mproc__frame_open_body(frame->data,
-                               frame->data + MPROC__FRAME_HEADER_SIZE,
-                               frame->len - MPROC__FRAME_HEADER_SIZE,
-                               MPROC__MAX_BOOTSTRAP, &payload) != 0) {
-        fprintf(stderr, "mproc: corrupt bootstrap message: %s\n",
-                mproc_last_error());
-        _exit(1);
-    }
-    mproc__buf_free(frame);
-    for (i = 0; i < npass; i++)
-        handles[i] = pass[i];
-    mproc__bootstrap_run(payload.data, payload.len, 1, handles, npass);
+    if (sigchld_r >= 0)
+        close(sigchld_r);
+    if (sigchld_w >= 0)
+        close(sigchld_w);
+    sigchld_r = sigchld_w = -1;
 }
 
-void mproc__os_forkserver_main(int argc, char **argv)
+void mproc__os_ignore_interrupts(int ignore)
 {
-    unsigned char key[MPROC__AUTHKEY_SIZE], lenbuf[4];
-    char path[sizeof fs.addr.sun_path];
-    int alive_r, listener, sig[2];
-    waiting_child *waiting = NULL;
-    size_t nwaiting = 0, capwaiting = 0;
-    mproc__os_fd_t fd;
-    uint32_t plen;
+    signal(SIGINT, ignore ? SIG_IGN : SIG_DFL);
+}
 
-    if (argc != 4 || mproc__os_fd_parse(argv[2], &fd) != 0)
-        serve_fail("malformed command line");
-    alive_r = (int) fd;
-    if (mproc__os_fd_parse(argv[3], &fd) != 0)
-        serve_fail("malformed command line");
-    listener = (int) fd;
-    if (mproc__read_exact(alive_r, key, sizeof key) != 0 ||
-        mproc__read_exact(alive_r, lenbuf, 4) != 0 ||
-        (plen = mproc__get_u32(lenbuf)) >= sizeof path ||
-        mproc__read_exact(alive_r, path, plen) != 0)
-        serve_fail("no key from the client");
-    path[plen] = '\0';
+void mproc__os_detach_signals(void)
+{
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+}
 
-    if (pipe2(sig, O_CLOEXEC | O_NONBLOCK) < 0)
-        serve_fail("cannot create the signal pipe");
-    sigchld_w = sig[1];
-    {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_sigchld;
-        sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-        sigaction(SIGCHLD, &sa, NULL);
-        /* A Ctrl-C meant for the program must not kill its server. */
-        signal(SIGINT, SIG_IGN);
-    }
+int mproc__os_fd_private(mproc__os_fd_t h)
+{
+    int flags = fcntl((int) h, F_GETFD);
+    if (flags < 0 || fcntl((int) h, F_SETFD, flags | FD_CLOEXEC) < 0)
+        return mproc__unix_error(errno, "cannot make a descriptor private");
+    return 0;
+}
 
-    for (;;) {
-        struct pollfd p[3] = {
-            {alive_r, POLLIN, 0}, {sig[0], POLLIN, 0}, {listener, POLLIN, 0}};
-        if (poll(p, 3, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            serve_fail("poll failed");
-        }
-        if (p[0].revents) {
-            /* Every client has gone: clean up after ourselves and leave. */
-            unlink(path);
-            *strrchr(path, '/') = '\0';
-            rmdir(path);
-            exit(0);
-        }
-        if (p[1].revents) {
-            char drain[64];
-            int status;
-            pid_t pid;
-            while (read(sig[0], drain, sizeof drain) > 0) {
-            }
-            while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-                size_t i;
-                for (i = 0; i < nwaiting; i++) {
-                    if (waiting[i].pid == pid) {
-                        unsigned char b[8];
-                        mproc__put_i64(b, mproc__unix_exitcode(status));
-                        /* A client that went away just misses the news. */
-                        mproc__os_write_all(waiting[i].conn, b, sizeof b);
-                        close(waiting[i].conn);
-                        waiting[i] = waiting[--nwaiting];
-                        break;
-                    }
-                }
-            }
-        }
-        if (p[2].revents) {
-            struct timeval tv = {REQUEST_TIMEOUT_SEC, 0};
-            mproc__buf_t frame = {0};
-            unsigned char b[8];
-            pid_t pid;
-            /* stdout, stderr, then the connections handed to the child. */
-            int fds[2 + MPROC__OS_MAX_PASS];
-            size_t nfds = 0, i;
-            int conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
-            if (conn < 0)
-                continue;
-            setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-            if (mproc__auth_server(conn, key) != 0 ||
-                recv_fds(conn, fds, &nfds) != 0 ||
-                read_request(conn, &frame) != 0) {
-                mproc__buf_free(&frame);
-                close(conn);
-                for (i = 0; i < nfds; i++)
-                    close(fds[i]);
-                continue;
-            }
-            if (nwaiting == capwaiting) {
-                size_t cap = capwaiting ? capwaiting * 2 : 16;
-                waiting_child *w = realloc(waiting, cap * sizeof *w);
-                if (w == NULL) {
-                    mproc__buf_free(&frame);
-                    close(conn);
-                    for (i = 0; i < nfds; i++)
-                        close(fds[i]);
-                    continue;
-                }
-                waiting = w;
-                capwaiting = cap;
-            }
-            pid = fork();
-            if (pid == 0) {
-                close(conn);
-                dup2(fds[0], STDOUT_FILENO);
-                dup2(fds[1], STDERR_FILENO);
-                close(fds[0]);
-                close(fds[1]);
-                become_child(&frame, listener, alive_r, sig[0], waiting,
-                             nwaiting, fds + 2, nfds - 2);
-            }
-            /* The child has its copies; the server keeps none. */
-            for (i = 0; i < nfds; i++)
-                close(fds[i]);
-            mproc__buf_free(&frame);
-            if (pid < 0) {
-                close(conn);
-                continue;
-            }
-            mproc__put_i64(b, pid);
-            mproc__os_write_all(conn, b, sizeof b);
-            waiting[nwaiting].pid = pid;
-            waiting[nwaiting].conn = conn;
-            nwaiting++;
-        }
-    }
+mproc__os_fd_t mproc__os_std_handle(int which)
+{
+    return which == 1 ? STDOUT_FILENO : STDERR_FILENO;
+}
+
+int mproc__os_set_stdio(mproc__os_fd_t out, mproc__os_fd_t err)
+{
+    if (dup2((int) out, STDOUT_FILENO) < 0 ||
+        dup2((int) err, STDERR_FILENO) < 0)
+        return mproc__unix_error(errno, "cannot set stdout and stderr");
+    return 0;
+}
+
+int mproc__os_set_recv_timeout(mproc__os_fd_t sock, double seconds)
+{
+    struct timeval tv;
+    tv.tv_sec = (time_t) seconds;
+    tv.tv_usec = (suseconds_t) ((seconds - (double) tv.tv_sec) * 1e6);
+    if (setsockopt((int) sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
+        return mproc__unix_error(errno, "cannot set a receive timeout");
+    return 0;
 }

@@ -135,16 +135,6 @@ int mproc__unix_exitcode(int status);
 struct mproc__os_child *mproc__unix_child_new(pid_t pid, int status_fd);
 
 /*
- * Forkserver internals, exposed for the tests: start the server if needed,
- * and open an authenticated connection with @key (NULL: the real key).
- */
-int mproc__unix_forkserver_ensure(void);
-int mproc__unix_forkserver_connect(const unsigned char *key, int *conn);
-/* The running server's pid and socket path (0 / NULL if none runs). */
-long mproc__unix_forkserver_pid(void);
-const char *mproc__unix_forkserver_path(void);
-
-/*
  * Resource tracker internals, exposed for the tests: the pid of the tracker
  * this process started (0 if it uses one started by another process).
  */

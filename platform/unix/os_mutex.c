@@ -25,13 +25,8 @@
  * process that opens a glibc-path slot but cannot use that path (a build
  * without it) gets MPROC_ENOTSUP instead of a lock that would not exclude.
  */
-#if defined(_WIN32)
-    #error "the Unix backend is built on Windows: use platform/win32"
-#endif
+#include "os_internal.h"
 
-#ifndef _GNU_SOURCE
-    #define _GNU_SOURCE
-#endif
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -39,8 +34,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "mproc_private.h"
-#include "os_internal.h"
+#include "mproc_services.h"
 
 /* ---- the calling thread ------------------------------------------------ */
 

@@ -40,13 +40,8 @@
  * The kernel runs the exit on the dying thread itself, so compiler barriers
  * are all the ordering those stores need.
  */
-#if defined(_WIN32)
-    #error "the Unix backend is built on Windows: use platform/win32"
-#endif
+#include "os_internal.h"
 
-#ifndef _GNU_SOURCE
-    #define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -57,8 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mproc_private.h"
-#include "os_internal.h"
+#include "mproc_services.h"
 
 /* __GLIBC__ comes with the first libc header. */
 #if !defined(__linux__) || !defined(__GLIBC__)

@@ -19,20 +19,14 @@
  * non-zero id that is not the caller's names either a live holder or one
  * that died; a try-lock tells which.
  */
-#if defined(_WIN32)
-    #error "the Unix backend is built on Windows: use platform/win32"
-#endif
+#include "os_internal.h"
 
-#ifndef _GNU_SOURCE
-    #define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
-#include "mproc_private.h"
-#include "os_internal.h"
+#include "mproc_services.h"
 
 typedef struct pthread_slot {
     pthread_mutex_t mutex;

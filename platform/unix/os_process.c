@@ -9,13 +9,8 @@
  * exactly when the child ends. Without pidfds it falls back to waitpid
  * polling with growing sleeps, bounded at 10 ms.
  */
-#if defined(_WIN32)
-    #error "the Unix backend is built on Windows: use platform/win32"
-#endif
+#include "os_internal.h"
 
-#ifndef _GNU_SOURCE
-    #define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -32,23 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mproc_private.h"
-#include "os_internal.h"
+#include "mproc_services.h"
 
 extern char **environ;
 
 /* /dev/null, opened once: a fork child only has to dup2 it onto stdin. */
 static int devnull_fd = -1;
-
-int mproc__unix_error(int err, const char *what)
-{
-    int status = MPROC_EOS;
-    if (err == ENOMEM)
-        status = MPROC_ENOMEM;
-    else if (err == EPIPE || err == ECONNRESET)
-        status = MPROC_ECLOSED;
-    return mproc__set_error(status, "%s: %s", what, strerror(err));
-}
 
 int mproc__os_init(void)
 {
@@ -90,18 +74,6 @@ void mproc__os_exit_now(int code)
     _exit(code);
 }
 
-void mproc__os_yield(void)
-{
-    sched_yield();
-}
-
-double mproc__os_monotonic(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
 int mproc__os_stdin_devnull(void)
 {
     if (devnull_fd < 0)
@@ -112,106 +84,6 @@ int mproc__os_stdin_devnull(void)
         return mproc__unix_error(errno, "cannot reopen stdin");
     /* stdio may hold buffered input of the parent's stdin: drop it. */
     clearerr(stdin);
-    return 0;
-}
-
-/* ---- I/O ------------------------------------------------------------- */
-
-int mproc__os_read(mproc__os_fd_t fd, void *buf, size_t n, size_t *got)
-{
-    ssize_t r;
-    do {
-        r = read((int) fd, buf, n);
-    } while (r < 0 && errno == EINTR);
-    if (r < 0) {
-        *got = 0;
-        return mproc__unix_error(errno, "read failed");
-    }
-    *got = (size_t) r;
-    return 0;
-}
-
-int mproc__os_write_all(mproc__os_fd_t fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = write((int) fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return mproc__unix_error(errno, "write failed");
-        }
-        p += w;
-        n -= (size_t) w;
-    }
-    return 0;
-}
-
-int mproc__unix_poll_in(int fd, double timeout)
-{
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    struct timespec deadline, now, left, *tsp = NULL;
-    if (timeout >= 0) {
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += (time_t) timeout;
-        deadline.tv_nsec +=
-            (long) ((timeout - (double) (time_t) timeout) * 1e9);
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-    }
-    for (;;) {
-        if (timeout >= 0) {
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            left.tv_sec = deadline.tv_sec - now.tv_sec;
-            left.tv_nsec = deadline.tv_nsec - now.tv_nsec;
-            if (left.tv_nsec < 0) {
-                left.tv_sec--;
-                left.tv_nsec += 1000000000L;
-            }
-            if (left.tv_sec < 0)
-                left.tv_sec = left.tv_nsec = 0;
-            tsp = &left;
-        }
-        int r = ppoll(&pfd, 1, tsp, NULL);
-        if (r > 0)
-            return 0;
-        if (r == 0)
-            return MPROC_ETIMEDOUT;
-        if (errno != EINTR)
-            return mproc__unix_error(errno, "poll failed");
-    }
-}
-
-int mproc__os_wait_readable(mproc__os_fd_t fd, double timeout)
-{
-    return mproc__unix_poll_in((int) fd, timeout);
-}
-
-void mproc__os_close(mproc__os_fd_t fd)
-{
-    if (fd != MPROC__OS_FD_INVALID)
-        close((int) fd);
-}
-
-void mproc__os_fd_format(mproc__os_fd_t fd, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "%d", (int) fd);
-}
-
-int mproc__os_fd_parse(const char *text, mproc__os_fd_t *fd)
-{
-    char *end;
-    long v;
-    if (text == NULL || *text == '\0')
-        return mproc__set_error(MPROC_EINVAL, "missing descriptor number");
-    errno = 0;
-    v = strtol(text, &end, 10);
-    if (errno != 0 || *end != '\0' || v < 0 || v > INT_MAX)
-        return mproc__set_error(MPROC_EINVAL, "'%s' is not a descriptor number",
-                                text);
-    *fd = (mproc__os_fd_t) v;
     return 0;
 }
 
@@ -333,6 +205,39 @@ int mproc__unix_spawn_self_ex(struct mproc__os_child **child,
     return 0;
 }
 
+int mproc__os_spawn_helper(mproc__os_child_t **child, const char *marker,
+                           const mproc__os_fd_t *h, size_t n, int own_session)
+{
+    static const char *const numbers[] = {"3", "4", "5", "6",
+                                          "7", "8", "9", "10"};
+    const char *args[2 + MPROC__ARRAY_SIZE(numbers)];
+    int fds[MPROC__ARRAY_SIZE(numbers)];
+    size_t i;
+    if (n > MPROC__ARRAY_SIZE(numbers))
+        return mproc__set_error(MPROC_EINVAL,
+                                "a helper process takes at most %d handles",
+                                (int) MPROC__ARRAY_SIZE(numbers));
+    args[0] = marker;
+    for (i = 0; i < n; i++) {
+        args[1 + i] = numbers[i];
+        fds[i] = (int) h[i];
+    }
+    args[1 + n] = NULL;
+    return mproc__unix_spawn_self_ex(
+        child, args, fds, (int) n, own_session ? MPROC__UNIX_SPAWN_SETSID : 0);
+}
+
+int mproc__os_child_remote(mproc__os_child_t **child, long pid,
+                           mproc__os_fd_t status)
+{
+    *child = mproc__unix_child_new((pid_t) pid, (int) status);
+    if (*child == NULL) {
+        close((int) status);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
 int mproc__os_spawn(mproc__os_child_t **child, const char *marker,
                     mproc__os_fd_t *boot_w, const mproc__os_fd_t *pass,
                     size_t npass)
@@ -341,11 +246,6 @@ int mproc__os_spawn(mproc__os_child_t **child, const char *marker,
     const char *args[] = {marker, "3", NULL};
     size_t i;
     int rc;
-    if (npass > MPROC__OS_MAX_PASS)
-        return mproc__set_error(MPROC_EINVAL,
-                                "at most %d connections can be handed to "
-                                "one child",
-                                MPROC__OS_MAX_PASS);
     if (pipe2(p, O_CLOEXEC) < 0)
         return mproc__unix_error(errno, "cannot create the bootstrap pipe");
     /* The bootstrap pipe lands on 3, the passed connections on 4, 5, ... */

@@ -6,13 +6,8 @@
  * when a killed process tree leaves it behind. So it is a POSIX shared
  * memory object used as a file, with pread and pwrite.
  */
-#if defined(_WIN32)
-    #error "the Unix backend is built on Windows: use platform/win32"
-#endif
+#include "os_internal.h"
 
-#ifndef _GNU_SOURCE
-    #define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,8 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "mproc_private.h"
-#include "os_internal.h"
+#include "mproc_services.h"
 
 struct mproc__os_spill {
     int fd;

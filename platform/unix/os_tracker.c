@@ -1,85 +1,22 @@
 /*
- * Unix backend: the resource tracker.
+ * Unix backend: the client side of the resource tracker (src/tracker.c):
+ * the one connection of this process to its tracker, started or reached on
+ * first use, shared by its threads and kept across fork.
  *
- * POSIX shared memory outlives the processes that use it: if every one of
- * them is killed, nobody runs the destroy that removes the name, and the
- * memory stays in /dev/shm until reboot. The tracker removes such leftovers.
- * The design is Python's (Lib/multiprocessing/resource_tracker.py):
- *
- * - One tracker serves a process tree. It is spawned on first use, in a
- *   session of its own, so that a signal to the program's process group
- *   (Ctrl-C, kill -- -PGID) does not take it down with the program.
- * - It listens on a Unix SOCK_SEQPACKET socket in a private 0700 directory.
- *   Every process that uses it keeps one connection open for its whole
- *   life; a fork child shares its parent's, a spawned child connects by the
- *   path it got in its bootstrap message.
- * - A message is one packet: "R <name>" registers a name, "U <name>"
- *   unregisters it. Names are counted, as several processes may register
- *   the same one.
- * - When every connection has closed (each process has ended, however),
- *   the tracker removes every name still registered, says so on stderr and
- *   exits.
- *
- * Unlike Python's pipe, the socket is reached by path, so a spawned child
- * need not inherit anything; the price is that a parent that dies before
- * its spawned child has connected lets the tracker finish early (the child
- * then starts a new one and warns).
+ * Unlike Python's pipe, the tracker's socket is reached by path, so a
+ * spawned child need not inherit anything; the price is that a parent that
+ * dies before its spawned child has connected lets the tracker finish
+ * early (the child then starts a new one and warns).
  */
-#if defined(_WIN32)
-    #error "the Unix backend is built on Windows: use platform/win32"
-#endif
-
-#ifndef _GNU_SOURCE
-    #define _GNU_SOURCE
-#endif
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
-
-#include "mproc_private.h"
 #include "os_internal.h"
 
-/* A tracker nobody connects to within this time gives up. */
-#define TRACKER_FIRST_CLIENT_SEC 10
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-/* "mproc-" and 1 to 25 characters: the contract's 31 at most. */
-#define TRACKED_PREFIX "mproc-"
-#define TRACKED_NAME_MAX 31
-
-#define SUN_PATH_SIZE sizeof(((struct sockaddr_un *) 0)->sun_path)
-
-/* ---- names -------------------------------------------------------------- */
-
-/*
- * ^mproc-[A-Za-z0-9_.-]{1,25}$ on @n bytes: only names of ours. The tracker
- * removes whatever it is told about, so it is no general unlink service.
- */
-static int tracked_name_ok(const char *name, size_t n)
-{
-    size_t i, plen = sizeof TRACKED_PREFIX - 1;
-    if (n <= plen || n > TRACKED_NAME_MAX ||
-        memcmp(name, TRACKED_PREFIX, plen) != 0)
-        return 0;
-    for (i = plen; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-              (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
+#include "mproc_services.h"
 
 /* ---- client ------------------------------------------------------------- */
 
@@ -89,9 +26,9 @@ static int tracked_name_ok(const char *name, size_t n)
  */
 static struct {
     pthread_mutex_t lock;
-    int conn;                        /* -1 until connected */
-    char path[SUN_PATH_SIZE];        /* "" until known */
-    struct mproc__os_child *tracker; /* the tracker this process started */
+    int conn;                            /* -1 until connected */
+    char path[MPROC__OS_LOCAL_PATH_MAX]; /* "" until known */
+    struct mproc__os_child *tracker;     /* the tracker this process started */
 } tr = {PTHREAD_MUTEX_INITIALIZER, -1, "", NULL};
 
 static pthread_once_t tr_once = PTHREAD_ONCE_INIT;
@@ -136,108 +73,47 @@ static void tr_unlock(void)
     pthread_mutex_unlock(&tr.lock);
 }
 
-/*
- * Connects to the tracker at @path; the descriptor is close-on-exec. On
- * failure *@err is connect's errno (0 for other failures).
- */
-static int connect_to(const char *path, int *conn, int *err)
+/* Connects to the tracker at @path; the descriptor is close-on-exec. */
+static int connect_to(const char *path, int *conn)
 {
-    struct sockaddr_un addr;
-    int fd, rc;
-    *err = 0;
-    memset(&addr, 0, sizeof addr);
-    addr.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof addr.sun_path)
-        return mproc__set_error(MPROC_EINVAL,
-                                "resource tracker address is too long");
-    strcpy(addr.sun_path, path);
-    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return mproc__unix_error(errno, "cannot create a socket");
-    do {
-        rc = connect(fd, (struct sockaddr *) &addr, sizeof addr);
-    } while (rc < 0 && errno == EINTR);
-    if (rc < 0) {
-        *err = errno;
-        rc = mproc__unix_error(*err, "cannot reach the resource tracker");
-        close(fd);
-        return rc;
-    }
-    *conn = fd;
-    return 0;
-}
-
-/* Removes the socket file at @path and its directory. */
-static void remove_socket_dir(const char *path)
-{
-    char dir[SUN_PATH_SIZE];
-    char *slash;
-    unlink(path);
-    snprintf(dir, sizeof dir, "%s", path);
-    slash = strrchr(dir, '/');
-    if (slash != NULL) {
-        *slash = '\0';
-        rmdir(dir);
-    }
+    mproc__os_fd_t fd;
+    int rc = mproc__os_local_connect(path, 1, &fd);
+    if (rc == 0)
+        *conn = (int) fd;
+    return rc;
 }
 
 /* Starts a tracker and connects to it; the lock is held. */
 static int start_tracker(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    const char *args[] = {MPROC__TRACKER_MARKER, "3", NULL};
-    struct sockaddr_un addr;
-    char dir[SUN_PATH_SIZE];
+    char path[MPROC__OS_LOCAL_PATH_MAX];
     struct mproc__os_child *child = NULL;
-    int listener, conn, rc, err;
-
-    if (tmp == NULL || *tmp == '\0')
-        tmp = "/tmp";
-    errno = 0;
-    if (snprintf(dir, sizeof dir, "%s/mproc-rt-XXXXXX", tmp) >=
-            (int) sizeof dir ||
-        mkdtemp(dir) == NULL)
-        return mproc__unix_error(errno ? errno : ENAMETOOLONG,
-                                 "cannot create the resource tracker's "
-                                 "directory");
-    memset(&addr, 0, sizeof addr);
-    addr.sun_family = AF_UNIX;
-    if (snprintf(addr.sun_path, sizeof addr.sun_path, "%s/sock", dir) >=
-        (int) sizeof addr.sun_path) {
-        rmdir(dir);
-        return mproc__set_error(MPROC_EINVAL, "TMPDIR is too long");
-    }
+    mproc__os_fd_t socket_fd;
+    int listener, conn, rc;
 
     /*
      * The socket listens before the tracker starts, so that our connect
      * below waits in the backlog instead of racing the tracker's start.
      */
-    listener = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (listener < 0 ||
-        bind(listener, (struct sockaddr *) &addr, sizeof addr) < 0 ||
-        listen(listener, 128) < 0) {
-        rc = mproc__unix_error(errno, "cannot set up the resource tracker's "
-                                      "socket");
-        if (listener >= 0)
-            close(listener);
-        remove_socket_dir(addr.sun_path);
+    rc = mproc__os_local_listen("mproc-rt", 1, &socket_fd, path, sizeof path);
+    if (rc != 0)
         return rc;
-    }
-    rc = mproc__unix_spawn_self_ex(&child, args, &listener, 1,
-                                   MPROC__UNIX_SPAWN_SETSID);
+    listener = (int) socket_fd;
+    rc =
+        mproc__os_spawn_helper(&child, MPROC__TRACKER_MARKER, &socket_fd, 1, 1);
     close(listener);
     if (rc != 0) {
-        remove_socket_dir(addr.sun_path);
+        mproc__os_local_remove(path);
         return rc;
     }
-    rc = connect_to(addr.sun_path, &conn, &err);
+    rc = connect_to(path, &conn);
     if (rc != 0) {
         int code;
         /* A tracker nobody can reach is no use: stop it. */
         mproc__os_child_kill(child);
         mproc__os_child_wait(child, -1, &code);
         mproc__os_child_free(child);
-        remove_socket_dir(addr.sun_path);
+        mproc__os_local_remove(path);
         return rc;
     }
     if (tr.tracker != NULL) {
@@ -248,26 +124,26 @@ static int start_tracker(void)
     }
     tr.tracker = child;
     tr.conn = conn;
-    memcpy(tr.path, addr.sun_path, sizeof tr.path);
+    memcpy(tr.path, path, sizeof tr.path);
     return 0;
 }
 
 /* A connection to the tracker, started or reached; the lock is held. */
 static int ensure_connected(void)
 {
-    int rc, err;
+    int rc;
     if (tr.conn >= 0)
         return 0;
     if (tr.path[0] != '\0') {
-        rc = connect_to(tr.path, &tr.conn, &err);
+        rc = connect_to(tr.path, &tr.conn);
         if (rc == 0)
             return 0;
         /*
          * Refused: the socket file is there but nobody listens, so the
          * tracker was killed before it could remove its files. Do it for it.
          */
-        if (err == ECONNREFUSED)
-            remove_socket_dir(tr.path);
+        if (rc == MPROC_ENOTFOUND)
+            mproc__os_local_remove(tr.path);
         /* Python: "resource_tracker: process died unexpectedly, ..." */
         mproc_log(MPROC_LOG_WARNING,
                   "resource tracker at %s died unexpectedly (%s); starting a "
@@ -279,11 +155,11 @@ static int ensure_connected(void)
 
 static int send_message(char op, const char *name)
 {
-    char msg[2 + TRACKED_NAME_MAX + 1];
+    char msg[2 + MPROC__TRACKER_NAME_MAX + 1];
     size_t n = strlen(name);
     int rc, attempt;
 
-    if (!tracked_name_ok(name, n))
+    if (!mproc__tracker_name_ok(name, n))
         return mproc__set_error(MPROC_EINVAL,
                                 "'%s' is not a name the resource tracker "
                                 "accepts (mproc- and 1 to 25 of "
@@ -334,7 +210,7 @@ int mproc__os_untrack(const char *name)
 const char *mproc__os_tracker_address(void)
 {
     /* A copy: another thread may replace the tracker meanwhile. */
-    static MPROC__TLS char copy[SUN_PATH_SIZE];
+    static MPROC__TLS char copy[MPROC__OS_LOCAL_PATH_MAX];
     tr_lock();
     memcpy(copy, tr.path, sizeof copy);
     tr_unlock();
@@ -373,206 +249,4 @@ long mproc__unix_tracker_pid(void)
     pid = tr.tracker != NULL ? (long) tr.tracker->pid : 0;
     tr_unlock();
     return pid;
-}
-
-/* ---- the tracker -------------------------------------------------------- */
-
-typedef struct tracked {
-    char name[TRACKED_NAME_MAX + 1];
-    long count; /* may dip below 0: packets of different clients reorder */
-} tracked;
-
-static tracked *names;
-static size_t nnames, capnames;
-
-static void note(const char *name, size_t n, long delta)
-{
-    size_t i;
-    for (i = 0; i < nnames; i++) {
-        if (strlen(names[i].name) == n && memcmp(names[i].name, name, n) == 0)
-            break;
-    }
-    if (i == nnames) {
-        if (nnames == capnames) {
-            size_t cap = capnames ? capnames * 2 : 32;
-            tracked *t = realloc(names, cap * sizeof *t);
-            /* Out of memory: the name may leak, nothing worse. */
-            if (t == NULL)
-                return;
-            names = t;
-            capnames = cap;
-        }
-        memcpy(names[i].name, name, n);
-        names[i].name[n] = '\0';
-        names[i].count = 0;
-        nnames++;
-    }
-    names[i].count += delta;
-    if (names[i].count == 0)
-        names[i] = names[--nnames];
-}
-
-/* Removes every name still registered, and the tracker's own files. */
-MPROC_NORETURN static void finish(int listener)
-{
-    struct sockaddr_un addr;
-    socklen_t alen = sizeof addr;
-    mproc__buf_t report = {0};
-    size_t i, removed = 0;
-
-    for (i = 0; i < nnames; i++) {
-        char path[TRACKED_NAME_MAX + 2];
-        if (names[i].count <= 0)
-            continue;
-        path[0] = '/';
-        strcpy(path + 1, names[i].name);
-        /* ENOENT: its owner removed it after all; nothing leaked. */
-        if (shm_unlink(path) != 0)
-            continue;
-        if (removed++ > 0)
-            mproc__buf_append(&report, ", ", 2);
-        mproc__buf_append(&report, names[i].name, strlen(names[i].name));
-    }
-    if (removed > 0) {
-        mproc__buf_append(&report, "", 1);
-        fprintf(stderr,
-                "mproc resource tracker: removed %zu leaked shared memory "
-                "object%s: %s\n",
-                removed, removed == 1 ? "" : "s",
-                report.data != NULL ? (const char *) report.data : "");
-        fflush(stderr);
-    }
-    mproc__buf_free(&report);
-    memset(&addr, 0, sizeof addr);
-    if (getsockname(listener, (struct sockaddr *) &addr, &alen) == 0 &&
-        addr.sun_family == AF_UNIX && addr.sun_path[0] == '/')
-        remove_socket_dir(addr.sun_path);
-    exit(0);
-}
-
-/* Handles one packet from @fd: 1 read, 0 end of the connection. */
-static int serve_packet(int fd)
-{
-    char buf[64];
-    struct iovec iov = {buf, sizeof buf};
-    struct msghdr msg;
-    ssize_t n;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    do {
-        n = recvmsg(fd, &msg, MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK;
-    if (n == 0)
-        return 0;
-    /* Anything malformed is ignored: the client's bug, not ours to act on. */
-    if ((msg.msg_flags & MSG_TRUNC) || n < 3 || buf[1] != ' ' ||
-        !tracked_name_ok(buf + 2, (size_t) n - 2))
-        return 1;
-    if (buf[0] == 'R')
-        note(buf + 2, (size_t) n - 2, 1);
-    else if (buf[0] == 'U')
-        note(buf + 2, (size_t) n - 2, -1);
-    return 1;
-}
-
-void mproc__os_tracker_main(int argc, char **argv)
-{
-    struct pollfd *p;
-    size_t np = 1, capp = 16, i;
-    double start = mproc__os_monotonic();
-    int ever = 0, listener;
-    mproc__os_fd_t fd;
-
-    /*
-     * The tracker outlives the program by design: a Ctrl-C, a terminal
-     * hang-up or a kill aimed at the program must not stop it.
-     */
-    signal(SIGINT, SIG_IGN);
-    signal(SIGTERM, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGPIPE, SIG_IGN);
-    if (argc != 3 || mproc__os_fd_parse(argv[2], &fd) != 0) {
-        fprintf(stderr, "mproc resource tracker: malformed command line\n");
-        exit(1);
-    }
-    listener = (int) fd;
-    fcntl(listener, F_SETFD, FD_CLOEXEC);
-    p = malloc(capp * sizeof *p);
-    if (p == NULL) {
-        fprintf(stderr, "mproc resource tracker: out of memory\n");
-        exit(1);
-    }
-    p[0].fd = listener;
-    p[0].events = POLLIN;
-
-    for (;;) {
-        int wait_ms = -1, r;
-        if (!ever) {
-            double left =
-                TRACKER_FIRST_CLIENT_SEC - (mproc__os_monotonic() - start);
-            if (left <= 0)
-                finish(listener);
-            wait_ms = (int) (left * 1000) + 1;
-        }
-        for (i = 0; i < np; i++)
-            p[i].revents = 0;
-        r = poll(p, (nfds_t) np, wait_ms);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            fprintf(stderr, "mproc resource tracker: poll failed: %s\n",
-                    strerror(errno));
-            /* Not finish(): the names may still be in use. */
-            exit(1);
-        }
-        if (r == 0)
-            continue;
-        /* One packet per ready client per round; closed ones are dropped. */
-        for (i = 1; i < np;) {
-            if (p[i].revents != 0 && !serve_packet(p[i].fd)) {
-                close(p[i].fd);
-                p[i] = p[--np];
-                continue;
-            }
-            i++;
-        }
-        if (p[0].revents & POLLIN) {
-            int conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
-            if (conn >= 0) {
-                if (np == capp) {
-                    struct pollfd *q = realloc(p, capp * 2 * sizeof *p);
-                    if (q == NULL) {
-                        /*
-                         * Refusing the client is all we can do: its
-                         * message fails and it reports the error.
-                         */
-                        close(conn);
-                        continue;
-                    }
-                    p = q;
-                    capp *= 2;
-                }
-                p[np].fd = conn;
-                p[np].events = POLLIN;
-                np++;
-                ever = 1;
-            } else if (errno == EMFILE || errno == ENFILE) {
-                /* Do not spin on a connection we cannot take yet. */
-                struct timespec nap = {0, 10 * 1000 * 1000};
-                nanosleep(&nap, NULL);
-            }
-        }
-        if (ever && np == 1) {
-            /*
-             * A client may have connected since poll() returned (a spawned
-             * child whose parent just ended): serve it rather than finish.
-             */
-            struct pollfd l = {listener, POLLIN, 0};
-            if (poll(&l, 1, 0) != 1)
-                finish(listener);
-        }
-    }
 }

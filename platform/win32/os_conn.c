@@ -18,19 +18,17 @@
  * event they share, which the first of them to return sets, so the others
  * and the caller wake too: CPython 3.12's BatchedWaitForMultipleObjects.
  */
-#if !defined(_WIN32)
-    #error "the Win32 backend is built on Unix: use platform/unix"
-#endif
-
 /* First: it sets _WIN32_WINNT before any C library header picks one. */
 #include "os_internal.h"
+
+#include <winsock2.h>
 
 #include <process.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 /* The most one ReadFile or WriteFile call is asked to move (a DWORD). */
 #define IO_CHUNK ((DWORD) 1 << 30)
@@ -552,4 +550,223 @@ int mproc__os_conn_wait_readable(mproc__os_conn_t *c, double timeout)
     if (rc < 0)
         return rc;
     return rc > 0 ? 0 : MPROC_ETIMEDOUT;
+}
+
+/* ---- handing handles to a running process ------------------------------
+ */
+
+/*
+ * A blob: 4 bytes of tag ("mphF" a file handle, "mphS" a socket), then the
+ * handle's value in the target (8 bytes, little-endian) or the target's
+ * WSAPROTOCOL_INFOW.
+ */
+#define BLOB_TAG_SIZE 4
+typedef char blob_fits[BLOB_TAG_SIZE + sizeof(WSAPROTOCOL_INFOW) <=
+                               MPROC__OS_HANDLE_BLOB_SIZE
+                           ? 1
+                           : -1];
+
+static INIT_ONCE wsa_once = INIT_ONCE_STATIC_INIT;
+static int wsa_status;
+
+static BOOL CALLBACK wsa_start(PINIT_ONCE once, PVOID arg, PVOID *ctx)
+{
+    WSADATA data;
+    int err = WSAStartup(MAKEWORD(2, 2), &data);
+    (void) once, (void) arg, (void) ctx;
+    /* Never cleaned up: sockets may live until the process ends. */
+    wsa_status =
+        err != 0 ? mproc__win_error((DWORD) err, "cannot start Windows sockets")
+                 : 0;
+    return TRUE;
+}
+
+static int wsa_ready(void)
+{
+    InitOnceExecuteOnce(&wsa_once, wsa_start, NULL, NULL);
+    return wsa_status;
+}
+
+static int open_target(long pid, HANDLE *process)
+{
+    *process = OpenProcess(PROCESS_DUP_HANDLE, FALSE, (DWORD) pid);
+    if (*process == NULL)
+        return mproc__win_error(GetLastError(), "cannot open the process to "
+                                                "hand a handle to");
+    return 0;
+}
+
+int mproc__os_send_handles(mproc__os_fd_t sock, char tag,
+                           const mproc__os_handle_t *h, size_t n)
+{
+    (void) sock, (void) tag, (void) h, (void) n;
+    return mproc__set_error(MPROC_ENOTSUP,
+                            "Windows hands handles over by process id, not "
+                            "over a Unix socket");
+}
+
+int mproc__os_recv_handles(mproc__os_fd_t sock, char *tag,
+                           mproc__os_handle_t *h, size_t cap, size_t *n)
+{
+    (void) sock, (void) tag, (void) h, (void) cap;
+    *n = 0;
+    return mproc__set_error(MPROC_ENOTSUP,
+                            "Windows hands handles over by process id, not "
+                            "over a Unix socket");
+}
+
+int mproc__os_handle_export(const mproc__os_handle_t *h, long pid, void *blob,
+                            size_t *len)
+{
+    unsigned char *b = blob;
+    HANDLE process, theirs;
+    uint64_t v;
+    int i, rc;
+
+    if (h->kind == MPROC__OS_HANDLE_SOCKET) {
+        WSAPROTOCOL_INFOW info;
+        rc = wsa_ready();
+        if (rc != 0)
+            return rc;
+        if (WSADuplicateSocketW((SOCKET) h->h, (DWORD) pid, &info) != 0)
+            return mproc__win_error((DWORD) WSAGetLastError(),
+                                    "cannot duplicate a socket for another "
+                                    "process");
+        memcpy(b, "mphS", BLOB_TAG_SIZE);
+        memcpy(b + BLOB_TAG_SIZE, &info, sizeof info);
+        *len = BLOB_TAG_SIZE + sizeof info;
+        return 0;
+    }
+    if (h->kind != MPROC__OS_HANDLE_FILE)
+        return mproc__set_error(MPROC_EINVAL, "unknown kind of handle %d",
+                                (int) h->kind);
+    rc = open_target(pid, &process);
+    if (rc != 0)
+        return rc;
+    if (!DuplicateHandle(GetCurrentProcess(), (HANDLE) h->h, process, &theirs,
+                         0, FALSE, DUPLICATE_SAME_ACCESS)) {
+        rc = mproc__win_error(GetLastError(),
+                              "cannot duplicate a handle into another process");
+        CloseHandle(process);
+        return rc;
+    }
+    CloseHandle(process);
+    memcpy(b, "mphF", BLOB_TAG_SIZE);
+    v = (uint64_t) (uintptr_t) theirs;
+    for (i = 0; i < 8; i++)
+        b[BLOB_TAG_SIZE + i] = (unsigned char) (v >> (8 * i));
+    *len = BLOB_TAG_SIZE + 8;
+    return 0;
+}
+
+int mproc__os_handle_import(const void *blob, size_t len, mproc__os_handle_t *h)
+{
+    const unsigned char *b = blob;
+    uint64_t v = 0;
+    int i, rc;
+
+    if (len == BLOB_TAG_SIZE + sizeof(WSAPROTOCOL_INFOW) &&
+        memcmp(b, "mphS", BLOB_TAG_SIZE) == 0) {
+        WSAPROTOCOL_INFOW info;
+        SOCKET s;
+        rc = wsa_ready();
+        if (rc != 0)
+            return rc;
+        memcpy(&info, b + BLOB_TAG_SIZE, sizeof info);
+        s = WSASocketW(FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO,
+                       FROM_PROTOCOL_INFO, &info, 0, WSA_FLAG_OVERLAPPED);
+        if (s == INVALID_SOCKET)
+            return mproc__win_error((DWORD) WSAGetLastError(),
+                                    "cannot rebuild a socket handed over");
+        /* A spawned child must not inherit it unless passed explicitly. */
+        SetHandleInformation((HANDLE) s, HANDLE_FLAG_INHERIT, 0);
+        h->h = (mproc__os_fd_t) s;
+        h->kind = MPROC__OS_HANDLE_SOCKET;
+        return 0;
+    }
+    if (len == BLOB_TAG_SIZE + 8 && memcmp(b, "mphF", BLOB_TAG_SIZE) == 0) {
+        for (i = 7; i >= 0; i--)
+            v = (v << 8) | b[BLOB_TAG_SIZE + i];
+        h->h = (mproc__os_fd_t) (uintptr_t) v;
+        h->kind = MPROC__OS_HANDLE_FILE;
+        return 0;
+    }
+    return mproc__set_error(MPROC_ECORRUPT,
+                            "%lu bytes that are no exported handle",
+                            (unsigned long) len);
+}
+
+int mproc__os_handle_dup_from(long pid, mproc__os_fd_t theirs,
+                              mproc__os_fd_t *ours)
+{
+    HANDLE process, h;
+    int rc = open_target(pid, &process);
+    if (rc != 0)
+        return rc;
+    if (!DuplicateHandle(process, (HANDLE) theirs, GetCurrentProcess(), &h, 0,
+                         FALSE, DUPLICATE_SAME_ACCESS)) {
+        rc = mproc__win_error(GetLastError(),
+                              "cannot copy a handle out of another process");
+        CloseHandle(process);
+        return rc;
+    }
+    CloseHandle(process);
+    *ours = (mproc__os_fd_t) h;
+    return 0;
+}
+
+void mproc__os_handle_close(const mproc__os_handle_t *h)
+{
+    if (h->h == MPROC__OS_FD_INVALID)
+        return;
+    if (h->kind == MPROC__OS_HANDLE_SOCKET)
+        closesocket((SOCKET) h->h);
+    else
+        CloseHandle((HANDLE) h->h);
+}
+
+/* ---- local listeners ---------------------------------------------------- */
+
+static int no_local_listener(void)
+{
+    return mproc__set_error(MPROC_ENOTSUP,
+                            "local listeners are Unix sockets, which this "
+                            "backend does not use");
+}
+
+int mproc__os_local_listen(const char *prefix, int packets,
+                           mproc__os_fd_t *listener, char *path, size_t cap)
+{
+    (void) prefix, (void) packets, (void) listener, (void) path, (void) cap;
+    return no_local_listener();
+}
+
+int mproc__os_local_accept(mproc__os_fd_t listener, mproc__os_fd_t *conn)
+{
+    (void) listener, (void) conn;
+    return no_local_listener();
+}
+
+int mproc__os_local_connect(const char *path, int packets, mproc__os_fd_t *conn)
+{
+    (void) path, (void) packets, (void) conn;
+    return no_local_listener();
+}
+
+int mproc__os_local_path(mproc__os_fd_t listener, char *path, size_t cap)
+{
+    (void) listener, (void) path, (void) cap;
+    return no_local_listener();
+}
+
+int mproc__os_recv_packet(mproc__os_fd_t sock, void *buf, size_t cap, size_t *n)
+{
+    (void) sock, (void) buf, (void) cap;
+    *n = 0;
+    return no_local_listener();
+}
+
+void mproc__os_local_remove(const char *path)
+{
+    (void) path;
 }

@@ -1,47 +1,72 @@
 /*
- * Win32 backend: the forkserver start method, which Windows cannot have.
+ * Win32 backend: what the forkserver needs of the OS beyond fork, which
+ * Windows cannot have.
  *
- * APR has no notion of fork at all, so there is no gap to fill here beyond
- * a clear answer: Windows has no fork(), hence no forkserver either. The
- * API keeps the start method everywhere and answers MPROC_ENOTSUP at run
- * time, as DESIGN.md asks, rather than leaving a hole in the API.
+ * Windows has no fork(), hence no forkserver either. The API keeps the
+ * start method everywhere and src/forkserver.c answers MPROC_ENOTSUP at
+ * run time, as DESIGN.md asks; these calls are never reached there, and
+ * say so if they are.
  */
-#if !defined(_WIN32)
-    #error "the Win32 backend is built on Unix: use platform/unix"
-#endif
-
 /* First: it sets _WIN32_WINNT before any C library header picks one. */
 #include "os_internal.h"
 
+#include <io.h>
 #include <stdio.h>
-#include <stdlib.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
-int mproc__os_forkserver_child(mproc__os_child_t **child, const void *frame,
-                               size_t len, const mproc__os_fd_t *pass,
-                               size_t npass)
+static int no_fork(void)
 {
-    (void) frame;
-    (void) len;
-    (void) pass;
-    (void) npass;
-    *child = NULL;
-    return mproc__set_error(
-        MPROC_ENOTSUP,
-        "the forkserver start method is not available on Windows; use spawn");
+    return mproc__set_error(MPROC_ENOTSUP,
+                            "Windows cannot fork, so no forkserver runs");
 }
 
-void mproc__os_forkserver_main(int argc, char **argv)
+int mproc__os_reaper_init(mproc__os_fd_t *h)
 {
-    (void) argc;
-    (void) argv;
-    /*
-     * Only a program started by hand with the forkserver marker gets here,
-     * since no Windows process ever starts a forkserver: say so and end
-     * with the code of a failed start.
-     */
-    fprintf(stderr, "mproc: the forkserver start method is not available on "
-                    "Windows; use spawn\n");
-    exit(1);
+    *h = MPROC__OS_FD_INVALID;
+    return no_fork();
+}
+
+int mproc__os_reap(long *pid, int *exitcode)
+{
+    (void) pid, (void) exitcode;
+    return 0;
+}
+
+void mproc__os_reaper_forget(void)
+{
+}
+
+void mproc__os_ignore_interrupts(int ignore)
+{
+    (void) ignore;
+}
+
+void mproc__os_detach_signals(void)
+{
+}
+
+int mproc__os_fd_private(mproc__os_fd_t h)
+{
+    if (!SetHandleInformation((HANDLE) h, HANDLE_FLAG_INHERIT, 0))
+        return mproc__win_error(GetLastError(), "cannot make a handle private");
+    return 0;
+}
+
+mproc__os_fd_t mproc__os_std_handle(int which)
+{
+    return (mproc__os_fd_t) GetStdHandle(which == 1 ? STD_OUTPUT_HANDLE
+                                                    : STD_ERROR_HANDLE);
+}
+
+int mproc__os_set_stdio(mproc__os_fd_t out, mproc__os_fd_t err)
+{
+    (void) out, (void) err;
+    return no_fork();
+}
+
+int mproc__os_set_recv_timeout(mproc__os_fd_t sock, double seconds)
+{
+    (void) sock, (void) seconds;
+    return no_fork();
 }

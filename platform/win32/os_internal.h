@@ -84,4 +84,47 @@ int mproc__win_wait_handle(HANDLE h, double timeout);
  */
 int mproc__win_wait_handle_ex(HANDLE h, double timeout, DWORD *result);
 
+/*
+ * Formats handle @fd for a child's command line, the way
+ * mproc__os_fd_parse() reads it back: a child inherits a handle under the
+ * same value.
+ */
+void mproc__win_fd_format(mproc__os_fd_t fd, char *buf, size_t cap);
+
+/* The longest name the contract allows, and the namespace prefix. */
+#define MPROC__WIN_NAME_MAX 31
+#define MPROC__WIN_NAME_PREFIX L"Local\\"
+#define MPROC__WIN_NAME_PREFIX_LEN 6
+
+/* "Local\<name>" and its terminator. */
+typedef wchar_t
+    mproc__win_name_t[MPROC__WIN_NAME_PREFIX_LEN + MPROC__WIN_NAME_MAX + 1];
+
+/*
+ * Builds "Local\<name>" in @out, after checking @name against the
+ * contract's rule: 1 to 31 characters of [A-Za-z0-9_.-]. @kind names the
+ * object in the error sentence.
+ */
+int mproc__win_object_name(const char *name, const char *kind,
+                           mproc__win_name_t out);
+/*
+ * Checks what a Create*W call of a named object gave (@h, and @err captured
+ * right after the call): a name that exists is MPROC_EEXIST (a handle to an
+ * existing object of the same kind is closed).
+ */
+int mproc__win_check_created(HANDLE h, DWORD err, const char *name,
+                             const char *kind);
+/* Checks what an Open*W call gave: a missing name is MPROC_ENOTFOUND. */
+int mproc__win_check_opened(HANDLE h, DWORD err, const char *name,
+                            const char *kind);
+/*
+ * Creates (@create) or opens the kernel object "Local\<name>" of kind
+ * @what through @make or @open; an anonymous one when @name is NULL.
+ */
+int mproc__win_named_handle(const char *what, const char *name, int create,
+                            HANDLE (*make)(const wchar_t *wname,
+                                           const void *arg),
+                            HANDLE (*open)(const wchar_t *wname),
+                            const void *arg, HANDLE *out);
+
 #endif

@@ -1,6 +1,5 @@
 /*
- * Win32 backend: starting, watching and stopping children, and I/O on
- * handles.
+ * Win32 backend: starting, watching and stopping children.
  *
  * APR's apr_proc_create on Windows calls CreateProcess with bInheritHandles
  * set and no handle list, so every inheritable handle of the parent, made by
@@ -11,10 +10,6 @@
  * PROC_THREAD_ATTRIBUTE_HANDLE_LIST, WaitForSingleObject with a timeout, and
  * TerminateProcess with Python's TERMINATE code.
  */
-#if !defined(_WIN32)
-    #error "the Win32 backend is built on Unix: use platform/unix"
-#endif
-
 /* First: it sets _WIN32_WINNT before any C library header picks one. */
 #include "os_internal.h"
 
@@ -27,157 +22,13 @@
 #include <string.h>
 #include <wchar.h>
 
-#include "mproc_private.h"
-
-/*
- * The most one ReadFile or WriteFile call is asked to move: the calls take
- * a DWORD count, and a size_t can be larger.
- */
-#define IO_CHUNK ((DWORD) 1 << 30)
+#include "mproc_services.h"
 
 /*
  * The bootstrap pipe's buffer. A typical bootstrap message fits, so the
  * parent can write it without waiting for the child to start reading.
  */
 #define BOOT_PIPE_SIZE 65536
-
-/* The longest wait handed to one WaitForSingleObject call, in ms. */
-#define MAX_WAIT_MS ((DWORD) 0x7fffffff)
-
-/* ---- errors and strings ---------------------------------------------- */
-
-int mproc__win_error(DWORD err, const char *what)
-{
-    int status = MPROC_EOS;
-    wchar_t wmsg[512];
-    char msg[1024];
-    DWORD n;
-    int len = 0;
-
-    if (err == ERROR_NOT_ENOUGH_MEMORY || err == ERROR_OUTOFMEMORY)
-        status = MPROC_ENOMEM;
-    else if (err == ERROR_BROKEN_PIPE || err == ERROR_NO_DATA)
-        status = MPROC_ECLOSED;
-
-    /*
-     * The wide variant, converted to UTF-8, because the sentence is UTF-8
-     * text: the "A" variant would give the ANSI code page's bytes, which are
-     * not UTF-8 on a localised Windows.
-     */
-    n = FormatMessageW(
-        FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, err,
-        0, wmsg, (DWORD) MPROC__ARRAY_SIZE(wmsg), NULL);
-    /* The system's messages end with a period and CR LF; a sentence goes on. */
-    while (n > 0 && (wmsg[n - 1] == L'\r' || wmsg[n - 1] == L'\n' ||
-                     wmsg[n - 1] == L' ' || wmsg[n - 1] == L'.'))
-        n--;
-    if (n > 0)
-        len = WideCharToMultiByte(CP_UTF8, 0, wmsg, (int) n, msg,
-                                  (int) sizeof msg - 1, NULL, NULL);
-    if (len <= 0)
-        return mproc__set_error(status, "%s: Windows error %lu", what,
-                                (unsigned long) err);
-    msg[len] = '\0';
-    return mproc__set_error(status, "%s: %s (Windows error %lu)", what, msg,
-                            (unsigned long) err);
-}
-
-int mproc__win_utf8_to_wide(const char *s, wchar_t **out)
-{
-    wchar_t *w;
-    /* Strict: a string that is not UTF-8 must not become a different name. */
-    int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
-    if (n <= 0) {
-        DWORD err = GetLastError();
-        if (err == ERROR_NO_UNICODE_TRANSLATION)
-            return mproc__set_error(MPROC_EINVAL,
-                                    "a string is not valid UTF-8");
-        return mproc__win_error(err, "cannot convert a string to UTF-16");
-    }
-    w = malloc((size_t) n * sizeof *w);
-    if (w == NULL)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n) != n) {
-        DWORD err = GetLastError();
-        free(w);
-        return mproc__win_error(err, "cannot convert a string to UTF-16");
-    }
-    *out = w;
-    return 0;
-}
-
-/* ---- time and waiting ------------------------------------------------ */
-
-void mproc__os_yield(void)
-{
-    SwitchToThread();
-}
-
-double mproc__os_monotonic(void)
-{
-    LARGE_INTEGER freq, count;
-    /*
-     * The frequency is fixed at boot and cheap to read; asking each time
-     * avoids a cached 64-bit value that another thread could see torn on a
-     * 32-bit build.
-     */
-    QueryPerformanceFrequency(&freq);
-    QueryPerformanceCounter(&count);
-    return (double) count.QuadPart / (double) freq.QuadPart;
-}
-
-/*
- * The milliseconds to wait for the rest of a timeout ending at @deadline,
- * rounded up: a wait rounded down would end before the deadline, and a
- * positive remainder rounded down to 0 would turn a wait into a poll.
- */
-DWORD mproc__win_ms_left(double deadline)
-{
-    double left = (deadline - mproc__os_monotonic()) * 1000.0;
-    DWORD ms;
-    if (left <= 0)
-        return 0;
-    if (left >= (double) MAX_WAIT_MS)
-        return MAX_WAIT_MS;
-    ms = (DWORD) left;
-    if ((double) ms < left)
-        ms++;
-    return ms;
-}
-
-int mproc__win_wait_handle(HANDLE h, double timeout)
-{
-    DWORD result;
-    return mproc__win_wait_handle_ex(h, timeout, &result);
-}
-
-int mproc__win_wait_handle_ex(HANDLE h, double timeout, DWORD *result)
-{
-    double deadline = timeout > 0 ? mproc__os_monotonic() + timeout : 0;
-    for (;;) {
-        DWORD ms, r;
-        if (timeout < 0)
-            ms = INFINITE;
-        else if (timeout == 0)
-            ms = 0;
-        else
-            ms = mproc__win_ms_left(deadline);
-        r = WaitForSingleObject(h, ms);
-        if (r == WAIT_OBJECT_0 || r == WAIT_ABANDONED) {
-            *result = r;
-            return 0;
-        }
-        if (r == WAIT_FAILED)
-            return mproc__win_error(GetLastError(), "wait failed");
-        /*
-         * WAIT_TIMEOUT. The system may end a wait up to a clock tick early,
-         * and a long timeout is waited for in slices: go on until the
-         * deadline has passed, which the final 0 ms poll proves.
-         */
-        if (ms == 0)
-            return MPROC_ETIMEDOUT;
-    }
-}
 
 /* ---- process-wide ---------------------------------------------------- */
 
@@ -283,159 +134,6 @@ int mproc__os_stdin_devnull(void)
     return 0;
 }
 
-/* ---- I/O ------------------------------------------------------------- */
-
-int mproc__os_read(mproc__os_fd_t fd, void *buf, size_t n, size_t *got)
-{
-    HANDLE h = (HANDLE) fd;
-    DWORD want = n > IO_CHUNK ? IO_CHUNK : (DWORD) n;
-    *got = 0;
-    for (;;) {
-        DWORD done = 0;
-        DWORD err;
-        if (ReadFile(h, buf, want, &done, NULL)) {
-            /*
-             * The end of a pipe is ERROR_BROKEN_PIPE, never a successful
-             * read of 0 bytes: that is a peer's zero-length write, which a
-             * byte stream has no place for, so it is skipped. The type is
-             * asked only on this rare path; a file at its end stops here.
-             */
-            if (done == 0 && want > 0 && GetFileType(h) == FILE_TYPE_PIPE)
-                continue;
-            *got = done;
-            return 0;
-        }
-        err = GetLastError();
-        if (err == ERROR_BROKEN_PIPE || err == ERROR_HANDLE_EOF)
-            return 0;
-        /*
-         * A message-mode pipe delivered part of a message: the rest comes
-         * with the next read, which is what a byte stream wants.
-         */
-        if (err == ERROR_MORE_DATA) {
-            *got = done;
-            return 0;
-        }
-        return mproc__win_error(err, "read failed");
-    }
-}
-
-int mproc__os_write_all(mproc__os_fd_t fd, const void *buf, size_t n)
-{
-    HANDLE h = (HANDLE) fd;
-    const char *p = buf;
-    while (n > 0) {
-        DWORD chunk = n > IO_CHUNK ? IO_CHUNK : (DWORD) n;
-        DWORD done = 0;
-        if (!WriteFile(h, p, chunk, &done, NULL))
-            return mproc__win_error(GetLastError(), "write failed");
-        /*
-         * A blocking handle writes something or fails; only a pipe left in
-         * PIPE_NOWAIT mode reports success with nothing written, and looping
-         * on it would spin.
-         */
-        if (done == 0)
-            return mproc__set_error(MPROC_EOS,
-                                    "write failed: the handle took no data");
-        p += done;
-        n -= done;
-    }
-    return 0;
-}
-
-/*
- * An anonymous pipe is never signalled for WaitForSingleObject and cannot
- * do overlapped I/O, so readiness is polled with PeekNamedPipe. The naps
- * grow from yields to 1 ms, which the system rounds up to its clock tick.
- * Note that PeekNamedPipe on a synchronous handle blocks while another
- * thread is inside ReadFile on it; a reader and a waiter of one handle must
- * be the same thread.
- */
-static int wait_pipe(HANDLE h, double timeout)
-{
-    double deadline = timeout > 0 ? mproc__os_monotonic() + timeout : 0;
-    unsigned naps = 0;
-    for (;;) {
-        DWORD avail = 0;
-        if (!PeekNamedPipe(h, NULL, 0, NULL, &avail, NULL)) {
-            DWORD err = GetLastError();
-            /* The writer is gone: the next read reports EOF at once. */
-            if (err == ERROR_BROKEN_PIPE)
-                return 0;
-            return mproc__win_error(err, "cannot look into a pipe");
-        }
-        if (avail > 0)
-            return 0;
-        if (timeout == 0 || (timeout > 0 && mproc__os_monotonic() >= deadline))
-            return MPROC_ETIMEDOUT;
-        Sleep(naps < 4 ? 0 : 1);
-        naps++;
-    }
-}
-
-int mproc__os_wait_readable(mproc__os_fd_t fd, double timeout)
-{
-    HANDLE h = (HANDLE) fd;
-    DWORD mode;
-    switch (GetFileType(h)) {
-    case FILE_TYPE_PIPE:
-        return wait_pipe(h, timeout);
-    case FILE_TYPE_DISK:
-        /* A file is always readable, as poll() says of one on Unix. */
-        return 0;
-    case FILE_TYPE_CHAR:
-        /*
-         * A console input handle is signalled while input is pending. Other
-         * character devices (NUL above all, a child's stdin) answer a read
-         * at once, as /dev/null does, and a file object's signalled state
-         * says nothing about that.
-         */
-        if (!GetConsoleMode(h, &mode))
-            return 0;
-        return mproc__win_wait_handle(h, timeout);
-    default:
-        /* A bad handle makes the wait fail with the system's words. */
-        return mproc__win_wait_handle(h, timeout);
-    }
-}
-
-void mproc__os_close(mproc__os_fd_t fd)
-{
-    /* NULL is never a handle; -1 is MPROC__OS_FD_INVALID. */
-    if (fd != MPROC__OS_FD_INVALID && fd != 0)
-        CloseHandle((HANDLE) fd);
-}
-
-void mproc__os_fd_format(mproc__os_fd_t fd, char *buf, size_t cap)
-{
-    /*
-     * A child inherits a handle under the same value, so the value itself
-     * names it on the command line.
-     */
-    snprintf(buf, cap, "%lld", (long long) fd);
-}
-
-int mproc__os_fd_parse(const char *text, mproc__os_fd_t *fd)
-{
-    intptr_t v = 0;
-    const char *p;
-    if (text == NULL || *text == '\0')
-        return mproc__set_error(MPROC_EINVAL, "missing handle number");
-    /* Digits only: no sign, no spaces, nothing after the number. */
-    for (p = text; *p != '\0'; p++) {
-        int d = *p - '0';
-        if (d < 0 || d > 9 || v > (INTPTR_MAX - d) / 10)
-            return mproc__set_error(MPROC_EINVAL, "'%s' is not a handle number",
-                                    text);
-        v = v * 10 + d;
-    }
-    if (v == 0)
-        return mproc__set_error(MPROC_EINVAL, "'%s' is not a handle number",
-                                text);
-    *fd = (mproc__os_fd_t) v;
-    return 0;
-}
-
 /* ---- spawning -------------------------------------------------------- */
 
 /* This program's executable, malloc'ed; paths may exceed MAX_PATH. */
@@ -525,7 +223,7 @@ static int build_command_line(const wchar_t *exe, const char *marker,
     rc = mproc__win_utf8_to_wide(marker, &wmarker);
     if (rc != 0)
         return rc;
-    mproc__os_fd_format((mproc__os_fd_t) boot_r, handle, sizeof handle);
+    mproc__win_fd_format((mproc__os_fd_t) boot_r, handle, sizeof handle);
     cap =
         wcslen(exe) + 2 + 1 + 2 * wcslen(wmarker) + 2 + 1 + strlen(handle) + 1;
     cmd = malloc(cap * sizeof *cmd);
@@ -671,6 +369,25 @@ static int create_process(const wchar_t *exe, wchar_t *cmd, HANDLE in_h,
     return 0;
 }
 
+int mproc__os_spawn_helper(mproc__os_child_t **child, const char *marker,
+                           const mproc__os_fd_t *h, size_t n, int own_session)
+{
+    (void) marker, (void) h, (void) n, (void) own_session;
+    *child = NULL;
+    return mproc__set_error(MPROC_ENOTSUP, "no helper process runs on Windows");
+}
+
+int mproc__os_child_remote(mproc__os_child_t **child, long pid,
+                           mproc__os_fd_t status)
+{
+    (void) pid;
+    *child = NULL;
+    CloseHandle((HANDLE) status);
+    return mproc__set_error(MPROC_ENOTSUP,
+                            "Windows children are never started by another "
+                            "process");
+}
+
 int mproc__os_spawn(mproc__os_child_t **child, const char *marker,
                     mproc__os_fd_t *boot_w, const mproc__os_fd_t *pass,
                     size_t npass)
@@ -685,11 +402,6 @@ int mproc__os_spawn(mproc__os_child_t **child, const char *marker,
     DWORD i;
     int rc;
 
-    if (npass > MPROC__OS_MAX_PASS)
-        return mproc__set_error(MPROC_EINVAL,
-                                "at most %d connections can be handed to "
-                                "one child",
-                                MPROC__OS_MAX_PASS);
     memset(&in, 0, sizeof in);
     /* Allocated first: once the child runs, nothing may fail any more. */
     c = calloc(1, sizeof *c);

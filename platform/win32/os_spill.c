@@ -8,10 +8,6 @@
  * (APR's file calls would do, but they want a pool per call site; these
  * four calls are simpler on the Win32 API directly.)
  */
-#if !defined(_WIN32)
-    #error "the Win32 backend is built on Unix: use platform/unix"
-#endif
-
 #include "os_internal.h"
 
 #include <stdio.h>
@@ -19,7 +15,7 @@
 #include <string.h>
 #include <wchar.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 struct mproc__os_spill {
     HANDLE h;

@@ -10,17 +10,13 @@
  * unregistering are no-ops, and there is no tracker process to tell
  * children about.
  */
-#if !defined(_WIN32)
-    #error "the Win32 backend is built on Unix: use platform/unix"
-#endif
-
 /* First: it sets _WIN32_WINNT before any C library header picks one. */
 #include "os_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 int mproc__os_track(const char *name)
 {
@@ -47,18 +43,4 @@ int mproc__os_tracker_adopt(const char *address)
      */
     (void) address;
     return 0;
-}
-
-void mproc__os_tracker_main(int argc, char **argv)
-{
-    (void) argc;
-    (void) argv;
-    /*
-     * Only a program started by hand with the tracker marker gets here,
-     * since no Windows process ever starts a tracker: say so and end with
-     * the code of a failed start.
-     */
-    fprintf(stderr, "mproc: Windows needs no resource tracker: the kernel "
-                    "frees an object with its last handle\n");
-    exit(1);
 }

@@ -1,0 +1,250 @@
+/*
+ * The resource tracker's process: its bookkeeping of names and its
+ * removal of leftovers, on the contract's OS mechanics (a local listener,
+ * packets, shared memory names).
+ *
+ * POSIX shared memory outlives the processes that use it: if every one of
+ * them is killed, nobody runs the destroy that removes the name, and the
+ * memory stays in /dev/shm until reboot. The tracker removes such
+ * leftovers. The design is Python's (Lib/multiprocessing/
+ * resource_tracker.py):
+ *
+ * - One tracker serves a process tree. It is spawned on first use, in a
+ *   session of its own, so that a signal to the program's process group
+ *   (Ctrl-C, kill -- -PGID) does not take it down with the program.
+ * - It listens on a local listener of packets (a Unix SOCK_SEQPACKET
+ *   socket in a private 0700 directory). Every process that uses it keeps
+ *   one connection open for its whole life; a fork child shares its
+ *   parent's, a spawned child connects by the path it got in its bootstrap
+ *   message.
+ * - A message is one packet: "R <name>" registers a name, "U <name>"
+ *   unregisters it. Names are counted, as several processes may register
+ *   the same one.
+ * - When every connection has closed (each process has ended, however),
+ *   the tracker removes every name still registered, says so on stderr and
+ *   exits.
+ *
+ * The client side, which keeps a process's one connection across threads
+ * and forks, is the backend's (mproc__os_track, platform/unix/
+ * os_tracker.c). Windows needs no tracker: the kernel frees an object with
+ * its last handle, and the contract's calls here answer MPROC_ENOTSUP.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_time.h>
+
+#include "mproc_private.h"
+
+/* A tracker nobody connects to within this time gives up. */
+#define TRACKER_FIRST_CLIENT_SEC 10.0
+
+/* ---- names -------------------------------------------------------------- */
+
+int mproc__tracker_name_ok(const char *name, size_t n)
+{
+    size_t i, plen = sizeof MPROC__TRACKER_PREFIX - 1;
+    if (n <= plen || n > MPROC__TRACKER_NAME_MAX ||
+        memcmp(name, MPROC__TRACKER_PREFIX, plen) != 0)
+        return 0;
+    for (i = plen; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- the tracker -------------------------------------------------------- */
+
+typedef struct tracked {
+    char name[MPROC__TRACKER_NAME_MAX + 1];
+    long count; /* may dip below 0: packets of different clients reorder */
+} tracked;
+
+static tracked *names;
+static size_t nnames, capnames;
+
+/* The listener's path, removed with its directory at the end. */
+static char listener_path[MPROC__OS_LOCAL_PATH_MAX];
+
+static void note(const char *name, size_t n, long delta)
+{
+    size_t i;
+    for (i = 0; i < nnames; i++) {
+        if (strlen(names[i].name) == n && memcmp(names[i].name, name, n) == 0)
+            break;
+    }
+    if (i == nnames) {
+        if (nnames == capnames) {
+            size_t cap = capnames ? capnames * 2 : 32;
+            tracked *t = realloc(names, cap * sizeof *t);
+            /* Out of memory: the name may leak, nothing worse. */
+            if (t == NULL)
+                return;
+            names = t;
+            capnames = cap;
+        }
+        memcpy(names[i].name, name, n);
+        names[i].name[n] = '\0';
+        names[i].count = 0;
+        nnames++;
+    }
+    names[i].count += delta;
+    if (names[i].count == 0)
+        names[i] = names[--nnames];
+}
+
+/* Removes every name still registered, and the tracker's own files. */
+MPROC_NORETURN static void finish(void)
+{
+    mproc__buf_t report = {0};
+    size_t i, removed = 0;
+
+    for (i = 0; i < nnames; i++) {
+        if (names[i].count <= 0)
+            continue;
+        /* Not found: its owner removed it after all; nothing leaked. */
+        if (mproc__os_shm_unlink(names[i].name) != 0)
+            continue;
+        if (removed++ > 0)
+            mproc__buf_append(&report, ", ", 2);
+        mproc__buf_append(&report, names[i].name, strlen(names[i].name));
+    }
+    if (removed > 0) {
+        mproc__buf_append(&report, "", 1);
+        fprintf(stderr,
+                "mproc resource tracker: removed %lu leaked shared memory "
+                "object%s: %s\n",
+                (unsigned long) removed, removed == 1 ? "" : "s",
+                report.data != NULL ? (const char *) report.data : "");
+        fflush(stderr);
+    }
+    mproc__buf_free(&report);
+    mproc__os_local_remove(listener_path);
+    exit(0);
+}
+
+/*
+ * Handles what waits on client @fd: 1 the connection stays, 0 it ended
+ * (or failed, which ends it too).
+ */
+static int serve_packet(mproc__os_fd_t fd)
+{
+    char buf[64];
+    size_t n = 0;
+    int rc = mproc__os_recv_packet(fd, buf, sizeof buf, &n);
+    if (rc == MPROC_ETIMEDOUT)
+        return 1;
+    /* Anything malformed is ignored: the client's bug, not ours to act on. */
+    if (rc == MPROC_ECORRUPT)
+        return 1;
+    if (rc != 0)
+        return 0;
+    if (n < 3 || buf[1] != ' ' || !mproc__tracker_name_ok(buf + 2, n - 2))
+        return 1;
+    if (buf[0] == 'R')
+        note(buf + 2, n - 2, 1);
+    else if (buf[0] == 'U')
+        note(buf + 2, n - 2, -1);
+    return 1;
+}
+
+void mproc__tracker_main(int argc, char **argv)
+{
+    mproc__os_wait_item_t *items;
+    size_t np = 1, capp = 16, i;
+    double start = mproc__os_monotonic();
+    mproc__os_fd_t listener;
+    int ever = 0;
+
+    /*
+     * The tracker outlives the program by design: a Ctrl-C, a terminal
+     * hang-up or a kill aimed at the program must not stop it.
+     */
+    mproc__os_detach_signals();
+    if (argc != 3 || mproc__os_fd_parse(argv[2], &listener) != 0) {
+        fprintf(stderr, "mproc resource tracker: malformed command line\n");
+        exit(1);
+    }
+    /* Where the OS has no local listeners (Windows), this says so. */
+    if (mproc__os_local_path(listener, listener_path, sizeof listener_path) !=
+            0 ||
+        mproc__os_fd_private(listener) != 0) {
+        fprintf(stderr, "mproc resource tracker: %s\n", mproc_last_error());
+        exit(1);
+    }
+    items = malloc(capp * sizeof *items);
+    if (items == NULL) {
+        fprintf(stderr, "mproc resource tracker: out of memory\n");
+        exit(1);
+    }
+    items[0].conn = NULL;
+    items[0].handle = listener;
+
+    for (;;) {
+        double wait = -1;
+        int r;
+        if (!ever) {
+            wait = TRACKER_FIRST_CLIENT_SEC - (mproc__os_monotonic() - start);
+            if (wait <= 0)
+                finish();
+        }
+        r = mproc__os_wait_many(items, np, wait);
+        if (r == MPROC_ETIMEDOUT)
+            r = 0;
+        if (r < 0) {
+            fprintf(stderr, "mproc resource tracker: %s\n", mproc_last_error());
+            /* Not finish(): the names may still be in use. */
+            exit(1);
+        }
+        if (r == 0)
+            continue;
+        /* One packet per ready client per round; closed ones are dropped. */
+        for (i = 1; i < np;) {
+            if (items[i].ready && !serve_packet(items[i].handle)) {
+                mproc__os_close(items[i].handle);
+                items[i] = items[--np];
+                continue;
+            }
+            i++;
+        }
+        if (items[0].ready) {
+            mproc__os_fd_t conn;
+            if (mproc__os_local_accept(listener, &conn) == 0) {
+                if (np == capp) {
+                    mproc__os_wait_item_t *more =
+                        realloc(items, capp * 2 * sizeof *items);
+                    if (more == NULL) {
+                        /*
+                         * Refusing the client is all we can do: its
+                         * message fails and it reports the error.
+                         */
+                        mproc__os_close(conn);
+                        continue;
+                    }
+                    items = more;
+                    capp *= 2;
+                }
+                items[np].conn = NULL;
+                items[np].handle = conn;
+                np++;
+                ever = 1;
+            } else {
+                /* Do not spin on a connection we cannot take yet (EMFILE). */
+                apr_sleep(10000);
+            }
+        }
+        if (ever && np == 1) {
+            /*
+             * A client may have connected since the wait returned (a
+             * spawned child whose parent just ended): serve it rather than
+             * finish.
+             */
+            if (mproc__os_wait_many(items, 1, 0) != 1)
+                finish();
+        }
+    }
+}
