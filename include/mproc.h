@@ -11,6 +11,7 @@
 #include "mproc/export.h"
 #include "mproc/error.h"
 #include "mproc/value.h"
+#include "mproc/pack.h"
 #include "mproc/log.h"
 #include "mproc/process.h"
 #include "mproc/synchronize.h"

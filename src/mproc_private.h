@@ -111,8 +111,33 @@ int mproc__read_exact(mproc__os_fd_t fd, void *buf, size_t n);
  * ---------------------------------------------- */
 
 mproc_target_fn mproc__target_find(const char *name);
+/* The name @fn is registered under, or NULL if it is not registered. */
+const char *mproc__target_name(mproc_target_fn fn);
+
+/* ---- fork-only objects (synchronize.c) ------------------------------- */
+
+/*
+ * 0 if a fork-only object (anonymous memory that fork children share) can
+ * be made here; MPROC_ENOTSUP with a sentence naming @what otherwise.
+ */
+int mproc__check_fork_only(const char *what);
+
+/* ---- pack and unpack (pack.c) ---------------------------------------- */
+
+/*
+ * The status of the calling thread's latest mproc_pack() if it failed
+ * (and forgets it), else 0: how mproc_spawn() tells a NULL that stands for
+ * a failed pack from a NULL that means no arguments.
+ */
+int mproc__pack_take_failure(void);
 
 /* ---- the runtime (runtime.c) ----------------------------------------- */
+
+/*
+ * 0 if @method is known and offered here (MPROC_START_DEFAULT is);
+ * MPROC_EINVAL or MPROC_ENOTSUP with a sentence otherwise.
+ */
+int mproc__check_method(mproc_start_method_e method);
 
 #define MPROC__AUTHKEY_SIZE 32
 

@@ -77,9 +77,19 @@ typedef struct sync_base {
 
 /* ---- segments ------------------------------------------------------- */
 
-static int is_fork_only(const mproc_context_t *ctx)
+/*
+ * Whether a fork-only object can be made here: it is shared through the
+ * memory that fork copies, so only where fork exists.
+ */
+int mproc__check_fork_only(const char *what)
 {
-    return ctx != NULL && mproc_context_method(ctx) == MPROC_START_FORK;
+    if (mproc__os_can_fork())
+        return 0;
+    return mproc__set_error(MPROC_ENOTSUP,
+                            "a fork-only %s needs the fork start method, "
+                            "which this platform lacks; create it without "
+                            ".fork_only",
+                            what);
 }
 
 /*
@@ -119,7 +129,9 @@ static int base_create(sync_base *b, sync_kind kind, int slots, int fork_only)
     int rc;
     memset(b, 0, sizeof *b);
     if (fork_only) {
-        rc = mproc__os_shm_create(&b->shm, NULL, size);
+        rc = mproc__check_fork_only(kind_names[kind]);
+        if (rc == 0)
+            rc = mproc__os_shm_create(&b->shm, NULL, size);
     } else {
         rc = mproc__shm_create_named(&b->shm, b->name, size);
         if (rc == 0) {
@@ -170,11 +182,10 @@ static int base_export(const sync_base *b, sync_kind kind, mproc_value_t **ref)
     mproc_value_t *m;
     if (b->name[0] == '\0')
         return mproc__set_error(MPROC_EFORKONLY,
-                                "this %s was created for the fork context: "
-                                "it lives in anonymous memory that only fork "
-                                "children share, so it cannot be passed to "
-                                "a spawned child; create it without the fork "
-                                "context",
+                                "this %s was created fork-only: it lives in "
+                                "anonymous memory that only fork children "
+                                "share, so it cannot be passed to a spawned "
+                                "child; create it without .fork_only",
                                 kind_names[kind]);
     m = mproc_value_map();
     if (m == NULL ||
@@ -238,7 +249,7 @@ static int base_import(sync_base *b, sync_kind kind, const mproc_value_t *ref,
  * release at exit.
  */
 static int sync_new(void **out, size_t size, sync_kind kind, int slots,
-                    const mproc_context_t *ctx, const mproc_value_t *ref,
+                    int fork_only, const mproc_value_t *ref,
                     int (*open_os)(void *obj, int create),
                     void (*prepare)(sync_header *h, const unsigned *arg),
                     const unsigned *arg, void (*release)(void *obj))
@@ -248,7 +259,7 @@ static int sync_new(void **out, size_t size, sync_kind kind, int slots,
     if (b == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     rc = ref != NULL ? base_import(b, kind, ref, slots)
-                     : base_create(b, kind, slots, is_fork_only(ctx));
+                     : base_create(b, kind, slots, fork_only);
     if (rc == 0 && ref == NULL && prepare != NULL)
         prepare(b->hdr, arg);
     if (rc == 0) {
@@ -265,9 +276,9 @@ static int sync_new(void **out, size_t size, sync_kind kind, int slots,
     return 0;
 }
 
-static const mproc_context_t *ctx_of(const mproc_sync_opts_t *opts)
+static int fork_only_of(const mproc_sync_opts_t *opts)
 {
-    return opts != NULL ? opts->context : NULL;
+    return opts != NULL && opts->fork_only;
 }
 
 /* What mproc__owned_t calls at exit for an object left open. */
@@ -296,13 +307,14 @@ static int lock_open_os(void *obj, int create)
 
 int mproc_lock_create(mproc_lock_t **lock, const mproc_sync_opts_t *opts)
 {
-    return sync_new((void **) lock, sizeof **lock, KIND_LOCK, 1, ctx_of(opts),
-                    NULL, lock_open_os, NULL, NULL, release_lock);
+    return sync_new((void **) lock, sizeof **lock, KIND_LOCK, 1,
+                    fork_only_of(opts), NULL, lock_open_os, NULL, NULL,
+                    release_lock);
 }
 
 int mproc_lock_import(mproc_lock_t **lock, const mproc_value_t *ref)
 {
-    return sync_new((void **) lock, sizeof **lock, KIND_LOCK, 1, NULL, ref,
+    return sync_new((void **) lock, sizeof **lock, KIND_LOCK, 1, 0, ref,
                     lock_open_os, NULL, NULL, release_lock);
 }
 
@@ -354,13 +366,13 @@ static int rlock_open_os(void *obj, int create)
 int mproc_rlock_create(mproc_rlock_t **rlock, const mproc_sync_opts_t *opts)
 {
     return sync_new((void **) rlock, sizeof **rlock, KIND_RLOCK, 1,
-                    ctx_of(opts), NULL, rlock_open_os, NULL, NULL,
+                    fork_only_of(opts), NULL, rlock_open_os, NULL, NULL,
                     release_rlock);
 }
 
 int mproc_rlock_import(mproc_rlock_t **rlock, const mproc_value_t *ref)
 {
-    return sync_new((void **) rlock, sizeof **rlock, KIND_RLOCK, 1, NULL, ref,
+    return sync_new((void **) rlock, sizeof **rlock, KIND_RLOCK, 1, 0, ref,
                     rlock_open_os, NULL, NULL, release_rlock);
 }
 
@@ -444,8 +456,9 @@ static int sem_create(mproc_sem_t **sem, unsigned value, unsigned max,
         return mproc__set_error(MPROC_ERANGE, "semaphore value too large");
     arg[0] = value;
     arg[1] = max;
-    return sync_new((void **) sem, sizeof **sem, KIND_SEM, 1, ctx_of(opts),
-                    NULL, sem_open_os, sem_prepare, arg, release_sem);
+    return sync_new((void **) sem, sizeof **sem, KIND_SEM, 1,
+                    fork_only_of(opts), NULL, sem_open_os, sem_prepare, arg,
+                    release_sem);
 }
 
 int mproc_sem_create(mproc_sem_t **sem, unsigned value,
@@ -465,7 +478,7 @@ int mproc_bounded_sem_create(mproc_sem_t **sem, unsigned value,
 
 int mproc_sem_import(mproc_sem_t **sem, const mproc_value_t *ref)
 {
-    return sync_new((void **) sem, sizeof **sem, KIND_SEM, 1, NULL, ref,
+    return sync_new((void **) sem, sizeof **sem, KIND_SEM, 1, 0, ref,
                     sem_open_os, NULL, NULL, release_sem);
 }
 
@@ -521,13 +534,13 @@ static int event_open_os(void *obj, int create)
 int mproc_event_create(mproc_event_t **event, const mproc_sync_opts_t *opts)
 {
     return sync_new((void **) event, sizeof **event, KIND_EVENT, 1,
-                    ctx_of(opts), NULL, event_open_os, NULL, NULL,
+                    fork_only_of(opts), NULL, event_open_os, NULL, NULL,
                     release_event);
 }
 
 int mproc_event_import(mproc_event_t **event, const mproc_value_t *ref)
 {
-    return sync_new((void **) event, sizeof **event, KIND_EVENT, 1, NULL, ref,
+    return sync_new((void **) event, sizeof **event, KIND_EVENT, 1, 0, ref,
                     event_open_os, NULL, NULL, release_event);
 }
 
@@ -725,11 +738,11 @@ int mproc_cond_create(mproc_cond_t **cond, const mproc_cond_opts_t *opts)
 {
     mproc_sync_opts_t lock_opts = {0};
     mproc_cond_t *c = calloc(1, sizeof *c);
-    int fork_only = opts != NULL && is_fork_only(opts->context);
+    int fork_only = opts != NULL && opts->fork_only;
     int rc;
     if (c == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    lock_opts.context = opts != NULL ? opts->context : NULL;
+    lock_opts.fork_only = fork_only;
     if (opts != NULL && opts->lock != NULL) {
         c->lock.lock = opts->lock;
     } else if (opts != NULL && opts->rlock != NULL) {
@@ -855,9 +868,8 @@ int mproc_cond_export(const mproc_cond_t *c, mproc_value_t **ref)
         c->lock.rlock ? &c->lock.rlock->base : &c->lock.lock->base;
     if (lb->name[0] == '\0' && c->base.name[0] != '\0')
         return mproc__set_error(MPROC_EFORKONLY,
-                                "the condition's lock was created for the fork "
-                                "context and cannot be passed to a spawned "
-                                "child");
+                                "the condition's lock was created fork-only "
+                                "and cannot be passed to a spawned child");
     return base_export(&c->base, KIND_COND, ref);
 }
 
@@ -915,8 +927,8 @@ int mproc_barrier_create(mproc_barrier_t **barrier, unsigned parties,
     b = calloc(1, sizeof *b);
     if (b == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    rc = base_create(&b->base, KIND_BARRIER, 4,
-                     opts != NULL && is_fork_only(opts->context));
+    rc =
+        base_create(&b->base, KIND_BARRIER, 4, opts != NULL && opts->fork_only);
     if (rc != 0) {
         free(b);
         return rc;

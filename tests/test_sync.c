@@ -859,12 +859,9 @@ static void test_bad_references(void)
 #if !defined(_WIN32)
 static void test_fork_only_objects(void)
 {
-    const mproc_context_t *fork_ctx;
-    mproc_sync_opts_t o = {0};
+    mproc_sync_opts_t o = {.fork_only = 1};
     mproc_lock_t *l;
     mproc_value_t *ref = NULL;
-    CU_ASSERT_EQUAL_FATAL(mproc_get_context(&fork_ctx, MPROC_START_FORK), 0);
-    o.context = fork_ctx;
     CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, &o), 0);
     CU_ASSERT_EQUAL(mproc_lock_export(l, &ref), MPROC_EFORKONLY);
     CU_ASSERT_PTR_NULL(ref);
@@ -885,10 +882,7 @@ MPROC_TARGET(use_fork_sem)
 
 static void test_fork_only_object_in_a_fork_child(void)
 {
-    const mproc_context_t *fork_ctx;
-    mproc_sync_opts_t o = {0};
-    CU_ASSERT_EQUAL_FATAL(mproc_get_context(&fork_ctx, MPROC_START_FORK), 0);
-    o.context = fork_ctx;
+    mproc_sync_opts_t o = {.fork_only = 1};
     CU_ASSERT_EQUAL_FATAL(mproc_sem_create(&g_fork_sem, 0, &o), 0);
     CU_ASSERT_EQUAL(harness_join_code(harness_start("use_fork_sem", NULL)), 0);
     CU_ASSERT_EQUAL(mproc_sem_acquire(g_fork_sem, 0), 0);

@@ -14,6 +14,11 @@
  * it, mproc_queue_import() opens it, in a child under any start method or
  * in whoever receives it through another queue.
  *
+ * A queue created with `.fork_only = 1` is anonymous instead, as the
+ * fork-only synchronization objects are (see mproc/synchronize.h): it
+ * reaches fork children through the parent's memory, leaves no name
+ * behind, and exporting it fails with MPROC_EFORKONLY.
+ *
  * @defgroup queue Queues
  * @{
  */
@@ -45,6 +50,11 @@ typedef struct mproc_queue_opts_t {
     int compress_level;
     /** Never deflate. */
     int no_compress;
+    /**
+     * Nonzero: an anonymous queue that only fork children share (Unix;
+     * MPROC_ENOTSUP elsewhere); 0: a named one that any child can open.
+     */
+    int fork_only;
 } mproc_queue_opts_t;
 
 /** A Queue (maxsize from @p opts). */
@@ -109,7 +119,10 @@ MPROC_API int mproc_queue_task_done(mproc_queue_t *q);
 MPROC_API int mproc_queue_join(mproc_queue_t *q, double timeout);
 /** Frees this process's handle; the last user's destroy removes the queue. */
 MPROC_API void mproc_queue_destroy(mproc_queue_t *q);
-/** The queue as a value to pass to another process. */
+/**
+ * The queue as a value to pass to another process.
+ * @return 0; MPROC_EFORKONLY for a fork-only queue; MPROC_ENOMEM.
+ */
 MPROC_API int mproc_queue_export(const mproc_queue_t *q, mproc_value_t **ref);
 /** Opens a queue from mproc_queue_export()'s value. */
 MPROC_API int mproc_queue_import(mproc_queue_t **q, const mproc_value_t *ref);

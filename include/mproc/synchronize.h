@@ -12,10 +12,11 @@
  * process removes what is left (Unix; Windows kernel objects are counted by
  * the kernel).
  *
- * An object created with a fork context (opts.context from
- * mproc_get_context(.., MPROC_START_FORK)) lives in anonymous memory
- * instead: cheaper, never leaked, but it reaches only fork children, through
- * the parent's memory; exporting it fails with MPROC_EFORKONLY.
+ * An object created with `.fork_only = 1` lives in anonymous memory
+ * instead (Python's objects of get_context("fork")): cheaper, never leaked,
+ * but it reaches only fork children, through the parent's memory;
+ * exporting it fails with MPROC_EFORKONLY. Fork-only objects exist where
+ * fork does (Unix); elsewhere creating one is MPROC_ENOTSUP.
  *
  * Timeouts are seconds: 0 tries once, a negative value (MPROC_FOREVER)
  * waits forever. A wait blocks in the kernel; it never polls.
@@ -42,10 +43,11 @@ extern "C" {
 /** Options of every synchronization object; zero means default. */
 typedef struct mproc_sync_opts_t {
     /**
-     * NULL or a spawn/forkserver context: a named object that any child can
-     * reopen. A fork context: an anonymous, fork-only object.
+     * 0: a named object that any child can reopen. Nonzero: an anonymous
+     * object that only fork children share (Unix; MPROC_ENOTSUP
+     * elsewhere).
      */
-    const mproc_context_t *context;
+    int fork_only;
 } mproc_sync_opts_t;
 
 /** @name Lock: a non-recursive mutex */
@@ -173,7 +175,7 @@ typedef struct mproc_cond_t mproc_cond_t;
 /** Options of mproc_cond_create(). */
 typedef struct mproc_cond_opts_t {
     /** Where the condition lives (see mproc_sync_opts_t). */
-    const mproc_context_t *context;
+    int fork_only;
     /** The lock to use, or NULL (and rlock NULL) for an RLock of its own. */
     mproc_lock_t *lock;
     /** An RLock to use instead. */
@@ -222,7 +224,7 @@ typedef struct mproc_barrier_t mproc_barrier_t;
 /** Options of mproc_barrier_create(). */
 typedef struct mproc_barrier_opts_t {
     /** Where the barrier lives (see mproc_sync_opts_t). */
-    const mproc_context_t *context;
+    int fork_only;
     /**
      * A registered target that the last process to arrive runs (with an
      * empty argument list) before the others are released; NULL for none.
