@@ -57,6 +57,11 @@ int mproc__set_error(int status, const char *fmt, ...)
     return status;
 }
 
+int mproc__last_status(void)
+{
+    return last_status;
+}
+
 int mproc_perror(const char *prefix)
 {
     /* Output already buffered comes first, as it was written first. */

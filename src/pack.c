@@ -31,8 +31,38 @@ int mproc__pack_take_failure(void)
 /* ---- formats -------------------------------------------------------- */
 
 /* The letters each direction accepts, brackets aside. */
-#define PACK_LETTERS "nbiIfsyvV"
-#define UNPACK_LETTERS "nbiIfsyv*"
+#define PACK_LETTERS "nbiIfsyvVLRSECBQP"
+#define UNPACK_LETTERS "nbiIfsyv*LRSECBQP"
+
+/* The reference letters: one per kind of shared object. */
+static const struct ref_letter {
+    char letter;
+    mproc_ref_kind_e kind;
+    const char *name;
+} ref_letters[] = {
+    {'L', MPROC_REF_LOCK, "lock"},      {'R', MPROC_REF_RLOCK, "rlock"},
+    {'S', MPROC_REF_SEM, "semaphore"},  {'E', MPROC_REF_EVENT, "event"},
+    {'C', MPROC_REF_COND, "condition"}, {'B', MPROC_REF_BARRIER, "barrier"},
+    {'Q', MPROC_REF_QUEUE, "queue"},    {'P', MPROC_REF_CONN, "connection"},
+};
+
+static const struct ref_letter *ref_letter(char c)
+{
+    size_t i;
+    for (i = 0; i < MPROC__ARRAY_SIZE(ref_letters); i++)
+        if (ref_letters[i].letter == c)
+            return &ref_letters[i];
+    return NULL;
+}
+
+static const char *ref_kind_name(mproc_ref_kind_e kind)
+{
+    size_t i;
+    for (i = 0; i < MPROC__ARRAY_SIZE(ref_letters); i++)
+        if (ref_letters[i].kind == kind)
+            return ref_letters[i].name;
+    return "unknown object";
+}
 
 static int is_space(char c)
 {
@@ -149,6 +179,31 @@ static mproc_value_t *made(packer *pk, const char *at, mproc_value_t *v)
 
 static mproc_value_t *pack_seq(packer *pk, int map, char close);
 
+/*
+ * The reference @ref that a constructor made of object @obj (for the
+ * letter at @at), or the failure: a NULL object, or the constructor's own
+ * (a fork-only object has no reference), whose sentence is kept.
+ */
+static mproc_value_t *pack_ref(packer *pk, const char *at, const void *obj,
+                               mproc_value_t *ref)
+{
+    char why[400];
+    if (pk->status != 0 || ref != NULL)
+        return ref;
+    if (obj == NULL) {
+        snprintf(why, sizeof why, "got a NULL %s", ref_letter(*at)->name);
+        pack_fail(pk, MPROC_EINVAL, at, why);
+        return NULL;
+    }
+    /* The sentence is copied first: pack_fail() rewrites it. */
+    snprintf(why, sizeof why, "cannot refer to the %s: %s",
+             ref_letter(*at)->name, mproc_last_error());
+    pack_fail(pk,
+              mproc__last_status() < 0 ? mproc__last_status() : MPROC_ENOMEM,
+              at, why);
+    return NULL;
+}
+
 /* Reads the item at pk->p (not a space) and its arguments. */
 static mproc_value_t *pack_item(packer *pk)
 {
@@ -220,6 +275,42 @@ static mproc_value_t *pack_item(packer *pk)
         return pack_seq(pk, 0, ']');
     case '{':
         return pack_seq(pk, 1, '}');
+    /*
+     * Each object pointer is read with its own type, as va_arg requires;
+     * they differ only in that.
+     */
+    case 'L': {
+        const mproc_lock_t *o = va_arg(*pk->ap, const mproc_lock_t *);
+        return pack_ref(pk, at, o, live && o ? mproc_value_lock(o) : NULL);
+    }
+    case 'R': {
+        const mproc_rlock_t *o = va_arg(*pk->ap, const mproc_rlock_t *);
+        return pack_ref(pk, at, o, live && o ? mproc_value_rlock(o) : NULL);
+    }
+    case 'S': {
+        const mproc_sem_t *o = va_arg(*pk->ap, const mproc_sem_t *);
+        return pack_ref(pk, at, o, live && o ? mproc_value_sem(o) : NULL);
+    }
+    case 'E': {
+        const mproc_event_t *o = va_arg(*pk->ap, const mproc_event_t *);
+        return pack_ref(pk, at, o, live && o ? mproc_value_event(o) : NULL);
+    }
+    case 'C': {
+        const mproc_cond_t *o = va_arg(*pk->ap, const mproc_cond_t *);
+        return pack_ref(pk, at, o, live && o ? mproc_value_cond(o) : NULL);
+    }
+    case 'B': {
+        const mproc_barrier_t *o = va_arg(*pk->ap, const mproc_barrier_t *);
+        return pack_ref(pk, at, o, live && o ? mproc_value_barrier(o) : NULL);
+    }
+    case 'Q': {
+        const mproc_queue_t *o = va_arg(*pk->ap, const mproc_queue_t *);
+        return pack_ref(pk, at, o, live && o ? mproc_value_queue(o) : NULL);
+    }
+    case 'P': {
+        const mproc_conn_t *o = va_arg(*pk->ap, const mproc_conn_t *);
+        return pack_ref(pk, at, o, live && o ? mproc_value_conn(o) : NULL);
+    }
     default:
         /* check_format() let nothing else through. */
         pack_fail(pk, MPROC_EINVAL, at, "is not a format letter");
@@ -323,8 +414,20 @@ static const char *kind_of(const mproc_value_t *v)
         return "a map";
     case MPROC_VALUE_RECORD:
         return "a record";
+    case MPROC_VALUE_REF:
+        return "a reference";
     }
     return "a value of an unknown kind";
+}
+
+/* kind_of(), with the object a reference refers to: "a lock reference". */
+static const char *kind_of_ref(const mproc_value_t *v, char *buf, size_t cap)
+{
+    if (mproc_value_type(v) != MPROC_VALUE_REF)
+        return kind_of(v);
+    snprintf(buf, cap, "a %s reference",
+             ref_kind_name(mproc_value_ref_kind(v)));
+    return buf;
 }
 
 /* The path of an item: "item 2", or "item 2.0" inside a nested list. */
@@ -372,11 +475,70 @@ static size_t count_items(const char *p, char close)
 static int unpack_seq(unpacker *uk, const mproc_value_t *list, char close,
                       const char *at, const char *path);
 
+/*
+ * Opens the object that reference @v refers to (once per process: the
+ * runtime owns it) into the pointer the letter at @at reads.
+ */
+static int unpack_ref(unpacker *uk, const mproc_value_t *v, const char *at,
+                      const char *path)
+{
+    const struct ref_letter *r = ref_letter(*at);
+    char found[48], why[400];
+    int rc;
+    if (mproc_value_ref_kind(v) != r->kind)
+        return unpack_fail(uk, MPROC_ETYPE, at, path,
+                           "expected a %s reference, found %s", r->name,
+                           kind_of_ref(v, found, sizeof found));
+/*
+ * Reads the out pointer of type @type and opens into it (or into a
+ * scratch pointer for a NULL one, to check the item all the same).
+ */
+#define OPEN_REF(type, open)                                                   \
+    do {                                                                       \
+        type **out = va_arg(*uk->ap, type **), *scratch;                       \
+        rc = open(v, out != NULL ? out : &scratch);                            \
+    } while (0)
+    switch (*at) {
+    case 'L':
+        OPEN_REF(mproc_lock_t, mproc_value_to_lock);
+        break;
+    case 'R':
+        OPEN_REF(mproc_rlock_t, mproc_value_to_rlock);
+        break;
+    case 'S':
+        OPEN_REF(mproc_sem_t, mproc_value_to_sem);
+        break;
+    case 'E':
+        OPEN_REF(mproc_event_t, mproc_value_to_event);
+        break;
+    case 'C':
+        OPEN_REF(mproc_cond_t, mproc_value_to_cond);
+        break;
+    case 'B':
+        OPEN_REF(mproc_barrier_t, mproc_value_to_barrier);
+        break;
+    case 'Q':
+        OPEN_REF(mproc_queue_t, mproc_value_to_queue);
+        break;
+    default:
+        OPEN_REF(mproc_conn_t, mproc_value_to_conn);
+        break;
+    }
+#undef OPEN_REF
+    if (rc >= 0)
+        return 0;
+    /* The sentence is copied first: unpack_fail() rewrites it. */
+    snprintf(why, sizeof why, "cannot open the %s: %s", r->name,
+             mproc_last_error());
+    return unpack_fail(uk, rc, at, path, "%s", why);
+}
+
 static int unpack_item(unpacker *uk, const mproc_value_t *v, const char *path)
 {
     const char *at = uk->p++;
     mproc_value_type_e t = mproc_value_type(v);
     const char *want = NULL;
+    char found[48];
     switch (*at) {
     case 'n':
         if (t != MPROC_VALUE_NIL)
@@ -452,6 +614,15 @@ static int unpack_item(unpacker *uk, const mproc_value_t *v, const char *path)
     }
     case '*':
         break;
+    case 'L':
+    case 'R':
+    case 'S':
+    case 'E':
+    case 'C':
+    case 'B':
+    case 'Q':
+    case 'P':
+        return unpack_ref(uk, v, at, path);
     case '[':
         if (t != MPROC_VALUE_LIST)
             want = "a list";
@@ -463,7 +634,7 @@ static int unpack_item(unpacker *uk, const mproc_value_t *v, const char *path)
     }
     if (want != NULL)
         return unpack_fail(uk, MPROC_ETYPE, at, path, "expected %s, found %s",
-                           want, kind_of(v));
+                           want, kind_of_ref(v, found, sizeof found));
     return 0;
 }
 

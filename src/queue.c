@@ -186,6 +186,7 @@ static int open_os(mproc_queue_t *q, int create)
 static void close_handle(mproc_queue_t *q)
 {
     int last = 0;
+    mproc__ref_cache_forget(q);
     mproc__owned_unlink(&q->owned);
     if (q->wlock != NULL)
         mproc__os_mutex_close(q->wlock);
@@ -305,40 +306,53 @@ int mproc_joinable_queue_create(mproc_queue_t **q,
     return create(q, opts, FLAG_JOINABLE);
 }
 
+/* ---- references ---------------------------------------------------------- */
+
+mproc_value_t *mproc_value_queue(const mproc_queue_t *q)
+{
+    if (q == NULL) {
+        mproc__set_error(MPROC_EINVAL, "no queue to refer to");
+        return NULL;
+    }
+    if (q->name[0] == '\0') {
+        mproc__set_error(MPROC_EFORKONLY,
+                         "this queue was created fork-only: it lives in "
+                         "anonymous memory that only fork children share, so "
+                         "it cannot be passed to a spawned child; create it "
+                         "without .fork_only");
+        return NULL;
+    }
+    return mproc__ref_new(MPROC_REF_QUEUE,
+                          mproc_value_list_of(1, mproc_value_str(q->name)));
+}
+
 int mproc_queue_export(const mproc_queue_t *q, mproc_value_t **ref)
 {
-    mproc_value_t *m;
-    if (q->name[0] == '\0')
-        return mproc__set_error(MPROC_EFORKONLY,
-                                "this queue was created fork-only: it lives "
-                                "in anonymous memory that only fork children "
-                                "share, so it cannot be passed to a spawned "
-                                "child; create it without .fork_only");
-    m = mproc_value_map();
-    if (m == NULL ||
-        mproc_value_map_set_str(m, "mproc", mproc_value_str("queue")) != 0 ||
-        mproc_value_map_set_str(m, "name", mproc_value_str(q->name)) != 0) {
-        mproc_value_free(m);
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    }
-    *ref = m;
-    return 0;
+    *ref = mproc_value_queue(q);
+    if (*ref != NULL)
+        return 0;
+    if (q == NULL)
+        return MPROC_EINVAL;
+    return q->name[0] == '\0' ? MPROC_EFORKONLY : MPROC_ENOMEM;
 }
 
 int mproc_queue_import(mproc_queue_t **out, const mproc_value_t *ref)
 {
-    const char *kind = mproc_value_as_str(mproc_value_get(ref, "mproc"));
-    const char *name = mproc_value_as_str(mproc_value_get(ref, "name"));
+    const char *name;
     mproc_queue_t *q;
     queue_header *h;
     mproc__os_shm_t *probe;
     char n[SUB_NAME_LEN];
-    int rc;
+    int rc = mproc__ref_expect(ref, MPROC_REF_QUEUE);
 
-    if (kind == NULL || strcmp(kind, "queue") != 0 || name == NULL ||
-        strlen(name) >= NAME_LEN || strncmp(name, "mproc-", 6) != 0)
-        return mproc__set_error(MPROC_EINVAL, "the value is not an exported "
-                                              "queue");
+    if (rc != 0)
+        return rc;
+    name = mproc_value_as_str(mproc_value_at(mproc__ref_fields(ref), 0));
+    if (strlen(name) >= NAME_LEN || strncmp(name, "mproc-", 6) != 0)
+        return mproc__set_error(MPROC_EINVAL,
+                                "'%s' is not the name of an "
+                                "mproc queue",
+                                name);
     /* The header tells the ring's size; map it, then the whole segment. */
     rc = mproc__os_shm_open(&probe, name, sizeof(queue_header));
     if (rc != 0)
@@ -375,6 +389,24 @@ int mproc_queue_import(mproc_queue_t **out, const mproc_value_t *ref)
         return rc;
     }
     mproc__owned_link(&q->owned, release_queue, q);
+    *out = q;
+    return 0;
+}
+
+int mproc_value_to_queue(const mproc_value_t *v, mproc_queue_t **out)
+{
+    mproc_queue_t *q;
+    int rc = mproc__ref_expect(v, MPROC_REF_QUEUE);
+    if (rc != 0)
+        return rc;
+    q = mproc__ref_cache_find(v);
+    if (q == NULL) {
+        rc = mproc_queue_import(&q, v);
+        if (rc == 0 && (rc = mproc__ref_cache_add(v, q)) != 0)
+            mproc_queue_destroy(q);
+        if (rc != 0)
+            return rc;
+    }
     *out = q;
     return 0;
 }
