@@ -261,6 +261,149 @@ static void test_unpack_bad_formats(void)
     mproc_value_free(m);
 }
 
+/* ---- references ----------------------------------------------------- */
+
+/*
+ * Receives one object of every kind and uses each: the lock and the rlock
+ * are free, it releases the semaphore, sets the event, passes the barrier
+ * of one, notifies under the condition, puts on the queue and sends on
+ * the connection.
+ */
+static void use_every_reference(const mproc_value_t *args)
+{
+    mproc_lock_t *l, *l_again;
+    mproc_rlock_t *r;
+    mproc_sem_t *s;
+    mproc_event_t *e;
+    mproc_cond_t *c;
+    mproc_barrier_t *b;
+    mproc_queue_t *q;
+    mproc_conn_t *w;
+    mproc_value_t *msg;
+    int n;
+    if (mproc_unpack(args, "LRSECBQP i [L]", &l, &r, &s, &e, &c, &b, &q, &w, &n,
+                     &l_again) < 0)
+        mproc_raise_last();
+    /* Opened once per process: the same reference, the same object. */
+    expect(l == l_again, 2);
+    expect(mproc_lock_acquire(l, 0) == 0 && mproc_lock_release(l) == 0, 3);
+    expect(mproc_rlock_acquire(r, 0) == 0 && mproc_rlock_release(r) == 0, 4);
+    expect(mproc_sem_release(s) == 0, 5);
+    expect(mproc_event_set(e) == 0, 6);
+    expect(mproc_barrier_wait(b, MPROC_FOREVER) >= 0, 7);
+    expect(mproc_cond_acquire(c, MPROC_FOREVER) >= 0, 8);
+    expect(mproc_cond_notify_all(c) == 0, 9);
+    expect(mproc_cond_release(c) == 0, 10);
+    msg = mproc_pack("si", "from the queue", n);
+    expect(mproc_queue_put(q, msg, MPROC_FOREVER) == 0, 11);
+    mproc_value_free(msg);
+    msg = mproc_pack("si", "from the pipe", n);
+    expect(mproc_conn_send(w, msg) == 0, 12);
+    mproc_value_free(msg);
+    /* Runtime-owned: nothing to destroy. */
+}
+MPROC_TARGET(use_every_reference)
+
+static void test_every_reference_letter(void)
+{
+    mproc_lock_t *l;
+    mproc_rlock_t *r;
+    mproc_sem_t *s;
+    mproc_event_t *e;
+    mproc_cond_t *c;
+    mproc_barrier_t *b;
+    mproc_queue_t *q;
+    mproc_conn_t *rd, *wr;
+    mproc_process_opts_t o = {.fn = use_every_reference};
+    mproc_process_t *p;
+    mproc_value_t *got = NULL;
+    const char *what;
+    int n = 0;
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_rlock_create(&r, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_sem_create(&s, 0, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&e, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_cond_create(&c, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_barrier_create(&b, 1, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&rd, &wr, 0, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_spawn(&p, &o,
+                                      mproc_pack("LRSECBQP i [L]", l, r, s, e,
+                                                 c, b, q, wr, 41, l)),
+                          0);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
+    CU_ASSERT_EQUAL(mproc_sem_acquire(s, 0), 0);
+    CU_ASSERT_EQUAL(mproc_event_is_set(e), 1);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_get(q, &got, 0), 0);
+    CU_ASSERT_EQUAL(mproc_unpack(got, "si", &what, &n), 0);
+    CU_ASSERT_STRING_EQUAL(what, "from the queue");
+    CU_ASSERT_EQUAL(n, 41);
+    mproc_value_free(got);
+    CU_ASSERT_EQUAL_FATAL(mproc_conn_recv(rd, &got), 0);
+    CU_ASSERT_EQUAL(mproc_unpack(got, "si", &what, &n), 0);
+    CU_ASSERT_STRING_EQUAL(what, "from the pipe");
+    mproc_value_free(got);
+    mproc_conn_close(rd);
+    mproc_conn_close(wr);
+    mproc_queue_destroy(q);
+    mproc_barrier_destroy(b);
+    mproc_cond_destroy(c);
+    mproc_event_destroy(e);
+    mproc_sem_destroy(s);
+    mproc_rlock_destroy(r);
+    mproc_lock_destroy(l);
+}
+
+static void test_reference_failures(void)
+{
+    mproc_lock_t *l, *got = NULL;
+    mproc_event_t *e;
+    mproc_queue_t *q = NULL;
+    mproc_value_t *v;
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&e, NULL), 0);
+    /* A NULL object, and the 'v' after it freed. */
+    CU_ASSERT_PTR_NULL(
+        mproc_pack("Lv", (mproc_lock_t *) NULL, mproc_value_str("freed")));
+    CU_ASSERT_ERROR_SAYS("'L' at offset 0 got a NULL lock");
+    CU_ASSERT_PTR_NULL(mproc_pack("iQ", 1, (mproc_queue_t *) NULL));
+    CU_ASSERT_ERROR_SAYS("'Q' at offset 1 got a NULL queue");
+    /* The wrong kind, and not a reference at all. */
+    v = mproc_pack("LEi", l, e, 3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_EQUAL(mproc_unpack(v, "QEi", &q, NULL, NULL), MPROC_ETYPE);
+    CU_ASSERT_ERROR_SAYS("item 0 ('Q' at offset 0) expected a queue "
+                         "reference, found a lock reference");
+    CU_ASSERT_PTR_NULL(q);
+    CU_ASSERT_EQUAL(mproc_unpack(v, "LEL", &got, NULL, &got), MPROC_ETYPE);
+    CU_ASSERT_ERROR_SAYS("item 2 ('L' at offset 2) expected a lock "
+                         "reference, found an integer");
+    CU_ASSERT_EQUAL(mproc_unpack(v, "iEi", NULL, NULL, NULL), MPROC_ETYPE);
+    CU_ASSERT_ERROR_SAYS("expected an integer, found a lock reference");
+    /* A NULL pointer still opens (checks) the object. */
+    CU_ASSERT_EQUAL(mproc_unpack(v, "LE*", NULL, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_unpack(v, "L**", &got), 0);
+    CU_ASSERT_PTR_NOT_NULL(got);
+    mproc_value_free(v);
+    mproc_event_destroy(e);
+    mproc_lock_destroy(l);
+    /* A fork-only object has no reference. */
+    if (mproc_start_method_available(MPROC_START_FORK)) {
+        mproc_sync_opts_t so = {.fork_only = 1};
+        mproc_queue_opts_t qo = {.fork_only = 1};
+        CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, &so), 0);
+        CU_ASSERT_PTR_NULL(mproc_pack("vL", mproc_value_int(1), l));
+        CU_ASSERT_ERROR_SAYS("'L' at offset 1 cannot refer to the lock: this "
+                             "lock was created fork-only");
+        CU_ASSERT_EQUAL(mproc_perror(NULL), MPROC_EFORKONLY);
+        mproc_lock_destroy(l);
+        CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, &qo), 0);
+        CU_ASSERT_PTR_NULL(mproc_pack("Q", q));
+        CU_ASSERT_ERROR_SAYS("queue was created fork-only");
+        mproc_queue_destroy(q);
+    }
+}
+
 /* ---- targets by function, spawn ------------------------------------- */
 
 static int g_marker; /* set after startup: fork children see it */
@@ -615,6 +758,8 @@ static const harness_test tests[] = {
     {"unpack wrong types", test_unpack_wrong_types, 0},
     {"unpack lengths and ranges", test_unpack_lengths_and_ranges, 0},
     {"unpack bad formats", test_unpack_bad_formats, 0},
+    {"every reference letter", test_every_reference_letter, 0},
+    {"reference failures", test_reference_failures, 0},
     {"spawn by function", test_spawn_by_function, 0},
     {"spawn failures leave nothing", test_spawn_failures_leave_nothing, 0},
     {"spawn fails at start", test_spawn_fails_at_start, 0},
