@@ -324,7 +324,7 @@ static void pong_event(const mproc_value_t *args)
         die_mproc("event_import", rc);
     place((int) mproc_value_as_int(mproc_value_at(args, 2)), 1);
     for (i = 0; i < total; i++) {
-        if (mproc_event_wait(e1, MPROC_FOREVER) != 1)
+        if (mproc_event_wait(e1, MPROC_FOREVER) != 0)
             die_mproc("event_wait", -1);
         mproc_event_clear(e1);
         mproc_event_set(e2);
@@ -377,7 +377,7 @@ static void bench_rtt(const char *impl, int is_event, int aff, long n)
             for (i = -w; i < n; i++) {
                 double t0 = now_us();
                 mproc_event_set(e1);
-                if (mproc_event_wait(e2, MPROC_FOREVER) != 1)
+                if (mproc_event_wait(e2, MPROC_FOREVER) != 0)
                     die_mproc("event_wait", -1);
                 mproc_event_clear(e2);
                 if (i >= 0)

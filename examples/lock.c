@@ -29,11 +29,13 @@ static mproc_lock_t *lock_arg(const mproc_value_t *args)
 static void worker_with(const mproc_value_t *args)
 {
     mproc_lock_t *lock = lock_arg(args);
-    MPROC_WITH_LOCK(lock)
-    {
+    int rc;
+    MPROC_WITH_LOCK(lock, rc) {
         printf("Lock acquired via with\n");
         fflush(stdout);
     }
+    if (rc < 0)
+        mproc_raise("%s", mproc_last_error());
     mproc_lock_destroy(lock);
 }
 MPROC_TARGET(worker_with)

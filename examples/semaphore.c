@@ -71,14 +71,13 @@ static void worker(const mproc_value_t *args)
     mproc_lock_t *lock;
     pool p;
     char shown[256];
-    int i;
+    int i, rc;
 
     if (mproc_sem_import(&s, mproc_value_at(args, 0)) != 0 ||
         mproc_lock_import(&lock, mproc_value_at(args, 1)) != 0)
         mproc_raise("%s", mproc_last_error());
     mproc_sem_acquire(s, MPROC_FOREVER);
-    MPROC_WITH_LOCK(lock)
-    {
+    MPROC_WITH_LOCK(lock, rc) {
         pool_load(&p);
         snprintf(p.names[p.n++], sizeof p.names[0], "%s", name);
         if (p.n > p.most)
@@ -88,15 +87,18 @@ static void worker(const mproc_value_t *args)
         printf("Activating %s now running %s\n", name, shown);
         fflush(stdout);
     }
+    if (rc < 0)
+        mproc_raise("%s", mproc_last_error());
     mproc_sleep((double) (rand() % 50) / 1000.0); /* the work */
-    MPROC_WITH_LOCK(lock)
-    {
+    MPROC_WITH_LOCK(lock, rc) {
         pool_load(&p);
         for (i = 0; i < p.n; i++)
             if (strcmp(p.names[i], name) == 0)
                 memcpy(p.names[i], p.names[--p.n], sizeof p.names[0]);
         pool_save(&p);
     }
+    if (rc < 0)
+        mproc_raise("%s", mproc_last_error());
     mproc_sem_release(s);
     mproc_sem_destroy(s);
     mproc_lock_destroy(lock);

@@ -9,6 +9,7 @@
 #define MPROC_H
 
 #include "mproc/export.h"
+#include "mproc/version.h"
 #include "mproc/error.h"
 #include "mproc/value.h"
 #include "mproc/pack.h"
@@ -18,16 +19,14 @@
 #include "mproc/connection.h"
 #include "mproc/queue.h"
 
-/** The library version. */
-#define MPROC_VERSION_MAJOR 0
-#define MPROC_VERSION_MINOR 1
-#define MPROC_VERSION_PATCH 0
-
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/** The version of the library in use, e.g. "0.1.0". */
+/**
+ * The version of the library in use, e.g. "0.1.0": the library's own, which
+ * may differ from the MPROC_VERSION_STRING a program was compiled with.
+ */
 MPROC_API const char *mproc_version(void);
 
 #ifdef __cplusplus

@@ -331,9 +331,9 @@ typedef enum mproc__os_mutex_kind_e {
 int mproc__os_mutex_init(mproc__os_mutex_t **m, void *slot, const char *name,
                          mproc__os_mutex_kind_e kind, int create);
 /*
- * 0; MPROC_ETIMEDOUT; MPROC_EOWNERDEAD (held now; the previous holder
- * died); MPROC_EDEADLK (a plain mutex relocked forever by its holder; with
- * a timeout that just times out).
+ * 0; MPROC_OWNERDEAD (> 0: held now, but the previous holder died);
+ * MPROC_ETIMEDOUT; MPROC_EDEADLK (a plain mutex relocked forever by its
+ * holder; with a timeout that just times out).
  */
 int mproc__os_mutex_lock(mproc__os_mutex_t *m, double timeout);
 /* 0; MPROC_ENOTHELD (nobody holds it); MPROC_ENOTOWNER (someone else). */

@@ -344,8 +344,3 @@ int mproc_main(int argc, char **argv)
     }
     return mproc__runtime_init_main();
 }
-
-const char *mproc_version(void)
-{
-    return "0.1.0";
-}

@@ -526,11 +526,8 @@ int mproc_conn_poll(mproc_conn_t *c, double timeout)
     if (rc != 0)
         return rc;
     if (ready_in_buffer(c))
-        return 1;
-    rc = mproc__os_conn_wait_readable(c->os, timeout);
-    if (rc == MPROC_ETIMEDOUT)
         return 0;
-    return rc == 0 ? 1 : rc;
+    return mproc__os_conn_wait_readable(c->os, timeout);
 }
 
 /* ---- handing over ------------------------------------------------------- */
@@ -1047,7 +1044,8 @@ int mproc_wait(mproc_waitable_t *items, size_t n, double timeout)
                 }
             }
         }
-        rc = count;
+        /* Nothing ready when the time ran out is a timeout, as for a poll. */
+        rc = count > 0 ? count : MPROC_ETIMEDOUT;
         if (count > 0 || timeout == 0 ||
             (timeout > 0 && mproc__os_monotonic() >= deadline))
             break;

@@ -17,6 +17,8 @@ const char *mproc_err_name(int status)
     switch (status) {
     case 0:
         return "MPROC_OK";
+    case MPROC_OWNERDEAD:
+        return "MPROC_OWNERDEAD";
 #define MPROC_XX_(name, value, text)                                           \
     case value:                                                                \
         return "MPROC_" #name;
@@ -32,6 +34,8 @@ const char *mproc_strerror(int status)
     switch (status) {
     case 0:
         return "success";
+    case MPROC_OWNERDEAD:
+        return "acquired, but the previous holder died holding it";
 #define MPROC_XX_(name, value, text)                                           \
     case value:                                                                \
         return text;

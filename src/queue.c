@@ -20,11 +20,11 @@
  * when it returns: nothing is buffered in the process, so a process may
  * exit at once without losing items or waiting for a feeder thread.
  */
-#include <apr_atomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic.h"
 #include "mproc_private.h"
 
 #define QUEUE_MAGIC 0x4d505155u /* "MPQU" */
@@ -66,9 +66,9 @@ enum {
 typedef struct queue_header {
     uint32_t magic;
     uint32_t flags;
-    volatile apr_uint32_t users;
-    volatile apr_uint32_t waiters; /* consumers announced to sleep */
-    uint64_t capacity;             /* ring bytes, a multiple of 8 */
+    volatile uint32_t users;
+    volatile uint32_t waiters; /* consumers announced to sleep */
+    uint64_t capacity;         /* ring bytes, a multiple of 8 */
     uint64_t max_message;
     uint64_t compress_threshold; /* 0: never */
     int32_t compress_level;
@@ -76,15 +76,15 @@ typedef struct queue_header {
     uint64_t maxsize;
     char pad0[LINE - 56];
     /* Producers' line. */
-    volatile apr_uint64_t tail;        /* ring position after the last record */
-    volatile apr_uint64_t puts;        /* items ever put */
-    uint64_t spill_write;              /* spill offset to append at */
-    volatile apr_uint32_t spill_count; /* items in the spill file */
+    volatile uint64_t tail;        /* ring position after the last record */
+    volatile uint64_t puts;        /* items ever put */
+    uint64_t spill_write;          /* spill offset to append at */
+    volatile uint32_t spill_count; /* items in the spill file */
     char pad1[LINE - 28];
     /* Consumers' line. */
-    volatile apr_uint64_t head; /* ring position of the oldest record */
-    volatile apr_uint64_t gets; /* items ever taken */
-    uint64_t spill_read;        /* spill offset to read at */
+    volatile uint64_t head; /* ring position of the oldest record */
+    volatile uint64_t gets; /* items ever taken */
+    uint64_t spill_read;    /* spill offset to read at */
     char pad2[LINE - 24];
 } queue_header;
 
@@ -202,7 +202,7 @@ static void close_handle(mproc_queue_t *q)
         mproc__os_event_close(q->alldone);
     mproc__os_spill_close(q->spill);
     if (q->shm != NULL) {
-        last = apr_atomic_dec32(&q->hdr->users) == 0;
+        last = mproc__atomic_dec32(&q->hdr->users) == 0;
         mproc__os_shm_close(q->shm);
     }
     if (q->name[0] != '\0') {
@@ -378,7 +378,7 @@ int mproc_queue_import(mproc_queue_t **out, const mproc_value_t *ref)
     }
     q->hdr = mproc__os_shm_addr(q->shm);
     q->ring = (unsigned char *) q->hdr + RING_OFFSET;
-    apr_atomic_inc32(&q->hdr->users);
+    mproc__atomic_inc32(&q->hdr->users);
     rc = mproc__os_track(q->name);
     if (rc == 0)
         rc = mproc__os_track(sub_name(q, "sp", n));
@@ -473,7 +473,7 @@ static void wait_for_room(mproc_queue_t *q, uint64_t end)
                 return;
             mproc__os_yield();
         }
-        q->seen_head = apr_atomic_read64(&h->head);
+        q->seen_head = mproc__atomic_load64(&h->head);
     }
 }
 
@@ -487,16 +487,16 @@ static int append(mproc_queue_t *q)
     int rc;
 
     mproc__put_u32(len, (uint32_t) q->frame.len);
-    if (apr_atomic_read32(&h->spill_count) == 0 && rec <= h->capacity) {
+    if (mproc__atomic_load32(&h->spill_count) == 0 && rec <= h->capacity) {
         if (tail + rec - q->seen_head > h->capacity)
-            q->seen_head = apr_atomic_read64(&h->head);
+            q->seen_head = mproc__atomic_load64(&h->head);
         if (tail + rec - q->seen_head > h->capacity)
             wait_for_room(q, tail + rec);
         if (tail + rec - q->seen_head <= h->capacity) {
             ring_write(q, tail, len, 4);
             ring_write(q, tail + 4, q->frame.data, q->frame.len);
             /* Publish: the record is complete before the position moves. */
-            apr_atomic_set64(&h->tail, tail + rec);
+            mproc__atomic_store64(&h->tail, tail + rec);
             return 0;
         }
     }
@@ -510,7 +510,7 @@ static int append(mproc_queue_t *q)
     if (rc != 0)
         return rc;
     h->spill_write += 4 + q->frame.len;
-    apr_atomic_inc32(&h->spill_count);
+    mproc__atomic_inc32(&h->spill_count);
     return 0;
 }
 
@@ -530,7 +530,7 @@ static int take(mproc_queue_t *q)
     /* The producers' position is re-read only when the cached one is spent
      * (or left behind by another consumer). */
     if (q->seen_tail == head || q->seen_tail - head > h->capacity)
-        q->seen_tail = apr_atomic_read64(&h->tail);
+        q->seen_tail = mproc__atomic_load64(&h->tail);
     if (q->seen_tail != head) {
         uint64_t tail = q->seen_tail;
         ring_read(q, head, len, 4);
@@ -540,11 +540,11 @@ static int take(mproc_queue_t *q)
              * The length itself is damaged: the ring cannot be walked any
              * further, so everything up to the tail is dropped.
              */
-            apr_atomic_set64(&h->head, tail);
+            mproc__atomic_store64(&h->head, tail);
             /* What was in the ring is gone; what is spilled remains. */
-            apr_atomic_set64(&h->gets, apr_atomic_read64(&h->puts) -
-                                           apr_atomic_read32(&h->spill_count) -
-                                           1);
+            mproc__atomic_store64(
+                &h->gets, mproc__atomic_load64(&h->puts) -
+                              mproc__atomic_load32(&h->spill_count) - 1);
             return mproc__set_error(MPROC_ECORRUPT,
                                     "queue record length is corrupt; the "
                                     "ring was reset");
@@ -554,7 +554,7 @@ static int take(mproc_queue_t *q)
             return rc;
         ring_read(q, head + 4, q->frame.data, n);
         q->frame.len = n;
-        apr_atomic_set64(&h->head, head + record_size(n));
+        mproc__atomic_store64(&h->head, head + record_size(n));
         return 0;
     }
     rc = ensure_spill(q);
@@ -574,14 +574,14 @@ static int take(mproc_queue_t *q)
         return rc;
     q->frame.len = n;
     h->spill_read += 4 + n;
-    if (apr_atomic_dec32(&h->spill_count) == 0) {
+    if (mproc__atomic_dec32(&h->spill_count) == 0) {
         /*
          * Drained: rewind the file. Producers append under the write lock,
          * so take it too (always after the read lock: no producer ever
          * holds the write lock while waiting for the read lock).
          */
         if (lock(q->wlock) == 0) {
-            if (apr_atomic_read32(&h->spill_count) == 0) {
+            if (mproc__atomic_load32(&h->spill_count) == 0) {
                 /* Rewound, and kept unless it grew big: truncating is slow. */
                 if (h->spill_write > SPILL_KEEP)
                     mproc__os_spill_truncate(q->spill);
@@ -602,7 +602,7 @@ static int lock(mproc__os_mutex_t *m)
      * A process that died holding a queue lock had not yet published what
      * it was writing (positions move last): the queue is consistent.
      */
-    return rc == MPROC_EOWNERDEAD ? 0 : rc;
+    return rc == MPROC_OWNERDEAD ? 0 : rc;
 }
 
 static int encode(mproc_queue_t *q, const mproc_value_t *v)
@@ -652,7 +652,7 @@ int mproc_queue_put(mproc_queue_t *q, const mproc_value_t *v, double timeout)
     if (rc == 0) {
         rc = append(q);
         if (rc == 0)
-            apr_atomic_set64(&h->puts, h->puts + 1);
+            mproc__atomic_store64(&h->puts, h->puts + 1);
         mproc__os_mutex_unlock(q->wlock);
     }
     if (rc != 0) {
@@ -667,7 +667,7 @@ int mproc_queue_put(mproc_queue_t *q, const mproc_value_t *v, double timeout)
         return rc;
     }
     /* The set above is a full barrier: waiters is read after it. */
-    if (apr_atomic_read32(&h->waiters) != 0)
+    if (mproc__atomic_load32(&h->waiters) != 0)
         mproc__os_sem_post(q->wakeup);
     return 0;
 }
@@ -675,10 +675,10 @@ int mproc_queue_put(mproc_queue_t *q, const mproc_value_t *v, double timeout)
 /* Whether an item may be there: this handle's view, refreshed if needed. */
 static int maybe_item(mproc_queue_t *q)
 {
-    uint64_t gets = apr_atomic_read64(&q->hdr->gets);
+    uint64_t gets = mproc__atomic_load64(&q->hdr->gets);
     if (q->seen_puts > gets)
         return 1;
-    q->seen_puts = apr_atomic_read64(&q->hdr->puts);
+    q->seen_puts = mproc__atomic_load64(&q->hdr->puts);
     return q->seen_puts > gets;
 }
 
@@ -703,10 +703,10 @@ static int wait_item(mproc_queue_t *q, double timeout)
             if (timeout == 0)
                 return MPROC_ETIMEDOUT;
         }
-        apr_atomic_inc32(&h->waiters);
+        mproc__atomic_inc32(&h->waiters);
         /* Announced (a full barrier): a put from now on posts. */
         if (maybe_item(q)) {
-            apr_atomic_dec32(&h->waiters);
+            mproc__atomic_dec32(&h->waiters);
             return 0;
         }
         if (timeout < 0) {
@@ -715,11 +715,11 @@ static int wait_item(mproc_queue_t *q, double timeout)
             double left = end - mproc_monotonic();
             if (left <= 0 ||
                 mproc__os_sem_wait(q->wakeup, left) == MPROC_ETIMEDOUT) {
-                apr_atomic_dec32(&h->waiters);
+                mproc__atomic_dec32(&h->waiters);
                 return maybe_item(q) ? 0 : MPROC_ETIMEDOUT;
             }
         }
-        apr_atomic_dec32(&h->waiters);
+        mproc__atomic_dec32(&h->waiters);
         spin_end = mproc_monotonic() + SPIN_SECONDS;
     }
 }
@@ -746,12 +746,12 @@ int mproc_queue_get(mproc_queue_t *q, mproc_value_t **v, double timeout)
         if (rc != 0)
             return rc;
         /* Another consumer may have been quicker. */
-        if (q->seen_puts > h->gets || apr_atomic_read64(&h->puts) > h->gets)
+        if (q->seen_puts > h->gets || mproc__atomic_load64(&h->puts) > h->gets)
             break;
         mproc__os_mutex_unlock(q->rlock);
     }
     rc = take(q);
-    apr_atomic_set64(&h->gets, h->gets + 1);
+    mproc__atomic_store64(&h->gets, h->gets + 1);
     mproc__os_mutex_unlock(q->rlock);
     if (q->room != NULL)
         mproc__os_sem_post(q->room);
@@ -790,8 +790,8 @@ int mproc_queue_get_nowait(mproc_queue_t *q, mproc_value_t **v)
 
 size_t mproc_queue_qsize(mproc_queue_t *q)
 {
-    uint64_t gets = apr_atomic_read64(&q->hdr->gets);
-    uint64_t puts = apr_atomic_read64(&q->hdr->puts);
+    uint64_t gets = mproc__atomic_load64(&q->hdr->gets);
+    uint64_t puts = mproc__atomic_load64(&q->hdr->puts);
     return puts > gets ? (size_t) (puts - gets) : 0;
 }
 

@@ -16,11 +16,11 @@
  * The OS knows who holds a Lock; how often an RLock is held is kept in the
  * calling process's handle, since no OS tells it cheaply.
  */
-#include <apr_atomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic.h"
 #include "mproc_private.h"
 
 #define SYNC_MAGIC 0x4d505359u /* "MPSY" */
@@ -45,7 +45,7 @@ static const char *const kind_names[] = {"",      "lock", "rlock",  "sem",
 typedef struct sync_header {
     uint32_t magic;
     uint32_t kind;
-    volatile apr_uint32_t users; /* processes with an open handle */
+    volatile uint32_t users; /* processes with an open handle */
     uint32_t pad;
     union {
         struct {
@@ -159,7 +159,7 @@ static void base_close(sync_base *b)
     int last;
     if (b->shm == NULL)
         return;
-    last = apr_atomic_dec32(&b->hdr->users) == 0;
+    last = mproc__atomic_dec32(&b->hdr->users) == 0;
     mproc__os_shm_close(b->shm);
     b->shm = NULL;
     if (b->name[0] != '\0') {
@@ -231,7 +231,7 @@ static int open_named(sync_base *b, sync_kind kind, const char *name, int slots)
         b->shm = NULL;
         return rc;
     }
-    apr_atomic_inc32(&b->hdr->users);
+    mproc__atomic_inc32(&b->hdr->users);
     return 0;
 }
 
@@ -425,7 +425,8 @@ int mproc_rlock_acquire(mproc_rlock_t *r, double timeout)
         return 0;
     }
     rc = mproc__os_mutex_lock(r->mutex, timeout);
-    if (rc == 0 || rc == MPROC_EOWNERDEAD) {
+    /* MPROC_OWNERDEAD (> 0) means held too. */
+    if (rc >= 0) {
         r->owner = me;
         r->count = 1;
     }
@@ -605,10 +606,7 @@ int mproc_event_is_set(mproc_event_t *e)
 
 int mproc_event_wait(mproc_event_t *e, double timeout)
 {
-    int rc = mproc__os_event_wait(e->event, timeout);
-    if (rc == 0)
-        return 1;
-    return rc == MPROC_ETIMEDOUT ? 0 : rc;
+    return mproc__os_event_wait(e->event, timeout);
 }
 
 void mproc_event_destroy(mproc_event_t *e)
@@ -768,7 +766,7 @@ static int core_wait_for(cond_core *c, const cond_lock *l,
             return rc;
         result = pred(arg);
     }
-    return result ? 1 : 0;
+    return result ? 0 : MPROC_ETIMEDOUT;
 }
 
 /* ---- Condition ------------------------------------------------------ */
@@ -1023,7 +1021,7 @@ static int barrier_open(mproc_barrier_t **barrier, const char *name)
 static int barrier_lock(mproc_barrier_t *b)
 {
     int rc = mproc_lock_acquire(&b->lock, MPROC_FOREVER);
-    if (rc == MPROC_EOWNERDEAD) {
+    if (rc == MPROC_OWNERDEAD) {
         b->base.hdr->u.barrier.state = BROKEN;
         core_notify(&b->core, &b->cl, 0x7fffffff);
         return 0;
@@ -1085,8 +1083,8 @@ int mproc_barrier_wait(mproc_barrier_t *b, double timeout)
             core_notify(&b->core, &b->cl, 0x7fffffff);
         }
     } else {
-        int ok = core_wait_for(&b->core, &b->cl, released, b, timeout);
-        if (ok == 0) {
+        int waited = core_wait_for(&b->core, &b->cl, released, b, timeout);
+        if (waited == MPROC_ETIMEDOUT) {
             barrier_break(b);
             rc = mproc__set_error(MPROC_EBROKEN,
                                   "the barrier broke: a wait timed out");

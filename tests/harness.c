@@ -3,6 +3,7 @@
  */
 #include "harness.h"
 
+#include <apr_env.h>
 #include <apr_file_io.h>
 #include <apr_general.h>
 #include <stdio.h>
@@ -24,20 +25,160 @@
 mproc_start_method_e harness_method = MPROC_START_SPAWN;
 static apr_pool_t *pool;
 
+/*
+ * Children append their CHILD_ASSERT lines to one file per test process,
+ * named by this variable, which every start method passes on (fork copies
+ * it, spawn and the forkserver inherit the environment set before the first
+ * start). The test process reads what is new after each join.
+ */
+#define CHILD_LOG_VAR "MPROC_TEST_CHILD_LOG"
+static char *child_log;
+static long child_log_seen;
+
+static const struct {
+    const char *name;
+    mproc_start_method_e method;
+} methods[] = {{"spawn", MPROC_START_SPAWN},
+               {"fork", MPROC_START_FORK},
+               {"forkserver", MPROC_START_FORKSERVER}};
+
+void harness_child_failed(const char *file, int line, const char *expr)
+{
+    char msg[1024];
+    const char *path = child_log != NULL ? child_log : getenv(CHILD_LOG_VAR);
+    const char *base = strrchr(file, '/');
+    FILE *f;
+    if (base == NULL)
+        base = strrchr(file, '\\');
+    snprintf(msg, sizeof msg,
+             "%s:%d: CHILD_ASSERT(%s) failed in %s (pid %ld)\n",
+             base != NULL ? base + 1 : file, line, expr,
+             mproc_process_name(mproc_current_process()),
+             mproc_process_pid(mproc_current_process()));
+    fputs(msg, stderr);
+    fflush(stderr);
+    /* One write per line: children that fail at once do not interleave. */
+    if (path != NULL && (f = fopen(path, "ab")) != NULL) {
+        fwrite(msg, 1, strlen(msg), f);
+        fclose(f);
+    }
+    mproc_exit(1);
+}
+
+/* What children have logged since the last call (caller frees), or NULL. */
+static char *child_log_news(void)
+{
+    char *text, *news;
+    size_t n;
+    if (child_log == NULL || (text = harness_read_file(child_log)) == NULL)
+        return NULL;
+    n = strlen(text);
+    if ((long) n <= child_log_seen) {
+        free(text);
+        return NULL;
+    }
+    news = strdup(text + child_log_seen);
+    child_log_seen = (long) n;
+    free(text);
+    /* CUnit prints the message on one line. */
+    n = strlen(news);
+    while (n > 0 && (news[n - 1] == '\n' || news[n - 1] == '\r'))
+        news[--n] = '\0';
+    return news;
+}
+
+/* Fails the current test with what children logged, if anything. */
+static void report_child_log(const char *what, const char *file, int line)
+{
+    char *news = child_log_news();
+    char *msg;
+    size_t n;
+    if (news == NULL)
+        return;
+    n = strlen(what) + strlen(news) + 8;
+    msg = malloc(n);
+    snprintf(msg, n, "%s: %s", what, news);
+    CU_assertImplementation(CU_FALSE, (unsigned) line, msg, file, "", CU_FALSE);
+    free(msg);
+    free(news);
+}
+
+/* Runs after each test: a child assertion nobody joined still fails it. */
+static void after_test(void)
+{
+    report_child_log("a child failed", __FILE__, __LINE__);
+}
+
+/* @name as ctest spells it: lower case, runs of other characters as "_". */
+static void ctest_name(const char *name, char *out, size_t size)
+{
+    size_t n = 0;
+    int gap = 0;
+    for (; *name != '\0' && n + 2 < size; name++) {
+        char c = *name;
+        if (c >= 'A' && c <= 'Z')
+            c = (char) (c - 'A' + 'a');
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+            if (gap && n > 0)
+                out[n++] = '_';
+            out[n++] = c;
+            gap = 0;
+        } else
+            gap = 1;
+    }
+    out[n] = '\0';
+}
+
+static int admits(const harness_test *t, mproc_start_method_e m)
+{
+    return t->methods == 0 || (t->methods & (1u << m)) != 0;
+}
+
+/* Whether @arg names @t, by its own name or as ctest spells it. */
+static int names(const harness_test *t, const char *arg)
+{
+    char slug[256];
+    ctest_name(t->name, slug, sizeof slug);
+    return strcmp(t->name, arg) == 0 || strcmp(slug, arg) == 0;
+}
+
+/* Prints "name<TAB>methods" for each test; tests/CMakeLists.txt checks it. */
+static int list_tests(const harness_test *tests)
+{
+    for (; tests->name != NULL; tests++) {
+        size_t m;
+        int first = 1;
+        printf("%s\t", tests->name);
+        for (m = 0; m < sizeof methods / sizeof methods[0]; m++)
+            if (admits(tests, methods[m].method)) {
+                printf("%s%s", first ? "" : " ", methods[m].name);
+                first = 0;
+            }
+        printf("\n");
+    }
+    return 0;
+}
+
 int harness_main(int argc, char **argv, const char *suite_name,
                  const harness_test *tests)
 {
     char full[128];
     CU_pSuite suite;
+    const harness_test *t;
     unsigned failures;
-    int rc = mproc_main(argc, argv);
+    int i, rc = mproc_main(argc, argv);
     if (rc != 0) {
         fprintf(stderr, "mproc_main: %s\n", mproc_last_error());
         return 2;
     }
     apr_pool_create(&pool, NULL);
+    if (argc >= 2 && strcmp(argv[1], "--list") == 0)
+        return list_tests(tests);
     if (argc < 2) {
-        fprintf(stderr, "usage: %s spawn|fork|forkserver|none\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s spawn|fork|forkserver|none [test name...]\n"
+                "       %s --list\n",
+                argv[0], argv[0]);
         return 2;
     }
     if (strcmp(argv[1], "none") != 0) {
@@ -56,18 +197,48 @@ int harness_main(int argc, char **argv, const char *suite_name,
             return 2;
         }
     }
+    /* Every name asked for must exist and be admitted under the method. */
+    for (i = 2; i < argc; i++) {
+        for (t = tests; t->name != NULL && !names(t, argv[i]); t++)
+            ;
+        if (t->name == NULL) {
+            fprintf(stderr, "%s has no test '%s' (see --list)\n", suite_name,
+                    argv[i]);
+            return 2;
+        }
+        if (!admits(t, harness_method)) {
+            fprintf(stderr, "'%s' does not run under %s\n", t->name, argv[1]);
+            return 2;
+        }
+    }
+    child_log = harness_temp_path("child-log");
+    apr_env_set(CHILD_LOG_VAR, child_log, pool);
     snprintf(full, sizeof full, "%s.%s", suite_name, argv[1]);
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
-    suite = CU_add_suite(full, NULL, NULL);
-    for (; tests->name != NULL; tests++)
-        if (tests->methods == 0 ||
-            (tests->methods & (1u << harness_method)) != 0)
-            CU_add_test(suite, tests->name, tests->fn);
+    suite = CU_add_suite_with_setup_and_teardown(full, NULL, NULL, NULL,
+                                                 after_test);
+    for (t = tests; t->name != NULL; t++) {
+        int wanted = argc <= 2;
+        for (i = 2; i < argc && !wanted; i++)
+            wanted = names(t, argv[i]);
+        if (wanted && admits(t, harness_method))
+            CU_add_test(suite, t->name, t->fn);
+    }
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
     CU_cleanup_registry();
+    {
+        /* A fatal CUnit assertion skips after_test(): look once more. */
+        char *news = child_log_news();
+        if (news != NULL) {
+            fprintf(stderr, "a child failed: %s\n", news);
+            free(news);
+            failures++;
+        }
+    }
+    remove(child_log);
     return failures != 0 ? 1 : 0;
 }
 
@@ -83,16 +254,22 @@ mproc_process_t *harness_start(const char *target, mproc_value_t *args)
     return p;
 }
 
-int harness_join_code(mproc_process_t *p)
+int harness_join_code_at(mproc_process_t *p, const char *file, int line)
 {
     int code = -1000;
     CU_ASSERT_EQUAL(mproc_process_join(p, MPROC_FOREVER), 0);
     mproc_process_exitcode(p, &code);
     mproc_process_destroy(p);
+    if (code != 0) {
+        char what[64];
+        snprintf(what, sizeof what, "child exited with %d", code);
+        report_child_log(what, file, line);
+    }
     return code;
 }
 
-int harness_run(const char *target, mproc_value_t *args, int *exitcode)
+int harness_run_at(const char *target, mproc_value_t *args, int *exitcode,
+                   const char *file, int line)
 {
     mproc_process_t *p;
     mproc_process_opts_t o = {0};
@@ -109,6 +286,11 @@ int harness_run(const char *target, mproc_value_t *args, int *exitcode)
     if (rc == 0)
         rc = mproc_process_exitcode(p, exitcode);
     mproc_process_destroy(p);
+    if (rc == 0 && *exitcode != 0) {
+        char what[80];
+        snprintf(what, sizeof what, "%s exited with %d", target, *exitcode);
+        report_child_log(what, file, line);
+    }
     return rc;
 }
 

@@ -1,7 +1,13 @@
 /*
  * The test harness: CUnit suites whose processes run under one start
  * method, given on the command line ("spawn", "fork", "forkserver", or
- * "none" for suites that start no processes).
+ * "none" for suites that start no processes):
+ *
+ *   test_sync fork                            every test the method admits
+ *   test_sync fork "lock across processes"    one test (ctest runs these)
+ *   test_sync --list                          each test and its methods
+ *
+ * A test may also be named as in ctest (lock_across_processes).
  */
 #ifndef MPROC_TEST_HARNESS_H
 #define MPROC_TEST_HARNESS_H
@@ -20,6 +26,22 @@ typedef struct harness_test {
 #define HARNESS_FORK (1u << MPROC_START_FORK)
 #define HARNESS_FORKSERVER (1u << MPROC_START_FORKSERVER)
 
+/*
+ * In a child process: unless @e holds, prints file, line and expression on
+ * stderr, records them for the test process, and exits with 1. The test
+ * process reports them in its CUnit failure message, from
+ * harness_join_code() or harness_run() when a child exits non-zero, and at
+ * the end of the test in any case.
+ */
+#define CHILD_ASSERT(e)                                                        \
+    do {                                                                       \
+        if (!(e))                                                              \
+            harness_child_failed(__FILE__, __LINE__, #e);                      \
+    } while (0)
+
+MPROC_NORETURN void harness_child_failed(const char *file, int line,
+                                         const char *expr);
+
 /* The method under test. */
 extern mproc_start_method_e harness_method;
 
@@ -35,11 +57,21 @@ int harness_main(int argc, char **argv, const char *suite,
  * process, for harness_join_code(). A failure fails the test at once.
  */
 mproc_process_t *harness_start(const char *target, mproc_value_t *args);
-/* Joins @p, destroys it, and returns its exit code (-1000 if unknown). */
-int harness_join_code(mproc_process_t *p);
+/*
+ * Joins @p, destroys it, and returns its exit code (-1000 if unknown). A
+ * non-zero exit after a CHILD_ASSERT fails the test with the assertion.
+ */
+#define harness_join_code(p) harness_join_code_at((p), __FILE__, __LINE__)
+int harness_join_code_at(mproc_process_t *p, const char *file, int line);
 
-/* Starts @target with @args (taken over), joins it; 0 and its exit code. */
-int harness_run(const char *target, mproc_value_t *args, int *exitcode);
+/*
+ * Starts @target with @args (taken over), joins it; 0 and its exit code.
+ * A non-zero exit after a CHILD_ASSERT fails the test with the assertion.
+ */
+#define harness_run(target, args, exitcode)                                    \
+    harness_run_at((target), (args), (exitcode), __FILE__, __LINE__)
+int harness_run_at(const char *target, mproc_value_t *args, int *exitcode,
+                   const char *file, int line);
 
 /* A fresh path in the temporary directory (caller frees). */
 char *harness_temp_path(const char *tag);

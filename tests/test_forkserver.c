@@ -68,6 +68,8 @@ static void test_wrong_key_is_refused(void)
 static void test_garbage_client_does_not_hurt(void)
 {
     int conn = -1;
+    /* Each test runs in a process of its own: start the server here. */
+    CU_ASSERT_EQUAL_FATAL(mproc__unix_forkserver_ensure(), 0);
     CU_ASSERT_EQUAL_FATAL(mproc__unix_forkserver_connect(NULL, &conn), 0);
     /* Authenticated, then junk instead of stdio and a frame. */
     CU_ASSERT_EQUAL(write(conn, "junk", 4), 4);
@@ -79,7 +81,9 @@ static void test_private_directory(void)
 {
     struct stat st;
     char dir[256];
-    const char *path = mproc__unix_forkserver_path();
+    const char *path;
+    CU_ASSERT_EQUAL_FATAL(mproc__unix_forkserver_ensure(), 0);
+    path = mproc__unix_forkserver_path();
     CU_ASSERT_PTR_NOT_NULL_FATAL(path);
     snprintf(dir, sizeof dir, "%s", path);
     *strrchr(dir, '/') = '\0';
@@ -103,7 +107,9 @@ static int wait_pid_gone(long pid)
 
 static void test_restart_after_the_server_dies(void)
 {
-    long pid = mproc__unix_forkserver_pid();
+    long pid;
+    CU_ASSERT_EQUAL_FATAL(mproc__unix_forkserver_ensure(), 0);
+    pid = mproc__unix_forkserver_pid();
     CU_ASSERT_FATAL(pid > 0);
     CU_ASSERT_EQUAL(kill((pid_t) pid, SIGKILL), 0);
     CU_ASSERT_TRUE(wait_pid_gone(pid));

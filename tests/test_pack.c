@@ -9,12 +9,6 @@
 
 #include "harness.h"
 
-static void expect(int cond, int code)
-{
-    if (!cond)
-        mproc_exit(code);
-}
-
 /* The last sentence contains @part. */
 #define CU_ASSERT_ERROR_SAYS(part)                                             \
     CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), part))
@@ -285,20 +279,20 @@ static void use_every_reference(const mproc_value_t *args)
                      &l_again) < 0)
         mproc_raise_last();
     /* Opened once per process: the same reference, the same object. */
-    expect(l == l_again, 2);
-    expect(mproc_lock_acquire(l, 0) == 0 && mproc_lock_release(l) == 0, 3);
-    expect(mproc_rlock_acquire(r, 0) == 0 && mproc_rlock_release(r) == 0, 4);
-    expect(mproc_sem_release(s) == 0, 5);
-    expect(mproc_event_set(e) == 0, 6);
-    expect(mproc_barrier_wait(b, MPROC_FOREVER) >= 0, 7);
-    expect(mproc_cond_acquire(c, MPROC_FOREVER) >= 0, 8);
-    expect(mproc_cond_notify_all(c) == 0, 9);
-    expect(mproc_cond_release(c) == 0, 10);
+    CHILD_ASSERT(l == l_again);
+    CHILD_ASSERT(mproc_lock_acquire(l, 0) == 0 && mproc_lock_release(l) == 0);
+    CHILD_ASSERT(mproc_rlock_acquire(r, 0) == 0 && mproc_rlock_release(r) == 0);
+    CHILD_ASSERT(mproc_sem_release(s) == 0);
+    CHILD_ASSERT(mproc_event_set(e) == 0);
+    CHILD_ASSERT(mproc_barrier_wait(b, MPROC_FOREVER) >= 0);
+    CHILD_ASSERT(mproc_cond_acquire(c, MPROC_FOREVER) >= 0);
+    CHILD_ASSERT(mproc_cond_notify_all(c) == 0);
+    CHILD_ASSERT(mproc_cond_release(c) == 0);
     msg = mproc_pack("si", "from the queue", n);
-    expect(mproc_queue_put(q, msg, MPROC_FOREVER) == 0, 11);
+    CHILD_ASSERT(mproc_queue_put(q, msg, MPROC_FOREVER) == 0);
     mproc_value_free(msg);
     msg = mproc_pack("si", "from the pipe", n);
-    expect(mproc_conn_send(w, msg) == 0, 12);
+    CHILD_ASSERT(mproc_conn_send(w, msg) == 0);
     mproc_value_free(msg);
     /* Runtime-owned: nothing to destroy. */
 }
@@ -415,7 +409,7 @@ static void numbered(const mproc_value_t *args)
     const char *name;
     if (mproc_unpack(args, "is", &n, &name) < 0)
         mproc_raise_last();
-    expect(strcmp(name, "seven") == 0, 99);
+    CHILD_ASSERT(strcmp(name, "seven") == 0);
     mproc_exit(n);
 }
 MPROC_TARGET(numbered)
@@ -526,10 +520,10 @@ static void spawn_from_a_daemon(const mproc_value_t *args)
     mproc_process_opts_t o = {.fn = numbered};
     mproc_process_t *p = (mproc_process_t *) &o;
     (void) args;
-    expect(mproc_spawn(&p, &o, mproc_pack("is", 1, "seven")) == MPROC_EDAEMON,
-           2);
-    expect(p == NULL, 3);
-    expect(mproc_active_children(NULL, 0) == 0, 4);
+    CHILD_ASSERT(mproc_spawn(&p, &o, mproc_pack("is", 1, "seven")) ==
+                 MPROC_EDAEMON);
+    CHILD_ASSERT(p == NULL);
+    CHILD_ASSERT(mproc_active_children(NULL, 0) == 0);
 }
 MPROC_TARGET(spawn_from_a_daemon)
 
@@ -647,10 +641,10 @@ static void put_through_memory(const mproc_value_t *args)
     memset(big, 'q', sizeof big);
     /* Bigger than the ring: it goes through the anonymous spill file. */
     v = mproc_pack("sy", "big", big, sizeof big);
-    expect(mproc_queue_put(g_fork_queue, v, MPROC_FOREVER) == 0, 2);
+    CHILD_ASSERT(mproc_queue_put(g_fork_queue, v, MPROC_FOREVER) == 0);
     mproc_value_free(v);
     v = mproc_pack("s", "small");
-    expect(mproc_queue_put(g_fork_queue, v, MPROC_FOREVER) == 0, 3);
+    CHILD_ASSERT(mproc_queue_put(g_fork_queue, v, MPROC_FOREVER) == 0);
     mproc_value_free(v);
 }
 MPROC_TARGET(put_through_memory)

@@ -14,6 +14,12 @@ static void test_status_codes(void)
     CU_ASSERT_STRING_EQUAL(mproc_strerror(MPROC_ECORRUPT),
                            "corrupt or truncated message");
     CU_ASSERT_STRING_EQUAL(mproc_err_name(-9999), "MPROC_E?");
+    /* A success with news, outside the error table; its old code is free. */
+    CU_ASSERT_EQUAL(MPROC_OWNERDEAD, 1);
+    CU_ASSERT_STRING_EQUAL(mproc_err_name(MPROC_OWNERDEAD), "MPROC_OWNERDEAD");
+    CU_ASSERT_STRING_EQUAL(mproc_strerror(MPROC_OWNERDEAD),
+                           "acquired, but the previous holder died holding it");
+    CU_ASSERT_STRING_EQUAL(mproc_err_name(-25), "MPROC_E?");
     CU_ASSERT_STRING_EQUAL(mproc_strerror(-9999), "unknown error");
     CU_ASSERT(MPROC_EINVAL < 0 && MPROC_ENOTFOUND < 0);
 }
@@ -92,7 +98,14 @@ static void test_process_wide_facts(void)
     CU_ASSERT_EQUAL(mproc_process_destroy(mproc_current_process()),
                     MPROC_EINVAL);
     CU_ASSERT_EQUAL(mproc_active_children(NULL, 0), 0);
-    CU_ASSERT_STRING_EQUAL(mproc_version(), "0.1.0");
+    {
+        /* One source: the string, the numbers and the library agree. */
+        char numbers[32];
+        snprintf(numbers, sizeof numbers, "%d.%d.%d", MPROC_VERSION_MAJOR,
+                 MPROC_VERSION_MINOR, MPROC_VERSION_PATCH);
+        CU_ASSERT_STRING_EQUAL(mproc_version(), MPROC_VERSION_STRING);
+        CU_ASSERT_STRING_EQUAL(numbers, MPROC_VERSION_STRING);
+    }
     CU_ASSERT_EQUAL(mproc_register_target("", NULL), MPROC_EINVAL);
 }
 

@@ -72,7 +72,7 @@ static void tree_root(const mproc_value_t *args)
             mproc_exit(4);
         mproc_value_free(gargs);
     }
-    if (mproc_event_wait(ready_b, 30) != 1)
+    if (mproc_event_wait(ready_b, 15) != 0)
         mproc_exit(5);
     f = fopen(mproc_value_as_str(mproc_value_at(args, 0)), "w");
     fprintf(f, "%ld %ld %ld\n", mproc__os_getpid(), mproc_process_pid(g),
@@ -127,7 +127,7 @@ static void test_killed_tree_leaves_nothing(void)
     CU_ASSERT_EQUAL_FATAL(mproc_process_create(&root, &po), 0);
     mproc_value_free((mproc_value_t *) po.args);
     CU_ASSERT_EQUAL_FATAL(mproc_process_start(root), 0);
-    CU_ASSERT_EQUAL_FATAL(mproc_event_wait(g_ready, 60), 1);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_wait(g_ready, 15), 0);
 
     text = harness_read_file(path);
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);

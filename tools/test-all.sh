@@ -50,8 +50,9 @@ step "Linux: tests"
 run_ctest native build/native
 
 step "Linux, ASan + UBSan: build"
+# The sanitizers and Wine slow every test: its timeout (30 s) is tripled.
 cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DMPROC_SANITIZE=ON \
-      -DMPROC_BUILD_BENCH=OFF >"$logs/sanitize.cmake.log"
+      -DMPROC_BUILD_BENCH=OFF -DMPROC_TEST_TIMEOUT_MULTIPLIER=3 >"$logs/sanitize.cmake.log"
 cmake --build build/sanitize -j"$jobs"
 step "Linux, ASan + UBSan: tests"
 # A crashing child must die of its signal (handle_segv=0); any report fails
@@ -65,7 +66,8 @@ win_deps=$(tools/build-win-deps.sh)
 echo "$win_deps"
 step "Windows (mingw-w64): build"
 cmake -S . -B build/win64 -DCMAKE_TOOLCHAIN_FILE="$root/cmake/mingw-w64-x86_64.cmake" \
-      -DMPROC_WIN_DEPS="$win_deps" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$logs/win64.cmake.log"
+      -DMPROC_WIN_DEPS="$win_deps" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DMPROC_TEST_TIMEOUT_MULTIPLIER=3 >"$logs/win64.cmake.log"
 cmake --build build/win64 -j"$jobs"
 step "Windows under Wine: tests"
 # shellcheck source=tools/wine-env.sh

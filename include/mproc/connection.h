@@ -80,7 +80,8 @@ MPROC_API int mproc_conn_recv_bytes(mproc_conn_t *c, void **buf, size_t *len);
 /**
  * Whether a message (or end of file) is ready to be received, waiting at
  * most @p timeout seconds.
- * @return 1 ready; 0 not; a negative status.
+ * @return 0 when ready; MPROC_ETIMEDOUT if nothing arrived in time; another
+ * negative status.
  */
 MPROC_API int mproc_conn_poll(mproc_conn_t *c, double timeout);
 /** Closes the connection and frees it. */
@@ -127,7 +128,9 @@ typedef struct mproc_waitable_t {
  * Waits until at least one of @p n connections is readable or process has
  * ended, at most @p timeout seconds, as multiprocessing.connection.wait().
  * Any number of items works on every OS (past Windows' 64 handles too).
- * @return the number of ready items (0 on timeout); a negative status.
+ * @return the number of ready items (> 0), each marked in its `ready`
+ * field; MPROC_ETIMEDOUT if none became ready in time; another negative
+ * status.
  */
 MPROC_API int mproc_wait(mproc_waitable_t *items, size_t n, double timeout);
 

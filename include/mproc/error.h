@@ -1,12 +1,25 @@
 /**
  * @file mproc/error.h
- * @brief Status codes: 0 is success, every failure a negative MPROC_E* code.
+ * @brief Status codes: what every mproc call returns.
  *
- * Every fallible mproc call returns an int status. The codes come from one
- * table, MPROC_ERRNO_MAP, which also generates mproc_err_name() and
- * mproc_strerror(). Operating system errors are translated once, where they
- * happen, into the nearest code here; the OS's own sentence is kept in
- * mproc_last_error().
+ * Every fallible mproc call returns an int status, by one rule (libuv's):
+ *
+ * - `< 0`: the call failed, and nothing was acquired, changed or consumed.
+ *   The value is one of the MPROC_E* codes below.
+ * - `0`: done.
+ * - `> 0`: done, with information: a count (mproc_wait()), an index
+ *   (mproc_barrier_wait()) or a positive status such as MPROC_OWNERDEAD
+ *   (the lock is held, but its previous holder died holding it).
+ *
+ * So `if (rc < 0) return rc;` is always right: it never leaves a lock held
+ * or an item taken. A wait returns 0 when what it waited for happened and
+ * MPROC_ETIMEDOUT when the time ran out; queues report their timeouts as
+ * MPROC_EEMPTY and MPROC_EFULL, as Python raises Empty and Full.
+ *
+ * The failure codes come from one table, MPROC_ERRNO_MAP, which also
+ * generates mproc_err_name() and mproc_strerror(). Operating system errors
+ * are translated once, where they happen, into the nearest code here; the
+ * OS's own sentence is kept in mproc_last_error().
  *
  * @defgroup error Errors
  * @{
@@ -22,7 +35,9 @@ extern "C" {
 
 /**
  * The table of status codes: XX(NAME, value, description).
- * Values are stable; new codes are appended.
+ * Values are stable; new codes are appended. -25 was EOWNERDEAD, a lock
+ * acquired from a dead holder; that is a success, MPROC_OWNERDEAD (1),
+ * now, and -25 stays unused so that no code changes its meaning.
  */
 #define MPROC_ERRNO_MAP(XX)                                                    \
     XX(EINVAL, -1, "invalid argument")                                         \
@@ -49,7 +64,6 @@ extern "C" {
     XX(ENOTOWNER, -22, "the lock is held by another process or thread")        \
     XX(ETOOMANY, -23, "semaphore or lock released too many times")             \
     XX(EBROKEN, -24, "the barrier is broken")                                  \
-    XX(EOWNERDEAD, -25, "acquired, but the previous holder died holding it")   \
     XX(EDEADLK, -26, "acquiring would deadlock: the caller holds the lock")    \
     XX(EFORKONLY, -27, "the object exists only for fork children")             \
     XX(EEXIST, -28, "the name exists already")                                 \
@@ -59,6 +73,12 @@ extern "C" {
 /** The status codes as enum constants, e.g. MPROC_EINVAL. */
 enum mproc_errno_e {
     MPROC_OK = 0,
+    /**
+     * A positive status, not a failure: the lock is acquired, but its
+     * previous holder died holding it, so the data it guards may be half
+     * updated. The caller holds the lock and releases it as usual.
+     */
+    MPROC_OWNERDEAD = 1,
 #define MPROC_XX_(name, value, text) MPROC_##name = value,
     MPROC_ERRNO_MAP(MPROC_XX_)
 #undef MPROC_XX_
@@ -67,7 +87,8 @@ enum mproc_errno_e {
 /**
  * The symbolic name of a status, e.g. "MPROC_ETIMEDOUT".
  * @param status any value returned by an mproc function.
- * @return a static string; "MPROC_OK" for 0, "MPROC_E?" for an unknown code.
+ * @return a static string; "MPROC_OK" for 0, "MPROC_OWNERDEAD" for
+ * MPROC_OWNERDEAD, "MPROC_E?" for an unknown code.
  */
 MPROC_API const char *mproc_err_name(int status);
 

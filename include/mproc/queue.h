@@ -70,15 +70,18 @@ MPROC_API int mproc_joinable_queue_create(mproc_queue_t **q,
 /**
  * Puts a copy of @p v, waiting at most @p timeout seconds for room in a
  * bounded queue (0: put_nowait).
- * @return 0; MPROC_EFULL; MPROC_ETOOBIG (nothing is put); MPROC_ECLOSED
- * after mproc_queue_close(); MPROC_ENOTREG for an unregistered record type.
+ * @return 0; MPROC_EFULL, the put's timeout code (Python's Full): the
+ * queue stayed full for @p timeout seconds; MPROC_ETOOBIG (nothing is put);
+ * MPROC_ECLOSED after mproc_queue_close(); MPROC_ENOTREG for an unregistered
+ * record type.
  */
 MPROC_API int mproc_queue_put(mproc_queue_t *q, const mproc_value_t *v,
                               double timeout);
 /**
  * Takes the oldest item, waiting at most @p timeout seconds (0:
  * get_nowait). The caller frees *@p v.
- * @return 0; MPROC_EEMPTY; MPROC_ECORRUPT for a damaged item (it is
+ * @return 0; MPROC_EEMPTY, the get's timeout code (Python's Empty): no item
+ * arrived within @p timeout seconds; MPROC_ECORRUPT for a damaged item (it is
  * dropped; the next get returns the next item); MPROC_ECLOSED.
  */
 MPROC_API int mproc_queue_get(mproc_queue_t *q, mproc_value_t **v,

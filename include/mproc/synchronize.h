@@ -41,10 +41,14 @@
  * Timeouts are seconds: 0 tries once, a negative value (MPROC_FOREVER)
  * waits forever. A wait blocks in the kernel; it never polls.
  *
+ * Statuses follow mproc/error.h: `< 0` failed and nothing was acquired,
+ * `0` done, `> 0` done with information. A wait returns 0 when what it
+ * waited for happened and MPROC_ETIMEDOUT when the time ran out.
+ *
  * A lock whose holder died is not locked forever: the next acquirer gets it
- * and is told with MPROC_EOWNERDEAD (Linux EOWNERDEAD, Windows
- * WAIT_ABANDONED). That status means the lock IS held: release it as
- * usual once the data it guards is checked.
+ * and is told with the positive status MPROC_OWNERDEAD (Linux EOWNERDEAD,
+ * Windows WAIT_ABANDONED). The lock IS held then, so `if (rc < 0)` lets it
+ * through: release it as usual once the data it guards is checked.
  *
  * @defgroup synchronize Synchronization
  * @{
@@ -78,9 +82,9 @@ MPROC_API int mproc_lock_create(mproc_lock_t **lock,
                                 const mproc_sync_opts_t *opts);
 /**
  * Acquires the lock, waiting at most @p timeout seconds.
- * @return 0; MPROC_ETIMEDOUT; MPROC_EOWNERDEAD (acquired: the previous
- * holder died holding it); MPROC_EDEADLK if the calling thread holds it
- * already and would wait forever (with a timeout it just times out).
+ * @return 0; MPROC_OWNERDEAD (> 0: acquired, but the previous holder died
+ * holding it); MPROC_ETIMEDOUT; MPROC_EDEADLK if the calling thread holds
+ * it already and would wait forever (with a timeout it just times out).
  */
 MPROC_API int mproc_lock_acquire(mproc_lock_t *lock, double timeout);
 /**
@@ -117,19 +121,39 @@ MPROC_API int mproc_lock_export(const mproc_lock_t *lock, mproc_value_t **ref);
  */
 MPROC_API int mproc_lock_import(mproc_lock_t **lock, const mproc_value_t *ref);
 
+/** @cond internal */
+/* A name per source line, so that nested blocks do not shadow each other. */
+#define MPROC_WITH_CAT2_(a, b) a##b
+#define MPROC_WITH_CAT_(a, b) MPROC_WITH_CAT2_(a, b)
+#define MPROC_WITH_ONCE_ MPROC_WITH_CAT_(mproc_with_once_, __LINE__)
+/** @endcond */
+
 /**
- * Runs the statement after it with @p lock held, as Python's `with lock:`.
- * Leaving the block with break, return or goto skips the release.
+ * Runs the statement after it with @p lock held, as Python's `with lock:`,
+ * and leaves the acquire's status in the int variable @p rc.
+ *
+ * The lock is acquired with MPROC_FOREVER. The body runs only when the
+ * lock is held, that is when @p rc is 0 or MPROC_OWNERDEAD (the previous
+ * holder died: check the data the lock guards), and the lock is released
+ * after it. When the acquire fails the body is skipped and @p rc says why:
+ * nested on a lock the thread holds already, the inner block gets
+ * MPROC_EDEADLK, does not run, and leaves the outer hold alone.
+ * Leaving the body with break, return or goto skips the release.
  * @code
- * MPROC_WITH_LOCK(lock) {
+ * int rc;
+ * MPROC_WITH_LOCK(lock, rc) {
  *     counter++;
  * }
+ * if (rc < 0)
+ *     return rc;
  * @endcode
+ * @param lock an mproc_lock_t *.
+ * @param rc an int lvalue that receives mproc_lock_acquire()'s status.
  */
-#define MPROC_WITH_LOCK(lock)                                                  \
-    for (int mproc_with_once_ =                                                \
-             (mproc_lock_acquire((lock), MPROC_FOREVER), 1);                   \
-         mproc_with_once_; mproc_with_once_ = 0, mproc_lock_release(lock))
+#define MPROC_WITH_LOCK(lock, rc)                                              \
+    for (int MPROC_WITH_ONCE_ =                                                \
+             ((rc) = mproc_lock_acquire((lock), MPROC_FOREVER)) >= 0;          \
+         MPROC_WITH_ONCE_; MPROC_WITH_ONCE_ = 0, mproc_lock_release(lock))
 /** @} */
 
 /** @name RLock: a mutex its holder may acquire again */
@@ -139,7 +163,8 @@ MPROC_API int mproc_rlock_create(mproc_rlock_t **rlock,
                                  const mproc_sync_opts_t *opts);
 /**
  * Acquires the lock (again, if the calling thread holds it).
- * @return 0; MPROC_ETIMEDOUT; MPROC_EOWNERDEAD (acquired).
+ * @return 0; MPROC_OWNERDEAD (> 0: acquired, but the previous holder died
+ * holding it); MPROC_ETIMEDOUT.
  */
 MPROC_API int mproc_rlock_acquire(mproc_rlock_t *rlock, double timeout);
 /**
@@ -159,6 +184,31 @@ MPROC_API int mproc_rlock_export(const mproc_rlock_t *rlock,
 /** A new handle the caller owns, as mproc_lock_import(). */
 MPROC_API int mproc_rlock_import(mproc_rlock_t **rlock,
                                  const mproc_value_t *ref);
+
+/**
+ * MPROC_WITH_LOCK() for an RLock: runs the statement after it with
+ * @p rlock held and leaves mproc_rlock_acquire()'s status in @p rc.
+ *
+ * The body runs only when the lock is held (@p rc 0 or MPROC_OWNERDEAD),
+ * and one release follows it. Nested on the same RLock, the inner block
+ * runs too (an RLock may be acquired again by its holder) and undoes only
+ * its own acquire. Leaving the body with break, return or goto skips the
+ * release.
+ * @code
+ * int rc;
+ * MPROC_WITH_RLOCK(rlock, rc) {
+ *     counter++;
+ * }
+ * if (rc < 0)
+ *     return rc;
+ * @endcode
+ * @param rlock an mproc_rlock_t *.
+ * @param rc an int lvalue that receives mproc_rlock_acquire()'s status.
+ */
+#define MPROC_WITH_RLOCK(rlock, rc)                                            \
+    for (int MPROC_WITH_ONCE_ =                                                \
+             ((rc) = mproc_rlock_acquire((rlock), MPROC_FOREVER)) >= 0;        \
+         MPROC_WITH_ONCE_; MPROC_WITH_ONCE_ = 0, mproc_rlock_release(rlock))
 /** @} */
 
 /** @name Semaphore and BoundedSemaphore */
@@ -204,8 +254,8 @@ MPROC_API int mproc_event_clear(mproc_event_t *event);
 MPROC_API int mproc_event_is_set(mproc_event_t *event);
 /**
  * Waits until the flag is set, at most @p timeout seconds.
- * @return 1 if the flag is set, 0 if the wait timed out (Python's
- * True/False), or a negative status.
+ * @return 0 once the flag is set (Python's True); MPROC_ETIMEDOUT if it
+ * was not set in time (Python's False); another negative status.
  */
 MPROC_API int mproc_event_wait(mproc_event_t *event, double timeout);
 MPROC_API void mproc_event_destroy(mproc_event_t *event);
@@ -239,7 +289,12 @@ typedef struct mproc_cond_opts_t {
  */
 MPROC_API int mproc_cond_create(mproc_cond_t **cond,
                                 const mproc_cond_opts_t *opts);
-/** Acquires the condition's lock (see mproc_rlock_acquire()). */
+/**
+ * Acquires the condition's lock (see mproc_lock_acquire() and
+ * mproc_rlock_acquire()).
+ * @return 0; MPROC_OWNERDEAD (> 0: acquired from a dead holder);
+ * MPROC_ETIMEDOUT; MPROC_EDEADLK for a Lock the caller holds already.
+ */
 MPROC_API int mproc_cond_acquire(mproc_cond_t *cond, double timeout);
 /** Releases the condition's lock. */
 MPROC_API int mproc_cond_release(mproc_cond_t *cond);
@@ -254,8 +309,9 @@ MPROC_API int mproc_cond_wait(mproc_cond_t *cond, double timeout);
 typedef int (*mproc_predicate_fn)(void *arg);
 /**
  * Waits until @p pred(@p arg) holds, as Condition.wait_for().
- * @return 1 if the predicate holds, 0 if the timeout passed first, or a
- * negative status.
+ * @return 0 once the predicate holds (Python's True); MPROC_ETIMEDOUT if
+ * the timeout passed first (Python's False); MPROC_ENOTHELD or
+ * MPROC_ENOTOWNER if the caller does not hold the lock.
  */
 MPROC_API int mproc_cond_wait_for(mproc_cond_t *cond, mproc_predicate_fn pred,
                                   void *arg, double timeout);

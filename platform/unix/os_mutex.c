@@ -5,7 +5,7 @@
  * futex list of the thread that holds it, so that a holder that dies does
  * not lock everybody out: at its exit the kernel marks the word
  * FUTEX_OWNER_DIED and wakes a waiter, who takes the lock and is told
- * (MPROC_EOWNERDEAD). That is what a glibc robust pthread mutex does; doing
+ * (MPROC_OWNERDEAD). That is what a glibc robust pthread mutex does; doing
  * it here, with one compare-and-swap and a few stores to the thread's own
  * list inline, costs about what a plain (not robust) pthread mutex costs
  * (1.1x), where glibc's general robust path costs 1.3x (bench/README.md).
@@ -199,7 +199,7 @@ static inline void list_remove(struct robust_list_head *head, lock_slot *s)
  * look for it when the thread exits (to tell the next holder), so the
  * memory under it must stay mapped: mproc__os_shm_close asks here. This
  * is what makes a process that exits holding a lock (and closes its
- * handles on the way out) hand MPROC_EOWNERDEAD to the next holder.
+ * handles on the way out) hand MPROC_OWNERDEAD to the next holder.
  */
 static struct {
     pthread_mutex_t lock;
@@ -276,11 +276,8 @@ static inline int taken(struct robust_list_head *head, lock_slot *s,
     COMPILER_BARRIER();
     head->list_op_pending = NULL;
     s->depth = 1;
-    if (owner_died)
-        return mproc__set_error(MPROC_EOWNERDEAD,
-                                "acquired a lock whose previous holder died "
-                                "holding it");
-    return 0;
+    /* Held either way: a dead previous holder is news, not a failure. */
+    return owner_died ? MPROC_OWNERDEAD : 0;
 }
 
 /* The caller holds the lock already: what locking again means. */
