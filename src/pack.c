@@ -650,10 +650,14 @@ static int unpack_seq(unpacker *uk, const mproc_value_t *list, char close,
     if (have != want) {
         if (*path == '\0')
             return mproc__set_error(MPROC_ERANGE,
-                                    "mproc_unpack(\"%.*s\"): the list has "
+                                    "mproc_unpack(\"%.*s\"): the %s has "
                                     "%lu item%s, the format reads %lu",
-                                    QUOTE_MAX, uk->fmt, (unsigned long) have,
-                                    have == 1 ? "" : "s", (unsigned long) want);
+                                    QUOTE_MAX, uk->fmt,
+                                    mproc_value_type(list) == MPROC_VALUE_RECORD
+                                        ? "record"
+                                        : "list",
+                                    (unsigned long) have, have == 1 ? "" : "s",
+                                    (unsigned long) want);
         return unpack_fail(uk, MPROC_ERANGE, at, path,
                            "is a list of %lu item%s, the format reads %lu",
                            (unsigned long) have, have == 1 ? "" : "s",
@@ -687,10 +691,12 @@ int mproc_unpack(const mproc_value_t *list, const char *fmt, ...)
     rc = check_format("mproc_unpack", fmt, UNPACK_LETTERS, 0, &bad);
     if (rc != 0)
         return rc;
-    if (mproc_value_type(list) != MPROC_VALUE_LIST)
+    /* A record's fields are read as a list is: what its behaviour needs. */
+    if (mproc_value_type(list) != MPROC_VALUE_LIST &&
+        mproc_value_type(list) != MPROC_VALUE_RECORD)
         return mproc__set_error(list == NULL ? MPROC_EINVAL : MPROC_ETYPE,
-                                "mproc_unpack(\"%.*s\"): expected a list, "
-                                "found %s",
+                                "mproc_unpack(\"%.*s\"): expected a list or "
+                                "a record, found %s",
                                 QUOTE_MAX, fmt,
                                 list == NULL ? "NULL" : kind_of(list));
     va_start(ap, fmt);

@@ -203,7 +203,14 @@ static void test_unpack_wrong_types(void)
     /* Not a list at all, or nothing. */
     v = mproc_value_int(3);
     CU_ASSERT_EQUAL(mproc_unpack(v, "i", &i), MPROC_ETYPE);
-    CU_ASSERT_ERROR_SAYS("expected a list, found an integer");
+    CU_ASSERT_ERROR_SAYS("expected a list or a record, found an integer");
+    mproc_value_free(v);
+    /* A record's fields read as a list's items. */
+    v = mproc_value_record("Point", mproc_pack("ii", 3, 4));
+    CU_ASSERT_EQUAL(mproc_unpack(v, "i*", &i), 0);
+    CU_ASSERT_EQUAL(i, 3);
+    CU_ASSERT_EQUAL(mproc_unpack(v, "i", &i), MPROC_ERANGE);
+    CU_ASSERT_ERROR_SAYS("the record has 2 items, the format reads 1");
     mproc_value_free(v);
     CU_ASSERT_EQUAL(mproc_unpack(NULL, "i", &i), MPROC_EINVAL);
 }

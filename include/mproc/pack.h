@@ -73,7 +73,7 @@ extern "C" {
 #endif
 
 /**
- * Builds a list of the items @p fmt describes (see the table above).
+ * Builds a list of the items @p fmt describes (see the list above).
  *
  * The result is a list even for one item (`mproc_pack("i", 7)` is `[7]`),
  * the shape of a target's arguments; `mproc_pack("")` is the empty list.
@@ -90,9 +90,11 @@ extern "C" {
 MPROC_API mproc_value_t *mproc_pack(const char *fmt, ...);
 
 /**
- * Reads the items of @p list as @p fmt describes (see the table above),
+ * Reads the items of @p list as @p fmt describes (see the list above),
  * storing each into the pointer given for it; a NULL pointer skips the
- * store but still checks the item.
+ * store but still checks the item. @p list may also be a record, whose
+ * fields are read as a list's items are (what a record's behaviour does
+ * with its argument).
  *
  * Unpacking is strict, as Python's `a, b = args` is: the list and every
  * nested list have exactly as many items as the format has letters at that
