@@ -91,22 +91,13 @@ void wait_raw_child(pid_t pid)
 
 mproc_process_t *start_mproc(const char *target, mproc_value_t *args)
 {
-    const mproc_context_t *fork_ctx;
-    mproc_process_opts_t opts = {0};
+    mproc_process_opts_t opts = {.target = target, .method = MPROC_START_FORK};
     mproc_process_t *p;
     int rc;
     if (args == NULL)
         die_mproc("arguments", MPROC_ENOMEM);
-    if ((rc = mproc_get_context(&fork_ctx, MPROC_START_FORK)) != 0)
-        die_mproc("get_context", rc);
-    opts.target = target;
-    opts.args = args;
-    opts.context = fork_ctx;
-    if ((rc = mproc_process_create(&p, &opts)) != 0)
-        die_mproc("process_create", rc);
-    if ((rc = mproc_process_start(p)) != 0)
-        die_mproc("process_start", rc);
-    mproc_value_free(args);
+    if ((rc = mproc_spawn(&p, &opts, args)) != 0)
+        die_mproc("spawn", rc);
     return p;
 }
 

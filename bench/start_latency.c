@@ -4,8 +4,8 @@
  *
  *   bench_start_latency mproc spawn|fork|forkserver N
  *       N sequential mproc_process_create + start + join + destroy of a
- *       child that runs a do-nothing target, under that start method (a
- *       context from mproc_get_context). One untimed warm-up comes first:
+ *       child that runs a do-nothing target, under that start method
+ *       (opts.method). One untimed warm-up comes first:
  *       it also starts the forkserver, whose start-up is excluded.
  *   bench_start_latency raw fork N
  *       fork(); the child calls _exit(0); the parent waitpid()s.
@@ -72,13 +72,13 @@ static int fail(const char *what, int rc)
 }
 
 /* One start+join of the no-op target; 0 on success. */
-static int mproc_once(const mproc_context_t *ctx)
+static int mproc_once(mproc_start_method_e method)
 {
     mproc_process_opts_t opts = {0};
     mproc_process_t *p;
     int rc, code = -1;
     opts.target = "noop";
-    opts.context = ctx;
+    opts.method = method;
     if ((rc = mproc_process_create(&p, &opts)) != 0)
         return fail("create", rc);
     if ((rc = mproc_process_start(p)) != 0) {
@@ -99,9 +99,7 @@ static int mproc_once(const mproc_context_t *ctx)
 static int bench_mproc(const char *method, double *t, long n)
 {
     mproc_start_method_e m;
-    const mproc_context_t *ctx;
     long i;
-    int rc;
     if (strcmp(method, "spawn") == 0)
         m = MPROC_START_SPAWN;
     else if (strcmp(method, "fork") == 0)
@@ -112,14 +110,17 @@ static int bench_mproc(const char *method, double *t, long n)
         fprintf(stderr, "bench_start_latency: unknown method '%s'\n", method);
         return 2;
     }
-    if ((rc = mproc_get_context(&ctx, m)) != 0)
-        return fail("get_context", rc);
+    if (!mproc_start_method_available(m)) {
+        fprintf(stderr, "bench_start_latency: no %s start method here\n",
+                method);
+        return 2;
+    }
     /* Warm-up: page cache, lazy binding, and the forkserver's start. */
-    if (mproc_once(ctx) != 0)
+    if (mproc_once(m) != 0)
         return 1;
     for (i = 0; i < n; i++) {
         double t0 = now_us();
-        if (mproc_once(ctx) != 0)
+        if (mproc_once(m) != 0)
             return 1;
         t[i] = now_us() - t0;
     }

@@ -49,8 +49,9 @@ MPROC_TARGET(terminated)
 
 int main(int argc, char **argv)
 {
-    static const char *const targets[] = {
-        "exit_error", "exit_ok", "return_value", "raises", "terminated"};
+    /* A target may be named by its registered name too. */
+    static const char *const names[] = {"exit_error", "exit_ok", "return_value",
+                                        "raises", "terminated"};
     mproc_process_t *jobs[5];
     int i;
 
@@ -58,14 +59,11 @@ int main(int argc, char **argv)
         return 1;
 
     for (i = 0; i < 5; i++) {
-        mproc_process_opts_t opts = {.target = targets[i], .name = targets[i]};
-        printf("Starting process for %s\n", targets[i]);
+        mproc_process_opts_t opts = {.target = names[i], .name = names[i]};
+        printf("Starting process for %s\n", names[i]);
         fflush(stdout);
-        if (mproc_process_create(&jobs[i], &opts) != 0 ||
-            mproc_process_start(jobs[i]) != 0) {
-            fprintf(stderr, "%s\n", mproc_last_error());
-            return 1;
-        }
+        if (mproc_spawn(&jobs[i], &opts, NULL) < 0)
+            return mproc_perror(names[i]), 1;
     }
     mproc_process_terminate(jobs[4]);
     for (i = 0; i < 5; i++) {

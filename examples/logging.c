@@ -23,7 +23,7 @@ MPROC_TARGET(worker)
 int main(int argc, char **argv)
 {
     mproc_process_t *p;
-    mproc_process_opts_t opts = {.target = "worker"};
+    mproc_process_opts_t opts = {.fn = worker};
 
     if (mproc_main(argc, argv) != 0)
         return 1;
@@ -35,10 +35,8 @@ int main(int argc, char **argv)
     } else {
         mproc_log_to_stderr(MPROC_LOG_DEBUG);
     }
-    if (mproc_process_create(&p, &opts) != 0 || mproc_process_start(p) != 0) {
-        fprintf(stderr, "%s\n", mproc_last_error());
-        return 1;
-    }
+    if (mproc_spawn(&p, &opts, NULL) < 0)
+        return mproc_perror("cannot start worker"), 1;
     mproc_process_join(p, MPROC_FOREVER);
     mproc_process_destroy(p);
     return 0;

@@ -20,7 +20,7 @@ static void worker_run(const mproc_value_t *args)
 MPROC_TARGET(worker_run)
 
 static const mproc_process_opts_t worker_class = {
-    .target = "worker_run",
+    .fn = worker_run,
     .class_name = "Worker",
 };
 
@@ -31,13 +31,9 @@ int main(int argc, char **argv)
 
     if (mproc_main(argc, argv) != 0)
         return 1;
-    for (i = 0; i < 5; i++) {
-        if (mproc_process_create(&jobs[i], &worker_class) != 0 ||
-            mproc_process_start(jobs[i]) != 0) {
-            fprintf(stderr, "%s\n", mproc_last_error());
-            return 1;
-        }
-    }
+    for (i = 0; i < 5; i++)
+        if (mproc_spawn(&jobs[i], &worker_class, NULL) < 0)
+            return mproc_perror("cannot start a worker"), 1;
     for (i = 0; i < 5; i++) {
         mproc_process_join(jobs[i], MPROC_FOREVER);
         mproc_process_destroy(jobs[i]);

@@ -14,12 +14,16 @@
 
 static void worker(const mproc_value_t *args)
 {
-    printf("Worker: %d\n", (int) mproc_value_as_int(mproc_value_at(args, 0)));
+    int num;
+    if (mproc_unpack(args, "i", &num) < 0)
+        mproc_raise_last();
+    printf("Worker: %d\n", num);
 }
 MPROC_TARGET(worker)
 
 int main(int argc, char **argv)
 {
+    mproc_process_opts_t opts = {.fn = worker};
     mproc_process_t *jobs[5];
     int i;
 
@@ -27,19 +31,9 @@ int main(int argc, char **argv)
     if (mproc_main(argc, argv) != 0)
         return 1;
 
-    for (i = 0; i < 5; i++) {
-        mproc_value_t *args = mproc_value_list_of(1, mproc_value_int(i));
-        mproc_process_opts_t opts = {.target = "worker", .args = args};
-        int rc = mproc_process_create(&jobs[i], &opts);
-        mproc_value_free(args);
-        if (rc == 0)
-            rc = mproc_process_start(jobs[i]);
-        if (rc != 0) {
-            fprintf(stderr, "cannot start worker %d: %s\n", i,
-                    mproc_last_error());
-            return 1;
-        }
-    }
+    for (i = 0; i < 5; i++)
+        if (mproc_spawn(&jobs[i], &opts, mproc_pack("i", i)) < 0)
+            return mproc_perror("cannot start worker"), 1;
     for (i = 0; i < 5; i++) {
         mproc_process_join(jobs[i], MPROC_FOREVER);
         mproc_process_destroy(jobs[i]);

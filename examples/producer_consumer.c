@@ -29,9 +29,10 @@
 
 static mproc_value_t *task_call(const mproc_value_t *task)
 {
-    int64_t a = mproc_value_as_int(mproc_value_at(task, 0));
-    int64_t b = mproc_value_as_int(mproc_value_at(task, 1));
+    int64_t a, b;
     char text[64];
+    if (mproc_unpack(task, "II", &a, &b) < 0)
+        return NULL;
     mproc_sleep(0.1); /* pretend to take time to do the work */
     snprintf(text, sizeof text, "%lld * %lld = %lld", (long long) a,
              (long long) b, (long long) (a * b));
@@ -43,13 +44,13 @@ static void consumer_run(const mproc_value_t *args)
 {
     const char *name = mproc_process_name(mproc_current_process());
     mproc_queue_t *tasks, *results;
-    if (mproc_queue_import(&tasks, mproc_value_at(args, 0)) != 0 ||
-        mproc_queue_import(&results, mproc_value_at(args, 1)) != 0)
-        mproc_raise("%s", mproc_last_error());
+    if (mproc_unpack(args, "QQ", &tasks, &results) < 0)
+        mproc_raise_last();
     for (;;) {
         mproc_value_t *task, *answer;
-        if (mproc_queue_get(tasks, &task, MPROC_FOREVER) != 0)
-            mproc_raise("%s", mproc_last_error());
+        int64_t a, b;
+        if (mproc_queue_get(tasks, &task, MPROC_FOREVER) < 0)
+            mproc_raise_last();
         if (mproc_value_type(task) == MPROC_VALUE_NIL) {
             printf("%s: Exiting\n", name);
             fflush(stdout);
@@ -57,9 +58,9 @@ static void consumer_run(const mproc_value_t *args)
             mproc_value_free(task);
             break;
         }
-        printf("%s: %lld * %lld\n", name,
-               (long long) mproc_value_as_int(mproc_value_at(task, 0)),
-               (long long) mproc_value_as_int(mproc_value_at(task, 1)));
+        if (mproc_unpack(task, "II", &a, &b) < 0)
+            mproc_raise_last();
+        printf("%s: %lld * %lld\n", name, (long long) a, (long long) b);
         fflush(stdout);
         mproc_record_call(task, &answer);
         mproc_queue_task_done(tasks);
@@ -67,48 +68,39 @@ static void consumer_run(const mproc_value_t *args)
         mproc_value_free(answer);
         mproc_value_free(task);
     }
-    mproc_queue_destroy(tasks);
-    mproc_queue_destroy(results);
 }
 MPROC_TARGET(consumer_run)
 
 int main(int argc, char **argv)
 {
+    mproc_process_opts_t consumer = {.fn = consumer_run,
+                                     .class_name = "Consumer"};
     mproc_queue_t *tasks, *results;
-    mproc_value_t *args, *tref, *rref;
     mproc_process_t *consumers[64];
     int num_consumers, num_jobs = 10, i;
 
     if (mproc_main(argc, argv) != 0)
         return 1;
-    if (mproc_joinable_queue_create(&tasks, NULL) != 0 ||
-        mproc_queue_create(&results, NULL) != 0 ||
-        mproc_queue_export(tasks, &tref) != 0 ||
-        mproc_queue_export(results, &rref) != 0)
-        goto fail;
+    if (mproc_joinable_queue_create(&tasks, NULL) < 0 ||
+        mproc_queue_create(&results, NULL) < 0)
+        return mproc_perror("queues"), 1;
 
     /* Start consumers. */
     num_consumers = mproc_cpu_count() * 2;
     if (num_consumers > 64)
         num_consumers = 64;
     printf("Creating %d consumers\n", num_consumers);
-    args = mproc_value_list_of(2, tref, rref);
-    for (i = 0; i < num_consumers; i++) {
-        mproc_process_opts_t o = {
-            .target = "consumer_run", .class_name = "Consumer", .args = args};
-        if (mproc_process_create(&consumers[i], &o) != 0 ||
-            mproc_process_start(consumers[i]) != 0)
-            goto fail;
-    }
-    mproc_value_free(args);
+    for (i = 0; i < num_consumers; i++)
+        if (mproc_spawn(&consumers[i], &consumer,
+                        mproc_pack("QQ", tasks, results)) < 0)
+            return mproc_perror("cannot start a consumer"), 1;
 
     /* Enqueue jobs. */
     for (i = 0; i < num_jobs; i++) {
-        mproc_value_t *task = mproc_value_record(
-            "Task",
-            mproc_value_list_of(2, mproc_value_int(i), mproc_value_int(i)));
-        if (mproc_queue_put(tasks, task, MPROC_FOREVER) != 0)
-            goto fail;
+        mproc_value_t *task =
+            mproc_value_record("Task", mproc_pack("ii", i, i));
+        if (mproc_queue_put(tasks, task, MPROC_FOREVER) < 0)
+            return mproc_perror("put"), 1;
         mproc_value_free(task);
     }
     /* Add a poison pill for each consumer. */
@@ -123,8 +115,8 @@ int main(int argc, char **argv)
     /* Start printing results. */
     while (num_jobs-- > 0) {
         mproc_value_t *result;
-        if (mproc_queue_get(results, &result, MPROC_FOREVER) != 0)
-            goto fail;
+        if (mproc_queue_get(results, &result, MPROC_FOREVER) < 0)
+            return mproc_perror("get"), 1;
         printf("Result: %s\n", mproc_value_as_str(result));
         mproc_value_free(result);
     }
@@ -135,7 +127,4 @@ int main(int argc, char **argv)
     mproc_queue_destroy(tasks);
     mproc_queue_destroy(results);
     return 0;
-fail:
-    fprintf(stderr, "%s\n", mproc_last_error());
-    return 1;
 }

@@ -34,36 +34,30 @@ static void worker(const mproc_value_t *args)
 {
     mproc_queue_t *q;
     mproc_value_t *obj, *result;
-    if (mproc_queue_import(&q, mproc_value_at(args, 0)) != 0 ||
-        mproc_queue_get(q, &obj, MPROC_FOREVER) != 0 ||
-        mproc_record_call(obj, &result) != 0)
-        mproc_raise("%s", mproc_last_error());
+    if (mproc_unpack(args, "Q", &q) < 0 ||
+        mproc_queue_get(q, &obj, MPROC_FOREVER) < 0 ||
+        mproc_record_call(obj, &result) < 0)
+        mproc_raise_last();
     mproc_value_free(obj);
-    mproc_queue_destroy(q);
 }
 MPROC_TARGET(worker)
 
 int main(int argc, char **argv)
 {
+    mproc_process_opts_t opts = {.fn = worker};
     mproc_queue_t *queue;
-    mproc_value_t *ref, *obj;
+    mproc_value_t *obj;
     mproc_process_t *p;
 
     if (mproc_main(argc, argv) != 0)
         return 1;
-    if (mproc_queue_create(&queue, NULL) != 0 ||
-        mproc_queue_export(queue, &ref) != 0)
-        goto fail;
-    mproc_value_t *args = mproc_value_list_of(1, ref);
-    mproc_process_opts_t opts = {.target = "worker", .args = args};
-    if (mproc_process_create(&p, &opts) != 0 || mproc_process_start(p) != 0)
-        goto fail;
-    mproc_value_free(args);
+    if (mproc_queue_create(&queue, NULL) < 0 ||
+        mproc_spawn(&p, &opts, mproc_pack("Q", queue)) < 0)
+        return mproc_perror("queue"), 1;
 
-    obj = mproc_value_record(
-        "MyFancyClass", mproc_value_list_of(1, mproc_value_str("Fancy Dan")));
-    if (mproc_queue_put(queue, obj, MPROC_FOREVER) != 0)
-        goto fail;
+    obj = mproc_value_record("MyFancyClass", mproc_pack("s", "Fancy Dan"));
+    if (mproc_queue_put(queue, obj, MPROC_FOREVER) < 0)
+        return mproc_perror("put"), 1;
     mproc_value_free(obj);
     /* Wait for the worker to finish. */
     mproc_queue_close(queue);
@@ -72,7 +66,4 @@ int main(int argc, char **argv)
     mproc_process_destroy(p);
     mproc_queue_destroy(queue);
     return 0;
-fail:
-    fprintf(stderr, "%s\n", mproc_last_error());
-    return 1;
 }

@@ -73,10 +73,9 @@ static void worker(const mproc_value_t *args)
     char shown[256];
     int i, rc;
 
-    if (mproc_sem_import(&s, mproc_value_at(args, 0)) != 0 ||
-        mproc_lock_import(&lock, mproc_value_at(args, 1)) != 0)
-        mproc_raise("%s", mproc_last_error());
-    mproc_sem_acquire(s, MPROC_FOREVER);
+    if (mproc_unpack(args, "SL", &s, &lock) < 0 ||
+        mproc_sem_acquire(s, MPROC_FOREVER) < 0)
+        mproc_raise_last();
     MPROC_WITH_LOCK(lock, rc) {
         pool_load(&p);
         snprintf(p.names[p.n++], sizeof p.names[0], "%s", name);
@@ -88,7 +87,7 @@ static void worker(const mproc_value_t *args)
         fflush(stdout);
     }
     if (rc < 0)
-        mproc_raise("%s", mproc_last_error());
+        mproc_raise_last();
     mproc_sleep((double) (rand() % 50) / 1000.0); /* the work */
     MPROC_WITH_LOCK(lock, rc) {
         pool_load(&p);
@@ -98,10 +97,8 @@ static void worker(const mproc_value_t *args)
         pool_save(&p);
     }
     if (rc < 0)
-        mproc_raise("%s", mproc_last_error());
+        mproc_raise_last();
     mproc_sem_release(s);
-    mproc_sem_destroy(s);
-    mproc_lock_destroy(lock);
 }
 MPROC_TARGET(worker)
 
@@ -110,7 +107,6 @@ int main(int argc, char **argv)
     mproc_process_t *jobs[WORKERS];
     mproc_sem_t *s;
     mproc_lock_t *lock;
-    mproc_value_t *args;
     char path[64], name[16];
     pool p;
     int i, failed = 0;
@@ -121,27 +117,15 @@ int main(int argc, char **argv)
              mproc_process_pid(mproc_current_process()));
     mproc_config_set("pool_file", path);
     remove(path);
-    if (mproc_sem_create(&s, BOUND, NULL) != 0 ||
-        mproc_lock_create(&lock, NULL) != 0)
-        goto fail;
-    args = mproc_value_list();
-    {
-        mproc_value_t *sref, *lref;
-        if (mproc_sem_export(s, &sref) != 0 ||
-            mproc_lock_export(lock, &lref) != 0)
-            goto fail;
-        mproc_value_append(args, sref);
-        mproc_value_append(args, lref);
-    }
+    if (mproc_sem_create(&s, BOUND, NULL) < 0 ||
+        mproc_lock_create(&lock, NULL) < 0)
+        return mproc_perror("semaphore"), 1;
     for (i = 0; i < WORKERS; i++) {
-        mproc_process_opts_t o = {
-            .target = "worker", .name = name, .args = args};
+        mproc_process_opts_t o = {.fn = worker, .name = name};
         snprintf(name, sizeof name, "%d", i);
-        if (mproc_process_create(&jobs[i], &o) != 0 ||
-            mproc_process_start(jobs[i]) != 0)
-            goto fail;
+        if (mproc_spawn(&jobs[i], &o, mproc_pack("SL", s, lock)) < 0)
+            return mproc_perror("cannot start a worker"), 1;
     }
-    mproc_value_free(args);
     for (i = 0; i < WORKERS; i++) {
         int code = -1;
         mproc_process_join(jobs[i], MPROC_FOREVER);
@@ -155,7 +139,4 @@ int main(int argc, char **argv)
     mproc_sem_destroy(s);
     mproc_lock_destroy(lock);
     return failed || p.most > BOUND || p.n != 0;
-fail:
-    fprintf(stderr, "%s\n", mproc_last_error());
-    return 1;
 }

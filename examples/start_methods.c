@@ -25,13 +25,15 @@ static void observe(const mproc_value_t *args)
 {
     const char *config = mproc_config_get("color");
     const char *env = getenv("MPROC_DEMO_RUNTIME");
-    int fd = (int) mproc_value_as_int(mproc_value_at(args, 1));
-    long long size = (long long) mproc_value_as_int(mproc_value_at(args, 2));
+    const char *method;
+    int fd, has_file;
+    int64_t size;
     struct stat st;
-    int has_file = fstat(fd, &st) == 0 && (long long) st.st_size == size;
 
-    printf("%-11s %-15s %-14s %-13s %-15s",
-           mproc_value_as_str(mproc_value_at(args, 0)),
+    if (mproc_unpack(args, "siI", &method, &fd, &size) < 0)
+        mproc_raise_last();
+    has_file = fstat(fd, &st) == 0 && (int64_t) st.st_size == size;
+    printf("%-11s %-15s %-14s %-13s %-15s", method,
            g_setting == 2 ? "yes" : "no", config ? config : "(none)",
            has_file ? "yes" : "no", env ? "yes" : "no");
     fflush(stdout);
@@ -50,16 +52,16 @@ static int compare_doubles(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The median start+join time of @ctx, in milliseconds. */
-static double start_latency_ms(const mproc_context_t *ctx)
+/* The median start+join time under @method, in milliseconds. */
+static double start_latency_ms(mproc_start_method_e method)
 {
-    mproc_process_opts_t opts = {.target = "noop", .context = ctx};
+    mproc_process_opts_t opts = {.fn = noop, .method = method};
     double t[21];
     int i;
     for (i = 0; i < 21; i++) {
         mproc_process_t *p;
         double t0 = mproc_monotonic();
-        if (mproc_process_create(&p, &opts) != 0 || mproc_process_start(p) != 0)
+        if (mproc_spawn(&p, &opts, NULL) < 0)
             return -1;
         mproc_process_join(p, MPROC_FOREVER);
         t[i] = (mproc_monotonic() - t0) * 1e3;
@@ -99,35 +101,25 @@ int main(int argc, char **argv)
            "(explicit)", "before start", "set at runtime", "(median)");
     for (i = 0; i < sizeof methods / sizeof methods[0]; i++) {
         const char *name = mproc_start_method_name(methods[i]);
-        const mproc_context_t *ctx;
+        mproc_process_opts_t opts = {.fn = observe, .method = methods[i]};
         mproc_process_t *p;
-        mproc_value_t *args;
         double ms;
-        int code = -1;
+        int code = -1, rc;
 
-        if (mproc_get_context(&ctx, methods[i]) != 0) {
+        fflush(stdout);
+        rc = mproc_spawn(
+            &p, &opts,
+            mproc_pack("siI", name, fileno(held), (int64_t) st.st_size));
+        if (rc == MPROC_ENOTSUP) {
             printf("%-11s not available here: %s\n", name, mproc_last_error());
             continue;
         }
-        args = mproc_value_list_of(3, mproc_value_str(name),
-                                   mproc_value_int(fileno(held)),
-                                   mproc_value_int((int64_t) st.st_size));
-        mproc_process_opts_t opts = {
-            .target = "observe", .args = args, .context = ctx};
-        if (mproc_process_create(&p, &opts) != 0) {
-            fprintf(stderr, "%s\n", mproc_last_error());
-            return 1;
-        }
-        mproc_value_free(args);
-        fflush(stdout);
-        if (mproc_process_start(p) != 0) {
-            fprintf(stderr, "%s: %s\n", name, mproc_last_error());
-            return 1;
-        }
+        if (rc < 0)
+            return mproc_perror(name), 1;
         mproc_process_join(p, MPROC_FOREVER);
         mproc_process_exitcode(p, &code);
         mproc_process_destroy(p);
-        ms = start_latency_ms(ctx);
+        ms = start_latency_ms(methods[i]);
         if (code != 0 || ms < 0) {
             fprintf(stderr, "\n%s: child ended with %d (%s)\n", name, code,
                     mproc_last_error());

@@ -12,6 +12,7 @@
 #include "mproc/version.h"
 #include "mproc/error.h"
 #include "mproc/value.h"
+#include "mproc/pack.h"
 #include "mproc/log.h"
 #include "mproc/codec.h"
 #include "mproc/process.h"

@@ -314,6 +314,7 @@ void mproc__bootstrap_run_forked(mproc_process_t *p)
      */
     mproc__rt.parent_pid = p->creator_pid;
     mproc__conn_after_fork(p->creator_pid);
+    mproc__ref_cache_after_fork();
     p->is_current = 1;
     p->pid = mproc__os_getpid();
     p->creator_pid = 0;

@@ -21,15 +21,17 @@
  * MPROC_ECLOSED.
  *
  * Handing over. A connection reaches a child only as a start argument, as
- * the reference {"mproc": "conn", "handle": h, "pid": p, ...} of
- * mproc_conn_export(). When a spawn or forkserver child starts, process.c
- * has mproc__conn_pass_prepare() find the references of this process in
- * the arguments; the backend hands their handles to the child, and the
- * references become {"slot": i, "token": t, ...}: i indexes the handles
- * that the bootstrap message lists, t names that one start, so a slot
- * reference that travels on (through a queue, say) is refused elsewhere
- * instead of opening whatever sits in that slot. A fork child inherits
- * every descriptor, so it imports a reference of its parent directly.
+ * its reference (mproc_value_conn()): a value of kind MPROC_VALUE_REF that
+ * names handles h (and h2) of process p. When a spawn or forkserver child
+ * starts, process.c has mproc__conn_pass_prepare() walk the arguments for
+ * the connection references of this process; the backend hands their
+ * handles to the child, and each reference becomes one that names slots i
+ * (and i2) of start t: i indexes the handles that the bootstrap message
+ * lists, t names that one start, so a slot reference that travels on
+ * (through a queue, say) is refused elsewhere instead of opening whatever
+ * sits in that slot. A fork child inherits every descriptor, so it imports
+ * a reference of its parent directly. Nothing but a reference is ever
+ * rewritten: a user's map or list arrives as it was sent.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,7 @@ struct mproc_conn_t {
     size_t pos;                     /* from in.data + pos on */
     int eof;                        /* the stream has ended */
     int resync;                     /* the next receive scans for a frame */
+    mproc__owned_t owned; /* closed at exit if mproc_value_to_conn() made it */
 };
 
 /* ---- creating and closing --------------------------------------------- */
@@ -122,6 +125,8 @@ void mproc_conn_close(mproc_conn_t *c)
 {
     if (c == NULL)
         return;
+    mproc__ref_cache_forget(c);
+    mproc__owned_unlink(&c->owned);
     mproc__os_conn_close(c->os);
     mproc__buf_free(&c->in);
     free(c);
@@ -551,14 +556,41 @@ void mproc__conn_after_fork(long parent_pid)
     boot.fork_parent = parent_pid;
 }
 
-int mproc_conn_export(const mproc_conn_t *c, mproc_value_t **ref)
+/* The fields of a connection reference, by position (see mproc__ref_new). */
+enum {
+    F_READABLE,
+    F_WRITABLE,
+    F_MAX_MESSAGE,
+    F_THRESHOLD,
+    F_LEVEL,
+    F_NO_COMPRESS,
+    F_FORM,
+    F_A,
+    F_B,
+    F_C
+};
+
+/* The fields that describe @c; its handles or slots are filled in after. */
+static mproc_value_t *conn_fields(int readable, int writable,
+                                  const mproc_conn_opts_t *o, int form,
+                                  int64_t a, int64_t b, int64_t c)
 {
-    mproc_value_t *m;
-    int rc = 0;
-    if (ref != NULL)
-        *ref = NULL;
-    if (c == NULL || ref == NULL)
-        return mproc__set_error(MPROC_EINVAL, "no connection to export");
+    return mproc_value_list_of(
+        MPROC__REF_CONN_FIELDS, mproc_value_bool(readable),
+        mproc_value_bool(writable),
+        mproc_value_int((int64_t) o->codec.max_message),
+        mproc_value_int((int64_t) o->codec.compress_threshold),
+        mproc_value_int(o->codec.compress_level),
+        mproc_value_bool(o->codec.no_compress), mproc_value_int(form),
+        mproc_value_int(a), mproc_value_int(b), mproc_value_int(c));
+}
+
+static int conn_ref(const mproc_conn_t *c, mproc_value_t **ref)
+{
+    mproc__os_fd_t h2;
+    *ref = NULL;
+    if (c == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no connection to refer to");
     /*
      * Bytes read ahead into this process's buffer would never reach the
      * child: refuse rather than lose them.
@@ -569,116 +601,60 @@ int mproc_conn_export(const mproc_conn_t *c, mproc_value_t **ref)
                                 "not yet read; receive them before handing "
                                 "it on",
                                 buffered(c));
-    m = mproc_value_map();
-    if (rc == 0)
-        rc = mproc_value_map_set_str(m, "mproc", mproc_value_str("conn"));
-    if (rc == 0)
-        rc = mproc_value_map_set_str(
-            m, "handle",
-            mproc_value_int((int64_t) mproc__os_conn_handle(c->os)));
-    if (rc == 0 && mproc__os_conn_handle2(c->os) != MPROC__OS_FD_INVALID)
-        rc = mproc_value_map_set_str(
-            m, "handle2",
-            mproc_value_int((int64_t) mproc__os_conn_handle2(c->os)));
-    if (rc == 0)
-        rc = mproc_value_map_set_str(m, "pid",
-                                     mproc_value_int(mproc__os_getpid()));
-    if (rc == 0)
-        rc = mproc_value_map_set_str(m, "readable",
-                                     mproc_value_bool(c->readable));
-    if (rc == 0)
-        rc = mproc_value_map_set_str(m, "writable",
-                                     mproc_value_bool(c->writable));
-    if (rc == 0)
-        rc = mproc_value_map_set_str(
-            m, "max_message",
-            mproc_value_int((int64_t) c->opts.codec.max_message));
-    if (rc == 0)
-        rc = mproc_value_map_set_str(
-            m, "compress_threshold",
-            mproc_value_int((int64_t) c->opts.codec.compress_threshold));
-    if (rc == 0)
-        rc = mproc_value_map_set_str(
-            m, "compress_level", mproc_value_int(c->opts.codec.compress_level));
-    if (rc == 0)
-        rc = mproc_value_map_set_str(
-            m, "no_compress", mproc_value_bool(c->opts.codec.no_compress));
-    if (m == NULL || rc != 0) {
-        mproc_value_free(m);
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    }
-    *ref = m;
-    return 0;
+    h2 = mproc__os_conn_handle2(c->os);
+    *ref = mproc__ref_new(
+        MPROC_REF_CONN,
+        conn_fields(c->readable, c->writable, &c->opts, MPROC__REF_CONN_OWN,
+                    (int64_t) mproc__os_conn_handle(c->os),
+                    h2 == MPROC__OS_FD_INVALID ? -1 : (int64_t) h2,
+                    mproc__os_getpid()));
+    return *ref != NULL ? 0 : MPROC_ENOMEM;
 }
 
-/* A field of a reference that must be an integer of at least @min. */
-static int ref_int(const mproc_value_t *ref, const char *key, int64_t min,
-                   int64_t *out)
+mproc_value_t *mproc_value_conn(const mproc_conn_t *c)
 {
-    const mproc_value_t *v = mproc_value_get(ref, key);
-    if (mproc_value_type(v) != MPROC_VALUE_INT || mproc_value_as_int(v) < min)
-        return mproc__set_error(MPROC_EINVAL,
-                                "connection reference: field '%s' is missing "
-                                "or invalid",
-                                key);
-    *out = mproc_value_as_int(v);
-    return 0;
+    mproc_value_t *ref;
+    return conn_ref(c, &ref) == 0 ? ref : NULL;
 }
 
-static int ref_bool(const mproc_value_t *ref, const char *key, int *out)
+int mproc_conn_export(const mproc_conn_t *c, mproc_value_t **ref)
 {
-    const mproc_value_t *v = mproc_value_get(ref, key);
-    if (mproc_value_type(v) != MPROC_VALUE_BOOL)
-        return mproc__set_error(MPROC_EINVAL,
-                                "connection reference: field '%s' is missing "
-                                "or invalid",
-                                key);
-    *out = mproc_value_as_bool(v);
-    return 0;
+    if (ref == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no place for the reference");
+    return conn_ref(c, ref);
 }
 
-/* The kind-independent fields of a reference: direction and options. */
-static int ref_fields(const mproc_value_t *ref, int *readable, int *writable,
-                      mproc_conn_opts_t *o)
+/* Field @i of connection reference fields @f: its integer or truth. */
+static int64_t field(const mproc_value_t *f, int i)
 {
-    int64_t max_message = 0, threshold = 0, level = 0;
-    int no_compress = 0;
-    int rc = ref_bool(ref, "readable", readable);
-    if (rc == 0)
-        rc = ref_bool(ref, "writable", writable);
-    if (rc == 0)
-        rc = ref_int(ref, "max_message", 1, &max_message);
-    if (rc == 0)
-        rc = ref_int(ref, "compress_threshold", 1, &threshold);
-    if (rc == 0)
-        rc = ref_int(ref, "compress_level", 1, &level);
-    if (rc == 0)
-        rc = ref_bool(ref, "no_compress", &no_compress);
-    if (rc != 0)
-        return rc;
-    if (level > 9 || (uint64_t) max_message > (uint64_t) SIZE_MAX ||
+    const mproc_value_t *v = mproc_value_at(f, (size_t) i);
+    return mproc_value_type(v) == MPROC_VALUE_BOOL ? mproc_value_as_bool(v)
+                                                   : mproc_value_as_int(v);
+}
+
+/* The options of a reference, checked: it may come from anywhere. */
+static int ref_opts(const mproc_value_t *f, mproc_conn_opts_t *o)
+{
+    int64_t max_message = field(f, F_MAX_MESSAGE);
+    int64_t threshold = field(f, F_THRESHOLD), level = field(f, F_LEVEL);
+    if (max_message < 1 || threshold < 1 || level < 1 || level > 9 ||
+        (uint64_t) max_message > (uint64_t) SIZE_MAX ||
         (uint64_t) threshold > (uint64_t) SIZE_MAX)
-        return mproc__set_error(MPROC_EINVAL,
+        return mproc__set_error(MPROC_ECORRUPT,
                                 "connection reference: options out of range");
     memset(o, 0, sizeof *o);
     o->codec.max_message = (size_t) max_message;
     o->codec.compress_threshold = (size_t) threshold;
     o->codec.compress_level = (int) level;
-    o->codec.no_compress = no_compress;
+    o->codec.no_compress = (int) field(f, F_NO_COMPRESS);
     return 0;
 }
 
-/* The handle in slot @key of a reference, which it takes (each slot once). */
-static int take_slot(const mproc_value_t *ref, const char *key,
-                     mproc__os_fd_t *h)
+/* The handle in @slot of the start @token, which it takes (each slot once). */
+static int take_slot(int64_t slot, int64_t token, mproc__os_fd_t *h)
 {
-    int64_t slot, token;
-    int rc = ref_int(ref, key, 0, &slot);
-    if (rc == 0)
-        rc = ref_int(ref, "token", 0, &token);
-    if (rc != 0)
-        return rc;
-    if (boot.n == 0 || token != boot.token || (uint64_t) slot >= boot.n)
+    if (boot.n == 0 || token != boot.token || slot < 0 ||
+        (uint64_t) slot >= boot.n)
         return mproc__set_error(MPROC_ENOTSUP,
                                 "this connection was handed to another "
                                 "process at its start; a connection can "
@@ -696,34 +672,30 @@ static int take_slot(const mproc_value_t *ref, const char *key,
 
 int mproc_conn_import(mproc_conn_t **c, const mproc_value_t *ref)
 {
+    const mproc_value_t *f;
     mproc__os_conn_t *os;
     mproc_conn_opts_t o;
     mproc__os_fd_t h = MPROC__OS_FD_INVALID, h2 = MPROC__OS_FD_INVALID;
-    int readable = 0, writable = 0, rc;
+    int64_t a, b, pid;
+    int rc;
     if (c == NULL)
         return mproc__set_error(MPROC_EINVAL, "no place for the connection");
     *c = NULL;
-    if (mproc_value_type(ref) != MPROC_VALUE_MAP ||
-        mproc_value_as_str(mproc_value_get(ref, "mproc")) == NULL ||
-        strcmp(mproc_value_as_str(mproc_value_get(ref, "mproc")), "conn") != 0)
-        return mproc__set_error(MPROC_EINVAL,
-                                "the value is not an exported connection");
-    rc = ref_fields(ref, &readable, &writable, &o);
+    rc = mproc__ref_expect(ref, MPROC_REF_CONN);
     if (rc != 0)
         return rc;
-    if (mproc_value_get(ref, "slot") != NULL) {
-        rc = take_slot(ref, "slot", &h);
-        if (rc == 0 && mproc_value_get(ref, "slot2") != NULL)
-            rc = take_slot(ref, "slot2", &h2);
-    } else {
-        int64_t handle, handle2 = MPROC__OS_FD_INVALID, pid;
-        rc = ref_int(ref, "handle", 0, &handle);
-        if (rc == 0 && mproc_value_get(ref, "handle2") != NULL)
-            rc = ref_int(ref, "handle2", 0, &handle2);
-        if (rc == 0)
-            rc = ref_int(ref, "pid", 1, &pid);
-        if (rc != 0)
-            return rc;
+    f = mproc__ref_fields(ref);
+    rc = ref_opts(f, &o);
+    if (rc != 0)
+        return rc;
+    a = field(f, F_A);
+    b = field(f, F_B);
+    if (field(f, F_FORM) == MPROC__REF_CONN_SLOT) {
+        rc = take_slot(a, field(f, F_C), &h);
+        if (rc == 0 && b >= 0)
+            rc = take_slot(b, field(f, F_C), &h2);
+    } else if (field(f, F_FORM) == MPROC__REF_CONN_OWN && a >= 0) {
+        pid = field(f, F_C);
         /* Only a fork child has its parent's descriptors. */
         if (boot.fork_parent == 0 || pid != boot.fork_parent)
             return mproc__set_error(
@@ -732,28 +704,55 @@ int mproc_conn_import(mproc_conn_t **c, const mproc_value_t *ref)
                 "as a start argument; a connection can only be handed to a "
                 "child as an argument of its start",
                 (long long) pid, mproc__os_getpid());
-        h = (mproc__os_fd_t) handle;
-        h2 = (mproc__os_fd_t) handle2;
+        h = (mproc__os_fd_t) a;
+        h2 = b >= 0 ? (mproc__os_fd_t) b : MPROC__OS_FD_INVALID;
+    } else {
+        return mproc__set_error(MPROC_ECORRUPT,
+                                "connection reference of an unknown form");
     }
     if (rc != 0)
         return rc;
     rc = mproc__os_conn_adopt(&os, h, h2);
     if (rc != 0)
         return rc;
-    return conn_new(c, os, readable, writable, &o);
+    return conn_new(c, os, (int) field(f, F_READABLE),
+                    (int) field(f, F_WRITABLE), &o);
+}
+
+static void release_conn(void *obj)
+{
+    mproc_conn_close(obj);
+}
+
+int mproc_value_to_conn(const mproc_value_t *v, mproc_conn_t **out)
+{
+    mproc_conn_t *c;
+    int rc = mproc__ref_expect(v, MPROC_REF_CONN);
+    if (rc != 0)
+        return rc;
+    c = mproc__ref_cache_find(v);
+    if (c == NULL) {
+        rc = mproc_conn_import(&c, v);
+        if (rc == 0 && (rc = mproc__ref_cache_add(v, c)) != 0)
+            mproc_conn_close(c);
+        if (rc != 0)
+            return rc;
+        /* The runtime owns it now, and closes it at exit. */
+        mproc__owned_link(&c->owned, release_conn, c);
+    }
+    *out = c;
+    return 0;
 }
 
 /* ---- finding the connections of a start --------------------------------- */
 
-/* Whether @v is a reference exported by this process. */
+/* Whether @v is a connection reference made by this process. */
 static int is_own_ref(const mproc_value_t *v)
 {
-    const char *kind = mproc_value_as_str(mproc_value_get(v, "mproc"));
-    const mproc_value_t *pid = mproc_value_get(v, "pid");
-    return kind != NULL && strcmp(kind, "conn") == 0 &&
-           mproc_value_type(mproc_value_get(v, "handle")) == MPROC_VALUE_INT &&
-           mproc_value_type(pid) == MPROC_VALUE_INT &&
-           mproc_value_as_int(pid) == mproc__os_getpid();
+    const mproc_value_t *f = mproc__ref_fields(v);
+    return mproc_value_ref_kind(v) == MPROC_REF_CONN &&
+           field(f, F_FORM) == MPROC__REF_CONN_OWN &&
+           field(f, F_C) == mproc__os_getpid();
 }
 
 /* The slot of handle @h in @pass, added if new; -1 (and *@rc) if full. */
@@ -780,45 +779,31 @@ static int64_t pass_slot(mproc__conn_pass_t *pass, mproc__os_fd_t h, int *rc)
 static mproc_value_t *slot_ref(const mproc_value_t *ref,
                                mproc__conn_pass_t *pass, int *rc)
 {
-    const mproc_value_t *h2 = mproc_value_get(ref, "handle2");
-    mproc_value_t *out;
+    const mproc_value_t *f = mproc__ref_fields(ref);
+    mproc_conn_opts_t o;
     int64_t slot, slot2 = -1;
-    size_t i;
-    slot = pass_slot(
-        pass,
-        (mproc__os_fd_t) mproc_value_as_int(mproc_value_get(ref, "handle")),
-        rc);
-    if (slot >= 0 && h2 != NULL)
-        slot2 = pass_slot(pass, (mproc__os_fd_t) mproc_value_as_int(h2), rc);
-    if (slot < 0 || (h2 != NULL && slot2 < 0))
+    mproc_value_t *out;
+    *rc = ref_opts(f, &o);
+    if (*rc != 0)
         return NULL;
-    out = mproc_value_map();
-    for (i = 0; out != NULL && i < mproc_value_len(ref); i++) {
-        const mproc_value_t *k = mproc_value_key_at(ref, i);
-        const char *name = mproc_value_as_str(k);
-        if (name != NULL &&
-            (strcmp(name, "handle") == 0 || strcmp(name, "handle2") == 0 ||
-             strcmp(name, "pid") == 0))
-            continue;
-        if (mproc_value_map_set(out, mproc_value_copy(k),
-                                mproc_value_copy(mproc_value_value_at(ref, i))))
-            break;
-    }
-    if (out == NULL || i < mproc_value_len(ref) ||
-        mproc_value_map_set_str(out, "slot", mproc_value_int(slot)) ||
-        (slot2 >= 0 &&
-         mproc_value_map_set_str(out, "slot2", mproc_value_int(slot2))) ||
-        mproc_value_map_set_str(out, "token", mproc_value_int(pass->token))) {
-        mproc_value_free(out);
-        *rc = mproc__set_error(MPROC_ENOMEM, "out of memory");
+    slot = pass_slot(pass, (mproc__os_fd_t) field(f, F_A), rc);
+    if (slot >= 0 && field(f, F_B) >= 0)
+        slot2 = pass_slot(pass, (mproc__os_fd_t) field(f, F_B), rc);
+    if (slot < 0 || (field(f, F_B) >= 0 && slot2 < 0))
         return NULL;
-    }
+    out = mproc__ref_new(MPROC_REF_CONN, conn_fields((int) field(f, F_READABLE),
+                                                     (int) field(f, F_WRITABLE),
+                                                     &o, MPROC__REF_CONN_SLOT,
+                                                     slot, slot2, pass->token));
+    if (out == NULL)
+        *rc = MPROC_ENOMEM;
     return out;
 }
 
 /*
  * A copy of @v with this process's connection references rewritten; NULL
- * with *@rc set on failure.
+ * with *@rc set on failure. Only references are looked at: maps, lists and
+ * records are copied as they are, whatever they hold.
  */
 static mproc_value_t *rewrite(const mproc_value_t *v, mproc__conn_pass_t *pass,
                               int *rc)
@@ -827,8 +812,17 @@ static mproc_value_t *rewrite(const mproc_value_t *v, mproc__conn_pass_t *pass,
     size_t i, n = mproc_value_len(v);
     int bad = 0;
     switch (mproc_value_type(v)) {
+    case MPROC_VALUE_REF:
+        if (is_own_ref(v))
+            return slot_ref(v, pass, rc);
+        out = mproc_value_copy(v);
+        break;
     case MPROC_VALUE_LIST:
     case MPROC_VALUE_RECORD:
+        if (!mproc__value_has_ref(v, MPROC_REF_CONN)) {
+            out = mproc_value_copy(v);
+            break;
+        }
         /* A record's fields are a list, rebuilt the same way. */
         out = mproc_value_list();
         for (i = 0; out != NULL && !bad && i < n; i++) {
@@ -841,15 +835,20 @@ static mproc_value_t *rewrite(const mproc_value_t *v, mproc__conn_pass_t *pass,
         }
         break;
     case MPROC_VALUE_MAP:
-        if (is_own_ref(v))
-            return slot_ref(v, pass, rc);
+        if (!mproc__value_has_ref(v, MPROC_REF_CONN)) {
+            out = mproc_value_copy(v);
+            break;
+        }
         out = mproc_value_map();
         for (i = 0; out != NULL && !bad && i < n; i++) {
+            mproc_value_t *key = rewrite(mproc_value_key_at(v, i), pass, rc);
             mproc_value_t *item = rewrite(mproc_value_value_at(v, i), pass, rc);
-            bad =
-                item == NULL ||
-                mproc_value_map_set(
-                    out, mproc_value_copy(mproc_value_key_at(v, i)), item) != 0;
+            bad = key == NULL || item == NULL ||
+                  mproc_value_map_set(out, key, item) != 0;
+            if (bad && (key == NULL || item == NULL)) {
+                mproc_value_free(key);
+                mproc_value_free(item);
+            }
         }
         break;
     default:
@@ -865,39 +864,22 @@ static mproc_value_t *rewrite(const mproc_value_t *v, mproc__conn_pass_t *pass,
     return out;
 }
 
-/* Whether @hay holds the bytes of @needle. */
-static int contains(const unsigned char *hay, size_t n, const char *needle,
-                    size_t k)
-{
-    size_t i;
-    for (i = 0; n >= k && i <= n - k; i++) {
-        const unsigned char *m = memchr(hay + i, needle[0], n - k + 1 - i);
-        if (m == NULL)
-            return 0;
-        i = (size_t) (m - hay);
-        if (memcmp(m, needle, k) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 int mproc__conn_pass_prepare(const mproc__buf_t *args, mproc__conn_pass_t *pass)
 {
     mproc_value_t *argv = NULL, *out;
     uint64_t token;
     int rc = 0;
-    /*
-     * Most starts pass no connection: the msgpack string "conn" (fixstr
-     * of 4) appears in every reference, and its absence spares decoding.
-     */
-    static const char marker[5] = {(char) 0xa4, 'c', 'o', 'n', 'n'};
     memset(pass, 0, sizeof *pass);
-    if (args->data == NULL ||
-        !contains(args->data, args->len, marker, sizeof marker))
+    if (args->data == NULL)
         return 0;
     rc = mproc__value_decode(args->data, args->len, &argv);
     if (rc != 0)
         return rc;
+    /* Most starts pass no connection: nothing to rewrite then. */
+    if (!mproc__value_has_ref(argv, MPROC_REF_CONN)) {
+        mproc_value_free(argv);
+        return 0;
+    }
     pass->handles = malloc(MPROC__OS_MAX_PASS * sizeof *pass->handles);
     if (pass->handles == NULL) {
         mproc_value_free(argv);

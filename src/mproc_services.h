@@ -44,6 +44,8 @@ int mproc__tracker_name_ok(const char *name, size_t n);
  * naturally.
  */
 int mproc__set_error(int status, const char *fmt, ...) MPROC_PRINTF(2, 3);
+/* The status that went with the calling thread's last mproc__set_error(). */
+int mproc__last_status(void);
 
 /* ---- growable byte buffers (buf.c) ----------------------------------- */
 

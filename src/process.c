@@ -79,33 +79,59 @@ int mproc_process_create(mproc_process_t **proc,
 {
     mproc_process_t *self = mproc_current_process(), *p;
     mproc_target_fn fn;
+    const char *target;
     int identity[64];
     size_t n;
     char name[256];
     int rc;
 
     *proc = NULL;
-    if (opts == NULL || opts->target == NULL)
-        return mproc__set_error(MPROC_EINVAL, "a process needs a target");
+    if (opts == NULL || (opts->target == NULL && opts->fn == NULL))
+        return mproc__set_error(MPROC_EINVAL, "a process needs a target: "
+                                              "set .fn or .target");
     if (opts->args != NULL && mproc_value_type(opts->args) != MPROC_VALUE_LIST)
         return mproc__set_error(MPROC_EINVAL,
                                 "the arguments of a process must be a list");
-    if (opts->context != NULL) {
-        rc = mproc_start_method_available(mproc_context_method(opts->context));
-        if (!rc)
-            return mproc__set_error(
-                MPROC_ENOTSUP,
-                "the %s start method is not available on "
-                "this platform; use spawn",
-                mproc_start_method_name(mproc_context_method(opts->context)));
+    rc = mproc__check_method(opts->method);
+    if (rc != 0)
+        return rc;
+    if (opts->fn != NULL) {
+        /* A spawned child finds the function by name: it needs one. */
+        target = mproc__target_name(opts->fn);
+        if (target == NULL)
+            return mproc__set_error(MPROC_ENOTREG,
+                                    "the function given as .fn%s%s%s is not "
+                                    "a registered target (register it with "
+                                    "MPROC_TARGET or mproc_register_target "
+                                    "before mproc_main)",
+                                    opts->target ? " ('" : "",
+                                    opts->target ? opts->target : "",
+                                    opts->target ? "')" : "");
+        /* One function may have several names: compare functions. */
+        if (opts->target != NULL &&
+            mproc__target_find(opts->target) != opts->fn)
+            return mproc__set_error(MPROC_EINVAL,
+                                    ".fn and .target disagree: the function "
+                                    "is registered as '%s', and .target "
+                                    "names %s",
+                                    target,
+                                    mproc__target_find(opts->target) != NULL
+                                        ? "another function"
+                                        : "no registered target");
+        if (opts->target != NULL)
+            target = opts->target;
+        fn = opts->fn;
+    } else {
+        target = opts->target;
+        fn = mproc__target_find(target);
+        if (fn == NULL)
+            return mproc__set_error(MPROC_ENOTREG,
+                                    "target '%s' is not registered in this "
+                                    "program (use MPROC_TARGET or "
+                                    "mproc_register_target before "
+                                    "mproc_main)",
+                                    target);
     }
-    fn = mproc__target_find(opts->target);
-    if (fn == NULL)
-        return mproc__set_error(MPROC_ENOTREG,
-                                "target '%s' is not registered in this "
-                                "program (use MPROC_TARGET or "
-                                "mproc_register_target before mproc_main)",
-                                opts->target);
     n = self->identity_len;
     if (n + 1 > MPROC__ARRAY_SIZE(identity))
         return mproc__set_error(MPROC_ERANGE, "processes nested too deeply");
@@ -123,7 +149,7 @@ int mproc_process_create(mproc_process_t **proc,
     p = alloc_process(name, identity, n);
     if (p == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    p->target = mproc__strdup(opts->target);
+    p->target = mproc__strdup(target);
     if (p->target == NULL) {
         free_process(p);
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
@@ -132,7 +158,8 @@ int mproc_process_create(mproc_process_t **proc,
     p->daemon = opts->daemon == MPROC_DAEMON_INHERIT
                     ? self->daemon
                     : opts->daemon == MPROC_DAEMON_YES;
-    p->method = mproc_context_method(opts->context);
+    p->method = opts->method != MPROC_START_DEFAULT ? opts->method
+                                                    : mproc_get_start_method();
     p->creator_pid = mproc__os_getpid();
     /* Encode the arguments now: the caller may free them after create. */
     if (opts->args != NULL) {
@@ -148,6 +175,38 @@ int mproc_process_create(mproc_process_t **proc,
         return rc;
     }
     *proc = p;
+    return 0;
+}
+
+int mproc_spawn(mproc_process_t **proc, const mproc_process_opts_t *opts,
+                mproc_value_t *args)
+{
+    mproc_process_opts_t o;
+    int rc;
+    *proc = NULL;
+    /* A NULL that stands for a failed mproc_pack() is that failure. */
+    rc = mproc__pack_take_failure();
+    if (args == NULL && rc < 0)
+        return rc;
+    if (opts == NULL) {
+        mproc_value_free(args);
+        return mproc__set_error(MPROC_EINVAL, "a process needs a target: "
+                                              "set .fn or .target");
+    }
+    o = *opts;
+    o.args = args;
+    rc = mproc_process_create(proc, &o);
+    /* create copied (encoded) the arguments: they are no longer needed. */
+    mproc_value_free(args);
+    if (rc < 0)
+        return rc;
+    rc = mproc_process_start(*proc);
+    if (rc < 0) {
+        /* Never started, so destroying cannot meet a running child. */
+        mproc_process_destroy(*proc);
+        *proc = NULL;
+        return rc;
+    }
     return 0;
 }
 

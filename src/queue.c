@@ -112,10 +112,40 @@ static void release_queue(void *obj)
 
 /* ---- creation ------------------------------------------------------------ */
 
+/*
+ * The name of the queue's OS object @tag; NULL (an anonymous object) for a
+ * fork-only queue, which has no name.
+ */
 static const char *sub_name(const mproc_queue_t *q, const char *tag, char *buf)
 {
+    if (q->name[0] == '\0')
+        return NULL;
     snprintf(buf, SUB_NAME_LEN, "%.22s.%.3s", q->name, tag);
     return buf;
+}
+
+/*
+ * Opens the spill file of a fork-only queue. A spill file needs a name to
+ * be made, so it gets a random one that is removed at once: the open
+ * handle keeps the file, fork children inherit the handle, and nothing
+ * named is left to leak (fork-only queues exist only on Unix, where
+ * removing an open file's name keeps the file).
+ */
+static int open_anonymous_spill(mproc_queue_t *q)
+{
+    char n[SUB_NAME_LEN];
+    unsigned char r[8];
+    int i, rc;
+    /* 64 random bits, as the named segments have: a clash is not met. */
+    mproc__random_bytes(r, sizeof r);
+    memcpy(n, "mproc-", 6);
+    for (i = 0; i < 8; i++)
+        snprintf(n + 6 + 2 * i, 3, "%02x", r[i]);
+    memcpy(n + 22, ".sp", 4);
+    rc = mproc__os_spill_open(&q->spill, n, 1);
+    if (rc == 0)
+        mproc__os_spill_unlink(n);
+    return rc;
 }
 
 static int open_os(mproc_queue_t *q, int create)
@@ -154,6 +184,7 @@ static int open_os(mproc_queue_t *q, int create)
 static void close_handle(mproc_queue_t *q)
 {
     int last = 0;
+    mproc__ref_cache_forget(q);
     mproc__owned_unlink(&q->owned);
     if (q->wlock != NULL)
         mproc__os_mutex_close(q->wlock);
@@ -215,16 +246,25 @@ static int create(mproc_queue_t **out, const mproc_queue_opts_t *opts,
     q = calloc(1, sizeof *q);
     if (q == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    rc = mproc__shm_create_named(&q->shm, q->name,
-                                 RING_OFFSET + (size_t) capacity);
+    if (o.fork_only) {
+        rc = mproc__check_fork_only("queue");
+        if (rc == 0)
+            rc = mproc__os_shm_create(&q->shm, NULL,
+                                      RING_OFFSET + (size_t) capacity);
+    } else {
+        rc = mproc__shm_create_named(&q->shm, q->name,
+                                     RING_OFFSET + (size_t) capacity);
+    }
     if (rc != 0) {
         q->name[0] = '\0';
         close_handle(q);
         return rc;
     }
-    rc = mproc__os_track(q->name);
-    if (rc == 0)
-        rc = mproc__os_track(sub_name(q, "sp", n));
+    if (!o.fork_only) {
+        rc = mproc__os_track(q->name);
+        if (rc == 0)
+            rc = mproc__os_track(sub_name(q, "sp", n));
+    }
     h = q->hdr = mproc__os_shm_addr(q->shm);
     q->ring = (unsigned char *) h + RING_OFFSET;
     h->magic = QUEUE_MAGIC;
@@ -239,7 +279,8 @@ static int create(mproc_queue_t **out, const mproc_queue_opts_t *opts,
         rc = open_os(q, 1);
     /* The spill file exists from the start: importers only open it. */
     if (rc == 0)
-        rc = mproc__os_spill_open(&q->spill, n, 1);
+        rc = o.fork_only ? open_anonymous_spill(q)
+                         : mproc__os_spill_open(&q->spill, n, 1);
     if (rc != 0) {
         close_handle(q);
         return rc;
@@ -265,33 +306,53 @@ int mproc_joinable_queue_create(mproc_queue_t **q,
     return create(q, opts, FLAG_JOINABLE);
 }
 
+/* ---- references ---------------------------------------------------------- */
+
+mproc_value_t *mproc_value_queue(const mproc_queue_t *q)
+{
+    if (q == NULL) {
+        mproc__set_error(MPROC_EINVAL, "no queue to refer to");
+        return NULL;
+    }
+    if (q->name[0] == '\0') {
+        mproc__set_error(MPROC_EFORKONLY,
+                         "this queue was created fork-only: it lives in "
+                         "anonymous memory that only fork children share, so "
+                         "it cannot be passed to a spawned child; create it "
+                         "without .fork_only");
+        return NULL;
+    }
+    return mproc__ref_new(MPROC_REF_QUEUE,
+                          mproc_value_list_of(1, mproc_value_str(q->name)));
+}
+
 int mproc_queue_export(const mproc_queue_t *q, mproc_value_t **ref)
 {
-    mproc_value_t *m = mproc_value_map();
-    if (m == NULL ||
-        mproc_value_map_set_str(m, "mproc", mproc_value_str("queue")) != 0 ||
-        mproc_value_map_set_str(m, "name", mproc_value_str(q->name)) != 0) {
-        mproc_value_free(m);
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    }
-    *ref = m;
-    return 0;
+    *ref = mproc_value_queue(q);
+    if (*ref != NULL)
+        return 0;
+    if (q == NULL)
+        return MPROC_EINVAL;
+    return q->name[0] == '\0' ? MPROC_EFORKONLY : MPROC_ENOMEM;
 }
 
 int mproc_queue_import(mproc_queue_t **out, const mproc_value_t *ref)
 {
-    const char *kind = mproc_value_as_str(mproc_value_get(ref, "mproc"));
-    const char *name = mproc_value_as_str(mproc_value_get(ref, "name"));
+    const char *name;
     mproc_queue_t *q;
     queue_header *h;
     mproc__os_shm_t *probe;
     char n[SUB_NAME_LEN];
-    int rc;
+    int rc = mproc__ref_expect(ref, MPROC_REF_QUEUE);
 
-    if (kind == NULL || strcmp(kind, "queue") != 0 || name == NULL ||
-        strlen(name) >= NAME_LEN || strncmp(name, "mproc-", 6) != 0)
-        return mproc__set_error(MPROC_EINVAL, "the value is not an exported "
-                                              "queue");
+    if (rc != 0)
+        return rc;
+    name = mproc_value_as_str(mproc_value_at(mproc__ref_fields(ref), 0));
+    if (strlen(name) >= NAME_LEN || strncmp(name, "mproc-", 6) != 0)
+        return mproc__set_error(MPROC_EINVAL,
+                                "'%s' is not the name of an "
+                                "mproc queue",
+                                name);
     /* The header tells the ring's size; map it, then the whole segment. */
     rc = mproc__os_shm_open(&probe, name, sizeof(queue_header));
     if (rc != 0)
@@ -328,6 +389,24 @@ int mproc_queue_import(mproc_queue_t **out, const mproc_value_t *ref)
         return rc;
     }
     mproc__owned_link(&q->owned, release_queue, q);
+    *out = q;
+    return 0;
+}
+
+int mproc_value_to_queue(const mproc_value_t *v, mproc_queue_t **out)
+{
+    mproc_queue_t *q;
+    int rc = mproc__ref_expect(v, MPROC_REF_QUEUE);
+    if (rc != 0)
+        return rc;
+    q = mproc__ref_cache_find(v);
+    if (q == NULL) {
+        rc = mproc_queue_import(&q, v);
+        if (rc == 0 && (rc = mproc__ref_cache_add(v, q)) != 0)
+            mproc_queue_destroy(q);
+        if (rc != 0)
+            return rc;
+    }
     *out = q;
     return 0;
 }

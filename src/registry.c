@@ -78,6 +78,19 @@ mproc_target_fn mproc__target_find(const char *name)
     return e != NULL ? (mproc_target_fn) e->fn : NULL;
 }
 
+/*
+ * One function may be registered under several names; the first is its
+ * name, so the answer does not depend on later registrations.
+ */
+const char *mproc__target_name(mproc_target_fn fn)
+{
+    size_t i;
+    for (i = 0; i < targets.n; i++)
+        if (targets.entries[i].fn == (any_fn) fn)
+            return targets.entries[i].name;
+    return NULL;
+}
+
 int mproc_register_target(const char *name, mproc_target_fn fn)
 {
     if (fn == NULL)

@@ -21,17 +21,6 @@ static mproc_process_t *children;
 /* Named objects open in this process (see mproc__owned_t). */
 static mproc__owned_t *owned;
 
-struct mproc_context_t {
-    mproc_start_method_e method;
-};
-
-static const mproc_context_t contexts[] = {
-    {MPROC_START_DEFAULT},
-    {MPROC_START_SPAWN},
-    {MPROC_START_FORK},
-    {MPROC_START_FORKSERVER},
-};
-
 /* ---- start methods ---------------------------------------------------- */
 
 const char *mproc_start_method_name(mproc_start_method_e method)
@@ -61,7 +50,7 @@ int mproc_start_method_available(mproc_start_method_e method)
     return 0;
 }
 
-static int check_method(mproc_start_method_e method)
+int mproc__check_method(mproc_start_method_e method)
 {
     if ((int) method < MPROC_START_DEFAULT ||
         (int) method > MPROC_START_FORKSERVER)
@@ -81,7 +70,7 @@ int mproc_set_start_method(mproc_start_method_e method, int force)
     if (method == MPROC_START_DEFAULT)
         return mproc__set_error(MPROC_EINVAL,
                                 "set_start_method needs a concrete method");
-    rc = check_method(method);
+    rc = mproc__check_method(method);
     if (rc != 0)
         return rc;
     if (mproc__rt.start_method_set && !force)
@@ -96,22 +85,6 @@ mproc_start_method_e mproc_get_start_method(void)
 {
     return mproc__rt.start_method_set ? mproc__rt.start_method
                                       : MPROC_START_SPAWN;
-}
-
-int mproc_get_context(const mproc_context_t **ctx, mproc_start_method_e method)
-{
-    int rc = check_method(method);
-    if (rc != 0)
-        return rc;
-    *ctx = &contexts[method];
-    return 0;
-}
-
-mproc_start_method_e mproc_context_method(const mproc_context_t *ctx)
-{
-    if (ctx == NULL || ctx->method == MPROC_START_DEFAULT)
-        return mproc_get_start_method();
-    return ctx->method;
 }
 
 /* ---- the current process --------------------------------------------- */
@@ -308,4 +281,9 @@ void mproc_raise(const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     mproc__runtime_finish(1);
+}
+
+void mproc_raise_last(void)
+{
+    mproc_raise("%s", mproc_last_error());
 }

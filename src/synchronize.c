@@ -3,9 +3,10 @@
  *
  * Every object is a shared segment: a header (kind, users, the object's
  * own state) followed by slots for the OS objects (platform/mproc_os.h).
- * A named object can be reopened by name in any process: export gives a
- * value {"mproc": kind, "name": name}, import opens the segment and the OS
- * objects again. A fork-only object has no name and is never exported.
+ * A named object can be reopened by name in any process: its reference
+ * (mproc_value_lock() and the like) is a value of kind MPROC_VALUE_REF whose
+ * field is the name, and opening it maps the segment and the OS objects
+ * again. A fork-only object has no name and has no reference.
  *
  * Lock and RLock are OS mutexes, Semaphore and Event OS semaphores and
  * events. Condition and Barrier follow CPython's synchronize.py and
@@ -27,13 +28,14 @@
 #define NAME_MAX_LEN 32
 #define ACTION_MAX_LEN 64
 
+/* The kind stored in a segment is the kind of the object's references. */
 typedef enum sync_kind {
-    KIND_LOCK = 1,
-    KIND_RLOCK,
-    KIND_SEM,
-    KIND_EVENT,
-    KIND_COND,
-    KIND_BARRIER
+    KIND_LOCK = MPROC_REF_LOCK,
+    KIND_RLOCK = MPROC_REF_RLOCK,
+    KIND_SEM = MPROC_REF_SEM,
+    KIND_EVENT = MPROC_REF_EVENT,
+    KIND_COND = MPROC_REF_COND,
+    KIND_BARRIER = MPROC_REF_BARRIER
 } sync_kind;
 
 static const char *const kind_names[] = {"",      "lock", "rlock",  "sem",
@@ -77,9 +79,19 @@ typedef struct sync_base {
 
 /* ---- segments ------------------------------------------------------- */
 
-static int is_fork_only(const mproc_context_t *ctx)
+/*
+ * Whether a fork-only object can be made here: it is shared through the
+ * memory that fork copies, so only where fork exists.
+ */
+int mproc__check_fork_only(const char *what)
 {
-    return ctx != NULL && mproc_context_method(ctx) == MPROC_START_FORK;
+    if (mproc__os_can_fork())
+        return 0;
+    return mproc__set_error(MPROC_ENOTSUP,
+                            "a fork-only %s needs the fork start method, "
+                            "which this platform lacks; create it without "
+                            ".fork_only",
+                            what);
 }
 
 /*
@@ -119,7 +131,9 @@ static int base_create(sync_base *b, sync_kind kind, int slots, int fork_only)
     int rc;
     memset(b, 0, sizeof *b);
     if (fork_only) {
-        rc = mproc__os_shm_create(&b->shm, NULL, size);
+        rc = mproc__check_fork_only(kind_names[kind]);
+        if (rc == 0)
+            rc = mproc__os_shm_create(&b->shm, NULL, size);
     } else {
         rc = mproc__shm_create_named(&b->shm, b->name, size);
         if (rc == 0) {
@@ -160,31 +174,34 @@ static void base_close(sync_base *b)
 static void base_destroy(void *obj)
 {
     sync_base *b = obj;
+    mproc__ref_cache_forget(obj);
     mproc__owned_unlink(&b->owned);
     base_close(b);
     free(b);
 }
 
-static int base_export(const sync_base *b, sync_kind kind, mproc_value_t **ref)
+/* The reference of the object of @b, in *@ref. */
+static int base_ref(const sync_base *b, sync_kind kind, mproc_value_t **ref)
 {
-    mproc_value_t *m;
     if (b->name[0] == '\0')
         return mproc__set_error(MPROC_EFORKONLY,
-                                "this %s was created for the fork context: "
-                                "it lives in anonymous memory that only fork "
-                                "children share, so it cannot be passed to "
-                                "a spawned child; create it without the fork "
-                                "context",
+                                "this %s was created fork-only: it lives in "
+                                "anonymous memory that only fork children "
+                                "share, so it cannot be passed to a spawned "
+                                "child; create it without .fork_only",
                                 kind_names[kind]);
-    m = mproc_value_map();
-    if (m == NULL ||
-        mproc_value_map_set_str(m, "mproc",
-                                mproc_value_str(kind_names[kind])) != 0 ||
-        mproc_value_map_set_str(m, "name", mproc_value_str(b->name)) != 0) {
-        mproc_value_free(m);
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    }
-    *ref = m;
+    *ref = mproc__ref_new((mproc_ref_kind_e) kind,
+                          mproc_value_list_of(1, mproc_value_str(b->name)));
+    return *ref != NULL ? 0 : MPROC_ENOMEM;
+}
+
+/* The name that reference @ref of an object of @kind carries. */
+static int ref_name(const mproc_value_t *ref, sync_kind kind, const char **name)
+{
+    int rc = mproc__ref_expect(ref, (mproc_ref_kind_e) kind);
+    if (rc != 0)
+        return rc;
+    *name = mproc_value_as_str(mproc_value_at(mproc__ref_fields(ref), 0));
     return 0;
 }
 
@@ -218,27 +235,14 @@ static int open_named(sync_base *b, sync_kind kind, const char *name, int slots)
     return 0;
 }
 
-/* Opens the object an export value describes. */
-static int base_import(sync_base *b, sync_kind kind, const mproc_value_t *ref,
-                       int slots)
-{
-    const char *k = mproc_value_as_str(mproc_value_get(ref, "mproc"));
-    if (k == NULL || strcmp(k, kind_names[kind]) != 0)
-        return mproc__set_error(MPROC_EINVAL,
-                                "the value is not an exported %s (%s)",
-                                kind_names[kind], k ? k : "no kind");
-    return open_named(b, kind, mproc_value_as_str(mproc_value_get(ref, "name")),
-                      slots);
-}
-
 /*
  * Makes an object of @size bytes whose first member is its sync_base:
- * creates its segment (@ref NULL) or opens the one @ref names, lets
+ * creates its segment (@name NULL) or opens the one named @name, lets
  * @prepare fill a new header, opens the OS objects, and registers it for
  * release at exit.
  */
 static int sync_new(void **out, size_t size, sync_kind kind, int slots,
-                    const mproc_context_t *ctx, const mproc_value_t *ref,
+                    int fork_only, const char *name,
                     int (*open_os)(void *obj, int create),
                     void (*prepare)(sync_header *h, const unsigned *arg),
                     const unsigned *arg, void (*release)(void *obj))
@@ -247,12 +251,12 @@ static int sync_new(void **out, size_t size, sync_kind kind, int slots,
     int rc;
     if (b == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    rc = ref != NULL ? base_import(b, kind, ref, slots)
-                     : base_create(b, kind, slots, is_fork_only(ctx));
-    if (rc == 0 && ref == NULL && prepare != NULL)
+    rc = name != NULL ? open_named(b, kind, name, slots)
+                      : base_create(b, kind, slots, fork_only);
+    if (rc == 0 && name == NULL && prepare != NULL)
         prepare(b->hdr, arg);
     if (rc == 0) {
-        rc = open_os(b, ref == NULL);
+        rc = open_os(b, name == NULL);
         if (rc != 0)
             base_close(b);
     }
@@ -265,9 +269,9 @@ static int sync_new(void **out, size_t size, sync_kind kind, int slots,
     return 0;
 }
 
-static const mproc_context_t *ctx_of(const mproc_sync_opts_t *opts)
+static int fork_only_of(const mproc_sync_opts_t *opts)
 {
-    return opts != NULL ? opts->context : NULL;
+    return opts != NULL && opts->fork_only;
 }
 
 /* What mproc__owned_t calls at exit for an object left open. */
@@ -277,6 +281,51 @@ static void release_sem(void *obj);
 static void release_event(void *obj);
 static void release_cond(void *obj);
 static void release_barrier(void *obj);
+
+/*
+ * What every kind has on the reference side: the value constructor, the
+ * receiving accessor that imports once per reference and leaves the object
+ * to the runtime, and export/import as wrappers. @T is the kind's name in
+ * the API; T##_ref gives the reference, T##_open opens a new handle.
+ */
+#define SYNC_REFERENCES(T, KIND)                                               \
+    mproc_value_t *mproc_value_##T(const mproc_##T##_t *obj)                   \
+    {                                                                          \
+        mproc_value_t *ref = NULL;                                             \
+        if (obj == NULL) {                                                     \
+            mproc__set_error(MPROC_EINVAL, "no %s to refer to",                \
+                             kind_names[KIND]);                                \
+            return NULL;                                                       \
+        }                                                                      \
+        return T##_ref(obj, &ref) == 0 ? ref : NULL;                           \
+    }                                                                          \
+    int mproc_##T##_export(const mproc_##T##_t *obj, mproc_value_t **ref)      \
+    {                                                                          \
+        return T##_ref(obj, ref);                                              \
+    }                                                                          \
+    int mproc_##T##_import(mproc_##T##_t **out, const mproc_value_t *ref)      \
+    {                                                                          \
+        const char *name;                                                      \
+        int rc = ref_name(ref, KIND, &name);                                   \
+        return rc != 0 ? rc : T##_open(out, name);                             \
+    }                                                                          \
+    int mproc_value_to_##T(const mproc_value_t *v, mproc_##T##_t **out)        \
+    {                                                                          \
+        mproc_##T##_t *obj;                                                    \
+        int rc = mproc__ref_expect(v, (mproc_ref_kind_e) KIND);                \
+        if (rc != 0)                                                           \
+            return rc;                                                         \
+        obj = mproc__ref_cache_find(v);                                        \
+        if (obj == NULL) {                                                     \
+            rc = mproc_##T##_import(&obj, v);                                  \
+            if (rc == 0 && (rc = mproc__ref_cache_add(v, obj)) != 0)           \
+                mproc_##T##_destroy(obj);                                      \
+            if (rc != 0)                                                       \
+                return rc;                                                     \
+        }                                                                      \
+        *out = obj;                                                            \
+        return 0;                                                              \
+    }
 
 /* ---- Lock ----------------------------------------------------------- */
 
@@ -296,13 +345,14 @@ static int lock_open_os(void *obj, int create)
 
 int mproc_lock_create(mproc_lock_t **lock, const mproc_sync_opts_t *opts)
 {
-    return sync_new((void **) lock, sizeof **lock, KIND_LOCK, 1, ctx_of(opts),
-                    NULL, lock_open_os, NULL, NULL, release_lock);
+    return sync_new((void **) lock, sizeof **lock, KIND_LOCK, 1,
+                    fork_only_of(opts), NULL, lock_open_os, NULL, NULL,
+                    release_lock);
 }
 
-int mproc_lock_import(mproc_lock_t **lock, const mproc_value_t *ref)
+static int lock_open(mproc_lock_t **lock, const char *name)
 {
-    return sync_new((void **) lock, sizeof **lock, KIND_LOCK, 1, NULL, ref,
+    return sync_new((void **) lock, sizeof **lock, KIND_LOCK, 1, 0, name,
                     lock_open_os, NULL, NULL, release_lock);
 }
 
@@ -328,10 +378,12 @@ void mproc_lock_destroy(mproc_lock_t *l)
     base_destroy(l);
 }
 
-int mproc_lock_export(const mproc_lock_t *l, mproc_value_t **ref)
+static int lock_ref(const mproc_lock_t *l, mproc_value_t **ref)
 {
-    return base_export(&l->base, KIND_LOCK, ref);
+    return base_ref(&l->base, KIND_LOCK, ref);
 }
+
+SYNC_REFERENCES(lock, KIND_LOCK)
 
 /* ---- RLock ---------------------------------------------------------- */
 
@@ -354,13 +406,13 @@ static int rlock_open_os(void *obj, int create)
 int mproc_rlock_create(mproc_rlock_t **rlock, const mproc_sync_opts_t *opts)
 {
     return sync_new((void **) rlock, sizeof **rlock, KIND_RLOCK, 1,
-                    ctx_of(opts), NULL, rlock_open_os, NULL, NULL,
+                    fork_only_of(opts), NULL, rlock_open_os, NULL, NULL,
                     release_rlock);
 }
 
-int mproc_rlock_import(mproc_rlock_t **rlock, const mproc_value_t *ref)
+static int rlock_open(mproc_rlock_t **rlock, const char *name)
 {
-    return sync_new((void **) rlock, sizeof **rlock, KIND_RLOCK, 1, NULL, ref,
+    return sync_new((void **) rlock, sizeof **rlock, KIND_RLOCK, 1, 0, name,
                     rlock_open_os, NULL, NULL, release_rlock);
 }
 
@@ -409,10 +461,12 @@ void mproc_rlock_destroy(mproc_rlock_t *r)
     base_destroy(r);
 }
 
-int mproc_rlock_export(const mproc_rlock_t *r, mproc_value_t **ref)
+static int rlock_ref(const mproc_rlock_t *r, mproc_value_t **ref)
 {
-    return base_export(&r->base, KIND_RLOCK, ref);
+    return base_ref(&r->base, KIND_RLOCK, ref);
 }
+
+SYNC_REFERENCES(rlock, KIND_RLOCK)
 
 /* ---- Semaphore ------------------------------------------------------ */
 
@@ -445,8 +499,9 @@ static int sem_create(mproc_sem_t **sem, unsigned value, unsigned max,
         return mproc__set_error(MPROC_ERANGE, "semaphore value too large");
     arg[0] = value;
     arg[1] = max;
-    return sync_new((void **) sem, sizeof **sem, KIND_SEM, 1, ctx_of(opts),
-                    NULL, sem_open_os, sem_prepare, arg, release_sem);
+    return sync_new((void **) sem, sizeof **sem, KIND_SEM, 1,
+                    fork_only_of(opts), NULL, sem_open_os, sem_prepare, arg,
+                    release_sem);
 }
 
 int mproc_sem_create(mproc_sem_t **sem, unsigned value,
@@ -464,9 +519,9 @@ int mproc_bounded_sem_create(mproc_sem_t **sem, unsigned value,
     return sem_create(sem, value, value, opts);
 }
 
-int mproc_sem_import(mproc_sem_t **sem, const mproc_value_t *ref)
+static int sem_open(mproc_sem_t **sem, const char *name)
 {
-    return sync_new((void **) sem, sizeof **sem, KIND_SEM, 1, NULL, ref,
+    return sync_new((void **) sem, sizeof **sem, KIND_SEM, 1, 0, name,
                     sem_open_os, NULL, NULL, release_sem);
 }
 
@@ -499,10 +554,12 @@ void mproc_sem_destroy(mproc_sem_t *s)
     base_destroy(s);
 }
 
-int mproc_sem_export(const mproc_sem_t *s, mproc_value_t **ref)
+static int sem_ref(const mproc_sem_t *s, mproc_value_t **ref)
 {
-    return base_export(&s->base, KIND_SEM, ref);
+    return base_ref(&s->base, KIND_SEM, ref);
 }
+
+SYNC_REFERENCES(sem, KIND_SEM)
 
 /* ---- Event ---------------------------------------------------------- */
 
@@ -522,13 +579,13 @@ static int event_open_os(void *obj, int create)
 int mproc_event_create(mproc_event_t **event, const mproc_sync_opts_t *opts)
 {
     return sync_new((void **) event, sizeof **event, KIND_EVENT, 1,
-                    ctx_of(opts), NULL, event_open_os, NULL, NULL,
+                    fork_only_of(opts), NULL, event_open_os, NULL, NULL,
                     release_event);
 }
 
-int mproc_event_import(mproc_event_t **event, const mproc_value_t *ref)
+static int event_open(mproc_event_t **event, const char *name)
 {
-    return sync_new((void **) event, sizeof **event, KIND_EVENT, 1, NULL, ref,
+    return sync_new((void **) event, sizeof **event, KIND_EVENT, 1, 0, name,
                     event_open_os, NULL, NULL, release_event);
 }
 
@@ -560,10 +617,12 @@ void mproc_event_destroy(mproc_event_t *e)
     base_destroy(e);
 }
 
-int mproc_event_export(const mproc_event_t *e, mproc_value_t **ref)
+static int event_ref(const mproc_event_t *e, mproc_value_t **ref)
 {
-    return base_export(&e->base, KIND_EVENT, ref);
+    return base_ref(&e->base, KIND_EVENT, ref);
 }
+
+SYNC_REFERENCES(event, KIND_EVENT)
 
 /* ---- the condition algorithm ---------------------------------------- */
 
@@ -723,11 +782,11 @@ int mproc_cond_create(mproc_cond_t **cond, const mproc_cond_opts_t *opts)
 {
     mproc_sync_opts_t lock_opts = {0};
     mproc_cond_t *c = calloc(1, sizeof *c);
-    int fork_only = opts != NULL && is_fork_only(opts->context);
+    int fork_only = opts != NULL && opts->fork_only;
     int rc;
     if (c == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    lock_opts.context = opts != NULL ? opts->context : NULL;
+    lock_opts.fork_only = fork_only;
     if (opts != NULL && opts->lock != NULL) {
         c->lock.lock = opts->lock;
     } else if (opts != NULL && opts->rlock != NULL) {
@@ -759,27 +818,21 @@ int mproc_cond_create(mproc_cond_t **cond, const mproc_cond_opts_t *opts)
     return 0;
 }
 
-int mproc_cond_import(mproc_cond_t **cond, const mproc_value_t *ref)
+static int cond_open(mproc_cond_t **cond, const char *name)
 {
     mproc_cond_t *c = calloc(1, sizeof *c);
     int rc;
     if (c == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    rc = base_import(&c->base, KIND_COND, ref, 3);
+    rc = open_named(&c->base, KIND_COND, name, 3);
     if (rc == 0) {
         /* The lock travels by name inside the condition's segment. */
         sync_header *h = c->base.hdr;
-        mproc_value_t *lref = mproc_value_map();
         char lname[NAME_MAX_LEN];
         memcpy(lname, h->u.cond.lock_name, NAME_MAX_LEN);
         lname[NAME_MAX_LEN - 1] = '\0';
-        mproc_value_map_set_str(
-            lref, "mproc",
-            mproc_value_str(h->u.cond.lock_is_rlock ? "rlock" : "lock"));
-        mproc_value_map_set_str(lref, "name", mproc_value_str(lname));
-        rc = h->u.cond.lock_is_rlock ? mproc_rlock_import(&c->lock.rlock, lref)
-                                     : mproc_lock_import(&c->lock.lock, lref);
-        mproc_value_free(lref);
+        rc = h->u.cond.lock_is_rlock ? rlock_open(&c->lock.rlock, lname)
+                                     : lock_open(&c->lock.lock, lname);
         c->owns_lock = rc == 0;
         if (rc == 0)
             mproc__owned_unlink(c->lock.rlock ? &c->lock.rlock->base.owned
@@ -837,6 +890,7 @@ void mproc_cond_destroy(mproc_cond_t *c)
 {
     if (c == NULL)
         return;
+    mproc__ref_cache_forget(c);
     mproc__owned_unlink(&c->base.owned);
     core_close(&c->core);
     base_close(&c->base);
@@ -847,17 +901,18 @@ void mproc_cond_destroy(mproc_cond_t *c)
     free(c);
 }
 
-int mproc_cond_export(const mproc_cond_t *c, mproc_value_t **ref)
+static int cond_ref(const mproc_cond_t *c, mproc_value_t **ref)
 {
     const sync_base *lb =
         c->lock.rlock ? &c->lock.rlock->base : &c->lock.lock->base;
     if (lb->name[0] == '\0' && c->base.name[0] != '\0')
         return mproc__set_error(MPROC_EFORKONLY,
-                                "the condition's lock was created for the fork "
-                                "context and cannot be passed to a spawned "
-                                "child");
-    return base_export(&c->base, KIND_COND, ref);
+                                "the condition's lock was created fork-only "
+                                "and cannot be passed to a spawned child");
+    return base_ref(&c->base, KIND_COND, ref);
 }
+
+SYNC_REFERENCES(cond, KIND_COND)
 
 /* ---- Barrier -------------------------------------------------------- */
 
@@ -888,6 +943,7 @@ static int barrier_open_os(mproc_barrier_t *b, int create)
 
 static void barrier_close(mproc_barrier_t *b)
 {
+    mproc__ref_cache_forget(b);
     mproc__owned_unlink(&b->base.owned);
     core_close(&b->core);
     if (b->lock.mutex != NULL)
@@ -913,8 +969,8 @@ int mproc_barrier_create(mproc_barrier_t **barrier, unsigned parties,
     b = calloc(1, sizeof *b);
     if (b == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    rc = base_create(&b->base, KIND_BARRIER, 4,
-                     opts != NULL && is_fork_only(opts->context));
+    rc =
+        base_create(&b->base, KIND_BARRIER, 4, opts != NULL && opts->fork_only);
     if (rc != 0) {
         free(b);
         return rc;
@@ -936,13 +992,13 @@ int mproc_barrier_create(mproc_barrier_t **barrier, unsigned parties,
     return 0;
 }
 
-int mproc_barrier_import(mproc_barrier_t **barrier, const mproc_value_t *ref)
+static int barrier_open(mproc_barrier_t **barrier, const char *name)
 {
     mproc_barrier_t *b = calloc(1, sizeof *b);
     int rc;
     if (b == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    rc = base_import(&b->base, KIND_BARRIER, ref, 4);
+    rc = open_named(&b->base, KIND_BARRIER, name, 4);
     if (rc != 0) {
         free(b);
         return rc;
@@ -1099,10 +1155,12 @@ void mproc_barrier_destroy(mproc_barrier_t *b)
         barrier_close(b);
 }
 
-int mproc_barrier_export(const mproc_barrier_t *b, mproc_value_t **ref)
+static int barrier_ref(const mproc_barrier_t *b, mproc_value_t **ref)
 {
-    return base_export(&b->base, KIND_BARRIER, ref);
+    return base_ref(&b->base, KIND_BARRIER, ref);
 }
+
+SYNC_REFERENCES(barrier, KIND_BARRIER)
 
 static void release_lock(void *obj)
 {

@@ -183,6 +183,9 @@ void mproc_value_free(mproc_value_t *v)
         free(v->u.c.items);
         free(v->u.c.type);
         break;
+    case MPROC_VALUE_REF:
+        mproc_value_free(v->u.r.fields);
+        break;
     default:
         break;
     }
@@ -404,6 +407,9 @@ int mproc_value_equal(const mproc_value_t *a, const mproc_value_t *b)
             if (!mproc_value_equal(a->u.c.items[i], b->u.c.items[i]))
                 return 0;
         return 1;
+    case MPROC_VALUE_REF:
+        return a->u.r.kind == b->u.r.kind &&
+               mproc_value_equal(a->u.r.fields, b->u.r.fields);
     }
     return 0;
 }
@@ -440,10 +446,185 @@ mproc_value_t *mproc_value_copy(const mproc_value_t *v)
             c->u.c.len = i + 1;
         }
         return c;
+    case MPROC_VALUE_REF:
+        return mproc__ref_new(v->u.r.kind, mproc_value_copy(v->u.r.fields));
     default:
         c = new_value(v->type);
         if (c != NULL)
             c->u = v->u;
         return c;
+    }
+}
+
+/* ---- references ----------------------------------------------------- */
+
+static const char *const ref_kind_names[] = {
+    "non-reference", "lock",    "rlock", "semaphore", "event",
+    "condition",     "barrier", "queue", "connection"};
+
+/*
+ * The shape of each kind's fields, one letter a field: s a string, b a
+ * bool, i an integer.
+ */
+static const char *const ref_shapes[] = {NULL, "s", "s", "s",         "s",
+                                         "s",  "s", "s", "bbiiibiiii"};
+
+const char *mproc__ref_kind_name(mproc_ref_kind_e kind)
+{
+    return (unsigned) kind <= MPROC_REF_CONN ? ref_kind_names[kind] : "?";
+}
+
+int mproc__ref_check(int kind, const mproc_value_t *fields)
+{
+    const char *shape;
+    size_t i;
+    if (kind <= MPROC_REF_NONE || kind > MPROC_REF_CONN || fields == NULL ||
+        fields->type != MPROC_VALUE_LIST)
+        return -1;
+    shape = ref_shapes[kind];
+    if (fields->u.c.len != strlen(shape))
+        return -1;
+    for (i = 0; i < fields->u.c.len; i++) {
+        mproc_value_type_e t = fields->u.c.items[i]->type;
+        if ((shape[i] == 's' && t != MPROC_VALUE_STR) ||
+            (shape[i] == 'b' && t != MPROC_VALUE_BOOL) ||
+            (shape[i] == 'i' && t != MPROC_VALUE_INT))
+            return -1;
+    }
+    return 0;
+}
+
+mproc_value_t *mproc__ref_new(mproc_ref_kind_e kind, mproc_value_t *fields)
+{
+    mproc_value_t *v;
+    if (fields == NULL) {
+        mproc__set_error(MPROC_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (mproc__ref_check((int) kind, fields) != 0) {
+        mproc_value_free(fields);
+        mproc__set_error(MPROC_EINVAL, "malformed %s reference",
+                         mproc__ref_kind_name(kind));
+        return NULL;
+    }
+    v = new_value(MPROC_VALUE_REF);
+    if (v == NULL) {
+        mproc_value_free(fields);
+        mproc__set_error(MPROC_ENOMEM, "out of memory");
+        return NULL;
+    }
+    v->u.r.kind = kind;
+    v->u.r.fields = fields;
+    return v;
+}
+
+const mproc_value_t *mproc__ref_fields(const mproc_value_t *v)
+{
+    return v != NULL && v->type == MPROC_VALUE_REF ? v->u.r.fields : NULL;
+}
+
+mproc_ref_kind_e mproc_value_ref_kind(const mproc_value_t *v)
+{
+    return v != NULL && v->type == MPROC_VALUE_REF ? v->u.r.kind
+                                                   : MPROC_REF_NONE;
+}
+
+/* "a" or "an", as the name of @kind needs. */
+static const char *article(mproc_ref_kind_e kind)
+{
+    return strchr("aeior", mproc__ref_kind_name(kind)[0]) != NULL ? "an" : "a";
+}
+
+int mproc__ref_expect(const mproc_value_t *v, mproc_ref_kind_e kind)
+{
+    mproc_ref_kind_e got = mproc_value_ref_kind(v);
+    static const char *const type_names[] = {
+        "nil",           "a bool", "an integer", "a float",  "a string",
+        "a byte string", "a list", "a map",      "a record", "a reference"};
+    if (got == kind)
+        return 0;
+    if (got != MPROC_REF_NONE)
+        return mproc__set_error(MPROC_ETYPE,
+                                "argument is %s %s reference, not %s %s",
+                                article(got), mproc__ref_kind_name(got),
+                                article(kind), mproc__ref_kind_name(kind));
+    return mproc__set_error(MPROC_ETYPE, "argument is %s, not %s %s reference",
+                            v == NULL ? "missing" : type_names[v->type],
+                            article(kind), mproc__ref_kind_name(kind));
+}
+
+int mproc__value_has_ref(const mproc_value_t *v, mproc_ref_kind_e kind)
+{
+    size_t i;
+    if (v == NULL)
+        return 0;
+    if (v->type == MPROC_VALUE_REF)
+        return v->u.r.kind == kind;
+    if (!MPROC__IS_CONTAINER(v))
+        return 0;
+    for (i = 0; i < v->u.c.len; i++)
+        if (mproc__value_has_ref(v->u.c.items[i], kind))
+            return 1;
+    return 0;
+}
+
+/*
+ * The objects imported by mproc_value_to_*(). A process imports a handful,
+ * so a list searched from the front is enough. The runtime owns the
+ * objects (they are on its owned list); this only finds them again.
+ */
+typedef struct ref_entry {
+    mproc_value_t *ref; /* a copy of the reference */
+    void *obj;
+    struct ref_entry *next;
+} ref_entry;
+
+static ref_entry *ref_cache;
+
+void *mproc__ref_cache_find(const mproc_value_t *ref)
+{
+    ref_entry *e;
+    for (e = ref_cache; e != NULL; e = e->next)
+        if (mproc_value_equal(e->ref, ref))
+            return e->obj;
+    return NULL;
+}
+
+int mproc__ref_cache_add(const mproc_value_t *ref, void *obj)
+{
+    ref_entry *e = malloc(sizeof *e);
+    if (e == NULL || (e->ref = mproc_value_copy(ref)) == NULL) {
+        free(e);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    e->obj = obj;
+    e->next = ref_cache;
+    ref_cache = e;
+    return 0;
+}
+
+void mproc__ref_cache_forget(const void *obj)
+{
+    ref_entry **p = &ref_cache;
+    while (*p != NULL) {
+        ref_entry *e = *p;
+        if (e->obj == obj) {
+            *p = e->next;
+            mproc_value_free(e->ref);
+            free(e);
+        } else {
+            p = &e->next;
+        }
+    }
+}
+
+void mproc__ref_cache_after_fork(void)
+{
+    /* The entries are this child's copies; the objects stay the parent's. */
+    while (ref_cache != NULL) {
+        ref_entry *e = ref_cache;
+        ref_cache = e->next;
+        mproc_value_free(e->ref);
+        free(e);
     }
 }

@@ -3,7 +3,9 @@
  *
  * A string is a msgpack str, a byte string a msgpack bin; integers use
  * msgpack's smallest form. A record is the msgpack extension type 1 whose
- * data is the array [type name, [fields...]]. Decoding validates everything: a
+ * data is the array [type name, [fields...]]. A reference is the extension
+ * type 2 whose data is one byte, its kind, and the msgpack array of its
+ * fields. Decoding validates everything: a
  * frame that passed its checksum can still come from a buggy or hostile peer.
  */
 #include <msgpack.h>
@@ -14,6 +16,7 @@
 #include "value_internal.h"
 
 #define EXT_RECORD 1
+#define EXT_REF 2
 
 /* pack() failed because a record type is not registered (not memory). */
 #define PACK_UNREGISTERED (-2)
@@ -67,6 +70,24 @@ static int pack_record(msgpack_packer *pk, const mproc_value_t *v)
     return rc;
 }
 
+/* A reference: its kind byte, then its fields as a msgpack array. */
+static int pack_ref(msgpack_packer *pk, const mproc_value_t *v)
+{
+    mproc__buf_t inner = {0};
+    msgpack_packer ipk;
+    unsigned char kind = (unsigned char) v->u.r.kind;
+    int rc = mproc__buf_append(&inner, &kind, 1) == 0 ? 0 : -1;
+    msgpack_packer_init(&ipk, &inner, buf_write);
+    if (rc == 0)
+        rc = pack(&ipk, v->u.r.fields);
+    if (rc == 0)
+        rc = msgpack_pack_ext(pk, inner.len, EXT_REF);
+    if (rc == 0)
+        rc = msgpack_pack_ext_body(pk, inner.data, inner.len);
+    mproc__buf_free(&inner);
+    return rc;
+}
+
 static int pack(msgpack_packer *pk, const mproc_value_t *v)
 {
     int rc = 0;
@@ -97,6 +118,8 @@ static int pack(msgpack_packer *pk, const mproc_value_t *v)
         return rc ? rc : pack_items(pk, v);
     case MPROC_VALUE_RECORD:
         return pack_record(pk, v);
+    case MPROC_VALUE_REF:
+        return pack_ref(pk, v);
     }
     return -1;
 }
@@ -123,12 +146,59 @@ int mproc__value_encode(const mproc_value_t *v, mproc__buf_t *out)
 
 static int convert(const msgpack_object *o, mproc_value_t **out);
 
+/*
+ * A reference: a known kind, then exactly one array of scalars of the
+ * kind's shape. The fields are checked before they are converted, so no
+ * payload, however hostile, makes decoding recurse.
+ */
+static int convert_ref(const msgpack_object *o, mproc_value_t **out)
+{
+    const unsigned char *p = (const unsigned char *) o->via.ext.ptr;
+    size_t len = o->via.ext.size, off = 0;
+    msgpack_zone zone;
+    msgpack_object fo;
+    msgpack_unpack_return ur;
+    mproc_value_t *fields = NULL;
+    int rc = 0;
+    uint32_t i;
+    if (len < 2 || p[0] == MPROC_REF_NONE || p[0] > MPROC_REF_CONN)
+        return mproc__set_error(MPROC_ECORRUPT,
+                                "malformed reference in message");
+    if (!msgpack_zone_init(&zone, 256))
+        return mproc__set_error(MPROC_ENOMEM, "out of memory decoding a value");
+    ur = msgpack_unpack((const char *) p + 1, len - 1, &off, &zone, &fo);
+    if (ur != MSGPACK_UNPACK_SUCCESS || fo.type != MSGPACK_OBJECT_ARRAY)
+        rc = ur == MSGPACK_UNPACK_NOMEM_ERROR ? MPROC_ENOMEM : MPROC_ECORRUPT;
+    for (i = 0; rc == 0 && i < fo.via.array.size; i++) {
+        msgpack_object_type t = fo.via.array.ptr[i].type;
+        if (t != MSGPACK_OBJECT_STR && t != MSGPACK_OBJECT_BOOLEAN &&
+            t != MSGPACK_OBJECT_POSITIVE_INTEGER &&
+            t != MSGPACK_OBJECT_NEGATIVE_INTEGER)
+            rc = MPROC_ECORRUPT;
+    }
+    if (rc == 0)
+        rc = convert(&fo, &fields);
+    msgpack_zone_destroy(&zone);
+    if (rc == 0 && mproc__ref_check(p[0], fields) != 0)
+        rc = MPROC_ECORRUPT;
+    if (rc == 0) {
+        *out = mproc__ref_new((mproc_ref_kind_e) p[0], fields);
+        return *out != NULL ? 0 : MPROC_ENOMEM;
+    }
+    mproc_value_free(fields);
+    if (rc == MPROC_ENOMEM)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory decoding a value");
+    return mproc__set_error(MPROC_ECORRUPT, "malformed reference in message");
+}
+
 /* A record arrives whatever its type; calling it needs the type here. */
 static int convert_record(const msgpack_object *o, mproc_value_t **out)
 {
     mproc_value_t *inner, *rec;
     const mproc_value_t *type, *fields;
     int rc;
+    if (o->via.ext.type == EXT_REF)
+        return convert_ref(o, out);
     if (o->via.ext.type != EXT_RECORD)
         return mproc__set_error(MPROC_ECORRUPT,
                                 "message holds an unknown extension type %d",

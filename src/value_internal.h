@@ -22,6 +22,10 @@ struct mproc_value_t {
             size_t cap;
             char *type; /* a record's type name; its fields are the items */
         } c;
+        struct {
+            mproc_ref_kind_e kind;
+            mproc_value_t *fields; /* a list of scalars; see mproc__ref_new */
+        } r;
     } u;
 };
 

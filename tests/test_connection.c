@@ -21,6 +21,29 @@ static mproc_value_t *ref(const mproc_conn_t *c)
     return v;
 }
 
+/*
+ * Connection reference @r with its form and fields a and c changed (a < 0:
+ * kept), as another process or another start would have made it.
+ */
+static mproc_value_t *altered(const mproc_value_t *r, int form, int64_t a,
+                              int64_t c)
+{
+    const mproc_value_t *f = mproc__ref_fields(r);
+    mproc_value_t *nf = mproc_value_list();
+    size_t i;
+    for (i = 0; i < mproc_value_len(f); i++) {
+        mproc_value_t *item = mproc_value_copy(mproc_value_at(f, i));
+        if (i == 6)
+            item = (mproc_value_free(item), mproc_value_int(form));
+        else if (i == 7 && a >= 0)
+            item = (mproc_value_free(item), mproc_value_int(a));
+        else if (i == 9)
+            item = (mproc_value_free(item), mproc_value_int(c));
+        mproc_value_append(nf, item);
+    }
+    return mproc__ref_new(MPROC_REF_CONN, nf);
+}
+
 /* In a child: the connection of argument @i, or exit 100 + @i. */
 static mproc_conn_t *arg_conn(const mproc_value_t *args, size_t i)
 {
@@ -689,15 +712,15 @@ static void test_references_that_did_not_come_as_arguments(void)
     CU_ASSERT_PTR_NULL(c);
     /* Not a reference at all. */
     args = mproc_value_int(3);
-    CU_ASSERT_EQUAL(mproc_conn_import(&c, args), MPROC_EINVAL);
+    CU_ASSERT_EQUAL(mproc_conn_import(&c, args), MPROC_ETYPE);
+    CU_ASSERT_EQUAL(mproc_value_to_conn(args, &c), MPROC_ETYPE);
     mproc_value_free(args);
 
     /* Another process's reference, and a slot of some other start. */
-    foreign = mproc_value_copy(mine);
-    mproc_value_map_set_str(foreign, "pid", mproc_value_int(1));
-    slot = mproc_value_copy(foreign);
-    mproc_value_map_set_str(slot, "slot", mproc_value_int(0));
-    mproc_value_map_set_str(slot, "token", mproc_value_int(42));
+    foreign = altered(mine, MPROC__REF_CONN_OWN, -1, 1);
+    slot = altered(mine, MPROC__REF_CONN_SLOT, 0, 42);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(foreign);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(slot);
     CU_ASSERT_EQUAL(mproc_conn_import(&c, slot), MPROC_ENOTSUP);
     args = mproc_value_list_of(2, foreign, slot);
     /* A fork child shares every descriptor: a slot means nothing there. */

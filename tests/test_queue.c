@@ -549,7 +549,7 @@ static void test_bad_reference(void)
 {
     mproc_queue_t *q;
     mproc_value_t *junk = mproc_value_map(), *ref;
-    CU_ASSERT_EQUAL(mproc_queue_import(&q, junk), MPROC_EINVAL);
+    CU_ASSERT_EQUAL(mproc_queue_import(&q, junk), MPROC_ETYPE);
     mproc_value_free(junk);
     CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
     ref = ref_of(q);

@@ -1,5 +1,5 @@
 /*
- * The runtime without children: status codes, start methods, contexts,
+ * The runtime without children: status codes, start methods,
  * configuration and logging levels.
  */
 #include <string.h>
@@ -24,9 +24,8 @@ static void test_status_codes(void)
     CU_ASSERT(MPROC_EINVAL < 0 && MPROC_ENOTFOUND < 0);
 }
 
-static void test_start_methods_and_contexts(void)
+static void test_start_methods(void)
 {
-    const mproc_context_t *ctx = NULL;
     int unix_like = mproc_start_method_available(MPROC_START_FORK);
 
     CU_ASSERT_EQUAL(mproc_get_start_method(), MPROC_START_SPAWN);
@@ -37,15 +36,11 @@ static void test_start_methods_and_contexts(void)
                            "forkserver");
     CU_ASSERT_EQUAL(mproc_set_start_method(MPROC_START_DEFAULT, 0),
                     MPROC_EINVAL);
-    CU_ASSERT_EQUAL(mproc_get_context(&ctx, MPROC_START_SPAWN), 0);
-    CU_ASSERT_EQUAL(mproc_context_method(ctx), MPROC_START_SPAWN);
     if (unix_like) {
-        CU_ASSERT_EQUAL(mproc_get_context(&ctx, MPROC_START_FORK), 0);
-        CU_ASSERT_EQUAL(mproc_context_method(ctx), MPROC_START_FORK);
         CU_ASSERT_EQUAL(mproc_set_start_method(MPROC_START_FORKSERVER, 0), 0);
     } else {
         /* Windows: an answer with a sentence, never a crash. */
-        CU_ASSERT_EQUAL(mproc_get_context(&ctx, MPROC_START_FORK),
+        CU_ASSERT_EQUAL(mproc_set_start_method(MPROC_START_FORK, 0),
                         MPROC_ENOTSUP);
         CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "fork"));
         CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "use spawn"));
@@ -58,9 +53,7 @@ static void test_start_methods_and_contexts(void)
     CU_ASSERT_EQUAL(mproc_set_start_method(MPROC_START_SPAWN, 0), MPROC_ESTATE);
     CU_ASSERT_EQUAL(mproc_set_start_method(MPROC_START_SPAWN, 1), 0);
     CU_ASSERT_EQUAL(mproc_get_start_method(), MPROC_START_SPAWN);
-    CU_ASSERT_EQUAL(mproc_get_context(&ctx, MPROC_START_DEFAULT), 0);
-    CU_ASSERT_EQUAL(mproc_context_method(ctx), MPROC_START_SPAWN);
-    CU_ASSERT_EQUAL(mproc_get_context(&ctx, (mproc_start_method_e) 42),
+    CU_ASSERT_EQUAL(mproc_set_start_method((mproc_start_method_e) 42, 1),
                     MPROC_EINVAL);
 }
 
@@ -118,7 +111,7 @@ static void test_process_wide_facts(void)
 
 static const harness_test tests[] = {
     {"status codes", test_status_codes, 0},
-    {"start methods and contexts", test_start_methods_and_contexts, 0},
+    {"start methods", test_start_methods, 0},
     {"configuration", test_configuration, 0},
     {"log levels", test_log_levels, 0},
     {"process-wide facts", test_process_wide_facts, 0},

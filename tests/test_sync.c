@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "mproc_private.h"
 
 #if defined(_WIN32)
     #include <windows.h>
@@ -137,10 +138,8 @@ static void test_lock_across_processes(void)
 static void die_holding(const mproc_value_t *args)
 {
     mproc_event_t *holding;
-    const char *kind =
-        mproc_value_as_str(mproc_value_get(mproc_value_at(args, 0), "mproc"));
     IMPORT_ARG(event, holding, 1);
-    if (strcmp(kind, "lock") == 0) {
+    if (mproc_value_ref_kind(mproc_value_at(args, 0)) == MPROC_REF_LOCK) {
         mproc_lock_t *l;
         IMPORT_ARG(lock, l, 0);
         CHILD_ASSERT(mproc_lock_acquire(l, MPROC_FOREVER) == 0);
@@ -1018,8 +1017,10 @@ static void test_bad_references(void)
     mproc_value_t *ref, *junk = mproc_value_int(3);
     CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(mproc_lock_export(l, &ref), 0);
-    CU_ASSERT_EQUAL(mproc_event_import(&e, ref), MPROC_EINVAL);
-    CU_ASSERT_EQUAL(mproc_lock_import(&l2, junk), MPROC_EINVAL);
+    CU_ASSERT_EQUAL(mproc_event_import(&e, ref), MPROC_ETYPE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(
+        mproc_last_error(), "argument is a lock reference, not an event"));
+    CU_ASSERT_EQUAL(mproc_lock_import(&l2, junk), MPROC_ETYPE);
     CU_ASSERT_EQUAL(mproc_lock_import(&l2, ref), 0);
     mproc_lock_destroy(l2);
     mproc_lock_destroy(l);
@@ -1030,7 +1031,7 @@ static void test_bad_references(void)
         char path[128];
         struct stat st;
         snprintf(path, sizeof path, "/dev/shm/%s",
-                 mproc_value_as_str(mproc_value_get(ref, "name")));
+                 mproc_value_as_str(mproc_value_at(mproc__ref_fields(ref), 0)));
         CU_ASSERT_NOT_EQUAL(stat(path, &st), 0);
     }
 #endif
@@ -1041,12 +1042,9 @@ static void test_bad_references(void)
 #if !defined(_WIN32)
 static void test_fork_only_objects(void)
 {
-    const mproc_context_t *fork_ctx;
-    mproc_sync_opts_t o = {0};
+    mproc_sync_opts_t o = {.fork_only = 1};
     mproc_lock_t *l;
     mproc_value_t *ref = NULL;
-    CU_ASSERT_EQUAL_FATAL(mproc_get_context(&fork_ctx, MPROC_START_FORK), 0);
-    o.context = fork_ctx;
     CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, &o), 0);
     CU_ASSERT_EQUAL(mproc_lock_export(l, &ref), MPROC_EFORKONLY);
     CU_ASSERT_PTR_NULL(ref);
@@ -1067,10 +1065,7 @@ MPROC_TARGET(use_fork_sem)
 
 static void test_fork_only_object_in_a_fork_child(void)
 {
-    const mproc_context_t *fork_ctx;
-    mproc_sync_opts_t o = {0};
-    CU_ASSERT_EQUAL_FATAL(mproc_get_context(&fork_ctx, MPROC_START_FORK), 0);
-    o.context = fork_ctx;
+    mproc_sync_opts_t o = {.fork_only = 1};
     CU_ASSERT_EQUAL_FATAL(mproc_sem_create(&g_fork_sem, 0, &o), 0);
     CU_ASSERT_EQUAL(harness_join_code(harness_start("use_fork_sem", NULL)), 0);
     CU_ASSERT_EQUAL(mproc_sem_acquire(g_fork_sem, 0), 0);

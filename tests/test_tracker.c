@@ -56,7 +56,6 @@ static void tree_root(const mproc_value_t *args)
     mproc_cond_t *c;
     mproc_value_t *lr, *sr, *er;
     mproc_process_t *g;
-    const mproc_context_t *spawn;
     FILE *f;
     if (mproc_lock_create(&l, NULL) != 0 || mproc_sem_create(&s, 1, NULL) ||
         mproc_event_create(&ready_b, NULL) != 0 ||
@@ -64,11 +63,11 @@ static void tree_root(const mproc_value_t *args)
         mproc_cond_create(&c, NULL) != 0 || mproc_lock_export(l, &lr) != 0 ||
         mproc_sem_export(s, &sr) != 0 || mproc_event_export(ready_b, &er) != 0)
         mproc_exit(3);
-    mproc_get_context(&spawn, MPROC_START_SPAWN);
     {
         mproc_value_t *gargs = mproc_value_list_of(3, lr, sr, er);
-        mproc_process_opts_t o = {
-            .target = "tree_grandchild", .args = gargs, .context = spawn};
+        mproc_process_opts_t o = {.target = "tree_grandchild",
+                                  .args = gargs,
+                                  .method = MPROC_START_SPAWN};
         if (mproc_process_create(&g, &o) != 0 || mproc_process_start(g) != 0)
             mproc_exit(4);
         mproc_value_free(gargs);
@@ -114,19 +113,16 @@ static int count_shm(void)
 
 static void test_killed_tree_leaves_nothing(void)
 {
-    const mproc_context_t *fork_ctx;
-    mproc_sync_opts_t o = {0};
+    mproc_sync_opts_t o = {.fork_only = 1};
     mproc_process_t *root;
     mproc_process_opts_t po = {0};
     char *path = harness_temp_path("tree"), *text;
     long root_pid = 0, grandchild = 0, tracker = 0;
     int before = count_shm(), code = 0;
 
-    CU_ASSERT_EQUAL_FATAL(mproc_get_context(&fork_ctx, MPROC_START_FORK), 0);
-    o.context = fork_ctx;
     CU_ASSERT_EQUAL_FATAL(mproc_event_create(&g_ready, &o), 0);
     po.target = "tree_root";
-    po.context = fork_ctx;
+    po.method = MPROC_START_FORK;
     po.args = mproc_value_list_of(1, mproc_value_str(path));
     CU_ASSERT_EQUAL_FATAL(mproc_process_create(&root, &po), 0);
     mproc_value_free((mproc_value_t *) po.args);

@@ -9,10 +9,11 @@
  * with MPROC_ECORRUPT and skipped: the next good message is delivered by
  * the next receive. A closed or dead peer is MPROC_ECLOSED, never a hang.
  *
- * A connection reaches a child as a start argument: pass
- * mproc_conn_export()'s value in the arguments and call mproc_conn_import()
- * in the child, under every start method. (A connection cannot be sent
- * through a queue or another connection.)
+ * A connection reaches a child as a start argument: pass its reference
+ * (mproc_value_conn()) in the arguments and call mproc_value_to_conn() in
+ * the child, under every start method. (A connection cannot be sent
+ * through a queue or another connection yet: its reference arrives, but
+ * mproc_value_to_conn() refuses it with MPROC_ENOTSUP.)
  *
  * @defgroup connection Connections
  * @{
@@ -87,17 +88,33 @@ MPROC_API int mproc_conn_poll(mproc_conn_t *c, double timeout);
 /** Closes the connection and frees it. */
 MPROC_API void mproc_conn_close(mproc_conn_t *c);
 /**
- * The connection as a start argument for a child. Export it before the
- * process is created, and close this process's copy after the start if it
- * is not needed here.
- * @return 0; MPROC_ESTATE if @p c holds received bytes not yet read (a
- * receive reads ahead), which the child would never see.
+ * A reference to @p c, as a start argument for a child: a new value, or
+ * NULL with mproc_last_error() set (a NULL connection; MPROC_ESTATE if @p c
+ * holds received bytes not yet read, which the child would never see; out
+ * of memory). Make it before the process is created, and close this
+ * process's copy after the start if it is not needed here.
+ */
+MPROC_API mproc_value_t *mproc_value_conn(const mproc_conn_t *c);
+/**
+ * The connection that reference @p v refers to, in the child it was given
+ * to as a start argument. It is opened once: a second call with an equal
+ * reference gives the same connection. The runtime owns it and closes it at
+ * the process's normal exit: do not close it.
+ * @return 0; MPROC_ETYPE if @p v is not a connection reference;
+ * MPROC_ENOTSUP if it did not arrive as a start argument of this process.
+ */
+MPROC_API int mproc_value_to_conn(const mproc_value_t *v, mproc_conn_t **out);
+/**
+ * mproc_value_conn() as a status, kept for one release.
+ * @return 0; MPROC_EINVAL; MPROC_ESTATE; MPROC_ENOMEM.
  */
 MPROC_API int mproc_conn_export(const mproc_conn_t *c, mproc_value_t **ref);
 /**
- * Opens a connection from a start argument, in the child it was given to.
- * @return 0; MPROC_EINVAL; MPROC_ENOTSUP if it did not arrive as a start
- * argument of this process.
+ * Opens a connection from a start argument, in the child it was given to,
+ * kept for one release: the caller owns it and closes it. Each reference
+ * opens once (with this or mproc_value_to_conn()).
+ * @return 0; MPROC_ETYPE; MPROC_EINVAL if it was opened already;
+ * MPROC_ENOTSUP if it did not arrive as a start argument of this process.
  */
 MPROC_API int mproc_conn_import(mproc_conn_t **c, const mproc_value_t *ref);
 

@@ -118,6 +118,26 @@ MPROC_API const char *mproc_strerror(int status);
  */
 MPROC_API const char *mproc_last_error(void);
 
+/**
+ * Prints "@p prefix: <last error>" and a newline to stderr, as C's perror()
+ * does for errno, and returns the status of the same failure.
+ *
+ * The status and the sentence are the calling thread's: the last negative
+ * status an mproc call returned there, and mproc_last_error(). That makes a
+ * failure path one line:
+ * @code
+ * if (mproc_spawn(&p, &opts, args) < 0)
+ *     return mproc_perror("cannot start worker"), 1;
+ * @endcode
+ * stdout is flushed first, so that what was printed before the failure
+ * comes before its report.
+ * @param prefix the words before the colon; NULL or "" prints the sentence
+ * alone.
+ * @return the last failure's status (negative), or 0 if nothing failed yet
+ * in this thread.
+ */
+MPROC_API int mproc_perror(const char *prefix);
+
 #ifdef __cplusplus
 }
 #endif

@@ -91,15 +91,13 @@ MPROC_API int mproc_register_target(const char *name, mproc_target_fn fn);
  */
 MPROC_API int mproc_main(int argc, char **argv);
 
-/** @name Start methods and contexts */
+/** @name Start methods */
 /** @{ */
-
-/** A start method bound as a context, as multiprocessing.get_context(). */
-typedef struct mproc_context_t mproc_context_t;
 
 /**
  * Sets the program's start method, once. @p method may not be
- * MPROC_START_DEFAULT.
+ * MPROC_START_DEFAULT. A single process can still use another method:
+ * mproc_process_opts_t.method, as Python's get_context(method).Process.
  * @return 0; MPROC_ESTATE if already set (unless @p force); MPROC_ENOTSUP
  * if this OS lacks @p method (fork or forkserver on Windows).
  */
@@ -110,15 +108,6 @@ MPROC_API mproc_start_method_e mproc_get_start_method(void);
 MPROC_API int mproc_start_method_available(mproc_start_method_e method);
 /** "spawn", "fork", "forkserver" or "default". */
 MPROC_API const char *mproc_start_method_name(mproc_start_method_e method);
-/**
- * Gets the context of @p method (MPROC_START_DEFAULT: the program's).
- * Contexts are static; nothing needs freeing.
- * @return 0; MPROC_ENOTSUP with a sentence if this OS lacks @p method.
- */
-MPROC_API int mproc_get_context(const mproc_context_t **ctx,
-                                mproc_start_method_e method);
-/** The start method of @p ctx. */
-MPROC_API mproc_start_method_e mproc_context_method(const mproc_context_t *ctx);
 /** @} */
 
 /** @name Processes */
@@ -134,11 +123,26 @@ typedef enum mproc_daemon_e {
     MPROC_DAEMON_NO           /**< joined when its parent exits */
 } mproc_daemon_e;
 
-/** Options for mproc_process_create(); zero means default everywhere. */
+/**
+ * Options for mproc_process_create() and mproc_spawn(); zero means default
+ * everywhere. The target is named by @ref fn or by @ref target (one is
+ * required):
+ * @code
+ * mproc_process_opts_t o = {.fn = worker, .method = MPROC_START_FORK};
+ * @endcode
+ */
 typedef struct mproc_process_opts_t {
-    /** Name of a registered target. Required. */
+    /**
+     * The target function. The compiler checks its type, and the registry
+     * gives its name to the child; it must be registered (MPROC_TARGET()).
+     */
+    mproc_target_fn fn;
+    /** Or the name of a registered target. If both are given they agree. */
     const char *target;
-    /** A list of arguments (copied), or NULL for none. */
+    /**
+     * A list of arguments (copied), or NULL for none. mproc_spawn() takes
+     * its arguments as a parameter instead and ignores this field.
+     */
     const mproc_value_t *args;
     /** The process name; default CLASS-N:M (e.g. "Process-1", "Process-1:2").
      */
@@ -147,21 +151,51 @@ typedef struct mproc_process_opts_t {
     const char *class_name;
     /** The daemon flag; default: the creating process's. */
     mproc_daemon_e daemon;
-    /** The start method; NULL: the program's (see mproc_set_start_method). */
-    const mproc_context_t *context;
+    /**
+     * The start method of this process, as Python's
+     * get_context(method).Process; MPROC_START_DEFAULT (0): the program's
+     * (see mproc_set_start_method()).
+     */
+    mproc_start_method_e method;
 } mproc_process_opts_t;
 
 /**
- * Creates a process object that will run @p opts->target.
+ * Creates a process object that will run the target of @p opts.
  *
  * The target must be registered and the arguments encodable; both are
  * checked here, in the parent, so a mistake never surfaces as a child that
  * dies. Creating gives the process its number, as in Python.
- * @return 0; MPROC_EINVAL (no target, or @p args not a list);
- * MPROC_ENOTREG with a sentence naming the target; MPROC_ENOMEM.
+ * @return 0; MPROC_EINVAL (no target, @p opts->fn and @p opts->target
+ * naming different functions, an unknown method, or @p args not a list);
+ * MPROC_ENOTREG with a sentence naming the target (or saying that the
+ * function given as fn is not registered); MPROC_ENOTSUP if this OS lacks
+ * @p opts->method (fork or forkserver on Windows); MPROC_ENOMEM.
  */
 MPROC_API int mproc_process_create(mproc_process_t **proc,
                                    const mproc_process_opts_t *opts);
+
+/**
+ * Creates and starts a process in one call, as Python's
+ * `Process(target=f, args=(...)).start()` does.
+ *
+ * @p args, a list (usually from mproc_pack()), is taken over in every case,
+ * also on failure. NULL means no arguments, with one exception that keeps
+ * the one-line form below safe: when the calling thread's latest
+ * mproc_pack() failed, a NULL @p args is taken to be that call's result,
+ * and mproc_spawn() fails with its status (mproc_last_error() keeps the
+ * pack's sentence) instead of starting a child without arguments.
+ * @code
+ * mproc_process_opts_t o = {.fn = worker};
+ * if (mproc_spawn(&p, &o, mproc_pack("iL", i, lock)) < 0)
+ *     return mproc_perror("cannot start worker"), 1;
+ * @endcode
+ * @p opts->args is ignored. On failure *@p proc is NULL and nothing is
+ * left behind: no process object, no child.
+ * @return 0; any status of mproc_process_create() or mproc_process_start().
+ */
+MPROC_API int mproc_spawn(mproc_process_t **proc,
+                          const mproc_process_opts_t *opts,
+                          mproc_value_t *args);
 
 /**
  * Starts the child.
@@ -255,6 +289,16 @@ MPROC_API MPROC_NORETURN void mproc_exit_msg(const char *fmt, ...)
  */
 MPROC_API MPROC_NORETURN void mproc_raise(const char *fmt, ...)
     MPROC_PRINTF(1, 2);
+/**
+ * mproc_raise() with the sentence of the calling thread's last failure
+ * (mproc_last_error()): the one-line reaction of a target to a call that
+ * failed.
+ * @code
+ * if (mproc_unpack(args, "iL", &num, &lock) < 0)
+ *     mproc_raise_last();
+ * @endcode
+ */
+MPROC_API MPROC_NORETURN void mproc_raise_last(void);
 /** @} */
 
 /** @name Time */

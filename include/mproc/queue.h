@@ -10,9 +10,14 @@
  * unbounded queue never waits for a consumer: when the ring is full it
  * gives the consumers a moment (at most 2 ms) to make room, then spills.
  *
- * A queue reaches another process as a value: mproc_queue_export() gives
- * it, mproc_queue_import() opens it, in a child under any start method or
- * in whoever receives it through another queue.
+ * A queue reaches another process as a value: mproc_value_queue() gives
+ * its reference, mproc_value_to_queue() opens it, in a child under any
+ * start method or in whoever receives it through another queue or a pipe.
+ *
+ * A queue created with `.fork_only = 1` is anonymous instead, as the
+ * fork-only synchronization objects are (see mproc/synchronize.h): it
+ * reaches fork children through the parent's memory, leaves no name
+ * behind, and exporting it fails with MPROC_EFORKONLY.
  *
  * @defgroup queue Queues
  * @{
@@ -40,6 +45,11 @@ typedef struct mproc_queue_opts_t {
     size_t capacity;
     /** The messages' size limit and deflating. */
     mproc_codec_opts_t codec;
+    /**
+     * Nonzero: an anonymous queue that only fork children share (Unix;
+     * MPROC_ENOTSUP elsewhere); 0: a named one that any child can open.
+     */
+    int fork_only;
 } mproc_queue_opts_t;
 
 /** A Queue (maxsize from @p opts). */
@@ -112,9 +122,30 @@ MPROC_API int mproc_queue_task_done(mproc_queue_t *q);
 MPROC_API int mproc_queue_join(mproc_queue_t *q, double timeout);
 /** Frees this process's handle; the last user's destroy removes the queue. */
 MPROC_API void mproc_queue_destroy(mproc_queue_t *q);
-/** The queue as a value to pass to another process. */
+/**
+ * A reference to @p q, to pass to another process: a new value, or NULL
+ * with mproc_last_error() set (a NULL queue; out of memory).
+ */
+MPROC_API mproc_value_t *mproc_value_queue(const mproc_queue_t *q);
+/**
+ * The queue that reference @p v refers to, opened once in this process: a
+ * second call with an equal reference gives the same queue. The runtime
+ * owns it and lets go of it at the process's normal exit: do not destroy
+ * it.
+ * @return 0; MPROC_ETYPE if @p v is not a queue reference (the sentence
+ * says what it is); MPROC_ENOTFOUND if the queue no longer exists.
+ */
+MPROC_API int mproc_value_to_queue(const mproc_value_t *v, mproc_queue_t **out);
+/**
+ * mproc_value_queue() as a status, kept for one release.
+ * @return 0; MPROC_EINVAL; MPROC_EFORKONLY; MPROC_ENOMEM.
+ */
 MPROC_API int mproc_queue_export(const mproc_queue_t *q, mproc_value_t **ref);
-/** Opens a queue from mproc_queue_export()'s value. */
+/**
+ * Opens a new handle on the queue that @p ref refers to, kept for one
+ * release; the caller owns it and destroys it.
+ * @return 0; MPROC_ETYPE; MPROC_ENOTFOUND.
+ */
 MPROC_API int mproc_queue_import(mproc_queue_t **q, const mproc_value_t *ref);
 
 #ifdef __cplusplus

@@ -6,16 +6,37 @@
  *
  * Every object lives in named shared memory (Unix) or in named kernel
  * objects (Windows), so a child started by any method can reopen it: pass
- * mproc_*_export()'s value as an argument and call mproc_*_import() in the
- * child. The name disappears when the last process that uses the object
+ * its reference (mproc_value_lock() and the like) as an argument, or
+ * through a queue or a pipe, and turn it back into the object with
+ * mproc_value_to_lock() and the like in the receiver:
+ * @code
+ * mproc_value_t *args = mproc_value_list_of(1, mproc_value_lock(lock));
+ * ...
+ * // in the child's target:
+ * mproc_lock_t *lock;
+ * int rc = mproc_value_to_lock(mproc_value_at(args, 0), &lock);
+ * @endcode
+ * The name disappears when the last process that uses the object
  * destroys it; if the whole process tree is killed, a resource tracker
  * process removes what is left (Unix; Windows kernel objects are counted by
  * the kernel).
  *
- * An object created with a fork context (opts.context from
- * mproc_get_context(.., MPROC_START_FORK)) lives in anonymous memory
- * instead: cheaper, never leaked, but it reaches only fork children, through
- * the parent's memory; exporting it fails with MPROC_EFORKONLY.
+ * An object created with `.fork_only = 1` lives in anonymous memory
+ * instead (Python's objects of get_context("fork")): cheaper, never leaked,
+ * but it reaches only fork children, through the parent's memory; it has
+ * no reference (MPROC_EFORKONLY). Fork-only objects exist where fork does
+ * (Unix); elsewhere creating one is MPROC_ENOTSUP.
+ *
+ * On the receiving side, mproc_value_to_lock() and its siblings open the
+ * object once per reference: a second call with an equal reference gives
+ * the same object. The runtime owns what they return and lets go of it at
+ * the process's normal exit: do not destroy it. They return 0;
+ * MPROC_ETYPE if the value is not a reference of that kind (the sentence
+ * says what it is); MPROC_ENOTFOUND if the object no longer exists.
+ *
+ * mproc_*_export() and mproc_*_import() are the older spelling, kept for
+ * one release: export is the value constructor, and import opens a new
+ * handle that the caller owns and destroys.
  *
  * Timeouts are seconds: 0 tries once, a negative value (MPROC_FOREVER)
  * waits forever. A wait blocks in the kernel; it never polls.
@@ -46,10 +67,11 @@ extern "C" {
 /** Options of every synchronization object; zero means default. */
 typedef struct mproc_sync_opts_t {
     /**
-     * NULL or a spawn/forkserver context: a named object that any child can
-     * reopen. A fork context: an anonymous, fork-only object.
+     * 0: a named object that any child can reopen. Nonzero: an anonymous
+     * object that only fork children share (Unix; MPROC_ENOTSUP
+     * elsewhere).
      */
-    const mproc_context_t *context;
+    int fork_only;
 } mproc_sync_opts_t;
 
 /** @name Lock: a non-recursive mutex */
@@ -74,14 +96,28 @@ MPROC_API int mproc_lock_release(mproc_lock_t *lock);
 /** Frees this process's handle; the last user's destroy removes the name. */
 MPROC_API void mproc_lock_destroy(mproc_lock_t *lock);
 /**
- * The lock as a value to pass to a child (see mproc_lock_import()).
+ * A reference to @p lock, to pass to another process (a new value; NULL
+ * with mproc_last_error() set for a NULL or fork-only lock
+ * (MPROC_EFORKONLY) or when out of memory).
+ */
+MPROC_API mproc_value_t *mproc_value_lock(const mproc_lock_t *lock);
+/**
+ * The lock that reference @p v refers to, opened once in this process and
+ * owned by the runtime (do not destroy it).
+ * @return 0; MPROC_ETYPE if @p v is not a lock reference; MPROC_ENOTFOUND
+ * if the lock no longer exists.
+ */
+MPROC_API int mproc_value_to_lock(const mproc_value_t *v, mproc_lock_t **out);
+/**
+ * mproc_value_lock() as a status: *@p ref gets the reference.
  * @return 0; MPROC_EFORKONLY for a fork-only lock; MPROC_ENOMEM.
  */
 MPROC_API int mproc_lock_export(const mproc_lock_t *lock, mproc_value_t **ref);
 /**
- * Reopens a lock from mproc_lock_export()'s value, in any process.
- * @return 0; MPROC_EINVAL if @p ref is not a lock's; MPROC_ENOTFOUND if the
- * lock no longer exists.
+ * Opens a new handle on the lock that reference @p ref refers to; the
+ * caller owns it and destroys it (mproc_value_to_lock() spares that).
+ * @return 0; MPROC_ETYPE if @p ref is not a lock reference;
+ * MPROC_ENOTFOUND if the lock no longer exists.
  */
 MPROC_API int mproc_lock_import(mproc_lock_t **lock, const mproc_value_t *ref);
 
@@ -138,8 +174,14 @@ MPROC_API int mproc_rlock_acquire(mproc_rlock_t *rlock, double timeout);
  */
 MPROC_API int mproc_rlock_release(mproc_rlock_t *rlock);
 MPROC_API void mproc_rlock_destroy(mproc_rlock_t *rlock);
+/** A reference to @p rlock, as mproc_value_lock(). */
+MPROC_API mproc_value_t *mproc_value_rlock(const mproc_rlock_t *rlock);
+/** The RLock that @p v refers to, as mproc_value_to_lock(). */
+MPROC_API int mproc_value_to_rlock(const mproc_value_t *v, mproc_rlock_t **out);
+/** mproc_value_rlock() as a status, as mproc_lock_export(). */
 MPROC_API int mproc_rlock_export(const mproc_rlock_t *rlock,
                                  mproc_value_t **ref);
+/** A new handle the caller owns, as mproc_lock_import(). */
 MPROC_API int mproc_rlock_import(mproc_rlock_t **rlock,
                                  const mproc_value_t *ref);
 
@@ -188,7 +230,13 @@ MPROC_API int mproc_sem_release(mproc_sem_t *sem);
 /** The current value (Python's get_value). @return 0; MPROC_ENOTSUP. */
 MPROC_API int mproc_sem_value(mproc_sem_t *sem, int *value);
 MPROC_API void mproc_sem_destroy(mproc_sem_t *sem);
+/** A reference to @p sem, as mproc_value_lock(). */
+MPROC_API mproc_value_t *mproc_value_sem(const mproc_sem_t *sem);
+/** The semaphore that @p v refers to, as mproc_value_to_lock(). */
+MPROC_API int mproc_value_to_sem(const mproc_value_t *v, mproc_sem_t **out);
+/** mproc_value_sem() as a status, as mproc_lock_export(). */
 MPROC_API int mproc_sem_export(const mproc_sem_t *sem, mproc_value_t **ref);
+/** A new handle the caller owns, as mproc_lock_import(). */
 MPROC_API int mproc_sem_import(mproc_sem_t **sem, const mproc_value_t *ref);
 /** @} */
 
@@ -211,8 +259,14 @@ MPROC_API int mproc_event_is_set(mproc_event_t *event);
  */
 MPROC_API int mproc_event_wait(mproc_event_t *event, double timeout);
 MPROC_API void mproc_event_destroy(mproc_event_t *event);
+/** A reference to @p event, as mproc_value_lock(). */
+MPROC_API mproc_value_t *mproc_value_event(const mproc_event_t *event);
+/** The event that @p v refers to, as mproc_value_to_lock(). */
+MPROC_API int mproc_value_to_event(const mproc_value_t *v, mproc_event_t **out);
+/** mproc_value_event() as a status, as mproc_lock_export(). */
 MPROC_API int mproc_event_export(const mproc_event_t *event,
                                  mproc_value_t **ref);
+/** A new handle the caller owns, as mproc_lock_import(). */
 MPROC_API int mproc_event_import(mproc_event_t **event,
                                  const mproc_value_t *ref);
 /** @} */
@@ -223,7 +277,7 @@ typedef struct mproc_cond_t mproc_cond_t;
 /** Options of mproc_cond_create(). */
 typedef struct mproc_cond_opts_t {
     /** Where the condition lives (see mproc_sync_opts_t). */
-    const mproc_context_t *context;
+    int fork_only;
     /** The lock to use, or NULL (and rlock NULL) for an RLock of its own. */
     mproc_lock_t *lock;
     /** An RLock to use instead. */
@@ -266,9 +320,22 @@ MPROC_API int mproc_cond_notify(mproc_cond_t *cond, int n);
 /** Wakes every waiter. The caller holds the lock. */
 MPROC_API int mproc_cond_notify_all(mproc_cond_t *cond);
 MPROC_API void mproc_cond_destroy(mproc_cond_t *cond);
-/** The condition and its lock, as one value. */
+/**
+ * A reference to @p cond and its lock, as one value (see mproc_value_lock();
+ * MPROC_EFORKONLY also when a named condition runs over a fork-only lock).
+ */
+MPROC_API mproc_value_t *mproc_value_cond(const mproc_cond_t *cond);
+/**
+ * The condition that @p v refers to, with its lock, as
+ * mproc_value_to_lock().
+ */
+MPROC_API int mproc_value_to_cond(const mproc_value_t *v, mproc_cond_t **out);
+/** mproc_value_cond() as a status, as mproc_lock_export(). */
 MPROC_API int mproc_cond_export(const mproc_cond_t *cond, mproc_value_t **ref);
-/** Reopens a condition (and its lock, owned by the result). */
+/**
+ * A new handle the caller owns, as mproc_lock_import(); it owns its own
+ * handle on the condition's lock.
+ */
 MPROC_API int mproc_cond_import(mproc_cond_t **cond, const mproc_value_t *ref);
 /** @} */
 
@@ -278,7 +345,7 @@ typedef struct mproc_barrier_t mproc_barrier_t;
 /** Options of mproc_barrier_create(). */
 typedef struct mproc_barrier_opts_t {
     /** Where the barrier lives (see mproc_sync_opts_t). */
-    const mproc_context_t *context;
+    int fork_only;
     /**
      * A registered target that the last process to arrive runs (with an
      * empty argument list) before the others are released; NULL for none.
@@ -309,8 +376,15 @@ MPROC_API unsigned mproc_barrier_n_waiting(mproc_barrier_t *barrier);
 /** Whether the barrier is broken (1) or not (0). */
 MPROC_API int mproc_barrier_broken(mproc_barrier_t *barrier);
 MPROC_API void mproc_barrier_destroy(mproc_barrier_t *barrier);
+/** A reference to @p barrier, as mproc_value_lock(). */
+MPROC_API mproc_value_t *mproc_value_barrier(const mproc_barrier_t *barrier);
+/** The barrier that @p v refers to, as mproc_value_to_lock(). */
+MPROC_API int mproc_value_to_barrier(const mproc_value_t *v,
+                                     mproc_barrier_t **out);
+/** mproc_value_barrier() as a status, as mproc_lock_export(). */
 MPROC_API int mproc_barrier_export(const mproc_barrier_t *barrier,
                                    mproc_value_t **ref);
+/** A new handle the caller owns, as mproc_lock_import(). */
 MPROC_API int mproc_barrier_import(mproc_barrier_t **barrier,
                                    const mproc_value_t *ref);
 /** @} */

@@ -7,6 +7,13 @@
  * Python objects that every child can rebuild, whatever its start method.
  * Values are encoded with msgpack on the wire.
  *
+ * A reference (MPROC_VALUE_REF) stands for a shared mproc object: a lock,
+ * a queue, a connection... It is built from the object (mproc_value_lock(),
+ * mproc_value_queue(), ...) and turned back into one in the receiving process
+ * (mproc_value_to_lock(), ...), as pickling a multiprocessing.Lock does. On
+ * the wire it is a msgpack extension type of its own, so no user value,
+ * whatever its shape, is ever taken for one.
+ *
  * A record is C's version of a pickled class instance: a registered type
  * name and a list of fields. The receiving process finds the type's
  * behaviour by its name (mproc_record_call()), as unpickling finds a class
@@ -51,8 +58,22 @@ typedef enum mproc_value_type_e {
     MPROC_VALUE_BYTES,   /**< an opaque byte string */
     MPROC_VALUE_LIST,    /**< an ordered list of values */
     MPROC_VALUE_MAP,     /**< ordered key/value pairs, keys of any kind */
-    MPROC_VALUE_RECORD   /**< a user record: a type name and its fields */
+    MPROC_VALUE_RECORD,  /**< a user record: a type name and its fields */
+    MPROC_VALUE_REF      /**< a reference to a shared mproc object */
 } mproc_value_type_e;
+
+/** What a reference (MPROC_VALUE_REF) refers to. */
+typedef enum mproc_ref_kind_e {
+    MPROC_REF_NONE = 0, /**< not a reference */
+    MPROC_REF_LOCK,     /**< a Lock (mproc_value_lock()) */
+    MPROC_REF_RLOCK,    /**< an RLock (mproc_value_rlock()) */
+    MPROC_REF_SEM,      /**< a Semaphore or BoundedSemaphore */
+    MPROC_REF_EVENT,    /**< an Event */
+    MPROC_REF_COND,     /**< a Condition, with its lock */
+    MPROC_REF_BARRIER,  /**< a Barrier */
+    MPROC_REF_QUEUE,    /**< a Queue, SimpleQueue or JoinableQueue */
+    MPROC_REF_CONN      /**< a connection (one end of a Pipe) */
+} mproc_ref_kind_e;
 
 /** An opaque dynamic value. */
 typedef struct mproc_value_t mproc_value_t;
@@ -176,7 +197,15 @@ MPROC_API double mproc_value_as_float(const mproc_value_t *v);
 MPROC_API const char *mproc_value_as_str(const mproc_value_t *v);
 /** The bytes of a byte string or a string, or NULL; @p len gets the size. */
 MPROC_API const void *mproc_value_as_bytes(const mproc_value_t *v, size_t *len);
-/** Deep equality: same kinds and contents (1), or not (0). */
+/**
+ * What reference @p v refers to; MPROC_REF_NONE if @p v is not a reference
+ * (or NULL).
+ */
+MPROC_API mproc_ref_kind_e mproc_value_ref_kind(const mproc_value_t *v);
+/**
+ * Deep equality: same kinds and contents (1), or not (0). Two references
+ * are equal when they refer to the same object in the same way.
+ */
 MPROC_API int mproc_value_equal(const mproc_value_t *a, const mproc_value_t *b);
 /** @} */
 
