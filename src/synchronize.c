@@ -171,6 +171,7 @@ static void base_destroy(void *obj)
 /* The reference of the object of @b, in *@ref. */
 static int base_ref(const sync_base *b, sync_kind kind, mproc_value_t **ref)
 {
+    *ref = NULL;
     if (b->name[0] == '\0')
         return mproc__set_error(MPROC_EFORKONLY,
                                 "this %s was created for the fork context: "
