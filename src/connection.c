@@ -724,24 +724,25 @@ static void release_conn(void *obj)
     mproc_conn_close(obj);
 }
 
+/* Opens a connection that the runtime owns, and closes at exit. */
+static int open_ref(const mproc_value_t *ref, void **obj)
+{
+    mproc_conn_t *c = NULL;
+    int rc = mproc_conn_import(&c, ref);
+    if (rc == 0)
+        mproc__owned_link(&c->owned, release_conn, c);
+    *obj = c;
+    return rc;
+}
+
 int mproc_value_to_conn(const mproc_value_t *v, mproc_conn_t **out)
 {
-    mproc_conn_t *c;
-    int rc = mproc__ref_expect(v, MPROC_REF_CONN);
-    if (rc != 0)
-        return rc;
-    c = mproc__ref_cache_find(v);
-    if (c == NULL) {
-        rc = mproc_conn_import(&c, v);
-        if (rc == 0 && (rc = mproc__ref_cache_add(v, c)) != 0)
-            mproc_conn_close(c);
-        if (rc != 0)
-            return rc;
-        /* The runtime owns it now, and closes it at exit. */
-        mproc__owned_link(&c->owned, release_conn, c);
-    }
-    *out = c;
-    return 0;
+    void *c = NULL;
+    int rc =
+        mproc__ref_open_once(v, MPROC_REF_CONN, open_ref, release_conn, &c);
+    if (rc == 0)
+        *out = c;
+    return rc;
 }
 
 /* ---- finding the connections of a start --------------------------------- */

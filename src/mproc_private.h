@@ -58,6 +58,15 @@ void *mproc__ref_cache_find(const mproc_value_t *ref);
 int mproc__ref_cache_add(const mproc_value_t *ref, void *obj);
 void mproc__ref_cache_forget(const void *obj);
 void mproc__ref_cache_after_fork(void);
+/*
+ * What every mproc_value_to_*() does: checks that @v is a reference of
+ * @kind, and gives the object this process opened for an equal reference,
+ * or opens one with @open (which hands it to the runtime) and records it.
+ * @close undoes @open if recording fails.
+ */
+int mproc__ref_open_once(const mproc_value_t *v, mproc_ref_kind_e kind,
+                         int (*open)(const mproc_value_t *ref, void **obj),
+                         void (*close)(void *obj), void **out);
 
 /* ---- frames (frame.c) ------------------------------------------------ */
 

@@ -393,22 +393,23 @@ int mproc_queue_import(mproc_queue_t **out, const mproc_value_t *ref)
     return 0;
 }
 
+/* The queue is on the owned list from its import on. */
+static int open_ref(const mproc_value_t *ref, void **obj)
+{
+    mproc_queue_t *q = NULL;
+    int rc = mproc_queue_import(&q, ref);
+    *obj = q;
+    return rc;
+}
+
 int mproc_value_to_queue(const mproc_value_t *v, mproc_queue_t **out)
 {
-    mproc_queue_t *q;
-    int rc = mproc__ref_expect(v, MPROC_REF_QUEUE);
-    if (rc != 0)
-        return rc;
-    q = mproc__ref_cache_find(v);
-    if (q == NULL) {
-        rc = mproc_queue_import(&q, v);
-        if (rc == 0 && (rc = mproc__ref_cache_add(v, q)) != 0)
-            mproc_queue_destroy(q);
-        if (rc != 0)
-            return rc;
-    }
-    *out = q;
-    return 0;
+    void *q = NULL;
+    int rc =
+        mproc__ref_open_once(v, MPROC_REF_QUEUE, open_ref, release_queue, &q);
+    if (rc == 0)
+        *out = q;
+    return rc;
 }
 
 void mproc_queue_destroy(mproc_queue_t *q)

@@ -183,6 +183,7 @@ static void base_destroy(void *obj)
 /* The reference of the object of @b, in *@ref. */
 static int base_ref(const sync_base *b, sync_kind kind, mproc_value_t **ref)
 {
+    *ref = NULL;
     if (b->name[0] == '\0')
         return mproc__set_error(MPROC_EFORKONLY,
                                 "this %s was created fork-only: it lives in "
@@ -309,22 +310,21 @@ static void release_barrier(void *obj);
         int rc = ref_name(ref, KIND, &name);                                   \
         return rc != 0 ? rc : T##_open(out, name);                             \
     }                                                                          \
+    static int T##_open_ref(const mproc_value_t *ref, void **obj)              \
+    {                                                                          \
+        mproc_##T##_t *o = NULL;                                               \
+        int rc = mproc_##T##_import(&o, ref);                                  \
+        *obj = o;                                                              \
+        return rc;                                                             \
+    }                                                                          \
     int mproc_value_to_##T(const mproc_value_t *v, mproc_##T##_t **out)        \
     {                                                                          \
-        mproc_##T##_t *obj;                                                    \
-        int rc = mproc__ref_expect(v, (mproc_ref_kind_e) KIND);                \
-        if (rc != 0)                                                           \
-            return rc;                                                         \
-        obj = mproc__ref_cache_find(v);                                        \
-        if (obj == NULL) {                                                     \
-            rc = mproc_##T##_import(&obj, v);                                  \
-            if (rc == 0 && (rc = mproc__ref_cache_add(v, obj)) != 0)           \
-                mproc_##T##_destroy(obj);                                      \
-            if (rc != 0)                                                       \
-                return rc;                                                     \
-        }                                                                      \
-        *out = obj;                                                            \
-        return 0;                                                              \
+        void *obj = NULL;                                                      \
+        int rc = mproc__ref_open_once(v, (mproc_ref_kind_e) KIND,              \
+                                      T##_open_ref, release_##T, &obj);        \
+        if (rc == 0)                                                           \
+            *out = obj;                                                        \
+        return rc;                                                             \
     }
 
 /* ---- Lock ----------------------------------------------------------- */

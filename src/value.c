@@ -618,6 +618,26 @@ void mproc__ref_cache_forget(const void *obj)
     }
 }
 
+int mproc__ref_open_once(const mproc_value_t *v, mproc_ref_kind_e kind,
+                         int (*open)(const mproc_value_t *ref, void **obj),
+                         void (*close)(void *obj), void **out)
+{
+    void *obj;
+    int rc = mproc__ref_expect(v, kind);
+    if (rc != 0)
+        return rc;
+    obj = mproc__ref_cache_find(v);
+    if (obj == NULL) {
+        rc = open(v, &obj);
+        if (rc == 0 && (rc = mproc__ref_cache_add(v, obj)) != 0)
+            close(obj);
+        if (rc != 0)
+            return rc;
+    }
+    *out = obj;
+    return 0;
+}
+
 void mproc__ref_cache_after_fork(void)
 {
     /* The entries are this child's copies; the objects stay the parent's. */

@@ -930,7 +930,88 @@ static void test_objects_sent_through_a_pipe(void)
     mproc_conn_close(b);
 }
 
+/* ---- references -----------------------------------------------------------
+ */
+
+/*
+ * args: a connection, the same reference again, a map shaped like the old
+ * connection reference and a queue. The connection opens once; the map
+ * arrives as it was sent (the parent sends a copy through the pipe, which
+ * nothing rewrites); a connection reference that came through the queue
+ * is refused.
+ */
+static void conn_ref_checks(const mproc_value_t *args)
+{
+    mproc_conn_t *c = NULL, *again = NULL, *queued = NULL;
+    mproc_queue_t *q = NULL;
+    mproc_value_t *sent = NULL, *v = NULL;
+    CHILD_ASSERT(mproc_value_to_conn(mproc_value_at(args, 0), &c) == 0);
+    CHILD_ASSERT(mproc_value_to_conn(mproc_value_at(args, 1), &again) == 0);
+    CHILD_ASSERT(c == again);
+    CHILD_ASSERT(mproc_conn_recv(c, &sent) == 0);
+    CHILD_ASSERT(mproc_value_type(mproc_value_at(args, 2)) == MPROC_VALUE_MAP);
+    CHILD_ASSERT(mproc_value_equal(sent, mproc_value_at(args, 2)));
+    CHILD_ASSERT(mproc_value_to_conn(sent, &again) == MPROC_ETYPE);
+    CHILD_ASSERT(mproc_value_to_queue(mproc_value_at(args, 3), &q) == 0);
+    CHILD_ASSERT(mproc_queue_get(q, &v, 30) == 0);
+    CHILD_ASSERT(mproc_value_ref_kind(v) == MPROC_REF_CONN);
+    /* A fork child has every descriptor of its parent: that one opens. */
+    if (harness_method != MPROC_START_FORK)
+        CHILD_ASSERT(mproc_value_to_conn(v, &queued) == MPROC_ENOTSUP);
+    CHILD_ASSERT(mproc_conn_send(c, mproc_value_at(args, 2)) == 0);
+    mproc_value_free(sent);
+    mproc_value_free(v);
+    /* The runtime closes c at exit. */
+}
+MPROC_TARGET(conn_ref_checks)
+
+static void test_connection_references(void)
+{
+    mproc_conn_t *a, *b, *x, *y, *c = NULL;
+    mproc_queue_t *q;
+    mproc_value_t *fake, *args, *back = NULL, *r;
+    mproc_process_t *p;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&x, &y, 1, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    /* What the old reference of @b looked like: a rewrite would take it. */
+    fake = mproc_value_map();
+    mproc_value_map_set_str(fake, "mproc", mproc_value_str("conn"));
+    mproc_value_map_set_str(
+        fake, "handle",
+        mproc_value_int((int64_t) mproc__os_conn_handle(mproc__conn_os(b))));
+    mproc_value_map_set_str(fake, "pid", mproc_value_int(mproc__os_getpid()));
+    mproc_value_map_set_str(fake, "readable", mproc_value_bool(1));
+    mproc_value_map_set_str(fake, "writable", mproc_value_bool(1));
+    r = mproc_value_conn(b);
+    CU_ASSERT_EQUAL(mproc_value_ref_kind(r), MPROC_REF_CONN);
+    args = mproc_value_list_of(4, r, mproc_value_copy(r),
+                               mproc_value_copy(fake), mproc_value_queue(q));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(args);
+    /* In the process that made it, it is no start argument. */
+    CU_ASSERT_EQUAL(mproc_value_to_conn(mproc_value_at(args, 0), &c),
+                    MPROC_ENOTSUP);
+    CU_ASSERT_PTR_NULL(mproc_value_conn(NULL));
+    p = harness_start("conn_ref_checks", args);
+    /* The child's end is the child's: a child that fails closes the pipe. */
+    mproc_conn_close(b);
+    CU_ASSERT_EQUAL(mproc_conn_send(a, fake), 0);
+    r = mproc_value_conn(y);
+    CU_ASSERT_EQUAL(mproc_queue_put(q, r, 30), 0);
+    mproc_value_free(r);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
+    CU_ASSERT_EQUAL(mproc_conn_recv(a, &back), 0);
+    CU_ASSERT_TRUE(mproc_value_equal(back, fake));
+    mproc_value_free(back);
+    mproc_value_free(fake);
+    mproc_queue_destroy(q);
+    mproc_conn_close(a);
+    mproc_conn_close(x);
+    mproc_conn_close(y);
+}
+
 static const harness_test tests[] = {
+    {"connection references", test_connection_references, 0},
     {"every kind of value", test_every_kind_of_value, 0},
     {"bytes", test_bytes, 0},
     {"duplex and simplex", test_duplex_and_simplex, 0},

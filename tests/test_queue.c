@@ -545,6 +545,43 @@ static void test_objects_sent_through_a_queue(void)
     mproc_queue_destroy(reply);
 }
 
+/* args: a queue, the same reference again, and a lock reference. */
+static void queue_opens_once(const mproc_value_t *args)
+{
+    mproc_queue_t *q = NULL, *again = NULL;
+    mproc_value_t *v = mproc_value_str("from the child");
+    CHILD_ASSERT(mproc_value_to_queue(mproc_value_at(args, 0), &q) == 0);
+    CHILD_ASSERT(mproc_value_to_queue(mproc_value_at(args, 1), &again) == 0);
+    CHILD_ASSERT(q == again);
+    CHILD_ASSERT(mproc_value_to_queue(mproc_value_at(args, 2), &again) ==
+                 MPROC_ETYPE);
+    CHILD_ASSERT(strstr(mproc_last_error(),
+                        "argument is a lock reference, not a queue") != NULL);
+    CHILD_ASSERT(mproc_queue_put(q, v, MPROC_FOREVER) == 0);
+    mproc_value_free(v);
+    /* The runtime owns q and lets go of it at exit. */
+}
+MPROC_TARGET(queue_opens_once)
+
+static void test_queue_reference_opens_once(void)
+{
+    mproc_queue_t *q;
+    mproc_lock_t *l;
+    mproc_value_t *args, *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
+    args = mproc_value_list_of(3, mproc_value_queue(q), mproc_value_queue(q),
+                               mproc_value_lock(l));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(args);
+    CU_ASSERT_EQUAL(harness_join_code(harness_start("queue_opens_once", args)),
+                    0);
+    CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 30), 0);
+    CU_ASSERT_STRING_EQUAL(mproc_value_as_str(v), "from the child");
+    mproc_value_free(v);
+    mproc_lock_destroy(l);
+    mproc_queue_destroy(q);
+}
+
 static void test_bad_reference(void)
 {
     mproc_queue_t *q;
@@ -576,6 +613,7 @@ static const harness_test tests[] = {
     {"records through a queue", test_records_through_a_queue, 0},
     {"objects sent through a queue", test_objects_sent_through_a_queue, 0},
     {"bad reference", test_bad_reference, 0},
+    {"queue reference opens once", test_queue_reference_opens_once, 0},
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)

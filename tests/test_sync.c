@@ -1008,7 +1008,243 @@ static void test_barrier_of_one(void)
     mproc_barrier_destroy(b);
 }
 
-/* ---- export and import ----------------------------------------------- */
+/* ---- references ------------------------------------------------------ */
+
+/* The six objects a reference test hands over. */
+typedef struct six {
+    mproc_lock_t *lock;
+    mproc_rlock_t *rlock;
+    mproc_sem_t *sem;
+    mproc_event_t *event;
+    mproc_cond_t *cond;
+    mproc_barrier_t *barrier;
+} six;
+
+static void six_create(six *o)
+{
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&o->lock, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_rlock_create(&o->rlock, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_sem_create(&o->sem, 0, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&o->event, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_cond_create(&o->cond, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_barrier_create(&o->barrier, 2, NULL), 0);
+}
+
+/* The references of the six, in that order, built with one NULL check. */
+static mproc_value_t *six_refs(const six *o)
+{
+    return mproc_value_list_of(
+        6, mproc_value_lock(o->lock), mproc_value_rlock(o->rlock),
+        mproc_value_sem(o->sem), mproc_value_event(o->event),
+        mproc_value_cond(o->cond), mproc_value_barrier(o->barrier));
+}
+
+static void six_destroy(six *o)
+{
+    mproc_lock_destroy(o->lock);
+    mproc_rlock_destroy(o->rlock);
+    mproc_sem_destroy(o->sem);
+    mproc_event_destroy(o->event);
+    mproc_cond_destroy(o->cond);
+    mproc_barrier_destroy(o->barrier);
+}
+
+/*
+ * In a child: opens the six of @refs (exit 10 + i on failure) and checks
+ * what the accessors promise: twice gives the same object, another kind
+ * is MPROC_ETYPE.
+ */
+static void six_open(const mproc_value_t *refs, six *o)
+{
+    mproc_lock_t *again = NULL;
+    mproc_queue_t *q = NULL;
+    CHILD_ASSERT(mproc_value_to_lock(mproc_value_at(refs, 0), &o->lock) == 0);
+    CHILD_ASSERT(mproc_value_to_rlock(mproc_value_at(refs, 1), &o->rlock) == 0);
+    CHILD_ASSERT(mproc_value_to_sem(mproc_value_at(refs, 2), &o->sem) == 0);
+    CHILD_ASSERT(mproc_value_to_event(mproc_value_at(refs, 3), &o->event) == 0);
+    CHILD_ASSERT(mproc_value_to_cond(mproc_value_at(refs, 4), &o->cond) == 0);
+    CHILD_ASSERT(mproc_value_to_barrier(mproc_value_at(refs, 5), &o->barrier) ==
+                 0);
+    CHILD_ASSERT(mproc_value_to_lock(mproc_value_at(refs, 0), &again) == 0);
+    CHILD_ASSERT(again == o->lock);
+    CHILD_ASSERT(mproc_value_to_queue(mproc_value_at(refs, 0), &q) ==
+                 MPROC_ETYPE);
+    CHILD_ASSERT(strstr(mproc_last_error(),
+                        "argument is a lock reference, not a queue") != NULL);
+    CHILD_ASSERT(mproc_value_to_lock(mproc_value_at(refs, 1), &again) ==
+                 MPROC_ETYPE);
+    CHILD_ASSERT(mproc_value_to_lock(mproc_value_at(refs, 6), &again) ==
+                 MPROC_ETYPE);
+}
+
+/*
+ * In a child: uses the six. The parent holds the lock; the rest is free.
+ * The child meets the parent at the barrier, then posts the semaphore and
+ * sets the event.
+ */
+static void six_use(const six *o)
+{
+    CHILD_ASSERT(mproc_lock_acquire(o->lock, 0) == MPROC_ETIMEDOUT);
+    CHILD_ASSERT(mproc_rlock_acquire(o->rlock, 0) == 0);
+    CHILD_ASSERT(mproc_rlock_acquire(o->rlock, 0) == 0);
+    CHILD_ASSERT(mproc_rlock_release(o->rlock) == 0);
+    CHILD_ASSERT(mproc_rlock_release(o->rlock) == 0);
+    CHILD_ASSERT(mproc_cond_acquire(o->cond, 0) == 0);
+    CHILD_ASSERT(mproc_cond_notify_all(o->cond) == 0);
+    CHILD_ASSERT(mproc_cond_release(o->cond) == 0);
+    CHILD_ASSERT(mproc_barrier_wait(o->barrier, 30) >= 0);
+    CHILD_ASSERT(mproc_sem_release(o->sem) == 0);
+    CHILD_ASSERT(mproc_event_set(o->event) == 0);
+}
+
+/* The parent's side of six_use(), which holds the lock all along. */
+static void six_meet(const six *o, mproc_process_t *p)
+{
+    CU_ASSERT(mproc_barrier_wait(o->barrier, 30) >= 0);
+    CU_ASSERT_EQUAL(mproc_sem_acquire(o->sem, 30), 0);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
+    CU_ASSERT_EQUAL(mproc_event_is_set(o->event), 1);
+    CU_ASSERT_EQUAL(mproc_lock_release(o->lock), 0);
+}
+
+/* args: the six references, then a string. */
+static void six_as_arguments(const mproc_value_t *args)
+{
+    six o;
+    six_open(args, &o);
+    six_use(&o);
+    /* The runtime owns them: nothing is destroyed here. */
+}
+MPROC_TARGET(six_as_arguments)
+
+static void test_references_as_arguments(void)
+{
+    six o;
+    mproc_value_t *args;
+    six_create(&o);
+    args = six_refs(&o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(args);
+    CU_ASSERT_EQUAL(mproc_value_append(args, mproc_value_str("not a ref")), 0);
+    CU_ASSERT_EQUAL(mproc_lock_acquire(o.lock, 0), 0);
+    six_meet(&o, harness_start("six_as_arguments", args));
+    six_destroy(&o);
+}
+
+/*
+ * args: a queue and a connection, each of which brings the six references
+ * and a string; both copies open to the same objects.
+ */
+static void six_through_channels(const mproc_value_t *args)
+{
+    mproc_queue_t *q = NULL;
+    mproc_conn_t *c = NULL;
+    mproc_value_t *by_queue = NULL, *by_pipe = NULL;
+    six o, p;
+    CHILD_ASSERT(mproc_value_to_queue(mproc_value_at(args, 0), &q) == 0);
+    CHILD_ASSERT(mproc_value_to_conn(mproc_value_at(args, 1), &c) == 0);
+    CHILD_ASSERT(mproc_queue_get(q, &by_queue, 30) == 0);
+    CHILD_ASSERT(mproc_conn_recv(c, &by_pipe) == 0);
+    six_open(by_queue, &o);
+    six_open(by_pipe, &p);
+    CHILD_ASSERT(o.lock == p.lock && o.rlock == p.rlock && o.sem == p.sem &&
+                 o.event == p.event && o.cond == p.cond &&
+                 o.barrier == p.barrier);
+    six_use(&o);
+    mproc_value_free(by_queue);
+    mproc_value_free(by_pipe);
+}
+MPROC_TARGET(six_through_channels)
+
+static void test_references_through_a_queue_and_a_pipe(void)
+{
+    six o;
+    mproc_queue_t *q;
+    mproc_conn_t *a, *b;
+    mproc_value_t *refs;
+    mproc_process_t *p;
+    six_create(&o);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_lock_acquire(o.lock, 0), 0);
+    p = harness_start(
+        "six_through_channels",
+        mproc_value_list_of(2, mproc_value_queue(q), mproc_value_conn(b)));
+    refs = six_refs(&o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(refs);
+    CU_ASSERT_EQUAL(mproc_value_append(refs, mproc_value_str("not a ref")), 0);
+    CU_ASSERT_EQUAL(mproc_queue_put(q, refs, 30), 0);
+    CU_ASSERT_EQUAL(mproc_conn_send(a, refs), 0);
+    mproc_value_free(refs);
+    six_meet(&o, p);
+    mproc_conn_close(a);
+    mproc_conn_close(b);
+    mproc_queue_destroy(q);
+    six_destroy(&o);
+}
+
+static void test_references_in_this_process(void)
+{
+    six o;
+    mproc_lock_t *l = NULL, *again = NULL;
+    mproc_value_t *ref, *copy;
+    six_create(&o);
+    ref = mproc_value_lock(o.lock);
+    copy = mproc_value_copy(ref);
+    CU_ASSERT_EQUAL(mproc_value_ref_kind(ref), MPROC_REF_LOCK);
+    CU_ASSERT_TRUE(mproc_value_equal(ref, copy));
+    /* In the creating process too: once per reference, a handle of its own. */
+    CU_ASSERT_EQUAL(mproc_value_to_lock(ref, &l), 0);
+    CU_ASSERT_PTR_NOT_EQUAL(l, o.lock);
+    CU_ASSERT_EQUAL(mproc_value_to_lock(copy, &again), 0);
+    CU_ASSERT_PTR_EQUAL(l, again);
+    CU_ASSERT_EQUAL(mproc_value_to_rlock(ref, (mproc_rlock_t **) &again),
+                    MPROC_ETYPE);
+    CU_ASSERT_PTR_NULL(mproc_value_lock(NULL));
+    CU_ASSERT_PTR_NULL(
+        mproc_value_list_of(2, mproc_value_int(1), mproc_value_barrier(NULL)));
+    mproc_value_free(ref);
+    mproc_value_free(copy);
+    six_destroy(&o);
+}
+
+/* args: a map shaped like the old lock reference, then the same again. */
+static void user_map_arrives(const mproc_value_t *args)
+{
+    const mproc_value_t *m = mproc_value_at(args, 0);
+    mproc_lock_t *l = NULL;
+    CHILD_ASSERT(mproc_value_type(m) == MPROC_VALUE_MAP);
+    CHILD_ASSERT(mproc_value_len(m) == 2);
+    CHILD_ASSERT(
+        strcmp(mproc_value_as_str(mproc_value_get(m, "mproc")), "lock") == 0);
+    CHILD_ASSERT(mproc_value_equal(m, mproc_value_at(args, 1)));
+    CHILD_ASSERT(mproc_value_to_lock(m, &l) == MPROC_ETYPE);
+    CHILD_ASSERT(mproc_lock_import(&l, m) == MPROC_ETYPE);
+}
+MPROC_TARGET(user_map_arrives)
+
+static void test_user_map_shaped_like_a_reference(void)
+{
+    mproc_lock_t *l;
+    mproc_value_t *m = mproc_value_map(), *args;
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
+    /* The old reference of a real lock, so a guess would open it. */
+    {
+        mproc_value_t *ref = mproc_value_lock(l);
+        const char *name =
+            mproc_value_as_str(mproc_value_at(mproc__ref_fields(ref), 0));
+        mproc_value_map_set_str(m, "mproc", mproc_value_str("lock"));
+        mproc_value_map_set_str(m, "name", mproc_value_str(name));
+        mproc_value_free(ref);
+    }
+    args = mproc_value_list_of(2, m, mproc_value_copy(m));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(args);
+    CU_ASSERT_EQUAL(harness_join_code(harness_start("user_map_arrives", args)),
+                    0);
+    mproc_lock_destroy(l);
+}
+
+/* ---- export and import ------------------------------------------------------
+ */
 
 static void test_bad_references(void)
 {
@@ -1109,6 +1345,12 @@ static const harness_test tests[] = {
     {"barrier", test_barrier, 0},
     {"barrier of one", test_barrier_of_one, 0},
     {"bad references", test_bad_references, 0},
+    {"references in this process", test_references_in_this_process, 0},
+    {"references as arguments", test_references_as_arguments, 0},
+    {"references through a queue and a pipe",
+     test_references_through_a_queue_and_a_pipe, 0},
+    {"user map shaped like a reference", test_user_map_shaped_like_a_reference,
+     0},
 #if !defined(_WIN32)
     {"fork-only objects", test_fork_only_objects, 0},
     {"fork-only object in a fork child", test_fork_only_object_in_a_fork_child,

@@ -171,7 +171,179 @@ static void test_corrupt_frames_are_reported(void)
     mproc__buf_free(&out);
 }
 
+/* ---- references ---------------------------------------------------------- */
+
+MPROC_RECORD(point, NULL)
+
+static mproc_value_t *named_ref(mproc_ref_kind_e kind, const char *name)
+{
+    return mproc__ref_new(kind, mproc_value_list_of(1, mproc_value_str(name)));
+}
+
+static void test_references_copy_compare_and_free(void)
+{
+    mproc_value_t *a = named_ref(MPROC_REF_LOCK, "mproc-0123456789abcdef");
+    mproc_value_t *b = named_ref(MPROC_REF_LOCK, "mproc-0123456789abcdef");
+    mproc_value_t *other = named_ref(MPROC_REF_LOCK, "mproc-fedcba9876543210");
+    mproc_value_t *queue = named_ref(MPROC_REF_QUEUE, "mproc-0123456789abcdef");
+    mproc_value_t *c, *list;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(mproc_value_type(a), MPROC_VALUE_REF);
+    CU_ASSERT_EQUAL(mproc_value_ref_kind(a), MPROC_REF_LOCK);
+    CU_ASSERT_EQUAL(mproc_value_ref_kind(queue), MPROC_REF_QUEUE);
+    /* Equal: the same object the same way; a kind or a name tells apart. */
+    CU_ASSERT_TRUE(mproc_value_equal(a, b));
+    CU_ASSERT_FALSE(mproc_value_equal(a, other));
+    CU_ASSERT_FALSE(mproc_value_equal(a, queue));
+    c = mproc_value_copy(a);
+    CU_ASSERT_TRUE(mproc_value_equal(a, c));
+    CU_ASSERT_EQUAL(mproc_value_ref_kind(c), MPROC_REF_LOCK);
+    /* Nothing else is a reference. */
+    list = mproc_value_list_of(2, mproc_value_int(1), c);
+    CU_ASSERT_EQUAL(mproc_value_ref_kind(list), MPROC_REF_NONE);
+    CU_ASSERT_EQUAL(mproc_value_ref_kind(NULL), MPROC_REF_NONE);
+    CU_ASSERT_EQUAL(mproc_value_ref_kind(mproc_value_at(list, 1)),
+                    MPROC_REF_LOCK);
+    CU_ASSERT_EQUAL(mproc_value_len(a), 0);
+    /* A reference of the wrong shape is not made. */
+    CU_ASSERT_PTR_NULL(mproc__ref_new(
+        MPROC_REF_LOCK, mproc_value_list_of(1, mproc_value_int(3))));
+    CU_ASSERT_PTR_NULL(mproc__ref_new(MPROC_REF_NONE, mproc_value_list()));
+    mproc_value_free(a);
+    mproc_value_free(b);
+    mproc_value_free(other);
+    mproc_value_free(queue);
+    mproc_value_free(list);
+}
+
+static void test_references_round_trip_inside_containers(void)
+{
+    mproc_value_t *conn = mproc__ref_new(
+        MPROC_REF_CONN,
+        mproc_value_list_of(
+            10, mproc_value_bool(1), mproc_value_bool(0),
+            mproc_value_int(1 << 20), mproc_value_int(4096), mproc_value_int(1),
+            mproc_value_bool(0), mproc_value_int(MPROC__REF_CONN_OWN),
+            mproc_value_int(7), mproc_value_int(-1), mproc_value_int(1234)));
+    mproc_value_t *map = mproc_value_map(), *v, *back = NULL;
+    mproc__buf_t b = {0};
+    mproc_ref_kind_e k;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(conn);
+    mproc_value_map_set_str(map, "conn", conn);
+    v = mproc_value_list_of(
+        3, map,
+        mproc_value_record(
+            "point",
+            mproc_value_list_of(
+                1, named_ref(MPROC_REF_EVENT, "mproc-0123456789abcdef"))),
+        mproc_value_list());
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    for (k = MPROC_REF_LOCK; k <= MPROC_REF_QUEUE; k++)
+        mproc_value_append((mproc_value_t *) mproc_value_at(v, 2),
+                           named_ref(k, "mproc-0123456789abcdef"));
+    CU_ASSERT_EQUAL_FATAL(mproc__value_encode(v, &b), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc__value_decode(b.data, b.len, &back), 0);
+    CU_ASSERT_TRUE(mproc_value_equal(v, back));
+    CU_ASSERT_EQUAL(
+        mproc_value_ref_kind(mproc_value_get(mproc_value_at(back, 0), "conn")),
+        MPROC_REF_CONN);
+    CU_ASSERT_EQUAL(
+        mproc_value_ref_kind(mproc_value_at(mproc_value_at(back, 1), 0)),
+        MPROC_REF_EVENT);
+    CU_ASSERT_EQUAL(mproc_value_ref_kind(mproc_value_at(mproc_value_at(back, 2),
+                                                        MPROC_REF_QUEUE - 1)),
+                    MPROC_REF_QUEUE);
+    mproc__buf_free(&b);
+    mproc_value_free(back);
+    mproc_value_free(v);
+}
+
+/* Decodes ext type 2 with @payload: what a hostile peer could send. */
+static int decode_ext(const void *payload, size_t len)
+{
+    unsigned char msg[64];
+    mproc_value_t *back = (mproc_value_t *) 1;
+    int rc;
+    msg[0] = 0xc7; /* ext 8: one byte of length, one of type */
+    msg[1] = (unsigned char) len;
+    msg[2] = 2;
+    memcpy(msg + 3, payload, len);
+    rc = mproc__value_decode(msg, len + 3, &back);
+    CU_ASSERT_PTR_NULL(back);
+    return rc;
+}
+
+static void test_hostile_references_are_corrupt(void)
+{
+    /* fixarray of 1: fixstr "mproc-x"; and variations around it. */
+    static const unsigned char good[] = {1,   0x91, 0xa7, 'm', 'p',
+                                         'r', 'o',  'c',  '-', 'x'};
+    unsigned char bad[sizeof good];
+    mproc_value_t *back = NULL;
+    unsigned char msg[64];
+    /* The good one decodes, so the others fail for their fault alone. */
+    msg[0] = 0xc7;
+    msg[1] = sizeof good;
+    msg[2] = 2;
+    memcpy(msg + 3, good, sizeof good);
+    CU_ASSERT_EQUAL_FATAL(mproc__value_decode(msg, sizeof good + 3, &back), 0);
+    CU_ASSERT_EQUAL(mproc_value_ref_kind(back), MPROC_REF_LOCK);
+    mproc_value_free(back);
+
+    CU_ASSERT_EQUAL(decode_ext("", 0), MPROC_ECORRUPT);
+    CU_ASSERT_EQUAL(decode_ext("\x01", 1), MPROC_ECORRUPT);
+    memcpy(bad, good, sizeof good);
+    bad[0] = 0; /* no kind */
+    CU_ASSERT_EQUAL(decode_ext(bad, sizeof bad), MPROC_ECORRUPT);
+    bad[0] = 99; /* an unknown kind */
+    CU_ASSERT_EQUAL(decode_ext(bad, sizeof bad), MPROC_ECORRUPT);
+    bad[0] = MPROC_REF_CONN; /* a connection needs ten fields */
+    CU_ASSERT_EQUAL(decode_ext(bad, sizeof bad), MPROC_ECORRUPT);
+    memcpy(bad, good, sizeof good);
+    bad[1] = 0x92; /* the array claims more than there is */
+    CU_ASSERT_EQUAL(decode_ext(bad, sizeof bad), MPROC_ECORRUPT);
+    memcpy(bad, good, sizeof good);
+    bad[1] = 0x81; /* a map instead of the array */
+    CU_ASSERT_EQUAL(decode_ext(bad, sizeof bad), MPROC_ECORRUPT);
+    /* Stray bytes after the fields. */
+    CU_ASSERT_EQUAL(decode_ext("\x01\x91\xa1x\xc0", 5), MPROC_ECORRUPT);
+    /* A field of the wrong type, and a reference nested as a field. */
+    CU_ASSERT_EQUAL(decode_ext("\x01\x91\x05", 3), MPROC_ECORRUPT);
+    CU_ASSERT_EQUAL(decode_ext("\x01\x91\xd4\x02\x01", 5), MPROC_ECORRUPT);
+    /* An extension type nobody defined. */
+    msg[2] = 9;
+    CU_ASSERT_EQUAL(mproc__value_decode(msg, sizeof good + 3, &back),
+                    MPROC_ECORRUPT);
+}
+
+/*
+ * A user's map shaped like the old references is a map: nothing reads it as
+ * a reference, before or after the wire.
+ */
+static void test_user_map_is_not_a_reference(void)
+{
+    mproc_value_t *m = mproc_value_map(), *back = NULL;
+    mproc__buf_t b = {0};
+    mproc_value_map_set_str(m, "mproc", mproc_value_str("lock"));
+    mproc_value_map_set_str(m, "name",
+                            mproc_value_str("mproc-0123456789abcdef"));
+    CU_ASSERT_EQUAL(mproc_value_ref_kind(m), MPROC_REF_NONE);
+    CU_ASSERT_EQUAL_FATAL(mproc__value_encode(m, &b), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc__value_decode(b.data, b.len, &back), 0);
+    CU_ASSERT_EQUAL(mproc_value_type(back), MPROC_VALUE_MAP);
+    CU_ASSERT_TRUE(mproc_value_equal(m, back));
+    mproc__buf_free(&b);
+    mproc_value_free(back);
+    mproc_value_free(m);
+}
+
 static const harness_test tests[] = {
+    {"references: copy, compare and free",
+     test_references_copy_compare_and_free, 0},
+    {"references round trip inside containers",
+     test_references_round_trip_inside_containers, 0},
+    {"hostile references are corrupt", test_hostile_references_are_corrupt, 0},
+    {"a user map is not a reference", test_user_map_is_not_a_reference, 0},
     {"construction and inspection", test_construction_and_inspection, 0},
     {"encode/decode round trip", test_encode_decode_round_trip, 0},
     {"frames deflate only when it pays", test_frames_deflate_only_when_it_pays,
