@@ -132,14 +132,6 @@ mproc_target_fn mproc__target_find(const char *name);
 /* The name @fn is registered under, or NULL if it is not registered. */
 const char *mproc__target_name(mproc_target_fn fn);
 
-/* ---- fork-only objects (synchronize.c) ------------------------------- */
-
-/*
- * 0 if a fork-only object (anonymous memory that fork children share) can
- * be made here; MPROC_ENOTSUP with a sentence naming @what otherwise.
- */
-int mproc__check_fork_only(const char *what);
-
 /* ---- pack and unpack (pack.c) ---------------------------------------- */
 
 /*
@@ -298,14 +290,6 @@ MPROC_NORETURN void mproc__bootstrap_from_fd(mproc__os_fd_t fd);
 /* Runs @p's target in this (forked) process and ends it. Never returns. */
 MPROC_NORETURN void mproc__bootstrap_run_forked(mproc_process_t *p);
 
-/* ---- named objects (synchronize.c) ------------------------------------ */
-
-/*
- * Creates a shared segment of @size bytes under a fresh random name,
- * "mproc-<16 hex digits>", written to @name (at least 23 bytes).
- */
-int mproc__shm_create_named(mproc__os_shm_t **shm, char *name, size_t size);
-
 /* ---- the forkserver (forkserver.c) ------------------------------------ */
 
 /*
@@ -355,5 +339,8 @@ int mproc__queue_debug_ring(mproc_queue_t *q, unsigned char **ring,
 int mproc__auth_server(mproc__os_fd_t fd, const unsigned char *key);
 /* Client side: answer, then challenge. */
 int mproc__auth_client(mproc__os_fd_t fd, const unsigned char *key);
+
+/* The modules' own private headers, which build on the above. */
+#include "shared_object.h"
 
 #endif

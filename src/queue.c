@@ -25,12 +25,9 @@
 #include <string.h>
 
 #include "atomic.h"
-#include "mproc_private.h"
+#include "shared_object.h"
 
-#define QUEUE_MAGIC 0x4d505155u /* "MPQU" */
 #define SLOT MPROC__OS_SYNC_SLOT
-#define NAME_LEN 32
-#define SUB_NAME_LEN (NAME_LEN + 8)
 #define LINE 64
 
 #define DEFAULT_CAPACITY (8u << 20)
@@ -62,17 +59,16 @@ enum {
  * that change rarely.
  */
 typedef struct queue_header {
-    uint32_t magic;
+    mproc__shobj_header_t base; /* 12 bytes */
     uint32_t flags;
-    volatile uint32_t users;
     volatile uint32_t waiters; /* consumers announced to sleep */
-    uint64_t capacity;         /* ring bytes, a multiple of 8 */
+    int32_t compress_level;
+    uint64_t capacity; /* ring bytes, a multiple of 8 */
     uint64_t max_message;
     uint64_t compress_threshold; /* 0: never */
-    int32_t compress_level;
-    uint32_t unfinished; /* joinable, under the jlock */
     uint64_t maxsize;
-    char pad0[LINE - 56];
+    uint32_t unfinished; /* joinable, under the jlock */
+    char pad0[LINE - 60];
     /* Producers' line. */
     volatile uint64_t tail;        /* ring position after the last record */
     volatile uint64_t puts;        /* items ever put */
@@ -86,14 +82,10 @@ typedef struct queue_header {
     char pad2[LINE - 24];
 } queue_header;
 
-#define HEADER_SIZE ((sizeof(queue_header) + LINE - 1) / LINE * LINE)
-#define RING_OFFSET (HEADER_SIZE + NSLOTS * SLOT)
-
 struct mproc_queue_t {
-    mproc__os_shm_t *shm;
-    queue_header *hdr;
-    unsigned char *ring;
-    char name[NAME_LEN];
+    mproc__shobj_t base;
+    queue_header *hdr;   /* the base's header, typed */
+    unsigned char *ring; /* after the slots */
     mproc__os_mutex_t *wlock, *rlock, *jlock;
     mproc__os_sem_t *wakeup, *room;
     mproc__os_event_t *alldone;
@@ -102,27 +94,18 @@ struct mproc_queue_t {
     /* This handle's cached view of the other side (conservative). */
     uint64_t seen_head, seen_tail, seen_puts;
     mproc__buf_t payload, frame; /* scratch, reused */
-    mproc__owned_t owned;        /* released at exit if still open */
 };
 
-static void release_queue(void *obj)
-{
-    mproc_queue_destroy(obj);
-}
+/* What a new queue is made with. */
+typedef struct queue_args {
+    uint32_t flags;
+    uint64_t capacity;
+    uint64_t maxsize;
+    uint64_t max_message;
+    mproc__frame_opts_t fo;
+} queue_args;
 
 /* ---- creation ------------------------------------------------------------ */
-
-/*
- * The name of the queue's OS object @tag; NULL (an anonymous object) for a
- * fork-only queue, which has no name.
- */
-static const char *sub_name(const mproc_queue_t *q, const char *tag, char *buf)
-{
-    if (q->name[0] == '\0')
-        return NULL;
-    snprintf(buf, SUB_NAME_LEN, "%.22s.%.3s", q->name, tag);
-    return buf;
-}
 
 /*
  * Opens the spill file of a fork-only queue. A spill file needs a name to
@@ -133,14 +116,9 @@ static const char *sub_name(const mproc_queue_t *q, const char *tag, char *buf)
  */
 static int open_anonymous_spill(mproc_queue_t *q)
 {
-    char n[SUB_NAME_LEN];
-    unsigned char r[8];
-    int i, rc;
-    /* 64 random bits, as the named segments have: a clash is not met. */
-    mproc__random_bytes(r, sizeof r);
-    memcpy(n, "mproc-", 6);
-    for (i = 0; i < 8; i++)
-        snprintf(n + 6 + 2 * i, 3, "%02x", r[i]);
+    char n[MPROC__SHOBJ_SUB_NAME_LEN];
+    int rc;
+    mproc__shobj_random_name(n);
     memcpy(n + 22, ".sp", 4);
     rc = mproc__os_spill_open(&q->spill, n, 1);
     if (rc == 0)
@@ -150,42 +128,71 @@ static int open_anonymous_spill(mproc_queue_t *q)
 
 static int open_os(mproc_queue_t *q, int create)
 {
-    char n[SUB_NAME_LEN];
-    char *slots = (char *) q->hdr + HEADER_SIZE;
+    char n[MPROC__SHOBJ_SUB_NAME_LEN];
+    const mproc__shobj_t *b = &q->base;
     queue_header *h = q->hdr;
     int rc;
-    rc = mproc__os_mutex_init(&q->wlock, slots + SLOT_WLOCK * SLOT,
-                              sub_name(q, "w", n), MPROC__OS_MUTEX_PLAIN,
-                              create);
+    rc = mproc__os_mutex_init(&q->wlock, mproc__shobj_slot(b, SLOT_WLOCK),
+                              mproc__shobj_sub_name(b, "w", n),
+                              MPROC__OS_MUTEX_PLAIN, create);
     if (rc == 0)
-        rc = mproc__os_mutex_init(&q->rlock, slots + SLOT_RLOCK * SLOT,
-                                  sub_name(q, "r", n), MPROC__OS_MUTEX_PLAIN,
-                                  create);
+        rc = mproc__os_mutex_init(&q->rlock, mproc__shobj_slot(b, SLOT_RLOCK),
+                                  mproc__shobj_sub_name(b, "r", n),
+                                  MPROC__OS_MUTEX_PLAIN, create);
     if (rc == 0)
-        rc = mproc__os_sem_init(&q->wakeup, slots + SLOT_WAKEUP * SLOT,
-                                sub_name(q, "k", n), 0, 0, create);
+        rc = mproc__os_sem_init(&q->wakeup, mproc__shobj_slot(b, SLOT_WAKEUP),
+                                mproc__shobj_sub_name(b, "k", n), 0, 0, create);
     if (rc == 0 && h->maxsize > 0)
-        rc = mproc__os_sem_init(&q->room, slots + SLOT_ROOM * SLOT,
-                                sub_name(q, "m", n), (unsigned) h->maxsize, 0,
-                                create);
+        rc = mproc__os_sem_init(&q->room, mproc__shobj_slot(b, SLOT_ROOM),
+                                mproc__shobj_sub_name(b, "m", n),
+                                (unsigned) h->maxsize, 0, create);
     if (rc == 0 && (h->flags & FLAG_JOINABLE)) {
-        rc = mproc__os_mutex_init(&q->jlock, slots + SLOT_JLOCK * SLOT,
-                                  sub_name(q, "j", n), MPROC__OS_MUTEX_PLAIN,
-                                  create);
+        rc = mproc__os_mutex_init(&q->jlock, mproc__shobj_slot(b, SLOT_JLOCK),
+                                  mproc__shobj_sub_name(b, "j", n),
+                                  MPROC__OS_MUTEX_PLAIN, create);
         if (rc == 0)
-            rc = mproc__os_event_init(&q->alldone, slots + SLOT_ALLDONE * SLOT,
-                                      sub_name(q, "d", n), create);
+            rc = mproc__os_event_init(&q->alldone,
+                                      mproc__shobj_slot(b, SLOT_ALLDONE),
+                                      mproc__shobj_sub_name(b, "d", n), create);
         if (rc == 0 && create)
             rc = mproc__os_event_set(q->alldone);
     }
     return rc;
 }
 
-static void close_handle(mproc_queue_t *q)
+/* @arg: the queue_args of a new queue. */
+static int queue_setup(void *obj, int create, const void *arg)
 {
-    int last = 0;
-    mproc__ref_cache_forget(q);
-    mproc__owned_unlink(&q->owned);
+    mproc_queue_t *q = obj;
+    queue_header *h = q->hdr = q->base.hdr;
+    char n[MPROC__SHOBJ_SUB_NAME_LEN];
+    int rc;
+    q->ring = mproc__shobj_extra(&q->base);
+    if (create) {
+        const queue_args *a = arg;
+        h->flags = a->flags;
+        h->capacity = a->capacity;
+        h->max_message = a->max_message;
+        h->compress_threshold = a->fo.compress_threshold;
+        h->compress_level = a->fo.compress_level;
+        h->maxsize = a->maxsize;
+    }
+    /* The spill file is the queue's too: tracked, and removed with it. */
+    rc = mproc__shobj_track_sub(&q->base, "sp", mproc__os_spill_unlink);
+    if (rc == 0)
+        rc = open_os(q, create);
+    /* The spill file exists from the start: importers only open it. */
+    if (rc == 0 && create)
+        rc = q->base.name[0] == '\0'
+                 ? open_anonymous_spill(q)
+                 : mproc__os_spill_open(
+                       &q->spill, mproc__shobj_sub_name(&q->base, "sp", n), 1);
+    return rc;
+}
+
+static void queue_teardown(void *obj)
+{
+    mproc_queue_t *q = obj;
     if (q->wlock != NULL)
         mproc__os_mutex_close(q->wlock);
     if (q->rlock != NULL)
@@ -199,35 +206,31 @@ static void close_handle(mproc_queue_t *q)
     if (q->alldone != NULL)
         mproc__os_event_close(q->alldone);
     mproc__os_spill_close(q->spill);
-    if (q->shm != NULL) {
-        last = mproc__atomic_dec32(&q->hdr->users) == 0;
-        mproc__os_shm_close(q->shm);
-    }
-    if (q->name[0] != '\0') {
-        char n[SUB_NAME_LEN];
-        sub_name(q, "sp", n);
-        if (last) {
-            mproc__os_shm_unlink(q->name);
-            mproc__os_spill_unlink(n);
-        }
-        mproc__os_untrack(n);
-        mproc__os_untrack(q->name);
-    }
     mproc__buf_free(&q->payload);
     mproc__buf_free(&q->frame);
-    free(q);
 }
+
+/* The ring's size, which follows the slots. */
+static uint64_t queue_extra(const void *hdr)
+{
+    return ((const queue_header *) hdr)->capacity;
+}
+
+static const mproc__shobj_class_t queue_class = {
+    .kind = MPROC_REF_QUEUE,
+    .obj_size = sizeof(mproc_queue_t),
+    .header_size = sizeof(queue_header),
+    .slots = NSLOTS,
+    .extra_of = queue_extra,
+    .setup = queue_setup,
+    .teardown = queue_teardown};
 
 static int create(mproc_queue_t **out, const mproc_queue_opts_t *opts,
                   uint32_t flags)
 {
     mproc_queue_opts_t o = {0};
-    mproc__frame_opts_t fo;
-    mproc_queue_t *q;
-    queue_header *h;
-    uint64_t capacity;
+    queue_args a;
     int rc;
-    char n[SUB_NAME_LEN];
 
     if (opts != NULL)
         o = *opts;
@@ -238,56 +241,16 @@ static int create(mproc_queue_t **out, const mproc_queue_opts_t *opts,
     rc = mproc__codec_opts_apply(&o.codec, &o.codec);
     if (rc != 0)
         return rc;
-    fo = mproc__codec_frame_opts(&o.codec);
-    capacity = o.capacity ? o.capacity : DEFAULT_CAPACITY;
-    capacity = (capacity + 7) / 8 * 8;
-    if (capacity < 64)
+    a.flags = flags;
+    a.fo = mproc__codec_frame_opts(&o.codec);
+    a.capacity = o.capacity ? o.capacity : DEFAULT_CAPACITY;
+    a.capacity = (a.capacity + 7) / 8 * 8;
+    a.maxsize = o.maxsize;
+    a.max_message = o.codec.max_message;
+    if (a.capacity < 64)
         return mproc__set_error(MPROC_EINVAL, "queue capacity too small");
-    q = calloc(1, sizeof *q);
-    if (q == NULL)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    if (o.fork_only) {
-        rc = mproc__check_fork_only("queue");
-        if (rc == 0)
-            rc = mproc__os_shm_create(&q->shm, NULL,
-                                      RING_OFFSET + (size_t) capacity);
-    } else {
-        rc = mproc__shm_create_named(&q->shm, q->name,
-                                     RING_OFFSET + (size_t) capacity);
-    }
-    if (rc != 0) {
-        q->name[0] = '\0';
-        close_handle(q);
-        return rc;
-    }
-    if (!o.fork_only) {
-        rc = mproc__os_track(q->name);
-        if (rc == 0)
-            rc = mproc__os_track(sub_name(q, "sp", n));
-    }
-    h = q->hdr = mproc__os_shm_addr(q->shm);
-    q->ring = (unsigned char *) h + RING_OFFSET;
-    h->magic = QUEUE_MAGIC;
-    h->flags = flags;
-    h->users = 1;
-    h->capacity = capacity;
-    h->max_message = o.codec.max_message;
-    h->compress_threshold = fo.compress_threshold;
-    h->compress_level = fo.compress_level;
-    h->maxsize = o.maxsize;
-    if (rc == 0)
-        rc = open_os(q, 1);
-    /* The spill file exists from the start: importers only open it. */
-    if (rc == 0)
-        rc = o.fork_only ? open_anonymous_spill(q)
-                         : mproc__os_spill_open(&q->spill, n, 1);
-    if (rc != 0) {
-        close_handle(q);
-        return rc;
-    }
-    mproc__owned_link(&q->owned, release_queue, q);
-    *out = q;
-    return 0;
+    return mproc__shobj_create((void **) out, &queue_class, (size_t) a.capacity,
+                               o.fork_only, &a);
 }
 
 int mproc_queue_create(mproc_queue_t **q, const mproc_queue_opts_t *opts)
@@ -306,116 +269,11 @@ int mproc_joinable_queue_create(mproc_queue_t **q,
     return create(q, opts, FLAG_JOINABLE);
 }
 
-/* ---- references ---------------------------------------------------------- */
-
-mproc_value_t *mproc_value_queue(const mproc_queue_t *q)
-{
-    if (q == NULL) {
-        mproc__set_error(MPROC_EINVAL, "no queue to refer to");
-        return NULL;
-    }
-    if (q->name[0] == '\0') {
-        mproc__set_error(MPROC_EFORKONLY,
-                         "this queue was created fork-only: it lives in "
-                         "anonymous memory that only fork children share, so "
-                         "it cannot be passed to a spawned child; create it "
-                         "without .fork_only");
-        return NULL;
-    }
-    return mproc__ref_new(MPROC_REF_QUEUE,
-                          mproc_value_list_of(1, mproc_value_str(q->name)));
-}
-
-int mproc_queue_export(const mproc_queue_t *q, mproc_value_t **ref)
-{
-    *ref = mproc_value_queue(q);
-    if (*ref != NULL)
-        return 0;
-    if (q == NULL)
-        return MPROC_EINVAL;
-    return q->name[0] == '\0' ? MPROC_EFORKONLY : MPROC_ENOMEM;
-}
-
-int mproc_queue_import(mproc_queue_t **out, const mproc_value_t *ref)
-{
-    const char *name;
-    mproc_queue_t *q;
-    queue_header *h;
-    mproc__os_shm_t *probe;
-    char n[SUB_NAME_LEN];
-    int rc = mproc__ref_expect(ref, MPROC_REF_QUEUE);
-
-    if (rc != 0)
-        return rc;
-    name = mproc_value_as_str(mproc_value_at(mproc__ref_fields(ref), 0));
-    if (strlen(name) >= NAME_LEN || strncmp(name, "mproc-", 6) != 0)
-        return mproc__set_error(MPROC_EINVAL,
-                                "'%s' is not the name of an "
-                                "mproc queue",
-                                name);
-    /* The header tells the ring's size; map it, then the whole segment. */
-    rc = mproc__os_shm_open(&probe, name, sizeof(queue_header));
-    if (rc != 0)
-        return rc;
-    h = mproc__os_shm_addr(probe);
-    if (h->magic != QUEUE_MAGIC) {
-        mproc__os_shm_close(probe);
-        return mproc__set_error(MPROC_EINVAL, "'%s' is not an mproc queue",
-                                name);
-    }
-    q = calloc(1, sizeof *q);
-    if (q == NULL) {
-        mproc__os_shm_close(probe);
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    }
-    snprintf(q->name, sizeof q->name, "%s", name);
-    rc = mproc__os_shm_open(&q->shm, name, RING_OFFSET + (size_t) h->capacity);
-    mproc__os_shm_close(probe);
-    if (rc != 0) {
-        q->name[0] = '\0';
-        close_handle(q);
-        return rc;
-    }
-    q->hdr = mproc__os_shm_addr(q->shm);
-    q->ring = (unsigned char *) q->hdr + RING_OFFSET;
-    mproc__atomic_inc32(&q->hdr->users);
-    rc = mproc__os_track(q->name);
-    if (rc == 0)
-        rc = mproc__os_track(sub_name(q, "sp", n));
-    if (rc == 0)
-        rc = open_os(q, 0);
-    if (rc != 0) {
-        close_handle(q);
-        return rc;
-    }
-    mproc__owned_link(&q->owned, release_queue, q);
-    *out = q;
-    return 0;
-}
-
-/* The queue is on the owned list from its import on. */
-static int open_ref(const mproc_value_t *ref, void **obj)
-{
-    mproc_queue_t *q = NULL;
-    int rc = mproc_queue_import(&q, ref);
-    *obj = q;
-    return rc;
-}
-
-int mproc_value_to_queue(const mproc_value_t *v, mproc_queue_t **out)
-{
-    void *q = NULL;
-    int rc =
-        mproc__ref_open_once(v, MPROC_REF_QUEUE, open_ref, release_queue, &q);
-    if (rc == 0)
-        *out = q;
-    return rc;
-}
+MPROC__SHOBJ_REFERENCES(queue, queue_class)
 
 void mproc_queue_destroy(mproc_queue_t *q)
 {
-    if (q != NULL)
-        close_handle(q);
+    mproc__shobj_destroy(q);
 }
 
 /* ---- the ring and the spill file ------------------------------------ */
@@ -424,10 +282,11 @@ static int lock(mproc__os_mutex_t *m);
 
 static int ensure_spill(mproc_queue_t *q)
 {
-    char n[SUB_NAME_LEN];
+    char n[MPROC__SHOBJ_SUB_NAME_LEN];
     if (q->spill != NULL)
         return 0;
-    return mproc__os_spill_open(&q->spill, sub_name(q, "sp", n), 0);
+    return mproc__os_spill_open(&q->spill,
+                                mproc__shobj_sub_name(&q->base, "sp", n), 0);
 }
 
 static void ring_write(mproc_queue_t *q, uint64_t pos, const void *src,

@@ -1,12 +1,13 @@
 /*
  * Synchronization objects shared between processes.
  *
- * Every object is a shared segment: a header (kind, users, the object's
- * own state) followed by slots for the OS objects (platform/mproc_os.h).
- * A named object can be reopened by name in any process: its reference
- * (mproc_value_lock() and the like) is a value of kind MPROC_VALUE_REF whose
- * field is the name, and opening it maps the segment and the OS objects
- * again. A fork-only object has no name and has no reference.
+ * Every object is a shared object (shared_object.h): a segment whose
+ * header carries the object's own state, followed by slots for the OS
+ * objects (platform/mproc_os.h). A named object can be reopened by name in
+ * any process: its reference (mproc_value_lock() and the like) is a value
+ * of kind MPROC_VALUE_REF whose field is the name, and opening it maps the
+ * segment and the OS objects again. A fork-only object has no name and has
+ * no reference.
  *
  * Lock and RLock are OS mutexes, Semaphore and Event OS semaphores and
  * events. Condition and Barrier follow CPython's synchronize.py and
@@ -20,340 +21,57 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomic.h"
-#include "mproc_private.h"
+#include "shared_object.h"
 
-#define SYNC_MAGIC 0x4d505359u /* "MPSY" */
-#define SLOT MPROC__OS_SYNC_SLOT
-#define NAME_MAX_LEN 32
 #define ACTION_MAX_LEN 64
-
-/* The kind stored in a segment is the kind of the object's references. */
-typedef enum sync_kind {
-    KIND_LOCK = MPROC_REF_LOCK,
-    KIND_RLOCK = MPROC_REF_RLOCK,
-    KIND_SEM = MPROC_REF_SEM,
-    KIND_EVENT = MPROC_REF_EVENT,
-    KIND_COND = MPROC_REF_COND,
-    KIND_BARRIER = MPROC_REF_BARRIER
-} sync_kind;
-
-static const char *const kind_names[] = {"",      "lock", "rlock",  "sem",
-                                         "event", "cond", "barrier"};
-
-/* The start of every segment; kind-specific state follows in the union. */
-typedef struct sync_header {
-    uint32_t magic;
-    uint32_t kind;
-    volatile uint32_t users; /* processes with an open handle */
-    uint32_t pad;
-    union {
-        struct {
-            unsigned value, max;
-        } sem;
-        struct {
-            char lock_name[NAME_MAX_LEN]; /* the condition's lock */
-            uint32_t lock_is_rlock;
-        } cond;
-        struct {
-            unsigned parties;
-            unsigned count; /* callers inside wait() */
-            int state;      /* 0 filling, 1 draining, -1 resetting, -2 broken */
-            double timeout; /* the default; 0: none */
-            char action[ACTION_MAX_LEN];
-        } barrier;
-    } u;
-} sync_header;
-
-/* The header takes whole slots so that the OS objects stay aligned. */
-#define HEADER_SLOTS ((sizeof(sync_header) + SLOT - 1) / SLOT)
-#define SLOT_AT(hdr, i) ((char *) (hdr) + (HEADER_SLOTS + (i)) * SLOT)
-
-/* What every object has: its segment and its name ("" if fork-only). */
-typedef struct sync_base {
-    mproc__os_shm_t *shm;
-    sync_header *hdr;
-    char name[NAME_MAX_LEN];
-    mproc__owned_t owned; /* released at exit if still open */
-} sync_base;
-
-/* ---- segments ------------------------------------------------------- */
-
-/*
- * Whether a fork-only object can be made here: it is shared through the
- * memory that fork copies, so only where fork exists.
- */
-int mproc__check_fork_only(const char *what)
-{
-    if (mproc__os_can_fork())
-        return 0;
-    return mproc__set_error(MPROC_ENOTSUP,
-                            "a fork-only %s needs the fork start method, "
-                            "which this platform lacks; create it without "
-                            ".fork_only",
-                            what);
-}
-
-/*
- * The name of OS object @tag of the object (the Windows backend names its
- * kernel objects so): "mproc-<16 hex>.<tag>", within the 31 characters.
- */
-#define SUB_NAME_LEN (NAME_MAX_LEN + 8)
-static const char *sub_name(const sync_base *b, const char *tag, char *buf)
-{
-    if (b->name[0] == '\0')
-        return NULL;
-    snprintf(buf, SUB_NAME_LEN, "%.22s.%.3s", b->name, tag);
-    return buf;
-}
-
-/* Creates a segment of @size bytes, named at random into @name. */
-int mproc__shm_create_named(mproc__os_shm_t **shm, char *name, size_t size)
-{
-    int rc, attempt;
-    /* A random name; a clash is astronomically rare but retried. */
-    for (attempt = 0;; attempt++) {
-        unsigned char r[8];
-        int i;
-        mproc__random_bytes(r, sizeof r);
-        memcpy(name, "mproc-", 6);
-        for (i = 0; i < 8; i++)
-            snprintf(name + 6 + 2 * i, 3, "%02x", r[i]);
-        rc = mproc__os_shm_create(shm, name, size);
-        if (rc != MPROC_EEXIST || attempt == 100)
-            return rc;
-    }
-}
-
-static int base_create(sync_base *b, sync_kind kind, int slots, int fork_only)
-{
-    size_t size = (HEADER_SLOTS + (size_t) slots) * SLOT;
-    int rc;
-    memset(b, 0, sizeof *b);
-    if (fork_only) {
-        rc = mproc__check_fork_only(kind_names[kind]);
-        if (rc == 0)
-            rc = mproc__os_shm_create(&b->shm, NULL, size);
-    } else {
-        rc = mproc__shm_create_named(&b->shm, b->name, size);
-        if (rc == 0) {
-            rc = mproc__os_track(b->name);
-            if (rc != 0) {
-                mproc__os_shm_close(b->shm);
-                mproc__os_shm_unlink(b->name);
-            }
-        }
-    }
-    if (rc != 0)
-        return rc;
-    b->hdr = mproc__os_shm_addr(b->shm);
-    b->hdr->magic = SYNC_MAGIC;
-    b->hdr->kind = (uint32_t) kind;
-    b->hdr->users = 1;
-    return 0;
-}
-
-/* Lets go of the segment; the last user removes the name. */
-static void base_close(sync_base *b)
-{
-    int last;
-    if (b->shm == NULL)
-        return;
-    last = mproc__atomic_dec32(&b->hdr->users) == 0;
-    mproc__os_shm_close(b->shm);
-    b->shm = NULL;
-    if (b->name[0] != '\0') {
-        if (last)
-            mproc__os_shm_unlink(b->name);
-        mproc__os_untrack(b->name);
-    }
-}
-
-/* Frees object @obj, whose OS objects are closed, and lets go of its segment.
- */
-static void base_destroy(void *obj)
-{
-    sync_base *b = obj;
-    mproc__ref_cache_forget(obj);
-    mproc__owned_unlink(&b->owned);
-    base_close(b);
-    free(b);
-}
-
-/* The reference of the object of @b, in *@ref. */
-static int base_ref(const sync_base *b, sync_kind kind, mproc_value_t **ref)
-{
-    *ref = NULL;
-    if (b->name[0] == '\0')
-        return mproc__set_error(MPROC_EFORKONLY,
-                                "this %s was created fork-only: it lives in "
-                                "anonymous memory that only fork children "
-                                "share, so it cannot be passed to a spawned "
-                                "child; create it without .fork_only",
-                                kind_names[kind]);
-    *ref = mproc__ref_new((mproc_ref_kind_e) kind,
-                          mproc_value_list_of(1, mproc_value_str(b->name)));
-    return *ref != NULL ? 0 : MPROC_ENOMEM;
-}
-
-/* The name that reference @ref of an object of @kind carries. */
-static int ref_name(const mproc_value_t *ref, sync_kind kind, const char **name)
-{
-    int rc = mproc__ref_expect(ref, (mproc_ref_kind_e) kind);
-    if (rc != 0)
-        return rc;
-    *name = mproc_value_as_str(mproc_value_at(mproc__ref_fields(ref), 0));
-    return 0;
-}
-
-static int open_named(sync_base *b, sync_kind kind, const char *name, int slots)
-{
-    size_t size = (HEADER_SLOTS + (size_t) slots) * SLOT;
-    int rc;
-    memset(b, 0, sizeof *b);
-    if (name == NULL || strlen(name) >= NAME_MAX_LEN ||
-        strncmp(name, "mproc-", 6) != 0)
-        return mproc__set_error(MPROC_EINVAL, "not the name of an mproc %s",
-                                kind_names[kind]);
-    snprintf(b->name, sizeof b->name, "%s", name);
-    rc = mproc__os_shm_open(&b->shm, b->name, size);
-    if (rc != 0)
-        return rc;
-    b->hdr = mproc__os_shm_addr(b->shm);
-    if (b->hdr->magic != SYNC_MAGIC || b->hdr->kind != (uint32_t) kind) {
-        mproc__os_shm_close(b->shm);
-        b->shm = NULL;
-        return mproc__set_error(MPROC_EINVAL, "'%s' is not an mproc %s", name,
-                                kind_names[kind]);
-    }
-    rc = mproc__os_track(b->name);
-    if (rc != 0) {
-        mproc__os_shm_close(b->shm);
-        b->shm = NULL;
-        return rc;
-    }
-    mproc__atomic_inc32(&b->hdr->users);
-    return 0;
-}
-
-/*
- * Makes an object of @size bytes whose first member is its sync_base:
- * creates its segment (@name NULL) or opens the one named @name, lets
- * @prepare fill a new header, opens the OS objects, and registers it for
- * release at exit.
- */
-static int sync_new(void **out, size_t size, sync_kind kind, int slots,
-                    int fork_only, const char *name,
-                    int (*open_os)(void *obj, int create),
-                    void (*prepare)(sync_header *h, const unsigned *arg),
-                    const unsigned *arg, void (*release)(void *obj))
-{
-    sync_base *b = calloc(1, size);
-    int rc;
-    if (b == NULL)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    rc = name != NULL ? open_named(b, kind, name, slots)
-                      : base_create(b, kind, slots, fork_only);
-    if (rc == 0 && name == NULL && prepare != NULL)
-        prepare(b->hdr, arg);
-    if (rc == 0) {
-        rc = open_os(b, name == NULL);
-        if (rc != 0)
-            base_close(b);
-    }
-    if (rc != 0) {
-        free(b);
-        return rc;
-    }
-    mproc__owned_link(&b->owned, release, b);
-    *out = b;
-    return 0;
-}
 
 static int fork_only_of(const mproc_sync_opts_t *opts)
 {
     return opts != NULL && opts->fork_only;
 }
 
-/* What mproc__owned_t calls at exit for an object left open. */
-static void release_lock(void *obj);
-static void release_rlock(void *obj);
-static void release_sem(void *obj);
-static void release_event(void *obj);
-static void release_cond(void *obj);
-static void release_barrier(void *obj);
-
-/*
- * What every kind has on the reference side: the value constructor, the
- * receiving accessor that imports once per reference and leaves the object
- * to the runtime, and export/import as wrappers. @T is the kind's name in
- * the API; T##_ref gives the reference, T##_open opens a new handle.
- */
-#define SYNC_REFERENCES(T, KIND)                                               \
-    mproc_value_t *mproc_value_##T(const mproc_##T##_t *obj)                   \
-    {                                                                          \
-        mproc_value_t *ref = NULL;                                             \
-        if (obj == NULL) {                                                     \
-            mproc__set_error(MPROC_EINVAL, "no %s to refer to",                \
-                             kind_names[KIND]);                                \
-            return NULL;                                                       \
-        }                                                                      \
-        return T##_ref(obj, &ref) == 0 ? ref : NULL;                           \
-    }                                                                          \
-    int mproc_##T##_export(const mproc_##T##_t *obj, mproc_value_t **ref)      \
-    {                                                                          \
-        return T##_ref(obj, ref);                                              \
-    }                                                                          \
-    int mproc_##T##_import(mproc_##T##_t **out, const mproc_value_t *ref)      \
-    {                                                                          \
-        const char *name;                                                      \
-        int rc = ref_name(ref, KIND, &name);                                   \
-        return rc != 0 ? rc : T##_open(out, name);                             \
-    }                                                                          \
-    static int T##_open_ref(const mproc_value_t *ref, void **obj)              \
-    {                                                                          \
-        mproc_##T##_t *o = NULL;                                               \
-        int rc = mproc_##T##_import(&o, ref);                                  \
-        *obj = o;                                                              \
-        return rc;                                                             \
-    }                                                                          \
-    int mproc_value_to_##T(const mproc_value_t *v, mproc_##T##_t **out)        \
-    {                                                                          \
-        void *obj = NULL;                                                      \
-        int rc = mproc__ref_open_once(v, (mproc_ref_kind_e) KIND,              \
-                                      T##_open_ref, release_##T, &obj);        \
-        if (rc == 0)                                                           \
-            *out = obj;                                                        \
-        return rc;                                                             \
-    }
-
 /* ---- Lock ----------------------------------------------------------- */
 
 struct mproc_lock_t {
-    sync_base base;
+    mproc__shobj_t base;
     mproc__os_mutex_t *mutex;
 };
 
-static int lock_open_os(void *obj, int create)
+/* Opens the mutex of a Lock or an RLock, of @kind, in slot 0 of @o. */
+static int mutex_setup(mproc__shobj_t *o, mproc__os_mutex_t **m, int create,
+                       mproc__os_mutex_kind_e kind)
+{
+    char n[MPROC__SHOBJ_SUB_NAME_LEN];
+    return mproc__os_mutex_init(m, mproc__shobj_slot(o, 0),
+                                mproc__shobj_sub_name(o, "m", n), kind, create);
+}
+
+static int lock_setup(void *obj, int create, const void *arg)
 {
     mproc_lock_t *l = obj;
-    char n[SUB_NAME_LEN];
-    return mproc__os_mutex_init(&l->mutex, SLOT_AT(l->base.hdr, 0),
-                                sub_name(&l->base, "m", n),
-                                MPROC__OS_MUTEX_PLAIN, create);
+    (void) arg;
+    return mutex_setup(&l->base, &l->mutex, create, MPROC__OS_MUTEX_PLAIN);
 }
+
+static void lock_teardown(void *obj)
+{
+    mproc_lock_t *l = obj;
+    if (l->mutex != NULL)
+        mproc__os_mutex_close(l->mutex);
+}
+
+static const mproc__shobj_class_t lock_class = {
+    .kind = MPROC_REF_LOCK,
+    .obj_size = sizeof(mproc_lock_t),
+    .header_size = sizeof(mproc__shobj_header_t),
+    .slots = 1,
+    .setup = lock_setup,
+    .teardown = lock_teardown};
 
 int mproc_lock_create(mproc_lock_t **lock, const mproc_sync_opts_t *opts)
 {
-    return sync_new((void **) lock, sizeof **lock, KIND_LOCK, 1,
-                    fork_only_of(opts), NULL, lock_open_os, NULL, NULL,
-                    release_lock);
-}
-
-static int lock_open(mproc_lock_t **lock, const char *name)
-{
-    return sync_new((void **) lock, sizeof **lock, KIND_LOCK, 1, 0, name,
-                    lock_open_os, NULL, NULL, release_lock);
+    return mproc__shobj_create((void **) lock, &lock_class, 0,
+                               fork_only_of(opts), NULL);
 }
 
 /*
@@ -372,48 +90,46 @@ int mproc_lock_release(mproc_lock_t *l)
 
 void mproc_lock_destroy(mproc_lock_t *l)
 {
-    if (l == NULL)
-        return;
-    mproc__os_mutex_close(l->mutex);
-    base_destroy(l);
+    mproc__shobj_destroy(l);
 }
 
-static int lock_ref(const mproc_lock_t *l, mproc_value_t **ref)
-{
-    return base_ref(&l->base, KIND_LOCK, ref);
-}
-
-SYNC_REFERENCES(lock, KIND_LOCK)
+MPROC__SHOBJ_REFERENCES(lock, lock_class)
 
 /* ---- RLock ---------------------------------------------------------- */
 
 struct mproc_rlock_t {
-    sync_base base;
+    mproc__shobj_t base;
     mproc__os_mutex_t *mutex;
     volatile long owner; /* the thread of this process that owns it, or 0 */
     unsigned count;      /* how often the owner holds it */
 };
 
-static int rlock_open_os(void *obj, int create)
+static int rlock_setup(void *obj, int create, const void *arg)
 {
     mproc_rlock_t *r = obj;
-    char n[SUB_NAME_LEN];
-    return mproc__os_mutex_init(&r->mutex, SLOT_AT(r->base.hdr, 0),
-                                sub_name(&r->base, "m", n),
-                                MPROC__OS_MUTEX_RECURSIVE, create);
+    (void) arg;
+    return mutex_setup(&r->base, &r->mutex, create, MPROC__OS_MUTEX_RECURSIVE);
 }
+
+static void rlock_teardown(void *obj)
+{
+    mproc_rlock_t *r = obj;
+    if (r->mutex != NULL)
+        mproc__os_mutex_close(r->mutex);
+}
+
+static const mproc__shobj_class_t rlock_class = {
+    .kind = MPROC_REF_RLOCK,
+    .obj_size = sizeof(mproc_rlock_t),
+    .header_size = sizeof(mproc__shobj_header_t),
+    .slots = 1,
+    .setup = rlock_setup,
+    .teardown = rlock_teardown};
 
 int mproc_rlock_create(mproc_rlock_t **rlock, const mproc_sync_opts_t *opts)
 {
-    return sync_new((void **) rlock, sizeof **rlock, KIND_RLOCK, 1,
-                    fork_only_of(opts), NULL, rlock_open_os, NULL, NULL,
-                    release_rlock);
-}
-
-static int rlock_open(mproc_rlock_t **rlock, const char *name)
-{
-    return sync_new((void **) rlock, sizeof **rlock, KIND_RLOCK, 1, 0, name,
-                    rlock_open_os, NULL, NULL, release_rlock);
+    return mproc__shobj_create((void **) rlock, &rlock_class, 0,
+                               fork_only_of(opts), NULL);
 }
 
 int mproc_rlock_acquire(mproc_rlock_t *r, double timeout)
@@ -455,41 +171,52 @@ int mproc_rlock_release(mproc_rlock_t *r)
 
 void mproc_rlock_destroy(mproc_rlock_t *r)
 {
-    if (r == NULL)
-        return;
-    mproc__os_mutex_close(r->mutex);
-    base_destroy(r);
+    mproc__shobj_destroy(r);
 }
 
-static int rlock_ref(const mproc_rlock_t *r, mproc_value_t **ref)
-{
-    return base_ref(&r->base, KIND_RLOCK, ref);
-}
-
-SYNC_REFERENCES(rlock, KIND_RLOCK)
+MPROC__SHOBJ_REFERENCES(rlock, rlock_class)
 
 /* ---- Semaphore ------------------------------------------------------ */
 
+typedef struct sem_header {
+    mproc__shobj_header_t base;
+    unsigned value, max; /* the initial value and the bound (0: none) */
+} sem_header;
+
 struct mproc_sem_t {
-    sync_base base;
+    mproc__shobj_t base;
     mproc__os_sem_t *sem;
 };
 
-static int sem_open_os(void *obj, int create)
+/* @arg: the initial value and the bound of a new semaphore. */
+static int sem_setup(void *obj, int create, const void *arg)
 {
     mproc_sem_t *s = obj;
-    char n[SUB_NAME_LEN];
-    return mproc__os_sem_init(
-        &s->sem, SLOT_AT(s->base.hdr, 0), sub_name(&s->base, "s", n),
-        s->base.hdr->u.sem.value, s->base.hdr->u.sem.max, create);
+    sem_header *h = s->base.hdr;
+    char n[MPROC__SHOBJ_SUB_NAME_LEN];
+    if (create) {
+        h->value = ((const unsigned *) arg)[0];
+        h->max = ((const unsigned *) arg)[1];
+    }
+    return mproc__os_sem_init(&s->sem, mproc__shobj_slot(&s->base, 0),
+                              mproc__shobj_sub_name(&s->base, "s", n), h->value,
+                              h->max, create);
 }
 
-/* arg: the initial value and the bound (0: none). */
-static void sem_prepare(sync_header *h, const unsigned *arg)
+static void sem_teardown(void *obj)
 {
-    h->u.sem.value = arg[0];
-    h->u.sem.max = arg[1];
+    mproc_sem_t *s = obj;
+    if (s->sem != NULL)
+        mproc__os_sem_close(s->sem);
 }
+
+static const mproc__shobj_class_t sem_class = {.kind = MPROC_REF_SEM,
+                                               .obj_size = sizeof(mproc_sem_t),
+                                               .header_size =
+                                                   sizeof(sem_header),
+                                               .slots = 1,
+                                               .setup = sem_setup,
+                                               .teardown = sem_teardown};
 
 static int sem_create(mproc_sem_t **sem, unsigned value, unsigned max,
                       const mproc_sync_opts_t *opts)
@@ -499,9 +226,8 @@ static int sem_create(mproc_sem_t **sem, unsigned value, unsigned max,
         return mproc__set_error(MPROC_ERANGE, "semaphore value too large");
     arg[0] = value;
     arg[1] = max;
-    return sync_new((void **) sem, sizeof **sem, KIND_SEM, 1,
-                    fork_only_of(opts), NULL, sem_open_os, sem_prepare, arg,
-                    release_sem);
+    return mproc__shobj_create((void **) sem, &sem_class, 0, fork_only_of(opts),
+                               arg);
 }
 
 int mproc_sem_create(mproc_sem_t **sem, unsigned value,
@@ -519,12 +245,6 @@ int mproc_bounded_sem_create(mproc_sem_t **sem, unsigned value,
     return sem_create(sem, value, value, opts);
 }
 
-static int sem_open(mproc_sem_t **sem, const char *name)
-{
-    return sync_new((void **) sem, sizeof **sem, KIND_SEM, 1, 0, name,
-                    sem_open_os, NULL, NULL, release_sem);
-}
-
 int mproc_sem_acquire(mproc_sem_t *s, double timeout)
 {
     return mproc__os_sem_wait(s->sem, timeout);
@@ -537,7 +257,7 @@ int mproc_sem_release(mproc_sem_t *s)
         return mproc__set_error(rc,
                                 "bounded semaphore released too many "
                                 "times (its bound is %u)",
-                                s->base.hdr->u.sem.max);
+                                ((sem_header *) s->base.hdr)->max);
     return rc;
 }
 
@@ -548,45 +268,47 @@ int mproc_sem_value(mproc_sem_t *s, int *value)
 
 void mproc_sem_destroy(mproc_sem_t *s)
 {
-    if (s == NULL)
-        return;
-    mproc__os_sem_close(s->sem);
-    base_destroy(s);
+    mproc__shobj_destroy(s);
 }
 
-static int sem_ref(const mproc_sem_t *s, mproc_value_t **ref)
-{
-    return base_ref(&s->base, KIND_SEM, ref);
-}
-
-SYNC_REFERENCES(sem, KIND_SEM)
+MPROC__SHOBJ_REFERENCES(sem, sem_class)
 
 /* ---- Event ---------------------------------------------------------- */
 
 struct mproc_event_t {
-    sync_base base;
+    mproc__shobj_t base;
     mproc__os_event_t *event;
 };
 
-static int event_open_os(void *obj, int create)
+static int event_setup(void *obj, int create, const void *arg)
 {
     mproc_event_t *e = obj;
-    char n[SUB_NAME_LEN];
-    return mproc__os_event_init(&e->event, SLOT_AT(e->base.hdr, 0),
-                                sub_name(&e->base, "e", n), create);
+    char n[MPROC__SHOBJ_SUB_NAME_LEN];
+    (void) arg;
+    return mproc__os_event_init(&e->event, mproc__shobj_slot(&e->base, 0),
+                                mproc__shobj_sub_name(&e->base, "e", n),
+                                create);
 }
+
+static void event_teardown(void *obj)
+{
+    mproc_event_t *e = obj;
+    if (e->event != NULL)
+        mproc__os_event_close(e->event);
+}
+
+static const mproc__shobj_class_t event_class = {
+    .kind = MPROC_REF_EVENT,
+    .obj_size = sizeof(mproc_event_t),
+    .header_size = sizeof(mproc__shobj_header_t),
+    .slots = 1,
+    .setup = event_setup,
+    .teardown = event_teardown};
 
 int mproc_event_create(mproc_event_t **event, const mproc_sync_opts_t *opts)
 {
-    return sync_new((void **) event, sizeof **event, KIND_EVENT, 1,
-                    fork_only_of(opts), NULL, event_open_os, NULL, NULL,
-                    release_event);
-}
-
-static int event_open(mproc_event_t **event, const char *name)
-{
-    return sync_new((void **) event, sizeof **event, KIND_EVENT, 1, 0, name,
-                    event_open_os, NULL, NULL, release_event);
+    return mproc__shobj_create((void **) event, &event_class, 0,
+                               fork_only_of(opts), NULL);
 }
 
 int mproc_event_set(mproc_event_t *e)
@@ -611,18 +333,10 @@ int mproc_event_wait(mproc_event_t *e, double timeout)
 
 void mproc_event_destroy(mproc_event_t *e)
 {
-    if (e == NULL)
-        return;
-    mproc__os_event_close(e->event);
-    base_destroy(e);
+    mproc__shobj_destroy(e);
 }
 
-static int event_ref(const mproc_event_t *e, mproc_value_t **ref)
-{
-    return base_ref(&e->base, KIND_EVENT, ref);
-}
-
-SYNC_REFERENCES(event, KIND_EVENT)
+MPROC__SHOBJ_REFERENCES(event, event_class)
 
 /* ---- the condition algorithm ---------------------------------------- */
 
@@ -637,25 +351,31 @@ typedef struct cond_core {
     mproc__os_sem_t *sleeping, *woken, *wait;
 } cond_core;
 
-/* The lock a condition runs over, whatever its kind. */
+/*
+ * The lock a condition runs over: an RLock, or the OS mutex of a Lock (or
+ * of a Barrier, which has no Lock object of its own).
+ */
 typedef struct cond_lock {
-    mproc_lock_t *lock;
+    mproc__os_mutex_t *mutex;
     mproc_rlock_t *rlock;
 } cond_lock;
 
-static int core_open(cond_core *c, sync_base *b, int first, int create)
+static int core_open(cond_core *c, const mproc__shobj_t *b, unsigned first,
+                     int create)
 {
-    char n[SUB_NAME_LEN];
+    char n[MPROC__SHOBJ_SUB_NAME_LEN];
     int rc;
     memset(c, 0, sizeof *c);
-    rc = mproc__os_sem_init(&c->sleeping, SLOT_AT(b->hdr, first),
-                            sub_name(b, "s0", n), 0, 0, create);
+    rc = mproc__os_sem_init(&c->sleeping, mproc__shobj_slot(b, first),
+                            mproc__shobj_sub_name(b, "s0", n), 0, 0, create);
     if (rc == 0)
-        rc = mproc__os_sem_init(&c->woken, SLOT_AT(b->hdr, first + 1),
-                                sub_name(b, "s1", n), 0, 0, create);
+        rc =
+            mproc__os_sem_init(&c->woken, mproc__shobj_slot(b, first + 1),
+                               mproc__shobj_sub_name(b, "s1", n), 0, 0, create);
     if (rc == 0)
-        rc = mproc__os_sem_init(&c->wait, SLOT_AT(b->hdr, first + 2),
-                                sub_name(b, "s2", n), 0, 0, create);
+        rc =
+            mproc__os_sem_init(&c->wait, mproc__shobj_slot(b, first + 2),
+                               mproc__shobj_sub_name(b, "s2", n), 0, 0, create);
     return rc;
 }
 
@@ -681,7 +401,7 @@ static int lock_is_mine(const cond_lock *l, unsigned *count)
         *count = l->rlock->count;
         return 0;
     }
-    if (!mproc__os_mutex_is_mine(l->lock->mutex))
+    if (!mproc__os_mutex_is_mine(l->mutex))
         return mproc__set_error(MPROC_ENOTHELD,
                                 "the condition's lock is not held by the "
                                 "caller");
@@ -695,7 +415,7 @@ static void lock_release_n(const cond_lock *l, unsigned n)
         if (l->rlock != NULL)
             mproc_rlock_release(l->rlock);
         else
-            mproc_lock_release(l->lock);
+            mproc__os_mutex_unlock(l->mutex);
     }
 }
 
@@ -705,7 +425,7 @@ static void lock_acquire_n(const cond_lock *l, unsigned n)
         if (l->rlock != NULL)
             mproc_rlock_acquire(l->rlock, MPROC_FOREVER);
         else
-            mproc_lock_acquire(l->lock, MPROC_FOREVER);
+            mproc__os_mutex_lock(l->mutex, MPROC_FOREVER);
     }
 }
 
@@ -771,94 +491,129 @@ static int core_wait_for(cond_core *c, const cond_lock *l,
 
 /* ---- Condition ------------------------------------------------------ */
 
+/* The lock travels by name inside the condition's segment. */
+typedef struct cond_header {
+    mproc__shobj_header_t base;
+    char lock_name[MPROC__SHOBJ_NAME_LEN];
+    uint32_t lock_is_rlock;
+} cond_header;
+
 struct mproc_cond_t {
-    sync_base base;
+    mproc__shobj_t base;
     cond_core core;
     cond_lock lock;
+    mproc_lock_t *plain; /* the Lock whose mutex lock.mutex is, if any */
     int owns_lock; /* the lock was made (or imported) for this condition */
 };
 
-int mproc_cond_create(mproc_cond_t **cond, const mproc_cond_opts_t *opts)
+/* Takes on the caller's lock, or makes one, for a new condition. */
+static int cond_lock_create(mproc_cond_t *c, const mproc_cond_opts_t *opts)
 {
     mproc_sync_opts_t lock_opts = {0};
-    mproc_cond_t *c = calloc(1, sizeof *c);
-    int fork_only = opts != NULL && opts->fork_only;
     int rc;
-    if (c == NULL)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    lock_opts.fork_only = fork_only;
     if (opts != NULL && opts->lock != NULL) {
-        c->lock.lock = opts->lock;
+        c->plain = opts->lock;
     } else if (opts != NULL && opts->rlock != NULL) {
         c->lock.rlock = opts->rlock;
     } else {
+        /* Fork-only as the condition is, which then has no name. */
+        lock_opts.fork_only = c->base.name[0] == '\0';
         rc = mproc_rlock_create(&c->lock.rlock, &lock_opts);
-        if (rc != 0) {
-            free(c);
+        if (rc != 0)
             return rc;
-        }
         /* Its own lock goes with the condition, not on its own. */
         mproc__owned_unlink(&c->lock.rlock->base.owned);
         c->owns_lock = 1;
     }
-    rc = base_create(&c->base, KIND_COND, 3, fork_only);
-    if (rc == 0) {
-        const sync_base *lb =
-            c->lock.rlock ? &c->lock.rlock->base : &c->lock.lock->base;
-        memcpy(c->base.hdr->u.cond.lock_name, lb->name, NAME_MAX_LEN);
-        c->base.hdr->u.cond.lock_is_rlock = c->lock.rlock != NULL;
-        rc = core_open(&c->core, &c->base, 0, 1);
-    }
-    if (rc != 0) {
-        mproc_cond_destroy(c);
-        return rc;
-    }
-    mproc__owned_link(&c->base.owned, release_cond, c);
-    *cond = c;
     return 0;
 }
 
-static int cond_open(mproc_cond_t **cond, const char *name)
+/* Opens the lock named in the segment of an existing condition. */
+static int cond_lock_open(mproc_cond_t *c)
 {
-    mproc_cond_t *c = calloc(1, sizeof *c);
+    const cond_header *h = c->base.hdr;
+    char lname[MPROC__SHOBJ_NAME_LEN];
     int rc;
-    if (c == NULL)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    rc = open_named(&c->base, KIND_COND, name, 3);
-    if (rc == 0) {
-        /* The lock travels by name inside the condition's segment. */
-        sync_header *h = c->base.hdr;
-        char lname[NAME_MAX_LEN];
-        memcpy(lname, h->u.cond.lock_name, NAME_MAX_LEN);
-        lname[NAME_MAX_LEN - 1] = '\0';
-        rc = h->u.cond.lock_is_rlock ? rlock_open(&c->lock.rlock, lname)
-                                     : lock_open(&c->lock.lock, lname);
-        c->owns_lock = rc == 0;
-        if (rc == 0)
-            mproc__owned_unlink(c->lock.rlock ? &c->lock.rlock->base.owned
-                                              : &c->lock.lock->base.owned);
-    }
+    memcpy(lname, h->lock_name, sizeof lname);
+    lname[sizeof lname - 1] = '\0';
+    if (h->lock_is_rlock)
+        rc = mproc__shobj_open((void **) &c->lock.rlock, &rlock_class, lname);
+    else
+        rc = mproc__shobj_open((void **) &c->plain, &lock_class, lname);
+    c->owns_lock = rc == 0;
     if (rc == 0)
-        rc = core_open(&c->core, &c->base, 0, 0);
-    if (rc != 0) {
-        mproc_cond_destroy(c);
+        mproc__owned_unlink(c->lock.rlock ? &c->lock.rlock->base.owned
+                                          : &c->plain->base.owned);
+    return rc;
+}
+
+/* The base of the condition's lock. */
+static const mproc__shobj_t *cond_lock_base(const mproc_cond_t *c)
+{
+    return c->lock.rlock != NULL ? &c->lock.rlock->base : &c->plain->base;
+}
+
+/* @arg: the options of a new condition. */
+static int cond_setup(void *obj, int create, const void *arg)
+{
+    mproc_cond_t *c = obj;
+    cond_header *h = c->base.hdr;
+    int rc = create ? cond_lock_create(c, arg) : cond_lock_open(c);
+    if (rc != 0)
         return rc;
+    if (c->plain != NULL)
+        c->lock.mutex = c->plain->mutex;
+    if (create) {
+        memcpy(h->lock_name, cond_lock_base(c)->name, MPROC__SHOBJ_NAME_LEN);
+        h->lock_is_rlock = c->lock.rlock != NULL;
     }
-    mproc__owned_link(&c->base.owned, release_cond, c);
-    *cond = c;
+    return core_open(&c->core, &c->base, 0, create);
+}
+
+static void cond_teardown(void *obj)
+{
+    mproc_cond_t *c = obj;
+    core_close(&c->core);
+    if (c->owns_lock) {
+        mproc_rlock_destroy(c->lock.rlock);
+        mproc_lock_destroy(c->plain);
+    }
+}
+
+static int cond_check_ref(const void *obj)
+{
+    if (cond_lock_base(obj)->name[0] == '\0')
+        return mproc__set_error(MPROC_EFORKONLY,
+                                "the condition's lock was created fork-only "
+                                "and cannot be passed to a spawned child");
     return 0;
+}
+
+static const mproc__shobj_class_t cond_class = {
+    .kind = MPROC_REF_COND,
+    .obj_size = sizeof(mproc_cond_t),
+    .header_size = sizeof(cond_header),
+    .slots = 3,
+    .setup = cond_setup,
+    .teardown = cond_teardown,
+    .check_ref = cond_check_ref};
+
+int mproc_cond_create(mproc_cond_t **cond, const mproc_cond_opts_t *opts)
+{
+    return mproc__shobj_create((void **) cond, &cond_class, 0,
+                               opts != NULL && opts->fork_only, opts);
 }
 
 int mproc_cond_acquire(mproc_cond_t *c, double timeout)
 {
     return c->lock.rlock ? mproc_rlock_acquire(c->lock.rlock, timeout)
-                         : mproc_lock_acquire(c->lock.lock, timeout);
+                         : mproc_lock_acquire(c->plain, timeout);
 }
 
 int mproc_cond_release(mproc_cond_t *c)
 {
     return c->lock.rlock ? mproc_rlock_release(c->lock.rlock)
-                         : mproc_lock_release(c->lock.lock);
+                         : mproc_lock_release(c->plain);
 }
 
 int mproc_cond_wait(mproc_cond_t *c, double timeout)
@@ -888,75 +643,89 @@ int mproc_cond_notify_all(mproc_cond_t *c)
 
 void mproc_cond_destroy(mproc_cond_t *c)
 {
-    if (c == NULL)
-        return;
-    mproc__ref_cache_forget(c);
-    mproc__owned_unlink(&c->base.owned);
-    core_close(&c->core);
-    base_close(&c->base);
-    if (c->owns_lock) {
-        mproc_rlock_destroy(c->lock.rlock);
-        mproc_lock_destroy(c->lock.lock);
-    }
-    free(c);
+    mproc__shobj_destroy(c);
 }
 
-static int cond_ref(const mproc_cond_t *c, mproc_value_t **ref)
-{
-    const sync_base *lb =
-        c->lock.rlock ? &c->lock.rlock->base : &c->lock.lock->base;
-    if (lb->name[0] == '\0' && c->base.name[0] != '\0')
-        return mproc__set_error(MPROC_EFORKONLY,
-                                "the condition's lock was created fork-only "
-                                "and cannot be passed to a spawned child");
-    return base_ref(&c->base, KIND_COND, ref);
-}
-
-SYNC_REFERENCES(cond, KIND_COND)
+MPROC__SHOBJ_REFERENCES(cond, cond_class)
 
 /* ---- Barrier -------------------------------------------------------- */
 
 /*
- * threading.Barrier's algorithm over a plain lock and a condition core in
+ * threading.Barrier's algorithm over a plain mutex and a condition core in
  * one segment. States: 0 filling, 1 draining, -1 resetting, -2 broken.
  */
 enum { FILLING = 0, DRAINING = 1, RESETTING = -1, BROKEN = -2 };
 
+typedef struct barrier_header {
+    mproc__shobj_header_t base;
+    unsigned parties;
+    unsigned count; /* callers inside wait() */
+    int state;      /* 0 filling, 1 draining, -1 resetting, -2 broken */
+    double timeout; /* the default; 0: none */
+    char action[ACTION_MAX_LEN];
+} barrier_header;
+
 struct mproc_barrier_t {
-    sync_base base;
-    mproc_lock_t lock; /* embedded: slot 0 of the barrier's segment */
-    cond_core core;    /* slots 1..3 */
-    cond_lock cl;
+    mproc__shobj_t base;
+    mproc__os_mutex_t *mutex; /* slot 0 */
+    cond_core core;           /* slots 1..3 */
+    cond_lock cl;             /* the mutex, as the core sees it */
 };
 
-static int barrier_open_os(mproc_barrier_t *b, int create)
+/* What a new barrier is made with. */
+typedef struct barrier_args {
+    unsigned parties;
+    const mproc_barrier_opts_t *opts;
+} barrier_args;
+
+static barrier_header *bh(const mproc_barrier_t *b)
 {
-    char n[SUB_NAME_LEN];
-    int rc = mproc__os_mutex_init(&b->lock.mutex, SLOT_AT(b->base.hdr, 0),
-                                  sub_name(&b->base, "m", n),
-                                  MPROC__OS_MUTEX_PLAIN, create);
+    return b->base.hdr;
+}
+
+static int barrier_setup(void *obj, int create, const void *arg)
+{
+    mproc_barrier_t *b = obj;
+    char n[MPROC__SHOBJ_SUB_NAME_LEN];
+    int rc;
+    if (create) {
+        const barrier_args *a = arg;
+        bh(b)->parties = a->parties;
+        if (a->opts != NULL) {
+            bh(b)->timeout = a->opts->timeout > 0 ? a->opts->timeout : 0;
+            if (a->opts->action != NULL)
+                snprintf(bh(b)->action, ACTION_MAX_LEN, "%s", a->opts->action);
+        }
+    }
+    rc = mproc__os_mutex_init(&b->mutex, mproc__shobj_slot(&b->base, 0),
+                              mproc__shobj_sub_name(&b->base, "m", n),
+                              MPROC__OS_MUTEX_PLAIN, create);
     if (rc == 0)
         rc = core_open(&b->core, &b->base, 1, create);
-    b->cl.lock = &b->lock;
+    b->cl.mutex = b->mutex;
     return rc;
 }
 
-static void barrier_close(mproc_barrier_t *b)
+static void barrier_teardown(void *obj)
 {
-    mproc__ref_cache_forget(b);
-    mproc__owned_unlink(&b->base.owned);
+    mproc_barrier_t *b = obj;
     core_close(&b->core);
-    if (b->lock.mutex != NULL)
-        mproc__os_mutex_close(b->lock.mutex);
-    base_close(&b->base);
-    free(b);
+    if (b->mutex != NULL)
+        mproc__os_mutex_close(b->mutex);
 }
+
+static const mproc__shobj_class_t barrier_class = {
+    .kind = MPROC_REF_BARRIER,
+    .obj_size = sizeof(mproc_barrier_t),
+    .header_size = sizeof(barrier_header),
+    .slots = 4,
+    .setup = barrier_setup,
+    .teardown = barrier_teardown};
 
 int mproc_barrier_create(mproc_barrier_t **barrier, unsigned parties,
                          const mproc_barrier_opts_t *opts)
 {
-    mproc_barrier_t *b;
-    int rc;
+    barrier_args a;
     if (parties == 0)
         return mproc__set_error(MPROC_EINVAL, "a barrier needs parties");
     if (opts != NULL && opts->action != NULL &&
@@ -966,51 +735,10 @@ int mproc_barrier_create(mproc_barrier_t **barrier, unsigned parties,
                                 "barrier action '%s' is not a registered "
                                 "target",
                                 opts->action);
-    b = calloc(1, sizeof *b);
-    if (b == NULL)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    rc =
-        base_create(&b->base, KIND_BARRIER, 4, opts != NULL && opts->fork_only);
-    if (rc != 0) {
-        free(b);
-        return rc;
-    }
-    b->base.hdr->u.barrier.parties = parties;
-    if (opts != NULL) {
-        b->base.hdr->u.barrier.timeout = opts->timeout > 0 ? opts->timeout : 0;
-        if (opts->action != NULL)
-            snprintf(b->base.hdr->u.barrier.action, ACTION_MAX_LEN, "%s",
-                     opts->action);
-    }
-    rc = barrier_open_os(b, 1);
-    if (rc != 0) {
-        barrier_close(b);
-        return rc;
-    }
-    mproc__owned_link(&b->base.owned, release_barrier, b);
-    *barrier = b;
-    return 0;
-}
-
-static int barrier_open(mproc_barrier_t **barrier, const char *name)
-{
-    mproc_barrier_t *b = calloc(1, sizeof *b);
-    int rc;
-    if (b == NULL)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    rc = open_named(&b->base, KIND_BARRIER, name, 4);
-    if (rc != 0) {
-        free(b);
-        return rc;
-    }
-    rc = barrier_open_os(b, 0);
-    if (rc != 0) {
-        barrier_close(b);
-        return rc;
-    }
-    mproc__owned_link(&b->base.owned, release_barrier, b);
-    *barrier = b;
-    return 0;
+    a.parties = parties;
+    a.opts = opts;
+    return mproc__shobj_create((void **) barrier, &barrier_class, 0,
+                               opts != NULL && opts->fork_only, &a);
 }
 
 /*
@@ -1020,9 +748,9 @@ static int barrier_open(mproc_barrier_t **barrier, const char *name)
  */
 static int barrier_lock(mproc_barrier_t *b)
 {
-    int rc = mproc_lock_acquire(&b->lock, MPROC_FOREVER);
+    int rc = mproc__os_mutex_lock(b->mutex, MPROC_FOREVER);
     if (rc == MPROC_OWNERDEAD) {
-        b->base.hdr->u.barrier.state = BROKEN;
+        bh(b)->state = BROKEN;
         core_notify(&b->core, &b->cl, 0x7fffffff);
         return 0;
     }
@@ -1031,39 +759,39 @@ static int barrier_lock(mproc_barrier_t *b)
 
 static void barrier_break(mproc_barrier_t *b)
 {
-    b->base.hdr->u.barrier.state = BROKEN;
+    bh(b)->state = BROKEN;
     core_notify(&b->core, &b->cl, 0x7fffffff);
 }
 
 static int not_draining(void *arg)
 {
-    int s = ((mproc_barrier_t *) arg)->base.hdr->u.barrier.state;
+    int s = bh(arg)->state;
     return s != RESETTING && s != DRAINING;
 }
 
 static int released(void *arg)
 {
-    return ((mproc_barrier_t *) arg)->base.hdr->u.barrier.state != FILLING;
+    return bh(arg)->state != FILLING;
 }
 
 int mproc_barrier_wait(mproc_barrier_t *b, double timeout)
 {
-    volatile int *state = &b->base.hdr->u.barrier.state;
+    volatile int *state = &bh(b)->state;
     unsigned index;
     int rc = barrier_lock(b);
     if (rc != 0)
         return rc;
-    if (timeout < 0 && b->base.hdr->u.barrier.timeout > 0)
-        timeout = b->base.hdr->u.barrier.timeout;
+    if (timeout < 0 && bh(b)->timeout > 0)
+        timeout = bh(b)->timeout;
     /* Wait for a previous cycle to drain or a reset to finish. */
     core_wait_for(&b->core, &b->cl, not_draining, b, MPROC_FOREVER);
     if (*state < 0) {
-        mproc_lock_release(&b->lock);
+        mproc__os_mutex_unlock(b->mutex);
         return mproc__set_error(MPROC_EBROKEN, "the barrier is broken");
     }
-    index = b->base.hdr->u.barrier.count++;
-    if (index + 1 == b->base.hdr->u.barrier.parties) {
-        const char *action = b->base.hdr->u.barrier.action;
+    index = bh(b)->count++;
+    if (index + 1 == bh(b)->parties) {
+        const char *action = bh(b)->action;
         if (action[0] != '\0') {
             mproc_target_fn fn = mproc__target_find(action);
             mproc_value_t *none = mproc_value_list();
@@ -1093,12 +821,11 @@ int mproc_barrier_wait(mproc_barrier_t *b, double timeout)
         }
     }
     /* The last one out of a drained or reset barrier refills it. */
-    if (--b->base.hdr->u.barrier.count == 0 &&
-        (*state == RESETTING || *state == DRAINING)) {
+    if (--bh(b)->count == 0 && (*state == RESETTING || *state == DRAINING)) {
         *state = FILLING;
         core_notify(&b->core, &b->cl, 0x7fffffff);
     }
-    mproc_lock_release(&b->lock);
+    mproc__os_mutex_unlock(b->mutex);
     return rc != 0 ? rc : (int) index;
 }
 
@@ -1108,16 +835,16 @@ int mproc_barrier_abort(mproc_barrier_t *b)
     if (rc != 0)
         return rc;
     barrier_break(b);
-    return mproc_lock_release(&b->lock);
+    return mproc__os_mutex_unlock(b->mutex);
 }
 
 int mproc_barrier_reset(mproc_barrier_t *b)
 {
-    volatile int *state = &b->base.hdr->u.barrier.state;
+    volatile int *state = &bh(b)->state;
     int rc = barrier_lock(b);
     if (rc != 0)
         return rc;
-    if (b->base.hdr->u.barrier.count > 0) {
+    if (bh(b)->count > 0) {
         /* Waiters leave with EBROKEN; the last one out refills. */
         if (*state == FILLING || *state == BROKEN)
             *state = RESETTING;
@@ -1125,69 +852,33 @@ int mproc_barrier_reset(mproc_barrier_t *b)
         *state = FILLING;
     }
     core_notify(&b->core, &b->cl, 0x7fffffff);
-    return mproc_lock_release(&b->lock);
+    return mproc__os_mutex_unlock(b->mutex);
 }
 
 unsigned mproc_barrier_parties(const mproc_barrier_t *b)
 {
-    return b->base.hdr->u.barrier.parties;
+    return bh(b)->parties;
 }
 
 unsigned mproc_barrier_n_waiting(mproc_barrier_t *b)
 {
     unsigned n = 0;
     if (barrier_lock(b) == 0) {
-        if (b->base.hdr->u.barrier.state == FILLING)
-            n = b->base.hdr->u.barrier.count;
-        mproc_lock_release(&b->lock);
+        if (bh(b)->state == FILLING)
+            n = bh(b)->count;
+        mproc__os_mutex_unlock(b->mutex);
     }
     return n;
 }
 
 int mproc_barrier_broken(mproc_barrier_t *b)
 {
-    return b->base.hdr->u.barrier.state == BROKEN;
+    return bh(b)->state == BROKEN;
 }
 
 void mproc_barrier_destroy(mproc_barrier_t *b)
 {
-    if (b != NULL)
-        barrier_close(b);
+    mproc__shobj_destroy(b);
 }
 
-static int barrier_ref(const mproc_barrier_t *b, mproc_value_t **ref)
-{
-    return base_ref(&b->base, KIND_BARRIER, ref);
-}
-
-SYNC_REFERENCES(barrier, KIND_BARRIER)
-
-static void release_lock(void *obj)
-{
-    mproc_lock_destroy(obj);
-}
-
-static void release_rlock(void *obj)
-{
-    mproc_rlock_destroy(obj);
-}
-
-static void release_sem(void *obj)
-{
-    mproc_sem_destroy(obj);
-}
-
-static void release_event(void *obj)
-{
-    mproc_event_destroy(obj);
-}
-
-static void release_cond(void *obj)
-{
-    mproc_cond_destroy(obj);
-}
-
-static void release_barrier(void *obj)
-{
-    mproc_barrier_destroy(obj);
-}
+MPROC__SHOBJ_REFERENCES(barrier, barrier_class)
