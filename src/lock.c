@@ -1,5 +1,6 @@
 /*
- * Synchronization objects shared between processes.
+ * Lock, RLock, Semaphore and Event: the synchronization objects that are
+ * the OS's own, shared between processes.
  *
  * Every object is a shared object (shared_object.h): a segment whose
  * header carries the object's own state, followed by slots for the OS
@@ -10,9 +11,8 @@
  * no reference.
  *
  * Lock and RLock are OS mutexes, Semaphore and Event OS semaphores and
- * events. Condition and Barrier follow CPython's synchronize.py and
- * threading.py: a condition is three semaphores (sleepers, woken, wait)
- * over its lock, so it works alike on every OS.
+ * events. Condition (condition.c) and Barrier (barrier.c) are algorithms
+ * over these.
  *
  * The OS knows who holds a Lock; how often an RLock is held is kept in the
  * calling process's handle, since no OS tells it cheaply.
@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared_object.h"
+#include "condition.h"
 
 #define ACTION_MAX_LEN 64
 
@@ -31,11 +31,6 @@ static int fork_only_of(const mproc_sync_opts_t *opts)
 }
 
 /* ---- Lock ----------------------------------------------------------- */
-
-struct mproc_lock_t {
-    mproc__shobj_t base;
-    mproc__os_mutex_t *mutex;
-};
 
 /* Opens the mutex of a Lock or an RLock, of @kind, in slot 0 of @o. */
 static int mutex_setup(mproc__shobj_t *o, mproc__os_mutex_t **m, int create,
@@ -60,7 +55,7 @@ static void lock_teardown(void *obj)
         mproc__os_mutex_close(l->mutex);
 }
 
-static const mproc__shobj_class_t lock_class = {
+const mproc__shobj_class_t mproc__lock_class = {
     .kind = MPROC_REF_LOCK,
     .obj_size = sizeof(mproc_lock_t),
     .header_size = sizeof(mproc__shobj_header_t),
@@ -70,7 +65,7 @@ static const mproc__shobj_class_t lock_class = {
 
 int mproc_lock_create(mproc_lock_t **lock, const mproc_sync_opts_t *opts)
 {
-    return mproc__shobj_create((void **) lock, &lock_class, 0,
+    return mproc__shobj_create((void **) lock, &mproc__lock_class, 0,
                                fork_only_of(opts), NULL);
 }
 
@@ -93,16 +88,9 @@ void mproc_lock_destroy(mproc_lock_t *l)
     mproc__shobj_destroy(l);
 }
 
-MPROC__SHOBJ_REFERENCES(lock, lock_class)
+MPROC__SHOBJ_REFERENCES(lock, mproc__lock_class)
 
 /* ---- RLock ---------------------------------------------------------- */
-
-struct mproc_rlock_t {
-    mproc__shobj_t base;
-    mproc__os_mutex_t *mutex;
-    volatile long owner; /* the thread of this process that owns it, or 0 */
-    unsigned count;      /* how often the owner holds it */
-};
 
 static int rlock_setup(void *obj, int create, const void *arg)
 {
@@ -118,7 +106,7 @@ static void rlock_teardown(void *obj)
         mproc__os_mutex_close(r->mutex);
 }
 
-static const mproc__shobj_class_t rlock_class = {
+const mproc__shobj_class_t mproc__rlock_class = {
     .kind = MPROC_REF_RLOCK,
     .obj_size = sizeof(mproc_rlock_t),
     .header_size = sizeof(mproc__shobj_header_t),
@@ -128,7 +116,7 @@ static const mproc__shobj_class_t rlock_class = {
 
 int mproc_rlock_create(mproc_rlock_t **rlock, const mproc_sync_opts_t *opts)
 {
-    return mproc__shobj_create((void **) rlock, &rlock_class, 0,
+    return mproc__shobj_create((void **) rlock, &mproc__rlock_class, 0,
                                fork_only_of(opts), NULL);
 }
 
@@ -174,7 +162,7 @@ void mproc_rlock_destroy(mproc_rlock_t *r)
     mproc__shobj_destroy(r);
 }
 
-MPROC__SHOBJ_REFERENCES(rlock, rlock_class)
+MPROC__SHOBJ_REFERENCES(rlock, mproc__rlock_class)
 
 /* ---- Semaphore ------------------------------------------------------ */
 
@@ -338,316 +326,6 @@ void mproc_event_destroy(mproc_event_t *e)
 
 MPROC__SHOBJ_REFERENCES(event, event_class)
 
-/* ---- the condition algorithm ---------------------------------------- */
-
-/*
- * CPython's Condition (Lib/multiprocessing/synchronize.py): a waiter
- * announces itself on `sleeping`, releases the lock, waits on `wait`, and
- * reports on `woken`; a notifier hands out `wait` tokens to announced
- * sleepers and waits for each to report, so no token reaches a later
- * waiter. Timed-out waiters are settled by the next notify.
- */
-typedef struct cond_core {
-    mproc__os_sem_t *sleeping, *woken, *wait;
-} cond_core;
-
-/*
- * The lock a condition runs over: an RLock, or the OS mutex of a Lock (or
- * of a Barrier, which has no Lock object of its own).
- */
-typedef struct cond_lock {
-    mproc__os_mutex_t *mutex;
-    mproc_rlock_t *rlock;
-} cond_lock;
-
-static int core_open(cond_core *c, const mproc__shobj_t *b, unsigned first,
-                     int create)
-{
-    char n[MPROC__SHOBJ_SUB_NAME_LEN];
-    int rc;
-    memset(c, 0, sizeof *c);
-    rc = mproc__os_sem_init(&c->sleeping, mproc__shobj_slot(b, first),
-                            mproc__shobj_sub_name(b, "s0", n), 0, 0, create);
-    if (rc == 0)
-        rc =
-            mproc__os_sem_init(&c->woken, mproc__shobj_slot(b, first + 1),
-                               mproc__shobj_sub_name(b, "s1", n), 0, 0, create);
-    if (rc == 0)
-        rc =
-            mproc__os_sem_init(&c->wait, mproc__shobj_slot(b, first + 2),
-                               mproc__shobj_sub_name(b, "s2", n), 0, 0, create);
-    return rc;
-}
-
-static void core_close(cond_core *c)
-{
-    if (c->sleeping != NULL)
-        mproc__os_sem_close(c->sleeping);
-    if (c->woken != NULL)
-        mproc__os_sem_close(c->woken);
-    if (c->wait != NULL)
-        mproc__os_sem_close(c->wait);
-}
-
-/* Whether the calling thread holds @l: 0, or ENOTHELD/ENOTOWNER. */
-static int lock_is_mine(const cond_lock *l, unsigned *count)
-{
-    long me = mproc__os_thread_id();
-    if (l->rlock != NULL) {
-        if (l->rlock->owner != me || l->rlock->count == 0)
-            return mproc__set_error(MPROC_ENOTHELD,
-                                    "the condition's lock is not held by the "
-                                    "caller");
-        *count = l->rlock->count;
-        return 0;
-    }
-    if (!mproc__os_mutex_is_mine(l->mutex))
-        return mproc__set_error(MPROC_ENOTHELD,
-                                "the condition's lock is not held by the "
-                                "caller");
-    *count = 1;
-    return 0;
-}
-
-static void lock_release_n(const cond_lock *l, unsigned n)
-{
-    while (n-- > 0) {
-        if (l->rlock != NULL)
-            mproc_rlock_release(l->rlock);
-        else
-            mproc__os_mutex_unlock(l->mutex);
-    }
-}
-
-static void lock_acquire_n(const cond_lock *l, unsigned n)
-{
-    while (n-- > 0) {
-        if (l->rlock != NULL)
-            mproc_rlock_acquire(l->rlock, MPROC_FOREVER);
-        else
-            mproc__os_mutex_lock(l->mutex, MPROC_FOREVER);
-    }
-}
-
-static int core_wait(cond_core *c, const cond_lock *l, double timeout)
-{
-    unsigned count;
-    int rc = lock_is_mine(l, &count);
-    if (rc != 0)
-        return rc;
-    /* Announce first, while holding the lock: no notify can miss us. */
-    mproc__os_sem_post(c->sleeping);
-    lock_release_n(l, count);
-    rc = mproc__os_sem_wait(c->wait, timeout);
-    mproc__os_sem_post(c->woken);
-    lock_acquire_n(l, count);
-    return rc;
-}
-
-static int core_notify(cond_core *c, const cond_lock *l, int n)
-{
-    unsigned count;
-    int sleepers = 0, rc = lock_is_mine(l, &count);
-    if (rc != 0)
-        return rc;
-    /* Waiters that timed out since the last notify are no sleepers. */
-    while (mproc__os_sem_wait(c->woken, 0) == 0)
-        mproc__os_sem_wait(c->sleeping, 0);
-    while (sleepers < n && mproc__os_sem_wait(c->sleeping, 0) == 0) {
-        mproc__os_sem_post(c->wait);
-        sleepers++;
-    }
-    if (sleepers > 0) {
-        int i;
-        for (i = 0; i < sleepers; i++)
-            mproc__os_sem_wait(c->woken, MPROC_FOREVER);
-        /* A waiter that timed out meanwhile left its token: take it back. */
-        while (mproc__os_sem_wait(c->wait, 0) == 0) {
-        }
-    }
-    return 0;
-}
-
-static int core_wait_for(cond_core *c, const cond_lock *l,
-                         mproc_predicate_fn pred, void *arg, double timeout)
-{
-    double end = timeout >= 0 ? mproc_monotonic() + timeout : 0;
-    int result = pred(arg);
-    while (!result) {
-        double left = -1;
-        int rc;
-        if (timeout >= 0) {
-            left = end - mproc_monotonic();
-            if (left <= 0)
-                break;
-        }
-        rc = core_wait(c, l, left);
-        if (rc != 0 && rc != MPROC_ETIMEDOUT)
-            return rc;
-        result = pred(arg);
-    }
-    return result ? 0 : MPROC_ETIMEDOUT;
-}
-
-/* ---- Condition ------------------------------------------------------ */
-
-/* The lock travels by name inside the condition's segment. */
-typedef struct cond_header {
-    mproc__shobj_header_t base;
-    char lock_name[MPROC__SHOBJ_NAME_LEN];
-    uint32_t lock_is_rlock;
-} cond_header;
-
-struct mproc_cond_t {
-    mproc__shobj_t base;
-    cond_core core;
-    cond_lock lock;
-    mproc_lock_t *plain; /* the Lock whose mutex lock.mutex is, if any */
-    int owns_lock; /* the lock was made (or imported) for this condition */
-};
-
-/* Takes on the caller's lock, or makes one, for a new condition. */
-static int cond_lock_create(mproc_cond_t *c, const mproc_cond_opts_t *opts)
-{
-    mproc_sync_opts_t lock_opts = {0};
-    int rc;
-    if (opts != NULL && opts->lock != NULL) {
-        c->plain = opts->lock;
-    } else if (opts != NULL && opts->rlock != NULL) {
-        c->lock.rlock = opts->rlock;
-    } else {
-        /* Fork-only as the condition is, which then has no name. */
-        lock_opts.fork_only = c->base.name[0] == '\0';
-        rc = mproc_rlock_create(&c->lock.rlock, &lock_opts);
-        if (rc != 0)
-            return rc;
-        /* Its own lock goes with the condition, not on its own. */
-        mproc__owned_unlink(&c->lock.rlock->base.owned);
-        c->owns_lock = 1;
-    }
-    return 0;
-}
-
-/* Opens the lock named in the segment of an existing condition. */
-static int cond_lock_open(mproc_cond_t *c)
-{
-    const cond_header *h = c->base.hdr;
-    char lname[MPROC__SHOBJ_NAME_LEN];
-    int rc;
-    memcpy(lname, h->lock_name, sizeof lname);
-    lname[sizeof lname - 1] = '\0';
-    if (h->lock_is_rlock)
-        rc = mproc__shobj_open((void **) &c->lock.rlock, &rlock_class, lname);
-    else
-        rc = mproc__shobj_open((void **) &c->plain, &lock_class, lname);
-    c->owns_lock = rc == 0;
-    if (rc == 0)
-        mproc__owned_unlink(c->lock.rlock ? &c->lock.rlock->base.owned
-                                          : &c->plain->base.owned);
-    return rc;
-}
-
-/* The base of the condition's lock. */
-static const mproc__shobj_t *cond_lock_base(const mproc_cond_t *c)
-{
-    return c->lock.rlock != NULL ? &c->lock.rlock->base : &c->plain->base;
-}
-
-/* @arg: the options of a new condition. */
-static int cond_setup(void *obj, int create, const void *arg)
-{
-    mproc_cond_t *c = obj;
-    cond_header *h = c->base.hdr;
-    int rc = create ? cond_lock_create(c, arg) : cond_lock_open(c);
-    if (rc != 0)
-        return rc;
-    if (c->plain != NULL)
-        c->lock.mutex = c->plain->mutex;
-    if (create) {
-        memcpy(h->lock_name, cond_lock_base(c)->name, MPROC__SHOBJ_NAME_LEN);
-        h->lock_is_rlock = c->lock.rlock != NULL;
-    }
-    return core_open(&c->core, &c->base, 0, create);
-}
-
-static void cond_teardown(void *obj)
-{
-    mproc_cond_t *c = obj;
-    core_close(&c->core);
-    if (c->owns_lock) {
-        mproc_rlock_destroy(c->lock.rlock);
-        mproc_lock_destroy(c->plain);
-    }
-}
-
-static int cond_check_ref(const void *obj)
-{
-    if (cond_lock_base(obj)->name[0] == '\0')
-        return mproc__set_error(MPROC_EFORKONLY,
-                                "the condition's lock was created fork-only "
-                                "and cannot be passed to a spawned child");
-    return 0;
-}
-
-static const mproc__shobj_class_t cond_class = {
-    .kind = MPROC_REF_COND,
-    .obj_size = sizeof(mproc_cond_t),
-    .header_size = sizeof(cond_header),
-    .slots = 3,
-    .setup = cond_setup,
-    .teardown = cond_teardown,
-    .check_ref = cond_check_ref};
-
-int mproc_cond_create(mproc_cond_t **cond, const mproc_cond_opts_t *opts)
-{
-    return mproc__shobj_create((void **) cond, &cond_class, 0,
-                               opts != NULL && opts->fork_only, opts);
-}
-
-int mproc_cond_acquire(mproc_cond_t *c, double timeout)
-{
-    return c->lock.rlock ? mproc_rlock_acquire(c->lock.rlock, timeout)
-                         : mproc_lock_acquire(c->plain, timeout);
-}
-
-int mproc_cond_release(mproc_cond_t *c)
-{
-    return c->lock.rlock ? mproc_rlock_release(c->lock.rlock)
-                         : mproc_lock_release(c->plain);
-}
-
-int mproc_cond_wait(mproc_cond_t *c, double timeout)
-{
-    return core_wait(&c->core, &c->lock, timeout);
-}
-
-int mproc_cond_wait_for(mproc_cond_t *c, mproc_predicate_fn pred, void *arg,
-                        double timeout)
-{
-    unsigned count;
-    int rc = lock_is_mine(&c->lock, &count);
-    if (rc != 0)
-        return rc;
-    return core_wait_for(&c->core, &c->lock, pred, arg, timeout);
-}
-
-int mproc_cond_notify(mproc_cond_t *c, int n)
-{
-    return core_notify(&c->core, &c->lock, n);
-}
-
-int mproc_cond_notify_all(mproc_cond_t *c)
-{
-    return core_notify(&c->core, &c->lock, 0x7fffffff);
-}
-
-void mproc_cond_destroy(mproc_cond_t *c)
-{
-    mproc__shobj_destroy(c);
-}
-
-MPROC__SHOBJ_REFERENCES(cond, cond_class)
-
 /* ---- Barrier -------------------------------------------------------- */
 
 /*
@@ -668,8 +346,8 @@ typedef struct barrier_header {
 struct mproc_barrier_t {
     mproc__shobj_t base;
     mproc__os_mutex_t *mutex; /* slot 0 */
-    cond_core core;           /* slots 1..3 */
-    cond_lock cl;             /* the mutex, as the core sees it */
+    mproc__cond_core_t core;  /* slots 1..3 */
+    mproc__cond_lock_t cl;    /* the mutex, as the core sees it */
 };
 
 /* What a new barrier is made with. */
@@ -701,7 +379,7 @@ static int barrier_setup(void *obj, int create, const void *arg)
                               mproc__shobj_sub_name(&b->base, "m", n),
                               MPROC__OS_MUTEX_PLAIN, create);
     if (rc == 0)
-        rc = core_open(&b->core, &b->base, 1, create);
+        rc = mproc__cond_core_open(&b->core, &b->base, 1, create);
     b->cl.mutex = b->mutex;
     return rc;
 }
@@ -709,7 +387,7 @@ static int barrier_setup(void *obj, int create, const void *arg)
 static void barrier_teardown(void *obj)
 {
     mproc_barrier_t *b = obj;
-    core_close(&b->core);
+    mproc__cond_core_close(&b->core);
     if (b->mutex != NULL)
         mproc__os_mutex_close(b->mutex);
 }
@@ -751,7 +429,7 @@ static int barrier_lock(mproc_barrier_t *b)
     int rc = mproc__os_mutex_lock(b->mutex, MPROC_FOREVER);
     if (rc == MPROC_OWNERDEAD) {
         bh(b)->state = BROKEN;
-        core_notify(&b->core, &b->cl, 0x7fffffff);
+        mproc__cond_core_notify(&b->core, &b->cl, 0x7fffffff);
         return 0;
     }
     return rc;
@@ -760,7 +438,7 @@ static int barrier_lock(mproc_barrier_t *b)
 static void barrier_break(mproc_barrier_t *b)
 {
     bh(b)->state = BROKEN;
-    core_notify(&b->core, &b->cl, 0x7fffffff);
+    mproc__cond_core_notify(&b->core, &b->cl, 0x7fffffff);
 }
 
 static int not_draining(void *arg)
@@ -784,7 +462,7 @@ int mproc_barrier_wait(mproc_barrier_t *b, double timeout)
     if (timeout < 0 && bh(b)->timeout > 0)
         timeout = bh(b)->timeout;
     /* Wait for a previous cycle to drain or a reset to finish. */
-    core_wait_for(&b->core, &b->cl, not_draining, b, MPROC_FOREVER);
+    mproc__cond_core_wait_for(&b->core, &b->cl, not_draining, b, MPROC_FOREVER);
     if (*state < 0) {
         mproc__os_mutex_unlock(b->mutex);
         return mproc__set_error(MPROC_EBROKEN, "the barrier is broken");
@@ -808,10 +486,11 @@ int mproc_barrier_wait(mproc_barrier_t *b, double timeout)
         }
         if (rc == 0) {
             *state = DRAINING;
-            core_notify(&b->core, &b->cl, 0x7fffffff);
+            mproc__cond_core_notify(&b->core, &b->cl, 0x7fffffff);
         }
     } else {
-        int waited = core_wait_for(&b->core, &b->cl, released, b, timeout);
+        int waited =
+            mproc__cond_core_wait_for(&b->core, &b->cl, released, b, timeout);
         if (waited == MPROC_ETIMEDOUT) {
             barrier_break(b);
             rc = mproc__set_error(MPROC_EBROKEN,
@@ -823,7 +502,7 @@ int mproc_barrier_wait(mproc_barrier_t *b, double timeout)
     /* The last one out of a drained or reset barrier refills it. */
     if (--bh(b)->count == 0 && (*state == RESETTING || *state == DRAINING)) {
         *state = FILLING;
-        core_notify(&b->core, &b->cl, 0x7fffffff);
+        mproc__cond_core_notify(&b->core, &b->cl, 0x7fffffff);
     }
     mproc__os_mutex_unlock(b->mutex);
     return rc != 0 ? rc : (int) index;
@@ -851,7 +530,7 @@ int mproc_barrier_reset(mproc_barrier_t *b)
     } else {
         *state = FILLING;
     }
-    core_notify(&b->core, &b->cl, 0x7fffffff);
+    mproc__cond_core_notify(&b->core, &b->cl, 0x7fffffff);
     return mproc__os_mutex_unlock(b->mutex);
 }
 

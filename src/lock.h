@@ -1,0 +1,26 @@
+/*
+ * The insides of Lock and RLock (private), for what runs over them: a
+ * Condition waits on either, and reopens its lock by name.
+ */
+#ifndef MPROC_LOCK_H
+#define MPROC_LOCK_H
+
+#include "shared_object.h"
+
+struct mproc_lock_t {
+    mproc__shobj_t base;
+    mproc__os_mutex_t *mutex;
+};
+
+struct mproc_rlock_t {
+    mproc__shobj_t base;
+    mproc__os_mutex_t *mutex;
+    volatile long owner; /* the thread of this process that owns it, or 0 */
+    unsigned count;      /* how often the owner holds it */
+};
+
+/* Their classes, to open one by name (mproc__shobj_open). */
+extern const mproc__shobj_class_t mproc__lock_class;
+extern const mproc__shobj_class_t mproc__rlock_class;
+
+#endif
