@@ -220,6 +220,23 @@ int mproc__frame_open_body(const unsigned char *h, const void *body,
     return 0;
 }
 
+int mproc__frame_open(const unsigned char *frame, size_t len,
+                      size_t max_payload, mproc__buf_t *out)
+{
+    size_t body;
+    int rc;
+    if (len < MPROC__FRAME_HEADER_SIZE)
+        return mproc__set_error(MPROC_ECORRUPT, "frame is short");
+    rc = mproc__frame_check_header(frame, max_payload + 4, &body);
+    if (rc == 0 && body != len - MPROC__FRAME_HEADER_SIZE)
+        rc = mproc__set_error(MPROC_ECORRUPT,
+                              "frame and its stated length disagree");
+    if (rc == 0)
+        rc = mproc__frame_open_body(frame, frame + MPROC__FRAME_HEADER_SIZE,
+                                    body, max_payload, out);
+    return rc;
+}
+
 int mproc__read_exact(mproc__os_fd_t fd, void *buf, size_t n)
 {
     unsigned char *p = buf;

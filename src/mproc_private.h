@@ -123,6 +123,14 @@ int mproc__frame_body_ok(const unsigned char *hdr, const void *body,
 int mproc__frame_open_body(const unsigned char *hdr, const void *body,
                            size_t body_len, size_t max_payload,
                            mproc__buf_t *out);
+/*
+ * Opens the whole frame @frame of @len bytes (header and body, as a queue
+ * record holds it): checks the header, that the body fills the rest, and
+ * the body, and appends the payload (at most @max_payload bytes) to @out.
+ * MPROC_ECORRUPT for a short or inconsistent frame.
+ */
+int mproc__frame_open(const unsigned char *frame, size_t len,
+                      size_t max_payload, mproc__buf_t *out);
 /* Reads one frame from @fd and appends its payload to @out. */
 int mproc__frame_read(mproc__os_fd_t fd, size_t max_payload, mproc__buf_t *out);
 

@@ -617,24 +617,11 @@ int mproc_queue_get(mproc_queue_t *q, mproc_value_t **v, double timeout)
         mproc__os_sem_post(q->room);
     if (rc != 0)
         return rc;
-    {
-        mproc__buf_t *payload = &q->payload;
-        size_t body;
-        payload->len = 0;
-        if (q->frame.len < MPROC__FRAME_HEADER_SIZE)
-            return mproc__set_error(MPROC_ECORRUPT, "queue record is short");
-        rc = mproc__frame_check_header(q->frame.data,
-                                       (size_t) h->max_message + 4, &body);
-        if (rc == 0 && body != q->frame.len - MPROC__FRAME_HEADER_SIZE)
-            rc = mproc__set_error(MPROC_ECORRUPT,
-                                  "queue record and frame lengths disagree");
-        if (rc == 0)
-            rc = mproc__frame_open_body(
-                q->frame.data, q->frame.data + MPROC__FRAME_HEADER_SIZE, body,
-                (size_t) h->max_message, payload);
-        if (rc == 0)
-            rc = mproc__value_decode(payload->data, payload->len, v);
-    }
+    q->payload.len = 0;
+    rc = mproc__frame_open(q->frame.data, q->frame.len, (size_t) h->max_message,
+                           &q->payload);
+    if (rc == 0)
+        rc = mproc__value_decode(q->payload.data, q->payload.len, v);
     return rc;
 }
 
