@@ -176,7 +176,7 @@ static int cond_lock_create(mproc_cond_t *c, const mproc_cond_opts_t *opts)
         if (rc != 0)
             return rc;
         /* Its own lock goes with the condition, not on its own. */
-        mproc__owned_unlink(&c->lock.rlock->base.owned);
+        mproc__owned_unlink(&c->lock.rlock->lock.base.owned);
         c->owns_lock = 1;
     }
     return 0;
@@ -197,7 +197,7 @@ static int cond_lock_open(mproc_cond_t *c)
         rc = mproc__shobj_open((void **) &c->plain, &mproc__lock_class, lname);
     c->owns_lock = rc == 0;
     if (rc == 0)
-        mproc__owned_unlink(c->lock.rlock ? &c->lock.rlock->base.owned
+        mproc__owned_unlink(c->lock.rlock ? &c->lock.rlock->lock.base.owned
                                           : &c->plain->base.owned);
     return rc;
 }
@@ -205,7 +205,7 @@ static int cond_lock_open(mproc_cond_t *c)
 /* The base of the condition's lock. */
 static const mproc__shobj_t *cond_lock_base(const mproc_cond_t *c)
 {
-    return c->lock.rlock != NULL ? &c->lock.rlock->base : &c->plain->base;
+    return c->lock.rlock != NULL ? &c->lock.rlock->lock.base : &c->plain->base;
 }
 
 /* @arg: the options of a new condition. */

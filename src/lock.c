@@ -23,30 +23,34 @@
 
 #include "lock.h"
 
-static int fork_only_of(const mproc_sync_opts_t *opts)
+/* Creates an object of @cls, fork-only if @opts say so. */
+static int sync_create(void **out, const mproc__shobj_class_t *cls,
+                       const mproc_sync_opts_t *opts, const void *arg)
 {
-    return opts != NULL && opts->fork_only;
+    return mproc__shobj_create(out, cls, 0, opts != NULL && opts->fork_only,
+                               arg);
 }
 
 /* ---- Lock ----------------------------------------------------------- */
 
-/* Opens the mutex of a Lock or an RLock, of @kind, in slot 0 of @o. */
-static int mutex_setup(mproc__shobj_t *o, mproc__os_mutex_t **m, int create,
-                       mproc__os_mutex_kind_e kind)
-{
-    char n[MPROC__SHOBJ_SUB_NAME_LEN];
-    return mproc__os_mutex_init(m, mproc__shobj_slot(o, 0),
-                                mproc__shobj_sub_name(o, "m", n), kind, create);
-}
-
-static int lock_setup(void *obj, int create, const void *arg)
+/*
+ * The mutex of a Lock or an RLock (which starts with its Lock), in slot 0;
+ * the class tells which kind of mutex.
+ */
+static int mutex_setup(void *obj, int create, const void *arg)
 {
     mproc_lock_t *l = obj;
+    char n[MPROC__SHOBJ_SUB_NAME_LEN];
     (void) arg;
-    return mutex_setup(&l->base, &l->mutex, create, MPROC__OS_MUTEX_PLAIN);
+    return mproc__os_mutex_init(&l->mutex, mproc__shobj_slot(&l->base, 0),
+                                mproc__shobj_sub_name(&l->base, "m", n),
+                                l->base.cls == &mproc__rlock_class
+                                    ? MPROC__OS_MUTEX_RECURSIVE
+                                    : MPROC__OS_MUTEX_PLAIN,
+                                create);
 }
 
-static void lock_teardown(void *obj)
+static void mutex_teardown(void *obj)
 {
     mproc_lock_t *l = obj;
     if (l->mutex != NULL)
@@ -58,13 +62,12 @@ const mproc__shobj_class_t mproc__lock_class = {
     .obj_size = sizeof(mproc_lock_t),
     .header_size = sizeof(mproc__shobj_header_t),
     .slots = 1,
-    .setup = lock_setup,
-    .teardown = lock_teardown};
+    .setup = mutex_setup,
+    .teardown = mutex_teardown};
 
 int mproc_lock_create(mproc_lock_t **lock, const mproc_sync_opts_t *opts)
 {
-    return mproc__shobj_create((void **) lock, &mproc__lock_class, 0,
-                               fork_only_of(opts), NULL);
+    return sync_create((void **) lock, &mproc__lock_class, opts, NULL);
 }
 
 /*
@@ -90,32 +93,17 @@ MPROC__SHOBJ_REFERENCES(lock, mproc__lock_class)
 
 /* ---- RLock ---------------------------------------------------------- */
 
-static int rlock_setup(void *obj, int create, const void *arg)
-{
-    mproc_rlock_t *r = obj;
-    (void) arg;
-    return mutex_setup(&r->base, &r->mutex, create, MPROC__OS_MUTEX_RECURSIVE);
-}
-
-static void rlock_teardown(void *obj)
-{
-    mproc_rlock_t *r = obj;
-    if (r->mutex != NULL)
-        mproc__os_mutex_close(r->mutex);
-}
-
 const mproc__shobj_class_t mproc__rlock_class = {
     .kind = MPROC_REF_RLOCK,
     .obj_size = sizeof(mproc_rlock_t),
     .header_size = sizeof(mproc__shobj_header_t),
     .slots = 1,
-    .setup = rlock_setup,
-    .teardown = rlock_teardown};
+    .setup = mutex_setup,
+    .teardown = mutex_teardown};
 
 int mproc_rlock_create(mproc_rlock_t **rlock, const mproc_sync_opts_t *opts)
 {
-    return mproc__shobj_create((void **) rlock, &mproc__rlock_class, 0,
-                               fork_only_of(opts), NULL);
+    return sync_create((void **) rlock, &mproc__rlock_class, opts, NULL);
 }
 
 int mproc_rlock_acquire(mproc_rlock_t *r, double timeout)
@@ -126,7 +114,7 @@ int mproc_rlock_acquire(mproc_rlock_t *r, double timeout)
         r->count++;
         return 0;
     }
-    rc = mproc__os_mutex_lock(r->mutex, timeout);
+    rc = mproc__os_mutex_lock(r->lock.mutex, timeout);
     /* MPROC_OWNERDEAD (> 0) means held too. */
     if (rc >= 0) {
         r->owner = me;
@@ -138,10 +126,10 @@ int mproc_rlock_acquire(mproc_rlock_t *r, double timeout)
 int mproc_rlock_release(mproc_rlock_t *r)
 {
     if (r->owner != mproc__os_thread_id()) {
-        int rc = mproc__os_mutex_unlock(r->mutex);
+        int rc = mproc__os_mutex_unlock(r->lock.mutex);
         if (rc == 0) {
             /* Held through another handle of this process: undo nothing. */
-            mproc__os_mutex_lock(r->mutex, MPROC_FOREVER);
+            mproc__os_mutex_lock(r->lock.mutex, MPROC_FOREVER);
             return mproc__set_error(MPROC_ENOTOWNER,
                                     "the rlock was acquired through another "
                                     "handle");
@@ -152,7 +140,7 @@ int mproc_rlock_release(mproc_rlock_t *r)
     if (--r->count > 0)
         return 0;
     r->owner = 0;
-    return mproc__os_mutex_unlock(r->mutex);
+    return mproc__os_mutex_unlock(r->lock.mutex);
 }
 
 void mproc_rlock_destroy(mproc_rlock_t *r)
@@ -212,8 +200,7 @@ static int sem_create(mproc_sem_t **sem, unsigned value, unsigned max,
         return mproc__set_error(MPROC_ERANGE, "semaphore value too large");
     arg[0] = value;
     arg[1] = max;
-    return mproc__shobj_create((void **) sem, &sem_class, 0, fork_only_of(opts),
-                               arg);
+    return sync_create((void **) sem, &sem_class, opts, arg);
 }
 
 int mproc_sem_create(mproc_sem_t **sem, unsigned value,
@@ -293,8 +280,7 @@ static const mproc__shobj_class_t event_class = {
 
 int mproc_event_create(mproc_event_t **event, const mproc_sync_opts_t *opts)
 {
-    return mproc__shobj_create((void **) event, &event_class, 0,
-                               fork_only_of(opts), NULL);
+    return sync_create((void **) event, &event_class, opts, NULL);
 }
 
 int mproc_event_set(mproc_event_t *e)

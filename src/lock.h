@@ -12,9 +12,9 @@ struct mproc_lock_t {
     mproc__os_mutex_t *mutex;
 };
 
+/* An RLock is a Lock whose mutex is recursive, and who holds it how often. */
 struct mproc_rlock_t {
-    mproc__shobj_t base;
-    mproc__os_mutex_t *mutex;
+    mproc_lock_t lock;   /* first: the base and the mutex */
     volatile long owner; /* the thread of this process that owns it, or 0 */
     unsigned count;      /* how often the owner holds it */
 };
