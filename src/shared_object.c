@@ -239,10 +239,8 @@ int mproc__shobj_create(void **out, const mproc__shobj_class_t *cls,
 int mproc__shobj_open(void **out, const mproc__shobj_class_t *cls,
                       const char *name)
 {
-    if (name == NULL)
-        return mproc__set_error(MPROC_EINVAL, "not the name of an mproc %s",
-                                mproc__ref_kind_name(cls->kind));
-    return shobj_new(out, cls, name, 0, 0, NULL);
+    /* A NULL name is refused by segment_open, not taken for a create. */
+    return shobj_new(out, cls, name != NULL ? name : "", 0, 0, NULL);
 }
 
 int mproc__shobj_import(void **out, const mproc__shobj_class_t *cls,
