@@ -17,9 +17,6 @@
  * The OS knows who holds a Lock; how often an RLock is held is kept in the
  * calling process's handle, since no OS tells it cheaply.
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "lock.h"
 
