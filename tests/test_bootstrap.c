@@ -145,9 +145,9 @@ static void test_unknown_target_in_the_child(void)
     o.target = "registered";
     CU_ASSERT_EQUAL_FATAL(mproc_process_create(&p, &o), 0);
     /* A child whose program lacks the target (say, another version). */
-    free(p->target);
-    p->target = strdup("vanished");
-    CU_ASSERT_EQUAL_FATAL(mproc__bootstrap_build(p, NULL, NULL, &f), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc__process_set_target(p, "vanished"), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc__popen_build_bootstrap(p, NULL, NULL, 0, 0, &f),
+                          0);
     CU_ASSERT_EQUAL(feed_child(f.data, f.len, &err), 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "target 'vanished' is not registered"));
     free(err);
