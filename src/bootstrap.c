@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "bootstrap.h"
 #include "config.h"
 #include "finalize.h"

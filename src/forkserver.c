@@ -31,7 +31,6 @@
 #include "forkserver.h"
 #include "frame.h"
 #include "mproc_services.h"
-#include "process_internal.h"
 
 /* How long a connecting client may take to authenticate and send. */
 #define REQUEST_TIMEOUT_SEC 5.0

@@ -9,12 +9,16 @@
  * encoded arguments. A fork child needs none of it: it has its parent's
  * memory.
  *
- * One edge goes up the layers: under fork the child runs its bootstrap
- * from here (mproc__bootstrap_run_forked), as CPython's popen_fork calls
- * process_obj._bootstrap(); there is no message to hand over.
+ * This module knows nothing of Process objects: process.c describes the
+ * child in a mproc__popen_job_t. One edge goes up the layers: under fork
+ * the child runs its bootstrap from here (mproc__bootstrap_run_forked), as
+ * CPython's popen_fork calls process_obj._bootstrap(); there is no message
+ * to hand over. It closes the one cycle of the start path: process ->
+ * popen -> bootstrap -> process.
  */
 #include <stdlib.h>
 
+#include "auth.h"
 #include "bootstrap.h"
 #include "config.h"
 #include "context.h"
@@ -23,7 +27,6 @@
 #include "log.h"
 #include "mproc_private.h"
 #include "popen.h"
-#include "process_internal.h"
 #include "value_codec.h"
 
 /* ---- the bootstrap message ---------------------------------------------- */
@@ -53,7 +56,7 @@ static mproc_value_t *handle_list(const mproc__os_fd_t *h, size_t n)
     return l;
 }
 
-int mproc__popen_build_bootstrap(const mproc_process_t *p,
+int mproc__popen_build_bootstrap(const mproc__popen_job_t *job,
                                  const mproc__buf_t *args,
                                  const mproc__os_fd_t *child_handles,
                                  size_t nhandles, int64_t token,
@@ -62,8 +65,6 @@ int mproc__popen_build_bootstrap(const mproc_process_t *p,
     static const mproc__frame_opts_t opts = {4096, 1};
     mproc_value_t *m = mproc_value_map();
     mproc__buf_t payload = {0};
-    const int *identity;
-    size_t identity_len;
     mproc_start_method_e method;
     char *cwd = NULL;
     int rc = 0;
@@ -71,27 +72,24 @@ int mproc__popen_build_bootstrap(const mproc_process_t *p,
     if (m == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     if (args == NULL)
-        args = mproc__process_args(p);
-    identity = mproc__process_identity(p, &identity_len);
+        args = job->args;
     /* A child with no working directory to go to stays where it starts. */
     if (mproc__os_getcwd(&cwd) != 0)
         cwd = NULL;
     if (rc == 0)
-        rc = mproc_value_map_set_str(m, "name",
-                                     mproc_value_str(mproc_process_name(p)));
+        rc = mproc_value_map_set_str(m, "name", mproc_value_str(job->name));
     if (rc == 0)
-        rc = mproc_value_map_set_str(m, "identity",
-                                     int_list(identity, identity_len));
+        rc = mproc_value_map_set_str(
+            m, "identity", int_list(job->identity, job->identity_len));
     if (rc == 0)
-        rc = mproc_value_map_set_str(m, "daemon",
-                                     mproc_value_bool(mproc_process_daemon(p)));
+        rc =
+            mproc_value_map_set_str(m, "daemon", mproc_value_bool(job->daemon));
     if (rc == 0)
         rc = mproc_value_map_set_str(m, "parent_pid",
                                      mproc_value_int(mproc__os_getpid()));
     if (rc == 0)
         rc = mproc_value_map_set_str(
-            m, "authkey",
-            mproc_value_bytes(mproc__process_authkey(), MPROC__AUTHKEY_SIZE));
+            m, "authkey", mproc_value_bytes(job->authkey, MPROC__AUTHKEY_SIZE));
     if (rc == 0)
         rc = mproc_value_map_set_str(m, "log_on",
                                      mproc_value_bool(mproc__log_is_on()));
@@ -109,8 +107,7 @@ int mproc__popen_build_bootstrap(const mproc_process_t *p,
         rc = mproc_value_map_set_str(
             m, "tracker", mproc_value_str(mproc__os_tracker_address()));
     if (rc == 0)
-        rc = mproc_value_map_set_str(m, "target",
-                                     mproc_value_str(mproc__process_target(p)));
+        rc = mproc_value_map_set_str(m, "target", mproc_value_str(job->target));
     if (rc == 0)
         rc = mproc_value_map_set_str(m, "args",
                                      mproc_value_bytes(args->data, args->len));
@@ -136,30 +133,31 @@ int mproc__popen_build_bootstrap(const mproc_process_t *p,
 }
 
 /* With connections handed over, the arguments name their slots. */
-static int build_for(const mproc_process_t *p, const mproc__conn_pass_t *pass,
+static int build_for(const mproc__popen_job_t *job,
+                     const mproc__conn_pass_t *pass,
                      const mproc__os_fd_t *child_handles, mproc__buf_t *frame)
 {
     if (pass->n == 0)
-        return mproc__popen_build_bootstrap(p, NULL, NULL, 0, 0, frame);
-    return mproc__popen_build_bootstrap(p, &pass->args, child_handles, pass->n,
-                                        pass->token, frame);
+        return mproc__popen_build_bootstrap(job, NULL, NULL, 0, 0, frame);
+    return mproc__popen_build_bootstrap(job, &pass->args, child_handles,
+                                        pass->n, pass->token, frame);
 }
 
 /* ---- the start methods -------------------------------------------------- */
 
-static int start_spawn(mproc_process_t *p, mproc__os_child_t **child)
+static int start_spawn(const mproc__popen_job_t *job, mproc__os_child_t **child)
 {
     mproc__conn_pass_t pass;
     mproc__os_fd_t child_handles[MPROC__OS_MAX_PASS];
     mproc__buf_t frame = {0};
     mproc__os_fd_t boot_w;
     size_t i;
-    int rc = mproc__conn_pass_prepare(mproc__process_args(p), &pass);
+    int rc = mproc__conn_pass_prepare(job->args, &pass);
     if (rc != 0)
         return rc;
     for (i = 0; i < pass.n; i++)
         child_handles[i] = mproc__os_spawn_passed_handle(i, pass.handles[i]);
-    rc = build_for(p, &pass, child_handles, &frame);
+    rc = build_for(job, &pass, child_handles, &frame);
     if (rc == 0)
         rc = mproc__os_spawn(child, MPROC__SPAWN_MARKER, &boot_w, pass.handles,
                              pass.n);
@@ -177,14 +175,15 @@ static int start_spawn(mproc_process_t *p, mproc__os_child_t **child)
     return rc;
 }
 
-static int start_forkserver(mproc_process_t *p, mproc__os_child_t **child)
+static int start_forkserver(const mproc__popen_job_t *job,
+                            mproc__os_child_t **child)
 {
     mproc__conn_pass_t pass;
     mproc__buf_t frame = {0};
-    int rc = mproc__conn_pass_prepare(mproc__process_args(p), &pass);
+    int rc = mproc__conn_pass_prepare(job->args, &pass);
     if (rc != 0)
         return rc;
-    rc = build_for(p, &pass, NULL, &frame);
+    rc = build_for(job, &pass, NULL, &frame);
     if (rc == 0)
         rc = mproc__forkserver_child(child, frame.data, frame.len, pass.handles,
                                      pass.n);
@@ -193,26 +192,26 @@ static int start_forkserver(mproc_process_t *p, mproc__os_child_t **child)
     return rc;
 }
 
-static int start_fork(mproc_process_t *p, mproc__os_child_t **child)
+static int start_fork(const mproc__popen_job_t *job, mproc__os_child_t **child)
 {
     int rc;
     /* Buffered output must not be written twice, once by each process. */
     mproc__os_flush_stdio();
     rc = mproc__os_fork(child);
     if (rc == 1)
-        mproc__bootstrap_run_forked(p);
+        mproc__bootstrap_run_forked(job->process);
     return rc;
 }
 
-int mproc__popen_start(mproc_process_t *p, mproc_start_method_e method,
-                       mproc__os_child_t **child)
+int mproc__popen_start(const mproc__popen_job_t *job,
+                       mproc_start_method_e method, mproc__os_child_t **child)
 {
     switch (method) {
     case MPROC_START_FORK:
-        return start_fork(p, child);
+        return start_fork(job, child);
     case MPROC_START_FORKSERVER:
-        return start_forkserver(p, child);
+        return start_forkserver(job, child);
     default:
-        return start_spawn(p, child);
+        return start_spawn(job, child);
     }
 }

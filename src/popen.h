@@ -15,21 +15,36 @@
 #include "mproc_services.h"
 
 /*
- * Starts the process object @p as a child under @method (not
- * MPROC_START_DEFAULT); *@child gets its OS handle. Under fork the child
- * never returns from here: it runs @p's target and ends.
+ * What a start hands to the child, filled in by process.c from a Process
+ * object, so that this module needs nothing of the object itself.
  */
-int mproc__popen_start(mproc_process_t *p, mproc_start_method_e method,
-                       mproc__os_child_t **child);
+typedef struct mproc__popen_job_t {
+    const char *name;
+    const int *identity;
+    size_t identity_len;
+    int daemon;
+    const char *target;
+    const mproc__buf_t *args;     /* the msgpack of the argument list */
+    const unsigned char *authkey; /* the starting process's */
+    mproc_process_t *process;     /* fork: the object the child becomes */
+} mproc__popen_job_t;
 
 /*
- * Builds the bootstrap frame that starts @p in a spawned or forkserver
- * child into @frame. @args (NULL: @p's own) is the encoded argument list;
- * with @nhandles > 0 connections are handed over under @token, and
+ * Starts @job as a child under @method (not MPROC_START_DEFAULT); *@child
+ * gets its OS handle. Under fork the child never returns from here: it
+ * runs the target of @job->process and ends.
+ */
+int mproc__popen_start(const mproc__popen_job_t *job,
+                       mproc_start_method_e method, mproc__os_child_t **child);
+
+/*
+ * Builds the bootstrap frame that starts @job in a spawned or forkserver
+ * child into @frame. @args (NULL: @job's own) is the encoded argument
+ * list; with @nhandles > 0 connections are handed over under @token, and
  * @child_handles (NULL if the child learns them from the forkserver) are
  * the @nhandles values under which the child sees them.
  */
-int mproc__popen_build_bootstrap(const mproc_process_t *p,
+int mproc__popen_build_bootstrap(const mproc__popen_job_t *job,
                                  const mproc__buf_t *args,
                                  const mproc__os_fd_t *child_handles,
                                  size_t nhandles, int64_t token,

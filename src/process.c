@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "context.h"
 #include "log.h"
 #include "pack.h"
@@ -137,11 +138,6 @@ void mproc__process_after_fork(mproc_process_t *p)
      */
     children = NULL;
     set_current(p);
-}
-
-const unsigned char *mproc__process_authkey(void)
-{
-    return current.authkey;
 }
 
 mproc_process_t *mproc_current_process(void)
@@ -376,6 +372,7 @@ size_t mproc_active_children(mproc_process_t **out, size_t cap)
 
 int mproc_process_start(mproc_process_t *p)
 {
+    mproc__popen_job_t job;
     int rc;
     if (p == NULL)
         return mproc__set_error(MPROC_EINVAL, "no process");
@@ -391,7 +388,15 @@ int mproc_process_start(mproc_process_t *p)
                                 "daemonic processes are not allowed to have "
                                 "children ('%s' cannot start '%s')",
                                 mproc_current_process()->name, p->name);
-    rc = mproc__popen_start(p, p->method, &p->child);
+    job.name = p->name;
+    job.identity = p->identity;
+    job.identity_len = p->identity_len;
+    job.daemon = p->daemon;
+    job.target = p->target;
+    job.args = &p->args;
+    job.authkey = current.authkey;
+    job.process = p;
+    rc = mproc__popen_start(&job, p->method, &p->child);
     if (rc != 0)
         return rc;
     p->started = 1;
@@ -529,17 +534,6 @@ long mproc__process_creator(const mproc_process_t *p)
     return p->creator_pid;
 }
 
-const int *mproc__process_identity(const mproc_process_t *p, size_t *n)
-{
-    *n = p->identity_len;
-    return p->identity;
-}
-
-const char *mproc__process_target(const mproc_process_t *p)
-{
-    return p->target;
-}
-
 mproc_target_fn mproc__process_fn(const mproc_process_t *p)
 {
     return p->fn;
@@ -568,15 +562,3 @@ int mproc__process_waitable(const mproc_process_t *p, mproc__os_fd_t *h)
 {
     return mproc__os_child_waitable(p->child, h);
 }
-
-#ifdef MPROC_TESTING
-int mproc__process_set_target(mproc_process_t *p, const char *target)
-{
-    char *t = mproc__strdup(target);
-    if (t == NULL)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    free(p->target);
-    p->target = t;
-    return 0;
-}
-#endif

@@ -12,9 +12,8 @@
 
 #include "mproc.h"
 #include "mproc_os.h"
+#include "auth.h"
 #include "mproc_services.h"
-
-#define MPROC__AUTHKEY_SIZE 32
 
 /* ---- the current process ---------------------------------------------- */
 
@@ -34,15 +33,11 @@ int mproc__process_become(const char *name, int daemon, const int *identity,
  * parent's children are forgotten.
  */
 void mproc__process_after_fork(mproc_process_t *p);
-/* The authkey of this process (MPROC__AUTHKEY_SIZE bytes). */
-const unsigned char *mproc__process_authkey(void);
 
-/* ---- what a start sends --------------------------------------------- */
+/* ---- what a fork child runs ------------------------------------------- */
 
 /* The pid of the process that created @p (0 for a current process). */
 long mproc__process_creator(const mproc_process_t *p);
-const int *mproc__process_identity(const mproc_process_t *p, size_t *n);
-const char *mproc__process_target(const mproc_process_t *p);
 mproc_target_fn mproc__process_fn(const mproc_process_t *p);
 /* The msgpack of @p's argument list. */
 const mproc__buf_t *mproc__process_args(const mproc_process_t *p);
@@ -63,10 +58,5 @@ int mproc__process_ended(mproc_process_t *p);
 /* The OS handle that becomes ready when @p ends, as mproc__os_child_waitable.
  */
 int mproc__process_waitable(const mproc_process_t *p, mproc__os_fd_t *h);
-
-#ifdef MPROC_TESTING
-/* For the tests: makes @p name the target @target (which may not exist). */
-int mproc__process_set_target(mproc_process_t *p, const char *target);
-#endif
 
 #endif

@@ -4,8 +4,7 @@ cmake_minimum_required(VERSION 3.24)
 # the shipped library holds none of the hooks that only test builds
 # (MPROC_TESTING) compile in.
 set(test_hooks mproc__queue_debug_ring mproc__conn_os mproc__forkserver_pid
-               mproc__forkserver_path mproc__unix_tracker_pid
-               mproc__process_set_target)
+               mproc__forkserver_path mproc__unix_tracker_pid)
 execute_process(COMMAND ${NM} -g --defined-only ${LIB}
   OUTPUT_VARIABLE out RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
