@@ -230,6 +230,13 @@ int mproc_main(int argc, char **argv)
         return rc;
     if (argc >= 2 && argv[1] != NULL && strncmp(argv[1], "--mproc-", 8) == 0) {
         mproc__os_fd_t fd;
+        /*
+         * The helper processes are this program run with their marker, as
+         * CPython runs "-c 'from multiprocessing.forkserver import main'".
+         * This is the one call from here into forkserver.c, whose server
+         * in turn runs each of its children's bootstrap: a cycle between
+         * the two modules that mirrors the processes themselves.
+         */
         if (strcmp(argv[1], MPROC__FORKSERVER_MARKER) == 0)
             mproc__forkserver_main(argc, argv);
         if (strcmp(argv[1], MPROC__TRACKER_MARKER) == 0)
