@@ -15,6 +15,7 @@
 #include "mproc/pack.h"
 #include "mproc/log.h"
 #include "mproc/codec.h"
+#include "mproc/runtime.h"
 #include "mproc/process.h"
 #include "mproc/synchronize.h"
 #include "mproc/connection.h"

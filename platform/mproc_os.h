@@ -59,6 +59,21 @@ void mproc__os_yield(void);
 /* A monotonic clock in seconds; only differences mean anything. */
 double mproc__os_monotonic(void);
 
+/*
+ * Sleeps for @seconds (> 0), resuming after signals until the time is up:
+ * clock_nanosleep on CLOCK_MONOTONIC on Unix, Sleep in slices on Windows.
+ */
+void mproc__os_sleep(double seconds);
+
+/*
+ * The working directory as a new UTF-8 string in *@out (free() it):
+ * getcwd on Unix, GetCurrentDirectoryW on Windows.
+ */
+int mproc__os_getcwd(char **out);
+
+/* Makes the UTF-8 path @path the working directory. */
+int mproc__os_chdir(const char *path);
+
 /* Reopens stdin on the null device (reading it gives EOF). */
 int mproc__os_stdin_devnull(void);
 

@@ -11,7 +11,8 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "mproc_private.h"
+#include "auth.h"
+#include "mproc_services.h"
 
 #define CHALLENGE "#CHALLENGE#"
 #define DIGEST "{sha256}"

@@ -1,28 +1,37 @@
 /*
- * The runtime's entry point and the bootstrap of children.
+ * The runtime's entry point and the child side of a start (Python's
+ * spawn.py).
  *
  * A spawned child is the program run again with a marker argument. Its
- * mproc_main() reads one frame from the inherited handle: the preparation
- * data of Python's spawn (name, identity, daemon flag, authkey, log level,
- * working directory, start method) plus the explicit configuration, the
- * target's name and its encoded arguments. A forkserver child gets the
- * same frame from the server; a fork child reads its parent's memory
- * instead.
+ * mproc_main() reads one frame from the inherited handle, the bootstrap
+ * message popen.c builds, becomes the process it describes and runs its
+ * target. A forkserver child gets the same frame from the server; a fork
+ * child reads its parent's memory instead.
  */
-#include <apr_file_info.h>
 #include <apr_general.h>
-#include <apr_pools.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
+#include "bootstrap.h"
+#include "config.h"
+#include "finalize.h"
+#include "forkserver.h"
+#include "frame.h"
+#include "log.h"
 #include "mproc_private.h"
+#include "process_internal.h"
+#include "registry.h"
+#include "tracker.h"
+#include "value_codec.h"
 
-static apr_pool_t *boot_pool;
+/* mproc_main() ran. */
+static int initialised;
 
 static void at_exit(void)
 {
-    mproc__runtime_shutdown();
+    mproc__finalize_shutdown();
 }
 
 static int init_common(void)
@@ -30,116 +39,14 @@ static int init_common(void)
     int rc = mproc__os_init();
     if (rc != 0)
         return rc;
+    /*
+     * APR is the portability substrate (DESIGN.md): it is initialised once
+     * per process, before any part of the core may use it.
+     */
     if (apr_initialize() != APR_SUCCESS)
         return mproc__set_error(MPROC_EOS, "cannot initialise APR");
-    if (apr_pool_create(&boot_pool, NULL) != APR_SUCCESS)
-        return mproc__set_error(MPROC_ENOMEM, "cannot create a memory pool");
     atexit(at_exit);
     return 0;
-}
-
-/* ---- building ------------------------------------------------------ */
-
-static mproc_value_t *identity_list(const int *identity, size_t n)
-{
-    mproc_value_t *l = mproc_value_list();
-    size_t i;
-    for (i = 0; l != NULL && i < n; i++)
-        if (mproc_value_append(l, mproc_value_int(identity[i])) != 0) {
-            mproc_value_free(l);
-            return NULL;
-        }
-    return l;
-}
-
-/* The handle values a child finds its passed connections under. */
-static mproc_value_t *handle_list(const mproc__os_fd_t *h, size_t n)
-{
-    mproc_value_t *l = mproc_value_list();
-    size_t i;
-    for (i = 0; l != NULL && i < n; i++)
-        if (mproc_value_append(l, mproc_value_int((int64_t) h[i])) != 0) {
-            mproc_value_free(l);
-            return NULL;
-        }
-    return l;
-}
-
-int mproc__bootstrap_build(const mproc_process_t *p,
-                           const mproc__conn_pass_t *pass,
-                           const mproc__os_fd_t *child_handles,
-                           mproc__buf_t *frame)
-{
-    static const mproc__frame_opts_t opts = {4096, 1};
-    mproc_value_t *m = mproc_value_map();
-    mproc__buf_t payload = {0};
-    /* With connections handed over, the arguments name their slots. */
-    const mproc__buf_t *args =
-        pass != NULL && pass->n > 0 ? &pass->args : &p->args;
-    apr_pool_t *tmp = NULL;
-    char *cwd = NULL;
-    int rc = 0;
-
-    if (m == NULL || apr_pool_create(&tmp, boot_pool) != APR_SUCCESS) {
-        mproc_value_free(m);
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    }
-    if (apr_filepath_get(&cwd, APR_FILEPATH_NATIVE, tmp) != APR_SUCCESS)
-        cwd = NULL;
-    if (rc == 0)
-        rc = mproc_value_map_set_str(m, "name", mproc_value_str(p->name));
-    if (rc == 0)
-        rc = mproc_value_map_set_str(
-            m, "identity", identity_list(p->identity, p->identity_len));
-    if (rc == 0)
-        rc = mproc_value_map_set_str(m, "daemon", mproc_value_bool(p->daemon));
-    if (rc == 0)
-        rc = mproc_value_map_set_str(m, "parent_pid",
-                                     mproc_value_int(mproc__os_getpid()));
-    if (rc == 0)
-        rc = mproc_value_map_set_str(
-            m, "authkey",
-            mproc_value_bytes(mproc__rt.authkey, sizeof mproc__rt.authkey));
-    if (rc == 0)
-        rc = mproc_value_map_set_str(m, "log_on",
-                                     mproc_value_bool(mproc__log_is_on()));
-    if (rc == 0)
-        rc = mproc_value_map_set_str(m, "log_level",
-                                     mproc_value_int(mproc_log_level()));
-    if (rc == 0 && mproc__rt.start_method_set)
-        rc = mproc_value_map_set_str(m, "start_method",
-                                     mproc_value_int(mproc__rt.start_method));
-    if (rc == 0 && cwd != NULL)
-        rc = mproc_value_map_set_str(m, "cwd", mproc_value_str(cwd));
-    if (rc == 0)
-        rc = mproc_value_map_set_str(m, "config", mproc__config_export());
-    if (rc == 0)
-        rc = mproc_value_map_set_str(
-            m, "tracker", mproc_value_str(mproc__os_tracker_address()));
-    if (rc == 0)
-        rc = mproc_value_map_set_str(m, "target", mproc_value_str(p->target));
-    if (rc == 0)
-        rc = mproc_value_map_set_str(m, "args",
-                                     mproc_value_bytes(args->data, args->len));
-    if (rc == 0 && pass != NULL && pass->n > 0) {
-        /* A forkserver child learns its handles from the server instead. */
-        rc = mproc_value_map_set_str(
-            m, "handles",
-            handle_list(child_handles, child_handles ? pass->n : 0));
-        if (rc == 0)
-            rc = mproc_value_map_set_str(m, "conn_token",
-                                         mproc_value_int(pass->token));
-    }
-    if (rc != 0)
-        rc = mproc__set_error(MPROC_ENOMEM, "out of memory");
-    if (rc == 0)
-        rc = mproc__value_encode(m, &payload);
-    if (rc == 0)
-        rc = mproc__frame_encode(payload.data, payload.len, &opts, frame);
-    mproc__buf_free(&payload);
-    mproc_value_free(m);
-    apr_pool_destroy(tmp);
-    return rc;
 }
 
 /* ---- running --------------------------------------------------------- */
@@ -161,12 +68,12 @@ MPROC_NORETURN static void run_target(mproc_target_fn fn, const void *args,
     if (mproc__value_decode(args, args_len, &argv) != 0 ||
         mproc_value_type(argv) != MPROC_VALUE_LIST) {
         mproc__set_error(MPROC_ECORRUPT, "arguments are not a list");
-        boot_fail(mproc__rt.is_fork_child, "corrupt bootstrap message");
+        boot_fail(mproc__finalize_forked(), "corrupt bootstrap message");
     }
     mproc_log(MPROC_LOG_INFO, "child process calling self.run()");
     fn(argv);
     mproc_value_free(argv);
-    mproc__runtime_finish(0);
+    mproc__finalize_exit(0);
 }
 
 static int get_field(const mproc_value_t *m, const char *key,
@@ -221,9 +128,8 @@ void mproc__bootstrap_run(const void *payload, size_t len, int forked,
     int identity[64];
     size_t i, n;
     mproc_target_fn fn;
-    mproc_process_t *self;
 
-    mproc__rt.is_fork_child = forked;
+    mproc__finalize_set_forked(forked);
     if (mproc__value_decode(payload, len, &m) != 0 ||
         mproc_value_type(m) != MPROC_VALUE_MAP ||
         get_field(m, "name", MPROC_VALUE_STR, &name) != 0 ||
@@ -246,17 +152,11 @@ void mproc__bootstrap_run(const void *payload, size_t len, int forked,
     for (i = 0; i < n; i++)
         identity[i] = (int) mproc_value_as_int(mproc_value_at(ident, i));
 
-    self = mproc__process_new_current(mproc_value_as_str(name),
-                                      mproc_value_as_bool(daemon), identity, n);
-    if (self == NULL) {
-        mproc__set_error(MPROC_ENOMEM, "out of memory");
+    if (mproc__process_become(mproc_value_as_str(name),
+                              mproc_value_as_bool(daemon), identity, n,
+                              (long) mproc_value_as_int(ppid),
+                              mproc_value_as_bytes(key, NULL)) != 0)
         boot_fail(forked, "cannot start");
-    }
-    mproc__rt.self = self;
-    mproc__rt.child_counter = 0;
-    mproc__rt.parent_pid = (long) mproc_value_as_int(ppid);
-    memcpy(mproc__rt.authkey, mproc_value_as_bytes(key, NULL),
-           MPROC__AUTHKEY_SIZE);
     mproc__log_restore(mproc_value_as_bool(log_on),
                        (int) mproc_value_as_int(log_level));
     v = mproc_value_get(m, "start_method");
@@ -271,7 +171,7 @@ void mproc__bootstrap_run(const void *payload, size_t len, int forked,
         boot_fail(forked, "cannot start");
     v = mproc_value_get(m, "cwd");
     if (mproc_value_as_str(v) != NULL &&
-        apr_filepath_set(mproc_value_as_str(v), boot_pool) != APR_SUCCESS) {
+        mproc__os_chdir(mproc_value_as_str(v)) != 0) {
         /* Python's spawn fails the same way on a vanished directory. */
         mproc__set_error(MPROC_EOS, "cannot change to directory '%s'",
                          mproc_value_as_str(v));
@@ -308,34 +208,35 @@ void mproc__bootstrap_from_fd(mproc__os_fd_t fd)
 
 void mproc__bootstrap_run_forked(mproc_process_t *p)
 {
-    /*
-     * The child's copy of its own process object becomes the current
-     * process: no allocation, so fewer pages are copied after the fork.
-     */
-    mproc__rt.parent_pid = p->creator_pid;
-    mproc__conn_after_fork(p->creator_pid);
+    const mproc__buf_t *args = mproc__process_args(p);
+    mproc__conn_after_fork(mproc__process_creator(p));
     mproc__ref_cache_after_fork();
-    p->is_current = 1;
-    p->pid = mproc__os_getpid();
-    p->creator_pid = 0;
-    p->child = NULL;
-    mproc__runtime_after_fork(p);
+    /* The child's copy of its own object becomes the current process. */
+    mproc__process_after_fork(p);
+    mproc__finalize_after_fork();
     if (mproc__os_stdin_devnull() != 0)
         boot_fail(1, "cannot start");
-    run_target(p->fn, p->args.data, p->args.len);
+    run_target(mproc__process_fn(p), args->data, args->len);
 }
 
 int mproc_main(int argc, char **argv)
 {
     int rc;
-    if (mproc__rt.initialised)
+    if (initialised)
         return 0;
-    mproc__rt.initialised = 1;
+    initialised = 1;
     rc = init_common();
     if (rc != 0)
         return rc;
     if (argc >= 2 && argv[1] != NULL && strncmp(argv[1], "--mproc-", 8) == 0) {
         mproc__os_fd_t fd;
+        /*
+         * The helper processes are this program run with their marker, as
+         * CPython runs "-c 'from multiprocessing.forkserver import main'".
+         * This is the one call from here into forkserver.c, whose server
+         * in turn runs each of its children's bootstrap: a cycle between
+         * the two modules that mirrors the processes themselves.
+         */
         if (strcmp(argv[1], MPROC__FORKSERVER_MARKER) == 0)
             mproc__forkserver_main(argc, argv);
         if (strcmp(argv[1], MPROC__TRACKER_MARKER) == 0)
@@ -354,5 +255,5 @@ int mproc_main(int argc, char **argv)
         }
         mproc__bootstrap_from_fd(fd);
     }
-    return mproc__runtime_init_main();
+    return mproc__process_init_main();
 }

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 int mproc__buf_reserve(mproc__buf_t *b, size_t extra)
 {

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mproc_private.h"
+#include "config.h"
+#include "mproc_services.h"
 
 typedef struct config_entry {
     char *key;

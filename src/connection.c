@@ -132,10 +132,12 @@ void mproc_conn_close(mproc_conn_t *c)
     free(c);
 }
 
+#ifdef MPROC_TESTING
 mproc__os_conn_t *mproc__conn_os(mproc_conn_t *c)
 {
     return c->os;
 }
+#endif
 
 /* ---- sending ------------------------------------------------------------ */
 
@@ -907,12 +909,6 @@ void mproc__conn_pass_free(mproc__conn_pass_t *pass)
 
 /* ---- waiting ------------------------------------------------------------ */
 
-/* Whether @p has ended; it is a started child of this process. */
-static int ended(mproc_process_t *p)
-{
-    return p->have_exitcode || !mproc_process_is_alive(p);
-}
-
 static int check_items(const mproc_waitable_t *items, size_t n)
 {
     size_t i;
@@ -929,13 +925,13 @@ static int check_items(const mproc_waitable_t *items, size_t n)
                                     "end of a one-way pipe",
                                     i);
         if (w->process != NULL) {
-            if (w->process->is_current ||
-                w->process->creator_pid != mproc__os_getpid())
+            int rc = mproc__process_check_child(w->process);
+            if (rc == MPROC_ENOTCHILD)
                 return mproc__set_error(MPROC_ENOTCHILD,
                                         "item %zu of mproc_wait is not a "
                                         "child of this process",
                                         i);
-            if (!w->process->started)
+            if (rc != 0)
                 return mproc__set_error(MPROC_ENOTSTARTED,
                                         "item %zu of mproc_wait is a "
                                         "process that was not started",
@@ -982,8 +978,8 @@ int mproc_wait(mproc_waitable_t *items, size_t n, double timeout)
         for (i = k = 0; i < n; i++) {
             mproc_waitable_t *w = &items[i];
             mproc__os_fd_t h;
-            w->ready =
-                w->conn != NULL ? ready_in_buffer(w->conn) : ended(w->process);
+            w->ready = w->conn != NULL ? ready_in_buffer(w->conn)
+                                       : mproc__process_ended(w->process);
             if (w->ready) {
                 count++;
                 continue;
@@ -991,7 +987,7 @@ int mproc_wait(mproc_waitable_t *items, size_t n, double timeout)
             if (w->conn != NULL) {
                 os[k].conn = w->conn->os;
                 os[k].handle = MPROC__OS_FD_INVALID;
-            } else if (mproc__os_child_waitable(w->process->child, &h) == 0) {
+            } else if (mproc__process_waitable(w->process, &h) == 0) {
                 os[k].conn = NULL;
                 os[k].handle = h;
             } else {
@@ -1023,7 +1019,8 @@ int mproc_wait(mproc_waitable_t *items, size_t n, double timeout)
         for (i = 0; i < k; i++) {
             mproc_waitable_t *w = &items[which[i]];
             /* A child's handle is ready once it ended; reap it now. */
-            if (os[i].ready && (w->conn != NULL || ended(w->process))) {
+            if (os[i].ready &&
+                (w->conn != NULL || mproc__process_ended(w->process))) {
                 w->ready = 1;
                 count++;
             }
@@ -1031,7 +1028,8 @@ int mproc_wait(mproc_waitable_t *items, size_t n, double timeout)
         if (polling) {
             for (i = 0; i < n; i++) {
                 mproc_waitable_t *w = &items[i];
-                if (w->process != NULL && !w->ready && ended(w->process)) {
+                if (w->process != NULL && !w->ready &&
+                    mproc__process_ended(w->process)) {
                     w->ready = 1;
                     count++;
                 }

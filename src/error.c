@@ -3,7 +3,7 @@
  */
 #include <stdio.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
 
 static MPROC__TLS char last_error[512];
 /*

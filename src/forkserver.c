@@ -26,7 +26,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mproc_private.h"
+#include "auth.h"
+#include "bootstrap.h"
+#include "forkserver.h"
+#include "frame.h"
+#include "mproc_services.h"
 
 /* How long a connecting client may take to authenticate and send. */
 #define REQUEST_TIMEOUT_SEC 5.0
@@ -132,6 +136,7 @@ int mproc__forkserver_connect(const unsigned char *key, mproc__os_fd_t *conn)
     return 0;
 }
 
+#ifdef MPROC_TESTING
 long mproc__forkserver_pid(void)
 {
     return fs.server != NULL ? mproc__os_child_pid(fs.server) : 0;
@@ -141,6 +146,7 @@ const char *mproc__forkserver_path(void)
 {
     return fs.server != NULL ? fs.path : NULL;
 }
+#endif
 
 /*
  * Hands our stdout and stderr to the server for the child, and after them

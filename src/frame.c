@@ -8,7 +8,8 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "mproc_private.h"
+#include "frame.h"
+#include "mproc_services.h"
 
 static const unsigned char frame_magic[4] = {'M', 'P', 'R', 'C'};
 

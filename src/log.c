@@ -8,10 +8,18 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mproc_private.h"
+#include "log.h"
+#include "mproc_services.h"
 
 static int log_on;
 static int log_level = MPROC_LOG_WARNING;
+/* The current process's name (see mproc__log_set_name). */
+static const char *self_name = "MainProcess";
+
+void mproc__log_set_name(const char *name)
+{
+    self_name = name != NULL ? name : "MainProcess";
+}
 
 int mproc__log_is_on(void)
 {
@@ -76,12 +84,10 @@ void mproc_logv(int level, const char *fmt, va_list ap)
 {
     char line[1024];
     int n;
-    const mproc_process_t *self;
     if (!mproc_log_enabled(level))
         return;
-    self = mproc_current_process();
     n = snprintf(line, sizeof line, "[%s/%s] ", mproc_log_level_name(level),
-                 self != NULL ? mproc_process_name(self) : "MainProcess");
+                 self_name);
     if (n < 0)
         return;
     if ((size_t) n < sizeof line)

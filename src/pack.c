@@ -13,7 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
+#include "pack.h"
 
 /*
  * The status of this thread's latest mproc_pack(), if it failed; see

@@ -1,15 +1,58 @@
 /*
- * Process objects: create, start under a start method, join, signal.
+ * Process objects (Python's process.py): create, start, join, signal; the
+ * current process, its children and mproc_active_children().
  *
  * Python's rules hold: a process starts once; only the process that created
  * it may start, join or signal it; a daemonic process may not have children;
- * a process cannot join itself.
+ * a process cannot join itself. How a child is started is popen.c's.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mproc_private.h"
+#include "auth.h"
+#include "context.h"
+#include "log.h"
+#include "pack.h"
+#include "popen.h"
+#include "process_internal.h"
+#include "registry.h"
+#include "value_codec.h"
+
+/*
+ * A Process object: what a child is started with (name, target, arguments,
+ * method), then its pid, OS handle and exit code once started.
+ */
+struct mproc_process_t {
+    char *name;
+    char *target;
+    mproc_target_fn fn;
+    mproc__buf_t args; /* msgpack of the argument list */
+    int daemon;
+    mproc_start_method_e method;
+    int *identity;
+    size_t identity_len;
+    int started;
+    int is_current; /* the object of the calling process */
+    long creator_pid;
+    mproc__os_child_t *child;
+    long pid;
+    int have_exitcode;
+    int exitcode;
+    mproc_process_t *next_child; /* the list of children */
+    mproc_process_t *prev_child;
+};
+
+/* The calling process: who it is and who started it. */
+static struct {
+    mproc_process_t *self; /* the current process's object */
+    long parent_pid;       /* 0 in the main process */
+    int child_counter;     /* numbers given to this process's children */
+    unsigned char authkey[MPROC__AUTHKEY_SIZE];
+} current;
+
+/* Started children not yet destroyed, newest first. */
+static mproc_process_t *children;
 
 static mproc_process_t *alloc_process(const char *name, const int *identity,
                                       size_t identity_len)
@@ -31,9 +74,9 @@ static mproc_process_t *alloc_process(const char *name, const int *identity,
     return p;
 }
 
-mproc_process_t *mproc__process_new_current(const char *name, int daemon,
-                                            const int *identity,
-                                            size_t identity_len)
+/* A process object for the calling process. */
+static mproc_process_t *new_current(const char *name, int daemon,
+                                    const int *identity, size_t identity_len)
 {
     mproc_process_t *p = alloc_process(name, identity, identity_len);
     if (p == NULL)
@@ -44,6 +87,70 @@ mproc_process_t *mproc__process_new_current(const char *name, int daemon,
     p->pid = mproc__os_getpid();
     p->creator_pid = 0;
     return p;
+}
+
+/* Makes @p the current process, whose name the log lines carry. */
+static void set_current(mproc_process_t *p)
+{
+    current.self = p;
+    current.child_counter = 0;
+    mproc__log_set_name(p->name);
+}
+
+int mproc__process_init_main(void)
+{
+    static const int no_identity[1] = {0};
+    mproc_process_t *p;
+    if (current.self != NULL)
+        return 0;
+    p = new_current("MainProcess", 0, no_identity, 0);
+    if (p == NULL)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    set_current(p);
+    current.parent_pid = 0;
+    mproc__random_bytes(current.authkey, sizeof current.authkey);
+    return 0;
+}
+
+int mproc__process_become(const char *name, int daemon, const int *identity,
+                          size_t n, long parent_pid,
+                          const unsigned char *authkey)
+{
+    mproc_process_t *p = new_current(name, daemon, identity, n);
+    if (p == NULL)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    set_current(p);
+    current.parent_pid = parent_pid;
+    memcpy(current.authkey, authkey, MPROC__AUTHKEY_SIZE);
+    return 0;
+}
+
+void mproc__process_after_fork(mproc_process_t *p)
+{
+    current.parent_pid = p->creator_pid;
+    p->is_current = 1;
+    p->pid = mproc__os_getpid();
+    p->creator_pid = 0;
+    p->child = NULL;
+    /*
+     * The parent's children are not ours: forget them without touching the
+     * objects, which are the parent's memory as copied by fork.
+     */
+    children = NULL;
+    set_current(p);
+}
+
+mproc_process_t *mproc_current_process(void)
+{
+    /* A program that forgot mproc_main() still gets a sensible answer. */
+    if (current.self == NULL)
+        mproc__process_init_main();
+    return current.self;
+}
+
+long mproc_parent_pid(void)
+{
+    return current.parent_pid;
 }
 
 static void free_process(mproc_process_t *p)
@@ -136,7 +243,7 @@ int mproc_process_create(mproc_process_t **proc,
     if (n + 1 > MPROC__ARRAY_SIZE(identity))
         return mproc__set_error(MPROC_ERANGE, "processes nested too deeply");
     memcpy(identity, self->identity, n * sizeof(int));
-    identity[n++] = ++mproc__rt.child_counter;
+    identity[n++] = ++current.child_counter;
     if (opts->name != NULL) {
         if (snprintf(name, sizeof name, "%s", opts->name) >= (int) sizeof name)
             return mproc__set_error(MPROC_EINVAL, "process name too long");
@@ -223,65 +330,49 @@ static int check_controller(const mproc_process_t *p, const char *what)
     return 0;
 }
 
-static int start_spawn(mproc_process_t *p)
+/* Adds the started @p to the children, newest first. */
+static void add_child(mproc_process_t *p)
 {
-    mproc__conn_pass_t pass;
-    mproc__os_fd_t child_handles[MPROC__OS_MAX_PASS];
-    mproc__buf_t frame = {0};
-    mproc__os_fd_t boot_w;
-    size_t i;
-    int rc = mproc__conn_pass_prepare(&p->args, &pass);
-    if (rc != 0)
-        return rc;
-    for (i = 0; i < pass.n; i++)
-        child_handles[i] = mproc__os_spawn_passed_handle(i, pass.handles[i]);
-    rc = mproc__bootstrap_build(p, &pass, child_handles, &frame);
-    if (rc == 0)
-        rc = mproc__os_spawn(&p->child, MPROC__SPAWN_MARKER, &boot_w,
-                             pass.handles, pass.n);
-    if (rc == 0) {
-        /*
-         * A child that dies before reading its bootstrap makes this write
-         * fail; that is not the parent's failure: join reports the child's
-         * exit code as usual.
-         */
-        mproc__os_write_all(boot_w, frame.data, frame.len);
-        mproc__os_close(boot_w);
+    p->prev_child = NULL;
+    p->next_child = children;
+    if (children != NULL)
+        children->prev_child = p;
+    children = p;
+}
+
+static void remove_child(mproc_process_t *p)
+{
+    if (p->prev_child != NULL)
+        p->prev_child->next_child = p->next_child;
+    else if (children == p)
+        children = p->next_child;
+    if (p->next_child != NULL)
+        p->next_child->prev_child = p->prev_child;
+    p->next_child = p->prev_child = NULL;
+}
+
+mproc_process_t *mproc__process_next_child(mproc_process_t *after)
+{
+    return after != NULL ? after->next_child : children;
+}
+
+size_t mproc_active_children(mproc_process_t **out, size_t cap)
+{
+    mproc_process_t *p;
+    size_t n = 0;
+    for (p = children; p != NULL; p = p->next_child) {
+        if (p->creator_pid != mproc__os_getpid() || !mproc_process_is_alive(p))
+            continue;
+        if (n < cap && out != NULL)
+            out[n] = p;
+        n++;
     }
-    mproc__buf_free(&frame);
-    mproc__conn_pass_free(&pass);
-    return rc;
-}
-
-static int start_forkserver(mproc_process_t *p)
-{
-    mproc__conn_pass_t pass;
-    mproc__buf_t frame = {0};
-    int rc = mproc__conn_pass_prepare(&p->args, &pass);
-    if (rc != 0)
-        return rc;
-    rc = mproc__bootstrap_build(p, &pass, NULL, &frame);
-    if (rc == 0)
-        rc = mproc__forkserver_child(&p->child, frame.data, frame.len,
-                                     pass.handles, pass.n);
-    mproc__buf_free(&frame);
-    mproc__conn_pass_free(&pass);
-    return rc;
-}
-
-static int start_fork(mproc_process_t *p)
-{
-    int rc;
-    /* Buffered output must not be written twice, once by each process. */
-    mproc__os_flush_stdio();
-    rc = mproc__os_fork(&p->child);
-    if (rc == 1)
-        mproc__bootstrap_run_forked(p);
-    return rc;
+    return n;
 }
 
 int mproc_process_start(mproc_process_t *p)
 {
+    mproc__popen_job_t job;
     int rc;
     if (p == NULL)
         return mproc__set_error(MPROC_EINVAL, "no process");
@@ -297,22 +388,20 @@ int mproc_process_start(mproc_process_t *p)
                                 "daemonic processes are not allowed to have "
                                 "children ('%s' cannot start '%s')",
                                 mproc_current_process()->name, p->name);
-    switch (p->method) {
-    case MPROC_START_FORK:
-        rc = start_fork(p);
-        break;
-    case MPROC_START_FORKSERVER:
-        rc = start_forkserver(p);
-        break;
-    default:
-        rc = start_spawn(p);
-        break;
-    }
+    job.name = p->name;
+    job.identity = p->identity;
+    job.identity_len = p->identity_len;
+    job.daemon = p->daemon;
+    job.target = p->target;
+    job.args = &p->args;
+    job.authkey = current.authkey;
+    job.process = p;
+    rc = mproc__popen_start(&job, p->method, &p->child);
     if (rc != 0)
         return rc;
     p->started = 1;
     p->pid = mproc__os_child_pid(p->child);
-    mproc__runtime_add_child(p);
+    add_child(p);
     return 0;
 }
 
@@ -414,7 +503,7 @@ int mproc_process_destroy(mproc_process_t *p)
                                     "cannot destroy '%s' while it runs: join, "
                                     "terminate or kill it first",
                                     p->name);
-        mproc__runtime_remove_child(p);
+        remove_child(p);
     }
     free_process(p);
     return 0;
@@ -438,4 +527,38 @@ int mproc_process_daemon(const mproc_process_t *p)
 mproc_start_method_e mproc_process_start_method(const mproc_process_t *p)
 {
     return p != NULL ? p->method : MPROC_START_DEFAULT;
+}
+
+long mproc__process_creator(const mproc_process_t *p)
+{
+    return p->creator_pid;
+}
+
+mproc_target_fn mproc__process_fn(const mproc_process_t *p)
+{
+    return p->fn;
+}
+
+const mproc__buf_t *mproc__process_args(const mproc_process_t *p)
+{
+    return &p->args;
+}
+
+int mproc__process_check_child(const mproc_process_t *p)
+{
+    if (p->is_current || p->creator_pid != mproc__os_getpid())
+        return MPROC_ENOTCHILD;
+    if (!p->started)
+        return MPROC_ENOTSTARTED;
+    return 0;
+}
+
+int mproc__process_ended(mproc_process_t *p)
+{
+    return p->have_exitcode || !mproc_process_is_alive(p);
+}
+
+int mproc__process_waitable(const mproc_process_t *p, mproc__os_fd_t *h)
+{
+    return mproc__os_child_waitable(p->child, h);
 }

@@ -699,6 +699,7 @@ int mproc_queue_join(mproc_queue_t *q, double timeout)
     return mproc__os_event_wait(q->alldone, timeout);
 }
 
+#ifdef MPROC_TESTING
 int mproc__queue_debug_ring(mproc_queue_t *q, unsigned char **ring,
                             size_t *capacity, uint64_t *head)
 {
@@ -707,3 +708,4 @@ int mproc__queue_debug_ring(mproc_queue_t *q, unsigned char **ring,
     *head = q->hdr->head;
     return 0;
 }
+#endif

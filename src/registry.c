@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
+#include "registry.h"
 #include "value_internal.h"
 
 typedef void (*any_fn)(void);

@@ -33,9 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <apr_time.h>
-
-#include "mproc_private.h"
+#include "mproc_services.h"
+#include "tracker.h"
 
 /* A tracker nobody connects to within this time gives up. */
 #define TRACKER_FIRST_CLIENT_SEC 10.0
@@ -234,7 +233,7 @@ void mproc__tracker_main(int argc, char **argv)
                 ever = 1;
             } else {
                 /* Do not spin on a connection we cannot take yet (EMFILE). */
-                apr_sleep(10000);
+                mproc__os_sleep(0.01);
             }
         }
         if (ever && np == 1) {

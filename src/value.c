@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
+#include "registry.h"
+#include "value_codec.h"
 #include "value_internal.h"
 
 static mproc_value_t *new_value(mproc_value_type_e type)

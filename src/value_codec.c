@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mproc_private.h"
+#include "mproc_services.h"
+#include "registry.h"
+#include "value_codec.h"
 #include "value_internal.h"
 
 #define EXT_RECORD 1

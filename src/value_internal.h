@@ -4,7 +4,8 @@
 #ifndef MPROC_VALUE_INTERNAL_H
 #define MPROC_VALUE_INTERNAL_H
 
-#include "mproc_private.h"
+#include "mproc.h"
+#include "mproc_services.h"
 
 struct mproc_value_t {
     mproc_value_type_e type;
@@ -33,9 +34,5 @@ struct mproc_value_t {
 #define MPROC__IS_CONTAINER(v)                                                 \
     ((v)->type == MPROC_VALUE_LIST || (v)->type == MPROC_VALUE_MAP ||          \
      (v)->type == MPROC_VALUE_RECORD)
-
-/* The behaviour of a registered record type (NULL call if none); 0 if the
- * type is not registered. */
-int mproc__record_find(const char *type, mproc_record_fn *call);
 
 #endif

@@ -138,21 +138,27 @@ static void test_corrupt_bootstrap_messages(void)
 
 static void test_unknown_target_in_the_child(void)
 {
-    mproc_process_t *p;
-    mproc_process_opts_t o = {0};
-    mproc__buf_t f = {0};
+    static const int identity[1] = {1};
+    static const unsigned char key[MPROC__AUTHKEY_SIZE] = {0};
+    static const unsigned char no_args[1] = {0x90}; /* msgpack [] */
+    mproc__buf_t args = {0}, f = {0};
+    mproc__popen_job_t job = {0};
     char *err;
-    o.target = "registered";
-    CU_ASSERT_EQUAL_FATAL(mproc_process_create(&p, &o), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc__buf_append(&args, no_args, 1), 0);
     /* A child whose program lacks the target (say, another version). */
-    free(p->target);
-    p->target = strdup("vanished");
-    CU_ASSERT_EQUAL_FATAL(mproc__bootstrap_build(p, NULL, NULL, &f), 0);
+    job.name = "Process-1";
+    job.identity = identity;
+    job.identity_len = 1;
+    job.target = "vanished";
+    job.args = &args;
+    job.authkey = key;
+    CU_ASSERT_EQUAL_FATAL(
+        mproc__popen_build_bootstrap(&job, NULL, NULL, 0, 0, &f), 0);
     CU_ASSERT_EQUAL(feed_child(f.data, f.len, &err), 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "target 'vanished' is not registered"));
     free(err);
     mproc__buf_free(&f);
-    mproc_process_destroy(p);
+    mproc__buf_free(&args);
 }
 
 static const harness_test tests[] = {

@@ -26,6 +26,7 @@
 #include "mproc/codec.h"
 #include "mproc/export.h"
 #include "mproc/process.h"
+#include "mproc/runtime.h"
 #include "mproc/value.h"
 
 #ifdef __cplusplus

@@ -1,11 +1,10 @@
 /**
  * @file mproc/process.h
- * @brief Processes, start methods, targets and the runtime entry point.
+ * @brief Processes, their start methods and the current process.
  *
- * The model is Python's multiprocessing.Process. A target is a function
- * registered under a name; a process runs one target with a list of
- * argument values in a child. A child is started by one of three start
- * methods:
+ * The model is Python's multiprocessing.Process. A process runs one target
+ * (see mproc/runtime.h) with a list of argument values in a child. A child is
+ * started by one of three start methods:
  *
  * - spawn (every OS, the default): the program's own executable is run
  *   again. The child inherits nothing but stdio: mproc_main() reads a
@@ -26,14 +25,12 @@
 #include <stddef.h>
 
 #include "mproc/export.h"
+#include "mproc/runtime.h"
 #include "mproc/value.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/** Wait forever: a negative timeout, as poll(-1) in C. */
-#define MPROC_FOREVER (-1.0)
 
 /** The ways to start a child. */
 typedef enum mproc_start_method_e {
@@ -42,54 +39,6 @@ typedef enum mproc_start_method_e {
     MPROC_START_FORK,        /**< copy the parent; Unix only */
     MPROC_START_FORKSERVER   /**< fork from a clean server; Unix only */
 } mproc_start_method_e;
-
-/**
- * A target: the function a child runs.
- *
- * @p args is the list of values given at creation (never NULL; an empty list
- * when none were given) and is owned by the runtime. Returning ends the
- * process with exit code 0, as a normal return from Python's run() does.
- * To end otherwise, call mproc_exit(), mproc_exit_msg() or mproc_raise().
- */
-typedef void (*mproc_target_fn)(const mproc_value_t *args);
-
-/**
- * Registers @p fn under @p name so that children can find it.
- *
- * Call it before mproc_main(): a spawned child re-runs everything before
- * mproc_main() and must register the same targets. MPROC_TARGET() does this
- * at load time and is the usual way.
- * @return 0; MPROC_EINVAL for a NULL or empty name or function, or a name
- * already registered to another function; MPROC_ENOMEM.
- */
-MPROC_API int mproc_register_target(const char *name, mproc_target_fn fn);
-
-/**
- * Registers the function @p fn under its own name when the program loads.
- * Use it at file scope, after the function's definition:
- * @code
- * static void worker(const mproc_value_t *args) { ... }
- * MPROC_TARGET(worker)
- * @endcode
- */
-#define MPROC_TARGET(fn)                                                       \
-    MPROC__ON_LOAD(mproc_register_##fn##_, mproc_register_target(#fn, fn))
-
-/**
- * The runtime's entry point: the first call of main().
- *
- * In the program itself it initialises the runtime and returns 0. In a
- * process started by spawn (or the forkserver) it never returns: it reads
- * the bootstrap message, runs the target and exits. Everything main() does
- * before this call therefore runs in every spawned child too, which is C's
- * version of Python's `if __name__ == '__main__':` rule.
- *
- * A command line that carries the runtime's marker argument but is
- * malformed, or a bootstrap message that is corrupt, ends the process with
- * exit code 1 and a sentence on stderr.
- * @return 0, or a negative status if the runtime cannot be initialised.
- */
-MPROC_API int mproc_main(int argc, char **argv);
 
 /** @name Start methods */
 /** @{ */
@@ -269,59 +218,6 @@ MPROC_API long mproc_parent_pid(void);
  * @return the number of running children (may exceed @p cap).
  */
 MPROC_API size_t mproc_active_children(mproc_process_t **out, size_t cap);
-/** The number of CPUs of the machine (at least 1). */
-MPROC_API int mproc_cpu_count(void);
-
-/**
- * Ends the calling process with exit code @p code, after the usual shutdown
- * (daemonic children terminated, the others joined, log lines written).
- */
-MPROC_API MPROC_NORETURN void mproc_exit(int code);
-/**
- * Ends the calling process as Python's sys.exit("message") does: the
- * message alone on stderr, exit code 1.
- */
-MPROC_API MPROC_NORETURN void mproc_exit_msg(const char *fmt, ...)
-    MPROC_PRINTF(1, 2);
-/**
- * Ends the calling process as an exception escaping run() does: stderr gets
- * "Process NAME:" and then the message, and the exit code is 1.
- */
-MPROC_API MPROC_NORETURN void mproc_raise(const char *fmt, ...)
-    MPROC_PRINTF(1, 2);
-/**
- * mproc_raise() with the sentence of the calling thread's last failure
- * (mproc_last_error()): the one-line reaction of a target to a call that
- * failed.
- * @code
- * if (mproc_unpack(args, "iL", &num, &lock) < 0)
- *     mproc_raise_last();
- * @endcode
- */
-MPROC_API MPROC_NORETURN void mproc_raise_last(void);
-/** @} */
-
-/** @name Time */
-/** @{ */
-/** Sleeps the calling thread for @p seconds (Python's time.sleep). */
-MPROC_API void mproc_sleep(double seconds);
-/** A monotonic clock in seconds (Python's time.monotonic). */
-MPROC_API double mproc_monotonic(void);
-/** @} */
-
-/** @name Explicit configuration */
-/** @{ */
-/**
- * Sets @p key to @p value (both copied) in the program's configuration.
- * Every child started afterwards gets the whole configuration, under every
- * start method: this is how what the program read from its config file
- * reaches a spawned child on Windows and Linux alike.
- * @return 0; MPROC_EINVAL for a NULL or empty key or a NULL value;
- * MPROC_ENOMEM.
- */
-MPROC_API int mproc_config_set(const char *key, const char *value);
-/** The value of @p key, or NULL. Valid until the key is set again. */
-MPROC_API const char *mproc_config_get(const char *key);
 /** @} */
 
 #ifdef __cplusplus

@@ -29,6 +29,7 @@
 
 #include "mproc/codec.h"
 #include "mproc/export.h"
+#include "mproc/runtime.h"
 #include "mproc/value.h"
 
 #ifdef __cplusplus

@@ -57,7 +57,7 @@
 #define MPROC_SYNCHRONIZE_H
 
 #include "mproc/export.h"
-#include "mproc/process.h"
+#include "mproc/runtime.h"
 #include "mproc/value.h"
 
 #ifdef __cplusplus

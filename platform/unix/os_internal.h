@@ -134,9 +134,11 @@ int mproc__unix_exitcode(int status);
 /* Allocates a child record for @pid (with a pidfd when available). */
 struct mproc__os_child *mproc__unix_child_new(pid_t pid, int status_fd);
 
+#ifdef MPROC_TESTING
 /*
- * Resource tracker internals, exposed for the tests: the pid of the tracker
- * this process started (0 if it uses one started by another process).
+ * For the tests (test builds only): the pid of the tracker this process
+ * started (0 if it uses one started by another process).
  */
 long mproc__unix_tracker_pid(void);
+#endif
 #endif

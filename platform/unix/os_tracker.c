@@ -242,6 +242,7 @@ int mproc__os_tracker_adopt(const char *address)
     return 0;
 }
 
+#ifdef MPROC_TESTING
 long mproc__unix_tracker_pid(void)
 {
     long pid;
@@ -250,3 +251,4 @@ long mproc__unix_tracker_pid(void)
     tr_unlock();
     return pid;
 }
+#endif

@@ -1,12 +1,14 @@
 /*
  * Unix backend: the helpers every file of the backend uses: error
- * translation, the monotonic clock and deadlines, and the futex call.
+ * translation, the monotonic clock, deadlines and sleeping, the working
+ * directory, and the futex call.
  */
 #include "os_internal.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -62,6 +64,41 @@ void mproc__unix_sleep_until(const struct timespec *ts)
 {
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, ts, NULL) == EINTR) {
     }
+}
+
+void mproc__os_sleep(double seconds)
+{
+    struct timespec ts;
+    mproc__unix_deadline_after(seconds, &ts);
+    mproc__unix_sleep_until(&ts);
+}
+
+/* ---- the working directory ------------------------------------------ */
+
+int mproc__os_getcwd(char **out)
+{
+    size_t cap = 256;
+    *out = NULL;
+    for (;;) {
+        char *buf = malloc(cap);
+        if (buf == NULL)
+            return mproc__set_error(MPROC_ENOMEM, "out of memory");
+        if (getcwd(buf, cap) != NULL) {
+            *out = buf;
+            return 0;
+        }
+        free(buf);
+        if (errno != ERANGE)
+            return mproc__unix_error(errno, "getcwd");
+        cap *= 2;
+    }
+}
+
+int mproc__os_chdir(const char *path)
+{
+    if (chdir(path) != 0)
+        return mproc__unix_error(errno, "chdir");
+    return 0;
 }
 
 /* ---- futexes ---------------------------------------------------------- */

@@ -1,7 +1,7 @@
 /*
  * Win32 backend: the helpers every file of the backend uses: error
- * translation, UTF-8 to UTF-16, the monotonic clock and waits with a
- * timeout, and the names of kernel objects.
+ * translation, UTF-8 to UTF-16, the monotonic clock, sleeping and waits
+ * with a timeout, the working directory, and the names of kernel objects.
  */
 /* First: it sets _WIN32_WINNT before any C library header picks one. */
 #include "os_internal.h"
@@ -95,6 +95,63 @@ double mproc__os_monotonic(void)
     QueryPerformanceFrequency(&freq);
     QueryPerformanceCounter(&count);
     return (double) count.QuadPart / (double) freq.QuadPart;
+}
+
+void mproc__os_sleep(double seconds)
+{
+    /* Sleep may end early by a tick: sleep again until the time is up. */
+    double deadline = mproc__os_monotonic() + seconds;
+    DWORD ms;
+    while ((ms = mproc__win_ms_left(deadline)) > 0)
+        Sleep(ms);
+}
+
+/* ---- the working directory ------------------------------------------ */
+
+int mproc__os_getcwd(char **out)
+{
+    DWORD n = GetCurrentDirectoryW(0, NULL);
+    wchar_t *w;
+    char *s;
+    int len;
+    *out = NULL;
+    if (n == 0)
+        return mproc__win_error(GetLastError(), "GetCurrentDirectoryW");
+    w = malloc((size_t) n * sizeof *w);
+    if (w == NULL)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    if (GetCurrentDirectoryW(n, w) == 0) {
+        DWORD err = GetLastError();
+        free(w);
+        return mproc__win_error(err, "GetCurrentDirectoryW");
+    }
+    len = WideCharToMultiByte(CP_UTF8, 0, w, -1, NULL, 0, NULL, NULL);
+    s = len > 0 ? malloc((size_t) len) : NULL;
+    if (s == NULL ||
+        WideCharToMultiByte(CP_UTF8, 0, w, -1, s, len, NULL, NULL) != len) {
+        free(s);
+        free(w);
+        return mproc__set_error(MPROC_ENOMEM,
+                                "cannot convert the working directory");
+    }
+    free(w);
+    *out = s;
+    return 0;
+}
+
+int mproc__os_chdir(const char *path)
+{
+    wchar_t *w;
+    int rc = mproc__win_utf8_to_wide(path, &w);
+    if (rc != 0)
+        return rc;
+    if (!SetCurrentDirectoryW(w)) {
+        DWORD err = GetLastError();
+        free(w);
+        return mproc__win_error(err, "SetCurrentDirectoryW");
+    }
+    free(w);
+    return 0;
 }
 
 /*

@@ -1,0 +1,46 @@
+/*
+ * This file is private to mproc.
+ *
+ * Finalizers and the end of a process (finalize.c): Python's util.Finalize
+ * and util._exit_function.
+ */
+#ifndef MPROC_SRC_FINALIZE_H
+#define MPROC_SRC_FINALIZE_H
+
+#include "mproc.h"
+
+/*
+ * Named objects this process holds open. A process that ends normally lets
+ * go of them (Python finalizes them at exit), so the last user's exit
+ * removes a name; only a killed tree leaves names for the tracker.
+ */
+typedef struct mproc__owned_t {
+    void (*release)(void *obj);
+    void *obj;
+    struct mproc__owned_t *prev, *next;
+} mproc__owned_t;
+
+void mproc__owned_link(mproc__owned_t *node, void (*release)(void *),
+                       void *obj);
+void mproc__owned_unlink(mproc__owned_t *node);
+
+/*
+ * Python's util._exit_function: terminate daemonic children, join the
+ * others, release the objects still open. Runs once; later calls return.
+ */
+void mproc__finalize_shutdown(void);
+/* Shuts down, logs "process exiting", flushes and ends with @code. */
+MPROC_NORETURN void mproc__finalize_exit(int code);
+/*
+ * Whether this process ends with the OS's immediate exit (1: a forked
+ * child, whose parent's atexit handlers must not run twice) or exit() (0).
+ */
+void mproc__finalize_set_forked(int forked);
+int mproc__finalize_forked(void);
+/*
+ * In a fork child: the parent's open objects are the parent's, and the
+ * child ends with the immediate exit.
+ */
+void mproc__finalize_after_fork(void);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * This file is private to mproc.
+ *
+ * Values on the wire (value_codec.c) and references to mproc objects
+ * (value.c): their msgpack form, their fields, and the objects a process
+ * imported from them.
+ */
+#ifndef MPROC_SRC_VALUE_CODEC_H
+#define MPROC_SRC_VALUE_CODEC_H
+
+#include <stddef.h>
+
+#include "mproc.h"
+#include "mproc_services.h"
+
+/* Appends the msgpack encoding of @v to @out. */
+int mproc__value_encode(const mproc_value_t *v, mproc__buf_t *out);
+/*
+ * Decodes exactly one value filling @len bytes. Anything else (trailing
+ * bytes, truncation, an unknown msgpack type) is MPROC_ECORRUPT.
+ */
+int mproc__value_decode(const void *data, size_t len, mproc_value_t **out);
+
+/*
+ * References (value.c). A reference is a kind and a list of scalar fields,
+ * whose shape each kind fixes (mproc__ref_check): a named object's is
+ * [name]; a connection's is [readable, writable, max_message,
+ * compress_threshold, compress_level, no_compress, form, a, b, c], where
+ * form MPROC__REF_CONN_OWN names handles a and b (-1: none) of process c,
+ * and form MPROC__REF_CONN_SLOT slots a and b of the start whose token is c.
+ */
+#define MPROC__REF_CONN_OWN 0
+#define MPROC__REF_CONN_SLOT 1
+#define MPROC__REF_CONN_FIELDS 10
+/* A reference of @kind with the list @fields, which it takes over; NULL
+ * with the last error set (MPROC_ENOMEM, or MPROC_EINVAL for a bad shape). */
+mproc_value_t *mproc__ref_new(mproc_ref_kind_e kind, mproc_value_t *fields);
+/* The fields of reference @v (a list), or NULL. */
+const mproc_value_t *mproc__ref_fields(const mproc_value_t *v);
+/* 0 if @fields is the field list of a reference of @kind, else -1. */
+int mproc__ref_check(int kind, const mproc_value_t *fields);
+/* The name of @kind ("lock", "queue", ...) for messages. */
+const char *mproc__ref_kind_name(mproc_ref_kind_e kind);
+/* 0 if @v is a reference of @kind; else MPROC_ETYPE with a sentence. */
+int mproc__ref_expect(const mproc_value_t *v, mproc_ref_kind_e kind);
+/* Whether @v holds a reference of @kind anywhere inside. */
+int mproc__value_has_ref(const mproc_value_t *v, mproc_ref_kind_e kind);
+/*
+ * The objects that mproc_value_to_*() imported in this process, one per
+ * reference: find gives the object of a reference equal to @ref (or NULL),
+ * add records one, forget drops @obj when it is destroyed, and after_fork
+ * forgets the parent's (a fork child did not import them).
+ */
+void *mproc__ref_cache_find(const mproc_value_t *ref);
+int mproc__ref_cache_add(const mproc_value_t *ref, void *obj);
+void mproc__ref_cache_forget(const void *obj);
+void mproc__ref_cache_after_fork(void);
+/*
+ * What every mproc_value_to_*() does: checks that @v is a reference of
+ * @kind, and gives the object this process opened for an equal reference,
+ * or opens one with @open (which hands it to the runtime) and records it.
+ * @close undoes @open if recording fails.
+ */
+int mproc__ref_open_once(const mproc_value_t *v, mproc_ref_kind_e kind,
+                         int (*open)(const mproc_value_t *ref, void **obj),
+                         void (*close)(void *obj), void **out);
+
+#endif
