@@ -1,0 +1,411 @@
+/*
+ * Handing connections over to other processes: their references
+ * (mproc_value_conn), importing them (mproc_value_to_conn), and the
+ * start-time pass that gives a spawn or forkserver child the connections
+ * among its arguments. CPython's multiprocessing/reduction.py.
+ *
+ * A connection reaches a child only as a start argument, as its reference
+ * (mproc_value_conn()): a value of kind MPROC_VALUE_REF that names
+ * handles h (and h2) of process p. When a spawn or forkserver child
+ * starts, process.c has mproc__conn_pass_prepare() walk the arguments for
+ * the connection references of this process; the backend hands their
+ * handles to the child, and each reference becomes one that names slots i
+ * (and i2) of start t: i indexes the handles that the bootstrap message
+ * lists, t names that one start, so a slot reference that travels on
+ * (through a queue, say) is refused elsewhere instead of opening whatever
+ * sits in that slot. A fork child inherits every descriptor, so it imports
+ * a reference of its parent directly. Nothing but a reference is ever
+ * rewritten: a user's map or list arrives as it was sent.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn_internal.h"
+
+/* The connections that this process was handed at its start. */
+static struct {
+    mproc__os_fd_t *handles; /* by slot, as this process sees them */
+    unsigned char *taken;    /* imported already */
+    size_t n;
+    int64_t token;    /* the start's token, which slot references carry */
+    long fork_parent; /* the fork parent whose descriptors we have, or 0 */
+} boot;
+
+int mproc__conn_boot_handles(const mproc__os_fd_t *handles, size_t n,
+                             int64_t token)
+{
+    free(boot.handles);
+    free(boot.taken);
+    memset(&boot, 0, sizeof boot);
+    boot.handles = malloc((n ? n : 1) * sizeof *boot.handles);
+    boot.taken = calloc(n ? n : 1, 1);
+    if (boot.handles == NULL || boot.taken == NULL) {
+        free(boot.handles);
+        free(boot.taken);
+        memset(&boot, 0, sizeof boot);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    if (n > 0)
+        memcpy(boot.handles, handles, n * sizeof *handles);
+    boot.n = n;
+    boot.token = token;
+    return 0;
+}
+
+void mproc__conn_after_fork(long parent_pid)
+{
+    /* The parent's slots were the parent's to import. */
+    free(boot.handles);
+    free(boot.taken);
+    memset(&boot, 0, sizeof boot);
+    boot.fork_parent = parent_pid;
+}
+
+/* The fields of a connection reference, by position (see mproc__ref_new). */
+enum {
+    F_READABLE,
+    F_WRITABLE,
+    F_MAX_MESSAGE,
+    F_THRESHOLD,
+    F_LEVEL,
+    F_NO_COMPRESS,
+    F_FORM,
+    F_A,
+    F_B,
+    F_C
+};
+
+/* The fields that describe @c; its handles or slots are filled in after. */
+static mproc_value_t *conn_fields(int readable, int writable,
+                                  const mproc_conn_opts_t *o, int form,
+                                  int64_t a, int64_t b, int64_t c)
+{
+    return mproc_value_list_of(
+        MPROC__REF_CONN_FIELDS, mproc_value_bool(readable),
+        mproc_value_bool(writable),
+        mproc_value_int((int64_t) o->codec.max_message),
+        mproc_value_int((int64_t) o->codec.compress_threshold),
+        mproc_value_int(o->codec.compress_level),
+        mproc_value_bool(o->codec.no_compress), mproc_value_int(form),
+        mproc_value_int(a), mproc_value_int(b), mproc_value_int(c));
+}
+
+static int conn_ref(const mproc_conn_t *c, mproc_value_t **ref)
+{
+    mproc__os_fd_t h2;
+    *ref = NULL;
+    if (c == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no connection to refer to");
+    /*
+     * Bytes read ahead into this process's buffer would never reach the
+     * child: refuse rather than lose them.
+     */
+    if (mproc__stream_buffered(&c->in) > 0)
+        return mproc__set_error(MPROC_ESTATE,
+                                "the connection holds %zu bytes received but "
+                                "not yet read; receive them before handing "
+                                "it on",
+                                mproc__stream_buffered(&c->in));
+    h2 = mproc__os_conn_handle2(c->os);
+    *ref = mproc__ref_new(
+        MPROC_REF_CONN,
+        conn_fields(c->readable, c->writable, &c->opts, MPROC__REF_CONN_OWN,
+                    (int64_t) mproc__os_conn_handle(c->os),
+                    h2 == MPROC__OS_FD_INVALID ? -1 : (int64_t) h2,
+                    mproc__os_getpid()));
+    return *ref != NULL ? 0 : MPROC_ENOMEM;
+}
+
+mproc_value_t *mproc_value_conn(const mproc_conn_t *c)
+{
+    mproc_value_t *ref;
+    return conn_ref(c, &ref) == 0 ? ref : NULL;
+}
+
+int mproc_conn_export(const mproc_conn_t *c, mproc_value_t **ref)
+{
+    if (ref == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no place for the reference");
+    return conn_ref(c, ref);
+}
+
+/* Field @i of connection reference fields @f: its integer or truth. */
+static int64_t field(const mproc_value_t *f, int i)
+{
+    const mproc_value_t *v = mproc_value_at(f, (size_t) i);
+    return mproc_value_type(v) == MPROC_VALUE_BOOL ? mproc_value_as_bool(v)
+                                                   : mproc_value_as_int(v);
+}
+
+/* The options of a reference, checked: it may come from anywhere. */
+static int ref_opts(const mproc_value_t *f, mproc_conn_opts_t *o)
+{
+    int64_t max_message = field(f, F_MAX_MESSAGE);
+    int64_t threshold = field(f, F_THRESHOLD), level = field(f, F_LEVEL);
+    if (max_message < 1 || threshold < 1 || level < 1 || level > 9 ||
+        (uint64_t) max_message > (uint64_t) SIZE_MAX ||
+        (uint64_t) threshold > (uint64_t) SIZE_MAX)
+        return mproc__set_error(MPROC_ECORRUPT,
+                                "connection reference: options out of range");
+    memset(o, 0, sizeof *o);
+    o->codec.max_message = (size_t) max_message;
+    o->codec.compress_threshold = (size_t) threshold;
+    o->codec.compress_level = (int) level;
+    o->codec.no_compress = (int) field(f, F_NO_COMPRESS);
+    return 0;
+}
+
+/* The handle in @slot of the start @token, which it takes (each slot once). */
+static int take_slot(int64_t slot, int64_t token, mproc__os_fd_t *h)
+{
+    if (boot.n == 0 || token != boot.token || slot < 0 ||
+        (uint64_t) slot >= boot.n)
+        return mproc__set_error(MPROC_ENOTSUP,
+                                "this connection was handed to another "
+                                "process at its start; a connection can "
+                                "only be imported by the child that got it "
+                                "as a start argument");
+    if (boot.taken[slot])
+        return mproc__set_error(MPROC_EINVAL,
+                                "the connection in slot %d was imported "
+                                "already; import each one once",
+                                (int) slot);
+    boot.taken[slot] = 1;
+    *h = boot.handles[slot];
+    return 0;
+}
+
+int mproc_conn_import(mproc_conn_t **c, const mproc_value_t *ref)
+{
+    const mproc_value_t *f;
+    mproc__os_conn_t *os;
+    mproc_conn_opts_t o;
+    mproc__os_fd_t h = MPROC__OS_FD_INVALID, h2 = MPROC__OS_FD_INVALID;
+    int64_t a, b, pid;
+    int rc;
+    if (c == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no place for the connection");
+    *c = NULL;
+    rc = mproc__ref_expect(ref, MPROC_REF_CONN);
+    if (rc != 0)
+        return rc;
+    f = mproc__ref_fields(ref);
+    rc = ref_opts(f, &o);
+    if (rc != 0)
+        return rc;
+    a = field(f, F_A);
+    b = field(f, F_B);
+    if (field(f, F_FORM) == MPROC__REF_CONN_SLOT) {
+        rc = take_slot(a, field(f, F_C), &h);
+        if (rc == 0 && b >= 0)
+            rc = take_slot(b, field(f, F_C), &h2);
+    } else if (field(f, F_FORM) == MPROC__REF_CONN_OWN && a >= 0) {
+        pid = field(f, F_C);
+        /* Only a fork child has its parent's descriptors. */
+        if (boot.fork_parent == 0 || pid != boot.fork_parent)
+            return mproc__set_error(
+                MPROC_ENOTSUP,
+                "the connection of process %lld did not reach process %ld "
+                "as a start argument; a connection can only be handed to a "
+                "child as an argument of its start",
+                (long long) pid, mproc__os_getpid());
+        h = (mproc__os_fd_t) a;
+        h2 = b >= 0 ? (mproc__os_fd_t) b : MPROC__OS_FD_INVALID;
+    } else {
+        return mproc__set_error(MPROC_ECORRUPT,
+                                "connection reference of an unknown form");
+    }
+    if (rc != 0)
+        return rc;
+    rc = mproc__os_conn_adopt(&os, h, h2);
+    if (rc != 0)
+        return rc;
+    return mproc__conn_new(c, os, (int) field(f, F_READABLE),
+                           (int) field(f, F_WRITABLE), &o);
+}
+
+static void release_conn(void *obj)
+{
+    mproc_conn_close(obj);
+}
+
+/* Opens a connection that the runtime owns, and closes at exit. */
+static int open_ref(const mproc_value_t *ref, void **obj)
+{
+    mproc_conn_t *c = NULL;
+    int rc = mproc_conn_import(&c, ref);
+    if (rc == 0)
+        mproc__owned_link(&c->owned, release_conn, c);
+    *obj = c;
+    return rc;
+}
+
+int mproc_value_to_conn(const mproc_value_t *v, mproc_conn_t **out)
+{
+    void *c = NULL;
+    int rc =
+        mproc__ref_open_once(v, MPROC_REF_CONN, open_ref, release_conn, &c);
+    if (rc == 0)
+        *out = c;
+    return rc;
+}
+
+/* ---- finding the connections of a start --------------------------------- */
+
+/* Whether @v is a connection reference made by this process. */
+static int is_own_ref(const mproc_value_t *v)
+{
+    const mproc_value_t *f = mproc__ref_fields(v);
+    return mproc_value_ref_kind(v) == MPROC_REF_CONN &&
+           field(f, F_FORM) == MPROC__REF_CONN_OWN &&
+           field(f, F_C) == mproc__os_getpid();
+}
+
+/* The slot of handle @h in @pass, added if new; -1 (and *@rc) if full. */
+static int64_t pass_slot(mproc__conn_pass_t *pass, mproc__os_fd_t h, int *rc)
+{
+    size_t slot;
+    /* The same connection twice in the arguments is one slot. */
+    for (slot = 0; slot < pass->n && pass->handles[slot] != h; slot++) {
+    }
+    if (slot == pass->n) {
+        if (pass->n == MPROC__OS_MAX_PASS) {
+            *rc = mproc__set_error(MPROC_ERANGE,
+                                   "at most %d handles can be handed to one "
+                                   "child",
+                                   MPROC__OS_MAX_PASS);
+            return -1;
+        }
+        pass->handles[pass->n++] = h;
+    }
+    return (int64_t) slot;
+}
+
+/* The slot reference that replaces @ref, its handles added to @pass. */
+static mproc_value_t *slot_ref(const mproc_value_t *ref,
+                               mproc__conn_pass_t *pass, int *rc)
+{
+    const mproc_value_t *f = mproc__ref_fields(ref);
+    mproc_conn_opts_t o;
+    int64_t slot, slot2 = -1;
+    mproc_value_t *out;
+    *rc = ref_opts(f, &o);
+    if (*rc != 0)
+        return NULL;
+    slot = pass_slot(pass, (mproc__os_fd_t) field(f, F_A), rc);
+    if (slot >= 0 && field(f, F_B) >= 0)
+        slot2 = pass_slot(pass, (mproc__os_fd_t) field(f, F_B), rc);
+    if (slot < 0 || (field(f, F_B) >= 0 && slot2 < 0))
+        return NULL;
+    out = mproc__ref_new(MPROC_REF_CONN, conn_fields((int) field(f, F_READABLE),
+                                                     (int) field(f, F_WRITABLE),
+                                                     &o, MPROC__REF_CONN_SLOT,
+                                                     slot, slot2, pass->token));
+    if (out == NULL)
+        *rc = MPROC_ENOMEM;
+    return out;
+}
+
+/*
+ * A copy of @v with this process's connection references rewritten; NULL
+ * with *@rc set on failure. Only references are looked at: maps, lists and
+ * records are copied as they are, whatever they hold.
+ */
+static mproc_value_t *rewrite(const mproc_value_t *v, mproc__conn_pass_t *pass,
+                              int *rc)
+{
+    mproc_value_t *out = NULL;
+    size_t i, n = mproc_value_len(v);
+    int bad = 0;
+    switch (mproc_value_type(v)) {
+    case MPROC_VALUE_REF:
+        if (is_own_ref(v))
+            return slot_ref(v, pass, rc);
+        out = mproc_value_copy(v);
+        break;
+    case MPROC_VALUE_LIST:
+    case MPROC_VALUE_RECORD:
+        if (!mproc__value_has_ref(v, MPROC_REF_CONN)) {
+            out = mproc_value_copy(v);
+            break;
+        }
+        /* A record's fields are a list, rebuilt the same way. */
+        out = mproc_value_list();
+        for (i = 0; out != NULL && !bad && i < n; i++) {
+            mproc_value_t *item = rewrite(mproc_value_at(v, i), pass, rc);
+            bad = item == NULL || mproc_value_append(out, item) != 0;
+        }
+        if (out != NULL && !bad && mproc_value_type(v) == MPROC_VALUE_RECORD) {
+            out = mproc_value_record(mproc_value_record_type(v), out);
+            bad = out == NULL;
+        }
+        break;
+    case MPROC_VALUE_MAP:
+        if (!mproc__value_has_ref(v, MPROC_REF_CONN)) {
+            out = mproc_value_copy(v);
+            break;
+        }
+        out = mproc_value_map();
+        for (i = 0; out != NULL && !bad && i < n; i++) {
+            mproc_value_t *key = rewrite(mproc_value_key_at(v, i), pass, rc);
+            mproc_value_t *item = rewrite(mproc_value_value_at(v, i), pass, rc);
+            bad = key == NULL || item == NULL ||
+                  mproc_value_map_set(out, key, item) != 0;
+            if (bad && (key == NULL || item == NULL)) {
+                mproc_value_free(key);
+                mproc_value_free(item);
+            }
+        }
+        break;
+    default:
+        out = mproc_value_copy(v);
+        break;
+    }
+    if (out == NULL || bad) {
+        mproc_value_free(out);
+        if (*rc == 0)
+            *rc = mproc__set_error(MPROC_ENOMEM, "out of memory");
+        return NULL;
+    }
+    return out;
+}
+
+int mproc__conn_pass_prepare(const mproc__buf_t *args, mproc__conn_pass_t *pass)
+{
+    mproc_value_t *argv = NULL, *out;
+    uint64_t token;
+    int rc = 0;
+    memset(pass, 0, sizeof *pass);
+    if (args->data == NULL)
+        return 0;
+    rc = mproc__value_decode(args->data, args->len, &argv);
+    if (rc != 0)
+        return rc;
+    /* Most starts pass no connection: nothing to rewrite then. */
+    if (!mproc__value_has_ref(argv, MPROC_REF_CONN)) {
+        mproc_value_free(argv);
+        return 0;
+    }
+    pass->handles = malloc(MPROC__OS_MAX_PASS * sizeof *pass->handles);
+    if (pass->handles == NULL) {
+        mproc_value_free(argv);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    mproc__random_bytes(&token, sizeof token);
+    pass->token = (int64_t) (token >> 2);
+    out = rewrite(argv, pass, &rc);
+    mproc_value_free(argv);
+    if (out != NULL && pass->n > 0)
+        rc = mproc__value_encode(out, &pass->args);
+    mproc_value_free(out);
+    if (rc != 0 || pass->n == 0)
+        mproc__conn_pass_free(pass);
+    return rc;
+}
+
+void mproc__conn_pass_free(mproc__conn_pass_t *pass)
+{
+    mproc__buf_free(&pass->args);
+    free(pass->handles);
+    memset(pass, 0, sizeof *pass);
+}
