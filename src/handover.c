@@ -92,7 +92,7 @@ static mproc_value_t *conn_fields(int readable, int writable,
 
 static int conn_ref(const mproc_conn_t *c, mproc_value_t **ref)
 {
-    mproc__os_fd_t h2;
+    mproc__os_fd_t h[2];
     *ref = NULL;
     if (c == NULL)
         return mproc__set_error(MPROC_EINVAL, "no connection to refer to");
@@ -106,12 +106,12 @@ static int conn_ref(const mproc_conn_t *c, mproc_value_t **ref)
                                 "not yet read; receive them before handing "
                                 "it on",
                                 mproc__stream_buffered(&c->in));
-    h2 = mproc__os_conn_handle2(c->os);
+    mproc__os_conn_handles(c->os, h);
     *ref = mproc__ref_new(
         MPROC_REF_CONN,
         conn_fields(c->readable, c->writable, &c->opts, MPROC__REF_CONN_OWN,
-                    (int64_t) mproc__os_conn_handle(c->os),
-                    h2 == MPROC__OS_FD_INVALID ? -1 : (int64_t) h2,
+                    (int64_t) h[0],
+                    h[1] == MPROC__OS_FD_INVALID ? -1 : (int64_t) h[1],
                     mproc__os_getpid()));
     return *ref != NULL ? 0 : MPROC_ENOMEM;
 }

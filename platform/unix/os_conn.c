@@ -150,14 +150,15 @@ void mproc__os_conn_close(mproc__os_conn_t *c)
     free(c);
 }
 
-mproc__os_fd_t mproc__os_conn_handle(const mproc__os_conn_t *c)
+int mproc__os_conn_handles(const mproc__os_conn_t *c, mproc__os_fd_t out[2])
 {
-    return (mproc__os_fd_t) c->rfd;
-}
-
-mproc__os_fd_t mproc__os_conn_handle2(const mproc__os_conn_t *c)
-{
-    return c->wfd != c->rfd ? (mproc__os_fd_t) c->wfd : MPROC__OS_FD_INVALID;
+    out[0] = (mproc__os_fd_t) c->rfd;
+    if (c->wfd == c->rfd) {
+        out[1] = MPROC__OS_FD_INVALID;
+        return 1;
+    }
+    out[1] = (mproc__os_fd_t) c->wfd;
+    return 2;
 }
 
 /* Checks that @h is open here and makes it close-on-exec again. */

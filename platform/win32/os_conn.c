@@ -248,16 +248,12 @@ void mproc__os_conn_close(mproc__os_conn_t *c)
     free(c);
 }
 
-mproc__os_fd_t mproc__os_conn_handle(const mproc__os_conn_t *c)
-{
-    return (mproc__os_fd_t) c->h;
-}
-
-mproc__os_fd_t mproc__os_conn_handle2(const mproc__os_conn_t *c)
+int mproc__os_conn_handles(const mproc__os_conn_t *c, mproc__os_fd_t out[2])
 {
     /* A named pipe end reads and writes through one handle. */
-    (void) c;
-    return MPROC__OS_FD_INVALID;
+    out[0] = (mproc__os_fd_t) c->h;
+    out[1] = MPROC__OS_FD_INVALID;
+    return 1;
 }
 
 int mproc__os_conn_adopt(mproc__os_conn_t **c, mproc__os_fd_t h,
