@@ -340,13 +340,21 @@ int mproc__os_handle_import(const void *blob, size_t len,
 
 /*
  * Windows: copies handle @theirs of the running process @pid into this
- * process, in *@ours (not inheritable), leaving @pid's open; the caller
- * owns the copy. Not for sockets: a socket copied this way is no socket
+ * process, in *@ours (not inheritable); the caller owns the copy. With
+ * @close_theirs, @pid's handle is closed by the same call
+ * (DUPLICATE_CLOSE_SOURCE), as a handle offered for one taker is; else it
+ * stays open. Not for sockets: a socket copied this way is no socket
  * here, so sockets travel by mproc__os_handle_export(). Unix:
  * MPROC_ENOTSUP.
  */
-int mproc__os_handle_dup_from(long pid, mproc__os_fd_t theirs,
+int mproc__os_handle_dup_from(long pid, mproc__os_fd_t theirs, int close_theirs,
                               mproc__os_fd_t *ours);
+
+/*
+ * A second handle of @h in this process, in *@copy, not inherited by
+ * children (close-on-exec on Unix): it stays open when @h is closed.
+ */
+int mproc__os_dup(mproc__os_fd_t h, mproc__os_fd_t *copy);
 
 /*
  * Closes @h as its kind asks (closesocket for a Windows socket);

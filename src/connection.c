@@ -124,7 +124,7 @@ int mproc_conn_send(mproc_conn_t *c, const mproc_value_t *v)
         return rc;
     if (v == NULL)
         return mproc__set_error(MPROC_EINVAL, "no value to send");
-    rc = mproc__value_encode(v, &payload);
+    rc = mproc__value_encode_shared(v, &payload);
     if (rc == 0)
         rc = send_frame(c, payload.data, payload.len, 0);
     mproc__buf_free(&payload);

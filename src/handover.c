@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "conn_internal.h"
+#include "sharer.h"
 
 /* The connections that this process was handed at its start. */
 static struct {
@@ -59,6 +60,7 @@ void mproc__conn_after_fork(long parent_pid)
     free(boot.taken);
     memset(&boot, 0, sizeof boot);
     boot.fork_parent = parent_pid;
+    mproc__sharer_after_fork();
 }
 
 /* The fields of a connection reference, by position (see mproc__ref_new). */
@@ -72,13 +74,15 @@ enum {
     F_FORM,
     F_A,
     F_B,
-    F_C
+    F_C,
+    F_WHERE
 };
 
 /* The fields that describe @c; its handles or slots are filled in after. */
-static mproc_value_t *conn_fields(int readable, int writable,
-                                  const mproc_conn_opts_t *o, int form,
-                                  int64_t a, int64_t b, int64_t c)
+static mproc_value_t *conn_fields_at(int readable, int writable,
+                                     const mproc_conn_opts_t *o, int form,
+                                     int64_t a, int64_t b, int64_t c,
+                                     const char *where)
 {
     return mproc_value_list_of(
         MPROC__REF_CONN_FIELDS, mproc_value_bool(readable),
@@ -87,7 +91,15 @@ static mproc_value_t *conn_fields(int readable, int writable,
         mproc_value_int((int64_t) o->codec.compress_threshold),
         mproc_value_int(o->codec.compress_level),
         mproc_value_bool(o->codec.no_compress), mproc_value_int(form),
-        mproc_value_int(a), mproc_value_int(b), mproc_value_int(c));
+        mproc_value_int(a), mproc_value_int(b), mproc_value_int(c),
+        mproc_value_str(where));
+}
+
+static mproc_value_t *conn_fields(int readable, int writable,
+                                  const mproc_conn_opts_t *o, int form,
+                                  int64_t a, int64_t b, int64_t c)
+{
+    return conn_fields_at(readable, writable, o, form, a, b, c, "");
 }
 
 static int conn_ref(const mproc_conn_t *c, mproc_value_t **ref)
@@ -175,6 +187,42 @@ static int take_slot(int64_t slot, int64_t token, mproc__os_fd_t *h)
     return 0;
 }
 
+/*
+ * The handles of a shared reference @f, which this process then owns:
+ * from the sender's sharer (Unix), or pulled out of the sender by its pid,
+ * closing its copy (Windows; Python's DupHandle.detach).
+ */
+static int take_shared(const mproc_value_t *f, mproc__os_fd_t *h,
+                       mproc__os_fd_t *h2)
+{
+    const char *where = mproc_value_as_str(mproc_value_at(f, F_WHERE));
+    long pid = (long) field(f, F_C);
+    int64_t a = field(f, F_A), b = field(f, F_B);
+    mproc__os_fd_t got[2];
+    int rc;
+    if (where != NULL && where[0] != '\0') {
+        rc = mproc__sharer_take(where, pid, a, got, (size_t) b);
+        if (rc == 0) {
+            *h = got[0];
+            *h2 = b == 2 ? got[1] : MPROC__OS_FD_INVALID;
+        }
+        return rc;
+    }
+    rc = mproc__os_handle_dup_from(pid, (mproc__os_fd_t) a, 1, h);
+    if (rc == 0 && b >= 0) {
+        rc = mproc__os_handle_dup_from(pid, (mproc__os_fd_t) b, 1, h2);
+        if (rc != 0)
+            mproc__os_close(*h);
+    }
+    if (rc != 0)
+        return mproc__set_error(MPROC_ENOTFOUND,
+                                "cannot take the connection that process %ld "
+                                "sent (%s): it has ended, or the connection "
+                                "was taken already",
+                                pid, mproc_last_error());
+    return 0;
+}
+
 int mproc_conn_import(mproc_conn_t **c, const mproc_value_t *ref)
 {
     const mproc_value_t *f;
@@ -211,6 +259,8 @@ int mproc_conn_import(mproc_conn_t **c, const mproc_value_t *ref)
                 (long long) pid, mproc__os_getpid());
         h = (mproc__os_fd_t) a;
         h2 = b >= 0 ? (mproc__os_fd_t) b : MPROC__OS_FD_INVALID;
+    } else if (field(f, F_FORM) == MPROC__REF_CONN_SHARED) {
+        rc = take_shared(f, &h, &h2);
     } else {
         return mproc__set_error(MPROC_ECORRUPT,
                                 "connection reference of an unknown form");
@@ -218,8 +268,15 @@ int mproc_conn_import(mproc_conn_t **c, const mproc_value_t *ref)
     if (rc != 0)
         return rc;
     rc = mproc__os_conn_adopt(&os, h, h2);
-    if (rc != 0)
+    if (rc != 0) {
+        /* Taken from a sender, they are ours: nobody else will close them. */
+        if (field(f, F_FORM) == MPROC__REF_CONN_SHARED) {
+            mproc__os_close(h);
+            if (h2 != MPROC__OS_FD_INVALID)
+                mproc__os_close(h2);
+        }
         return rc;
+    }
     return mproc__conn_new(c, os, (int) field(f, F_READABLE),
                            (int) field(f, F_WRITABLE), &o);
 }
@@ -261,6 +318,20 @@ static int is_own_ref(const mproc_value_t *v)
            field(f, F_C) == mproc__os_getpid();
 }
 
+/*
+ * Whether @v names handles that are open in this process under the values
+ * it carries: made here, or by the fork parent whose descriptors this
+ * process inherited.
+ */
+static int is_local_ref(const mproc_value_t *v)
+{
+    const mproc_value_t *f = mproc__ref_fields(v);
+    return is_own_ref(v) ||
+           (mproc_value_ref_kind(v) == MPROC_REF_CONN &&
+            field(f, F_FORM) == MPROC__REF_CONN_OWN && boot.fork_parent != 0 &&
+            field(f, F_C) == boot.fork_parent);
+}
+
 /* The slot of handle @h in @pass, added if new; -1 (and *@rc) if full. */
 static int64_t pass_slot(mproc__conn_pass_t *pass, mproc__os_fd_t h, int *rc)
 {
@@ -281,14 +352,23 @@ static int64_t pass_slot(mproc__conn_pass_t *pass, mproc__os_fd_t h, int *rc)
     return (int64_t) slot;
 }
 
-/* The slot reference that replaces @ref, its handles added to @pass. */
-static mproc_value_t *slot_ref(const mproc_value_t *ref,
-                               mproc__conn_pass_t *pass, int *rc)
+/*
+ * The slot reference that replaces @ref if it is this process's, its
+ * handles added to the mproc__conn_pass_t @ctx; else a copy of @ref.
+ */
+static mproc_value_t *slot_ref(const mproc_value_t *ref, void *ctx, int *rc)
 {
+    mproc__conn_pass_t *pass = ctx;
     const mproc_value_t *f = mproc__ref_fields(ref);
     mproc_conn_opts_t o;
     int64_t slot, slot2 = -1;
     mproc_value_t *out;
+    if (!is_own_ref(ref)) {
+        out = mproc_value_copy(ref);
+        if (out == NULL)
+            *rc = mproc__set_error(MPROC_ENOMEM, "out of memory");
+        return out;
+    }
     *rc = ref_opts(f, &o);
     if (*rc != 0)
         return NULL;
@@ -311,7 +391,9 @@ static mproc_value_t *slot_ref(const mproc_value_t *ref,
  * with *@rc set on failure. Only references are looked at: maps, lists and
  * records are copied as they are, whatever they hold.
  */
-static mproc_value_t *rewrite(const mproc_value_t *v, mproc__conn_pass_t *pass,
+typedef mproc_value_t *(*swap_fn)(const mproc_value_t *ref, void *ctx, int *rc);
+
+static mproc_value_t *rewrite(const mproc_value_t *v, swap_fn swap, void *ctx,
                               int *rc)
 {
     mproc_value_t *out = NULL;
@@ -319,10 +401,7 @@ static mproc_value_t *rewrite(const mproc_value_t *v, mproc__conn_pass_t *pass,
     int bad = 0;
     switch (mproc_value_type(v)) {
     case MPROC_VALUE_REF:
-        if (is_own_ref(v))
-            return slot_ref(v, pass, rc);
-        out = mproc_value_copy(v);
-        break;
+        return swap(v, ctx, rc);
     case MPROC_VALUE_LIST:
     case MPROC_VALUE_RECORD:
         if (!mproc__value_has_ref(v, MPROC_REF_CONN)) {
@@ -332,7 +411,7 @@ static mproc_value_t *rewrite(const mproc_value_t *v, mproc__conn_pass_t *pass,
         /* A record's fields are a list, rebuilt the same way. */
         out = mproc_value_list();
         for (i = 0; out != NULL && !bad && i < n; i++) {
-            mproc_value_t *item = rewrite(mproc_value_at(v, i), pass, rc);
+            mproc_value_t *item = rewrite(mproc_value_at(v, i), swap, ctx, rc);
             bad = item == NULL || mproc_value_append(out, item) != 0;
         }
         if (out != NULL && !bad && mproc_value_type(v) == MPROC_VALUE_RECORD) {
@@ -347,8 +426,10 @@ static mproc_value_t *rewrite(const mproc_value_t *v, mproc__conn_pass_t *pass,
         }
         out = mproc_value_map();
         for (i = 0; out != NULL && !bad && i < n; i++) {
-            mproc_value_t *key = rewrite(mproc_value_key_at(v, i), pass, rc);
-            mproc_value_t *item = rewrite(mproc_value_value_at(v, i), pass, rc);
+            mproc_value_t *key =
+                rewrite(mproc_value_key_at(v, i), swap, ctx, rc);
+            mproc_value_t *item =
+                rewrite(mproc_value_value_at(v, i), swap, ctx, rc);
             bad = key == NULL || item == NULL ||
                   mproc_value_map_set(out, key, item) != 0;
             if (bad && (key == NULL || item == NULL)) {
@@ -393,7 +474,7 @@ int mproc__conn_pass_prepare(const mproc__buf_t *args, mproc__conn_pass_t *pass)
     }
     mproc__random_bytes(&token, sizeof token);
     pass->token = (int64_t) (token >> 2);
-    out = rewrite(argv, pass, &rc);
+    out = rewrite(argv, slot_ref, pass, &rc);
     mproc_value_free(argv);
     if (out != NULL && pass->n > 0)
         rc = mproc__value_encode(out, &pass->args);
@@ -408,4 +489,81 @@ void mproc__conn_pass_free(mproc__conn_pass_t *pass)
     mproc__buf_free(&pass->args);
     free(pass->handles);
     memset(pass, 0, sizeof *pass);
+}
+
+/* ---- connections sent to a running process ----------------------------- */
+
+/*
+ * The shared reference that replaces @ref if its handles are open here;
+ * else a copy of @ref. The handles are copied now, so the sender may
+ * close its connection as soon as the message is out: the copies are
+ * offered to the sharer (Unix) or wait in this process for the receiver
+ * to pull them out by pid (Windows, where there is no local listener).
+ * Until taken they stay open; an offer never taken is closed at exit
+ * (Unix), or with this process (Windows).
+ */
+static mproc_value_t *shared_ref(const mproc_value_t *ref, void *ctx, int *rc)
+{
+    const mproc_value_t *f = mproc__ref_fields(ref);
+    char where[MPROC__OS_LOCAL_PATH_MAX] = "";
+    mproc__os_fd_t copy[2] = {MPROC__OS_FD_INVALID, MPROC__OS_FD_INVALID};
+    mproc_conn_opts_t o;
+    mproc_value_t *out;
+    size_t i, n;
+    int64_t id = 0, a, b;
+    (void) ctx;
+    if (!is_local_ref(ref)) {
+        out = mproc_value_copy(ref);
+        if (out == NULL)
+            *rc = mproc__set_error(MPROC_ENOMEM, "out of memory");
+        return out;
+    }
+    *rc = ref_opts(f, &o);
+    if (*rc != 0)
+        return NULL;
+    n = field(f, F_B) >= 0 ? 2 : 1;
+    for (i = 0; i < n && *rc == 0; i++)
+        *rc = mproc__os_dup((mproc__os_fd_t) field(f, F_A + (int) i), &copy[i]);
+    if (*rc == 0) {
+        *rc = mproc__sharer_offer(copy, n, &id, where, sizeof where);
+        if (*rc == MPROC_ENOTSUP) {
+            /* Windows: the receiver pulls the copies out of this process. */
+            where[0] = '\0';
+            *rc = 0;
+            a = (int64_t) copy[0];
+            b = n == 2 ? (int64_t) copy[1] : -1;
+        } else {
+            a = id;
+            b = (int64_t) n;
+        }
+    }
+    if (*rc != 0) {
+        for (i = 0; i < n; i++)
+            if (copy[i] != MPROC__OS_FD_INVALID)
+                mproc__os_close(copy[i]);
+        return NULL;
+    }
+    out = mproc__ref_new(MPROC_REF_CONN,
+                         conn_fields_at((int) field(f, F_READABLE),
+                                        (int) field(f, F_WRITABLE), &o,
+                                        MPROC__REF_CONN_SHARED, a, b,
+                                        mproc__os_getpid(), where));
+    if (out == NULL)
+        *rc = MPROC_ENOMEM;
+    return out;
+}
+
+int mproc__value_encode_shared(const mproc_value_t *v, mproc__buf_t *out)
+{
+    mproc_value_t *copy;
+    int rc = 0;
+    /* Most messages hold no connection: nothing to rewrite then. */
+    if (!mproc__value_has_ref(v, MPROC_REF_CONN))
+        return mproc__value_encode(v, out);
+    copy = rewrite(v, shared_ref, NULL, &rc);
+    if (copy == NULL)
+        return rc != 0 ? rc : MPROC_ENOMEM;
+    rc = mproc__value_encode(copy, out);
+    mproc_value_free(copy);
+    return rc;
 }

@@ -30,6 +30,20 @@ void mproc__conn_pass_free(mproc__conn_pass_t *pass);
 /* In a spawn or forkserver child: the handles its start handed over. */
 int mproc__conn_boot_handles(const mproc__os_fd_t *handles, size_t n,
                              int64_t token);
+/*
+ * Encodes @v (as mproc__value_encode) for a process that is already
+ * running, the receiver of a queue or a connection: each reference to a
+ * connection whose handles are open here becomes a shared reference, which
+ * one process can take (handover.c explains how).
+ *
+ * Why here and not in the encoder itself: the encoder does not know where
+ * its bytes go. A start argument travels by other means (slots of the
+ * start, mproc__conn_pass_prepare, or a fork child's inherited
+ * descriptors), and an offer costs copies of the handles held open until
+ * taken, so only the paths that deliver to a running process ask for it:
+ * mproc_conn_send() and a queue's put.
+ */
+int mproc__value_encode_shared(const mproc_value_t *v, mproc__buf_t *out);
 /* In a fork child: the descriptors of @parent_pid are this process's too. */
 void mproc__conn_after_fork(long parent_pid);
 

@@ -692,7 +692,7 @@ int mproc__os_handle_import(const void *blob, size_t len, mproc__os_handle_t *h)
                             (unsigned long) len);
 }
 
-int mproc__os_handle_dup_from(long pid, mproc__os_fd_t theirs,
+int mproc__os_handle_dup_from(long pid, mproc__os_fd_t theirs, int close_theirs,
                               mproc__os_fd_t *ours)
 {
     HANDLE process, h;
@@ -700,7 +700,9 @@ int mproc__os_handle_dup_from(long pid, mproc__os_fd_t theirs,
     if (rc != 0)
         return rc;
     if (!DuplicateHandle(process, (HANDLE) theirs, GetCurrentProcess(), &h, 0,
-                         FALSE, DUPLICATE_SAME_ACCESS)) {
+                         FALSE,
+                         DUPLICATE_SAME_ACCESS |
+                             (close_theirs ? DUPLICATE_CLOSE_SOURCE : 0))) {
         rc = mproc__win_error(GetLastError(),
                               "cannot copy a handle out of another process");
         CloseHandle(process);
@@ -708,6 +710,16 @@ int mproc__os_handle_dup_from(long pid, mproc__os_fd_t theirs,
     }
     CloseHandle(process);
     *ours = (mproc__os_fd_t) h;
+    return 0;
+}
+
+int mproc__os_dup(mproc__os_fd_t h, mproc__os_fd_t *copy)
+{
+    HANDLE out;
+    if (!DuplicateHandle(GetCurrentProcess(), (HANDLE) h, GetCurrentProcess(),
+                         &out, 0, FALSE, DUPLICATE_SAME_ACCESS))
+        return mproc__win_error(GetLastError(), "cannot duplicate a handle");
+    *copy = (mproc__os_fd_t) out;
     return 0;
 }
 
