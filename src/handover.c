@@ -4,9 +4,11 @@
  * start-time pass that gives a spawn or forkserver child the connections
  * among its arguments. CPython's multiprocessing/reduction.py.
  *
- * A connection reaches a child only as a start argument, as its reference
- * (mproc_value_conn()): a value of kind MPROC_VALUE_REF that names
- * handles h (and h2) of process p. When a spawn or forkserver child
+ * A connection's reference (mproc_value_conn()) is a value of kind
+ * MPROC_VALUE_REF that names handles h (and h2) of process p. It travels
+ * two ways.
+ *
+ * As a start argument. When a spawn or forkserver child
  * starts, process.c has mproc__conn_pass_prepare() walk the arguments for
  * the connection references of this process; the backend hands their
  * handles to the child, and each reference becomes one that names slots i
@@ -14,8 +16,18 @@
  * lists, t names that one start, so a slot reference that travels on
  * (through a queue, say) is refused elsewhere instead of opening whatever
  * sits in that slot. A fork child inherits every descriptor, so it imports
- * a reference of its parent directly. Nothing but a reference is ever
- * rewritten: a user's map or list arrives as it was sent.
+ * a reference of its parent directly.
+ *
+ * As a message to a running process (a queue's put, mproc_conn_send:
+ * mproc__value_encode_shared). The handles are copied at the encode and
+ * offered for one taker; the reference becomes a shared one that names
+ * the offer. On Unix the sharer (sharer.c) hands the copies over a Unix
+ * socket; on Windows the taker pulls them out of the sender by pid with
+ * DUPLICATE_CLOSE_SOURCE (Python's reduction.DupHandle.detach), so the
+ * copies leave the sender as they arrive.
+ *
+ * Nothing but a reference is ever rewritten: a user's map or list arrives
+ * as it was sent.
  */
 #include <stdlib.h>
 #include <string.h>
