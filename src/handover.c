@@ -200,9 +200,10 @@ static int take_slot(int64_t slot, int64_t token, mproc__os_fd_t *h)
 }
 
 /*
- * The handles of a shared reference @f, which this process then owns:
- * from the sender's sharer (Unix), or pulled out of the sender by its pid,
- * closing its copy (Windows; Python's DupHandle.detach).
+ * The handles of a travelling reference @f, which this process then owns:
+ * from the sender's sharer (Unix), or, once the offer is claimed, pulled
+ * out of the sender by its pid, closing its copy (Windows; Python's
+ * DupHandle.detach).
  */
 static int take_shared(const mproc_value_t *f, mproc__os_fd_t *h,
                        mproc__os_fd_t *h2)
@@ -212,7 +213,7 @@ static int take_shared(const mproc_value_t *f, mproc__os_fd_t *h,
     int64_t a = field(f, F_A), b = field(f, F_B);
     mproc__os_fd_t got[2];
     int rc;
-    if (where != NULL && where[0] != '\0') {
+    if (field(f, F_FORM) == MPROC__REF_CONN_SHARED) {
         rc = mproc__sharer_take(where, pid, a, got, (size_t) b);
         if (rc == 0) {
             *h = got[0];
@@ -220,18 +221,15 @@ static int take_shared(const mproc_value_t *f, mproc__os_fd_t *h,
         }
         return rc;
     }
+    rc = mproc__sharer_claim(where, pid, b);
+    if (rc != 0)
+        return rc;
     rc = mproc__os_handle_dup_from(pid, (mproc__os_fd_t) a, 1, h);
-    if (rc == 0 && b >= 0) {
-        rc = mproc__os_handle_dup_from(pid, (mproc__os_fd_t) b, 1, h2);
-        if (rc != 0)
-            mproc__os_close(*h);
-    }
     if (rc != 0)
         return mproc__set_error(MPROC_ENOTFOUND,
                                 "cannot take the connection that process %ld "
-                                "sent (%s): it has ended, or the connection "
-                                "was taken already",
-                                pid, mproc_last_error());
+                                "sent: it has ended",
+                                pid);
     return 0;
 }
 
@@ -271,7 +269,8 @@ int mproc_conn_import(mproc_conn_t **c, const mproc_value_t *ref)
                 (long long) pid, mproc__os_getpid());
         h = (mproc__os_fd_t) a;
         h2 = b >= 0 ? (mproc__os_fd_t) b : MPROC__OS_FD_INVALID;
-    } else if (field(f, F_FORM) == MPROC__REF_CONN_SHARED) {
+    } else if (field(f, F_FORM) == MPROC__REF_CONN_SHARED ||
+               field(f, F_FORM) == MPROC__REF_CONN_PULL) {
         rc = take_shared(f, &h, &h2);
     } else {
         return mproc__set_error(MPROC_ECORRUPT,
@@ -282,7 +281,8 @@ int mproc_conn_import(mproc_conn_t **c, const mproc_value_t *ref)
     rc = mproc__os_conn_adopt(&os, h, h2);
     if (rc != 0) {
         /* Taken from a sender, they are ours: nobody else will close them. */
-        if (field(f, F_FORM) == MPROC__REF_CONN_SHARED) {
+        if (field(f, F_FORM) == MPROC__REF_CONN_SHARED ||
+            field(f, F_FORM) == MPROC__REF_CONN_PULL) {
             mproc__os_close(h);
             if (h2 != MPROC__OS_FD_INVALID)
                 mproc__os_close(h2);
@@ -517,12 +517,15 @@ void mproc__conn_pass_free(mproc__conn_pass_t *pass)
 static mproc_value_t *shared_ref(const mproc_value_t *ref, void *ctx, int *rc)
 {
     const mproc_value_t *f = mproc__ref_fields(ref);
-    char where[MPROC__OS_LOCAL_PATH_MAX] = "";
+    char where[MPROC__OS_LOCAL_PATH_MAX > MPROC__OFFERS_NAME_MAX
+                   ? MPROC__OS_LOCAL_PATH_MAX
+                   : MPROC__OFFERS_NAME_MAX] = "";
     mproc__os_fd_t copy[2] = {MPROC__OS_FD_INVALID, MPROC__OS_FD_INVALID};
     mproc_conn_opts_t o;
     mproc_value_t *out;
     size_t i, n;
-    int64_t id = 0, a, b;
+    int64_t id = 0, a = 0, b = 0;
+    int form;
     (void) ctx;
     if (!is_local_ref(ref)) {
         out = mproc_value_copy(ref);
@@ -536,18 +539,18 @@ static mproc_value_t *shared_ref(const mproc_value_t *ref, void *ctx, int *rc)
     n = field(f, F_B) >= 0 ? 2 : 1;
     for (i = 0; i < n && *rc == 0; i++)
         *rc = mproc__os_dup((mproc__os_fd_t) field(f, F_A + (int) i), &copy[i]);
+    form = MPROC__REF_CONN_SHARED;
     if (*rc == 0) {
         *rc = mproc__sharer_offer(copy, n, &id, where, sizeof where);
-        if (*rc == MPROC_ENOTSUP) {
-            /* Windows: the receiver pulls the copies out of this process. */
-            where[0] = '\0';
-            *rc = 0;
-            a = (int64_t) copy[0];
-            b = n == 2 ? (int64_t) copy[1] : -1;
-        } else {
-            a = id;
-            b = (int64_t) n;
-        }
+        a = id;
+        b = (int64_t) n;
+    }
+    if (*rc == MPROC_ENOTSUP && n == 1) {
+        /* Windows: the receiver pulls the copy out of this process. */
+        form = MPROC__REF_CONN_PULL;
+        *rc = mproc__sharer_offer_by_pid(&id, where, sizeof where);
+        a = (int64_t) copy[0];
+        b = id;
     }
     if (*rc != 0) {
         for (i = 0; i < n; i++)
@@ -557,9 +560,8 @@ static mproc_value_t *shared_ref(const mproc_value_t *ref, void *ctx, int *rc)
     }
     out = mproc__ref_new(MPROC_REF_CONN,
                          conn_fields_at((int) field(f, F_READABLE),
-                                        (int) field(f, F_WRITABLE), &o,
-                                        MPROC__REF_CONN_SHARED, a, b,
-                                        mproc__os_getpid(), where));
+                                        (int) field(f, F_WRITABLE), &o, form, a,
+                                        b, mproc__os_getpid(), where));
     if (out == NULL)
         *rc = MPROC_ENOMEM;
     return out;

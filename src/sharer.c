@@ -19,12 +19,18 @@
  * seconds, never the sharer. Offers never taken are closed at exit, as
  * Python's are.
  *
- * Windows needs none of this: a receiver pulls handles out of the sender
- * by its pid (handover.c), so offering answers MPROC_ENOTSUP there, since
- * the OS has no local listener.
+ * Windows needs no thread: a receiver pulls handles out of the sender by
+ * its pid (handover.c), so offering answers MPROC_ENOTSUP there, since the
+ * OS has no local listener. A handle value alone is not safe to pull,
+ * though: once one taker closed the sender's copy, the value may name
+ * another handle of the sender. So the sender records each offer under a
+ * one-time id in a table in named shared memory (offer_by_pid), and a
+ * taker claims the id there by compare-and-swap first (claim): one taker
+ * wins, every other finds the id gone and touches nothing.
  */
 #include <apr_thread_mutex.h>
 #include <apr_thread_proc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +43,8 @@
 #define IO_TIMEOUT_SEC 5.0
 /* The request: 'T' and the id, 8 bytes little-endian. */
 #define REQUEST_SIZE 9
+/* Offers that can wait untaken at once in the by-pid table. */
+#define TABLE_SLOTS 1024
 
 typedef struct offer_t {
     int64_t id;
@@ -56,7 +64,10 @@ static struct {
     char path[MPROC__OS_LOCAL_PATH_MAX];
     apr_thread_t *thread;
     offer_t *offers;
-    mproc__owned_t owned; /* stops the sharer at exit */
+    mproc__owned_t owned;       /* stops the sharer at exit */
+    mproc__os_shm_t *table_shm; /* the by-pid offers: an id per slot, */
+    volatile uint64_t *table;   /* 0 where the slot is free */
+    char table_name[MPROC__OFFERS_NAME_MAX];
 } sh;
 
 /* Makes the lock once, whichever thread comes first. */
@@ -295,6 +306,91 @@ int mproc__sharer_take(const char *path, long pid, int64_t id,
     return 0;
 }
 
+/* Makes the by-pid table if it is not there. Called with the lock held. */
+static int open_table(void)
+{
+    int rc, attempt;
+    if (sh.table != NULL)
+        return 0;
+    for (attempt = 0;; attempt++) {
+        unsigned char r[8];
+        int i;
+        mproc__random_bytes(r, sizeof r);
+        memcpy(sh.table_name, "mproc-of-", 9);
+        for (i = 0; i < 8; i++)
+            snprintf(sh.table_name + 9 + 2 * i, 3, "%02x", r[i]);
+        rc = mproc__os_shm_create(&sh.table_shm, sh.table_name,
+                                  TABLE_SLOTS * sizeof(uint64_t));
+        if (rc != MPROC_EEXIST || attempt == 100)
+            break;
+    }
+    if (rc != 0)
+        return rc;
+    /* Fresh memory is zero: every slot free. */
+    sh.table = mproc__os_shm_addr(sh.table_shm);
+    return 0;
+}
+
+int mproc__sharer_offer_by_pid(int64_t *id, char *name, size_t cap)
+{
+    uint64_t r, want;
+    size_t slot;
+    int rc = init_lock();
+    if (rc != 0)
+        return rc;
+    if (cap < sizeof sh.table_name)
+        return mproc__set_error(MPROC_EINVAL, "a bad offer to the sharer");
+    apr_thread_mutex_lock(sh.lock);
+    rc = open_table();
+    if (rc == 0) {
+        /* The slot is in the id's low bits, so a taker finds it. */
+        mproc__random_bytes(&r, sizeof r);
+        r = (r >> 12) | 1;
+        for (slot = 0; slot < TABLE_SLOTS; slot++) {
+            want = (r << 10) | slot;
+            if (mproc__atomic_cas64(&sh.table[slot], 0, want) == 0)
+                break;
+        }
+        if (slot == TABLE_SLOTS)
+            rc = mproc__set_error(MPROC_ERANGE,
+                                  "%d connections wait to be taken from this "
+                                  "process already; take some before "
+                                  "sending more",
+                                  TABLE_SLOTS);
+        else {
+            *id = (int64_t) want;
+            memcpy(name, sh.table_name, sizeof sh.table_name);
+        }
+    }
+    apr_thread_mutex_unlock(sh.lock);
+    return rc;
+}
+
+int mproc__sharer_claim(const char *name, long pid, int64_t id)
+{
+    mproc__os_shm_t *shm;
+    volatile uint64_t *table;
+    uint64_t slot = (uint64_t) id & (TABLE_SLOTS - 1);
+    int rc = mproc__os_shm_open(&shm, name, TABLE_SLOTS * sizeof(uint64_t));
+    if (rc != 0)
+        return mproc__set_error(MPROC_ENOTFOUND,
+                                "process %ld, which sent this connection, no "
+                                "longer offers it (it has ended): take a "
+                                "connection while its sender runs",
+                                pid);
+    table = mproc__os_shm_addr(shm);
+    rc = id != 0 && mproc__atomic_cas64(&table[slot], (uint64_t) id, 0) ==
+                        (uint64_t) id
+             ? 0
+             : mproc__set_error(MPROC_ENOTFOUND,
+                                "process %ld has no connection to hand over "
+                                "under this reference: it was taken already "
+                                "(a reference that travelled is taken once)",
+                                pid);
+    mproc__os_shm_close(shm);
+    return rc;
+}
+
 void mproc__sharer_after_fork(void)
 {
     offer_t *o;
@@ -309,6 +405,7 @@ void mproc__sharer_after_fork(void)
         return;
     if (sh.running)
         mproc__os_close(sh.listener);
+    /* A by-pid table exists only where there is no fork. */
     while ((o = sh.offers) != NULL) {
         sh.offers = o->next;
         free_offer(o);

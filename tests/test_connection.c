@@ -1185,14 +1185,32 @@ static void test_sender_gone_before_the_take(void)
 }
 
 /*
- * The sharer's address in shared reference @v, or NULL where there is
+ * The sharer's address in travelling reference @v, or NULL where there is
  * none (Windows pulls handles by pid).
  */
 static const char *sharer_path(const mproc_value_t *v)
 {
-    const char *s =
-        mproc_value_as_str(mproc_value_at(mproc__ref_fields(v), 10));
-    return s != NULL && s[0] != '\0' ? s : NULL;
+    const mproc_value_t *f = mproc__ref_fields(v);
+    if (mproc_value_as_int(mproc_value_at(f, 6)) != MPROC__REF_CONN_SHARED)
+        return NULL;
+    return mproc_value_as_str(mproc_value_at(f, 10));
+}
+
+/* Travelling reference @v with its offer id (wherever it is) changed. */
+static mproc_value_t *with_wrong_id(const mproc_value_t *v)
+{
+    const mproc_value_t *f = mproc__ref_fields(v);
+    int shared =
+        mproc_value_as_int(mproc_value_at(f, 6)) == MPROC__REF_CONN_SHARED;
+    size_t at = shared ? 7 : 8, i;
+    mproc_value_t *nf = mproc_value_list();
+    for (i = 0; i < mproc_value_len(f); i++) {
+        const mproc_value_t *item = mproc_value_at(f, i);
+        mproc_value_append(
+            nf, i == at ? mproc_value_int(mproc_value_as_int(item) ^ 0x400)
+                        : mproc_value_copy(item));
+    }
+    return mproc__ref_new(MPROC_REF_CONN, nf);
 }
 
 static void test_strangers_on_the_sharer_cost_only_themselves(void)
@@ -1201,7 +1219,7 @@ static void test_strangers_on_the_sharer_cost_only_themselves(void)
     unsigned char wrong[MPROC__AUTHKEY_SIZE];
     mproc_conn_t *a, *b, *c = NULL;
     mproc_queue_t *q;
-    mproc_value_t *v = NULL;
+    mproc_value_t *v = NULL, *bad;
     mproc__os_fd_t s1, s2;
     const char *path;
     CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
@@ -1222,6 +1240,11 @@ static void test_strangers_on_the_sharer_cost_only_themselves(void)
         mproc__os_close(s2);
         mproc__os_close(s1);
     }
+    /* A made-up offer id finds nothing and takes nothing. */
+    bad = with_wrong_id(v);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bad);
+    CU_ASSERT_EQUAL(mproc_conn_import(&c, bad), MPROC_ENOTFOUND);
+    mproc_value_free(bad);
     /* The offer is still there for a proper taker (this process, here). */
     CU_ASSERT_EQUAL(mproc_value_to_conn(v, &c), 0);
     send_str(a, "still served");
