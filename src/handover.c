@@ -365,8 +365,8 @@ static int64_t pass_slot(mproc__conn_pass_t *pass, mproc__os_fd_t h, int *rc)
 }
 
 /*
- * The slot reference that replaces @ref if it is this process's, its
- * handles added to the mproc__conn_pass_t @ctx; else a copy of @ref.
+ * The slot reference that replaces @ref, one of this process's, its
+ * handles added to the mproc__conn_pass_t @ctx.
  */
 static mproc_value_t *slot_ref(const mproc_value_t *ref, void *ctx, int *rc)
 {
@@ -375,12 +375,6 @@ static mproc_value_t *slot_ref(const mproc_value_t *ref, void *ctx, int *rc)
     mproc_conn_opts_t o;
     int64_t slot, slot2 = -1;
     mproc_value_t *out;
-    if (!is_own_ref(ref)) {
-        out = mproc_value_copy(ref);
-        if (out == NULL)
-            *rc = mproc__set_error(MPROC_ENOMEM, "out of memory");
-        return out;
-    }
     *rc = ref_opts(f, &o);
     if (*rc != 0)
         return NULL;
@@ -398,22 +392,27 @@ static mproc_value_t *slot_ref(const mproc_value_t *ref, void *ctx, int *rc)
     return out;
 }
 
-/*
- * A copy of @v with this process's connection references rewritten; NULL
- * with *@rc set on failure. Only references are looked at: maps, lists and
- * records are copied as they are, whatever they hold.
- */
+/* What replaces a reference that rewrite() was asked to replace. */
 typedef mproc_value_t *(*swap_fn)(const mproc_value_t *ref, void *ctx, int *rc);
 
-static mproc_value_t *rewrite(const mproc_value_t *v, swap_fn swap, void *ctx,
-                              int *rc)
+/*
+ * A copy of @v with the references for which @mine is true replaced by
+ * @swap's; NULL with *@rc set on failure. Only references are looked at:
+ * maps, lists and records are copied as they are, whatever they hold.
+ */
+static mproc_value_t *rewrite(const mproc_value_t *v,
+                              int (*mine)(const mproc_value_t *), swap_fn swap,
+                              void *ctx, int *rc)
 {
     mproc_value_t *out = NULL;
     size_t i, n = mproc_value_len(v);
     int bad = 0;
     switch (mproc_value_type(v)) {
     case MPROC_VALUE_REF:
-        return swap(v, ctx, rc);
+        if (mine(v))
+            return swap(v, ctx, rc);
+        out = mproc_value_copy(v);
+        break;
     case MPROC_VALUE_LIST:
     case MPROC_VALUE_RECORD:
         if (!mproc__value_has_ref(v, MPROC_REF_CONN)) {
@@ -423,7 +422,8 @@ static mproc_value_t *rewrite(const mproc_value_t *v, swap_fn swap, void *ctx,
         /* A record's fields are a list, rebuilt the same way. */
         out = mproc_value_list();
         for (i = 0; out != NULL && !bad && i < n; i++) {
-            mproc_value_t *item = rewrite(mproc_value_at(v, i), swap, ctx, rc);
+            mproc_value_t *item =
+                rewrite(mproc_value_at(v, i), mine, swap, ctx, rc);
             bad = item == NULL || mproc_value_append(out, item) != 0;
         }
         if (out != NULL && !bad && mproc_value_type(v) == MPROC_VALUE_RECORD) {
@@ -439,9 +439,9 @@ static mproc_value_t *rewrite(const mproc_value_t *v, swap_fn swap, void *ctx,
         out = mproc_value_map();
         for (i = 0; out != NULL && !bad && i < n; i++) {
             mproc_value_t *key =
-                rewrite(mproc_value_key_at(v, i), swap, ctx, rc);
+                rewrite(mproc_value_key_at(v, i), mine, swap, ctx, rc);
             mproc_value_t *item =
-                rewrite(mproc_value_value_at(v, i), swap, ctx, rc);
+                rewrite(mproc_value_value_at(v, i), mine, swap, ctx, rc);
             bad = key == NULL || item == NULL ||
                   mproc_value_map_set(out, key, item) != 0;
             if (bad && (key == NULL || item == NULL)) {
@@ -486,7 +486,7 @@ int mproc__conn_pass_prepare(const mproc__buf_t *args, mproc__conn_pass_t *pass)
     }
     mproc__random_bytes(&token, sizeof token);
     pass->token = (int64_t) (token >> 2);
-    out = rewrite(argv, slot_ref, pass, &rc);
+    out = rewrite(argv, is_own_ref, slot_ref, pass, &rc);
     mproc_value_free(argv);
     if (out != NULL && pass->n > 0)
         rc = mproc__value_encode(out, &pass->args);
@@ -506,8 +506,8 @@ void mproc__conn_pass_free(mproc__conn_pass_t *pass)
 /* ---- connections sent to a running process ----------------------------- */
 
 /*
- * The shared reference that replaces @ref if its handles are open here;
- * else a copy of @ref. The handles are copied now, so the sender may
+ * The travelling reference that replaces @ref, whose handles are open
+ * here. The handles are copied now, so the sender may
  * close its connection as soon as the message is out: the copies are
  * offered to the sharer (Unix) or wait in this process for the receiver
  * to pull them out by pid (Windows, where there is no local listener).
@@ -527,12 +527,6 @@ static mproc_value_t *shared_ref(const mproc_value_t *ref, void *ctx, int *rc)
     int64_t id = 0, a = 0, b = 0;
     int form;
     (void) ctx;
-    if (!is_local_ref(ref)) {
-        out = mproc_value_copy(ref);
-        if (out == NULL)
-            *rc = mproc__set_error(MPROC_ENOMEM, "out of memory");
-        return out;
-    }
     *rc = ref_opts(f, &o);
     if (*rc != 0)
         return NULL;
@@ -574,7 +568,7 @@ int mproc__value_encode_shared(const mproc_value_t *v, mproc__buf_t *out)
     /* Most messages hold no connection: nothing to rewrite then. */
     if (!mproc__value_has_ref(v, MPROC_REF_CONN))
         return mproc__value_encode(v, out);
-    copy = rewrite(v, shared_ref, NULL, &rc);
+    copy = rewrite(v, is_local_ref, shared_ref, NULL, &rc);
     if (copy == NULL)
         return rc != 0 ? rc : MPROC_ENOMEM;
     rc = mproc__value_encode(copy, out);
