@@ -396,19 +396,19 @@ void mproc__sharer_after_fork(void)
     offer_t *o;
     /*
      * The thread did not come along, and the lock may have been held by
-     * another thread at the fork: both are left as they are, and the
-     * next offer here makes a sharer of this process's own. The parent's
-     * offers are closed: they are the parent's to hand over, and an open
-     * copy here would keep a pipe from ever reporting its end.
+     * another thread at the fork (or been half made): both are left as
+     * they are, and the next offer here makes a sharer of this process's
+     * own. The parent's offers are closed: they are the parent's to hand
+     * over, and an open copy here would keep a pipe from ever reporting
+     * its end. A by-pid table exists only where there is no fork.
      */
-    if (mproc__atomic_load32(&sh.once) != 2)
-        return;
-    if (sh.running)
-        mproc__os_close(sh.listener);
-    /* A by-pid table exists only where there is no fork. */
-    while ((o = sh.offers) != NULL) {
-        sh.offers = o->next;
-        free_offer(o);
+    if (mproc__atomic_load32(&sh.once) == 2) {
+        if (sh.running)
+            mproc__os_close(sh.listener);
+        while ((o = sh.offers) != NULL) {
+            sh.offers = o->next;
+            free_offer(o);
+        }
     }
     memset(&sh, 0, sizeof sh);
 }
