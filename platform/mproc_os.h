@@ -222,18 +222,18 @@ int mproc__os_conn_wait_readable(mproc__os_conn_t *c, double timeout);
 void mproc__os_conn_close(mproc__os_conn_t *c);
 
 /*
- * The OS handles of @c, as this process knows them: what is passed on. A
- * connection has one, or two where reading and writing use separate ones
- * (a Unix duplex pipe is two pipes); the second is MPROC__OS_FD_INVALID
- * otherwise.
+ * The OS handles of @c, as this process knows them: what is passed on.
+ * Writes them to @out and returns their count: one, or two where reading
+ * and writing use separate ones (a Unix one-way pipe end has one, a
+ * socketpair end one; a connection made of two pipes has two, reading
+ * first). Unused places of @out are MPROC__OS_FD_INVALID.
  */
-mproc__os_fd_t mproc__os_conn_handle(const mproc__os_conn_t *c);
-mproc__os_fd_t mproc__os_conn_handle2(const mproc__os_conn_t *c);
+int mproc__os_conn_handles(const mproc__os_conn_t *c, mproc__os_fd_t out[2]);
 
 /*
  * Wraps the handles this process received (passed at its start, or
  * inherited through fork), which @c then owns: @h, and @h2 unless it is
- * MPROC__OS_FD_INVALID, in mproc__os_conn_handle() order. They are made
+ * MPROC__OS_FD_INVALID, in mproc__os_conn_handles() order. They are made
  * close-on-exec (not inheritable) again. MPROC_EINVAL if they are no such
  * handles here.
  */
@@ -355,13 +355,21 @@ int mproc__os_handle_import(const void *blob, size_t len,
 
 /*
  * Windows: copies handle @theirs of the running process @pid into this
- * process, in *@ours (not inheritable), leaving @pid's open; the caller
- * owns the copy. Not for sockets: a socket copied this way is no socket
+ * process, in *@ours (not inheritable); the caller owns the copy. With
+ * @close_theirs, @pid's handle is closed by the same call
+ * (DUPLICATE_CLOSE_SOURCE), as a handle offered for one taker is; else it
+ * stays open. Not for sockets: a socket copied this way is no socket
  * here, so sockets travel by mproc__os_handle_export(). Unix:
  * MPROC_ENOTSUP.
  */
-int mproc__os_handle_dup_from(long pid, mproc__os_fd_t theirs,
+int mproc__os_handle_dup_from(long pid, mproc__os_fd_t theirs, int close_theirs,
                               mproc__os_fd_t *ours);
+
+/*
+ * A second handle of @h in this process, in *@copy, not inherited by
+ * children (close-on-exec on Unix): it stays open when @h is closed.
+ */
+int mproc__os_dup(mproc__os_fd_t h, mproc__os_fd_t *copy);
 
 /*
  * Closes @h as its kind asks (closesocket for a Windows socket);

@@ -57,7 +57,7 @@ static int start_server(void)
     char path[sizeof fs.path];
     unsigned char hello[MPROC__AUTHKEY_SIZE + 4 + sizeof fs.path];
     mproc__os_conn_t *alive_r = NULL, *alive_w = NULL;
-    mproc__os_fd_t listener, handed[2];
+    mproc__os_fd_t listener, handed[2], alive_h[2];
     size_t plen;
     int rc;
 
@@ -69,7 +69,8 @@ static int start_server(void)
     if (rc != 0)
         goto fail;
     mproc__random_bytes(fs.key, sizeof fs.key);
-    handed[0] = mproc__os_conn_handle(alive_r);
+    mproc__os_conn_handles(alive_r, alive_h);
+    handed[0] = alive_h[0];
     handed[1] = listener;
     rc = mproc__os_spawn_helper(&fs.server, MPROC__FORKSERVER_MARKER, handed, 2,
                                 0);

@@ -26,6 +26,8 @@
 #include "finalize.h"
 #include "forkserver.h"
 #include "frame.h"
+#include "frame_stream.h"
+#include "handover.h"
 #include "log.h"
 #include "pack.h"
 #include "popen.h"
@@ -36,27 +38,6 @@
 
 /* ---- connections (connection.c) -------------------------------------- */
 
-/*
- * The connections that a start hands to a spawn or forkserver child: the
- * exported references of this process found in its arguments, rewritten
- * to slots of the bootstrap message's handle list.
- */
-typedef struct mproc__conn_pass_t {
-    mproc__buf_t args;       /* the arguments with slot references */
-    mproc__os_fd_t *handles; /* this process's handle of each slot */
-    size_t n;                /* 0: nothing to pass; @args is unused */
-    int64_t token;           /* ties the slots to this one start */
-} mproc__conn_pass_t;
-
-/* Finds the connections in the encoded argument list @args. */
-int mproc__conn_pass_prepare(const mproc__buf_t *args,
-                             mproc__conn_pass_t *pass);
-void mproc__conn_pass_free(mproc__conn_pass_t *pass);
-/* In a spawn or forkserver child: the handles its start handed over. */
-int mproc__conn_boot_handles(const mproc__os_fd_t *handles, size_t n,
-                             int64_t token);
-/* In a fork child: the descriptors of @parent_pid are this process's too. */
-void mproc__conn_after_fork(long parent_pid);
 #ifdef MPROC_TESTING
 /* For the tests: the transport under @c. */
 mproc__os_conn_t *mproc__conn_os(mproc_conn_t *c);

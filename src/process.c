@@ -125,6 +125,11 @@ int mproc__process_become(const char *name, int daemon, const int *identity,
     return 0;
 }
 
+const unsigned char *mproc__process_authkey(void)
+{
+    return current.authkey;
+}
+
 void mproc__process_after_fork(mproc_process_t *p)
 {
     current.parent_pid = p->creator_pid;

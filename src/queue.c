@@ -471,7 +471,8 @@ static int encode(mproc_queue_t *q, const mproc_value_t *v)
     int rc;
     q->payload.len = 0;
     q->frame.len = 0;
-    rc = mproc__value_encode(v, &q->payload);
+    /* A connection in @v is offered to the process that gets it. */
+    rc = mproc__value_encode_shared(v, &q->payload);
     if (rc != 0)
         return rc;
     if (q->payload.len > q->hdr->max_message)

@@ -468,8 +468,8 @@ static const char *const ref_kind_names[] = {
  * The shape of each kind's fields, one letter a field: s a string, b a
  * bool, i an integer.
  */
-static const char *const ref_shapes[] = {NULL, "s", "s", "s",         "s",
-                                         "s",  "s", "s", "bbiiibiiii"};
+static const char *const ref_shapes[] = {NULL, "s", "s", "s",          "s",
+                                         "s",  "s", "s", "bbiiibiiiis"};
 
 const char *mproc__ref_kind_name(mproc_ref_kind_e kind)
 {

@@ -25,13 +25,19 @@ int mproc__value_decode(const void *data, size_t len, mproc_value_t **out);
  * References (value.c). A reference is a kind and a list of scalar fields,
  * whose shape each kind fixes (mproc__ref_check): a named object's is
  * [name]; a connection's is [readable, writable, max_message,
- * compress_threshold, compress_level, no_compress, form, a, b, c], where
- * form MPROC__REF_CONN_OWN names handles a and b (-1: none) of process c,
- * and form MPROC__REF_CONN_SLOT slots a and b of the start whose token is c.
+ * compress_threshold, compress_level, no_compress, form, a, b, c, where],
+ * where form MPROC__REF_CONN_OWN names handles a and b (-1: none) of
+ * process c, form MPROC__REF_CONN_SLOT slots a and b of the start whose
+ * token is c, and form MPROC__REF_CONN_SHARED a connection that process c
+ * offers to one taker (handover.c): the offer a of b handles at the
+ * sharer socket "where"; form MPROC__REF_CONN_PULL (Windows) c's handle a,
+ * to be pulled out of c once offer b of c's table "where" is claimed.
  */
 #define MPROC__REF_CONN_OWN 0
 #define MPROC__REF_CONN_SLOT 1
-#define MPROC__REF_CONN_FIELDS 10
+#define MPROC__REF_CONN_SHARED 2
+#define MPROC__REF_CONN_PULL 3
+#define MPROC__REF_CONN_FIELDS 11
 /* A reference of @kind with the list @fields, which it takes over; NULL
  * with the last error set (MPROC_ENOMEM, or MPROC_EINVAL for a bad shape). */
 mproc_value_t *mproc__ref_new(mproc_ref_kind_e kind, mproc_value_t *fields);

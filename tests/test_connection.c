@@ -72,6 +72,14 @@ static void send_str(mproc_conn_t *c, const char *s)
     mproc_value_free(v);
 }
 
+/* The first OS handle under @c. */
+static mproc__os_fd_t first_handle(mproc_conn_t *c)
+{
+    mproc__os_fd_t h[2];
+    mproc__os_conn_handles(mproc__conn_os(c), h);
+    return h[0];
+}
+
 /* Writes @n raw bytes past the framing, straight into the transport. */
 static void write_raw(mproc_conn_t *c, const void *p, size_t n)
 {
@@ -938,7 +946,7 @@ static void test_objects_sent_through_a_pipe(void)
  * connection reference and a queue. The connection opens once; the map
  * arrives as it was sent (the parent sends a copy through the pipe, which
  * nothing rewrites); a connection reference that came through the queue
- * is refused.
+ * opens too.
  */
 static void conn_ref_checks(const mproc_value_t *args)
 {
@@ -955,9 +963,9 @@ static void conn_ref_checks(const mproc_value_t *args)
     CHILD_ASSERT(mproc_value_to_queue(mproc_value_at(args, 3), &q) == 0);
     CHILD_ASSERT(mproc_queue_get(q, &v, 30) == 0);
     CHILD_ASSERT(mproc_value_ref_kind(v) == MPROC_REF_CONN);
-    /* A fork child has every descriptor of its parent: that one opens. */
-    if (harness_method != MPROC_START_FORK)
-        CHILD_ASSERT(mproc_value_to_conn(v, &queued) == MPROC_ENOTSUP);
+    /* It travelled as an offer of the parent's, which this process takes. */
+    CHILD_ASSERT(mproc_value_to_conn(v, &queued) == 0);
+    CHILD_ASSERT(queued != c);
     CHILD_ASSERT(mproc_conn_send(c, mproc_value_at(args, 2)) == 0);
     mproc_value_free(sent);
     mproc_value_free(v);
@@ -977,9 +985,8 @@ static void test_connection_references(void)
     /* What the old reference of @b looked like: a rewrite would take it. */
     fake = mproc_value_map();
     mproc_value_map_set_str(fake, "mproc", mproc_value_str("conn"));
-    mproc_value_map_set_str(
-        fake, "handle",
-        mproc_value_int((int64_t) mproc__os_conn_handle(mproc__conn_os(b))));
+    mproc_value_map_set_str(fake, "handle",
+                            mproc_value_int((int64_t) first_handle(b)));
     mproc_value_map_set_str(fake, "pid", mproc_value_int(mproc__os_getpid()));
     mproc_value_map_set_str(fake, "readable", mproc_value_bool(1));
     mproc_value_map_set_str(fake, "writable", mproc_value_bool(1));
@@ -1010,6 +1017,243 @@ static void test_connection_references(void)
     mproc_conn_close(y);
 }
 
+/* ---- connections that travel ----------------------------------------------
+ */
+
+/*
+ * args: a queue. Gets a connection from it, then "go" (put after the
+ * parent closed its own copy), takes the connection (twice: the same
+ * object), and sends "from the child" through it; then makes a pipe of its
+ * own, puts one end on the queue for the parent, and sends "back" through
+ * the other once the parent answered "took it" through the first.
+ */
+static void use_queued_connection(const mproc_value_t *args)
+{
+    mproc_queue_t *q = NULL;
+    mproc_conn_t *c = NULL, *again = NULL, *mine, *theirs;
+    mproc_value_t *v = NULL, *go = NULL, *r;
+    CHILD_ASSERT(mproc_value_to_queue(mproc_value_at(args, 0), &q) == 0);
+    CHILD_ASSERT(mproc_queue_get(q, &v, 30) == 0);
+    CHILD_ASSERT(mproc_queue_get(q, &go, 30) == 0);
+    CHILD_ASSERT(strcmp(mproc_value_as_str(go), "go") == 0);
+    CHILD_ASSERT(mproc_value_to_conn(v, &c) == 0);
+    /* Taken again in the same process: the same object, as every kind. */
+    CHILD_ASSERT(mproc_value_to_conn(v, &again) == 0);
+    CHILD_ASSERT(again == c);
+    r = mproc_value_str("from the child");
+    CHILD_ASSERT(mproc_conn_send(c, r) == 0);
+    mproc_value_free(r);
+
+    CHILD_ASSERT(mproc_pipe(&mine, &theirs, 1, NULL) == 0);
+    r = mproc_value_conn(theirs);
+    CHILD_ASSERT(mproc_queue_put(q, r, 30) == 0);
+    mproc_value_free(r);
+    mproc_conn_close(theirs);
+    mproc_value_free(go);
+    CHILD_ASSERT(mproc_conn_recv(c, &go) == 0);
+    CHILD_ASSERT(strcmp(mproc_value_as_str(go), "took it") == 0);
+    r = mproc_value_str("back");
+    CHILD_ASSERT(mproc_conn_send(mine, r) == 0);
+    mproc_value_free(r);
+    mproc_value_free(go);
+    mproc_value_free(v);
+    mproc_conn_close(mine);
+    /* The runtime closes c and q at exit. */
+}
+MPROC_TARGET(use_queued_connection)
+
+static void test_connection_through_a_queue(void)
+{
+    mproc_conn_t *a, *b, *got = NULL;
+    mproc_queue_t *q;
+    mproc_value_t *v = NULL;
+    mproc_process_t *p;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    /* Started first: the connection reaches a running process. */
+    p = harness_start("use_queued_connection",
+                      mproc_value_list_of(1, mproc_value_queue(q)));
+    v = mproc_value_conn(b);
+    CU_ASSERT_EQUAL(mproc_queue_put(q, v, 30), 0);
+    mproc_value_free(v);
+    /* The sender's own copy may go as soon as it was put. */
+    mproc_conn_close(b);
+    v = mproc_value_str("go");
+    CU_ASSERT_EQUAL(mproc_queue_put(q, v, 30), 0);
+    mproc_value_free(v);
+    expect_value(a, mproc_value_str("from the child"));
+
+    /* The other way: a connection the child made and put on the queue. */
+    CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 30), 0);
+    CU_ASSERT_EQUAL(mproc_value_to_conn(v, &got), 0);
+    mproc_value_free(v);
+    send_str(a, "took it");
+    expect_value(got, mproc_value_str("back"));
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
+    /* The child's end went with the child. */
+    CU_ASSERT_EQUAL(mproc_conn_recv(got, &v), MPROC_ECLOSED);
+    CU_ASSERT_EQUAL(mproc_conn_recv(a, &v), MPROC_ECLOSED);
+    mproc_queue_destroy(q);
+    mproc_conn_close(a);
+    /* got belongs to the runtime, which closes it at exit. */
+}
+
+/*
+ * args: a connection. Receives a connection through it, takes it, and
+ * sends "through the pipe" on the received one; then forwards the same
+ * reference back unchanged, taken already.
+ */
+static void use_sent_connection(const mproc_value_t *args)
+{
+    mproc_conn_t *ctl = NULL, *c = NULL;
+    mproc_value_t *v = NULL, *r;
+    CHILD_ASSERT(mproc_value_to_conn(mproc_value_at(args, 0), &ctl) == 0);
+    CHILD_ASSERT(mproc_conn_recv(ctl, &v) == 0);
+    CHILD_ASSERT(mproc_value_ref_kind(v) == MPROC_REF_CONN);
+    CHILD_ASSERT(mproc_value_to_conn(v, &c) == 0);
+    r = mproc_value_str("through the pipe");
+    CHILD_ASSERT(mproc_conn_send(c, r) == 0);
+    mproc_value_free(r);
+    CHILD_ASSERT(mproc_conn_send(ctl, v) == 0);
+    mproc_value_free(v);
+}
+MPROC_TARGET(use_sent_connection)
+
+static void test_connection_through_another_connection(void)
+{
+    mproc_conn_t *x, *y, *a, *b, *c = NULL;
+    mproc_value_t *v;
+    mproc_process_t *p;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&x, &y, 1, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 0, NULL), 0);
+    p = harness_start("use_sent_connection", mproc_value_list_of(1, ref(y)));
+    mproc_conn_close(y);
+    /* The sending end of a one-way pipe. */
+    v = mproc_value_conn(b);
+    CU_ASSERT_EQUAL(mproc_conn_send(x, v), 0);
+    mproc_value_free(v);
+    mproc_conn_close(b);
+    expect_value(a, mproc_value_str("through the pipe"));
+    /* The reference came back; the child took it, so it is gone. */
+    CU_ASSERT_EQUAL(mproc_conn_recv(x, &v), 0);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
+    CU_ASSERT_EQUAL(mproc_value_to_conn(v, &c), MPROC_ENOTFOUND);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "process"));
+    CU_ASSERT_PTR_NULL(c);
+    mproc_value_free(v);
+    /* The child's copy of the writing end went with the child. */
+    CU_ASSERT_EQUAL(mproc_conn_recv(a, &v), MPROC_ECLOSED);
+    mproc_conn_close(a);
+    mproc_conn_close(x);
+}
+
+/* args: a queue. Puts one end of a new pipe on it and ends. */
+static void offer_and_exit(const mproc_value_t *args)
+{
+    mproc_queue_t *q = NULL;
+    mproc_conn_t *a, *b;
+    mproc_value_t *r;
+    CHILD_ASSERT(mproc_value_to_queue(mproc_value_at(args, 0), &q) == 0);
+    CHILD_ASSERT(mproc_pipe(&a, &b, 1, NULL) == 0);
+    r = mproc_value_conn(b);
+    CHILD_ASSERT(mproc_queue_put(q, r, 30) == 0);
+    mproc_value_free(r);
+    mproc_conn_close(a);
+    mproc_conn_close(b);
+}
+MPROC_TARGET(offer_and_exit)
+
+static void test_sender_gone_before_the_take(void)
+{
+    mproc_queue_t *q;
+    mproc_conn_t *c = NULL;
+    mproc_value_t *v = NULL;
+    mproc_process_t *p;
+    char pid[32];
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    p = harness_start("offer_and_exit",
+                      mproc_value_list_of(1, mproc_value_queue(q)));
+    snprintf(pid, sizeof pid, "%ld", mproc_process_pid(p));
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_get(q, &v, 30), 0);
+    CU_ASSERT_EQUAL(mproc_value_to_conn(v, &c), MPROC_ENOTFOUND);
+    /* The sentence names the sender. */
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), pid));
+    CU_ASSERT_PTR_NULL(c);
+    mproc_value_free(v);
+    mproc_queue_destroy(q);
+}
+
+/*
+ * The sharer's address in travelling reference @v, or NULL where there is
+ * none (Windows pulls handles by pid).
+ */
+static const char *sharer_path(const mproc_value_t *v)
+{
+    const mproc_value_t *f = mproc__ref_fields(v);
+    if (mproc_value_as_int(mproc_value_at(f, 6)) != MPROC__REF_CONN_SHARED)
+        return NULL;
+    return mproc_value_as_str(mproc_value_at(f, 10));
+}
+
+/* Travelling reference @v with its offer id (wherever it is) changed. */
+static mproc_value_t *with_wrong_id(const mproc_value_t *v)
+{
+    const mproc_value_t *f = mproc__ref_fields(v);
+    int shared =
+        mproc_value_as_int(mproc_value_at(f, 6)) == MPROC__REF_CONN_SHARED;
+    size_t at = shared ? 7 : 8, i;
+    mproc_value_t *nf = mproc_value_list();
+    for (i = 0; i < mproc_value_len(f); i++) {
+        const mproc_value_t *item = mproc_value_at(f, i);
+        mproc_value_append(
+            nf, i == at ? mproc_value_int(mproc_value_as_int(item) ^ 0x400)
+                        : mproc_value_copy(item));
+    }
+    return mproc__ref_new(MPROC_REF_CONN, nf);
+}
+
+static void test_strangers_on_the_sharer_cost_only_themselves(void)
+{
+    static const unsigned char junk[] = "\xff\xff\xff\xff not a challenge";
+    unsigned char wrong[MPROC__AUTHKEY_SIZE];
+    mproc_conn_t *a, *b, *c = NULL;
+    mproc_queue_t *q;
+    mproc_value_t *v = NULL, *bad;
+    mproc__os_fd_t s1, s2;
+    const char *path;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    v = mproc_value_conn(b);
+    CU_ASSERT_EQUAL(mproc_queue_put(q, v, 30), 0);
+    mproc_value_free(v);
+    mproc_conn_close(b);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_get(q, &v, 30), 0);
+    path = sharer_path(v);
+    if (path != NULL) {
+        /* Bytes that are no protocol at all, and a client with a wrong key. */
+        CU_ASSERT_EQUAL_FATAL(mproc__os_local_connect(path, 0, &s1), 0);
+        CU_ASSERT_EQUAL(mproc__os_write_all(s1, junk, sizeof junk), 0);
+        CU_ASSERT_EQUAL_FATAL(mproc__os_local_connect(path, 0, &s2), 0);
+        memset(wrong, 0x5a, sizeof wrong);
+        CU_ASSERT_EQUAL(mproc__auth_client(s2, wrong), MPROC_EAUTH);
+        mproc__os_close(s2);
+        mproc__os_close(s1);
+    }
+    /* A made-up offer id finds nothing and takes nothing. */
+    bad = with_wrong_id(v);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bad);
+    CU_ASSERT_EQUAL(mproc_conn_import(&c, bad), MPROC_ENOTFOUND);
+    mproc_value_free(bad);
+    /* The offer is still there for a proper taker (this process, here). */
+    CU_ASSERT_EQUAL(mproc_value_to_conn(v, &c), 0);
+    send_str(a, "still served");
+    expect_value(c, mproc_value_str("still served"));
+    mproc_value_free(v);
+    mproc_queue_destroy(q);
+    mproc_conn_close(a);
+}
+
 static const harness_test tests[] = {
     {"connection references", test_connection_references, 0},
     {"every kind of value", test_every_kind_of_value, 0},
@@ -1033,6 +1277,12 @@ static const harness_test tests[] = {
     {"wait for more than 64", test_wait_for_more_than_64, 0},
     {"wait for nothing", test_wait_for_nothing, 0},
     {"objects sent through a pipe", test_objects_sent_through_a_pipe, 0},
+    {"connection through a queue", test_connection_through_a_queue, 0},
+    {"connection through another connection",
+     test_connection_through_another_connection, 0},
+    {"sender gone before the take", test_sender_gone_before_the_take, 0},
+    {"strangers on the sharer cost only themselves",
+     test_strangers_on_the_sharer_cost_only_themselves, 0},
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)

@@ -267,7 +267,8 @@ static void test_handle_copied_out_of_a_process(void)
     char *got;
     CU_ASSERT_FATAL(CreatePipe(&rd, &wr, NULL, 0));
     CU_ASSERT_EQUAL_FATAL(mproc__os_handle_dup_from(mproc__os_getpid(),
-                                                    (mproc__os_fd_t) wr, &copy),
+                                                    (mproc__os_fd_t) wr, 0,
+                                                    &copy),
                           0);
     CloseHandle(wr);
     /* The copy keeps the pipe open on its own. */

@@ -221,10 +221,11 @@ static void test_references_round_trip_inside_containers(void)
     mproc_value_t *conn = mproc__ref_new(
         MPROC_REF_CONN,
         mproc_value_list_of(
-            10, mproc_value_bool(1), mproc_value_bool(0),
+            MPROC__REF_CONN_FIELDS, mproc_value_bool(1), mproc_value_bool(0),
             mproc_value_int(1 << 20), mproc_value_int(4096), mproc_value_int(1),
             mproc_value_bool(0), mproc_value_int(MPROC__REF_CONN_OWN),
-            mproc_value_int(7), mproc_value_int(-1), mproc_value_int(1234)));
+            mproc_value_int(7), mproc_value_int(-1), mproc_value_int(1234),
+            mproc_value_str("")));
     mproc_value_t *map = mproc_value_map(), *v, *back = NULL;
     mproc__buf_t b = {0};
     mproc_ref_kind_e k;

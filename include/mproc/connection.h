@@ -9,11 +9,21 @@
  * with MPROC_ECORRUPT and skipped: the next good message is delivered by
  * the next receive. A closed or dead peer is MPROC_ECLOSED, never a hang.
  *
- * A connection reaches a child as a start argument: pass its reference
- * (mproc_value_conn()) in the arguments and call mproc_value_to_conn() in
- * the child, under every start method. (A connection cannot be sent
- * through a queue or another connection yet: its reference arrives, but
- * mproc_value_to_conn() refuses it with MPROC_ENOTSUP.)
+ * A connection reaches another process as its reference
+ * (mproc_value_conn()), taken there with mproc_value_to_conn(), as in
+ * Python: in the arguments of a child's start, under every start method,
+ * or put on a queue or sent through another connection to a process that
+ * is already running. A reference that travels by queue or connection is
+ * an offer of the sender's for one taker: the sender copies the
+ * connection's handles when the message is encoded, so it may close its
+ * own end right after the put or send, and the first process to take the
+ * reference gets them (Unix: from the sender's sharer thread, over a
+ * private Unix socket, after both prove they know the authkey; Windows:
+ * pulled out of the sender by its pid). The sender must still run when
+ * the reference is taken; a reference already taken by another process,
+ * or whose sender has ended, is MPROC_ENOTFOUND with a sentence. On
+ * Windows a second taker cannot always be told from the first: take a
+ * travelling reference once.
  *
  * @defgroup connection Connections
  * @{
@@ -89,20 +99,25 @@ MPROC_API int mproc_conn_poll(mproc_conn_t *c, double timeout);
 /** Closes the connection and frees it. */
 MPROC_API void mproc_conn_close(mproc_conn_t *c);
 /**
- * A reference to @p c, as a start argument for a child: a new value, or
- * NULL with mproc_last_error() set (a NULL connection; MPROC_ESTATE if @p c
- * holds received bytes not yet read, which the child would never see; out
- * of memory). Make it before the process is created, and close this
- * process's copy after the start if it is not needed here.
+ * A reference to @p c, as a start argument for a child or a message for a
+ * queue or another connection: a new value, or NULL with
+ * mproc_last_error() set (a NULL connection; MPROC_ESTATE if @p c holds
+ * received bytes not yet read, which the receiver would never see; out of
+ * memory). For a start, make it before the process is created; either
+ * way, close this process's copy after the start, put or send if it is not
+ * needed here.
  */
 MPROC_API mproc_value_t *mproc_value_conn(const mproc_conn_t *c);
 /**
  * The connection that reference @p v refers to, in the child it was given
- * to as a start argument. It is opened once: a second call with an equal
- * reference gives the same connection. The runtime owns it and closes it at
- * the process's normal exit: do not close it.
+ * to as a start argument, or in a process that got it from a queue or
+ * another connection. It is opened once per process: a second call with
+ * an equal reference gives the same connection. The runtime owns it and
+ * closes it at the process's normal exit: do not close it.
  * @return 0; MPROC_ETYPE if @p v is not a connection reference;
- * MPROC_ENOTSUP if it did not arrive as a start argument of this process.
+ * MPROC_ENOTSUP if it is a start argument of another process, or this
+ * process's own reference that never travelled; MPROC_ENOTFOUND if it
+ * travelled and another process took it already, or its sender has ended.
  */
 MPROC_API int mproc_value_to_conn(const mproc_value_t *v, mproc_conn_t **out);
 /**
@@ -111,11 +126,12 @@ MPROC_API int mproc_value_to_conn(const mproc_value_t *v, mproc_conn_t **out);
  */
 MPROC_API int mproc_conn_export(const mproc_conn_t *c, mproc_value_t **ref);
 /**
- * Opens a connection from a start argument, in the child it was given to,
- * kept for one release: the caller owns it and closes it. Each reference
- * opens once (with this or mproc_value_to_conn()).
- * @return 0; MPROC_ETYPE; MPROC_EINVAL if it was opened already;
- * MPROC_ENOTSUP if it did not arrive as a start argument of this process.
+ * Opens a connection from a reference, as mproc_value_to_conn() but not
+ * once per process, kept for one release: the caller owns it and closes
+ * it. Each reference opens once (with this or mproc_value_to_conn()).
+ * @return 0; MPROC_ETYPE; MPROC_EINVAL if a start argument was opened
+ * already; MPROC_ENOTSUP as for mproc_value_to_conn(); MPROC_ENOTFOUND if
+ * a reference that travelled was taken already or its sender has ended.
  */
 MPROC_API int mproc_conn_import(mproc_conn_t **c, const mproc_value_t *ref);
 

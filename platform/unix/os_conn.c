@@ -150,14 +150,15 @@ void mproc__os_conn_close(mproc__os_conn_t *c)
     free(c);
 }
 
-mproc__os_fd_t mproc__os_conn_handle(const mproc__os_conn_t *c)
+int mproc__os_conn_handles(const mproc__os_conn_t *c, mproc__os_fd_t out[2])
 {
-    return (mproc__os_fd_t) c->rfd;
-}
-
-mproc__os_fd_t mproc__os_conn_handle2(const mproc__os_conn_t *c)
-{
-    return c->wfd != c->rfd ? (mproc__os_fd_t) c->wfd : MPROC__OS_FD_INVALID;
+    out[0] = (mproc__os_fd_t) c->rfd;
+    if (c->wfd == c->rfd) {
+        out[1] = MPROC__OS_FD_INVALID;
+        return 1;
+    }
+    out[1] = (mproc__os_fd_t) c->wfd;
+    return 2;
 }
 
 /* Checks that @h is open here and makes it close-on-exec again. */
@@ -374,13 +375,22 @@ int mproc__os_handle_import(const void *blob, size_t len, mproc__os_handle_t *h)
                             "by process id");
 }
 
-int mproc__os_handle_dup_from(long pid, mproc__os_fd_t theirs,
+int mproc__os_handle_dup_from(long pid, mproc__os_fd_t theirs, int close_theirs,
                               mproc__os_fd_t *ours)
 {
-    (void) pid, (void) theirs, (void) ours;
+    (void) pid, (void) theirs, (void) close_theirs, (void) ours;
     return mproc__set_error(MPROC_ENOTSUP,
                             "Unix hands descriptors over a Unix socket, not "
                             "by process id");
+}
+
+int mproc__os_dup(mproc__os_fd_t h, mproc__os_fd_t *copy)
+{
+    int fd = fcntl((int) h, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return mproc__unix_error(errno, "cannot duplicate a descriptor");
+    *copy = (mproc__os_fd_t) fd;
+    return 0;
 }
 
 void mproc__os_handle_close(const mproc__os_handle_t *h)

@@ -248,16 +248,12 @@ void mproc__os_conn_close(mproc__os_conn_t *c)
     free(c);
 }
 
-mproc__os_fd_t mproc__os_conn_handle(const mproc__os_conn_t *c)
-{
-    return (mproc__os_fd_t) c->h;
-}
-
-mproc__os_fd_t mproc__os_conn_handle2(const mproc__os_conn_t *c)
+int mproc__os_conn_handles(const mproc__os_conn_t *c, mproc__os_fd_t out[2])
 {
     /* A named pipe end reads and writes through one handle. */
-    (void) c;
-    return MPROC__OS_FD_INVALID;
+    out[0] = (mproc__os_fd_t) c->h;
+    out[1] = MPROC__OS_FD_INVALID;
+    return 1;
 }
 
 int mproc__os_conn_adopt(mproc__os_conn_t **c, mproc__os_fd_t h,
@@ -696,7 +692,7 @@ int mproc__os_handle_import(const void *blob, size_t len, mproc__os_handle_t *h)
                             (unsigned long) len);
 }
 
-int mproc__os_handle_dup_from(long pid, mproc__os_fd_t theirs,
+int mproc__os_handle_dup_from(long pid, mproc__os_fd_t theirs, int close_theirs,
                               mproc__os_fd_t *ours)
 {
     HANDLE process, h;
@@ -704,7 +700,9 @@ int mproc__os_handle_dup_from(long pid, mproc__os_fd_t theirs,
     if (rc != 0)
         return rc;
     if (!DuplicateHandle(process, (HANDLE) theirs, GetCurrentProcess(), &h, 0,
-                         FALSE, DUPLICATE_SAME_ACCESS)) {
+                         FALSE,
+                         DUPLICATE_SAME_ACCESS |
+                             (close_theirs ? DUPLICATE_CLOSE_SOURCE : 0))) {
         rc = mproc__win_error(GetLastError(),
                               "cannot copy a handle out of another process");
         CloseHandle(process);
@@ -712,6 +710,16 @@ int mproc__os_handle_dup_from(long pid, mproc__os_fd_t theirs,
     }
     CloseHandle(process);
     *ours = (mproc__os_fd_t) h;
+    return 0;
+}
+
+int mproc__os_dup(mproc__os_fd_t h, mproc__os_fd_t *copy)
+{
+    HANDLE out;
+    if (!DuplicateHandle(GetCurrentProcess(), (HANDLE) h, GetCurrentProcess(),
+                         &out, 0, FALSE, DUPLICATE_SAME_ACCESS))
+        return mproc__win_error(GetLastError(), "cannot duplicate a handle");
+    *copy = (mproc__os_fd_t) out;
     return 0;
 }
 
