@@ -345,6 +345,12 @@ static int scan(const unsigned char *p, size_t len, size_t *off, int depth)
     if (kind == HEAD_PAIRS)
         n *= 2;
     for (i = 0; i < n; i++) {
+        /* One-byte items, the commonest kind, need no call. */
+        b = at < len ? p[at] : 0xc1;
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+            at++;
+            continue;
+        }
         rc = scan(p, len, &at, depth + 1);
         if (rc != 0)
             return rc;

@@ -491,6 +491,10 @@ static void test_counts_beyond_the_message_are_corrupt(void)
     expect_corrupt("\xdc\x00\x04\xc0\xc0", 5);     /* array 16 of 4, 2 items */
     expect_corrupt("\xde\x00\x02\xc0\xc0\xc0", 6); /* map 16 of 2, 3 items */
     expect_corrupt("\x92\x91\x92\xc0", 4);
+    expect_corrupt("\x93\xa2"
+                   "ab",
+                   4); /* the items run out with the bytes */
+    expect_corrupt("\x93\xc0", 2);
 }
 
 static const harness_test tests[] = {
