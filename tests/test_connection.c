@@ -476,6 +476,37 @@ static void test_too_big_sends_nothing(void)
     mproc_conn_close(b);
 }
 
+/* @n lists, one inside the other, around an integer: depth @n. */
+static mproc_value_t *nested_lists(int n)
+{
+    mproc_value_t *v = mproc_value_int(7);
+    while (n-- > 0)
+        v = mproc_value_list_of(1, v);
+    return v;
+}
+
+/*
+ * A value nested deeper than any receiver decodes is refused by the send,
+ * so nothing arrives; a value at exactly the limit goes through.
+ */
+static void test_too_deep_sends_nothing(void)
+{
+    mproc_conn_t *a, *b;
+    mproc_value_t *deep = nested_lists(MPROC_VALUE_MAX_DEPTH + 1);
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_conn_send(b, deep), MPROC_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "MPROC_VALUE_MAX_DEPTH"));
+    CU_ASSERT_EQUAL(mproc_conn_poll(a, 0), MPROC_ETIMEDOUT);
+    send_str(b, "intact");
+    CU_ASSERT_EQUAL(mproc_conn_send(b, mproc_value_at(deep, 0)), 0);
+    expect_value(a, mproc_value_str("intact"));
+    expect_value(a, nested_lists(MPROC_VALUE_MAX_DEPTH));
+    CU_ASSERT_EQUAL(mproc_conn_poll(a, 0), MPROC_ETIMEDOUT);
+    mproc_value_free(deep);
+    mproc_conn_close(a);
+    mproc_conn_close(b);
+}
+
 /* ---- damage ------------------------------------------------------------- */
 
 static void test_corruption_is_skipped(void)
@@ -1262,6 +1293,7 @@ static const harness_test tests[] = {
     {"poll", test_poll, 0},
     {"export with unread data", test_export_with_unread_data, 0},
     {"too big sends nothing", test_too_big_sends_nothing, 0},
+    {"too deep sends nothing", test_too_deep_sends_nothing, 0},
     {"codec options are checked", test_codec_options_are_checked, 0},
     {"corruption is skipped", test_corruption_is_skipped, 0},
     {"peer dies mid-message", test_peer_dies_mid_message, 0},

@@ -595,9 +595,44 @@ static void test_bad_reference(void)
     mproc_value_free(ref);
 }
 
+/* @n lists, one inside the other, around an integer: depth @n. */
+static mproc_value_t *nested_lists(int n)
+{
+    mproc_value_t *v = mproc_value_int(7);
+    while (n-- > 0)
+        v = mproc_value_list_of(1, v);
+    return v;
+}
+
+/*
+ * A value nested deeper than any receiver decodes is refused by the put, so
+ * no get ever consumes it; a value at exactly the limit goes through.
+ */
+static void test_too_deep_puts_nothing(void)
+{
+    mproc_queue_t *q;
+    mproc_value_t *deep = nested_lists(MPROC_VALUE_MAX_DEPTH + 1);
+    mproc_value_t *limit = nested_lists(MPROC_VALUE_MAX_DEPTH);
+    mproc_value_t *small = mproc_value_str("ok");
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_queue_put(q, deep, 0), MPROC_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "MPROC_VALUE_MAX_DEPTH"));
+    CU_ASSERT_EQUAL(mproc_queue_qsize(q), 0);
+    CU_ASSERT_EQUAL(mproc_queue_put(q, small, 0), 0);
+    CU_ASSERT_EQUAL(mproc_queue_put(q, limit, 0), 0);
+    expect_next(q, small);
+    expect_next(q, limit);
+    CU_ASSERT_TRUE(mproc_queue_empty(q));
+    mproc_value_free(deep);
+    mproc_value_free(limit);
+    mproc_value_free(small);
+    mproc_queue_destroy(q);
+}
+
 static const harness_test tests[] = {
     {"order and nowait", test_order_and_nowait, 0},
     {"too big puts nothing", test_too_big_puts_nothing, 0},
+    {"too deep puts nothing", test_too_deep_puts_nothing, 0},
     {"corrupt item is reported and skipped",
      test_corrupt_item_is_reported_and_skipped, 0},
     {"compression round trips", test_compression_round_trips, 0},

@@ -338,6 +338,166 @@ static void test_user_map_is_not_a_reference(void)
     mproc_value_free(m);
 }
 
+/* ---- hostile and unusual shapes ------------------------------------------ */
+
+/* @n lists, one inside the other, around an integer: depth @n. */
+static mproc_value_t *nested_lists(int n)
+{
+    mproc_value_t *v = mproc_value_int(7);
+    while (n-- > 0)
+        v = mproc_value_list_of(1, v);
+    return v;
+}
+
+/* Encodes @v (freed), decodes it and checks it comes back equal. */
+static void expect_round_trip(mproc_value_t *v)
+{
+    mproc__buf_t b = {0};
+    mproc_value_t *back = NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_EQUAL(mproc__value_encode(v, &b), 0);
+    CU_ASSERT_EQUAL(mproc__value_decode(b.data, b.len, &back), 0);
+    CU_ASSERT_TRUE(mproc_value_equal(v, back));
+    mproc_value_free(back);
+    mproc_value_free(v);
+    mproc__buf_free(&b);
+}
+
+/* Checks that @v (freed) is refused by the encoder, naming the limit. */
+static void expect_too_deep(mproc_value_t *v)
+{
+    mproc__buf_t b = {0};
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_EQUAL(mproc__value_encode(v, &b), MPROC_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "MPROC_VALUE_MAX_DEPTH"));
+    CU_ASSERT_EQUAL(b.len, 0);
+    mproc_value_free(v);
+    mproc__buf_free(&b);
+}
+
+static void test_depth_is_one_limit_for_both_sides(void)
+{
+    mproc_value_t *v, *m;
+    int i;
+    expect_round_trip(nested_lists(MPROC_VALUE_MAX_DEPTH));
+    expect_too_deep(nested_lists(MPROC_VALUE_MAX_DEPTH + 1));
+    /* A record is two levels: its fields are a list of their own. */
+    v = mproc_value_int(1);
+    for (i = 0; i < MPROC_VALUE_MAX_DEPTH / 2; i++)
+        v = mproc_value_record("point", mproc_value_list_of(1, v));
+    expect_round_trip(mproc_value_copy(v));
+    expect_too_deep(mproc_value_list_of(1, v));
+    /* A record's fields nest on from the record's own depth. */
+    expect_round_trip(mproc_value_record(
+        "point",
+        mproc_value_list_of(1, nested_lists(MPROC_VALUE_MAX_DEPTH - 2))));
+    expect_too_deep(mproc_value_record(
+        "point",
+        mproc_value_list_of(1, nested_lists(MPROC_VALUE_MAX_DEPTH - 1))));
+    /* Keys count as much as values. */
+    m = mproc_value_map();
+    mproc_value_map_set(m, nested_lists(MPROC_VALUE_MAX_DEPTH - 1),
+                        mproc_value_nil());
+    expect_round_trip(mproc_value_copy(m));
+    mproc_value_map_set(m, nested_lists(MPROC_VALUE_MAX_DEPTH),
+                        mproc_value_nil());
+    expect_too_deep(m);
+    /* A reference is one level. */
+    v = named_ref(MPROC_REF_LOCK, "mproc-0123456789abcdef");
+    for (i = 0; i < MPROC_VALUE_MAX_DEPTH - 1; i++)
+        v = mproc_value_list_of(1, v);
+    expect_round_trip(mproc_value_copy(v));
+    expect_too_deep(mproc_value_list_of(1, v));
+}
+
+/* Decodes @len bytes and checks they are corrupt input, nothing else. */
+static void expect_corrupt(const void *msg, size_t len)
+{
+    mproc_value_t *back = (mproc_value_t *) 1;
+    CU_ASSERT_EQUAL(mproc__value_decode(msg, len, &back), MPROC_ECORRUPT);
+    CU_ASSERT_PTR_NULL(back);
+    CU_ASSERT_PTR_NULL(strstr(mproc_last_error(), "memory"));
+}
+
+static void test_too_deep_a_message_is_corrupt(void)
+{
+    unsigned char msg[MPROC_VALUE_MAX_DEPTH + 2];
+    mproc_value_t *back = NULL;
+    memset(msg, 0x91, sizeof msg); /* fixarray of one item */
+    msg[MPROC_VALUE_MAX_DEPTH] = 0xc0;
+    CU_ASSERT_EQUAL(mproc__value_decode(msg, MPROC_VALUE_MAX_DEPTH + 1, &back),
+                    0);
+    mproc_value_free(back);
+    msg[MPROC_VALUE_MAX_DEPTH] = 0x91;
+    msg[MPROC_VALUE_MAX_DEPTH + 1] = 0xc0;
+    expect_corrupt(msg, MPROC_VALUE_MAX_DEPTH + 2);
+}
+
+/*
+ * Records nested in records, 30,000 deep (300 KB): each level is an ext 32
+ * header, [ "p", [ the next level ] ]. Decoding stops at the depth limit
+ * instead of recursing down the whole message.
+ */
+static void test_nested_record_headers_are_corrupt(void)
+{
+    enum { LEVELS = 30000, LEVEL_SIZE = 10 };
+    size_t len = (size_t) LEVELS * LEVEL_SIZE + 1, off = 0, body;
+    unsigned char *msg = malloc(len);
+    int i;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(msg);
+    for (i = 0; i < LEVELS; i++) {
+        body = len - off - 6;
+        msg[off++] = 0xc9;
+        msg[off++] = (unsigned char) (body >> 24);
+        msg[off++] = (unsigned char) (body >> 16);
+        msg[off++] = (unsigned char) (body >> 8);
+        msg[off++] = (unsigned char) body;
+        msg[off++] = 1; /* a record */
+        msg[off++] = 0x92;
+        msg[off++] = 0xa1;
+        msg[off++] = 'p';
+        msg[off++] = 0x91;
+    }
+    msg[off] = 0xc0;
+    expect_corrupt(msg, len);
+    free(msg);
+}
+
+/*
+ * Headers that claim more items or bytes than the message holds: each is
+ * corrupt at once, before anything the size of the claim is allocated.
+ */
+static void test_counts_beyond_the_message_are_corrupt(void)
+{
+    /* array 32, map 32, str 32, bin 32 and ext 32 of 4 Gi - 1 */
+    static const char *const claims[] = {"\xdd", "\xdf", "\xdb", "\xc6",
+                                         "\xc9"};
+    unsigned char claim[6], msg[16];
+    size_t i;
+    for (i = 0; i < sizeof claims / sizeof claims[0]; i++) {
+        claim[0] = (unsigned char) claims[i][0];
+        memset(claim + 1, 0xff, 4);
+        claim[5] = 1; /* the ext's type; a first item for the others */
+        expect_corrupt(claim, 5);
+        expect_corrupt(claim, 6);
+        /* The same inside a list, and inside a record's fields. */
+        msg[0] = 0x91;
+        memcpy(msg + 1, claim, 6);
+        expect_corrupt(msg, 7);
+        memcpy(msg, "\xc7\x0a\x01\x92\xa1p\x91", 7); /* ext 8 of 10 bytes */
+        memcpy(msg + 7, claim, 6);
+        expect_corrupt(msg, 13);
+    }
+    /* A count the message could hold, yet does not: still corrupt. */
+    expect_corrupt("\xdc\x00\x04\xc0\xc0", 5);     /* array 16 of 4, 2 items */
+    expect_corrupt("\xde\x00\x02\xc0\xc0\xc0", 6); /* map 16 of 2, 3 items */
+    expect_corrupt("\x92\x91\x92\xc0", 4);
+    expect_corrupt("\x93\xa2"
+                   "ab",
+                   4); /* the items run out with the bytes */
+    expect_corrupt("\x93\xc0", 2);
+}
+
 static const harness_test tests[] = {
     {"references: copy, compare and free",
      test_references_copy_compare_and_free, 0},
@@ -345,6 +505,13 @@ static const harness_test tests[] = {
      test_references_round_trip_inside_containers, 0},
     {"hostile references are corrupt", test_hostile_references_are_corrupt, 0},
     {"a user map is not a reference", test_user_map_is_not_a_reference, 0},
+    {"depth is one limit for both sides",
+     test_depth_is_one_limit_for_both_sides, 0},
+    {"too deep a message is corrupt", test_too_deep_a_message_is_corrupt, 0},
+    {"nested record headers are corrupt",
+     test_nested_record_headers_are_corrupt, 0},
+    {"counts beyond the message are corrupt",
+     test_counts_beyond_the_message_are_corrupt, 0},
     {"construction and inspection", test_construction_and_inspection, 0},
     {"encode/decode round trip", test_encode_decode_round_trip, 0},
     {"frames deflate only when it pays", test_frames_deflate_only_when_it_pays,

@@ -66,7 +66,8 @@ MPROC_API int mproc_pipe(mproc_conn_t **a, mproc_conn_t **b, int duplex,
  * Sends a value.
  * @return 0; MPROC_ETOOBIG (nothing is sent); MPROC_ECLOSED; MPROC_ENOTREG
  * for a record whose type is not registered; MPROC_ESTATE if this end
- * cannot send.
+ * cannot send; MPROC_EINVAL for a value nested deeper than
+ * MPROC_VALUE_MAX_DEPTH (nothing is sent).
  */
 MPROC_API int mproc_conn_send(mproc_conn_t *c, const mproc_value_t *v);
 /**

@@ -69,7 +69,8 @@ MPROC_API int mproc_joinable_queue_create(mproc_queue_t **q,
  * @return 0; MPROC_EFULL, the put's timeout code (Python's Full): the
  * queue stayed full for @p timeout seconds; MPROC_ETOOBIG (nothing is put);
  * MPROC_ECLOSED after mproc_queue_close(); MPROC_ENOTREG for an unregistered
- * record type.
+ * record type; MPROC_EINVAL for a value nested deeper than
+ * MPROC_VALUE_MAX_DEPTH (nothing is put).
  */
 MPROC_API int mproc_queue_put(mproc_queue_t *q, const mproc_value_t *v,
                               double timeout);

@@ -75,6 +75,22 @@ typedef enum mproc_ref_kind_e {
     MPROC_REF_CONN      /**< a connection (one end of a Pipe) */
 } mproc_ref_kind_e;
 
+/**
+ * The deepest nesting a value may have to cross a process boundary.
+ *
+ * Each list, map and reference counts one level, and a record two (on the
+ * wire its fields are a list inside the record), wherever it sits: as an
+ * item, a key, a value or a field. A list of integers has depth 1, a list
+ * holding that list depth 2, a scalar depth 0.
+ *
+ * Sending a deeper value (mproc_queue_put(), mproc_conn_send(), a start
+ * argument) fails with MPROC_EINVAL and a sentence naming this limit, and
+ * nothing is sent, because no receiver could decode it. A received message
+ * that nests deeper is corrupt input (MPROC_ECORRUPT): the receiver's
+ * stack and memory stay bounded whatever a peer sends.
+ */
+#define MPROC_VALUE_MAX_DEPTH 32
+
 /** An opaque dynamic value. */
 typedef struct mproc_value_t mproc_value_t;
 
