@@ -283,6 +283,12 @@ int mproc__bootstrap_build(const mproc_process_t *p,
                            const mproc__os_fd_t *child_handles,
                            mproc__buf_t *frame);
 /*
+ * Decodes and checks a bootstrap payload, its arguments included, as
+ * mproc__bootstrap_run() does before it acts, and returns instead of
+ * running it: 0, or MPROC_ECORRUPT / MPROC_ENOMEM. For the fuzz harness.
+ */
+int mproc__bootstrap_check(const void *payload, size_t len);
+/*
  * Decodes a bootstrap payload, becomes the process it describes and runs its
  * target. Never returns: a bad payload ends the process with exit code 1 and
  * a sentence on stderr. @forked: end with _exit (forkserver children).
