@@ -201,7 +201,7 @@ typedef struct boot_msg {
  */
 static int boot_decode(const void *payload, size_t len, boot_msg *b)
 {
-    const mproc_value_t *ident, *token, *l;
+    const mproc_value_t *ident = NULL, *token, *l;
     size_t i, n;
     int rc;
     memset(b, 0, sizeof *b);
