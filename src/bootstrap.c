@@ -87,89 +87,152 @@ static int get_field(const mproc_value_t *m, const char *key,
     return 0;
 }
 
+/* What a bootstrap message holds, checked; @m owns every field. */
+typedef struct boot_msg {
+    mproc_value_t *m;
+    const mproc_value_t *name, *daemon, *ppid, *key, *log_on, *log_level,
+        *config, *target, *args;
+    int identity[64];
+    size_t nidentity;
+    /* The connection token and handle list, if any (has_token). */
+    int has_token;
+    int64_t token;
+    mproc__os_fd_t handles[MPROC__OS_MAX_PASS];
+    size_t nhandles;
+} boot_msg;
+
 /*
- * Records the connections handed to this process at its start: @handles
- * if given (a forkserver child), else the message's list.
+ * Decodes and checks @payload into @b without acting on any of it, so that
+ * a corrupt message is refused before the process changes. 0, or
+ * MPROC_ECORRUPT (or MPROC_ENOMEM) with @b holding nothing.
  */
-static int adopt_handles(const mproc_value_t *m, const mproc__os_fd_t *handles,
-                         size_t nhandles)
+static int boot_decode(const void *payload, size_t len, boot_msg *b)
 {
-    mproc__os_fd_t list[MPROC__OS_MAX_PASS];
-    const mproc_value_t *token = mproc_value_get(m, "conn_token");
-    const mproc_value_t *l = mproc_value_get(m, "handles");
-    size_t i;
-    if (token == NULL)
-        return 0;
-    if (mproc_value_type(token) != MPROC_VALUE_INT ||
-        (handles == NULL && (mproc_value_type(l) != MPROC_VALUE_LIST ||
-                             mproc_value_len(l) > MPROC__OS_MAX_PASS)))
-        return mproc__set_error(MPROC_ECORRUPT, "bad connection handles");
-    if (handles == NULL) {
-        nhandles = mproc_value_len(l);
-        for (i = 0; i < nhandles; i++) {
+    const mproc_value_t *ident = NULL, *token, *l;
+    size_t i, n;
+    int rc;
+    memset(b, 0, sizeof *b);
+    rc = mproc__value_decode(payload, len, &b->m);
+    if (rc == 0 && mproc_value_type(b->m) != MPROC_VALUE_MAP)
+        rc = mproc__set_error(MPROC_ECORRUPT, "the message is not a map");
+    if (rc == 0)
+        rc = get_field(b->m, "name", MPROC_VALUE_STR, &b->name);
+    if (rc == 0)
+        rc = get_field(b->m, "identity", MPROC_VALUE_LIST, &ident);
+    if (rc == 0)
+        rc = get_field(b->m, "daemon", MPROC_VALUE_BOOL, &b->daemon);
+    if (rc == 0)
+        rc = get_field(b->m, "parent_pid", MPROC_VALUE_INT, &b->ppid);
+    if (rc == 0)
+        rc = get_field(b->m, "authkey", MPROC_VALUE_BYTES, &b->key);
+    if (rc == 0)
+        rc = get_field(b->m, "log_on", MPROC_VALUE_BOOL, &b->log_on);
+    if (rc == 0)
+        rc = get_field(b->m, "log_level", MPROC_VALUE_INT, &b->log_level);
+    if (rc == 0)
+        rc = get_field(b->m, "config", MPROC_VALUE_MAP, &b->config);
+    if (rc == 0)
+        rc = get_field(b->m, "target", MPROC_VALUE_STR, &b->target);
+    if (rc == 0)
+        rc = get_field(b->m, "args", MPROC_VALUE_BYTES, &b->args);
+    if (rc == 0) {
+        n = mproc_value_len(ident);
+        if (n > MPROC__ARRAY_SIZE(b->identity) ||
+            mproc_value_len(b->key) != MPROC__AUTHKEY_SIZE)
+            rc = mproc__set_error(MPROC_ECORRUPT, "bad identity or authkey");
+        for (i = 0; rc == 0 && i < n; i++)
+            b->identity[i] = (int) mproc_value_as_int(mproc_value_at(ident, i));
+        b->nidentity = n;
+    }
+    for (i = 0; rc == 0 && i < mproc_value_len(b->config); i++)
+        if (mproc_value_as_str(mproc_value_key_at(b->config, i)) == NULL ||
+            mproc_value_as_str(mproc_value_value_at(b->config, i)) == NULL)
+            rc = mproc__set_error(MPROC_ECORRUPT,
+                                  "configuration entry is not a string");
+    token = rc == 0 ? mproc_value_get(b->m, "conn_token") : NULL;
+    if (token != NULL) {
+        /* A forkserver child may be given its handles by the server. */
+        l = mproc_value_get(b->m, "handles");
+        b->has_token = 1;
+        b->token = mproc_value_as_int(token);
+        if (mproc_value_type(token) != MPROC_VALUE_INT ||
+            (l != NULL && (mproc_value_type(l) != MPROC_VALUE_LIST ||
+                           mproc_value_len(l) > MPROC__OS_MAX_PASS)))
+            rc = mproc__set_error(MPROC_ECORRUPT, "bad connection handles");
+        n = mproc_value_len(l);
+        for (i = 0; rc == 0 && i < n; i++) {
             const mproc_value_t *h = mproc_value_at(l, i);
             if (mproc_value_type(h) != MPROC_VALUE_INT)
-                return mproc__set_error(MPROC_ECORRUPT,
-                                        "bad connection handles");
-            list[i] = (mproc__os_fd_t) mproc_value_as_int(h);
+                rc = mproc__set_error(MPROC_ECORRUPT, "bad connection handles");
+            b->handles[i] = (mproc__os_fd_t) mproc_value_as_int(h);
         }
-        handles = list;
+        b->nhandles = n;
     }
-    return mproc__conn_boot_handles(handles, nhandles,
-                                    mproc_value_as_int(token));
+    if (rc != 0) {
+        mproc_value_free(b->m);
+        b->m = NULL;
+    }
+    return rc;
+}
+
+int mproc__bootstrap_check(const void *payload, size_t len)
+{
+    boot_msg b;
+    mproc_value_t *argv = NULL;
+    const void *ap;
+    size_t alen;
+    int rc = boot_decode(payload, len, &b);
+    if (rc != 0)
+        return rc;
+    /* The arguments are decoded as run_target() decodes them. */
+    ap = mproc_value_as_bytes(b.args, &alen);
+    rc = mproc__value_decode(ap, alen, &argv);
+    if (rc == 0 && mproc_value_type(argv) != MPROC_VALUE_LIST)
+        rc = mproc__set_error(MPROC_ECORRUPT, "arguments are not a list");
+    mproc_value_free(argv);
+    mproc_value_free(b.m);
+    return rc;
 }
 
 void mproc__bootstrap_run(const void *payload, size_t len, int forked,
                           const mproc__os_fd_t *handles, size_t nhandles)
 {
-    mproc_value_t *m = NULL;
-    const mproc_value_t *name, *ident, *daemon, *ppid, *key, *log_on,
-        *log_level, *config, *target, *args, *v;
-    int identity[64];
-    size_t i, n;
+    boot_msg b;
+    const mproc_value_t *v;
     mproc_target_fn fn;
 
     mproc__finalize_set_forked(forked);
-    if (mproc__value_decode(payload, len, &m) != 0 ||
-        mproc_value_type(m) != MPROC_VALUE_MAP ||
-        get_field(m, "name", MPROC_VALUE_STR, &name) != 0 ||
-        get_field(m, "identity", MPROC_VALUE_LIST, &ident) != 0 ||
-        get_field(m, "daemon", MPROC_VALUE_BOOL, &daemon) != 0 ||
-        get_field(m, "parent_pid", MPROC_VALUE_INT, &ppid) != 0 ||
-        get_field(m, "authkey", MPROC_VALUE_BYTES, &key) != 0 ||
-        get_field(m, "log_on", MPROC_VALUE_BOOL, &log_on) != 0 ||
-        get_field(m, "log_level", MPROC_VALUE_INT, &log_level) != 0 ||
-        get_field(m, "config", MPROC_VALUE_MAP, &config) != 0 ||
-        get_field(m, "target", MPROC_VALUE_STR, &target) != 0 ||
-        get_field(m, "args", MPROC_VALUE_BYTES, &args) != 0)
+    if (boot_decode(payload, len, &b) != 0)
         boot_fail(forked, "corrupt bootstrap message");
-    n = mproc_value_len(ident);
-    if (n > MPROC__ARRAY_SIZE(identity) ||
-        mproc_value_len(key) != MPROC__AUTHKEY_SIZE) {
-        mproc__set_error(MPROC_ECORRUPT, "bad identity or authkey");
+    if (b.has_token && handles == NULL &&
+        mproc_value_get(b.m, "handles") == NULL) {
+        mproc__set_error(MPROC_ECORRUPT, "bad connection handles");
         boot_fail(forked, "corrupt bootstrap message");
     }
-    for (i = 0; i < n; i++)
-        identity[i] = (int) mproc_value_as_int(mproc_value_at(ident, i));
 
-    if (mproc__process_become(mproc_value_as_str(name),
-                              mproc_value_as_bool(daemon), identity, n,
-                              (long) mproc_value_as_int(ppid),
-                              mproc_value_as_bytes(key, NULL)) != 0)
+    if (mproc__process_become(mproc_value_as_str(b.name),
+                              mproc_value_as_bool(b.daemon), b.identity,
+                              b.nidentity, (long) mproc_value_as_int(b.ppid),
+                              mproc_value_as_bytes(b.key, NULL)) != 0)
         boot_fail(forked, "cannot start");
-    mproc__log_restore(mproc_value_as_bool(log_on),
-                       (int) mproc_value_as_int(log_level));
-    v = mproc_value_get(m, "start_method");
+    mproc__log_restore(mproc_value_as_bool(b.log_on),
+                       (int) mproc_value_as_int(b.log_level));
+    v = mproc_value_get(b.m, "start_method");
     if (v != NULL)
         mproc_set_start_method((mproc_start_method_e) mproc_value_as_int(v), 1);
-    if (mproc__config_import(config) != 0 ||
-        adopt_handles(m, handles, nhandles) != 0)
+    if (mproc__config_import(b.config) != 0)
         boot_fail(forked, "corrupt bootstrap message");
-    v = mproc_value_get(m, "tracker");
+    /* The handles the server gives a forkserver child win over the list. */
+    if (b.has_token &&
+        (handles != NULL
+             ? mproc__conn_boot_handles(handles, nhandles, b.token)
+             : mproc__conn_boot_handles(b.handles, b.nhandles, b.token)) != 0)
+        boot_fail(forked, "corrupt bootstrap message");
+    v = mproc_value_get(b.m, "tracker");
     if (mproc_value_len(v) > 0 &&
         mproc__os_tracker_adopt(mproc_value_as_str(v)) != 0)
         boot_fail(forked, "cannot start");
-    v = mproc_value_get(m, "cwd");
+    v = mproc_value_get(b.m, "cwd");
     if (mproc_value_as_str(v) != NULL &&
         mproc__os_chdir(mproc_value_as_str(v)) != 0) {
         /* Python's spawn fails the same way on a vanished directory. */
@@ -177,21 +240,21 @@ void mproc__bootstrap_run(const void *payload, size_t len, int forked,
                          mproc_value_as_str(v));
         boot_fail(forked, "cannot start");
     }
-    fn = mproc__target_find(mproc_value_as_str(target));
+    fn = mproc__target_find(mproc_value_as_str(b.target));
     if (fn == NULL) {
         mproc__set_error(MPROC_ENOTREG,
                          "target '%s' is not registered in this program",
-                         mproc_value_as_str(target));
+                         mproc_value_as_str(b.target));
         boot_fail(forked, "cannot start");
     }
     {
         /* Keep only the arguments: the rest of the message is spent. */
         mproc__buf_t a = {0};
         size_t alen;
-        const void *ap = mproc_value_as_bytes(args, &alen);
+        const void *ap = mproc_value_as_bytes(b.args, &alen);
         if (mproc__buf_append(&a, ap, alen) != 0)
             boot_fail(forked, "cannot start");
-        mproc_value_free(m);
+        mproc_value_free(b.m);
         run_target(fn, a.data, a.len);
     }
 }

@@ -14,6 +14,12 @@
 #define MPROC__MAX_BOOTSTRAP (256u * 1024u * 1024u)
 
 /*
+ * Decodes and checks a bootstrap payload, its arguments included, as
+ * mproc__bootstrap_run() does before it acts, and returns instead of
+ * running it: 0, or MPROC_ECORRUPT / MPROC_ENOMEM. For the fuzz harness.
+ */
+int mproc__bootstrap_check(const void *payload, size_t len);
+/*
  * Decodes a bootstrap payload, becomes the process it describes and runs its
  * target. Never returns: a bad payload ends the process with exit code 1 and
  * a sentence on stderr. @forked: end with _exit (forkserver children).

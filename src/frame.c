@@ -209,7 +209,11 @@ int mproc__frame_open_body(const unsigned char *h, const void *body,
                                 "message of %zu bytes exceeds the maximum "
                                 "of %zu",
                                 raw, max_payload);
-    rc = mproc__buf_reserve(out, raw);
+    /*
+     * At least one byte, so that @out has memory even for an empty payload:
+     * out->data + out->len below is undefined on a NULL buffer, even + 0.
+     */
+    rc = mproc__buf_reserve(out, raw > 0 ? raw : 1);
     if (rc != 0)
         return rc;
     got = (uLongf) raw;

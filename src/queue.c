@@ -409,7 +409,7 @@ static int take(mproc_queue_t *q)
                                     "queue record length is corrupt; the "
                                     "ring was reset");
         }
-        rc = mproc__buf_reserve(&q->frame, n);
+        rc = mproc__buf_reserve(&q->frame, n + 1); /* A buffer even for 0. */
         if (rc != 0)
             return rc;
         ring_read(q, head + 4, q->frame.data, n);

@@ -144,6 +144,33 @@ static void test_corrupt_item_is_reported_and_skipped(void)
     mproc_queue_destroy(q);
 }
 
+/*
+ * A record of no bytes in the ring, as a broken or hostile process that
+ * maps the queue can leave it, got by a handle that never held a frame (as
+ * in another process): reported as corrupt, without undefined behaviour
+ * (the sanitizers' build checks that).
+ */
+static void test_empty_record_is_corrupt(void)
+{
+    mproc_queue_t *q, *other;
+    mproc_value_t *item = mproc_value_str("x"), *ref, *v;
+    unsigned char *ring;
+    size_t cap;
+    uint64_t head;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    ref = mproc_value_queue(q);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_import(&other, ref), 0);
+    CU_ASSERT_EQUAL(mproc_queue_put(q, item, 0), 0);
+    mproc__queue_debug_ring(other, &ring, &cap, &head);
+    mproc__put_u32(ring + head % cap, 0);
+    CU_ASSERT_EQUAL(mproc_queue_get(other, &v, 0), MPROC_ECORRUPT);
+    CU_ASSERT_PTR_NULL(v);
+    mproc_value_free(ref);
+    mproc_value_free(item);
+    mproc_queue_destroy(other);
+    mproc_queue_destroy(q);
+}
+
 static void test_compression_round_trips(void)
 {
     mproc_queue_t *q;
@@ -635,6 +662,7 @@ static const harness_test tests[] = {
     {"too deep puts nothing", test_too_deep_puts_nothing, 0},
     {"corrupt item is reported and skipped",
      test_corrupt_item_is_reported_and_skipped, 0},
+    {"empty record is corrupt", test_empty_record_is_corrupt, 0},
     {"compression round trips", test_compression_round_trips, 0},
     {"codec options are checked", test_codec_options_are_checked, 0},
     {"producer that exits loses nothing",

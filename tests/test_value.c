@@ -118,6 +118,33 @@ static void frame_round_trip(size_t size, int compressible, int expect_deflated)
     free(payload);
 }
 
+/*
+ * A deflated frame of an empty payload (the encoder never makes one, a
+ * hostile peer can): it opens to nothing, into a buffer that holds nothing
+ * yet, without undefined behaviour (the sanitizers' build checks that).
+ */
+static void test_empty_deflated_frame_opens_to_nothing(void)
+{
+    /* The payload's length (0), then zlib's stream of no bytes. */
+    static const unsigned char body[12] = {0,    0,    0,    0,    0x78, 0x9c,
+                                           0x03, 0x00, 0x00, 0x00, 0x00, 0x01};
+    mproc__buf_t f = {0}, out = {0};
+    size_t len;
+    /* Framed as is, then marked deflated: the checksum covers the body. */
+    CU_ASSERT_EQUAL_FATAL(
+        mproc__frame_encode_flags(body, sizeof body, 0, NULL, &f), 0);
+    f.data[5] |= MPROC__FRAME_FLAG_DEFLATED;
+    CU_ASSERT_EQUAL(mproc__frame_check_header(f.data, 1000, &len), 0);
+    CU_ASSERT_EQUAL(len, sizeof body);
+    CU_ASSERT_EQUAL(mproc__frame_open_body(f.data,
+                                           f.data + MPROC__FRAME_HEADER_SIZE,
+                                           len, 1000, &out),
+                    0);
+    CU_ASSERT_EQUAL(out.len, 0);
+    mproc__buf_free(&f);
+    mproc__buf_free(&out);
+}
+
 static void test_frames_deflate_only_when_it_pays(void)
 {
     frame_round_trip(10, 1, 0);     /* below the threshold */
@@ -514,6 +541,8 @@ static const harness_test tests[] = {
      test_counts_beyond_the_message_are_corrupt, 0},
     {"construction and inspection", test_construction_and_inspection, 0},
     {"encode/decode round trip", test_encode_decode_round_trip, 0},
+    {"empty deflated frame opens to nothing",
+     test_empty_deflated_frame_opens_to_nothing, 0},
     {"frames deflate only when it pays", test_frames_deflate_only_when_it_pays,
      0},
     {"corrupt frames are reported", test_corrupt_frames_are_reported, 0},

@@ -2,11 +2,14 @@
 # Installs what is missing, builds mproc for Linux and for Windows, and runs
 # every test: the native suites, the same suites under AddressSanitizer and
 # UndefinedBehaviorSanitizer (with the Lock on its pthread path), and the
-# Windows build under Wine.
+# Windows build under Wine, and the fuzz harnesses (clang, libFuzzer): each
+# replays its seed corpus, then is fuzzed for a short while.
 #
 #   tools/test-all.sh            (what .ci/run runs)
+#   MPROC_FUZZ_SECONDS=60 tools/test-all.sh   fuzz each harness 60 s (default
+#                                              15; 0: replay the corpora only)
 #
-# Build trees go to build/{native,sanitize,win64}; the cross-built Windows
+# Build trees go to build/{native,sanitize,fuzz,win64}; the cross-built Windows
 # dependencies and the Wine prefix are cached outside the checkout (see
 # tools/build-win-deps.sh). Ends with one line "total: N passed, N failed".
 set -euo pipefail
@@ -45,7 +48,8 @@ tools/install-deps.sh --windows
 mkdir -p "$logs"
 
 step "Linux: build"
-cmake -S . -B build/native -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$logs/native.cmake.log"
+cmake -S . -B build/native -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPROC_FUZZ=OFF \
+      >"$logs/native.cmake.log"
 cmake --build build/native -j"$jobs"
 step "Linux: tests"
 run_ctest native build/native
@@ -56,7 +60,7 @@ step "Linux, ASan + UBSan, the Lock's pthread path: build"
 # sanitizers slow every test: its timeout (30 s) is tripled.
 cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DMPROC_SANITIZE=ON \
       -DMPROC_BUILD_BENCH=OFF -DMPROC_LOCK_GLIBC_FAST=OFF \
-      -DMPROC_TEST_TIMEOUT_MULTIPLIER=3 >"$logs/sanitize.cmake.log"
+      -DMPROC_TEST_TIMEOUT_MULTIPLIER=3 -DMPROC_FUZZ=OFF >"$logs/sanitize.cmake.log"
 cmake --build build/sanitize -j"$jobs"
 step "Linux, ASan + UBSan, the Lock's pthread path: tests"
 # A crashing child must die of its signal (handle_segv=0); any report fails
@@ -64,6 +68,24 @@ step "Linux, ASan + UBSan, the Lock's pthread path: tests"
 run_ctest sanitize build/sanitize \
     ASAN_OPTIONS=handle_segv=0:detect_leaks=1:abort_on_error=0 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+step "Fuzzing (clang, libFuzzer + ASan + UBSan): build"
+# Its own build with clang: the harnesses of fuzz/ and an instrumented copy
+# of the library. Each harness has two ctest entries: the replay of its
+# corpus (fuzz/corpus/<name>) and a run of MPROC_FUZZ_SECONDS.
+fuzz_seconds=${MPROC_FUZZ_SECONDS:-15}
+CC=clang cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DMPROC_BUILD_TESTS=OFF -DMPROC_BUILD_EXAMPLES=OFF -DMPROC_BUILD_BENCH=OFF \
+      -DMPROC_FUZZ=ON -DMPROC_FUZZ_SECONDS="$fuzz_seconds" >"$logs/fuzz.cmake.log"
+cmake --build build/fuzz -j"$jobs"
+step "Fuzzing: replay the corpora, then ${fuzz_seconds} s per harness"
+fuzz_failed_before=$failed
+run_ctest fuzz build/fuzz
+if [ "$failed" -gt "$fuzz_failed_before" ]; then
+    # libFuzzer wrote each crashing input there ("Test unit written to").
+    echo "fuzz: failures above; their inputs are in build/fuzz/fuzz/findings/:" >&2
+    ls -l build/fuzz/fuzz/findings >&2 || true
+fi
 
 step "Windows (mingw-w64): dependencies"
 win_deps=$(tools/build-win-deps.sh)

@@ -1,0 +1,170 @@
+/*
+ * Writes the seed corpora: a few valid inputs per harness, made by the
+ * library's own encoders so that they stay what a peer really sends.
+ *
+ *   mproc_fuzz_corpus <dir>     writes <dir>/<harness>/<seed>
+ *
+ * The committed fuzz/corpus/ is this program's output; run it again after
+ * a change of a wire format.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mproc.h"
+#include "mproc_private.h"
+
+static char root[4096];
+
+static void seed_target(const mproc_value_t *args)
+{
+    (void) args;
+}
+MPROC_TARGET(seed_target)
+
+static mproc_value_t *record_call(const mproc_value_t *rec)
+{
+    (void) rec;
+    return NULL;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "mproc_fuzz_corpus: %s: %s\n", what, mproc_last_error());
+    exit(1);
+}
+
+static void put(const char *harness, const char *name, const void *p, size_t n)
+{
+    char path[4096];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/%s/%s", root, harness, name);
+    f = fopen(path, "wb");
+    if (f == NULL || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
+        fprintf(stderr, "mproc_fuzz_corpus: cannot write %s\n", path);
+        exit(1);
+    }
+}
+
+/* The value's encoding (freed), or a failure. */
+static mproc__buf_t encode(mproc_value_t *v)
+{
+    mproc__buf_t b = {0};
+    if (v == NULL || mproc__value_encode(v, &b) != 0)
+        die("encode");
+    mproc_value_free(v);
+    return b;
+}
+
+static mproc__buf_t frame(const mproc__buf_t *payload, unsigned flags,
+                          size_t threshold)
+{
+    mproc__frame_opts_t o = {threshold, 1};
+    mproc__buf_t f = {0};
+    if (mproc__frame_encode_flags(payload->data, payload->len, flags, &o, &f) !=
+        0)
+        die("frame");
+    return f;
+}
+
+int main(int argc, char **argv)
+{
+    static const char *const harnesses[] = {"frame",     "conn",  "value",
+                                            "bootstrap", "queue", "tracker"};
+    mproc__buf_t values[6], f, g, text = {0};
+    mproc_queue_t *q;
+    char name[32];
+    size_t i;
+    if (mproc_main(argc, argv) != 0 || argc != 2)
+        die("usage: mproc_fuzz_corpus <dir>");
+    for (i = 0; i < MPROC__ARRAY_SIZE(harnesses); i++) {
+        char cmd[4200];
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s/%s'", argv[1], harnesses[i]);
+        if (system(cmd) != 0)
+            die("mkdir");
+    }
+    /* The bootstrap message names the working directory: the seed names
+     * the root, not the checkout it was made in. */
+    if (realpath(argv[1], root) == NULL || chdir("/") != 0)
+        die("realpath");
+    if (mproc_register_record("point", record_call) != 0)
+        die("register");
+    if (mproc_queue_create(&q, NULL) != 0)
+        die("queue");
+    values[0] = encode(mproc_value_nil());
+    values[1] = encode(
+        mproc_value_list_of(4, mproc_value_int(-7), mproc_value_str("a"),
+                            mproc_value_float(2.5), mproc_value_bool(1)));
+    values[2] = encode(mproc_value_map());
+    {
+        mproc_value_t *m = mproc_value_map();
+        if (m == NULL || mproc_value_map_set_str(
+                             m, "k", mproc_value_bytes("\0\1\2", 3)) != 0)
+            die("map");
+        mproc__buf_free(&values[2]);
+        values[2] = encode(m);
+    }
+    values[3] = encode(
+        mproc_value_record("point", mproc_value_list_of(2, mproc_value_int(1),
+                                                        mproc_value_int(2))));
+    values[4] = encode(mproc_value_queue(q));
+    values[5] = encode(mproc_value_list_of(2, mproc_value_int(INT64_MAX),
+                                           mproc_value_str("")));
+    for (i = 0; i < MPROC__ARRAY_SIZE(values); i++) {
+        snprintf(name, sizeof name, "value-%zu", i);
+        put("value", name, values[i].data, values[i].len);
+        f = frame(&values[i], 0, 0);
+        put("queue", name, f.data, f.len);
+        put("frame", name, f.data, f.len);
+        mproc__buf_free(&f);
+    }
+    /* A deflated frame, a raw one (send_bytes), and a stream of both. */
+    for (i = 0; i < 64; i++)
+        mproc__buf_append(&text, "all work and no play ", 21);
+    f = frame(&text, MPROC__FRAME_FLAG_RAW, 1);
+    put("frame", "deflated", f.data, f.len);
+    g = frame(&values[1], 0, 0);
+    mproc__buf_append(&g, f.data, f.len);
+    put("conn", "value-then-bytes", g.data, g.len);
+    mproc__buf_free(&f);
+    mproc__buf_free(&g);
+    f = frame(&values[2], 0, 0);
+    put("conn", "map", f.data, f.len);
+    mproc__buf_free(&f);
+    /* The bootstrap payload a spawn child reads, after its frame. */
+    {
+        static const int identity[1] = {1};
+        static const unsigned char key[MPROC__AUTHKEY_SIZE] = {0};
+        mproc__popen_job_t job = {0};
+        mproc__buf_t args = {0};
+        mproc_value_t *list = mproc_value_list_of(1, mproc_value_str("arg"));
+        if (list == NULL || mproc__value_encode(list, &args) != 0)
+            die("arguments");
+        mproc_value_free(list);
+        job.name = "Process-1";
+        job.identity = identity;
+        job.identity_len = 1;
+        job.target = "seed_target";
+        job.args = &args;
+        job.authkey = key;
+        f.data = NULL;
+        f.len = f.cap = 0;
+        if (mproc__popen_build_bootstrap(&job, NULL, NULL, 0, 0, &f) != 0 ||
+            mproc__frame_open_body(f.data, f.data + MPROC__FRAME_HEADER_SIZE,
+                                   f.len - MPROC__FRAME_HEADER_SIZE, 1 << 20,
+                                   &g) != 0)
+            die("bootstrap");
+        put("bootstrap", "spawn", g.data, g.len);
+        mproc__buf_free(&f);
+        mproc__buf_free(&g);
+        mproc__buf_free(&args);
+    }
+    put("tracker", "queue", "mproc-Ab12_cd.ef-3", 18);
+    put("tracker", "spill", "mproc-Ab12_cd.ef-3.sp", 21);
+    for (i = 0; i < MPROC__ARRAY_SIZE(values); i++)
+        mproc__buf_free(&values[i]);
+    mproc__buf_free(&text);
+    mproc_queue_destroy(q);
+    return 0;
+}
