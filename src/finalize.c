@@ -11,15 +11,22 @@
 #include "finalize.h"
 #include "mproc_services.h"
 #include "process_internal.h"
+#include "registry.h"
+#include "tlock.h"
 
-/* Named objects open in this process (see mproc__owned_t). */
+/*
+ * Named objects open in this process (see mproc__owned_t), under
+ * owned_lock: threads make and destroy objects at once.
+ */
 static mproc__owned_t *owned;
+static mproc__spin_t owned_lock = MPROC__SPIN_INIT;
 
 /* End with the immediate exit, not exit(). */
 static int forked;
 
 void mproc__owned_link(mproc__owned_t *node, void (*release)(void *), void *obj)
 {
+    mproc__spin_lock(&owned_lock);
     node->release = release;
     node->obj = obj;
     node->prev = NULL;
@@ -27,9 +34,10 @@ void mproc__owned_link(mproc__owned_t *node, void (*release)(void *), void *obj)
     if (owned != NULL)
         owned->prev = node;
     owned = node;
+    mproc__spin_unlock(&owned_lock);
 }
 
-void mproc__owned_unlink(mproc__owned_t *node)
+static void unlink_locked(mproc__owned_t *node)
 {
     if (node->release == NULL)
         return;
@@ -43,14 +51,32 @@ void mproc__owned_unlink(mproc__owned_t *node)
     node->release = NULL;
 }
 
+void mproc__owned_unlink(mproc__owned_t *node)
+{
+    mproc__spin_lock(&owned_lock);
+    unlink_locked(node);
+    mproc__spin_unlock(&owned_lock);
+}
+
 /* Lets go of every named object still open, newest first. */
 static void release_owned(void)
 {
-    while (owned != NULL) {
-        mproc__owned_t *node = owned;
-        void (*release)(void *) = node->release;
-        mproc__owned_unlink(node);
-        release(node->obj);
+    for (;;) {
+        mproc__owned_t *node;
+        void (*release)(void *);
+        void *obj;
+        mproc__spin_lock(&owned_lock);
+        node = owned;
+        if (node != NULL) {
+            release = node->release;
+            obj = node->obj;
+            unlink_locked(node);
+        }
+        mproc__spin_unlock(&owned_lock);
+        if (node == NULL)
+            break;
+        /* Outside the lock: releasing unlinks what the object holds. */
+        release(obj);
     }
 }
 
@@ -69,6 +95,13 @@ void mproc__finalize_after_fork(void)
     /* The parent's open objects are its own: this child did not open them. */
     owned = NULL;
     forked = 1;
+    /*
+     * The runtime's locks may have been held by threads that did not come
+     * along: the child's copies start unlocked.
+     */
+    mproc__spin_reset(&owned_lock);
+    mproc__registry_after_fork();
+    mproc__tlock_after_fork();
 }
 
 void mproc__finalize_shutdown(void)

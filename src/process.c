@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic.h"
 #include "auth.h"
 #include "context.h"
 #include "log.h"
@@ -17,6 +18,7 @@
 #include "popen.h"
 #include "process_internal.h"
 #include "registry.h"
+#include "tlock.h"
 #include "value_codec.h"
 
 /*
@@ -37,8 +39,14 @@ struct mproc_process_t {
     long creator_pid;
     mproc__os_child_t *child;
     long pid;
-    int have_exitcode;
+    /*
+     * Set (atomically, after exitcode) once the exit code is known; the
+     * wait lock makes one thread wait for the child while another joining
+     * thread waits for that one (Python's join from two threads).
+     */
+    volatile uint32_t have_exitcode;
     int exitcode;
+    mproc__hlock_t *wait_lock;   /* the creating process's objects only */
     mproc_process_t *next_child; /* the list of children */
     mproc_process_t *prev_child;
 };
@@ -51,8 +59,14 @@ static struct {
     unsigned char authkey[MPROC__AUTHKEY_SIZE];
 } current;
 
-/* Started children not yet destroyed, newest first. */
+/* Started children not yet destroyed, newest first, under children_lock. */
 static mproc_process_t *children;
+static mproc__spin_t children_lock = MPROC__SPIN_INIT;
+
+static int ended(const mproc_process_t *p)
+{
+    return mproc__atomic_load32((volatile uint32_t *) &p->have_exitcode) != 0;
+}
 
 static mproc_process_t *alloc_process(const char *name, const int *identity,
                                       size_t identity_len)
@@ -139,9 +153,11 @@ void mproc__process_after_fork(mproc_process_t *p)
     p->child = NULL;
     /*
      * The parent's children are not ours: forget them without touching the
-     * objects, which are the parent's memory as copied by fork.
+     * objects, which are the parent's memory as copied by fork. Their lock
+     * may have been held by a thread that did not come along.
      */
     children = NULL;
+    mproc__spin_reset(&children_lock);
     set_current(p);
 }
 
@@ -161,6 +177,7 @@ long mproc_parent_pid(void)
 static void free_process(mproc_process_t *p)
 {
     mproc__os_child_free(p->child);
+    mproc__hlock_destroy(p->wait_lock);
     mproc__buf_free(&p->args);
     free(p->name);
     free(p->target);
@@ -262,7 +279,7 @@ int mproc_process_create(mproc_process_t **proc,
     if (p == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     p->target = mproc__strdup(target);
-    if (p->target == NULL) {
+    if (p->target == NULL || mproc__hlock_create(&p->wait_lock) != 0) {
         free_process(p);
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     }
@@ -338,15 +355,18 @@ static int check_controller(const mproc_process_t *p, const char *what)
 /* Adds the started @p to the children, newest first. */
 static void add_child(mproc_process_t *p)
 {
+    mproc__spin_lock(&children_lock);
     p->prev_child = NULL;
     p->next_child = children;
     if (children != NULL)
         children->prev_child = p;
     children = p;
+    mproc__spin_unlock(&children_lock);
 }
 
 static void remove_child(mproc_process_t *p)
 {
+    mproc__spin_lock(&children_lock);
     if (p->prev_child != NULL)
         p->prev_child->next_child = p->next_child;
     else if (children == p)
@@ -354,18 +374,24 @@ static void remove_child(mproc_process_t *p)
     if (p->next_child != NULL)
         p->next_child->prev_child = p->prev_child;
     p->next_child = p->prev_child = NULL;
+    mproc__spin_unlock(&children_lock);
 }
 
 mproc_process_t *mproc__process_next_child(mproc_process_t *after)
 {
-    return after != NULL ? after->next_child : children;
+    mproc_process_t *next;
+    mproc__spin_lock(&children_lock);
+    next = after != NULL ? after->next_child : children;
+    mproc__spin_unlock(&children_lock);
+    return next;
 }
 
 size_t mproc_active_children(mproc_process_t **out, size_t cap)
 {
     mproc_process_t *p;
     size_t n = 0;
-    for (p = children; p != NULL; p = p->next_child) {
+    for (p = mproc__process_next_child(NULL); p != NULL;
+         p = mproc__process_next_child(p)) {
         if (p->creator_pid != mproc__os_getpid() || !mproc_process_is_alive(p))
             continue;
         if (n < cap && out != NULL)
@@ -422,15 +448,30 @@ int mproc_process_join(mproc_process_t *p, double timeout)
         return mproc__set_error(MPROC_ENOTSTARTED,
                                 "can only join a started process ('%s')",
                                 p->name);
-    if (p->have_exitcode)
+    if (ended(p))
         return 0;
-    rc = mproc__os_child_wait(p->child, timeout, &p->exitcode);
+    {
+        double end = timeout > 0 ? mproc_monotonic() + timeout : 0;
+        int code = 0;
+        if (mproc__hlock_lock(p->wait_lock, timeout) != 0)
+            return mproc__set_error(MPROC_ETIMEDOUT,
+                                    "process '%s' is still running", p->name);
+        /* Another thread may have seen it end while this one waited. */
+        rc = 0;
+        if (!ended(p)) {
+            if (timeout > 0 && (timeout = end - mproc_monotonic()) < 0)
+                timeout = 0;
+            rc = mproc__os_child_wait(p->child, timeout, &code);
+            if (rc == 0) {
+                p->exitcode = code;
+                mproc__atomic_store32(&p->have_exitcode, 1);
+            }
+        }
+        mproc__hlock_unlock(p->wait_lock);
+    }
     if (rc == MPROC_ETIMEDOUT)
         return mproc__set_error(rc, "process '%s' is still running", p->name);
-    if (rc != 0)
-        return rc;
-    p->have_exitcode = 1;
-    return 0;
+    return rc;
 }
 
 int mproc_process_is_alive(mproc_process_t *p)
@@ -439,11 +480,23 @@ int mproc_process_is_alive(mproc_process_t *p)
         return 0;
     if (p->is_current)
         return 1;
-    if (!p->started || p->have_exitcode || p->creator_pid != mproc__os_getpid())
+    if (!p->started || ended(p) || p->creator_pid != mproc__os_getpid())
         return 0;
-    if (mproc__os_child_wait(p->child, 0, &p->exitcode) == 0)
-        p->have_exitcode = 1;
-    return !p->have_exitcode;
+    /*
+     * A thread that holds the wait lock is joining: the child runs, or
+     * has just ended and that thread is recording it.
+     */
+    if (mproc__hlock_lock(p->wait_lock, 0) != 0)
+        return !ended(p);
+    if (!ended(p)) {
+        int code = 0;
+        if (mproc__os_child_wait(p->child, 0, &code) == 0) {
+            p->exitcode = code;
+            mproc__atomic_store32(&p->have_exitcode, 1);
+        }
+    }
+    mproc__hlock_unlock(p->wait_lock);
+    return !ended(p);
 }
 
 int mproc_process_exitcode(mproc_process_t *p, int *code)
@@ -458,7 +511,7 @@ int mproc_process_exitcode(mproc_process_t *p, int *code)
     if (mproc_process_is_alive(p))
         return mproc__set_error(MPROC_EALIVE, "process '%s' is still running",
                                 p->name);
-    if (!p->have_exitcode)
+    if (!ended(p))
         return mproc__set_error(MPROC_ENOTCHILD,
                                 "the exit code of '%s' belongs to the process "
                                 "that started it",
@@ -478,7 +531,7 @@ static int send_stop(mproc_process_t *p, int hard)
     if (!p->started)
         return mproc__set_error(MPROC_ENOTSTARTED,
                                 "process '%s' has not been started", p->name);
-    if (p->have_exitcode)
+    if (ended(p))
         return 0;
     return hard ? mproc__os_child_kill(p->child)
                 : mproc__os_child_terminate(p->child);
@@ -560,7 +613,7 @@ int mproc__process_check_child(const mproc_process_t *p)
 
 int mproc__process_ended(mproc_process_t *p)
 {
-    return p->have_exitcode || !mproc_process_is_alive(p);
+    return ended(p) || !mproc_process_is_alive(p);
 }
 
 int mproc__process_waitable(const mproc_process_t *p, mproc__os_fd_t *h)

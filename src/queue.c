@@ -26,6 +26,7 @@
 
 #include "atomic.h"
 #include "shared_object.h"
+#include "tlock.h"
 
 #define SLOT MPROC__OS_SYNC_SLOT
 #define LINE 64
@@ -89,11 +90,20 @@ struct mproc_queue_t {
     mproc__os_mutex_t *wlock, *rlock, *jlock;
     mproc__os_sem_t *wakeup, *room;
     mproc__os_event_t *alldone;
-    mproc__os_spill_t *spill; /* opened on first use */
-    int closed;
+    mproc__os_spill_t *spill; /* opened on first use, under spill_lock */
+    mproc__spin_t spill_lock;
+    volatile uint32_t closed;
+    /*
+     * A handle serves several threads, as Python's Queue does: one put and
+     * one get at a time run on it, each side under its own lock, and each
+     * with its own scratch and its own view of the other side.
+     */
+    mproc__hlock_t *put_lock, *get_lock;
     /* This handle's cached view of the other side (conservative). */
-    uint64_t seen_head, seen_tail, seen_puts;
-    mproc__buf_t payload, frame; /* scratch, reused */
+    uint64_t seen_head;                /* put side */
+    uint64_t seen_tail, seen_puts;     /* get side */
+    mproc__buf_t payload, frame;       /* put side's scratch, reused */
+    mproc__buf_t in_payload, in_frame; /* get side's */
 };
 
 /* What a new queue is made with. */
@@ -168,6 +178,11 @@ static int queue_setup(void *obj, int create, const void *arg)
     char n[MPROC__SHOBJ_SUB_NAME_LEN];
     int rc;
     q->ring = mproc__shobj_extra(&q->base);
+    rc = mproc__hlock_create(&q->put_lock);
+    if (rc == 0)
+        rc = mproc__hlock_create(&q->get_lock);
+    if (rc != 0)
+        return rc;
     if (create) {
         const queue_args *a = arg;
         h->flags = a->flags;
@@ -208,6 +223,10 @@ static void queue_teardown(void *obj)
     mproc__os_spill_close(q->spill);
     mproc__buf_free(&q->payload);
     mproc__buf_free(&q->frame);
+    mproc__buf_free(&q->in_payload);
+    mproc__buf_free(&q->in_frame);
+    mproc__hlock_destroy(q->put_lock);
+    mproc__hlock_destroy(q->get_lock);
 }
 
 /* The ring's size, which follows the slots. */
@@ -283,10 +302,14 @@ static int lock(mproc__os_mutex_t *m);
 static int ensure_spill(mproc_queue_t *q)
 {
     char n[MPROC__SHOBJ_SUB_NAME_LEN];
-    if (q->spill != NULL)
-        return 0;
-    return mproc__os_spill_open(&q->spill,
-                                mproc__shobj_sub_name(&q->base, "sp", n), 0);
+    int rc = 0;
+    /* A put and a get of two threads may both be first. */
+    mproc__spin_lock(&q->spill_lock);
+    if (q->spill == NULL)
+        rc = mproc__os_spill_open(&q->spill,
+                                  mproc__shobj_sub_name(&q->base, "sp", n), 0);
+    mproc__spin_unlock(&q->spill_lock);
+    return rc;
 }
 
 static void ring_write(mproc_queue_t *q, uint64_t pos, const void *src,
@@ -375,7 +398,7 @@ static int append(mproc_queue_t *q)
 }
 
 /*
- * Takes the oldest record into q->frame; the caller holds the read lock
+ * Takes the oldest record into q->in_frame; the caller holds the read lock
  * and knows one is there.
  */
 static int take(mproc_queue_t *q)
@@ -386,7 +409,7 @@ static int take(mproc_queue_t *q)
     size_t n;
     int rc;
 
-    q->frame.len = 0;
+    q->in_frame.len = 0;
     /* The producers' position is re-read only when the cached one is spent
      * (or left behind by another consumer). */
     if (q->seen_tail == head || q->seen_tail - head > h->capacity)
@@ -409,11 +432,11 @@ static int take(mproc_queue_t *q)
                                     "queue record length is corrupt; the "
                                     "ring was reset");
         }
-        rc = mproc__buf_reserve(&q->frame, n + 1); /* A buffer even for 0. */
+        rc = mproc__buf_reserve(&q->in_frame, n + 1); /* A buffer even for 0. */
         if (rc != 0)
             return rc;
-        ring_read(q, head + 4, q->frame.data, n);
-        q->frame.len = n;
+        ring_read(q, head + 4, q->in_frame.data, n);
+        q->in_frame.len = n;
         mproc__atomic_store64(&h->head, head + record_size(n));
         return 0;
     }
@@ -426,13 +449,13 @@ static int take(mproc_queue_t *q)
     if (n > h->max_message + MPROC__FRAME_HEADER_SIZE + 4)
         return mproc__set_error(MPROC_ECORRUPT,
                                 "spilled record length is corrupt");
-    rc = mproc__buf_reserve(&q->frame, n);
+    rc = mproc__buf_reserve(&q->in_frame, n);
     if (rc == 0)
-        rc =
-            mproc__os_spill_read(q->spill, h->spill_read + 4, q->frame.data, n);
+        rc = mproc__os_spill_read(q->spill, h->spill_read + 4, q->in_frame.data,
+                                  n);
     if (rc != 0)
         return rc;
-    q->frame.len = n;
+    q->in_frame.len = n;
     h->spill_read += 4 + n;
     if (mproc__atomic_dec32(&h->spill_count) == 0) {
         /*
@@ -485,13 +508,31 @@ static int encode(mproc_queue_t *q, const mproc_value_t *v)
     return mproc__frame_encode(q->payload.data, q->payload.len, &fo, &q->frame);
 }
 
+static int put_locked(mproc_queue_t *q, const mproc_value_t *v, double timeout);
+
 int mproc_queue_put(mproc_queue_t *q, const mproc_value_t *v, double timeout)
 {
-    queue_header *h = q->hdr;
+    double end = timeout > 0 ? mproc_monotonic() + timeout : 0;
     int rc;
-    if (q->closed)
+    if (mproc__atomic_load32(&q->closed))
         return mproc__set_error(MPROC_ECLOSED, "the queue is closed");
-    rc = encode(q, v);
+    rc = mproc__hlock_lock(q->put_lock, timeout);
+    if (rc == MPROC_ETIMEDOUT)
+        return mproc__set_error(MPROC_EFULL, "the queue is full");
+    if (rc != 0)
+        return mproc__set_error(rc, "out of memory");
+    if (timeout > 0 && (timeout = end - mproc_monotonic()) < 0)
+        timeout = 0;
+    rc = put_locked(q, v, timeout);
+    mproc__hlock_unlock(q->put_lock);
+    return rc;
+}
+
+/* A put, under the handle's put lock. */
+static int put_locked(mproc_queue_t *q, const mproc_value_t *v, double timeout)
+{
+    queue_header *h = q->hdr;
+    int rc = encode(q, v);
     if (rc != 0)
         return rc;
     if (q->room != NULL) {
@@ -585,14 +626,32 @@ static int wait_item(mproc_queue_t *q, double timeout)
     }
 }
 
+static int get_locked(mproc_queue_t *q, mproc_value_t **v, double timeout,
+                      double end);
+
 int mproc_queue_get(mproc_queue_t *q, mproc_value_t **v, double timeout)
 {
-    queue_header *h = q->hdr;
     double end = timeout >= 0 ? mproc_monotonic() + timeout : 0;
     int rc;
     *v = NULL;
-    if (q->closed)
+    if (mproc__atomic_load32(&q->closed))
         return mproc__set_error(MPROC_ECLOSED, "the queue is closed");
+    rc = mproc__hlock_lock(q->get_lock, timeout);
+    if (rc == MPROC_ETIMEDOUT)
+        return mproc__set_error(MPROC_EEMPTY, "the queue is empty");
+    if (rc != 0)
+        return mproc__set_error(rc, "out of memory");
+    rc = get_locked(q, v, timeout, end);
+    mproc__hlock_unlock(q->get_lock);
+    return rc;
+}
+
+/* A get, under the handle's get lock; @end is when @timeout is over. */
+static int get_locked(mproc_queue_t *q, mproc_value_t **v, double timeout,
+                      double end)
+{
+    queue_header *h = q->hdr;
+    int rc;
     for (;;) {
         double left = -1;
         if (timeout >= 0) {
@@ -618,11 +677,11 @@ int mproc_queue_get(mproc_queue_t *q, mproc_value_t **v, double timeout)
         mproc__os_sem_post(q->room);
     if (rc != 0)
         return rc;
-    q->payload.len = 0;
-    rc = mproc__frame_open(q->frame.data, q->frame.len, (size_t) h->max_message,
-                           &q->payload);
+    q->in_payload.len = 0;
+    rc = mproc__frame_open(q->in_frame.data, q->in_frame.len,
+                           (size_t) h->max_message, &q->in_payload);
     if (rc == 0)
-        rc = mproc__value_decode(q->payload.data, q->payload.len, v);
+        rc = mproc__value_decode(q->in_payload.data, q->in_payload.len, v);
     return rc;
 }
 
@@ -655,13 +714,13 @@ int mproc_queue_full(mproc_queue_t *q)
 
 int mproc_queue_close(mproc_queue_t *q)
 {
-    q->closed = 1;
+    mproc__atomic_store32(&q->closed, 1);
     return 0;
 }
 
 int mproc_queue_join_thread(mproc_queue_t *q)
 {
-    if (!q->closed)
+    if (!mproc__atomic_load32(&q->closed))
         return mproc__set_error(MPROC_ESTATE,
                                 "join_thread() needs close() first");
     return 0;

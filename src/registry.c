@@ -3,15 +3,19 @@
  * (the behaviour of user records). A child finds both by name, since
  * function pointers do not survive exec and address randomisation.
  *
- * Registration happens while the program loads (MPROC_TARGET,
- * MPROC_RECORD) or early in main(), before any child starts; lookups come
- * later. The tables are therefore not locked.
+ * Registration mostly happens while the program loads (MPROC_TARGET,
+ * MPROC_RECORD) or early in main(), but a thread may register while
+ * another looks up, so the tables have a lock. It is a spin lock, which
+ * works before mproc_main() (a constructor registers before main runs).
+ * A name found is the registry's, and stays valid: entries are never
+ * removed, and only the array of them moves (under the lock).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "mproc_services.h"
 #include "registry.h"
+#include "tlock.h"
 #include "value_internal.h"
 
 typedef void (*any_fn)(void);
@@ -29,6 +33,12 @@ typedef struct registry {
 
 static registry targets = {"target", NULL, 0, 0};
 static registry records = {"record type", NULL, 0, 0};
+static mproc__spin_t lock = MPROC__SPIN_INIT;
+
+void mproc__registry_after_fork(void)
+{
+    mproc__spin_reset(&lock);
+}
 
 static entry *find(const registry *r, const char *name)
 {
@@ -69,14 +79,28 @@ static int add(registry *r, const char *name, any_fn fn)
     return 0;
 }
 
+static int locked_add(registry *r, const char *name, any_fn fn)
+{
+    int rc;
+    mproc__spin_lock(&lock);
+    rc = add(r, name, fn);
+    mproc__spin_unlock(&lock);
+    return rc;
+}
+
 /*
  * Function pointers of different types are stored as any_fn and cast back
  * to their own type on the way out, which C allows.
  */
 mproc_target_fn mproc__target_find(const char *name)
 {
-    entry *e = find(&targets, name);
-    return e != NULL ? (mproc_target_fn) e->fn : NULL;
+    entry *e;
+    any_fn fn;
+    mproc__spin_lock(&lock);
+    e = find(&targets, name);
+    fn = e != NULL ? e->fn : NULL;
+    mproc__spin_unlock(&lock);
+    return (mproc_target_fn) fn;
 }
 
 /*
@@ -86,10 +110,13 @@ mproc_target_fn mproc__target_find(const char *name)
 const char *mproc__target_name(mproc_target_fn fn)
 {
     size_t i;
-    for (i = 0; i < targets.n; i++)
+    const char *name = NULL;
+    mproc__spin_lock(&lock);
+    for (i = 0; i < targets.n && name == NULL; i++)
         if (targets.entries[i].fn == (any_fn) fn)
-            return targets.entries[i].name;
-    return NULL;
+            name = targets.entries[i].name;
+    mproc__spin_unlock(&lock);
+    return name;
 }
 
 int mproc_register_target(const char *name, mproc_target_fn fn)
@@ -97,19 +124,25 @@ int mproc_register_target(const char *name, mproc_target_fn fn)
     if (fn == NULL)
         return mproc__set_error(MPROC_EINVAL,
                                 "a target needs a name and a function");
-    return add(&targets, name, (any_fn) fn);
+    return locked_add(&targets, name, (any_fn) fn);
 }
 
 int mproc__record_find(const char *type, mproc_record_fn *call)
 {
-    entry *e = find(&records, type);
-    if (e == NULL)
+    entry *e;
+    any_fn fn = NULL;
+    mproc__spin_lock(&lock);
+    e = find(&records, type);
+    if (e != NULL)
+        fn = e->fn;
+    mproc__spin_unlock(&lock);
+    if (fn == NULL)
         return 0;
-    *call = (mproc_record_fn) e->fn;
+    *call = (mproc_record_fn) fn;
     return 1;
 }
 
 int mproc_register_record(const char *type, mproc_record_fn call)
 {
-    return add(&records, type, (any_fn) call);
+    return locked_add(&records, type, (any_fn) call);
 }

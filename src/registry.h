@@ -14,5 +14,7 @@ const char *mproc__target_name(mproc_target_fn fn);
 /* The behaviour of a registered record type (NULL call if none); 0 if the
  * type is not registered. */
 int mproc__record_find(const char *type, mproc_record_fn *call);
+/* In a fork child: the tables' lock starts unlocked. */
+void mproc__registry_after_fork(void);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "mproc_services.h"
 #include "registry.h"
+#include "tlock.h"
 #include "value_codec.h"
 #include "value_internal.h"
 
@@ -582,8 +583,10 @@ typedef struct ref_entry {
 } ref_entry;
 
 static ref_entry *ref_cache;
+/* Threads import and destroy objects at once. */
+static mproc__spin_t ref_cache_lock = MPROC__SPIN_INIT;
 
-void *mproc__ref_cache_find(const mproc_value_t *ref)
+static void *find_locked(const mproc_value_t *ref)
 {
     ref_entry *e;
     for (e = ref_cache; e != NULL; e = e->next)
@@ -592,7 +595,20 @@ void *mproc__ref_cache_find(const mproc_value_t *ref)
     return NULL;
 }
 
-int mproc__ref_cache_add(const mproc_value_t *ref, void *obj)
+void *mproc__ref_cache_find(const mproc_value_t *ref)
+{
+    void *obj;
+    mproc__spin_lock(&ref_cache_lock);
+    obj = find_locked(ref);
+    mproc__spin_unlock(&ref_cache_lock);
+    return obj;
+}
+
+/*
+ * Adds @ref for @obj, unless another thread added an equal reference
+ * first: then *@known is that thread's object and nothing was added.
+ */
+static int add_unless_known(const mproc_value_t *ref, void *obj, void **known)
 {
     ref_entry *e = malloc(sizeof *e);
     if (e == NULL || (e->ref = mproc_value_copy(ref)) == NULL) {
@@ -600,23 +616,47 @@ int mproc__ref_cache_add(const mproc_value_t *ref, void *obj)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     }
     e->obj = obj;
-    e->next = ref_cache;
-    ref_cache = e;
+    mproc__spin_lock(&ref_cache_lock);
+    *known = find_locked(ref);
+    if (*known == NULL) {
+        e->next = ref_cache;
+        ref_cache = e;
+    }
+    mproc__spin_unlock(&ref_cache_lock);
+    if (*known != NULL) {
+        mproc_value_free(e->ref);
+        free(e);
+    }
     return 0;
+}
+
+int mproc__ref_cache_add(const mproc_value_t *ref, void *obj)
+{
+    void *known;
+    return add_unless_known(ref, obj, &known);
 }
 
 void mproc__ref_cache_forget(const void *obj)
 {
     ref_entry **p = &ref_cache;
+    ref_entry *gone = NULL;
+    mproc__spin_lock(&ref_cache_lock);
     while (*p != NULL) {
         ref_entry *e = *p;
         if (e->obj == obj) {
             *p = e->next;
-            mproc_value_free(e->ref);
-            free(e);
+            e->next = gone;
+            gone = e;
         } else {
             p = &e->next;
         }
+    }
+    mproc__spin_unlock(&ref_cache_lock);
+    while (gone != NULL) {
+        ref_entry *e = gone;
+        gone = e->next;
+        mproc_value_free(e->ref);
+        free(e);
     }
 }
 
@@ -630,11 +670,20 @@ int mproc__ref_open_once(const mproc_value_t *v, mproc_ref_kind_e kind,
         return rc;
     obj = mproc__ref_cache_find(v);
     if (obj == NULL) {
+        void *known = NULL;
+        /*
+         * Opened outside the lock (it may take a while); a thread that
+         * opened the same reference meanwhile wins, and this copy goes.
+         */
         rc = open(v, &obj);
-        if (rc == 0 && (rc = mproc__ref_cache_add(v, obj)) != 0)
+        if (rc == 0 && (rc = add_unless_known(v, obj, &known)) != 0)
             close(obj);
         if (rc != 0)
             return rc;
+        if (known != NULL) {
+            close(obj);
+            obj = known;
+        }
     }
     *out = obj;
     return 0;
@@ -642,7 +691,11 @@ int mproc__ref_open_once(const mproc_value_t *v, mproc_ref_kind_e kind,
 
 void mproc__ref_cache_after_fork(void)
 {
-    /* The entries are this child's copies; the objects stay the parent's. */
+    /*
+     * The entries are this child's copies; the objects stay the parent's.
+     * The lock may have been held by a thread that did not come along.
+     */
+    mproc__spin_reset(&ref_cache_lock);
     while (ref_cache != NULL) {
         ref_entry *e = ref_cache;
         ref_cache = e->next;
