@@ -136,7 +136,7 @@ int mproc__record_find(const char *type, mproc_record_fn *call)
     if (e != NULL)
         fn = e->fn;
     mproc__spin_unlock(&lock);
-    if (fn == NULL)
+    if (e == NULL)
         return 0;
     *call = (mproc_record_fn) fn;
     return 1;

@@ -23,11 +23,20 @@ failed=0
 
 step() { printf '\n== %s\n' "$*"; }
 
-# run_ctest <name> <build dir> [env...]: ctest with its summary counted.
+# run_ctest <name> <build dir> [NAME=value... | ctest argument...]: ctest
+# with its summary counted; NAME=value goes to its environment.
 run_ctest() {
-    local name=$1 dir=$2 log="$logs/$1.ctest.log" rc=0
+    local name=$1 dir=$2 log="$logs/$1.ctest.log" rc=0 a
+    local envs=() args=()
     shift 2
-    (cd "$dir" && env "$@" ctest --output-on-failure -j"$jobs" --timeout 300) \
+    for a in "$@"; do
+        case $a in
+            *=*) envs+=("$a") ;;
+            *) args+=("$a") ;;
+        esac
+    done
+    (cd "$dir" && env "${envs[@]}" ctest --output-on-failure -j"$jobs" \
+        --timeout 300 "${args[@]}") \
         2>&1 | tee "$log" || rc=$?
     local line total bad
     line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n1 || true)
@@ -68,6 +77,19 @@ step "Linux, ASan + UBSan, the Lock's pthread path: tests"
 run_ctest sanitize build/sanitize \
     ASAN_OPTIONS=handle_segv=0:detect_leaks=1:abort_on_error=0 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+step "Linux, ThreadSanitizer: build"
+# The Lock's pthread path, so that TSan sees every lock the library takes
+# (it cannot see a futex). Under TSan every test is several times slower:
+# every suite runs under one start method, spawn, which holds the threads
+# suite and every object's use; the other methods add processes, not threads.
+cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DMPROC_SANITIZE=thread \
+      -DMPROC_BUILD_BENCH=OFF -DMPROC_LOCK_GLIBC_FAST=OFF \
+      -DMPROC_TEST_TIMEOUT_MULTIPLIER=3 -DMPROC_FUZZ=OFF >"$logs/tsan.cmake.log"
+cmake --build build/tsan -j"$jobs"
+step "Linux, ThreadSanitizer: tests (spawn)"
+run_ctest tsan build/tsan -L '^(spawn|none)$' \
+    TSAN_OPTIONS=halt_on_error=1:suppressions=$PWD/tools/tsan.supp
 
 step "Fuzzing (clang, libFuzzer + ASan + UBSan): build"
 # Its own build with clang: the harnesses of fuzz/ and an instrumented copy
