@@ -89,7 +89,7 @@ cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DMPROC_SANITIZE=thread \
 cmake --build build/tsan -j"$jobs"
 step "Linux, ThreadSanitizer: tests (spawn)"
 run_ctest tsan build/tsan -L '^(spawn|none)$' \
-    TSAN_OPTIONS=halt_on_error=1:suppressions=$PWD/tools/tsan.supp
+    TSAN_OPTIONS=halt_on_error=1:handle_segv=0:suppressions=$PWD/tools/tsan.supp
 
 step "Fuzzing (clang, libFuzzer + ASan + UBSan): build"
 # Its own build with clang: the harnesses of fuzz/ and an instrumented copy
