@@ -1,6 +1,9 @@
 /*
  * Barrier, after CPython's threading.Barrier: a plain OS mutex and a
- * condition core (condition.h) in one shared object.
+ * condition core (condition.h) in one shared object. Unlike CPython's, a
+ * party that dies while it waits breaks the barrier: its seat in the
+ * condition core tells, and the others get MPROC_EBROKEN instead of
+ * waiting for it forever.
  */
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +11,13 @@
 #include "condition.h"
 
 #define ACTION_MAX_LEN 64
+
+/*
+ * How long a party waits before it looks for dead parties again: one that
+ * died while nobody else came would otherwise leave the others waiting to
+ * their timeouts, or forever.
+ */
+#define REAP_INTERVAL 0.25
 
 /* ---- Barrier -------------------------------------------------------- */
 
@@ -24,12 +34,13 @@ typedef struct barrier_header {
     int state;      /* 0 filling, 1 draining, -1 resetting, -2 broken */
     double timeout; /* the default; 0: none */
     char action[ACTION_MAX_LEN];
+    mproc__cond_shared_t seats;
 } barrier_header;
 
 struct mproc_barrier_t {
     mproc__shobj_t base;
     mproc__os_mutex_t *mutex; /* slot 0 */
-    mproc__cond_core_t core;  /* slots 1..3 */
+    mproc__cond_core_t core;  /* slots 1.. */
     mproc__cond_lock_t cl;    /* the mutex, as the core sees it */
 };
 
@@ -62,7 +73,8 @@ static int barrier_setup(void *obj, int create, const void *arg)
                               mproc__shobj_sub_name(&b->base, "m", n),
                               MPROC__OS_MUTEX_PLAIN, create);
     if (rc == 0)
-        rc = mproc__cond_core_open(&b->core, &b->base, 1, create);
+        rc =
+            mproc__cond_core_open(&b->core, &b->base, &bh(b)->seats, 1, create);
     b->cl.mutex = b->mutex;
     return rc;
 }
@@ -79,7 +91,7 @@ static const mproc__shobj_class_t barrier_class = {
     .kind = MPROC_REF_BARRIER,
     .obj_size = sizeof(mproc_barrier_t),
     .header_size = sizeof(barrier_header),
-    .slots = 4,
+    .slots = 1 + 2 * MPROC__COND_SEATS,
     .setup = barrier_setup,
     .teardown = barrier_teardown};
 
@@ -102,26 +114,54 @@ int mproc_barrier_create(mproc_barrier_t **barrier, unsigned parties,
                                opts != NULL && opts->fork_only, &a);
 }
 
-/*
- * Takes the barrier's lock. A process that died holding it may have left
- * the state half-updated: the barrier is then broken, which every waiter
- * is told.
- */
-static int barrier_lock(mproc_barrier_t *b)
+/* Breaks the barrier for the @dead parties that died inside wait(). */
+static void barrier_lose(mproc_barrier_t *b, int dead)
 {
-    int rc = mproc__os_mutex_lock(b->mutex, MPROC_FOREVER);
-    if (rc == MPROC_OWNERDEAD) {
-        bh(b)->state = BROKEN;
-        mproc__cond_core_notify(&b->core, &b->cl, 0x7fffffff);
-        return 0;
-    }
-    return rc;
+    barrier_header *h = bh(b);
+    /* Waking the others may find more of the dead. */
+    do {
+        h->count -= (unsigned) dead < h->count ? (unsigned) dead : h->count;
+        h->state = BROKEN;
+        dead = mproc__cond_core_notify(&b->core, &b->cl, 0x7fffffff);
+    } while (dead > 0);
+}
+
+/* Wakes every waiter; a dead one found on the way breaks the barrier. */
+static void barrier_notify_all(mproc_barrier_t *b)
+{
+    int dead = mproc__cond_core_notify(&b->core, &b->cl, 0x7fffffff);
+    if (dead > 0)
+        barrier_lose(b, dead);
 }
 
 static void barrier_break(mproc_barrier_t *b)
 {
     bh(b)->state = BROKEN;
-    mproc__cond_core_notify(&b->core, &b->cl, 0x7fffffff);
+    barrier_notify_all(b);
+}
+
+/* Breaks the barrier if a party died in its wait. */
+static void barrier_reap(mproc_barrier_t *b)
+{
+    int dead = mproc__cond_core_reap(&b->core);
+    if (dead > 0)
+        barrier_lose(b, dead);
+}
+
+/*
+ * Takes the barrier's lock. A process that died holding it may have left
+ * the state half-updated: the barrier is then broken, which every waiter
+ * is told. So is a party found dead in its wait.
+ */
+static int barrier_lock(mproc_barrier_t *b)
+{
+    int rc = mproc__os_mutex_lock(b->mutex, MPROC_FOREVER);
+    if (rc < 0)
+        return rc;
+    if (rc == MPROC_OWNERDEAD)
+        barrier_break(b);
+    barrier_reap(b);
+    return 0;
 }
 
 static int not_draining(void *arg)
@@ -135,17 +175,55 @@ static int released(void *arg)
     return bh(arg)->state != FILLING;
 }
 
+/*
+ * Waits under the barrier's lock until @pred holds (0), or until @end (a
+ * monotonic time; < 0: none) passes (MPROC_ETIMEDOUT), looking for dead
+ * parties now and then.
+ */
+static int barrier_wait_until(mproc_barrier_t *b, mproc_predicate_fn pred,
+                              double end)
+{
+    while (!pred(b)) {
+        double slice = REAP_INTERVAL;
+        int rc;
+        if (end >= 0) {
+            double left = end - mproc_monotonic();
+            if (left <= 0)
+                return MPROC_ETIMEDOUT;
+            if (left < slice)
+                slice = left;
+        }
+        rc = mproc__cond_core_wait(&b->core, &b->cl, slice);
+        if (rc < 0 && rc != MPROC_ETIMEDOUT)
+            return rc;
+        barrier_reap(b);
+    }
+    return 0;
+}
+
 int mproc_barrier_wait(mproc_barrier_t *b, double timeout)
 {
     volatile int *state = &bh(b)->state;
     unsigned index;
-    int rc = barrier_lock(b);
+    double end;
+    int rc = barrier_lock(b), waited;
     if (rc != 0)
         return rc;
     if (timeout < 0 && bh(b)->timeout > 0)
         timeout = bh(b)->timeout;
+    end = timeout >= 0 ? mproc_monotonic() + timeout : -1;
     /* Wait for a previous cycle to drain or a reset to finish. */
-    mproc__cond_core_wait_for(&b->core, &b->cl, not_draining, b, MPROC_FOREVER);
+    waited = barrier_wait_until(b, not_draining, end);
+    if (waited < 0 && waited != MPROC_ETIMEDOUT) {
+        mproc__os_mutex_unlock(b->mutex);
+        return waited;
+    }
+    if (waited == MPROC_ETIMEDOUT) {
+        barrier_break(b);
+        mproc__os_mutex_unlock(b->mutex);
+        return mproc__set_error(MPROC_EBROKEN,
+                                "the barrier broke: a wait timed out");
+    }
     if (*state < 0) {
         mproc__os_mutex_unlock(b->mutex);
         return mproc__set_error(MPROC_EBROKEN, "the barrier is broken");
@@ -169,15 +247,22 @@ int mproc_barrier_wait(mproc_barrier_t *b, double timeout)
         }
         if (rc == 0) {
             *state = DRAINING;
-            mproc__cond_core_notify(&b->core, &b->cl, 0x7fffffff);
+            barrier_notify_all(b);
+            if (*state < 0)
+                rc = mproc__set_error(MPROC_EBROKEN,
+                                      "the barrier broke: a party died in "
+                                      "its wait");
         }
     } else {
-        int waited =
-            mproc__cond_core_wait_for(&b->core, &b->cl, released, b, timeout);
+        waited = barrier_wait_until(b, released, end);
         if (waited == MPROC_ETIMEDOUT) {
             barrier_break(b);
             rc = mproc__set_error(MPROC_EBROKEN,
                                   "the barrier broke: a wait timed out");
+        } else if (waited < 0) {
+            /* No seat: the others cannot be waited with, so it breaks. */
+            barrier_break(b);
+            rc = waited;
         } else if (*state < 0) {
             rc = mproc__set_error(MPROC_EBROKEN, "the barrier is broken");
         }
@@ -185,7 +270,7 @@ int mproc_barrier_wait(mproc_barrier_t *b, double timeout)
     /* The last one out of a drained or reset barrier refills it. */
     if (--bh(b)->count == 0 && (*state == RESETTING || *state == DRAINING)) {
         *state = FILLING;
-        mproc__cond_core_notify(&b->core, &b->cl, 0x7fffffff);
+        barrier_notify_all(b);
     }
     mproc__os_mutex_unlock(b->mutex);
     return rc != 0 ? rc : (int) index;
@@ -213,7 +298,7 @@ int mproc_barrier_reset(mproc_barrier_t *b)
     } else {
         *state = FILLING;
     }
-    mproc__cond_core_notify(&b->core, &b->cl, 0x7fffffff);
+    barrier_notify_all(b);
     return mproc__os_mutex_unlock(b->mutex);
 }
 

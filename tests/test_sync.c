@@ -922,6 +922,147 @@ static void test_condition_over_a_lock(void)
     mproc_lock_destroy(l);
 }
 
+/*
+ * Joins a child that must end by itself soon: one that hangs is killed,
+ * and the test fails instead of hanging with it.
+ */
+static int join_bounded(mproc_process_t *p)
+{
+    if (mproc_process_join(p, 20) != 0) {
+        mproc_process_kill(p);
+        CU_FAIL("a child hung");
+    }
+    return harness_join_code(p);
+}
+
+static int never(void *arg)
+{
+    (void) arg;
+    return 0;
+}
+
+/*
+ * args: cond, sem "waiting", int (1: wait_for). Waits on the condition
+ * until it is killed; exits 3 if the wait ever returns.
+ */
+static void cond_wait_to_die(const mproc_value_t *args)
+{
+    mproc_cond_t *c;
+    mproc_sem_t *waiting;
+    IMPORT_ARG(cond, c, 0);
+    IMPORT_ARG(sem, waiting, 1);
+    CHILD_ASSERT(mproc_cond_acquire(c, MPROC_FOREVER) == 0);
+    mproc_sem_release(waiting);
+    if (mproc_value_as_int(mproc_value_at(args, 2)))
+        mproc_cond_wait_for(c, never, NULL, 60);
+    else
+        mproc_cond_wait(c, 60);
+    mproc_exit(3);
+}
+MPROC_TARGET(cond_wait_to_die)
+
+/* args: cond, sem "waiting"; exits 0 if notified, 4 if it timed out. */
+static void cond_wait_once(const mproc_value_t *args)
+{
+    mproc_cond_t *c;
+    mproc_sem_t *waiting;
+    int r;
+    IMPORT_ARG(cond, c, 0);
+    IMPORT_ARG(sem, waiting, 1);
+    CHILD_ASSERT(mproc_cond_acquire(c, MPROC_FOREVER) == 0);
+    mproc_sem_release(waiting);
+    r = mproc_cond_wait(c, 30);
+    CHILD_ASSERT(mproc_cond_release(c) == 0);
+    mproc_exit(r == 0 ? 0 : 4);
+}
+MPROC_TARGET(cond_wait_once)
+
+/* args: cond, int n (0: notify_all); notifies and exits 0. */
+static void cond_notifier(const mproc_value_t *args)
+{
+    mproc_cond_t *c;
+    int64_t n = mproc_value_as_int(mproc_value_at(args, 1));
+    IMPORT_ARG(cond, c, 0);
+    CHILD_ASSERT(mproc_cond_acquire(c, 15) == 0);
+    CHILD_ASSERT((n > 0 ? mproc_cond_notify(c, (int) n)
+                        : mproc_cond_notify_all(c)) == 0);
+    CHILD_ASSERT(mproc_cond_release(c) == 0);
+}
+MPROC_TARGET(cond_notifier)
+
+static mproc_value_t *ref_cond(mproc_cond_t *c)
+{
+    mproc_value_t *v = NULL;
+    CU_ASSERT_EQUAL(mproc_cond_export(c, &v), 0);
+    return v;
+}
+
+/*
+ * Starts @target (cond_wait_to_die or cond_wait_once) on @c and returns
+ * once it waits: it signals @waiting holding the lock, which only its wait
+ * gives up.
+ */
+static mproc_process_t *start_cond_waiter(const char *target, mproc_cond_t *c,
+                                          mproc_sem_t *waiting,
+                                          mproc_value_t *extra)
+{
+    mproc_value_t *args = mproc_value_list_of(2, ref_cond(c), ref_sem(waiting));
+    mproc_process_t *p;
+    if (extra != NULL)
+        mproc_value_append(args, extra);
+    p = harness_start(target, args);
+    CU_ASSERT_EQUAL(mproc_sem_acquire(waiting, 15), 0);
+    CU_ASSERT_EQUAL(mproc_cond_acquire(c, 15), 0);
+    CU_ASSERT_EQUAL(mproc_cond_release(c), 0);
+    return p;
+}
+
+/*
+ * A waiter killed in its wait is skipped: notify and notify_all return
+ * (Python's would wait forever for the dead waiter's report, holding the
+ * lock), and a live waiter behind it is still woken.
+ */
+static void cond_waiter_killed(int wait_for)
+{
+    mproc_cond_t *c;
+    mproc_sem_t *waiting;
+    mproc_process_t *dead, *live;
+    int round;
+    CU_ASSERT_EQUAL_FATAL(mproc_cond_create(&c, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_sem_create(&waiting, 0, NULL), 0);
+    for (round = 0; round < 2; round++) {
+        dead = start_cond_waiter("cond_wait_to_die", c, waiting,
+                                 mproc_value_int(wait_for));
+        CU_ASSERT_EQUAL(mproc_process_kill(dead), 0);
+        CU_ASSERT_NOT_EQUAL(harness_join_code(dead), 0);
+        live = start_cond_waiter("cond_wait_once", c, waiting, NULL);
+        /* notify(1) first, then notify_all: the dead one is first in line. */
+        CU_ASSERT_EQUAL(join_bounded(harness_start(
+                            "cond_notifier",
+                            mproc_value_list_of(2, ref_cond(c),
+                                                mproc_value_int(round == 0)))),
+                        0);
+        CU_ASSERT_EQUAL(join_bounded(live), 0);
+    }
+    /* Nobody waits now, and the condition is as good as new. */
+    CU_ASSERT_EQUAL(mproc_cond_acquire(c, 15), 0);
+    CU_ASSERT_EQUAL(mproc_cond_notify_all(c), 0);
+    CU_ASSERT_EQUAL(mproc_cond_wait(c, 0.01), MPROC_ETIMEDOUT);
+    CU_ASSERT_EQUAL(mproc_cond_release(c), 0);
+    mproc_cond_destroy(c);
+    mproc_sem_destroy(waiting);
+}
+
+static void test_condition_waiter_killed_in_wait(void)
+{
+    cond_waiter_killed(0);
+}
+
+static void test_condition_waiter_killed_in_wait_for(void)
+{
+    cond_waiter_killed(1);
+}
+
 /* ---- Barrier --------------------------------------------------------- */
 
 static void barrier_action(const mproc_value_t *args)
@@ -1005,6 +1146,72 @@ static void test_barrier_of_one(void)
     CU_ASSERT_EQUAL_FATAL(mproc_barrier_create(&b, 1, NULL), 0);
     CU_ASSERT_EQUAL(mproc_barrier_wait(b, MPROC_FOREVER), 0);
     CU_ASSERT_EQUAL(mproc_barrier_wait(b, 0), 0);
+    mproc_barrier_destroy(b);
+}
+
+/* args: barrier; waits until it is killed, exits 3 if its wait returns. */
+static void barrier_party_to_die(const mproc_value_t *args)
+{
+    mproc_barrier_t *b;
+    IMPORT_ARG(barrier, b, 0);
+    mproc_barrier_wait(b, 60);
+    mproc_exit(3);
+}
+MPROC_TARGET(barrier_party_to_die)
+
+/* Whether @n parties come to wait on @b within a bounded time. */
+static int barrier_reaches(mproc_barrier_t *b, unsigned n)
+{
+    double end = mproc_monotonic() + 15;
+    while (mproc_barrier_n_waiting(b) != n) {
+        if (mproc_monotonic() > end)
+            return 0;
+        mproc_sleep(0.005);
+    }
+    return 1;
+}
+
+/*
+ * A party killed while it waits breaks the barrier: the others are told
+ * MPROC_EBROKEN within their timeouts (Python's last party would wait
+ * forever for the dead one), and a reset makes it usable again.
+ */
+static void test_barrier_party_killed(void)
+{
+    mproc_barrier_t *b;
+    mproc_value_t *ref;
+    mproc_process_t *dead, *p[2];
+    int i, r;
+    CU_ASSERT_EQUAL_FATAL(mproc_barrier_create(&b, 3, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_barrier_export(b, &ref), 0);
+    dead = harness_start("barrier_party_to_die",
+                         mproc_value_list_of(1, mproc_value_copy(ref)));
+    p[0] = harness_start("barrier_party",
+                         mproc_value_list_of(1, mproc_value_copy(ref)));
+    CU_ASSERT_FATAL(barrier_reaches(b, 2));
+    CU_ASSERT_EQUAL(mproc_process_kill(dead), 0);
+    CU_ASSERT_NOT_EQUAL(harness_join_code(dead), 0);
+    /* The last party comes, with its timeout. */
+    p[1] = harness_start("barrier_party",
+                         mproc_value_list_of(1, mproc_value_copy(ref)));
+    for (i = 0; i < 2; i++)
+        CU_ASSERT_EQUAL(join_bounded(p[i]), 50 - MPROC_EBROKEN);
+    CU_ASSERT_TRUE(mproc_barrier_broken(b));
+    CU_ASSERT_EQUAL(mproc_barrier_wait(b, 0.01), MPROC_EBROKEN);
+
+    CU_ASSERT_EQUAL(mproc_barrier_reset(b), 0);
+    CU_ASSERT_FALSE(mproc_barrier_broken(b));
+    CU_ASSERT_EQUAL(mproc_barrier_n_waiting(b), 0);
+    for (i = 0; i < 2; i++)
+        p[i] = harness_start("barrier_party",
+                             mproc_value_list_of(1, mproc_value_copy(ref)));
+    r = mproc_barrier_wait(b, 15);
+    CU_ASSERT(r >= 0 && r < 3);
+    for (i = 0; i < 2; i++) {
+        int code = join_bounded(p[i]);
+        CU_ASSERT(code >= 10 && code < 13);
+    }
+    mproc_value_free(ref);
     mproc_barrier_destroy(b);
 }
 
@@ -1342,8 +1549,13 @@ static const harness_test tests[] = {
     {"event", test_event, 0},
     {"condition", test_condition, 0},
     {"condition over a lock", test_condition_over_a_lock, 0},
+    {"condition waiter killed in wait", test_condition_waiter_killed_in_wait,
+     0},
+    {"condition waiter killed in wait_for",
+     test_condition_waiter_killed_in_wait_for, 0},
     {"barrier", test_barrier, 0},
     {"barrier of one", test_barrier_of_one, 0},
+    {"barrier party killed", test_barrier_party_killed, 0},
     {"bad references", test_bad_references, 0},
     {"references in this process", test_references_in_this_process, 0},
     {"references as arguments", test_references_as_arguments, 0},

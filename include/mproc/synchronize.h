@@ -273,6 +273,14 @@ MPROC_API int mproc_event_import(mproc_event_t **event,
 
 /** @name Condition */
 /** @{ */
+/**
+ * How many processes and threads may wait at once on one Condition, or on
+ * one Barrier; one more gets MPROC_ETOOMANY from its wait. Each waiter has
+ * a seat that dies with its process, so a waiter killed in its wait is
+ * skipped by the next notify (Python's notify would wait for it forever)
+ * and breaks a Barrier.
+ */
+#define MPROC_SYNC_MAX_WAITERS 64
 typedef struct mproc_cond_t mproc_cond_t;
 /** Options of mproc_cond_create(). */
 typedef struct mproc_cond_opts_t {
@@ -302,7 +310,8 @@ MPROC_API int mproc_cond_release(mproc_cond_t *cond);
  * Releases the lock, waits to be notified (at most @p timeout seconds), and
  * reacquires the lock (fully, for an RLock held several times).
  * @return 0 when notified; MPROC_ETIMEDOUT; MPROC_ENOTHELD or
- * MPROC_ENOTOWNER if the caller does not hold the lock.
+ * MPROC_ENOTOWNER if the caller does not hold the lock; MPROC_ETOOMANY if
+ * MPROC_SYNC_MAX_WAITERS wait already (the lock stays held).
  */
 MPROC_API int mproc_cond_wait(mproc_cond_t *cond, double timeout);
 /** A predicate for mproc_cond_wait_for(): nonzero when satisfied. */
@@ -311,13 +320,20 @@ typedef int (*mproc_predicate_fn)(void *arg);
  * Waits until @p pred(@p arg) holds, as Condition.wait_for().
  * @return 0 once the predicate holds (Python's True); MPROC_ETIMEDOUT if
  * the timeout passed first (Python's False); MPROC_ENOTHELD or
- * MPROC_ENOTOWNER if the caller does not hold the lock.
+ * MPROC_ENOTOWNER if the caller does not hold the lock; MPROC_ETOOMANY as
+ * mproc_cond_wait().
  */
 MPROC_API int mproc_cond_wait_for(mproc_cond_t *cond, mproc_predicate_fn pred,
                                   void *arg, double timeout);
-/** Wakes up to @p n waiters. The caller holds the lock. */
+/**
+ * Wakes up to @p n waiters, the longest waiting first. The caller holds the
+ * lock. It waits for none of them: a waiter that died in its wait is
+ * skipped, and does not count towards @p n.
+ * @return 0; MPROC_ENOTHELD or MPROC_ENOTOWNER if the caller does not hold
+ * the lock.
+ */
 MPROC_API int mproc_cond_notify(mproc_cond_t *cond, int n);
-/** Wakes every waiter. The caller holds the lock. */
+/** Wakes every waiter, as mproc_cond_notify(). The caller holds the lock. */
 MPROC_API int mproc_cond_notify_all(mproc_cond_t *cond);
 MPROC_API void mproc_cond_destroy(mproc_cond_t *cond);
 /**
@@ -361,8 +377,13 @@ MPROC_API int mproc_barrier_create(mproc_barrier_t **barrier, unsigned parties,
  * Waits until @p parties callers have arrived, at most @p timeout seconds;
  * a negative timeout means the barrier's default (opts.timeout), or forever
  * if it has none, as Python's timeout=None.
+ * The timeout covers the whole call, the wait for a previous cycle to
+ * drain included.
  * @return the arrival index, 0 .. parties-1 (each index once per cycle);
- * MPROC_EBROKEN if the barrier is or becomes broken (a timeout breaks it).
+ * MPROC_EBROKEN if the barrier is or becomes broken: a timeout breaks it,
+ * as in Python, and so does a party that dies (is killed) in its wait,
+ * which the others notice within a fraction of a second; MPROC_ETOOMANY
+ * (and broken) if more than MPROC_SYNC_MAX_WAITERS would wait at once.
  */
 MPROC_API int mproc_barrier_wait(mproc_barrier_t *barrier, double timeout);
 /** Breaks the barrier: current and future waiters get MPROC_EBROKEN. */
