@@ -119,11 +119,16 @@ static void use_stdio(const mproc_value_t *args)
 }
 MPROC_TARGET(use_stdio)
 
-/* Exit code 0 if this process has no console window, 3 if it has one. */
+/*
+ * Exit code 0 if this process has no console (and so no console window),
+ * as its parent has none; 3 if it has a window, 4 a console without one.
+ */
 static void console_window(const mproc_value_t *args)
 {
     (void) args;
-    mproc_exit(GetConsoleWindow() != NULL ? 3 : 0);
+    if (GetConsoleWindow() != NULL)
+        mproc_exit(3);
+    mproc_exit(GetConsoleCP() != 0 ? 4 : 0);
 }
 MPROC_TARGET(console_window)
 

@@ -321,17 +321,20 @@ static int std_for_child(DWORD which, struct inherit *in, HANDLE *out)
  * parent's console, as Python's children do: Ctrl+C then reaches them all,
  * and a console program's output stays in its one window. A parent with no
  * console (a GUI program, a service, a console program started detached or
- * after FreeConsole) must not make Windows open a new window for each
- * console child: CREATE_NO_WINDOW gives that child a console without a
- * window, which its own console children then share. For a child of the
- * windows subsystem the flag changes nothing.
+ * after FreeConsole) starts its child detached, in the same state: without
+ * the flag, Windows would open a new console window for each child of the
+ * console subsystem. DETACHED_PROCESS rather than CREATE_NO_WINDOW, which
+ * would give every child a hidden console and a console host process of
+ * its own (under Wine that host also keeps the child's pipe ends open
+ * after the child has ended). For a child of the windows subsystem the flag
+ * changes nothing.
  */
 static DWORD console_flags(void)
 {
     /* GetConsoleCP fails, giving 0, exactly when no console is attached. */
     if (GetConsoleWindow() != NULL || GetConsoleCP() != 0)
         return 0;
-    return CREATE_NO_WINDOW;
+    return DETACHED_PROCESS;
 }
 
 static int create_process(const wchar_t *exe, wchar_t *cmd, HANDLE in_h,
