@@ -74,6 +74,14 @@ int mproc__os_getcwd(char **out);
 /* Makes the UTF-8 path @path the working directory. */
 int mproc__os_chdir(const char *path);
 
+/*
+ * The program's own command line split into arguments as the C library
+ * splits it for main(), in UTF-8: *@argv is one malloc'ed block (one free()
+ * releases it) ending with a NULL entry. Windows only (GetCommandLineW);
+ * MPROC_ENOTSUP on Unix, where main() is given the arguments.
+ */
+int mproc__os_command_line(int *argc, char ***argv);
+
 /* Reopens stdin on the null device (reading it gives EOF). */
 int mproc__os_stdin_devnull(void);
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "auth.h"
 #include "bootstrap.h"
@@ -319,4 +320,122 @@ int mproc_main(int argc, char **argv)
         mproc__bootstrap_from_fd(fd);
     }
     return mproc__process_init_main();
+}
+
+/* ---- wide entry points ------------------------------------------------ */
+
+/* What a bad code unit or code point becomes: U+FFFD. */
+#define REPLACEMENT 0xFFFDu
+
+/*
+ * The code point that starts at @w[*i], with *@i moved past it. wchar_t is
+ * UTF-16 where it is 16 bits wide (Windows) and UTF-32 elsewhere; the test
+ * on WCHAR_MAX keeps this file free of any OS's name.
+ */
+static unsigned long next_code_point(const wchar_t *w, size_t *i)
+{
+    unsigned long c = (unsigned long) w[(*i)++];
+#if WCHAR_MAX <= 0xFFFF
+    c &= 0xFFFFu;
+    if (c >= 0xD800u && c <= 0xDBFFu) {
+        unsigned long lo = (unsigned long) w[*i] & 0xFFFFu;
+        if (lo >= 0xDC00u && lo <= 0xDFFFu) {
+            (*i)++;
+            return 0x10000u + ((c - 0xD800u) << 10) + (lo - 0xDC00u);
+        }
+        return REPLACEMENT;
+    }
+#endif
+    if ((c >= 0xD800u && c <= 0xDFFFu) || c > 0x10FFFFu)
+        return REPLACEMENT;
+    return c;
+}
+
+/* Writes @c as UTF-8 to @d if @d is not NULL; returns its length. */
+static size_t put_utf8(unsigned long c, char *d)
+{
+    unsigned char b[4];
+    size_t n, k;
+    if (c < 0x80u) {
+        b[0] = (unsigned char) c;
+        n = 1;
+    } else if (c < 0x800u) {
+        b[0] = (unsigned char) (0xC0u | (c >> 6));
+        b[1] = (unsigned char) (0x80u | (c & 0x3Fu));
+        n = 2;
+    } else if (c < 0x10000u) {
+        b[0] = (unsigned char) (0xE0u | (c >> 12));
+        b[1] = (unsigned char) (0x80u | ((c >> 6) & 0x3Fu));
+        b[2] = (unsigned char) (0x80u | (c & 0x3Fu));
+        n = 3;
+    } else {
+        b[0] = (unsigned char) (0xF0u | (c >> 18));
+        b[1] = (unsigned char) (0x80u | ((c >> 12) & 0x3Fu));
+        b[2] = (unsigned char) (0x80u | ((c >> 6) & 0x3Fu));
+        b[3] = (unsigned char) (0x80u | (c & 0x3Fu));
+        n = 4;
+    }
+    if (d != NULL)
+        for (k = 0; k < n; k++)
+            d[k] = (char) b[k];
+    return n;
+}
+
+/* The UTF-8 length of @w, or with @d, @w written there; no terminator. */
+static size_t wide_to_utf8(const wchar_t *w, char *d)
+{
+    size_t i = 0, n = 0;
+    while (w[i] != L'\0') {
+        size_t len = put_utf8(next_code_point(w, &i), d);
+        if (d != NULL)
+            d += len;
+        n += len;
+    }
+    return n;
+}
+
+int mproc_main_w(int argc, wchar_t **argv)
+{
+    size_t size, k, n;
+    char **u, *d;
+    int i, rc;
+    if (initialised)
+        return 0;
+    n = argc > 0 && argv != NULL ? (size_t) argc : 0;
+    /* One block: the pointer array, then every string after it. */
+    size = (n + 1) * sizeof *u;
+    for (k = 0; k < n; k++)
+        size += (argv[k] != NULL ? wide_to_utf8(argv[k], NULL) : 0) + 1;
+    u = malloc(size);
+    if (u == NULL)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    d = (char *) (u + n + 1);
+    for (k = 0; k < n; k++) {
+        u[k] = d;
+        if (argv[k] != NULL)
+            d += wide_to_utf8(argv[k], d);
+        *d++ = '\0';
+    }
+    u[n] = NULL;
+    i = (int) n;
+    /*
+     * A child never comes back from here; the program itself does, and
+     * nothing in the runtime keeps the arguments once it has.
+     */
+    rc = mproc_main(i, u);
+    free(u);
+    return rc;
+}
+
+int mproc_main_cmdline(void)
+{
+    int argc, rc;
+    char **argv;
+    /* Asked first: MPROC_ENOTSUP holds whether or not the runtime runs. */
+    rc = mproc__os_command_line(&argc, &argv);
+    if (rc != 0)
+        return rc;
+    rc = mproc_main(argc, argv);
+    free(argv);
+    return rc;
 }

@@ -3,6 +3,7 @@
  * configuration and logging levels.
  */
 #include <string.h>
+#include <wchar.h>
 
 #include "harness.h"
 
@@ -109,12 +110,29 @@ static void test_process_wide_facts(void)
     CU_ASSERT_EQUAL(mproc_register_target("", NULL), MPROC_EINVAL);
 }
 
+/*
+ * The wide entry points, in a program that already entered through
+ * mproc_main() (the harness): a second entry changes nothing, and the
+ * command-line form exists on Windows only.
+ */
+static void test_wide_entry_points(void)
+{
+    wchar_t arg0[] = L"program", arg1[] = {L'G', L'r', 0xFC, 0xDF, L'e', 0};
+    wchar_t *argv[] = {arg0, arg1, NULL};
+    int unix_like = mproc_start_method_available(MPROC_START_FORK);
+
+    CU_ASSERT_EQUAL(mproc_main_w(2, argv), 0);
+    CU_ASSERT_EQUAL(mproc_main_w(0, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_main_cmdline(), unix_like ? MPROC_ENOTSUP : 0);
+}
+
 static const harness_test tests[] = {
     {"status codes", test_status_codes, 0},
     {"start methods", test_start_methods, 0},
     {"configuration", test_configuration, 0},
     {"log levels", test_log_levels, 0},
     {"process-wide facts", test_process_wide_facts, 0},
+    {"wide entry points", test_wide_entry_points, 0},
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)

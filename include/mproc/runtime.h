@@ -13,6 +13,8 @@
 #ifndef MPROC_RUNTIME_H
 #define MPROC_RUNTIME_H
 
+#include <stddef.h> /* wchar_t */
+
 #include "mproc/export.h"
 #include "mproc/value.h"
 
@@ -41,6 +43,52 @@ extern "C" {
  * @return 0, or a negative status if the runtime cannot be initialised.
  */
 MPROC_API int mproc_main(int argc, char **argv);
+
+/**
+ * mproc_main() for a program whose arguments come as wide strings: wmain(),
+ * or a Windows GUI program that split GetCommandLineW() itself.
+ *
+ * Each argument is converted to UTF-8 (UTF-16 on Windows, where wchar_t is
+ * 16 bits wide, UTF-32 elsewhere; a lone surrogate or a value that is no
+ * character becomes U+FFFD) and the result is passed to mproc_main(), so a
+ * program installed under a non-ASCII path such as
+ * C:\\Programme\\Gr&uuml;&szlig;e starts its children as any other does.
+ * Available on every OS.
+ * @code
+ * int wmain(int argc, wchar_t **argv)
+ * {
+ *     if (mproc_main_w(argc, argv) < 0)
+ *         return 1;
+ *     ...
+ * }
+ * @endcode
+ * @return as mproc_main(); MPROC_ENOMEM if the converted copy cannot be
+ * made.
+ */
+MPROC_API int mproc_main_w(int argc, wchar_t **argv);
+
+/**
+ * mproc_main() for a program that has no argc and argv: the first call of a
+ * Windows GUI program's WinMain() (the windows subsystem, no console).
+ *
+ * It reads the command line with GetCommandLineW(), splits it as the C
+ * library would split it for wmain(), and goes on as mproc_main_w(). A
+ * child of such a program opens no console window, and where the program
+ * has no standard handles its children write into the null device and read
+ * EOF from it.
+ * @code
+ * int WINAPI WinMain(HINSTANCE inst, HINSTANCE prev, LPSTR cmd, int show)
+ * {
+ *     if (mproc_main_cmdline() < 0)
+ *         return 1;
+ *     ...
+ * }
+ * @endcode
+ * @return as mproc_main(); MPROC_ENOTSUP on every OS but Windows, where
+ * main() receives the arguments and mproc_main() is the call to make
+ * (nothing is initialised then).
+ */
+MPROC_API int mproc_main_cmdline(void);
 
 /**
  * A target: the function a child runs.

@@ -101,6 +101,15 @@ int mproc__os_chdir(const char *path)
     return 0;
 }
 
+int mproc__os_command_line(int *argc, char ***argv)
+{
+    *argc = 0;
+    *argv = NULL;
+    return mproc__set_error(MPROC_ENOTSUP,
+                            "the command line is main()'s to give on Unix: "
+                            "call mproc_main(argc, argv)");
+}
+
 /* ---- futexes ---------------------------------------------------------- */
 
 long mproc__unix_futex(uint32_t *word, int op, uint32_t val,

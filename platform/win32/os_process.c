@@ -263,7 +263,8 @@ static int is_console_pseudo_handle(HANDLE h)
 struct inherit {
     /*
      * For PROC_THREAD_ATTRIBUTE_HANDLE_LIST, no repeats: the bootstrap
-     * pipe, NUL, stdout, stderr and the passed connections.
+     * pipe, NUL, stdout, stderr (one of them perhaps NUL for writing) and
+     * the passed connections.
      */
     HANDLE list[4 + MPROC__OS_MAX_PASS];
     DWORD nlist;
@@ -315,6 +316,27 @@ static int std_for_child(DWORD which, struct inherit *in, HANDLE *out)
     return 0;
 }
 
+/*
+ * The creation flags that decide the child's console. A child shares its
+ * parent's console, as Python's children do: Ctrl+C then reaches them all,
+ * and a console program's output stays in its one window. A parent with no
+ * console (a GUI program, a service, a console program started detached or
+ * after FreeConsole) starts its child detached, in the same state: without
+ * the flag, Windows would open a new console window for each child of the
+ * console subsystem. DETACHED_PROCESS rather than CREATE_NO_WINDOW, which
+ * would give every child a hidden console and a console host process of
+ * its own (under Wine that host also keeps the child's pipe ends open
+ * after the child has ended). For a child of the windows subsystem the flag
+ * changes nothing.
+ */
+static DWORD console_flags(void)
+{
+    /* GetConsoleCP fails, giving 0, exactly when no console is attached. */
+    if (GetConsoleWindow() != NULL || GetConsoleCP() != 0)
+        return 0;
+    return DETACHED_PROCESS;
+}
+
 static int create_process(const wchar_t *exe, wchar_t *cmd, HANDLE in_h,
                           HANDLE out_h, HANDLE err_h, struct inherit *in,
                           PROCESS_INFORMATION *pi)
@@ -357,9 +379,9 @@ static int create_process(const wchar_t *exe, wchar_t *cmd, HANDLE in_h,
      * the child inherits the parent's, so CREATE_UNICODE_ENVIRONMENT is not
      * needed. The command line buffer must be writable.
      */
-    ok =
-        CreateProcessW(exe, cmd, NULL, NULL, TRUE, EXTENDED_STARTUPINFO_PRESENT,
-                       NULL, NULL, &si.StartupInfo, pi);
+    ok = CreateProcessW(exe, cmd, NULL, NULL, TRUE,
+                        EXTENDED_STARTUPINFO_PRESENT | console_flags(), NULL,
+                        NULL, &si.StartupInfo, pi);
     if (!ok)
         err = GetLastError();
     DeleteProcThreadAttributeList(attrs);
@@ -396,6 +418,7 @@ int mproc__os_spawn(mproc__os_child_t **child, const char *marker,
     struct inherit in;
     wchar_t *exe = NULL, *cmd = NULL;
     HANDLE r = NULL, w = NULL, nul = INVALID_HANDLE_VALUE;
+    HANDLE nul_out = INVALID_HANDLE_VALUE;
     HANDLE out_h = NULL, err_h = NULL;
     PROCESS_INFORMATION pi;
     size_t npassed = 0, k;
@@ -438,6 +461,32 @@ int mproc__os_spawn(mproc__os_child_t **child, const char *marker,
         rc = std_for_child(STD_ERROR_HANDLE, &in, &err_h);
     if (rc != 0)
         goto done;
+    /*
+     * A parent with no standard output (a GUI program, or one started with
+     * no handles) gives its child NUL instead of nothing: the child's
+     * writes then go nowhere and succeed, whether they pass through stdio,
+     * a descriptor or the Win32 handle, as its reads of stdin give EOF.
+     */
+    if (out_h == NULL || err_h == NULL) {
+        nul_out = CreateFileW(L"NUL", GENERIC_WRITE,
+                              FILE_SHARE_READ | FILE_SHARE_WRITE, NULL,
+                              OPEN_EXISTING, 0, NULL);
+        if (nul_out == INVALID_HANDLE_VALUE) {
+            rc = mproc__win_error(GetLastError(), "cannot open NUL");
+            goto done;
+        }
+        if (!SetHandleInformation(nul_out, HANDLE_FLAG_INHERIT,
+                                  HANDLE_FLAG_INHERIT)) {
+            rc = mproc__win_error(GetLastError(),
+                                  "cannot hand NUL over as output");
+            goto done;
+        }
+        inherit_add(&in, nul_out);
+        if (out_h == NULL)
+            out_h = nul_out;
+        if (err_h == NULL)
+            err_h = nul_out;
+    }
     if (!SetHandleInformation(r, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT) ||
         !SetHandleInformation(nul, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT)) {
         rc = mproc__win_error(GetLastError(),
@@ -468,13 +517,15 @@ done:
     for (k = 0; k < npassed; k++)
         SetHandleInformation((HANDLE) pass[k], HANDLE_FLAG_INHERIT, 0);
     /*
-     * The read end and NUL now live in the child; the parent's copies go,
+     * The read end and the NULs now live in the child; the parent's copies go,
      * so the child's exit breaks the pipe for the parent's writes.
      */
     for (i = 0; i < in.nowned; i++)
         CloseHandle(in.owned[i]);
     if (nul != INVALID_HANDLE_VALUE)
         CloseHandle(nul);
+    if (nul_out != INVALID_HANDLE_VALUE)
+        CloseHandle(nul_out);
     if (r != NULL)
         CloseHandle(r);
     free(cmd);

@@ -1,11 +1,13 @@
 /*
  * Win32 backend: the helpers every file of the backend uses: error
- * translation, UTF-8 to UTF-16, the monotonic clock, sleeping and waits
- * with a timeout, the working directory, and the names of kernel objects.
+ * translation, UTF-8 to UTF-16, the command line, the monotonic clock,
+ * sleeping and waits with a timeout, the working directory, and the names
+ * of kernel objects.
  */
 /* First: it sets _WIN32_WINNT before any C library header picks one. */
 #include "os_internal.h"
 
+#include <shellapi.h>
 #include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
@@ -74,6 +76,57 @@ int mproc__win_utf8_to_wide(const char *s, wchar_t **out)
         return mproc__win_error(err, "cannot convert a string to UTF-16");
     }
     *out = w;
+    return 0;
+}
+
+int mproc__os_command_line(int *argc, char ***argv)
+{
+    wchar_t **w;
+    char **u, *d;
+    size_t size;
+    int n, i, len;
+    *argc = 0;
+    *argv = NULL;
+    /*
+     * CommandLineToArgvW splits as the C library's startup code does for
+     * wmain, the program name included (its rules for the first word
+     * differ, and it knows them).
+     */
+    w = CommandLineToArgvW(GetCommandLineW(), &n);
+    if (w == NULL)
+        return mproc__win_error(GetLastError(),
+                                "cannot split the program's command line");
+    size = ((size_t) n + 1) * sizeof *u;
+    for (i = 0; i < n; i++) {
+        /*
+         * Without MB_ERR_INVALID_CHARS a lone surrogate becomes U+FFFD:
+         * an odd argument must not keep the program from starting.
+         */
+        len = WideCharToMultiByte(CP_UTF8, 0, w[i], -1, NULL, 0, NULL, NULL);
+        if (len <= 0) {
+            DWORD err = GetLastError();
+            LocalFree(w);
+            return mproc__win_error(err, "cannot convert an argument");
+        }
+        size += (size_t) len;
+    }
+    u = malloc(size);
+    if (u == NULL) {
+        LocalFree(w);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    d = (char *) (u + n + 1);
+    for (i = 0; i < n; i++) {
+        len = WideCharToMultiByte(CP_UTF8, 0, w[i], -1, d,
+                                  (int) (size - (size_t) (d - (char *) u)),
+                                  NULL, NULL);
+        u[i] = d;
+        d += len;
+    }
+    u[n] = NULL;
+    LocalFree(w);
+    *argc = n;
+    *argv = u;
     return 0;
 }
 
