@@ -643,6 +643,37 @@ static void test_many_children_at_once(void)
     }
 }
 
+/* Exits with 10 + the start method this child believes it has. */
+static void exit_with_method(const mproc_value_t *args)
+{
+    (void) args;
+    mproc_exit(10 + (int) mproc_get_start_method());
+}
+MPROC_TARGET(exit_with_method)
+
+static void test_child_reports_its_start_method(void)
+{
+    static const mproc_start_method_e methods[] = {
+        MPROC_START_SPAWN, MPROC_START_FORK, MPROC_START_FORKSERVER};
+    size_t i;
+    for (i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        mproc_process_opts_t o = {0};
+        mproc_process_t *p;
+        int code = -100;
+        if (!mproc_start_method_available(methods[i]))
+            continue;
+        /* The method of the process, whatever the program's default. */
+        o.target = "exit_with_method";
+        o.method = methods[i];
+        CU_ASSERT_EQUAL_FATAL(mproc_process_create(&p, &o), 0);
+        CU_ASSERT_EQUAL_FATAL(mproc_process_start(p), 0);
+        CU_ASSERT_EQUAL(mproc_process_join(p, MPROC_FOREVER), 0);
+        CU_ASSERT_EQUAL(mproc_process_exitcode(p, &code), 0);
+        CU_ASSERT_EQUAL(code, 10 + (int) methods[i]);
+        mproc_process_destroy(p);
+    }
+}
+
 static const harness_test tests[] = {
     {"arguments of every kind", test_arguments_of_every_kind, 0},
     {"exit codes", test_exit_codes, 0},
@@ -666,6 +697,7 @@ static const harness_test tests[] = {
     {"only the creator controls a child",
      test_only_the_creator_controls_a_child, HARNESS_FORK},
     {"many children at once", test_many_children_at_once, 0},
+    {"child reports its start method", test_child_reports_its_start_method, 0},
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)
