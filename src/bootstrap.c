@@ -29,6 +29,20 @@
 /* mproc_main() ran. */
 static int initialised;
 
+int mproc__runtime_check(const char *what)
+{
+    if (initialised)
+        return 0;
+    /*
+     * Every process the runtime starts runs main() from its top: a tracker
+     * or child started from here would do the same again, without end.
+     */
+    return mproc__set_error(MPROC_ESTATE,
+                            "cannot %s before the runtime is up: call "
+                            "mproc_main() first",
+                            what);
+}
+
 static void at_exit(void)
 {
     mproc__finalize_shutdown();

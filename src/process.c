@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "bootstrap.h"
 #include "context.h"
 #include "log.h"
 #include "pack.h"
@@ -381,6 +382,9 @@ int mproc_process_start(mproc_process_t *p)
     int rc;
     if (p == NULL)
         return mproc__set_error(MPROC_EINVAL, "no process");
+    rc = mproc__runtime_check("start a process");
+    if (rc != 0)
+        return rc;
     if (p->started)
         return mproc__set_error(MPROC_ESTARTED,
                                 "cannot start a process twice ('%s')", p->name);
