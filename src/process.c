@@ -113,14 +113,20 @@ int mproc__process_init_main(void)
     return 0;
 }
 
+static void free_process(mproc_process_t *p);
+
 int mproc__process_become(const char *name, int daemon, const int *identity,
                           size_t n, long parent_pid,
                           const unsigned char *authkey)
 {
-    mproc_process_t *p = new_current(name, daemon, identity, n);
+    mproc_process_t *p = new_current(name, daemon, identity, n), *old;
     if (p == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    /* A MainProcess made before mproc_main() (by asking for it) is spent. */
+    old = current.self;
     set_current(p);
+    if (old != NULL)
+        free_process(old);
     current.parent_pid = parent_pid;
     memcpy(current.authkey, authkey, MPROC__AUTHKEY_SIZE);
     return 0;
