@@ -30,6 +30,20 @@
 /* mproc_main() ran. */
 static int initialised;
 
+int mproc__runtime_check(const char *what)
+{
+    if (initialised)
+        return 0;
+    /*
+     * Every process the runtime starts runs main() from its top: a tracker
+     * or child started from here would do the same again, without end.
+     */
+    return mproc__set_error(MPROC_ESTATE,
+                            "cannot %s before the runtime is up: call "
+                            "mproc_main() first",
+                            what);
+}
+
 static void at_exit(void)
 {
     mproc__finalize_shutdown();
@@ -278,6 +292,9 @@ void mproc__bootstrap_run_forked(mproc_process_t *p)
     /* The child's copy of its own object becomes the current process. */
     mproc__process_after_fork(p);
     mproc__finalize_after_fork();
+    /* The method this child was started with is its own (Python's
+     * _bootstrap forces the process's _start_method). */
+    mproc_set_start_method(MPROC_START_FORK, 1);
     if (mproc__os_stdin_devnull() != 0)
         boot_fail(1, "cannot start");
     run_target(mproc__process_fn(p), args->data, args->len);

@@ -167,16 +167,13 @@ int mproc_conn_recv(mproc_conn_t *c, mproc_value_t **v)
         return rc;
     if (v == NULL)
         return mproc__set_error(MPROC_EINVAL, "no place for the value");
+    /*
+     * A frame send_bytes sent is decoded too, as Python's recv is
+     * loads(recv_bytes()): a byte-level relay of values stays a relay.
+     */
     rc = mproc__stream_next_frame(&c->in, &payload, &flags);
-    if (rc == 0 && (flags & MPROC__FRAME_FLAG_RAW)) {
-        /* send_bytes sent it: it arrives as the bytes it was. */
-        *v = mproc_value_bytes(payload.data ? (void *) payload.data : "",
-                               payload.len);
-        if (*v == NULL)
-            rc = mproc__set_error(MPROC_ENOMEM, "out of memory");
-    } else if (rc == 0) {
+    if (rc == 0)
         rc = mproc__value_decode(payload.data, payload.len, v);
-    }
     mproc__buf_free(&payload);
     return rc;
 }
@@ -209,6 +206,49 @@ int mproc_conn_recv_bytes(mproc_conn_t *c, void **buf, size_t *len)
     }
     *buf = payload.data;
     *len = payload.len;
+    return 0;
+}
+
+int mproc_conn_recv_bytes_into(mproc_conn_t *c, void *buf, size_t cap,
+                               size_t *len)
+{
+    mproc__buf_t payload = {0};
+    unsigned flags = 0;
+    int rc = can_recv(c);
+    if (rc != 0)
+        return rc;
+    if (len == NULL || (buf == NULL && cap > 0))
+        return mproc__set_error(MPROC_EINVAL, "no place for the bytes");
+    /* Peeked, so that a message too long for @buf stays to be received. */
+    rc = mproc__stream_peek_frame(&c->in, &payload, &flags);
+    if (rc != 0) {
+        mproc__buf_free(&payload);
+        return rc;
+    }
+    if (payload.len > cap) {
+        *len = payload.len;
+        mproc__buf_free(&payload);
+        return mproc__set_error(MPROC_ETOOSHORT,
+                                "a message of %zu bytes does not fit in a "
+                                "buffer of %zu; nothing was received",
+                                *len, cap);
+    }
+    mproc__stream_drop_kept(&c->in);
+    if (payload.len > 0)
+        memcpy(buf, payload.data, payload.len);
+    *len = payload.len;
+    mproc__buf_free(&payload);
+    return 0;
+}
+
+int mproc_conn_fileno(const mproc_conn_t *c, intptr_t *handle)
+{
+    mproc__os_fd_t h[2];
+    if (c == NULL || handle == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no connection");
+    /* Of two handles (reading, writing), the first is the one to wait on. */
+    mproc__os_conn_handles(c->os, h);
+    *handle = (intptr_t) h[0];
     return 0;
 }
 

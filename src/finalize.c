@@ -21,8 +21,12 @@
 static mproc__owned_t *owned;
 static mproc__spin_t owned_lock = MPROC__SPIN_INIT;
 
-/* End with the immediate exit, not exit(). */
+/* A forked child: the handlers before the barrier are its parent's. */
 static int forked;
+
+/* The code mproc__finalize_exit() ends a forked child with. */
+static int exit_code;
+static int exit_code_known;
 
 void mproc__owned_link(mproc__owned_t *node, void (*release)(void *), void *obj)
 {
@@ -80,8 +84,28 @@ static void release_owned(void)
     }
 }
 
+/*
+ * The barrier between a forked child's exit handlers and its parent's.
+ * exit() runs the handlers newest first: those the child's target
+ * registered, then this one, which ends the process before the handlers it
+ * inherited from its parent (and, in a forkserver child, from the server)
+ * can run a second time. _exit from an exit handler is allowed; exit is
+ * not. A plain exit(n) called by the target leaves no code here, and the
+ * process then ends as C ends it, with n.
+ */
+static void fork_barrier(void)
+{
+    if (!exit_code_known)
+        return;
+    mproc__os_flush_stdio();
+    mproc__os_exit_now(exit_code);
+}
+
 void mproc__finalize_set_forked(int on)
 {
+    /* Registered before the target runs, so that its handlers come first. */
+    if (on && !forked)
+        atexit(fork_barrier);
     forked = on != 0;
 }
 
@@ -94,7 +118,10 @@ void mproc__finalize_after_fork(void)
 {
     /* The parent's open objects are its own: this child did not open them. */
     owned = NULL;
-    forked = 1;
+    /* A copy of the parent's state: a fork child of a fork child too. */
+    forked = 0;
+    exit_code_known = 0;
+    mproc__finalize_set_forked(1);
     /*
      * The runtime's locks may have been held by threads that did not come
      * along: the child's copies start unlocked.
@@ -140,8 +167,11 @@ void mproc__finalize_exit(int code)
     if (mproc_parent_pid() != 0)
         mproc_log(MPROC_LOG_INFO, "process exiting with exitcode %d", code);
     mproc__os_flush_stdio();
-    if (forked)
-        mproc__os_exit_now(code);
+    if (forked) {
+        /* exit() runs the child's own handlers up to fork_barrier(). */
+        exit_code = code;
+        exit_code_known = 1;
+    }
     exit(code);
 }
 

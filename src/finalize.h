@@ -29,11 +29,17 @@ void mproc__owned_unlink(mproc__owned_t *node);
  * others, release the objects still open. Runs once; later calls return.
  */
 void mproc__finalize_shutdown(void);
-/* Shuts down, logs "process exiting", flushes and ends with @code. */
+/*
+ * Shuts down, logs "process exiting", flushes and ends with @code through
+ * exit(): a forked child runs the exit handlers registered since it was
+ * forked, and only those (see mproc__finalize_set_forked()).
+ */
 MPROC_NORETURN void mproc__finalize_exit(int code);
 /*
- * Whether this process ends with the OS's immediate exit (1: a forked
- * child, whose parent's atexit handlers must not run twice) or exit() (0).
+ * Whether this process is a forked child (1: fork or forkserver), whose
+ * inherited atexit handlers must not run a second time. Turning it on
+ * registers the barrier that ends the process after the handlers
+ * registered from then on; call it before the target runs.
  */
 void mproc__finalize_set_forked(int forked);
 int mproc__finalize_forked(void);

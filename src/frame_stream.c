@@ -200,10 +200,12 @@ static int resync(mproc__frame_stream_t *c)
 
 /*
  * Reads the next frame: its payload is appended to @payload, its flags go
- * to *@flags.
+ * to *@flags. With @keep an intact frame stays in the buffer, to be
+ * dropped by mproc__stream_drop_kept() or read again; damage is consumed
+ * either way.
  */
-int mproc__stream_next_frame(mproc__frame_stream_t *c, mproc__buf_t *payload,
-                             unsigned *flags)
+static int read_frame(mproc__frame_stream_t *c, mproc__buf_t *payload,
+                      unsigned *flags, int keep)
 {
     const unsigned char *h;
     size_t body;
@@ -257,8 +259,29 @@ int mproc__stream_next_frame(mproc__frame_stream_t *c, mproc__buf_t *payload,
                                 "next message)");
     }
     /* Intact, so consumed whole, even if it does not inflate. */
-    drop(c, HDR + body);
+    if (!keep || rc != 0)
+        drop(c, HDR + body);
     return rc;
+}
+
+int mproc__stream_next_frame(mproc__frame_stream_t *c, mproc__buf_t *payload,
+                             unsigned *flags)
+{
+    return read_frame(c, payload, flags, 0);
+}
+
+int mproc__stream_peek_frame(mproc__frame_stream_t *c, mproc__buf_t *payload,
+                             unsigned *flags)
+{
+    return read_frame(c, payload, flags, 1);
+}
+
+void mproc__stream_drop_kept(mproc__frame_stream_t *c)
+{
+    size_t body;
+    /* The frame mproc__stream_peek_frame() kept is whole at the head. */
+    if (mproc__stream_buffered(c) >= HDR && plausible(c, head(c), &body))
+        drop(c, HDR + body);
 }
 
 /*

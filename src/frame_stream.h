@@ -40,6 +40,16 @@ int mproc__stream_next_frame(mproc__frame_stream_t *s, mproc__buf_t *payload,
  * (1 or 0): a whole frame is there, or an error that it reports without
  * reading.
  */
+/*
+ * mproc__stream_next_frame(), except that an intact frame (0) stays in
+ * the buffer: mproc__stream_drop_kept() consumes it, and the next read
+ * reads it again. Damage is consumed as by mproc__stream_next_frame().
+ */
+int mproc__stream_peek_frame(mproc__frame_stream_t *s, mproc__buf_t *payload,
+                             unsigned *flags);
+/* Consumes the frame the last successful peek kept. */
+void mproc__stream_drop_kept(mproc__frame_stream_t *s);
+
 int mproc__stream_ready(const mproc__frame_stream_t *s);
 
 #endif

@@ -81,6 +81,33 @@ int mproc_lock_release(mproc_lock_t *l)
     return mproc__os_mutex_unlock(l->mutex);
 }
 
+/*
+ * The OS mutex has no "peek", so a poll stands in for one: a poll that
+ * gets the mutex gives it straight back. A dead holder's mutex is taken
+ * (MPROC_OWNERDEAD) and released by that poll, which is the recovery any
+ * acquire would make.
+ */
+static int mutex_locked(mproc__os_mutex_t *m)
+{
+    int rc;
+    if (mproc__os_mutex_is_mine(m))
+        return 1;
+    rc = mproc__os_mutex_lock(m, 0);
+    if (rc == MPROC_ETIMEDOUT)
+        return 1;
+    if (rc < 0)
+        return rc;
+    mproc__os_mutex_unlock(m);
+    return 0;
+}
+
+int mproc_lock_locked(mproc_lock_t *l)
+{
+    if (l == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no lock");
+    return mutex_locked(l->mutex);
+}
+
 void mproc_lock_destroy(mproc_lock_t *l)
 {
     mproc__shobj_destroy(l);
@@ -138,6 +165,15 @@ int mproc_rlock_release(mproc_rlock_t *r)
         return 0;
     r->owner = 0;
     return mproc__os_mutex_unlock(r->lock.mutex);
+}
+
+int mproc_rlock_locked(mproc_rlock_t *r)
+{
+    if (r == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no rlock");
+    if (r->owner == mproc__os_thread_id())
+        return 1;
+    return mutex_locked(r->lock.mutex);
 }
 
 void mproc_rlock_destroy(mproc_rlock_t *r)

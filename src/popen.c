@@ -96,7 +96,9 @@ int mproc__popen_build_bootstrap(const mproc__popen_job_t *job,
     if (rc == 0)
         rc = mproc_value_map_set_str(m, "log_level",
                                      mproc_value_int(mproc_log_level()));
-    if (rc == 0 && mproc__context_explicit(&method))
+    method = job->method;
+    if (rc == 0 &&
+        (method != MPROC_START_DEFAULT || mproc__context_explicit(&method)))
         rc =
             mproc_value_map_set_str(m, "start_method", mproc_value_int(method));
     if (rc == 0 && cwd != NULL)
@@ -206,12 +208,15 @@ static int start_fork(const mproc__popen_job_t *job, mproc__os_child_t **child)
 int mproc__popen_start(const mproc__popen_job_t *job,
                        mproc_start_method_e method, mproc__os_child_t **child)
 {
+    mproc__popen_job_t j = *job;
+    j.method = method;
     switch (method) {
     case MPROC_START_FORK:
-        return start_fork(job, child);
+        return start_fork(&j, child);
     case MPROC_START_FORKSERVER:
-        return start_forkserver(job, child);
+        return start_forkserver(&j, child);
     default:
-        return start_spawn(job, child);
+        j.method = MPROC_START_SPAWN;
+        return start_spawn(&j, child);
     }
 }

@@ -27,6 +27,12 @@ typedef struct mproc__popen_job_t {
     const mproc__buf_t *args;     /* the msgpack of the argument list */
     const unsigned char *authkey; /* the starting process's */
     mproc_process_t *process;     /* fork: the object the child becomes */
+    /*
+     * The method the child is started with, which it reports as its own
+     * (Python's BaseProcess._start_method); MPROC_START_DEFAULT: the
+     * program's, if it chose one.
+     */
+    mproc_start_method_e method;
 } mproc__popen_job_t;
 
 /*

@@ -12,6 +12,7 @@
 
 #include "atomic.h"
 #include "auth.h"
+#include "bootstrap.h"
 #include "context.h"
 #include "log.h"
 #include "pack.h"
@@ -126,14 +127,20 @@ int mproc__process_init_main(void)
     return 0;
 }
 
+static void free_process(mproc_process_t *p);
+
 int mproc__process_become(const char *name, int daemon, const int *identity,
                           size_t n, long parent_pid,
                           const unsigned char *authkey)
 {
-    mproc_process_t *p = new_current(name, daemon, identity, n);
+    mproc_process_t *p = new_current(name, daemon, identity, n), *old;
     if (p == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    /* A MainProcess made before mproc_main() (by asking for it) is spent. */
+    old = current.self;
     set_current(p);
+    if (old != NULL)
+        free_process(old);
     current.parent_pid = parent_pid;
     memcpy(current.authkey, authkey, MPROC__AUTHKEY_SIZE);
     return 0;
@@ -407,6 +414,9 @@ int mproc_process_start(mproc_process_t *p)
     int rc;
     if (p == NULL)
         return mproc__set_error(MPROC_EINVAL, "no process");
+    rc = mproc__runtime_check("start a process");
+    if (rc != 0)
+        return rc;
     if (p->started)
         return mproc__set_error(MPROC_ESTARTED,
                                 "cannot start a process twice ('%s')", p->name);

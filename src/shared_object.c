@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "atomic.h"
+#include "bootstrap.h"
 #include "shared_object.h"
 
 #define SHOBJ_MAGIC 0x4d50534fu /* "MPSO" */
@@ -205,9 +206,15 @@ static int shobj_new(void **out, const mproc__shobj_class_t *cls,
                      const char *name, size_t extra, int fork_only,
                      const void *arg)
 {
-    mproc__shobj_t *o = calloc(1, cls->obj_size);
+    mproc__shobj_t *o;
     int rc;
     *out = NULL;
+    /* A named object is tracked, and the tracker is a process. */
+    rc = mproc__runtime_check(name != NULL ? "open a named object"
+                                           : "create a named object");
+    if (rc != 0)
+        return rc;
+    o = calloc(1, cls->obj_size);
     if (o == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     o->cls = cls;

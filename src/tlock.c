@@ -48,8 +48,28 @@ struct mproc__hlock {
     volatile uint32_t generation;
 };
 
+/*
+ * APR, initialised here too: a Process object (which has a handle lock) may
+ * be made before mproc_main(), as in Python, where only starting it fails.
+ * apr_initialize() counts its calls, so mproc_main()'s own is harmless.
+ */
+static int apr_ready(void)
+{
+    static mproc__spin_t init_lock = MPROC__SPIN_INIT;
+    static int ready;
+    int ok;
+    mproc__spin_lock(&init_lock);
+    if (!ready)
+        ready = apr_initialize() == APR_SUCCESS;
+    ok = ready;
+    mproc__spin_unlock(&init_lock);
+    return ok ? 0 : mproc__set_error(MPROC_EOS, "cannot initialise APR");
+}
+
 static int make(mproc__hlock_t *h)
 {
+    if (apr_ready() != 0)
+        return MPROC_EOS;
     if (apr_pool_create_unmanaged_ex(&h->pool, NULL, NULL) != APR_SUCCESS)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     if (apr_thread_mutex_create(&h->mutex, APR_THREAD_MUTEX_TIMED, h->pool) !=

@@ -12,6 +12,10 @@
 #include "harness.h"
 #include "mproc_private.h"
 
+#if !defined(_WIN32)
+    #include <poll.h>
+#endif
+
 /* ---- helpers ---------------------------------------------------------- */
 
 static mproc_value_t *ref(const mproc_conn_t *c)
@@ -303,12 +307,19 @@ static void test_bytes(void)
     CU_ASSERT_EQUAL(len, 0);
     CU_ASSERT_PTR_NOT_NULL(buf);
     free(buf);
-    /* Raw bytes received as a value are a bytes value. */
-    CU_ASSERT_EQUAL(mproc_conn_send_bytes(b, "raw", 3), 0);
+    /* Bytes received as a value are decoded (Python's loads(recv_bytes())):
+     * msgpack 0x07 is 7. */
+    CU_ASSERT_EQUAL(mproc_conn_send_bytes(b, "\x07", 1), 0);
     CU_ASSERT_EQUAL(mproc_conn_recv(a, &v), 0);
-    CU_ASSERT_EQUAL(mproc_value_type(v), MPROC_VALUE_BYTES);
-    CU_ASSERT_EQUAL(mproc_value_len(v), 3);
+    CU_ASSERT_TRUE(mproc_value_equal(v, seven));
     mproc_value_free(v);
+    v = NULL;
+    /* Bytes that are no value are corrupt, and the next message arrives. */
+    CU_ASSERT_EQUAL(mproc_conn_send_bytes(b, "\xc1", 1), 0);
+    send_str(b, "after");
+    CU_ASSERT_EQUAL(mproc_conn_recv(a, &v), MPROC_ECORRUPT);
+    CU_ASSERT_PTR_NULL(v);
+    expect_value(a, mproc_value_str("after"));
     /* A value received as bytes is its encoding (msgpack 7 is 0x07). */
     CU_ASSERT_EQUAL(mproc_conn_send(b, seven), 0);
     CU_ASSERT_EQUAL(mproc_conn_recv_bytes(a, &buf, &len), 0);
@@ -442,6 +453,133 @@ static void test_codec_options_are_checked(void)
     CU_ASSERT_EQUAL(len, sizeof text);
     CU_ASSERT_EQUAL(memcmp(buf, text, sizeof text), 0);
     free(buf);
+    mproc_conn_close(a);
+    mproc_conn_close(b);
+}
+
+/* A byte-level relay of values: recv_bytes on one pipe, send_bytes on. */
+static void test_relay_of_values_as_bytes(void)
+{
+    mproc_conn_t *a, *b, *c, *d;
+    mproc_value_t *v = mproc_value_list_of(3, mproc_value_str("x"),
+                                           mproc_value_int(-5),
+                                           mproc_value_float(1.5)),
+                  *got = NULL;
+    void *buf = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&c, &d, 1, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_conn_send(b, v), 0);
+    CU_ASSERT_EQUAL(mproc_conn_recv_bytes(a, &buf, &len), 0);
+    CU_ASSERT_EQUAL(mproc_conn_send_bytes(d, buf, len), 0);
+    free(buf);
+    CU_ASSERT_EQUAL(mproc_conn_recv(c, &got), 0);
+    CU_ASSERT_TRUE(mproc_value_equal(got, v));
+    mproc_value_free(got);
+    mproc_value_free(v);
+    mproc_conn_close(a);
+    mproc_conn_close(b);
+    mproc_conn_close(c);
+    mproc_conn_close(d);
+}
+
+static void test_recv_bytes_into(void)
+{
+    mproc_conn_t *a, *b;
+    char buf[8] = "zzzzzzzz";
+    size_t len = 0;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_conn_send_bytes(b, "0123456789", 10), 0);
+    /* Too short: the size needed, the buffer and the message untouched. */
+    CU_ASSERT_EQUAL(mproc_conn_recv_bytes_into(a, buf, sizeof buf, &len),
+                    MPROC_ETOOSHORT);
+    CU_ASSERT_EQUAL(len, 10);
+    CU_ASSERT_EQUAL(memcmp(buf, "zzzzzzzz", 8), 0);
+    CU_ASSERT_EQUAL(mproc_conn_poll(a, 0), 0);
+    {
+        char big[16];
+        len = 0;
+        CU_ASSERT_EQUAL(mproc_conn_recv_bytes_into(a, big, sizeof big, &len),
+                        0);
+        CU_ASSERT_EQUAL(len, 10);
+        CU_ASSERT_EQUAL(memcmp(big, "0123456789", 10), 0);
+    }
+    /* Exactly the size fits; an empty message is one too. */
+    CU_ASSERT_EQUAL(mproc_conn_send_bytes(b, "abcdefgh", 8), 0);
+    CU_ASSERT_EQUAL(mproc_conn_send_bytes(b, "", 0), 0);
+    CU_ASSERT_EQUAL(mproc_conn_recv_bytes_into(a, buf, sizeof buf, &len), 0);
+    CU_ASSERT_EQUAL(len, 8);
+    CU_ASSERT_EQUAL(memcmp(buf, "abcdefgh", 8), 0);
+    len = 99;
+    CU_ASSERT_EQUAL(mproc_conn_recv_bytes_into(a, buf, sizeof buf, &len), 0);
+    CU_ASSERT_EQUAL(len, 0);
+    CU_ASSERT_EQUAL(mproc_conn_poll(a, 0), MPROC_ETIMEDOUT);
+    mproc_conn_close(b);
+    CU_ASSERT_EQUAL(mproc_conn_recv_bytes_into(a, buf, sizeof buf, &len),
+                    MPROC_ECLOSED);
+    mproc_conn_close(a);
+}
+
+static void test_fileno(void)
+{
+    mproc_conn_t *a, *b;
+    intptr_t ha = -1, hb = -1;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_conn_fileno(a, &ha), 0);
+    CU_ASSERT_EQUAL(mproc_conn_fileno(b, &hb), 0);
+    CU_ASSERT(ha != hb);
+#if defined(_WIN32)
+    CU_ASSERT(ha != 0 && ha != (intptr_t) -1);
+#else
+    CU_ASSERT(ha > 2 && hb > 2);
+    /* It is the descriptor the messages travel on. */
+    CU_ASSERT_EQUAL(mproc_conn_send_bytes(b, "x", 1), 0);
+    {
+        struct pollfd pfd = {0};
+        pfd.fd = (int) ha;
+        pfd.events = POLLIN;
+        CU_ASSERT_EQUAL(poll(&pfd, 1, 5000), 1);
+    }
+#endif
+    CU_ASSERT_EQUAL(mproc_conn_fileno(NULL, &ha), MPROC_EINVAL);
+    mproc_conn_close(a);
+    mproc_conn_close(b);
+}
+
+/* The maximum counts the user's payload: exactly that much fits. */
+static void test_a_message_of_the_maximum_size_fits(void)
+{
+    mproc_conn_opts_t o = {0};
+    mproc_conn_t *a, *b;
+    unsigned char *big = malloc(1000), *got = NULL;
+    mproc_value_t *v, *back = NULL;
+    size_t i, len = 0, enc_len;
+    void *enc = NULL;
+    uint32_t x = 12345;
+    /* Incompressible, so the frame's body is at least the payload. */
+    for (i = 0; i < 1000; i++) {
+        x = x * 1103515245u + 12345u;
+        big[i] = (unsigned char) (x >> 23);
+    }
+    o.codec.max_message = 1000;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 1, &o), 0);
+    CU_ASSERT_EQUAL(mproc_conn_send_bytes(b, big, 1000), 0);
+    CU_ASSERT_EQUAL(mproc_conn_recv_bytes(a, (void **) &got, &len), 0);
+    CU_ASSERT_EQUAL(len, 1000);
+    CU_ASSERT(got != NULL && memcmp(got, big, 1000) == 0);
+    free(got);
+    /* A value whose encoding is exactly the maximum (bin 16: 3 bytes). */
+    v = mproc_value_bytes(big, 997);
+    CU_ASSERT_EQUAL(mproc_conn_send(b, v), 0);
+    CU_ASSERT_EQUAL(mproc_conn_recv_bytes(a, &enc, &enc_len), 0);
+    CU_ASSERT_EQUAL(enc_len, 1000);
+    free(enc);
+    CU_ASSERT_EQUAL(mproc_conn_send(b, v), 0);
+    CU_ASSERT_EQUAL(mproc_conn_recv(a, &back), 0);
+    CU_ASSERT_TRUE(mproc_value_equal(back, v));
+    mproc_value_free(back);
+    mproc_value_free(v);
+    free(big);
     mproc_conn_close(a);
     mproc_conn_close(b);
 }
@@ -724,9 +862,15 @@ static void test_big_messages_both_ways(void)
     v = mproc_value_str(text);
     CU_ASSERT_EQUAL(mproc_conn_send(a, v), 0);
     expect_value(a, v);
-    /* Raw bytes there; the echo sends them back as a bytes value. */
-    CU_ASSERT_EQUAL(mproc_conn_send_bytes(a, noise, n), 0);
-    expect_value(a, mproc_value_bytes(noise, n));
+    /* A value's encoding sent as bytes: the echo receives that value. */
+    {
+        mproc__buf_t enc = {0};
+        v = mproc_value_bytes(noise, n);
+        CU_ASSERT_EQUAL(mproc__value_encode(v, &enc), 0);
+        CU_ASSERT_EQUAL(mproc_conn_send_bytes(a, enc.data, enc.len), 0);
+        expect_value(a, v);
+        mproc__buf_free(&enc);
+    }
 
     v = mproc_value_nil();
     CU_ASSERT_EQUAL(mproc_conn_send(a, v), 0);
@@ -1292,6 +1436,11 @@ static const harness_test tests[] = {
     {"duplex and simplex", test_duplex_and_simplex, 0},
     {"poll", test_poll, 0},
     {"export with unread data", test_export_with_unread_data, 0},
+    {"relay of values as bytes", test_relay_of_values_as_bytes, 0},
+    {"recv bytes into", test_recv_bytes_into, 0},
+    {"fileno", test_fileno, 0},
+    {"a message of the maximum size fits",
+     test_a_message_of_the_maximum_size_fits, 0},
     {"too big sends nothing", test_too_big_sends_nothing, 0},
     {"too deep sends nothing", test_too_deep_sends_nothing, 0},
     {"codec options are checked", test_codec_options_are_checked, 0},

@@ -643,6 +643,117 @@ static void test_many_children_at_once(void)
     }
 }
 
+/* ---- exit handlers ---------------------------------------------------- */
+
+static char g_handler_path[1024];
+static long g_registered_pid;
+static char g_parent_marker[1024];
+
+/* The target's own exit handler: says so in its file. */
+static void child_exit_handler(void)
+{
+    FILE *f = fopen(g_handler_path, "a");
+    if (f != NULL) {
+        fputs("child handler ran\n", f);
+        fclose(f);
+    }
+}
+
+/*
+ * The test process's exit handler: in any other process it must not run,
+ * so there it leaves a marker file behind.
+ */
+static void parent_exit_handler(void)
+{
+    if (mproc_process_pid(mproc_current_process()) != g_registered_pid) {
+        FILE *f = fopen(g_parent_marker, "w");
+        if (f != NULL)
+            fclose(f);
+    }
+}
+
+/* args: the file for its handler, the exit code (-1: return normally). */
+static void register_exit_handler(const mproc_value_t *args)
+{
+    int code = (int) mproc_value_as_int(mproc_value_at(args, 1));
+    snprintf(g_handler_path, sizeof g_handler_path, "%s",
+             mproc_value_as_str(mproc_value_at(args, 0)));
+    CHILD_ASSERT(atexit(child_exit_handler) == 0);
+    if (code >= 0)
+        mproc_exit(code);
+}
+MPROC_TARGET(register_exit_handler)
+
+static void test_a_child_runs_its_own_exit_handlers(void)
+{
+    static int registered;
+    char *marker = harness_temp_path("parent-handler");
+    int codes[2] = {-1, 7}, i;
+    snprintf(g_parent_marker, sizeof g_parent_marker, "%s", marker);
+    if (!registered) {
+        g_registered_pid = mproc_process_pid(mproc_current_process());
+        CU_ASSERT_EQUAL_FATAL(atexit(parent_exit_handler), 0);
+        registered = 1;
+    }
+    for (i = 0; i < 2; i++) {
+        char *path = harness_temp_path("child-handler"), *text;
+        int code = -100;
+        CU_ASSERT_EQUAL(
+            harness_run("register_exit_handler",
+                        mproc_value_list_of(2, mproc_value_str(path),
+                                            mproc_value_int(codes[i])),
+                        &code),
+            0);
+        CU_ASSERT_EQUAL(code, codes[i] < 0 ? 0 : codes[i]);
+        text = harness_read_file(path);
+        CU_ASSERT_PTR_NOT_NULL(text);
+        if (text != NULL)
+            CU_ASSERT_STRING_EQUAL(text, "child handler ran\n");
+        free(text);
+        remove(path);
+        free(path);
+    }
+    /* The parent's handler stayed the parent's. */
+    {
+        char *t = harness_read_file(marker);
+        CU_ASSERT_PTR_NULL(t);
+        free(t);
+    }
+    remove(marker);
+    free(marker);
+}
+
+/* Exits with 10 + the start method this child believes it has. */
+static void exit_with_method(const mproc_value_t *args)
+{
+    (void) args;
+    mproc_exit(10 + (int) mproc_get_start_method());
+}
+MPROC_TARGET(exit_with_method)
+
+static void test_child_reports_its_start_method(void)
+{
+    static const mproc_start_method_e methods[] = {
+        MPROC_START_SPAWN, MPROC_START_FORK, MPROC_START_FORKSERVER};
+    size_t i;
+    for (i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        mproc_process_opts_t o = {0};
+        mproc_process_t *p;
+        int code = -100;
+        if (!mproc_start_method_available(methods[i]))
+            continue;
+        /* The method of the process, whatever the program's default. */
+        o.target = "exit_with_method";
+        o.method = methods[i];
+        CU_ASSERT_EQUAL_FATAL(mproc_process_create(&p, &o), 0);
+        CU_ASSERT_EQUAL_FATAL(mproc_process_start(p), 0);
+        CU_ASSERT_EQUAL(mproc_process_join(p, MPROC_FOREVER), 0);
+        CU_ASSERT_EQUAL(mproc_process_exitcode(p, &code), 0);
+        CU_ASSERT_EQUAL(code, 10 + (int) methods[i]);
+        mproc_process_destroy(p);
+    }
+}
+
 static const harness_test tests[] = {
     {"arguments of every kind", test_arguments_of_every_kind, 0},
     {"exit codes", test_exit_codes, 0},
@@ -666,6 +777,9 @@ static const harness_test tests[] = {
     {"only the creator controls a child",
      test_only_the_creator_controls_a_child, HARNESS_FORK},
     {"many children at once", test_many_children_at_once, 0},
+    {"a child runs its own exit handlers",
+     test_a_child_runs_its_own_exit_handlers, 0},
+    {"child reports its start method", test_child_reports_its_start_method, 0},
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)

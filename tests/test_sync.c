@@ -71,11 +71,14 @@ static void test_lock_in_one_process(void)
     mproc_lock_t *l;
     CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
     CU_ASSERT_EQUAL(mproc_lock_release(l), MPROC_ENOTHELD);
+    CU_ASSERT_EQUAL(mproc_lock_locked(l), 0);
     CU_ASSERT_EQUAL(mproc_lock_acquire(l, 0), 0);
+    CU_ASSERT_EQUAL(mproc_lock_locked(l), 1);
     CU_ASSERT_EQUAL(mproc_lock_acquire(l, 0), MPROC_ETIMEDOUT);
     CU_ASSERT_EQUAL(mproc_lock_acquire(l, 0.02), MPROC_ETIMEDOUT);
     CU_ASSERT_EQUAL(mproc_lock_acquire(l, MPROC_FOREVER), MPROC_EDEADLK);
     CU_ASSERT_EQUAL(mproc_lock_release(l), 0);
+    CU_ASSERT_EQUAL(mproc_lock_locked(l), 0);
     CU_ASSERT_EQUAL(mproc_lock_release(l), MPROC_ENOTHELD);
     /* Still usable after every error. */
     CU_ASSERT_EQUAL(mproc_lock_acquire(l, MPROC_FOREVER), 0);
@@ -100,6 +103,8 @@ static void lock_contender(const mproc_value_t *args)
     mproc_event_t *tried;
     IMPORT_ARG(lock, l, 0);
     IMPORT_ARG(event, tried, 1);
+    /* Held by the parent: locked, and asking does not take it. */
+    CHILD_ASSERT(mproc_lock_locked(l) == 1);
     CHILD_ASSERT(mproc_lock_acquire(l, 0) == MPROC_ETIMEDOUT);
     CHILD_ASSERT(mproc_lock_release(l) == MPROC_ENOTOWNER);
     {
@@ -708,9 +713,11 @@ static void rlock_stranger(const mproc_value_t *args)
     IMPORT_ARG(rlock, r, 0);
     IMPORT_ARG(event, tried, 1);
     CHILD_ASSERT(mproc_rlock_release(r) == MPROC_ENOTOWNER);
+    CHILD_ASSERT(mproc_rlock_locked(r) == 1);
     CHILD_ASSERT(mproc_rlock_acquire(r, 0) == MPROC_ETIMEDOUT);
     mproc_event_set(tried);
     CHILD_ASSERT(mproc_rlock_acquire(r, MPROC_FOREVER) == 0);
+    CHILD_ASSERT(mproc_rlock_locked(r) == 1);
     CHILD_ASSERT(mproc_rlock_acquire(r, 0) == 0);
     CHILD_ASSERT(mproc_rlock_release(r) == 0);
     CHILD_ASSERT(mproc_rlock_release(r) == 0);
@@ -727,7 +734,9 @@ static void test_rlock(void)
     CU_ASSERT_EQUAL_FATAL(mproc_rlock_create(&r, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(mproc_event_create(&tried, NULL), 0);
     CU_ASSERT_EQUAL(mproc_rlock_release(r), MPROC_ENOTHELD);
+    CU_ASSERT_EQUAL(mproc_rlock_locked(r), 0);
     CU_ASSERT_EQUAL(mproc_rlock_acquire(r, MPROC_FOREVER), 0);
+    CU_ASSERT_EQUAL(mproc_rlock_locked(r), 1);
     CU_ASSERT_EQUAL(mproc_rlock_acquire(r, MPROC_FOREVER), 0);
     CU_ASSERT_EQUAL(mproc_rlock_acquire(r, 0), 0);
     p = harness_start("rlock_stranger",
@@ -737,6 +746,7 @@ static void test_rlock(void)
     CU_ASSERT_EQUAL(mproc_rlock_release(r), 0);
     CU_ASSERT_EQUAL(mproc_rlock_release(r), 0);
     CU_ASSERT_EQUAL(harness_join_code(p), 0);
+    CU_ASSERT_EQUAL(mproc_rlock_locked(r), 0);
     CU_ASSERT_EQUAL(mproc_rlock_release(r), MPROC_ENOTHELD);
     mproc_rlock_destroy(r);
     mproc_event_destroy(tried);

@@ -32,6 +32,7 @@
 #define MPROC_CONNECTION_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mproc/codec.h"
 #include "mproc/export.h"
@@ -82,7 +83,13 @@ MPROC_API int mproc_conn_send(mproc_conn_t *c, const mproc_value_t *v);
  * never a valid message.
  */
 MPROC_API int mproc_conn_recv(mproc_conn_t *c, mproc_value_t **v);
-/** Sends @p len raw bytes as one message. */
+/**
+ * Sends @p len raw bytes as one message. mproc_conn_recv() decodes it as a
+ * value (Python's recv is loads(recv_bytes())), so the bytes of a value
+ * that mproc_conn_recv_bytes() gave can be relayed as they are.
+ * @return as mproc_conn_send(); @p len counts against the maximum message
+ * size as it is (the framing does not).
+ */
 MPROC_API int mproc_conn_send_bytes(mproc_conn_t *c, const void *buf,
                                     size_t len);
 /**
@@ -90,6 +97,23 @@ MPROC_API int mproc_conn_send_bytes(mproc_conn_t *c, const void *buf,
  * caller frees it) of *@p len bytes. Errors as mproc_conn_recv().
  */
 MPROC_API int mproc_conn_recv_bytes(mproc_conn_t *c, void **buf, size_t *len);
+/**
+ * Receives one message of raw bytes into the caller's buffer @p buf of
+ * @p cap bytes (Python's recv_bytes_into); *@p len gets its length.
+ * @return 0; MPROC_ETOOSHORT if the message is longer than @p cap: *@p len
+ * gets the size it needs, and the message stays to be received (nothing is
+ * written to @p buf); MPROC_EINVAL; otherwise as mproc_conn_recv().
+ */
+MPROC_API int mproc_conn_recv_bytes_into(mproc_conn_t *c, void *buf, size_t cap,
+                                         size_t *len);
+/**
+ * The OS handle of @p c (Python's fileno()), to wait on with the OS's own
+ * calls or an event loop: a file descriptor on Unix, a HANDLE on Windows
+ * (the reading one, where a connection has two). It stays @p c's: do not
+ * close it, and do not read or write it while @p c is in use.
+ * @return 0 with *@p handle set; MPROC_EINVAL.
+ */
+MPROC_API int mproc_conn_fileno(const mproc_conn_t *c, intptr_t *handle);
 /**
  * Whether a message (or end of file) is ready to be received, waiting at
  * most @p timeout seconds.

@@ -76,7 +76,8 @@ extern "C" {
     XX(EFORKONLY, -27, "the object exists only for fork children")             \
     XX(EEXIST, -28, "the name exists already")                                 \
     XX(EEMPTY, -29, "the queue is empty")                                      \
-    XX(EFULL, -30, "the queue is full")
+    XX(EFULL, -30, "the queue is full")                                        \
+    XX(ETOOSHORT, -31, "the buffer is too short for the message")
 
 /** The status codes as enum constants, e.g. MPROC_EINVAL. */
 enum mproc_errno_e {

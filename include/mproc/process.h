@@ -51,7 +51,11 @@ typedef enum mproc_start_method_e {
  * if this OS lacks @p method (fork or forkserver on Windows).
  */
 MPROC_API int mproc_set_start_method(mproc_start_method_e method, int force);
-/** The program's start method: spawn unless set otherwise. */
+/**
+ * The program's start method: spawn unless set otherwise. In a child it is
+ * the method the child was started with (Python's _bootstrap forces the
+ * process's start method), so a child of a fork context reports fork.
+ */
 MPROC_API mproc_start_method_e mproc_get_start_method(void);
 /** Whether this OS offers @p method (1) or not (0). */
 MPROC_API int mproc_start_method_available(mproc_start_method_e method);

@@ -94,6 +94,15 @@ MPROC_API int mproc_lock_acquire(mproc_lock_t *lock, double timeout);
  */
 MPROC_API int mproc_lock_release(mproc_lock_t *lock);
 /** Frees this process's handle; the last user's destroy removes the name. */
+/**
+ * Whether anyone holds @p lock now (Python's Lock.locked()). The answer
+ * may be stale as soon as it is given; it is for diagnostics and
+ * assertions, never for deciding to acquire.
+ * @return 1 held (by this thread or anyone else); 0 free, including a lock
+ * whose holder died holding it (it is recovered by asking); or a negative
+ * status.
+ */
+MPROC_API int mproc_lock_locked(mproc_lock_t *lock);
 MPROC_API void mproc_lock_destroy(mproc_lock_t *lock);
 /**
  * A reference to @p lock, to pass to another process (a new value; NULL
@@ -173,6 +182,12 @@ MPROC_API int mproc_rlock_acquire(mproc_rlock_t *rlock, double timeout);
  * owns it.
  */
 MPROC_API int mproc_rlock_release(mproc_rlock_t *rlock);
+/**
+ * Whether anyone holds @p rlock now, as mproc_lock_locked().
+ * @return 1 held (by this thread, any number of times, or anyone else); 0
+ * free; or a negative status.
+ */
+MPROC_API int mproc_rlock_locked(mproc_rlock_t *rlock);
 MPROC_API void mproc_rlock_destroy(mproc_rlock_t *rlock);
 /** A reference to @p rlock, as mproc_value_lock(). */
 MPROC_API mproc_value_t *mproc_value_rlock(const mproc_rlock_t *rlock);
