@@ -39,9 +39,20 @@ struct mproc_process_t {
     long pid;
     int have_exitcode;
     int exitcode;
+    /*
+     * The authkey the child is started with (Python's Process.authkey):
+     * its creator's at creation, settable until start. The current
+     * process's own key is current.authkey.
+     */
+    unsigned char authkey[MPROC__AUTHKEY_SIZE];
     mproc_process_t *next_child; /* the list of children */
     mproc_process_t *prev_child;
 };
+
+/* The public size and the handshake's are one. */
+typedef char
+    mproc__authkey_sizes_agree[MPROC_AUTHKEY_SIZE == MPROC__AUTHKEY_SIZE ? 1
+                                                                         : -1];
 
 /* The calling process: who it is and who started it. */
 static struct {
@@ -133,6 +144,8 @@ const unsigned char *mproc__process_authkey(void)
 void mproc__process_after_fork(mproc_process_t *p)
 {
     current.parent_pid = p->creator_pid;
+    /* The child holds the key its object was given, as a spawned one does. */
+    memcpy(current.authkey, p->authkey, sizeof current.authkey);
     p->is_current = 1;
     p->pid = mproc__os_getpid();
     p->creator_pid = 0;
@@ -273,6 +286,7 @@ int mproc_process_create(mproc_process_t **proc,
     p->method = opts->method != MPROC_START_DEFAULT ? opts->method
                                                     : mproc_get_start_method();
     p->creator_pid = mproc__os_getpid();
+    memcpy(p->authkey, current.authkey, sizeof p->authkey);
     /* Encode the arguments now: the caller may free them after create. */
     if (opts->args != NULL) {
         rc = mproc__value_encode(opts->args, &p->args);
@@ -399,7 +413,7 @@ int mproc_process_start(mproc_process_t *p)
     job.daemon = p->daemon;
     job.target = p->target;
     job.args = &p->args;
-    job.authkey = current.authkey;
+    job.authkey = p->authkey;
     job.process = p;
     rc = mproc__popen_start(&job, p->method, &p->child);
     if (rc != 0)
@@ -532,6 +546,42 @@ int mproc_process_daemon(const mproc_process_t *p)
 mproc_start_method_e mproc_process_start_method(const mproc_process_t *p)
 {
     return p != NULL ? p->method : MPROC_START_DEFAULT;
+}
+
+int mproc_process_authkey(const mproc_process_t *p,
+                          unsigned char out[MPROC_AUTHKEY_SIZE])
+{
+    if (p == NULL || out == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no process");
+    memcpy(out, p->is_current ? current.authkey : p->authkey,
+           MPROC_AUTHKEY_SIZE);
+    return 0;
+}
+
+int mproc_process_set_authkey(mproc_process_t *p, const void *key, size_t len)
+{
+    if (p == NULL || key == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no process or no key");
+    /*
+     * The key is the HMAC key of every handshake and travels in each
+     * bootstrap message at a fixed size; a passphrase of another length
+     * is the caller's to hash, so that what is read back is what was set.
+     */
+    if (len != MPROC_AUTHKEY_SIZE)
+        return mproc__set_error(MPROC_EINVAL,
+                                "an authkey is %d bytes, not %zu (hash a "
+                                "passphrase to that size first)",
+                                MPROC_AUTHKEY_SIZE, len);
+    if (p->is_current) {
+        memcpy(current.authkey, key, MPROC_AUTHKEY_SIZE);
+        return 0;
+    }
+    if (p->started)
+        return mproc__set_error(MPROC_ESTARTED,
+                                "process '%s' has started with its authkey",
+                                p->name);
+    memcpy(p->authkey, key, MPROC_AUTHKEY_SIZE);
+    return 0;
 }
 
 long mproc__process_creator(const mproc_process_t *p)

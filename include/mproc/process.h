@@ -201,6 +201,38 @@ MPROC_API int mproc_process_daemon(const mproc_process_t *proc);
 /** The start method the process uses. */
 MPROC_API mproc_start_method_e
 mproc_process_start_method(const mproc_process_t *proc);
+
+/** The size of an authkey in bytes. */
+#define MPROC_AUTHKEY_SIZE 32
+
+/**
+ * The authkey of @p (Python's Process.authkey), into @p out.
+ *
+ * Every process holds an authentication key: the program's main process a
+ * random one, a child the one its Process object carried when it was
+ * started, under every start method (a forkserver child gets its parent's
+ * key with the request, not the server's). The runtime's own handshakes
+ * between processes of one tree (connections handed over to another
+ * process) prove that both sides know it.
+ * @p proc may be mproc_current_process() or a process object, which holds
+ * its creator's key from mproc_process_create() on.
+ * @return 0; MPROC_EINVAL if @p proc or @p out is NULL.
+ */
+MPROC_API int mproc_process_authkey(const mproc_process_t *proc,
+                                    unsigned char out[MPROC_AUTHKEY_SIZE]);
+
+/**
+ * Sets the authkey of @p proc: of the calling process for
+ * mproc_current_process() (the key the process objects it creates from
+ * then on carry, as Python's `current_process().authkey = key`), or of a
+ * process object not yet started (the key that child will hold).
+ * @p key is copied. Processes already started keep the key they have.
+ * @return 0; MPROC_EINVAL if @p len is not MPROC_AUTHKEY_SIZE (a
+ * passphrase must be hashed to that size first) or a pointer is NULL;
+ * MPROC_ESTARTED for a started child.
+ */
+MPROC_API int mproc_process_set_authkey(mproc_process_t *proc, const void *key,
+                                        size_t len);
 /** @} */
 
 /** @name The current process */
