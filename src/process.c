@@ -19,6 +19,14 @@
 #include "registry.h"
 #include "value_codec.h"
 
+/* How the parent process is watched (watch_state). */
+enum {
+    WATCH_NONE = 0, /* not asked yet */
+    WATCH_OPEN,     /* through the handle watch */
+    WATCH_ENDED,    /* it has ended */
+    WATCH_POLL      /* the OS has no handle: its pid is asked */
+};
+
 /*
  * A Process object: what a child is started with (name, target, arguments,
  * method), then its pid, OS handle and exit code once started.
@@ -34,6 +42,13 @@ struct mproc_process_t {
     size_t identity_len;
     int started;
     int is_current; /* the object of the calling process */
+    /*
+     * The object of the calling process's parent (mproc_parent_process()):
+     * watched through @watch once asked, as @watch_state says.
+     */
+    int is_parent;
+    int watch_state;
+    mproc__os_fd_t watch;
     long creator_pid;
     mproc__os_child_t *child;
     long pid;
@@ -56,9 +71,11 @@ typedef char
 
 /* The calling process: who it is and who started it. */
 static struct {
-    mproc_process_t *self; /* the current process's object */
-    long parent_pid;       /* 0 in the main process */
-    int child_counter;     /* numbers given to this process's children */
+    mproc_process_t *self;   /* the current process's object */
+    long parent_pid;         /* 0 in the main process */
+    char *parent_name;       /* its name, NULL if unknown */
+    mproc_process_t *parent; /* its object, made on the first ask */
+    int child_counter;       /* numbers given to this process's children */
     unsigned char authkey[MPROC__AUTHKEY_SIZE];
 } current;
 
@@ -141,8 +158,37 @@ const unsigned char *mproc__process_authkey(void)
     return current.authkey;
 }
 
+static void free_process(mproc_process_t *p);
+
+/* Forgets the parent's name and object, closing its watch. */
+static void forget_parent(void)
+{
+    if (current.parent != NULL) {
+        if (current.parent->watch_state == WATCH_OPEN)
+            mproc__os_close(current.parent->watch);
+        free_process(current.parent);
+        current.parent = NULL;
+    }
+    free(current.parent_name);
+    current.parent_name = NULL;
+}
+
+void mproc__process_set_parent_name(const char *name)
+{
+    free(current.parent_name);
+    current.parent_name = name != NULL ? mproc__strdup(name) : NULL;
+}
+
 void mproc__process_after_fork(mproc_process_t *p)
 {
+    /*
+     * The parent is the process whose memory this is: its name is the
+     * current one's until set_current() below, and the copy of its own
+     * parent's object (and watch) are not this child's to keep.
+     */
+    char *parent_name = mproc__strdup(current.self->name);
+    forget_parent();
+    current.parent_name = parent_name;
     current.parent_pid = p->creator_pid;
     /* The child holds the key its object was given, as a spawned one does. */
     memcpy(current.authkey, p->authkey, sizeof current.authkey);
@@ -169,6 +215,82 @@ mproc_process_t *mproc_current_process(void)
 long mproc_parent_pid(void)
 {
     return current.parent_pid;
+}
+
+mproc_process_t *mproc_parent_process(void)
+{
+    static const int no_identity[1] = {0};
+    mproc_process_t *p;
+    if (current.parent_pid == 0)
+        return NULL;
+    if (current.parent != NULL)
+        return current.parent;
+    p = alloc_process(current.parent_name ? current.parent_name : "",
+                      no_identity, 0);
+    if (p == NULL) {
+        mproc__set_error(MPROC_ENOMEM, "out of memory");
+        return NULL;
+    }
+    p->is_parent = 1;
+    p->started = 1;
+    p->pid = current.parent_pid;
+    p->watch = MPROC__OS_FD_INVALID;
+    current.parent = p;
+    return p;
+}
+
+/* Whether the parent process @p has ended (1) or not (0), looked at now. */
+static int parent_ended(mproc_process_t *p)
+{
+    mproc__os_wait_item_t item;
+    int rc;
+    if (p->watch_state == WATCH_NONE) {
+        rc = mproc__os_process_watch(p->pid, &p->watch);
+        p->watch_state = rc == 0   ? WATCH_OPEN
+                         : rc == 1 ? WATCH_ENDED
+                                   : WATCH_POLL;
+    }
+    if (p->watch_state == WATCH_OPEN) {
+        item.conn = NULL;
+        item.handle = p->watch;
+        item.ready = 0;
+        if (mproc__os_wait_many(&item, 1, 0) > 0 && item.ready) {
+            /* Ended for good: the handle has told all it can. */
+            mproc__os_close(p->watch);
+            p->watch = MPROC__OS_FD_INVALID;
+            p->watch_state = WATCH_ENDED;
+        }
+    } else if (p->watch_state == WATCH_POLL && !mproc__os_pid_alive(p->pid)) {
+        p->watch_state = WATCH_ENDED;
+    }
+    return p->watch_state == WATCH_ENDED;
+}
+
+/* How often a parent without a watch handle is asked, in seconds. */
+#define PARENT_POLL_SLICE 0.01
+
+/* Python's _ParentProcess.join: waits for the parent's end. */
+static int parent_join(mproc_process_t *p, double timeout)
+{
+    double deadline = mproc__os_monotonic() + (timeout > 0 ? timeout : 0);
+    for (;;) {
+        double left = timeout < 0 ? -1 : deadline - mproc__os_monotonic();
+        if (parent_ended(p))
+            return 0;
+        if (timeout >= 0 && left <= 0)
+            break;
+        if (p->watch_state == WATCH_OPEN) {
+            mproc__os_wait_item_t item = {NULL, p->watch, 0};
+            if (mproc__os_wait_many(&item, 1, left) < 0)
+                return MPROC_EOS;
+        } else {
+            mproc_sleep(left >= 0 && left < PARENT_POLL_SLICE
+                            ? left
+                            : PARENT_POLL_SLICE);
+        }
+    }
+    return mproc__set_error(
+        MPROC_ETIMEDOUT, "the parent process '%s' is still running", p->name);
 }
 
 static void free_process(mproc_process_t *p)
@@ -429,6 +551,8 @@ int mproc_process_join(mproc_process_t *p, double timeout)
     int rc;
     if (p == NULL)
         return mproc__set_error(MPROC_EINVAL, "no process");
+    if (p->is_parent)
+        return parent_join(p, timeout);
     rc = check_controller(p, "join");
     if (rc != 0)
         return rc;
@@ -453,6 +577,8 @@ int mproc_process_is_alive(mproc_process_t *p)
         return 0;
     if (p->is_current)
         return 1;
+    if (p->is_parent)
+        return !parent_ended(p);
     if (!p->started || p->have_exitcode || p->creator_pid != mproc__os_getpid())
         return 0;
     if (mproc__os_child_wait(p->child, 0, &p->exitcode) == 0)
@@ -471,6 +597,11 @@ int mproc_process_exitcode(mproc_process_t *p, int *code)
                                 "process '%s' has not been started", p->name);
     if (mproc_process_is_alive(p))
         return mproc__set_error(MPROC_EALIVE, "process '%s' is still running",
+                                p->name);
+    if (p->is_parent)
+        return mproc__set_error(MPROC_ENOTCHILD,
+                                "the exit code of the parent process '%s' is "
+                                "not known to its child",
                                 p->name);
     if (!p->have_exitcode)
         return mproc__set_error(MPROC_ENOTCHILD,
@@ -512,10 +643,11 @@ int mproc_process_destroy(mproc_process_t *p)
 {
     if (p == NULL)
         return 0;
-    if (p->is_current)
+    if (p->is_current || p->is_parent)
         return mproc__set_error(MPROC_EINVAL,
-                                "the current process object cannot be "
-                                "destroyed");
+                                "the %s process object belongs to the "
+                                "runtime and cannot be destroyed",
+                                p->is_current ? "current" : "parent");
     if (p->started && p->creator_pid == mproc__os_getpid()) {
         if (mproc_process_is_alive(p))
             return mproc__set_error(MPROC_EALIVE,
@@ -601,6 +733,9 @@ const mproc__buf_t *mproc__process_args(const mproc_process_t *p)
 
 int mproc__process_check_child(const mproc_process_t *p)
 {
+    /* The parent can be waited for too, as Python's parent sentinel. */
+    if (p->is_parent)
+        return 0;
     if (p->is_current || p->creator_pid != mproc__os_getpid())
         return MPROC_ENOTCHILD;
     if (!p->started)
@@ -613,7 +748,13 @@ int mproc__process_ended(mproc_process_t *p)
     return p->have_exitcode || !mproc_process_is_alive(p);
 }
 
-int mproc__process_waitable(const mproc_process_t *p, mproc__os_fd_t *h)
+int mproc__process_waitable(mproc_process_t *p, mproc__os_fd_t *h)
 {
+    if (p->is_parent) {
+        if (parent_ended(p) || p->watch_state != WATCH_OPEN)
+            return MPROC_ENOTSUP;
+        *h = p->watch;
+        return 0;
+    }
     return mproc__os_child_waitable(p->child, h);
 }

@@ -101,6 +101,121 @@ static void test_an_authkey_has_its_size(void)
                     MPROC_EINVAL);
 }
 
+/* ---- the parent process ------------------------------------------------ */
+
+/* Checks its parent against args[0] (name) and args[1] (pid). */
+static void check_parent(const mproc_value_t *args)
+{
+    mproc_process_t *parent = mproc_parent_process();
+    mproc_waitable_t w = {0};
+    int code;
+    CHILD_ASSERT(parent != NULL);
+    CHILD_ASSERT(mproc_parent_process() == parent);
+    CHILD_ASSERT(strcmp(mproc_process_name(parent),
+                        mproc_value_as_str(mproc_value_at(args, 0))) == 0);
+    CHILD_ASSERT(mproc_process_pid(parent) ==
+                 (long) mproc_value_as_int(mproc_value_at(args, 1)));
+    CHILD_ASSERT(mproc_process_pid(parent) == mproc_parent_pid());
+    CHILD_ASSERT(mproc_process_is_alive(parent) == 1);
+    /* The parent waits for this child, so it is alive all along. */
+    CHILD_ASSERT(mproc_process_join(parent, 0) == MPROC_ETIMEDOUT);
+    w.process = parent;
+    CHILD_ASSERT(mproc_wait(&w, 1, 0) == MPROC_ETIMEDOUT);
+    CHILD_ASSERT(w.ready == 0);
+    CHILD_ASSERT(mproc_process_exitcode(parent, &code) == MPROC_EALIVE);
+    CHILD_ASSERT(mproc_process_terminate(parent) == MPROC_ENOTCHILD);
+    CHILD_ASSERT(mproc_process_destroy(parent) == MPROC_EINVAL);
+}
+MPROC_TARGET(check_parent)
+
+/*
+ * Waits for its parent's death: says "ready" on args[0], waits for the
+ * parent in mproc_wait (no timeout: the test's own timeout catches a
+ * hang), then reports what it saw.
+ */
+static void outlive_parent(const mproc_value_t *args)
+{
+    mproc_conn_t *c = NULL;
+    mproc_process_t *parent = mproc_parent_process();
+    mproc_waitable_t w = {0};
+    int rc;
+    CHILD_ASSERT(mproc_value_to_conn(mproc_value_at(args, 0), &c) == 0);
+    CHILD_ASSERT(parent != NULL && mproc_process_is_alive(parent));
+    CHILD_ASSERT(mproc_conn_send(c, mproc_value_str("ready")) == 0);
+    w.process = parent;
+    rc = mproc_wait(&w, 1, MPROC_FOREVER);
+    CHILD_ASSERT(rc == 1 && w.ready);
+    CHILD_ASSERT(!mproc_process_is_alive(parent));
+    CHILD_ASSERT(mproc_process_join(parent, 0) == 0);
+    CHILD_ASSERT(mproc_conn_send(c, mproc_value_str("parent gone")) == 0);
+}
+MPROC_TARGET(outlive_parent)
+
+/* Starts outlive_parent with args[0] and waits to be killed. */
+static void start_orphan(const mproc_value_t *args)
+{
+    mproc_process_t *p;
+    mproc_process_opts_t o = {0};
+    mproc_conn_t *c = NULL;
+    mproc_value_t *a;
+    /* The connection is opened here, then handed on (the runtime owns it). */
+    CHILD_ASSERT(mproc_value_to_conn(mproc_value_at(args, 0), &c) == 0);
+    a = mproc_value_list_of(1, mproc_value_conn(c));
+    o.target = "outlive_parent";
+    o.method = harness_method;
+    o.args = a;
+    CHILD_ASSERT(mproc_process_create(&p, &o) == 0);
+    mproc_value_free(a);
+    CHILD_ASSERT(mproc_process_start(p) == 0);
+    /* Killed by the test while the child runs: joining never ends. */
+    mproc_process_join(p, MPROC_FOREVER);
+}
+MPROC_TARGET(start_orphan)
+
+static void test_the_main_process_has_no_parent(void)
+{
+    CU_ASSERT_PTR_NULL(mproc_parent_process());
+    CU_ASSERT_EQUAL(mproc_parent_pid(), 0);
+}
+
+static void test_a_child_sees_its_parent(void)
+{
+    mproc_process_t *self = mproc_current_process();
+    int code = -100;
+    CU_ASSERT_EQUAL(
+        harness_run(
+            "check_parent",
+            mproc_value_list_of(2, mproc_value_str(mproc_process_name(self)),
+                                mproc_value_int(mproc_process_pid(self))),
+            &code),
+        0);
+    CU_ASSERT_EQUAL(code, 0);
+}
+
+static void test_a_child_can_wait_for_its_parent_s_death(void)
+{
+    mproc_conn_t *r, *w;
+    mproc_process_t *middle;
+    mproc_value_t *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&r, &w, 0, NULL), 0);
+    middle = harness_start("start_orphan",
+                           mproc_value_list_of(1, mproc_value_conn(w)));
+    mproc_conn_close(w);
+    CU_ASSERT_EQUAL_FATAL(mproc_conn_poll(r, 20), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_conn_recv(r, &v), 0);
+    CU_ASSERT_STRING_EQUAL(mproc_value_as_str(v), "ready");
+    mproc_value_free(v);
+    v = NULL;
+    CU_ASSERT_EQUAL(mproc_process_kill(middle), 0);
+    CU_ASSERT(harness_join_code(middle) < 0);
+    /* The grandchild saw it and said so. */
+    CU_ASSERT_EQUAL_FATAL(mproc_conn_poll(r, 20), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_conn_recv(r, &v), 0);
+    CU_ASSERT_STRING_EQUAL(mproc_value_as_str(v), "parent gone");
+    mproc_value_free(v);
+    mproc_conn_close(r);
+}
+
 /* ---- the suite ------------------------------------------------------------
  */
 
@@ -109,6 +224,10 @@ static const harness_test tests[] = {
     {"a process object carries its own authkey",
      test_a_process_object_carries_its_own_authkey, 0},
     {"an authkey has its size", test_an_authkey_has_its_size, 0},
+    {"the main process has no parent", test_the_main_process_has_no_parent, 0},
+    {"a child sees its parent", test_a_child_sees_its_parent, 0},
+    {"a child can wait for its parent's death",
+     test_a_child_can_wait_for_its_parent_s_death, 0},
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)

@@ -242,6 +242,21 @@ MPROC_API int mproc_process_set_authkey(mproc_process_t *proc, const void *key,
  * It may be inspected but not started, joined or destroyed.
  */
 MPROC_API mproc_process_t *mproc_current_process(void);
+/**
+ * The process that started this one, as Python's parent_process(): NULL in
+ * the main process (and when out of memory).
+ *
+ * The object belongs to the runtime (mproc_process_destroy() refuses it).
+ * mproc_process_name() and mproc_process_pid() give the parent's name and
+ * pid; mproc_process_is_alive() whether it still runs; mproc_process_join()
+ * waits (with a timeout) for its end, and mproc_wait() takes it as an item,
+ * so a child can notice its parent's death. Its exit code is not known
+ * here, and it cannot be terminated from here. On Linux and Windows the
+ * parent is watched through an OS handle (a pidfd; OpenProcess with
+ * SYNCHRONIZE) opened on the first question; where there is none, its pid
+ * is polled.
+ */
+MPROC_API mproc_process_t *mproc_parent_process(void);
 /** The pid of the process that started this one (0 in the main process). */
 MPROC_API long mproc_parent_pid(void);
 /**
