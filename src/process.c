@@ -629,6 +629,22 @@ static int send_stop(mproc_process_t *p, int hard)
                 : mproc__os_child_terminate(p->child);
 }
 
+int mproc_process_interrupt(mproc_process_t *p)
+{
+    int rc;
+    if (p == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no process");
+    rc = check_controller(p, "interrupt");
+    if (rc != 0)
+        return rc;
+    if (!p->started)
+        return mproc__set_error(MPROC_ENOTSTARTED,
+                                "process '%s' has not been started", p->name);
+    if (p->have_exitcode)
+        return 0;
+    return mproc__os_child_interrupt(p->child);
+}
+
 int mproc_process_terminate(mproc_process_t *p)
 {
     return send_stop(p, 0);

@@ -216,6 +216,71 @@ static void test_a_child_can_wait_for_its_parent_s_death(void)
     mproc_conn_close(r);
 }
 
+/* ---- interrupt and sentinel -------------------------------------------- */
+
+/*
+ * Says "ready" on args[0], then waits for a message on it, then exits
+ * with 0.
+ */
+static void ready_then_wait(const mproc_value_t *args)
+{
+    mproc_conn_t *c = NULL;
+    mproc_value_t *v = NULL;
+    CHILD_ASSERT(mproc_value_to_conn(mproc_value_at(args, 0), &c) == 0);
+    CHILD_ASSERT(mproc_conn_send(c, mproc_value_str("ready")) == 0);
+    mproc_conn_recv(c, &v);
+    mproc_value_free(v);
+}
+MPROC_TARGET(ready_then_wait)
+
+/* Starts ready_then_wait on a duplex pipe and waits for its "ready". */
+static mproc_process_t *start_ready(mproc_conn_t **mine)
+{
+    mproc_conn_t *theirs;
+    mproc_process_t *p;
+    mproc_value_t *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(mine, &theirs, 1, NULL), 0);
+    p = harness_start("ready_then_wait",
+                      mproc_value_list_of(1, mproc_value_conn(theirs)));
+    mproc_conn_close(theirs);
+    CU_ASSERT_EQUAL_FATAL(mproc_conn_recv(*mine, &v), 0);
+    CU_ASSERT_STRING_EQUAL(mproc_value_as_str(v), "ready");
+    mproc_value_free(v);
+    return p;
+}
+
+static void test_interrupt(void)
+{
+    mproc_conn_t *c;
+    mproc_process_t *p = start_ready(&c);
+    int rc = mproc_process_interrupt(p);
+#if defined(_WIN32)
+    CU_ASSERT_EQUAL(rc, MPROC_ENOTSUP);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "Windows"));
+    CU_ASSERT_EQUAL(mproc_conn_send(c, mproc_value_nil()), 0);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
+#else
+    CU_ASSERT_EQUAL(rc, 0);
+    /* SIGINT, not handled by the child, ends it as Python reports it. */
+    CU_ASSERT_EQUAL(mproc_process_join(p, MPROC_FOREVER), 0);
+    CU_ASSERT_EQUAL(mproc_process_interrupt(p), 0);
+    CU_ASSERT_EQUAL(harness_join_code(p), -2);
+#endif
+    mproc_conn_close(c);
+}
+
+static void test_interrupt_needs_a_started_child(void)
+{
+    mproc_process_t *p;
+    mproc_process_opts_t o = {0};
+    o.target = "ready_then_wait";
+    CU_ASSERT_EQUAL_FATAL(mproc_process_create(&p, &o), 0);
+    CU_ASSERT_EQUAL(mproc_process_interrupt(p), MPROC_ENOTSTARTED);
+    CU_ASSERT_EQUAL(mproc_process_interrupt(mproc_current_process()),
+                    MPROC_EJOINSELF);
+    mproc_process_destroy(p);
+}
+
 /* ---- the suite ------------------------------------------------------------
  */
 
@@ -228,6 +293,9 @@ static const harness_test tests[] = {
     {"a child sees its parent", test_a_child_sees_its_parent, 0},
     {"a child can wait for its parent's death",
      test_a_child_can_wait_for_its_parent_s_death, 0},
+    {"interrupt", test_interrupt, 0},
+    {"interrupt needs a started child", test_interrupt_needs_a_started_child,
+     0},
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)

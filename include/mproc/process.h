@@ -182,6 +182,17 @@ MPROC_API int mproc_process_exitcode(mproc_process_t *proc, int *code);
  */
 MPROC_API int mproc_process_terminate(mproc_process_t *proc);
 
+/**
+ * Interrupts the child, as Python 3.14's Process.interrupt(): SIGINT on
+ * Unix, which ends a child that does not handle it with exit code -2 (a
+ * child may catch it to stop cleanly). Interrupting an ended child does
+ * nothing and succeeds.
+ * @return 0; MPROC_ENOTSTARTED; MPROC_ENOTCHILD; MPROC_EOS; MPROC_ENOTSUP
+ * on Windows, where a console's Ctrl-C event reaches a whole process group
+ * and cannot be aimed at one child (use mproc_process_terminate()).
+ */
+MPROC_API int mproc_process_interrupt(mproc_process_t *proc);
+
 /** As mproc_process_terminate(), but SIGKILL on Unix. */
 MPROC_API int mproc_process_kill(mproc_process_t *proc);
 
