@@ -732,6 +732,33 @@ int mproc_process_set_authkey(mproc_process_t *p, const void *key, size_t len)
     return 0;
 }
 
+int mproc_process_sentinel(mproc_process_t *p, intptr_t *handle)
+{
+    mproc__os_fd_t h;
+    int rc;
+    if (p == NULL || handle == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no process");
+    if (!p->is_parent) {
+        rc = mproc__process_check_child(p);
+        if (rc == MPROC_ENOTCHILD)
+            return mproc__set_error(rc,
+                                    "only the process that started '%s' has "
+                                    "its sentinel",
+                                    p->name);
+        if (rc != 0)
+            return mproc__set_error(rc, "process '%s' has not been started",
+                                    p->name);
+    }
+    rc = mproc__process_waitable(p, &h);
+    if (rc != 0)
+        return mproc__set_error(MPROC_ENOTSUP,
+                                "process '%s' has no OS handle to wait on "
+                                "here (no pidfd, or the parent has ended)",
+                                p->name);
+    *handle = (intptr_t) h;
+    return 0;
+}
+
 long mproc__process_creator(const mproc_process_t *p)
 {
     return p->creator_pid;

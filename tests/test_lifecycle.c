@@ -9,6 +9,27 @@
 
 #include "harness.h"
 
+#if defined(_WIN32)
+    #include <windows.h>
+#else
+    #include <poll.h>
+#endif
+
+/* Whether OS handle @h is ready, waiting at most @ms milliseconds (-1). */
+static int handle_ready(intptr_t h, int ms)
+{
+#if defined(_WIN32)
+    return WaitForSingleObject((HANDLE) h, ms < 0 ? INFINITE : (DWORD) ms) ==
+           WAIT_OBJECT_0;
+#else
+    struct pollfd p;
+    p.fd = (int) h;
+    p.events = POLLIN;
+    p.revents = 0;
+    return poll(&p, 1, ms) == 1;
+#endif
+}
+
 /* ---- authkey ------------------------------------------------------------ */
 
 /* Exits 0 if this process's authkey is args[0]. */
@@ -281,6 +302,58 @@ static void test_interrupt_needs_a_started_child(void)
     mproc_process_destroy(p);
 }
 
+static void test_a_sentinel_for_one_s_own_loop(void)
+{
+    mproc_conn_t *c;
+    mproc_process_t *p = start_ready(&c);
+    intptr_t h = -1, again = -1;
+    int code;
+    CU_ASSERT_EQUAL_FATAL(mproc_process_sentinel(p, &h), 0);
+    CU_ASSERT_FALSE(handle_ready(h, 0));
+    CU_ASSERT_EQUAL(mproc_conn_send(c, mproc_value_nil()), 0);
+    CU_ASSERT_TRUE(handle_ready(h, -1));
+    /* Ready means ended: the exit code is there without waiting. */
+    CU_ASSERT_EQUAL(mproc_process_join(p, 0), 0);
+    CU_ASSERT_EQUAL(mproc_process_exitcode(p, &code), 0);
+    CU_ASSERT_EQUAL(code, 0);
+    /* It stays valid, and ready, until the object is destroyed. */
+    CU_ASSERT_EQUAL(mproc_process_sentinel(p, &again), 0);
+    CU_ASSERT_EQUAL(again, h);
+    CU_ASSERT_TRUE(handle_ready(h, -1));
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
+    mproc_conn_close(c);
+}
+
+static void test_no_sentinel_before_start(void)
+{
+    mproc_process_t *p;
+    mproc_process_opts_t o = {0};
+    intptr_t h;
+    o.target = "ready_then_wait";
+    CU_ASSERT_EQUAL_FATAL(mproc_process_create(&p, &o), 0);
+    CU_ASSERT_EQUAL(mproc_process_sentinel(p, &h), MPROC_ENOTSTARTED);
+    CU_ASSERT_EQUAL(mproc_process_sentinel(mproc_current_process(), &h),
+                    MPROC_ENOTCHILD);
+    mproc_process_destroy(p);
+}
+
+/* The parent's sentinel is not ready while the parent waits for us. */
+static void check_parent_sentinel(const mproc_value_t *args)
+{
+    intptr_t h;
+    (void) args;
+    CHILD_ASSERT(mproc_process_sentinel(mproc_parent_process(), &h) == 0);
+    CHILD_ASSERT(!handle_ready(h, 0));
+}
+MPROC_TARGET(check_parent_sentinel)
+
+static void test_the_parent_s_sentinel(void)
+{
+    int code = -100;
+    CU_ASSERT_EQUAL(harness_run("check_parent_sentinel", NULL, &code), 0);
+    CU_ASSERT_EQUAL(code, 0);
+}
+
 /* ---- the suite ------------------------------------------------------------
  */
 
@@ -296,6 +369,9 @@ static const harness_test tests[] = {
     {"interrupt", test_interrupt, 0},
     {"interrupt needs a started child", test_interrupt_needs_a_started_child,
      0},
+    {"a sentinel for one's own loop", test_a_sentinel_for_one_s_own_loop, 0},
+    {"no sentinel before start", test_no_sentinel_before_start, 0},
+    {"the parent's sentinel", test_the_parent_s_sentinel, 0},
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)

@@ -23,6 +23,7 @@
 #define MPROC_PROCESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mproc/export.h"
 #include "mproc/runtime.h"
@@ -212,6 +213,25 @@ MPROC_API int mproc_process_daemon(const mproc_process_t *proc);
 /** The start method the process uses. */
 MPROC_API mproc_start_method_e
 mproc_process_start_method(const mproc_process_t *proc);
+
+/**
+ * The OS handle that becomes ready when @p proc ends, as Python's
+ * Process.sentinel, for a program's own event loop: on Unix a descriptor
+ * that polls readable (a pidfd; for a forkserver child the connection on
+ * which the server reports its exit), on Windows the process HANDLE
+ * (signalled). mproc_wait() takes the process itself and needs no handle.
+ *
+ * The handle belongs to @p proc: do not close it, read it or wait on it
+ * with a call that consumes it (waitpid); it stays valid until
+ * mproc_process_destroy(). Ask for it before the child is joined: a child
+ * reaped before its first sentinel may have none on Unix. For
+ * mproc_parent_process() it is the parent's watch, valid until the parent
+ * is seen to end (after that, MPROC_ENOTSUP).
+ * @return 0 with @p handle set; MPROC_ENOTSTARTED; MPROC_ENOTCHILD from a
+ * process that did not start @p proc; MPROC_ENOTSUP where there is no such
+ * handle (Linux without pidfds): use mproc_wait() or mproc_process_join().
+ */
+MPROC_API int mproc_process_sentinel(mproc_process_t *proc, intptr_t *handle);
 
 /** The size of an authkey in bytes. */
 #define MPROC_AUTHKEY_SIZE 32

@@ -319,8 +319,11 @@ static int read_remote_status(mproc__os_child_t *c)
      */
     c->exitcode = rc == 0 ? (int) mproc__get_i64(b) : 255;
     c->done = 1;
-    close(c->status_fd);
-    c->status_fd = -1;
+    /*
+     * The connection stays open, at its end and so readable, until the
+     * record is freed: it is the child's sentinel, which a program may
+     * still poll.
+     */
     return 0;
 }
 
@@ -410,10 +413,11 @@ int mproc__os_child_waitable(mproc__os_child_t *c, mproc__os_fd_t *h)
         return 0;
     }
     /*
-     * Not for a reaped child: its pid may already name another process.
-     * The caller asks mproc__os_child_wait() first anyway.
+     * A pidfd opened before the child was reaped stays readable for good.
+     * None is opened for a reaped child: its pid may already name another
+     * process.
      */
-    if (!c->done && child_pidfd(c) >= 0) {
+    if (c->pidfd >= 0 || (!c->done && child_pidfd(c) >= 0)) {
         *h = c->pidfd;
         return 0;
     }
