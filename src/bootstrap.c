@@ -202,6 +202,7 @@ void mproc__bootstrap_run(const void *payload, size_t len, int forked,
     mproc_target_fn fn;
 
     mproc__finalize_set_forked(forked);
+    mproc__finalize_forget();
     if (boot_decode(payload, len, &b) != 0)
         boot_fail(forked, "corrupt bootstrap message");
     if (b.has_token && handles == NULL &&

@@ -15,11 +15,34 @@
 /* Named objects open in this process (see mproc__owned_t). */
 static mproc__owned_t *owned;
 
+/*
+ * A registered finalizer. The registry is a list in the order of running:
+ * by priority, highest first, and by registration, newest first.
+ */
+struct mproc_finalizer_t {
+    mproc_finalize_fn fn;
+    void *arg;
+    int priority;
+    int builtin; /* the runtime's own, not allocated */
+    struct mproc_finalizer_t *prev, *next;
+};
+
+static mproc_finalizer_t *registry;
+
+static void release_owned_fn(void *unused);
+static void register_objects(void);
+
+/* The runtime's own finalizer: lets go of the objects still open. */
+static mproc_finalizer_t objects_finalizer = {
+    release_owned_fn, NULL, MPROC_FINALIZE_PRIORITY_OBJECTS, 1, NULL, NULL};
+static int objects_registered;
+
 /* End with the immediate exit, not exit(). */
 static int forked;
 
 void mproc__owned_link(mproc__owned_t *node, void (*release)(void *), void *obj)
 {
+    register_objects();
     node->release = release;
     node->obj = obj;
     node->prev = NULL;
@@ -43,9 +66,126 @@ void mproc__owned_unlink(mproc__owned_t *node)
     node->release = NULL;
 }
 
-/* Lets go of every named object still open, newest first. */
-static void release_owned(void)
+/* Puts @f before the first finalizer that runs after it. */
+static void registry_insert(mproc_finalizer_t *f)
 {
+    mproc_finalizer_t *at = registry, *before = NULL;
+    /* Newest first among equals: it goes before those of its priority. */
+    while (at != NULL && at->priority > f->priority) {
+        before = at;
+        at = at->next;
+    }
+    f->prev = before;
+    f->next = at;
+    if (at != NULL)
+        at->prev = f;
+    if (before != NULL)
+        before->next = f;
+    else
+        registry = f;
+}
+
+static void registry_remove(mproc_finalizer_t *f)
+{
+    if (f->prev != NULL)
+        f->prev->next = f->next;
+    else if (registry == f)
+        registry = f->next;
+    if (f->next != NULL)
+        f->next->prev = f->prev;
+    f->prev = f->next = NULL;
+}
+
+/*
+ * The runtime's finalizer goes in with the first object, so that it counts
+ * as registered before every user finalizer of its priority registered
+ * later, which then run before it.
+ */
+static void register_objects(void)
+{
+    if (objects_registered)
+        return;
+    objects_registered = 1;
+    registry_insert(&objects_finalizer);
+}
+
+int mproc_finalize_register(mproc_finalize_fn fn, void *arg, int priority,
+                            mproc_finalizer_t **out)
+{
+    mproc_finalizer_t *f;
+    if (out != NULL)
+        *out = NULL;
+    if (fn == NULL)
+        return mproc__set_error(MPROC_EINVAL, "a finalizer needs a function");
+    f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    f->fn = fn;
+    f->arg = arg;
+    f->priority = priority;
+    registry_insert(f);
+    if (out != NULL)
+        *out = f;
+    return 0;
+}
+
+int mproc_finalizer_cancel(mproc_finalizer_t *f)
+{
+    if (f == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no finalizer");
+    registry_remove(f);
+    if (!f->builtin)
+        free(f);
+    return 0;
+}
+
+int mproc_finalizer_run(mproc_finalizer_t *f)
+{
+    mproc_finalize_fn fn;
+    void *arg;
+    if (f == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no finalizer");
+    fn = f->fn;
+    arg = f->arg;
+    /* Out of the registry first: the function may end the process. */
+    mproc_finalizer_cancel(f);
+    fn(arg);
+    return 0;
+}
+
+/*
+ * Runs the finalizers in order, those of priority >= @min only if
+ * @has_min (Python's _run_finalizers(minpriority)). Each leaves the
+ * registry before it runs, so one that registers another, or ends the
+ * process, never runs twice.
+ */
+static void run_finalizers(int has_min, int min)
+{
+    while (registry != NULL && (!has_min || registry->priority >= min))
+        mproc_finalizer_run(registry);
+}
+
+void mproc__finalize_forget(void)
+{
+    /*
+     * A child runs only the finalizers it registers itself, as Python's
+     * _bootstrap clears the registry: those it has are its parent's (a
+     * fork's copy, a forkserver's, or registered again before
+     * mproc_main() in a spawned one). Their memory is left as it is.
+     */
+    registry = NULL;
+    objects_registered = 0;
+}
+
+/* Lets go of every named object still open, newest first. */
+static void release_owned_fn(void *unused)
+{
+    (void) unused;
+    /*
+     * Out of the registry now: an object a later finalizer opens puts it
+     * back, and is let go of in its turn.
+     */
+    objects_registered = 0;
     while (owned != NULL) {
         mproc__owned_t *node = owned;
         void (*release)(void *) = node->release;
@@ -69,6 +209,7 @@ void mproc__finalize_after_fork(void)
     /* The parent's open objects are its own: this child did not open them. */
     owned = NULL;
     forked = 1;
+    mproc__finalize_forget();
 }
 
 void mproc__finalize_shutdown(void)
@@ -81,6 +222,7 @@ void mproc__finalize_shutdown(void)
     mproc_log(MPROC_LOG_INFO, "process shutting down");
     mproc_log(MPROC_LOG_DEBUG,
               "running all \"atexit\" finalizers with priority >= 0");
+    run_finalizers(1, 0);
     for (p = mproc__process_next_child(NULL); p != NULL;
          p = mproc__process_next_child(p)) {
         if (mproc_process_daemon(p) && mproc_process_is_alive(p)) {
@@ -97,8 +239,10 @@ void mproc__finalize_shutdown(void)
             mproc_process_join(p, MPROC_FOREVER);
         }
     }
-    release_owned();
     mproc_log(MPROC_LOG_DEBUG, "running the remaining \"atexit\" finalizers");
+    run_finalizers(0, 0);
+    /* Objects a finalizer opened after the runtime's own had run. */
+    release_owned_fn(NULL);
 }
 
 void mproc__finalize_exit(int code)

@@ -354,6 +354,124 @@ static void test_the_parent_s_sentinel(void)
     CU_ASSERT_EQUAL(code, 0);
 }
 
+/* ---- finalizers ---------------------------------------------------------- */
+
+/* Where the finalizers of this process say that they ran. */
+static mproc_conn_t *g_fin_conn;
+
+static void say(void *arg)
+{
+    mproc_conn_send(g_fin_conn, mproc_value_str((const char *) arg));
+}
+
+/*
+ * Registers finalizers that name themselves on args[0], cancels one, runs
+ * one now, and ends as args[1] says: 0 return, 1 mproc_exit(7).
+ */
+static void register_finalizers(const mproc_value_t *args)
+{
+    mproc_finalizer_t *e = NULL, *f = NULL;
+    CHILD_ASSERT(mproc_value_to_conn(mproc_value_at(args, 0), &g_fin_conn) ==
+                 0);
+    CHILD_ASSERT(mproc_finalize_register(say, "A0", 0, NULL) == 0);
+    CHILD_ASSERT(mproc_finalize_register(say, "B5", 5, NULL) == 0);
+    CHILD_ASSERT(mproc_finalize_register(say, "C0", 0, NULL) == 0);
+    CHILD_ASSERT(mproc_finalize_register(say, "D-5", -5, NULL) == 0);
+    CHILD_ASSERT(mproc_finalize_register(say, "E1", 1, &e) == 0);
+    CHILD_ASSERT(mproc_finalize_register(say, "F3", 3, &f) == 0);
+    CHILD_ASSERT(mproc_finalizer_cancel(e) == 0);
+    CHILD_ASSERT(mproc_finalizer_run(f) == 0);
+    CHILD_ASSERT(mproc_conn_send(g_fin_conn, mproc_value_str("body")) == 0);
+    if (mproc_value_as_int(mproc_value_at(args, 1)) == 1)
+        mproc_exit(7);
+}
+MPROC_TARGET(register_finalizers)
+
+/* Receives what the child said until the connection ends: "F3,body,...". */
+static char *said(mproc_conn_t *r)
+{
+    char *all = calloc(1, 256);
+    mproc_value_t *v = NULL;
+    while (mproc_conn_recv(r, &v) == 0) {
+        if (all[0] != '\0')
+            strcat(all, ",");
+        strncat(all, mproc_value_as_str(v), 32);
+        mproc_value_free(v);
+        v = NULL;
+    }
+    return all;
+}
+
+static void check_finalizers(int how, int want_code)
+{
+    mproc_conn_t *r, *w;
+    mproc_process_t *p;
+    char *text;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&r, &w, 0, NULL), 0);
+    p = harness_start(
+        "register_finalizers",
+        mproc_value_list_of(2, mproc_value_conn(w), mproc_value_int(how)));
+    mproc_conn_close(w);
+    text = said(r);
+    /*
+     * Highest priority first, the newest first among equals; the
+     * cancelled one never, the one run early once; the connection, one of
+     * the runtime's objects, after the user's finalizers above its
+     * priority.
+     */
+    CU_ASSERT_STRING_EQUAL(text, "F3,body,B5,C0,A0,D-5");
+    free(text);
+    CU_ASSERT_EQUAL(harness_join_code(p), want_code);
+    mproc_conn_close(r);
+}
+
+static void test_finalizers_run_in_priority_order(void)
+{
+    check_finalizers(0, 0);
+}
+
+static void test_finalizers_run_at_mproc_exit(void)
+{
+    check_finalizers(1, 7);
+}
+
+static int g_parent_ran;
+
+static void parent_finalizer(void *arg)
+{
+    (void) arg;
+    g_parent_ran++;
+}
+
+static void test_a_child_runs_none_of_its_parent_s_finalizers(void)
+{
+    mproc_conn_t *r, *w;
+    mproc_process_t *p;
+    mproc_finalizer_t *mine;
+    char *text;
+    /* A fork child would say so at its exit, since it has this memory. */
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&r, &w, 0, NULL), 0);
+    g_fin_conn = w;
+    CU_ASSERT_EQUAL(mproc_finalize_register(say, "parent's", 10, &mine), 0);
+    p = harness_start(
+        "register_finalizers",
+        mproc_value_list_of(2, mproc_value_conn(w), mproc_value_int(0)));
+    mproc_conn_close(w);
+    g_fin_conn = NULL;
+    text = said(r);
+    CU_ASSERT_STRING_EQUAL(text, "F3,body,B5,C0,A0,D-5");
+    free(text);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
+    mproc_conn_close(r);
+    CU_ASSERT_EQUAL(mproc_finalizer_cancel(mine), 0);
+    /* And run-now runs it here, once. */
+    CU_ASSERT_EQUAL(mproc_finalize_register(parent_finalizer, NULL, 0, &mine),
+                    0);
+    CU_ASSERT_EQUAL(mproc_finalizer_run(mine), 0);
+    CU_ASSERT_EQUAL(g_parent_ran, 1);
+    CU_ASSERT_EQUAL(mproc_finalize_register(NULL, NULL, 0, NULL), MPROC_EINVAL);
+}
+
 /* ---- the suite ------------------------------------------------------------
  */
 
@@ -372,6 +490,11 @@ static const harness_test tests[] = {
     {"a sentinel for one's own loop", test_a_sentinel_for_one_s_own_loop, 0},
     {"no sentinel before start", test_no_sentinel_before_start, 0},
     {"the parent's sentinel", test_the_parent_s_sentinel, 0},
+    {"finalizers run in priority order", test_finalizers_run_in_priority_order,
+     0},
+    {"finalizers run at mproc_exit", test_finalizers_run_at_mproc_exit, 0},
+    {"a child runs none of its parent's finalizers",
+     test_a_child_runs_none_of_its_parent_s_finalizers, 0},
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)
