@@ -472,6 +472,91 @@ static void test_a_child_runs_none_of_its_parent_s_finalizers(void)
     CU_ASSERT_EQUAL(mproc_finalize_register(NULL, NULL, 0, NULL), MPROC_EINVAL);
 }
 
+/* ---- forkserver preload ------------------------------------------------- */
+
+/* Set by the preload, in the server: its children inherit it. */
+static int g_preloaded;
+
+static void preload_mark(const mproc_value_t *args)
+{
+    (void) args;
+    g_preloaded = g_preloaded * 10 + 4;
+}
+MPROC_TARGET(preload_mark)
+
+static void preload_mark_again(const mproc_value_t *args)
+{
+    (void) args;
+    g_preloaded = g_preloaded * 10 + 2;
+}
+MPROC_TARGET(preload_mark_again)
+
+static void preload_fail(const mproc_value_t *args)
+{
+    (void) args;
+    mproc_exit(3);
+}
+MPROC_TARGET(preload_fail)
+
+static void check_preloaded(const mproc_value_t *args)
+{
+    CHILD_ASSERT(g_preloaded ==
+                 (int) mproc_value_as_int(mproc_value_at(args, 0)));
+}
+MPROC_TARGET(check_preloaded)
+
+static void test_forkserver_preload_runs_once_before_serving(void)
+{
+    static const char *const list[] = {"preload_mark", "preload_mark_again"};
+    int code = -100;
+    CU_ASSERT_EQUAL(mproc_set_forkserver_preload(list, 2), 0);
+    /* In order, once: the second child sees what the first saw. */
+    CU_ASSERT_EQUAL(harness_run("check_preloaded",
+                                mproc_value_list_of(1, mproc_value_int(42)),
+                                &code),
+                    0);
+    CU_ASSERT_EQUAL(code, 0);
+    code = -100;
+    CU_ASSERT_EQUAL(harness_run("check_preloaded",
+                                mproc_value_list_of(1, mproc_value_int(42)),
+                                &code),
+                    0);
+    CU_ASSERT_EQUAL(code, 0);
+    /* It ran in the server, not here. */
+    CU_ASSERT_EQUAL(g_preloaded, 0);
+}
+
+static void test_a_failing_preload_fails_the_start(void)
+{
+    static const char *const list[] = {"preload_mark", "preload_fail"};
+    mproc_process_t *p;
+    mproc_process_opts_t o = {0};
+    int code = -100;
+    CU_ASSERT_EQUAL(mproc_set_forkserver_preload(list, 2), 0);
+    o.target = "check_preloaded";
+    o.method = MPROC_START_FORKSERVER;
+    CU_ASSERT_EQUAL_FATAL(mproc_process_create(&p, &o), 0);
+    CU_ASSERT_EQUAL(mproc_process_start(p), MPROC_EOS);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "'preload_fail'"));
+    CU_ASSERT_EQUAL(mproc_process_destroy(p), 0);
+    /* Without it, the next start gets a new server that serves. */
+    CU_ASSERT_EQUAL(mproc_set_forkserver_preload(list, 1), 0);
+    CU_ASSERT_EQUAL(harness_run("check_preloaded",
+                                mproc_value_list_of(1, mproc_value_int(4)),
+                                &code),
+                    0);
+    CU_ASSERT_EQUAL(code, 0);
+}
+
+static void test_preload_targets_are_registered_ones(void)
+{
+    static const char *const list[] = {"preload_mark", "no_such_target"};
+    CU_ASSERT_EQUAL(mproc_set_forkserver_preload(list, 2), MPROC_ENOTREG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "'no_such_target'"));
+    CU_ASSERT_EQUAL(mproc_set_forkserver_preload(NULL, 1), MPROC_EINVAL);
+    CU_ASSERT_EQUAL(mproc_set_forkserver_preload(NULL, 0), 0);
+}
+
 /* ---- the suite ------------------------------------------------------------
  */
 
@@ -495,6 +580,12 @@ static const harness_test tests[] = {
     {"finalizers run at mproc_exit", test_finalizers_run_at_mproc_exit, 0},
     {"a child runs none of its parent's finalizers",
      test_a_child_runs_none_of_its_parent_s_finalizers, 0},
+    {"forkserver preload runs once before serving",
+     test_forkserver_preload_runs_once_before_serving, HARNESS_FORKSERVER},
+    {"a failing preload fails the start",
+     test_a_failing_preload_fails_the_start, HARNESS_FORKSERVER},
+    {"preload targets are registered ones",
+     test_preload_targets_are_registered_ones, HARNESS_SPAWN},
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)

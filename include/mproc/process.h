@@ -56,6 +56,23 @@ MPROC_API int mproc_set_start_method(mproc_start_method_e method, int force);
 MPROC_API mproc_start_method_e mproc_get_start_method(void);
 /** Whether this OS offers @p method (1) or not (0). */
 MPROC_API int mproc_start_method_available(mproc_start_method_e method);
+/**
+ * Names registered targets that the forkserver runs, in this order, once
+ * when it starts and before it serves, so that every child it forks
+ * inherits their work (tables built, files read), as Python's
+ * set_forkserver_preload(). Each is called with an empty argument list in
+ * the server process. It applies to a server started afterwards (the
+ * first forkserver start, or the next after a server has ended); n = 0
+ * clears the list. The start that starts the server waits until the
+ * preload has run; if a preload ends the server (mproc_exit(),
+ * mproc_raise(), a crash), that start fails with MPROC_EOS and a sentence
+ * naming the preload targets, and a later start tries a new server.
+ * @return 0; MPROC_ENOTREG naming a target that is not registered;
+ * MPROC_EINVAL (NULL list or name, more than 64 targets, a name of 256
+ * bytes or more); MPROC_ENOMEM. The list is unchanged on failure.
+ */
+MPROC_API int mproc_set_forkserver_preload(const char *const *targets,
+                                           size_t n);
 /** "spawn", "fork", "forkserver" or "default". */
 MPROC_API const char *mproc_start_method_name(mproc_start_method_e method);
 /** @} */
