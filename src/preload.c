@@ -30,6 +30,10 @@ int mproc_set_forkserver_preload(const char *const *targets, size_t n)
 {
     char *copy[PRELOAD_MAX];
     size_t i;
+    if (!mproc__os_can_fork())
+        return mproc__set_error(MPROC_ENOTSUP,
+                                "the forkserver start method, and so its "
+                                "preload, is not available on this system");
     if (n > 0 && targets == NULL)
         return mproc__set_error(MPROC_EINVAL, "no list of targets");
     if (n > PRELOAD_MAX)

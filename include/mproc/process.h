@@ -69,7 +69,8 @@ MPROC_API int mproc_start_method_available(mproc_start_method_e method);
  * naming the preload targets, and a later start tries a new server.
  * @return 0; MPROC_ENOTREG naming a target that is not registered;
  * MPROC_EINVAL (NULL list or name, more than 64 targets, a name of 256
- * bytes or more); MPROC_ENOMEM. The list is unchanged on failure.
+ * bytes or more); MPROC_ENOMEM; MPROC_ENOTSUP where there is no
+ * forkserver (Windows). The list is unchanged on failure.
  */
 MPROC_API int mproc_set_forkserver_preload(const char *const *targets,
                                            size_t n);
