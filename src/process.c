@@ -701,6 +701,11 @@ int mproc_process_authkey(const mproc_process_t *p,
 {
     if (p == NULL || out == NULL)
         return mproc__set_error(MPROC_EINVAL, "no process");
+    if (p->is_parent)
+        return mproc__set_error(MPROC_ENOTCHILD,
+                                "the parent process's authkey is its own; "
+                                "this process holds the one it was started "
+                                "with (mproc_current_process())");
     memcpy(out, p->is_current ? current.authkey : p->authkey,
            MPROC_AUTHKEY_SIZE);
     return 0;
@@ -724,6 +729,10 @@ int mproc_process_set_authkey(mproc_process_t *p, const void *key, size_t len)
         memcpy(current.authkey, key, MPROC_AUTHKEY_SIZE);
         return 0;
     }
+    if (p->is_parent)
+        return mproc__set_error(MPROC_ENOTCHILD,
+                                "the parent process's authkey cannot be set "
+                                "from its child");
     if (p->started)
         return mproc__set_error(MPROC_ESTARTED,
                                 "process '%s' has started with its authkey",

@@ -154,6 +154,12 @@ static void check_parent(const mproc_value_t *args)
     CHILD_ASSERT(mproc_process_exitcode(parent, &code) == MPROC_EALIVE);
     CHILD_ASSERT(mproc_process_terminate(parent) == MPROC_ENOTCHILD);
     CHILD_ASSERT(mproc_process_destroy(parent) == MPROC_EINVAL);
+    {
+        unsigned char key[MPROC_AUTHKEY_SIZE] = {0};
+        CHILD_ASSERT(mproc_process_authkey(parent, key) == MPROC_ENOTCHILD);
+        CHILD_ASSERT(mproc_process_set_authkey(parent, key, sizeof key) ==
+                     MPROC_ENOTCHILD);
+    }
 }
 MPROC_TARGET(check_parent)
 

@@ -265,7 +265,8 @@ MPROC_API int mproc_process_sentinel(mproc_process_t *proc, intptr_t *handle);
  * process) prove that both sides know it.
  * @p proc may be mproc_current_process() or a process object, which holds
  * its creator's key from mproc_process_create() on.
- * @return 0; MPROC_EINVAL if @p proc or @p out is NULL.
+ * @return 0; MPROC_EINVAL if @p proc or @p out is NULL; MPROC_ENOTCHILD
+ * for mproc_parent_process(), whose key is not known to its child.
  */
 MPROC_API int mproc_process_authkey(const mproc_process_t *proc,
                                     unsigned char out[MPROC_AUTHKEY_SIZE]);
@@ -278,7 +279,8 @@ MPROC_API int mproc_process_authkey(const mproc_process_t *proc,
  * @p key is copied. Processes already started keep the key they have.
  * @return 0; MPROC_EINVAL if @p len is not MPROC_AUTHKEY_SIZE (a
  * passphrase must be hashed to that size first) or a pointer is NULL;
- * MPROC_ESTARTED for a started child.
+ * MPROC_ESTARTED for a started child; MPROC_ENOTCHILD for
+ * mproc_parent_process().
  */
 MPROC_API int mproc_process_set_authkey(mproc_process_t *proc, const void *key,
                                         size_t len);
