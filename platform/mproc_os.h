@@ -257,6 +257,29 @@ int mproc__os_conn_adopt(mproc__os_conn_t **c, mproc__os_fd_t h,
  */
 int mproc__os_child_waitable(mproc__os_child_t *child, mproc__os_fd_t *h);
 
+/*
+ * A process this one did not start (its parent), watched: *@h, a handle
+ * of this process's own, becomes ready for mproc__os_wait_many() when
+ * process @pid ends (a pidfd on Linux, OpenProcess(SYNCHRONIZE) on
+ * Windows); the caller closes it with mproc__os_close(). Returns 0 with
+ * *@h; 1 if @pid has ended already, which includes a pid that now names a
+ * process started after this one (the parent ended and its pid was
+ * reused); MPROC_ENOTSUP where the OS has no such handle (Unix without
+ * pidfds): the caller then asks mproc__os_pid_alive().
+ */
+int mproc__os_process_watch(long pid, mproc__os_fd_t *h);
+
+/* Whether a process @pid exists (1) or not (0): kill(pid, 0), say. */
+int mproc__os_pid_alive(long pid);
+
+/*
+ * Sends the child an interrupt: SIGINT on Unix (Python's
+ * Process.interrupt). An ended child is not an error. Windows:
+ * MPROC_ENOTSUP, since a console's Ctrl-C event goes to a whole process
+ * group and cannot be aimed at one child.
+ */
+int mproc__os_child_interrupt(mproc__os_child_t *child);
+
 /* One thing for mproc__os_wait_many() to wait for. */
 typedef struct mproc__os_wait_item {
     mproc__os_conn_t *conn; /* readable (data or end), or NULL for: */

@@ -217,6 +217,7 @@ void mproc__bootstrap_run(const void *payload, size_t len, int forked,
     mproc_target_fn fn;
 
     mproc__finalize_set_forked(forked);
+    mproc__finalize_forget();
     if (boot_decode(payload, len, &b) != 0)
         boot_fail(forked, "corrupt bootstrap message");
     if (b.has_token && handles == NULL &&
@@ -230,6 +231,8 @@ void mproc__bootstrap_run(const void *payload, size_t len, int forked,
                               b.nidentity, (long) mproc_value_as_int(b.ppid),
                               mproc_value_as_bytes(b.key, NULL)) != 0)
         boot_fail(forked, "cannot start");
+    mproc__process_set_parent_name(
+        mproc_value_as_str(mproc_value_get(b.m, "parent_name")));
     mproc__log_restore(mproc_value_as_bool(b.log_on),
                        (int) mproc_value_as_int(b.log_level));
     v = mproc_value_get(b.m, "start_method");

@@ -21,6 +21,30 @@
 static mproc__owned_t *owned;
 static mproc__spin_t owned_lock = MPROC__SPIN_INIT;
 
+/*
+ * A registered finalizer. The registry is a list in the order of running:
+ * by priority, highest first, and by registration, newest first. It is
+ * under owned_lock too: the runtime's own entry goes in with the first
+ * object, and finalizers are registered from any thread.
+ */
+struct mproc_finalizer_t {
+    mproc_finalize_fn fn;
+    void *arg;
+    int priority;
+    int builtin; /* the runtime's own, not allocated */
+    struct mproc_finalizer_t *prev, *next;
+};
+
+static mproc_finalizer_t *registry;
+
+static void release_owned_fn(void *unused);
+static void register_objects(void);
+
+/* The runtime's own finalizer: lets go of the objects still open. */
+static mproc_finalizer_t objects_finalizer = {
+    release_owned_fn, NULL, MPROC_FINALIZE_PRIORITY_OBJECTS, 1, NULL, NULL};
+static int objects_registered;
+
 /* A forked child: the handlers before the barrier are its parent's. */
 static int forked;
 
@@ -31,6 +55,7 @@ static int exit_code_known;
 void mproc__owned_link(mproc__owned_t *node, void (*release)(void *), void *obj)
 {
     mproc__spin_lock(&owned_lock);
+    register_objects();
     node->release = release;
     node->obj = obj;
     node->prev = NULL;
@@ -62,9 +87,143 @@ void mproc__owned_unlink(mproc__owned_t *node)
     mproc__spin_unlock(&owned_lock);
 }
 
-/* Lets go of every named object still open, newest first. */
-static void release_owned(void)
+/* Puts @f before the first finalizer that runs after it. */
+static void registry_insert(mproc_finalizer_t *f)
 {
+    mproc_finalizer_t *at = registry, *before = NULL;
+    /* Newest first among equals: it goes before those of its priority. */
+    while (at != NULL && at->priority > f->priority) {
+        before = at;
+        at = at->next;
+    }
+    f->prev = before;
+    f->next = at;
+    if (at != NULL)
+        at->prev = f;
+    if (before != NULL)
+        before->next = f;
+    else
+        registry = f;
+}
+
+static void registry_remove(mproc_finalizer_t *f)
+{
+    if (f->prev != NULL)
+        f->prev->next = f->next;
+    else if (registry == f)
+        registry = f->next;
+    if (f->next != NULL)
+        f->next->prev = f->prev;
+    f->prev = f->next = NULL;
+}
+
+/*
+ * The runtime's finalizer goes in with the first object, so that it counts
+ * as registered before every user finalizer of its priority registered
+ * later, which then run before it.
+ */
+static void register_objects(void)
+{
+    if (objects_registered)
+        return;
+    objects_registered = 1;
+    registry_insert(&objects_finalizer);
+}
+
+int mproc_finalize_register(mproc_finalize_fn fn, void *arg, int priority,
+                            mproc_finalizer_t **out)
+{
+    mproc_finalizer_t *f;
+    if (out != NULL)
+        *out = NULL;
+    if (fn == NULL)
+        return mproc__set_error(MPROC_EINVAL, "a finalizer needs a function");
+    f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    f->fn = fn;
+    f->arg = arg;
+    f->priority = priority;
+    mproc__spin_lock(&owned_lock);
+    registry_insert(f);
+    mproc__spin_unlock(&owned_lock);
+    if (out != NULL)
+        *out = f;
+    return 0;
+}
+
+int mproc_finalizer_cancel(mproc_finalizer_t *f)
+{
+    if (f == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no finalizer");
+    mproc__spin_lock(&owned_lock);
+    registry_remove(f);
+    mproc__spin_unlock(&owned_lock);
+    if (!f->builtin)
+        free(f);
+    return 0;
+}
+
+int mproc_finalizer_run(mproc_finalizer_t *f)
+{
+    mproc_finalize_fn fn;
+    void *arg;
+    if (f == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no finalizer");
+    fn = f->fn;
+    arg = f->arg;
+    /* Out of the registry first: the function may end the process. */
+    mproc_finalizer_cancel(f);
+    fn(arg);
+    return 0;
+}
+
+/*
+ * Runs the finalizers in order, those of priority >= @min only if
+ * @has_min (Python's _run_finalizers(minpriority)). Each leaves the
+ * registry before it runs, so one that registers another, or ends the
+ * process, never runs twice.
+ */
+static void run_finalizers(int has_min, int min)
+{
+    for (;;) {
+        mproc_finalizer_t *f;
+        mproc__spin_lock(&owned_lock);
+        f = registry;
+        if (f != NULL && has_min && f->priority < min)
+            f = NULL;
+        mproc__spin_unlock(&owned_lock);
+        if (f == NULL)
+            break;
+        mproc_finalizer_run(f);
+    }
+}
+
+void mproc__finalize_forget(void)
+{
+    /*
+     * A child runs only the finalizers it registers itself, as Python's
+     * _bootstrap clears the registry: those it has are its parent's (a
+     * fork's copy, a forkserver's, or registered again before
+     * mproc_main() in a spawned one). Their memory is left as it is.
+     */
+    mproc__spin_lock(&owned_lock);
+    registry = NULL;
+    objects_registered = 0;
+    mproc__spin_unlock(&owned_lock);
+}
+
+/* Lets go of every named object still open, newest first. */
+static void release_owned_fn(void *unused)
+{
+    (void) unused;
+    /*
+     * Out of the registry now: an object a later finalizer opens puts it
+     * back, and is let go of in its turn.
+     */
+    mproc__spin_lock(&owned_lock);
+    objects_registered = 0;
+    mproc__spin_unlock(&owned_lock);
     for (;;) {
         mproc__owned_t *node;
         void (*release)(void *);
@@ -129,6 +288,7 @@ void mproc__finalize_after_fork(void)
     mproc__spin_reset(&owned_lock);
     mproc__registry_after_fork();
     mproc__tlock_after_fork();
+    mproc__finalize_forget();
 }
 
 void mproc__finalize_shutdown(void)
@@ -141,6 +301,7 @@ void mproc__finalize_shutdown(void)
     mproc_log(MPROC_LOG_INFO, "process shutting down");
     mproc_log(MPROC_LOG_DEBUG,
               "running all \"atexit\" finalizers with priority >= 0");
+    run_finalizers(1, 0);
     for (p = mproc__process_next_child(NULL); p != NULL;
          p = mproc__process_next_child(p)) {
         if (mproc_process_daemon(p) && mproc_process_is_alive(p)) {
@@ -157,8 +318,10 @@ void mproc__finalize_shutdown(void)
             mproc_process_join(p, MPROC_FOREVER);
         }
     }
-    release_owned();
     mproc_log(MPROC_LOG_DEBUG, "running the remaining \"atexit\" finalizers");
+    run_finalizers(0, 0);
+    /* Objects a finalizer opened after the runtime's own had run. */
+    release_owned_fn(NULL);
 }
 
 void mproc__finalize_exit(int code)

@@ -48,5 +48,10 @@ int mproc__finalize_forked(void);
  * child ends with the immediate exit.
  */
 void mproc__finalize_after_fork(void);
+/*
+ * At a child's start: the finalizers registered so far are not its own
+ * (Python's _bootstrap clears the registry), and are forgotten.
+ */
+void mproc__finalize_forget(void);
 
 #endif

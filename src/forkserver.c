@@ -57,7 +57,7 @@ static int start_server(void)
     char path[sizeof fs.path];
     unsigned char hello[MPROC__AUTHKEY_SIZE + 4 + sizeof fs.path];
     mproc__os_conn_t *alive_r = NULL, *alive_w = NULL;
-    mproc__os_fd_t listener, handed[2], alive_h[2];
+    mproc__os_fd_t listener, handed[3], alive_h[2];
     size_t plen;
     int rc;
 
@@ -65,14 +65,16 @@ static int start_server(void)
     if (rc != 0)
         return rc;
     plen = strlen(path);
-    rc = mproc__os_conn_pair(&alive_r, &alive_w, 0);
+    /* Duplex: the server answers on it once its preload has run. */
+    rc = mproc__os_conn_pair(&alive_r, &alive_w, 1);
     if (rc != 0)
         goto fail;
     mproc__random_bytes(fs.key, sizeof fs.key);
     mproc__os_conn_handles(alive_r, alive_h);
     handed[0] = alive_h[0];
     handed[1] = listener;
-    rc = mproc__os_spawn_helper(&fs.server, MPROC__FORKSERVER_MARKER, handed, 2,
+    handed[2] = alive_h[1]; /* the way back, for the preload's answer */
+    rc = mproc__os_spawn_helper(&fs.server, MPROC__FORKSERVER_MARKER, handed, 3,
                                 0);
     if (rc != 0)
         goto fail;
@@ -83,6 +85,8 @@ static int start_server(void)
     mproc__put_u32(hello + sizeof fs.key, (uint32_t) plen);
     memcpy(hello + sizeof fs.key + 4, path, plen);
     rc = mproc__os_conn_write(alive_w, hello, sizeof fs.key + 4 + plen);
+    if (rc == 0)
+        rc = mproc__preload_client(alive_w);
     if (rc != 0) {
         mproc__os_conn_close(alive_w);
         mproc__os_child_kill(fs.server);
@@ -320,7 +324,7 @@ void mproc__forkserver_main(int argc, char **argv)
 {
     unsigned char key[MPROC__AUTHKEY_SIZE], lenbuf[4];
     char path[MPROC__OS_LOCAL_PATH_MAX];
-    mproc__os_fd_t alive_r, listener, reaper;
+    mproc__os_fd_t alive_r, listener, reaper, answer;
     waiting_child *waiting = NULL;
     size_t nwaiting = 0, capwaiting = 0;
     uint32_t plen;
@@ -334,8 +338,9 @@ void mproc__forkserver_main(int argc, char **argv)
         no_fork();
         serve_fail("cannot serve");
     }
-    if (argc != 4 || mproc__os_fd_parse(argv[2], &alive_r) != 0 ||
-        mproc__os_fd_parse(argv[3], &listener) != 0)
+    if (argc != 5 || mproc__os_fd_parse(argv[2], &alive_r) != 0 ||
+        mproc__os_fd_parse(argv[3], &listener) != 0 ||
+        mproc__os_fd_parse(argv[4], &answer) != 0)
         serve_fail("malformed command line");
     if (mproc__read_exact(alive_r, key, sizeof key) != 0 ||
         mproc__read_exact(alive_r, lenbuf, 4) != 0 ||
@@ -343,6 +348,9 @@ void mproc__forkserver_main(int argc, char **argv)
         mproc__read_exact(alive_r, path, plen) != 0)
         serve_fail("no key from the client");
     path[plen] = '\0';
+    if (mproc__preload_serve(alive_r, answer) != 0)
+        serve_fail("preload failed");
+    mproc__os_close(answer);
     if (mproc__os_reaper_init(&reaper) != 0)
         serve_fail("cannot watch for ended children");
     /* A Ctrl-C meant for the program must not kill its server. */

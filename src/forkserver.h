@@ -41,4 +41,14 @@ long mproc__forkserver_pid(void);
 const char *mproc__forkserver_path(void);
 #endif
 
+/*
+ * The preload (preload.c). Client: sends the list on the server's start
+ * pipe @server and waits until the server has run it; 0, or MPROC_EOS
+ * with a sentence naming what failed. Server: reads and runs the list
+ * from @client before serving, then answers on @answer (the start pipe's
+ * way back); 0, or a negative status.
+ */
+int mproc__preload_client(mproc__os_conn_t *server);
+int mproc__preload_serve(mproc__os_fd_t client, mproc__os_fd_t answer);
+
 #endif

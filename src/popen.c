@@ -89,6 +89,10 @@ int mproc__popen_build_bootstrap(const mproc__popen_job_t *job,
                                      mproc_value_int(mproc__os_getpid()));
     if (rc == 0)
         rc = mproc_value_map_set_str(
+            m, "parent_name",
+            mproc_value_str(mproc_process_name(mproc_current_process())));
+    if (rc == 0)
+        rc = mproc_value_map_set_str(
             m, "authkey", mproc_value_bytes(job->authkey, MPROC__AUTHKEY_SIZE));
     if (rc == 0)
         rc = mproc_value_map_set_str(m, "log_on",

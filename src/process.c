@@ -22,6 +22,14 @@
 #include "tlock.h"
 #include "value_codec.h"
 
+/* How the parent process is watched (watch_state). */
+enum {
+    WATCH_NONE = 0, /* not asked yet */
+    WATCH_OPEN,     /* through the handle watch */
+    WATCH_ENDED,    /* it has ended */
+    WATCH_POLL      /* the OS has no handle: its pid is asked */
+};
+
 /*
  * A Process object: what a child is started with (name, target, arguments,
  * method), then its pid, OS handle and exit code once started.
@@ -37,6 +45,13 @@ struct mproc_process_t {
     size_t identity_len;
     int started;
     int is_current; /* the object of the calling process */
+    /*
+     * The object of the calling process's parent (mproc_parent_process()):
+     * watched through @watch once asked, as @watch_state says.
+     */
+    int is_parent;
+    int watch_state;
+    mproc__os_fd_t watch;
     long creator_pid;
     mproc__os_child_t *child;
     long pid;
@@ -47,16 +62,29 @@ struct mproc_process_t {
      */
     volatile uint32_t have_exitcode;
     int exitcode;
-    mproc__hlock_t *wait_lock;   /* the creating process's objects only */
+    mproc__hlock_t *wait_lock; /* the creating process's objects only */
+    /*
+     * The authkey the child is started with (Python's Process.authkey):
+     * its creator's at creation, settable until start. The current
+     * process's own key is current.authkey.
+     */
+    unsigned char authkey[MPROC__AUTHKEY_SIZE];
     mproc_process_t *next_child; /* the list of children */
     mproc_process_t *prev_child;
 };
 
+/* The public size and the handshake's are one. */
+typedef char
+    mproc__authkey_sizes_agree[MPROC_AUTHKEY_SIZE == MPROC__AUTHKEY_SIZE ? 1
+                                                                         : -1];
+
 /* The calling process: who it is and who started it. */
 static struct {
-    mproc_process_t *self; /* the current process's object */
-    long parent_pid;       /* 0 in the main process */
-    int child_counter;     /* numbers given to this process's children */
+    mproc_process_t *self;   /* the current process's object */
+    long parent_pid;         /* 0 in the main process */
+    char *parent_name;       /* its name, NULL if unknown */
+    mproc_process_t *parent; /* its object, made on the first ask */
+    int child_counter;       /* numbers given to this process's children */
     unsigned char authkey[MPROC__AUTHKEY_SIZE];
 } current;
 
@@ -151,9 +179,40 @@ const unsigned char *mproc__process_authkey(void)
     return current.authkey;
 }
 
+static void free_process(mproc_process_t *p);
+
+/* Forgets the parent's name and object, closing its watch. */
+static void forget_parent(void)
+{
+    if (current.parent != NULL) {
+        if (current.parent->watch_state == WATCH_OPEN)
+            mproc__os_close(current.parent->watch);
+        free_process(current.parent);
+        current.parent = NULL;
+    }
+    free(current.parent_name);
+    current.parent_name = NULL;
+}
+
+void mproc__process_set_parent_name(const char *name)
+{
+    free(current.parent_name);
+    current.parent_name = name != NULL ? mproc__strdup(name) : NULL;
+}
+
 void mproc__process_after_fork(mproc_process_t *p)
 {
+    /*
+     * The parent is the process whose memory this is: its name is the
+     * current one's until set_current() below, and the copy of its own
+     * parent's object (and watch) are not this child's to keep.
+     */
+    char *parent_name = mproc__strdup(current.self->name);
+    forget_parent();
+    current.parent_name = parent_name;
     current.parent_pid = p->creator_pid;
+    /* The child holds the key its object was given, as a spawned one does. */
+    memcpy(current.authkey, p->authkey, sizeof current.authkey);
     p->is_current = 1;
     p->pid = mproc__os_getpid();
     p->creator_pid = 0;
@@ -179,6 +238,82 @@ mproc_process_t *mproc_current_process(void)
 long mproc_parent_pid(void)
 {
     return current.parent_pid;
+}
+
+mproc_process_t *mproc_parent_process(void)
+{
+    static const int no_identity[1] = {0};
+    mproc_process_t *p;
+    if (current.parent_pid == 0)
+        return NULL;
+    if (current.parent != NULL)
+        return current.parent;
+    p = alloc_process(current.parent_name ? current.parent_name : "",
+                      no_identity, 0);
+    if (p == NULL) {
+        mproc__set_error(MPROC_ENOMEM, "out of memory");
+        return NULL;
+    }
+    p->is_parent = 1;
+    p->started = 1;
+    p->pid = current.parent_pid;
+    p->watch = MPROC__OS_FD_INVALID;
+    current.parent = p;
+    return p;
+}
+
+/* Whether the parent process @p has ended (1) or not (0), looked at now. */
+static int parent_ended(mproc_process_t *p)
+{
+    mproc__os_wait_item_t item;
+    int rc;
+    if (p->watch_state == WATCH_NONE) {
+        rc = mproc__os_process_watch(p->pid, &p->watch);
+        p->watch_state = rc == 0   ? WATCH_OPEN
+                         : rc == 1 ? WATCH_ENDED
+                                   : WATCH_POLL;
+    }
+    if (p->watch_state == WATCH_OPEN) {
+        item.conn = NULL;
+        item.handle = p->watch;
+        item.ready = 0;
+        if (mproc__os_wait_many(&item, 1, 0) > 0 && item.ready) {
+            /* Ended for good: the handle has told all it can. */
+            mproc__os_close(p->watch);
+            p->watch = MPROC__OS_FD_INVALID;
+            p->watch_state = WATCH_ENDED;
+        }
+    } else if (p->watch_state == WATCH_POLL && !mproc__os_pid_alive(p->pid)) {
+        p->watch_state = WATCH_ENDED;
+    }
+    return p->watch_state == WATCH_ENDED;
+}
+
+/* How often a parent without a watch handle is asked, in seconds. */
+#define PARENT_POLL_SLICE 0.01
+
+/* Python's _ParentProcess.join: waits for the parent's end. */
+static int parent_join(mproc_process_t *p, double timeout)
+{
+    double deadline = mproc__os_monotonic() + (timeout > 0 ? timeout : 0);
+    for (;;) {
+        double left = timeout < 0 ? -1 : deadline - mproc__os_monotonic();
+        if (parent_ended(p))
+            return 0;
+        if (timeout >= 0 && left <= 0)
+            break;
+        if (p->watch_state == WATCH_OPEN) {
+            mproc__os_wait_item_t item = {NULL, p->watch, 0};
+            if (mproc__os_wait_many(&item, 1, left) < 0)
+                return MPROC_EOS;
+        } else {
+            mproc_sleep(left >= 0 && left < PARENT_POLL_SLICE
+                            ? left
+                            : PARENT_POLL_SLICE);
+        }
+    }
+    return mproc__set_error(
+        MPROC_ETIMEDOUT, "the parent process '%s' is still running", p->name);
 }
 
 static void free_process(mproc_process_t *p)
@@ -297,6 +432,7 @@ int mproc_process_create(mproc_process_t **proc,
     p->method = opts->method != MPROC_START_DEFAULT ? opts->method
                                                     : mproc_get_start_method();
     p->creator_pid = mproc__os_getpid();
+    memcpy(p->authkey, current.authkey, sizeof p->authkey);
     /* Encode the arguments now: the caller may free them after create. */
     if (opts->args != NULL) {
         rc = mproc__value_encode(opts->args, &p->args);
@@ -435,7 +571,7 @@ int mproc_process_start(mproc_process_t *p)
     job.daemon = p->daemon;
     job.target = p->target;
     job.args = &p->args;
-    job.authkey = current.authkey;
+    job.authkey = p->authkey;
     job.process = p;
     rc = mproc__popen_start(&job, p->method, &p->child);
     if (rc != 0)
@@ -451,6 +587,8 @@ int mproc_process_join(mproc_process_t *p, double timeout)
     int rc;
     if (p == NULL)
         return mproc__set_error(MPROC_EINVAL, "no process");
+    if (p->is_parent)
+        return parent_join(p, timeout);
     rc = check_controller(p, "join");
     if (rc != 0)
         return rc;
@@ -490,6 +628,8 @@ int mproc_process_is_alive(mproc_process_t *p)
         return 0;
     if (p->is_current)
         return 1;
+    if (p->is_parent)
+        return !parent_ended(p);
     if (!p->started || ended(p) || p->creator_pid != mproc__os_getpid())
         return 0;
     /*
@@ -521,6 +661,11 @@ int mproc_process_exitcode(mproc_process_t *p, int *code)
     if (mproc_process_is_alive(p))
         return mproc__set_error(MPROC_EALIVE, "process '%s' is still running",
                                 p->name);
+    if (p->is_parent)
+        return mproc__set_error(MPROC_ENOTCHILD,
+                                "the exit code of the parent process '%s' is "
+                                "not known to its child",
+                                p->name);
     if (!ended(p))
         return mproc__set_error(MPROC_ENOTCHILD,
                                 "the exit code of '%s' belongs to the process "
@@ -547,6 +692,22 @@ static int send_stop(mproc_process_t *p, int hard)
                 : mproc__os_child_terminate(p->child);
 }
 
+int mproc_process_interrupt(mproc_process_t *p)
+{
+    int rc;
+    if (p == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no process");
+    rc = check_controller(p, "interrupt");
+    if (rc != 0)
+        return rc;
+    if (!p->started)
+        return mproc__set_error(MPROC_ENOTSTARTED,
+                                "process '%s' has not been started", p->name);
+    if (p->have_exitcode)
+        return 0;
+    return mproc__os_child_interrupt(p->child);
+}
+
 int mproc_process_terminate(mproc_process_t *p)
 {
     return send_stop(p, 0);
@@ -561,10 +722,11 @@ int mproc_process_destroy(mproc_process_t *p)
 {
     if (p == NULL)
         return 0;
-    if (p->is_current)
+    if (p->is_current || p->is_parent)
         return mproc__set_error(MPROC_EINVAL,
-                                "the current process object cannot be "
-                                "destroyed");
+                                "the %s process object belongs to the "
+                                "runtime and cannot be destroyed",
+                                p->is_current ? "current" : "parent");
     if (p->started && p->creator_pid == mproc__os_getpid()) {
         if (mproc_process_is_alive(p))
             return mproc__set_error(MPROC_EALIVE,
@@ -597,6 +759,78 @@ mproc_start_method_e mproc_process_start_method(const mproc_process_t *p)
     return p != NULL ? p->method : MPROC_START_DEFAULT;
 }
 
+int mproc_process_authkey(const mproc_process_t *p,
+                          unsigned char out[MPROC_AUTHKEY_SIZE])
+{
+    if (p == NULL || out == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no process");
+    if (p->is_parent)
+        return mproc__set_error(MPROC_ENOTCHILD,
+                                "the parent process's authkey is its own; "
+                                "this process holds the one it was started "
+                                "with (mproc_current_process())");
+    memcpy(out, p->is_current ? current.authkey : p->authkey,
+           MPROC_AUTHKEY_SIZE);
+    return 0;
+}
+
+int mproc_process_set_authkey(mproc_process_t *p, const void *key, size_t len)
+{
+    if (p == NULL || key == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no process or no key");
+    /*
+     * The key is the HMAC key of every handshake and travels in each
+     * bootstrap message at a fixed size; a passphrase of another length
+     * is the caller's to hash, so that what is read back is what was set.
+     */
+    if (len != MPROC_AUTHKEY_SIZE)
+        return mproc__set_error(MPROC_EINVAL,
+                                "an authkey is %d bytes, not %zu (hash a "
+                                "passphrase to that size first)",
+                                MPROC_AUTHKEY_SIZE, len);
+    if (p->is_current) {
+        memcpy(current.authkey, key, MPROC_AUTHKEY_SIZE);
+        return 0;
+    }
+    if (p->is_parent)
+        return mproc__set_error(MPROC_ENOTCHILD,
+                                "the parent process's authkey cannot be set "
+                                "from its child");
+    if (p->started)
+        return mproc__set_error(MPROC_ESTARTED,
+                                "process '%s' has started with its authkey",
+                                p->name);
+    memcpy(p->authkey, key, MPROC_AUTHKEY_SIZE);
+    return 0;
+}
+
+int mproc_process_sentinel(mproc_process_t *p, intptr_t *handle)
+{
+    mproc__os_fd_t h;
+    int rc;
+    if (p == NULL || handle == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no process");
+    if (!p->is_parent) {
+        rc = mproc__process_check_child(p);
+        if (rc == MPROC_ENOTCHILD)
+            return mproc__set_error(rc,
+                                    "only the process that started '%s' has "
+                                    "its sentinel",
+                                    p->name);
+        if (rc != 0)
+            return mproc__set_error(rc, "process '%s' has not been started",
+                                    p->name);
+    }
+    rc = mproc__process_waitable(p, &h);
+    if (rc != 0)
+        return mproc__set_error(MPROC_ENOTSUP,
+                                "process '%s' has no OS handle to wait on "
+                                "here (no pidfd, or the parent has ended)",
+                                p->name);
+    *handle = (intptr_t) h;
+    return 0;
+}
+
 long mproc__process_creator(const mproc_process_t *p)
 {
     return p->creator_pid;
@@ -614,6 +848,9 @@ const mproc__buf_t *mproc__process_args(const mproc_process_t *p)
 
 int mproc__process_check_child(const mproc_process_t *p)
 {
+    /* The parent can be waited for too, as Python's parent sentinel. */
+    if (p->is_parent)
+        return 0;
     if (p->is_current || p->creator_pid != mproc__os_getpid())
         return MPROC_ENOTCHILD;
     if (!p->started)
@@ -626,7 +863,13 @@ int mproc__process_ended(mproc_process_t *p)
     return ended(p) || !mproc_process_is_alive(p);
 }
 
-int mproc__process_waitable(const mproc_process_t *p, mproc__os_fd_t *h)
+int mproc__process_waitable(mproc_process_t *p, mproc__os_fd_t *h)
 {
+    if (p->is_parent) {
+        if (parent_ended(p) || p->watch_state != WATCH_OPEN)
+            return MPROC_ENOTSUP;
+        *h = p->watch;
+        return 0;
+    }
     return mproc__os_child_waitable(p->child, h);
 }

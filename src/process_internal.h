@@ -27,6 +27,8 @@ int mproc__process_init_main(void);
 int mproc__process_become(const char *name, int daemon, const int *identity,
                           size_t n, long parent_pid,
                           const unsigned char *authkey);
+/* In a spawned or forkserver child: the name of the process that started it. */
+void mproc__process_set_parent_name(const char *name);
 /*
  * The calling process's authkey (MPROC__AUTHKEY_SIZE bytes): what its
  * children inherit and what its own servers (the connection sharer) ask a
@@ -61,8 +63,10 @@ mproc_process_t *mproc__process_next_child(mproc_process_t *after);
 int mproc__process_check_child(const mproc_process_t *p);
 /* Whether the started child @p has ended. */
 int mproc__process_ended(mproc_process_t *p);
-/* The OS handle that becomes ready when @p ends, as mproc__os_child_waitable.
+/*
+ * The OS handle that becomes ready when @p ends, as mproc__os_child_waitable
+ * (the parent process's watch for mproc_parent_process()).
  */
-int mproc__process_waitable(const mproc_process_t *p, mproc__os_fd_t *h);
+int mproc__process_waitable(mproc_process_t *p, mproc__os_fd_t *h);
 
 #endif

@@ -23,6 +23,7 @@
 #define MPROC_PROCESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mproc/export.h"
 #include "mproc/runtime.h"
@@ -59,6 +60,24 @@ MPROC_API int mproc_set_start_method(mproc_start_method_e method, int force);
 MPROC_API mproc_start_method_e mproc_get_start_method(void);
 /** Whether this OS offers @p method (1) or not (0). */
 MPROC_API int mproc_start_method_available(mproc_start_method_e method);
+/**
+ * Names registered targets that the forkserver runs, in this order, once
+ * when it starts and before it serves, so that every child it forks
+ * inherits their work (tables built, files read), as Python's
+ * set_forkserver_preload(). Each is called with an empty argument list in
+ * the server process. It applies to a server started afterwards (the
+ * first forkserver start, or the next after a server has ended); n = 0
+ * clears the list. The start that starts the server waits until the
+ * preload has run; if a preload ends the server (mproc_exit(),
+ * mproc_raise(), a crash), that start fails with MPROC_EOS and a sentence
+ * naming the preload targets, and a later start tries a new server.
+ * @return 0; MPROC_ENOTREG naming a target that is not registered;
+ * MPROC_EINVAL (NULL list or name, more than 64 targets, a name of 256
+ * bytes or more); MPROC_ENOMEM; MPROC_ENOTSUP where there is no
+ * forkserver (Windows). The list is unchanged on failure.
+ */
+MPROC_API int mproc_set_forkserver_preload(const char *const *targets,
+                                           size_t n);
 /** "spawn", "fork", "forkserver" or "default". */
 MPROC_API const char *mproc_start_method_name(mproc_start_method_e method);
 /** @} */
@@ -186,6 +205,17 @@ MPROC_API int mproc_process_exitcode(mproc_process_t *proc, int *code);
  */
 MPROC_API int mproc_process_terminate(mproc_process_t *proc);
 
+/**
+ * Interrupts the child, as Python 3.14's Process.interrupt(): SIGINT on
+ * Unix, which ends a child that does not handle it with exit code -2 (a
+ * child may catch it to stop cleanly). Interrupting an ended child does
+ * nothing and succeeds.
+ * @return 0; MPROC_ENOTSTARTED; MPROC_ENOTCHILD; MPROC_EOS; MPROC_ENOTSUP
+ * on Windows, where a console's Ctrl-C event reaches a whole process group
+ * and cannot be aimed at one child (use mproc_process_terminate()).
+ */
+MPROC_API int mproc_process_interrupt(mproc_process_t *proc);
+
 /** As mproc_process_terminate(), but SIGKILL on Unix. */
 MPROC_API int mproc_process_kill(mproc_process_t *proc);
 
@@ -205,6 +235,59 @@ MPROC_API int mproc_process_daemon(const mproc_process_t *proc);
 /** The start method the process uses. */
 MPROC_API mproc_start_method_e
 mproc_process_start_method(const mproc_process_t *proc);
+
+/**
+ * The OS handle that becomes ready when @p proc ends, as Python's
+ * Process.sentinel, for a program's own event loop: on Unix a descriptor
+ * that polls readable (a pidfd; for a forkserver child the connection on
+ * which the server reports its exit), on Windows the process HANDLE
+ * (signalled). mproc_wait() takes the process itself and needs no handle.
+ *
+ * The handle belongs to @p proc: do not close it, read it or wait on it
+ * with a call that consumes it (waitpid); it stays valid until
+ * mproc_process_destroy(). Ask for it before the child is joined: a child
+ * reaped before its first sentinel may have none on Unix. For
+ * mproc_parent_process() it is the parent's watch, valid until the parent
+ * is seen to end (after that, MPROC_ENOTSUP).
+ * @return 0 with @p handle set; MPROC_ENOTSTARTED; MPROC_ENOTCHILD from a
+ * process that did not start @p proc; MPROC_ENOTSUP where there is no such
+ * handle (Linux without pidfds): use mproc_wait() or mproc_process_join().
+ */
+MPROC_API int mproc_process_sentinel(mproc_process_t *proc, intptr_t *handle);
+
+/** The size of an authkey in bytes. */
+#define MPROC_AUTHKEY_SIZE 32
+
+/**
+ * The authkey of @p (Python's Process.authkey), into @p out.
+ *
+ * Every process holds an authentication key: the program's main process a
+ * random one, a child the one its Process object carried when it was
+ * started, under every start method (a forkserver child gets its parent's
+ * key with the request, not the server's). The runtime's own handshakes
+ * between processes of one tree (connections handed over to another
+ * process) prove that both sides know it.
+ * @p proc may be mproc_current_process() or a process object, which holds
+ * its creator's key from mproc_process_create() on.
+ * @return 0; MPROC_EINVAL if @p proc or @p out is NULL; MPROC_ENOTCHILD
+ * for mproc_parent_process(), whose key is not known to its child.
+ */
+MPROC_API int mproc_process_authkey(const mproc_process_t *proc,
+                                    unsigned char out[MPROC_AUTHKEY_SIZE]);
+
+/**
+ * Sets the authkey of @p proc: of the calling process for
+ * mproc_current_process() (the key the process objects it creates from
+ * then on carry, as Python's `current_process().authkey = key`), or of a
+ * process object not yet started (the key that child will hold).
+ * @p key is copied. Processes already started keep the key they have.
+ * @return 0; MPROC_EINVAL if @p len is not MPROC_AUTHKEY_SIZE (a
+ * passphrase must be hashed to that size first) or a pointer is NULL;
+ * MPROC_ESTARTED for a started child; MPROC_ENOTCHILD for
+ * mproc_parent_process().
+ */
+MPROC_API int mproc_process_set_authkey(mproc_process_t *proc, const void *key,
+                                        size_t len);
 /** @} */
 
 /** @name The current process */
@@ -214,6 +297,21 @@ mproc_process_start_method(const mproc_process_t *proc);
  * It may be inspected but not started, joined or destroyed.
  */
 MPROC_API mproc_process_t *mproc_current_process(void);
+/**
+ * The process that started this one, as Python's parent_process(): NULL in
+ * the main process (and when out of memory).
+ *
+ * The object belongs to the runtime (mproc_process_destroy() refuses it).
+ * mproc_process_name() and mproc_process_pid() give the parent's name and
+ * pid; mproc_process_is_alive() whether it still runs; mproc_process_join()
+ * waits (with a timeout) for its end, and mproc_wait() takes it as an item,
+ * so a child can notice its parent's death. Its exit code is not known
+ * here, and it cannot be terminated from here. On Linux and Windows the
+ * parent is watched through an OS handle (a pidfd; OpenProcess with
+ * SYNCHRONIZE) opened on the first question; where there is none, its pid
+ * is polled.
+ */
+MPROC_API mproc_process_t *mproc_parent_process(void);
 /** The pid of the process that started this one (0 in the main process). */
 MPROC_API long mproc_parent_pid(void);
 /**

@@ -126,6 +126,53 @@ MPROC_API int mproc_register_target(const char *name, mproc_target_fn fn);
 
 /** @name How a process ends */
 /** @{ */
+/** A finalizer: called once with the argument it was registered with. */
+typedef void (*mproc_finalize_fn)(void *arg);
+/** A registered finalizer (Python's util.Finalize). Opaque. */
+typedef struct mproc_finalizer_t mproc_finalizer_t;
+
+/**
+ * The exit priority at which the runtime lets go of the named objects
+ * (queues, locks, shared memory, connections) the process still holds:
+ * a finalizer of a higher priority can still use them at exit.
+ */
+#define MPROC_FINALIZE_PRIORITY_OBJECTS (-100)
+
+/**
+ * Registers @p fn(@p arg) to run when the calling process ends normally
+ * (returning from main() or from its target, mproc_exit(),
+ * mproc_exit_msg(), mproc_raise()), as Python's
+ * `util.Finalize(obj, fn, exitpriority=priority)`.
+ *
+ * Order, as Python's: higher @p priority first, and among equal ones the
+ * one registered last first. Finalizers of priority >= 0 run before the
+ * process's daemonic children are terminated and the others joined; the
+ * rest after that, the runtime's own objects at
+ * MPROC_FINALIZE_PRIORITY_OBJECTS among them. Every process kind runs its
+ * own: the main process, and children of every start method. A child
+ * starts with none: a fork child does not run its parent's (nor a
+ * forkserver child the server's), as in Python. A process killed, or
+ * ended by a signal, runs none.
+ * @param out receives a handle for mproc_finalizer_cancel() or
+ * mproc_finalizer_run(); may be NULL. The handle is valid until the
+ * finalizer has run or been cancelled.
+ * @return 0; MPROC_EINVAL if @p fn is NULL; MPROC_ENOMEM.
+ */
+MPROC_API int mproc_finalize_register(mproc_finalize_fn fn, void *arg,
+                                      int priority, mproc_finalizer_t **out);
+/**
+ * Unregisters @p f without running it (Python's Finalize.cancel()). The
+ * handle is invalid afterwards.
+ * @return 0; MPROC_EINVAL for NULL.
+ */
+MPROC_API int mproc_finalizer_cancel(mproc_finalizer_t *f);
+/**
+ * Runs @p f now and unregisters it, so that it does not run again at exit
+ * (calling a Python Finalize object). The handle is invalid afterwards.
+ * @return 0; MPROC_EINVAL for NULL.
+ */
+MPROC_API int mproc_finalizer_run(mproc_finalizer_t *f);
+
 /**
  * Ends the calling process with exit code @p code, after the usual shutdown
  * (daemonic children terminated, the others joined, log lines written).

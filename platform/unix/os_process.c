@@ -319,8 +319,11 @@ static int read_remote_status(mproc__os_child_t *c)
      */
     c->exitcode = rc == 0 ? (int) mproc__get_i64(b) : 255;
     c->done = 1;
-    close(c->status_fd);
-    c->status_fd = -1;
+    /*
+     * The connection stays open, at its end and so readable, until the
+     * record is freed: it is the child's sentinel, which a program may
+     * still poll.
+     */
     return 0;
 }
 
@@ -410,10 +413,11 @@ int mproc__os_child_waitable(mproc__os_child_t *c, mproc__os_fd_t *h)
         return 0;
     }
     /*
-     * Not for a reaped child: its pid may already name another process.
-     * The caller asks mproc__os_child_wait() first anyway.
+     * A pidfd opened before the child was reaped stays readable for good.
+     * None is opened for a reaped child: its pid may already name another
+     * process.
      */
-    if (!c->done && child_pidfd(c) >= 0) {
+    if (c->pidfd >= 0 || (!c->done && child_pidfd(c) >= 0)) {
         *h = c->pidfd;
         return 0;
     }
@@ -438,6 +442,11 @@ static int send_signal(mproc__os_child_t *c, int sig)
     return 0;
 }
 
+int mproc__os_child_interrupt(mproc__os_child_t *c)
+{
+    return send_signal(c, SIGINT);
+}
+
 int mproc__os_child_terminate(mproc__os_child_t *c)
 {
     return send_signal(c, SIGTERM);
@@ -457,4 +466,73 @@ void mproc__os_child_free(mproc__os_child_t *c)
     if (c->status_fd >= 0)
         close(c->status_fd);
     free(c);
+}
+
+/*
+ * The start time of process @pid (0: this one) in clock ticks since boot,
+ * from /proc; 0 with *@t set, or -1 where /proc cannot tell.
+ */
+static int start_ticks(long pid, unsigned long long *t)
+{
+    char path[64], buf[1024], *p;
+    size_t n;
+    int field;
+    FILE *f;
+    if (pid != 0)
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/stat");
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* The command name may hold spaces and parentheses: skip to its end. */
+    p = strrchr(buf, ')');
+    if (p == NULL)
+        return -1;
+    /* After the name come the state (field 3) ... the start time (22). */
+    for (field = 2; field < 22 && p != NULL; field++)
+        p = strchr(p + 1, ' ');
+    if (p == NULL || sscanf(p + 1, "%llu", t) != 1)
+        return -1;
+    return 0;
+}
+
+int mproc__os_process_watch(long pid, mproc__os_fd_t *h)
+{
+#if defined(SYS_pidfd_open)
+    unsigned long long theirs, ours;
+    int fd = (int) syscall(SYS_pidfd_open, (pid_t) pid, 0);
+    if (fd < 0) {
+        if (errno == ESRCH)
+            return 1;
+        return mproc__set_error(MPROC_ENOTSUP,
+                                "this kernel has no pidfd to watch process %ld",
+                                pid);
+    }
+    /*
+     * The pidfd names whatever process has @pid now. A parent started
+     * before this process; one that started later is a stranger that got
+     * the dead parent's pid. Read after the open, so that the pidfd and
+     * the start time are of the same process or the pidfd's is gone.
+     */
+    if (start_ticks(pid, &theirs) == 0 && start_ticks(0, &ours) == 0 &&
+        theirs > ours) {
+        close(fd);
+        return 1;
+    }
+    *h = fd;
+    return 0;
+#else
+    (void) h;
+    return mproc__set_error(
+        MPROC_ENOTSUP, "this system has no pidfd to watch process %ld", pid);
+#endif
+}
+
+int mproc__os_pid_alive(long pid)
+{
+    return kill((pid_t) pid, 0) == 0 || errno == EPERM;
 }

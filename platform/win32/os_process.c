@@ -623,6 +623,15 @@ static int stop_child(mproc__os_child_t *c)
     return mproc__win_error(err, "cannot terminate the child");
 }
 
+int mproc__os_child_interrupt(mproc__os_child_t *c)
+{
+    (void) c;
+    return mproc__set_error(MPROC_ENOTSUP,
+                            "interrupt is not available on Windows: a "
+                            "console's Ctrl-C event reaches a whole process "
+                            "group, not one child; use terminate");
+}
+
 int mproc__os_child_terminate(mproc__os_child_t *c)
 {
     return stop_child(c);
@@ -640,4 +649,46 @@ void mproc__os_child_free(mproc__os_child_t *c)
     if (c->process != NULL)
         CloseHandle(c->process);
     free(c);
+}
+
+/* Whether @a started after @b (1), by their creation times. */
+static int started_after(HANDLE a, HANDLE b)
+{
+    FILETIME ca, cb, x, y, z;
+    if (!GetProcessTimes(a, &ca, &x, &y, &z) ||
+        !GetProcessTimes(b, &cb, &x, &y, &z))
+        return 0;
+    return CompareFileTime(&ca, &cb) > 0;
+}
+
+int mproc__os_process_watch(long pid, mproc__os_fd_t *h)
+{
+    HANDLE p = OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION,
+                           FALSE, (DWORD) pid);
+    if (p == NULL) {
+        /* No such process (any more). */
+        if (GetLastError() == ERROR_INVALID_PARAMETER)
+            return 1;
+        return mproc__win_error(GetLastError(), "cannot watch process");
+    }
+    /* A process started after this one got a dead parent's id. */
+    if (started_after(p, GetCurrentProcess())) {
+        CloseHandle(p);
+        return 1;
+    }
+    *h = (mproc__os_fd_t) p;
+    return 0;
+}
+
+int mproc__os_pid_alive(long pid)
+{
+    DWORD code = 0;
+    HANDLE p =
+        OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, (DWORD) pid);
+    int alive;
+    if (p == NULL)
+        return 0;
+    alive = GetExitCodeProcess(p, &code) && code == STILL_ACTIVE;
+    CloseHandle(p);
+    return alive;
 }
