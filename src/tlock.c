@@ -8,6 +8,7 @@
  */
 #include <stdlib.h>
 
+#include <apr_allocator.h>
 #include <apr_pools.h>
 #include <apr_thread_mutex.h>
 
@@ -42,7 +43,13 @@ static volatile uint32_t generation;
 static mproc__spin_t remake_lock = MPROC__SPIN_INIT;
 
 struct mproc__hlock {
-    /* Unmanaged: a pool of its own, made and destroyed from any thread. */
+    /*
+     * Unmanaged: a pool of its own, made and destroyed from any thread. Its
+     * allocator is made here and owned by the pool; the pointer is kept so
+     * that a lock alive at exit is still reachable to a leak checker (APR
+     * may keep the pool itself in memory that it maps, which none scans).
+     */
+    apr_allocator_t *allocator;
     apr_pool_t *pool;
     apr_thread_mutex_t *mutex;
     volatile uint32_t generation;
@@ -70,8 +77,14 @@ static int make(mproc__hlock_t *h)
 {
     if (apr_ready() != 0)
         return MPROC_EOS;
-    if (apr_pool_create_unmanaged_ex(&h->pool, NULL, NULL) != APR_SUCCESS)
+    if (apr_allocator_create(&h->allocator) != APR_SUCCESS)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    if (apr_pool_create_unmanaged_ex(&h->pool, NULL, h->allocator) !=
+        APR_SUCCESS) {
+        apr_allocator_destroy(h->allocator);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    apr_allocator_owner_set(h->allocator, h->pool);
     if (apr_thread_mutex_create(&h->mutex, APR_THREAD_MUTEX_TIMED, h->pool) !=
         APR_SUCCESS) {
         apr_pool_destroy(h->pool);

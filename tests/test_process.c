@@ -652,7 +652,7 @@ static char g_parent_marker[1024];
 /* The target's own exit handler: says so in its file. */
 static void child_exit_handler(void)
 {
-    FILE *f = fopen(g_handler_path, "a");
+    FILE *f = fopen(g_handler_path, "ab");
     if (f != NULL) {
         fputs("child handler ran\n", f);
         fclose(f);
