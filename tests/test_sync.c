@@ -445,6 +445,99 @@ static int in_thread(
 }
 
 /*
+ * Runs @fn(@arg) in two threads at once; how many of them returned 0.
+ */
+static int in_two_threads(
+#if defined(_WIN32)
+    DWORD(WINAPI *fn)(void *),
+#else
+    void *(*fn)(void *),
+#endif
+    void *arg)
+{
+    int ok = 0, i;
+#if defined(_WIN32)
+    HANDLE t[2];
+    for (i = 0; i < 2; i++) {
+        t[i] = CreateThread(NULL, 0, fn, arg, 0, NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(t[i]);
+    }
+    for (i = 0; i < 2; i++) {
+        DWORD code = 1;
+        WaitForSingleObject(t[i], INFINITE);
+        GetExitCodeThread(t[i], &code);
+        CloseHandle(t[i]);
+        ok += code == 0;
+    }
+#else
+    pthread_t t[2];
+    for (i = 0; i < 2; i++)
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&t[i], NULL, fn, arg), 0);
+    for (i = 0; i < 2; i++) {
+        void *code = NULL;
+        pthread_join(t[i], &code);
+        ok += code == NULL;
+    }
+#endif
+    return ok;
+}
+
+/*
+ * Makes, passes by reference and destroys locks in a loop: every step
+ * changes the runtime's list of open objects and its cache of imported
+ * references, which the other thread changes at the same time. 0 if every
+ * step did what it says.
+ */
+#if defined(_WIN32)
+static DWORD WINAPI churn_locks(void *arg)
+#else
+static void *churn_locks(void *arg)
+#endif
+{
+    uintptr_t bad = 0;
+    int i;
+    (void) arg;
+    for (i = 0; i < 2000 && bad == 0; i++) {
+        mproc_lock_t *l, *a = NULL, *b = NULL;
+        mproc_value_t *ref;
+        if (mproc_lock_create(&l, NULL) != 0)
+            bad = 1;
+        else if ((ref = mproc_value_lock(l)) == NULL)
+            bad = 2;
+        else {
+            /* The second import finds the first one's object. */
+            if (mproc_value_to_lock(ref, &a) != 0 ||
+                mproc_value_to_lock(ref, &b) != 0 || a != b)
+                bad = 3;
+            if (a != NULL)
+                mproc_lock_destroy(a);
+            mproc_value_free(ref);
+        }
+        if (bad != 1)
+            mproc_lock_destroy(l);
+    }
+#if defined(_WIN32)
+    return (DWORD) bad;
+#else
+    return (void *) bad;
+#endif
+}
+
+/*
+ * Two threads that make and destroy objects at once: the runtime's own
+ * lists (the objects it lets go of at exit, the references it imported)
+ * are locked, so neither thread's changes are lost or tangled.
+ */
+static void test_objects_made_in_two_threads(void)
+{
+    mproc_lock_t *l;
+    CU_ASSERT_EQUAL(in_two_threads(churn_locks, NULL), 2);
+    /* The lists still work afterwards. */
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&l, NULL), 0);
+    mproc_lock_destroy(l);
+}
+
+/*
  * MPROC_WITH_LOCK nested on the same Lock: the inner acquire fails with
  * MPROC_EDEADLK, so its body does not run and it releases nothing; the
  * outer hold stays until the outer block ends.
@@ -1320,6 +1413,7 @@ static const harness_test tests[] = {
 #endif
     {"lock of an ended thread is recovered",
      test_lock_of_an_ended_thread_is_recovered, 0},
+    {"objects made in two threads", test_objects_made_in_two_threads, 0},
     {"with lock nested", test_with_lock_nested, 0},
     {"with rlock nested", test_with_rlock_nested, 0},
     {"with lock over a dead holder", test_with_lock_over_a_dead_holder, 0},
