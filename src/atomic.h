@@ -19,6 +19,8 @@
 
 #include <stdint.h>
 
+#include "mproc_os.h"
+
 #if defined(_MSC_VER) && !defined(__clang__)
     #include <intrin.h>
 
@@ -141,6 +143,24 @@ static inline uint32_t mproc__atomic_inc32(volatile uint32_t *p)
 static inline uint32_t mproc__atomic_dec32(volatile uint32_t *p)
 {
     return mproc__atomic_add32(p, (uint32_t) -1);
+}
+
+/*
+ * A lock of one word (0 free, 1 held) for the runtime's lists in this
+ * process, whose changes are a few pointer moves: a thread that finds it
+ * held gives the processor away until it is free. Nothing that waits is
+ * ever done under it. A fork child sets the word back to 0, since the
+ * thread that held it did not come along.
+ */
+static inline void mproc__spin_lock(volatile uint32_t *w)
+{
+    while (mproc__atomic_cas32(w, 0, 1) != 0)
+        mproc__os_yield();
+}
+
+static inline void mproc__spin_unlock(volatile uint32_t *w)
+{
+    mproc__atomic_store32(w, 0);
 }
 
 #endif

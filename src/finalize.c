@@ -8,18 +8,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "atomic.h"
 #include "finalize.h"
 #include "mproc_services.h"
 #include "process_internal.h"
 
-/* Named objects open in this process (see mproc__owned_t). */
+/*
+ * Named objects open in this process (see mproc__owned_t). Any thread makes
+ * and destroys objects, so owned_lock guards the list.
+ */
 static mproc__owned_t *owned;
+static volatile uint32_t owned_lock;
 
 /* End with the immediate exit, not exit(). */
 static int forked;
 
 void mproc__owned_link(mproc__owned_t *node, void (*release)(void *), void *obj)
 {
+    mproc__spin_lock(&owned_lock);
     node->release = release;
     node->obj = obj;
     node->prev = NULL;
@@ -27,9 +33,11 @@ void mproc__owned_link(mproc__owned_t *node, void (*release)(void *), void *obj)
     if (owned != NULL)
         owned->prev = node;
     owned = node;
+    mproc__spin_unlock(&owned_lock);
 }
 
-void mproc__owned_unlink(mproc__owned_t *node)
+/* Unlinks @node if it is linked. Called with owned_lock held. */
+static void unlink_locked(mproc__owned_t *node)
 {
     if (node->release == NULL)
         return;
@@ -43,14 +51,32 @@ void mproc__owned_unlink(mproc__owned_t *node)
     node->release = NULL;
 }
 
+void mproc__owned_unlink(mproc__owned_t *node)
+{
+    mproc__spin_lock(&owned_lock);
+    unlink_locked(node);
+    mproc__spin_unlock(&owned_lock);
+}
+
 /* Lets go of every named object still open, newest first. */
 static void release_owned(void)
 {
-    while (owned != NULL) {
-        mproc__owned_t *node = owned;
-        void (*release)(void *) = node->release;
-        mproc__owned_unlink(node);
-        release(node->obj);
+    for (;;) {
+        mproc__owned_t *node;
+        void (*release)(void *) = NULL;
+        void *obj = NULL;
+        mproc__spin_lock(&owned_lock);
+        node = owned;
+        if (node != NULL) {
+            release = node->release;
+            obj = node->obj;
+            unlink_locked(node);
+        }
+        mproc__spin_unlock(&owned_lock);
+        if (node == NULL)
+            break;
+        /* Outside the lock: releasing destroys, which unlinks again. */
+        release(obj);
     }
 }
 
@@ -68,6 +94,7 @@ void mproc__finalize_after_fork(void)
 {
     /* The parent's open objects are its own: this child did not open them. */
     owned = NULL;
+    owned_lock = 0;
     forked = 1;
 }
 

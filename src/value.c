@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic.h"
 #include "mproc_services.h"
 #include "registry.h"
 #include "value_codec.h"
@@ -573,7 +574,9 @@ int mproc__value_has_ref(const mproc_value_t *v, mproc_ref_kind_e kind)
 /*
  * The objects imported by mproc_value_to_*(). A process imports a handful,
  * so a list searched from the front is enough. The runtime owns the
- * objects (they are on its owned list); this only finds them again.
+ * objects (they are on its owned list); this only finds them again. Any
+ * thread imports and destroys objects, so cache_lock guards the list; an
+ * object is opened outside it, since opening may wait on another process.
  */
 typedef struct ref_entry {
     mproc_value_t *ref; /* a copy of the reference */
@@ -582,41 +585,74 @@ typedef struct ref_entry {
 } ref_entry;
 
 static ref_entry *ref_cache;
+static volatile uint32_t cache_lock;
 
-void *mproc__ref_cache_find(const mproc_value_t *ref)
+/* The object recorded for a reference equal to @ref, or NULL. */
+static void *cache_find(const mproc_value_t *ref)
 {
     ref_entry *e;
-    for (e = ref_cache; e != NULL; e = e->next)
+    void *obj = NULL;
+    mproc__spin_lock(&cache_lock);
+    for (e = ref_cache; e != NULL && obj == NULL; e = e->next)
         if (mproc_value_equal(e->ref, ref))
-            return e->obj;
-    return NULL;
+            obj = e->obj;
+    mproc__spin_unlock(&cache_lock);
+    return obj;
 }
 
-int mproc__ref_cache_add(const mproc_value_t *ref, void *obj)
+/*
+ * Records @obj for @ref unless another thread recorded an object for an
+ * equal reference first: 0 if @obj went in, 1 with *@known set to the
+ * other thread's object, MPROC_ENOMEM if it could not be recorded.
+ */
+static int cache_add_unless_known(const mproc_value_t *ref, void *obj,
+                                  void **known)
 {
-    ref_entry *e = malloc(sizeof *e);
+    ref_entry *e = malloc(sizeof *e), *k;
     if (e == NULL || (e->ref = mproc_value_copy(ref)) == NULL) {
         free(e);
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     }
     e->obj = obj;
-    e->next = ref_cache;
-    ref_cache = e;
-    return 0;
+    mproc__spin_lock(&cache_lock);
+    for (k = ref_cache; k != NULL; k = k->next)
+        if (mproc_value_equal(k->ref, ref))
+            break;
+    if (k == NULL) {
+        e->next = ref_cache;
+        ref_cache = e;
+    } else {
+        *known = k->obj;
+    }
+    mproc__spin_unlock(&cache_lock);
+    if (k == NULL)
+        return 0;
+    mproc_value_free(e->ref);
+    free(e);
+    return 1;
 }
 
 void mproc__ref_cache_forget(const void *obj)
 {
-    ref_entry **p = &ref_cache;
+    ref_entry **p, *gone = NULL;
+    mproc__spin_lock(&cache_lock);
+    p = &ref_cache;
     while (*p != NULL) {
         ref_entry *e = *p;
         if (e->obj == obj) {
             *p = e->next;
-            mproc_value_free(e->ref);
-            free(e);
+            e->next = gone;
+            gone = e;
         } else {
             p = &e->next;
         }
+    }
+    mproc__spin_unlock(&cache_lock);
+    while (gone != NULL) {
+        ref_entry *e = gone;
+        gone = e->next;
+        mproc_value_free(e->ref);
+        free(e);
     }
 }
 
@@ -624,17 +660,23 @@ int mproc__ref_open_once(const mproc_value_t *v, mproc_ref_kind_e kind,
                          int (*open)(const mproc_value_t *ref, void **obj),
                          void (*close)(void *obj), void **out)
 {
-    void *obj;
+    void *obj, *known = NULL;
     int rc = mproc__ref_expect(v, kind);
     if (rc != 0)
         return rc;
-    obj = mproc__ref_cache_find(v);
+    obj = cache_find(v);
     if (obj == NULL) {
         rc = open(v, &obj);
-        if (rc == 0 && (rc = mproc__ref_cache_add(v, obj)) != 0)
-            close(obj);
         if (rc != 0)
             return rc;
+        rc = cache_add_unless_known(v, obj, &known);
+        if (rc != 0)
+            close(obj);
+        if (rc < 0)
+            return rc;
+        /* Another thread opened the same reference meanwhile: use its. */
+        if (rc > 0)
+            obj = known;
     }
     *out = obj;
     return 0;
@@ -643,6 +685,7 @@ int mproc__ref_open_once(const mproc_value_t *v, mproc_ref_kind_e kind,
 void mproc__ref_cache_after_fork(void)
 {
     /* The entries are this child's copies; the objects stay the parent's. */
+    cache_lock = 0;
     while (ref_cache != NULL) {
         ref_entry *e = ref_cache;
         ref_cache = e->next;

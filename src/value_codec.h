@@ -53,19 +53,18 @@ int mproc__ref_expect(const mproc_value_t *v, mproc_ref_kind_e kind);
 int mproc__value_has_ref(const mproc_value_t *v, mproc_ref_kind_e kind);
 /*
  * The objects that mproc_value_to_*() imported in this process, one per
- * reference: find gives the object of a reference equal to @ref (or NULL),
- * add records one, forget drops @obj when it is destroyed, and after_fork
- * forgets the parent's (a fork child did not import them).
+ * reference (mproc__ref_open_once records them): forget drops @obj when it
+ * is destroyed, and after_fork forgets the parent's (a fork child did not
+ * import them).
  */
-void *mproc__ref_cache_find(const mproc_value_t *ref);
-int mproc__ref_cache_add(const mproc_value_t *ref, void *obj);
 void mproc__ref_cache_forget(const void *obj);
 void mproc__ref_cache_after_fork(void);
 /*
  * What every mproc_value_to_*() does: checks that @v is a reference of
  * @kind, and gives the object this process opened for an equal reference,
  * or opens one with @open (which hands it to the runtime) and records it.
- * @close undoes @open if recording fails.
+ * @close undoes @open if recording fails, or if another thread recorded
+ * an object for an equal reference first, which is then the answer.
  */
 int mproc__ref_open_once(const mproc_value_t *v, mproc_ref_kind_e kind,
                          int (*open)(const mproc_value_t *ref, void **obj),
