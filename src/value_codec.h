@@ -47,6 +47,8 @@ const mproc_value_t *mproc__ref_fields(const mproc_value_t *v);
 int mproc__ref_check(int kind, const mproc_value_t *fields);
 /* The name of @kind ("lock", "queue", ...) for messages. */
 const char *mproc__ref_kind_name(mproc_ref_kind_e kind);
+/* "a" or "an", as the name of @kind needs. */
+const char *mproc__ref_kind_article(mproc_ref_kind_e kind);
 /* 0 if @v is a reference of @kind; else MPROC_ETYPE with a sentence. */
 int mproc__ref_expect(const mproc_value_t *v, mproc_ref_kind_e kind);
 /* Whether @v holds a reference of @kind anywhere inside. */
