@@ -23,6 +23,17 @@
 
 #define MPROC__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * Whether @c may stand in a name of the OS contract (shared memory,
+ * semaphores, the tracker's names): A-Z a-z 0-9 _ . -, which every OS
+ * takes as it is.
+ */
+static inline int mproc__name_char_ok(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+}
+
 /* ---- errors (error.c) ------------------------------------------------ */
 
 /*
