@@ -255,8 +255,12 @@ int mproc_conn_import(mproc_conn_t **c, const mproc_value_t *ref)
     b = field(f, F_B);
     if (field(f, F_FORM) == MPROC__REF_CONN_SLOT) {
         rc = take_slot(a, field(f, F_C), &h);
-        if (rc == 0 && b >= 0)
+        if (rc == 0 && b >= 0) {
             rc = take_slot(b, field(f, F_C), &h2);
+            /* Nothing changes on failure: the first slot stays to take. */
+            if (rc != 0)
+                boot.taken[a] = 0;
+        }
     } else if (field(f, F_FORM) == MPROC__REF_CONN_OWN && a >= 0) {
         pid = field(f, F_C);
         /* Only a fork child has its parent's descriptors. */
@@ -286,6 +290,11 @@ int mproc_conn_import(mproc_conn_t **c, const mproc_value_t *ref)
             mproc__os_close(h);
             if (h2 != MPROC__OS_FD_INVALID)
                 mproc__os_close(h2);
+        } else if (field(f, F_FORM) == MPROC__REF_CONN_SLOT) {
+            /* Still open in their slots, for another try. */
+            boot.taken[a] = 0;
+            if (b >= 0)
+                boot.taken[b] = 0;
         }
         return rc;
     }

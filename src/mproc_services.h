@@ -19,22 +19,20 @@
     #define MPROC__TLS __declspec(thread)
 #else
     #define MPROC__TLS __thread
-    /* ---- the resource tracker's names (tracker.c) ------------------------ */
-
-    /*
-     * The tracker takes only names of ours, ^mproc-[A-Za-z0-9_.-]{1,25}$ (the
-     * contract's 31 characters at most): it removes whatever it is told about,
-     * so it is no general unlink service. A message to it is one packet,
-     * "R <name>" to register a name or "U <name>" to unregister it.
-     */
-    #define MPROC__TRACKER_PREFIX "mproc-"
-    #define MPROC__TRACKER_NAME_MAX 31
-/* Whether the @n bytes of @name are such a name (1) or not (0). */
-int mproc__tracker_name_ok(const char *name, size_t n);
-
 #endif
 
 #define MPROC__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * Whether @c may stand in a name of the OS contract (shared memory,
+ * semaphores, the tracker's names): A-Z a-z 0-9 _ . -, which every OS
+ * takes as it is.
+ */
+static inline int mproc__name_char_ok(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+}
 
 /* ---- errors (error.c) ------------------------------------------------ */
 

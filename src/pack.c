@@ -15,6 +15,7 @@
 
 #include "mproc_services.h"
 #include "pack.h"
+#include "value_codec.h"
 
 /*
  * The status of this thread's latest mproc_pack(), if it failed; see
@@ -35,16 +36,17 @@ int mproc__pack_take_failure(void)
 #define PACK_LETTERS "nbiIfsyvVLRSECBQP"
 #define UNPACK_LETTERS "nbiIfsyv*LRSECBQP"
 
-/* The reference letters: one per kind of shared object. */
+/*
+ * The reference letters: one per kind of shared object, whose name is the
+ * one every sentence about references uses (mproc__ref_kind_name).
+ */
 static const struct ref_letter {
     char letter;
     mproc_ref_kind_e kind;
-    const char *name;
 } ref_letters[] = {
-    {'L', MPROC_REF_LOCK, "lock"},      {'R', MPROC_REF_RLOCK, "rlock"},
-    {'S', MPROC_REF_SEM, "semaphore"},  {'E', MPROC_REF_EVENT, "event"},
-    {'C', MPROC_REF_COND, "condition"}, {'B', MPROC_REF_BARRIER, "barrier"},
-    {'Q', MPROC_REF_QUEUE, "queue"},    {'P', MPROC_REF_CONN, "connection"},
+    {'L', MPROC_REF_LOCK},  {'R', MPROC_REF_RLOCK}, {'S', MPROC_REF_SEM},
+    {'E', MPROC_REF_EVENT}, {'C', MPROC_REF_COND},  {'B', MPROC_REF_BARRIER},
+    {'Q', MPROC_REF_QUEUE}, {'P', MPROC_REF_CONN},
 };
 
 static const struct ref_letter *ref_letter(char c)
@@ -54,15 +56,6 @@ static const struct ref_letter *ref_letter(char c)
         if (ref_letters[i].letter == c)
             return &ref_letters[i];
     return NULL;
-}
-
-static const char *ref_kind_name(mproc_ref_kind_e kind)
-{
-    size_t i;
-    for (i = 0; i < MPROC__ARRAY_SIZE(ref_letters); i++)
-        if (ref_letters[i].kind == kind)
-            return ref_letters[i].name;
-    return "unknown object";
 }
 
 static int is_space(char c)
@@ -192,13 +185,14 @@ static mproc_value_t *pack_ref(packer *pk, const char *at, const void *obj,
     if (pk->status != 0 || ref != NULL)
         return ref;
     if (obj == NULL) {
-        snprintf(why, sizeof why, "got a NULL %s", ref_letter(*at)->name);
+        snprintf(why, sizeof why, "got a NULL %s",
+                 mproc__ref_kind_name(ref_letter(*at)->kind));
         pack_fail(pk, MPROC_EINVAL, at, why);
         return NULL;
     }
     /* The sentence is copied first: pack_fail() rewrites it. */
     snprintf(why, sizeof why, "cannot refer to the %s: %s",
-             ref_letter(*at)->name, mproc_last_error());
+             mproc__ref_kind_name(ref_letter(*at)->kind), mproc_last_error());
     pack_fail(pk,
               mproc__last_status() < 0 ? mproc__last_status() : MPROC_ENOMEM,
               at, why);
@@ -426,8 +420,9 @@ static const char *kind_of_ref(const mproc_value_t *v, char *buf, size_t cap)
 {
     if (mproc_value_type(v) != MPROC_VALUE_REF)
         return kind_of(v);
-    snprintf(buf, cap, "a %s reference",
-             ref_kind_name(mproc_value_ref_kind(v)));
+    snprintf(buf, cap, "%s %s reference",
+             mproc__ref_kind_article(mproc_value_ref_kind(v)),
+             mproc__ref_kind_name(mproc_value_ref_kind(v)));
     return buf;
 }
 
@@ -487,9 +482,10 @@ static int unpack_ref(unpacker *uk, const mproc_value_t *v, const char *at,
     char found[48], why[400];
     int rc;
     if (mproc_value_ref_kind(v) != r->kind)
-        return unpack_fail(uk, MPROC_ETYPE, at, path,
-                           "expected a %s reference, found %s", r->name,
-                           kind_of_ref(v, found, sizeof found));
+        return unpack_fail(
+            uk, MPROC_ETYPE, at, path, "expected %s %s reference, found %s",
+            mproc__ref_kind_article(r->kind), mproc__ref_kind_name(r->kind),
+            kind_of_ref(v, found, sizeof found));
 /*
  * Reads the out pointer of type @type and opens into it (or into a
  * scratch pointer for a NULL one, to check the item all the same).
@@ -529,8 +525,8 @@ static int unpack_ref(unpacker *uk, const mproc_value_t *v, const char *at,
     if (rc >= 0)
         return 0;
     /* The sentence is copied first: unpack_fail() rewrites it. */
-    snprintf(why, sizeof why, "cannot open the %s: %s", r->name,
-             mproc_last_error());
+    snprintf(why, sizeof why, "cannot open the %s: %s",
+             mproc__ref_kind_name(r->kind), mproc_last_error());
     return unpack_fail(uk, rc, at, path, "%s", why);
 }
 

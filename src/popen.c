@@ -31,29 +31,30 @@
 
 /* ---- the bootstrap message ---------------------------------------------- */
 
-static mproc_value_t *int_list(const int *v, size_t n)
+/* A list of @n integers, the @i-th of which @at reads from @v. */
+static mproc_value_t *int_list(const void *v, size_t n,
+                               int64_t (*at)(const void *v, size_t i))
 {
     mproc_value_t *l = mproc_value_list();
     size_t i;
     for (i = 0; l != NULL && i < n; i++)
-        if (mproc_value_append(l, mproc_value_int(v[i])) != 0) {
+        if (mproc_value_append(l, mproc_value_int(at(v, i))) != 0) {
             mproc_value_free(l);
             return NULL;
         }
     return l;
 }
 
-/* The handle values a child finds its passed connections under. */
-static mproc_value_t *handle_list(const mproc__os_fd_t *h, size_t n)
+/* The child's identity, its place among its ancestors' children. */
+static int64_t identity_at(const void *v, size_t i)
 {
-    mproc_value_t *l = mproc_value_list();
-    size_t i;
-    for (i = 0; l != NULL && i < n; i++)
-        if (mproc_value_append(l, mproc_value_int((int64_t) h[i])) != 0) {
-            mproc_value_free(l);
-            return NULL;
-        }
-    return l;
+    return ((const int *) v)[i];
+}
+
+/* The handle values a child finds its passed connections under. */
+static int64_t handle_at(const void *v, size_t i)
+{
+    return (int64_t) ((const mproc__os_fd_t *) v)[i];
 }
 
 int mproc__popen_build_bootstrap(const mproc__popen_job_t *job,
@@ -80,7 +81,8 @@ int mproc__popen_build_bootstrap(const mproc__popen_job_t *job,
         rc = mproc_value_map_set_str(m, "name", mproc_value_str(job->name));
     if (rc == 0)
         rc = mproc_value_map_set_str(
-            m, "identity", int_list(job->identity, job->identity_len));
+            m, "identity",
+            int_list(job->identity, job->identity_len, identity_at));
     if (rc == 0)
         rc =
             mproc_value_map_set_str(m, "daemon", mproc_value_bool(job->daemon));
@@ -121,7 +123,7 @@ int mproc__popen_build_bootstrap(const mproc__popen_job_t *job,
         /* A forkserver child learns its handles from the server instead. */
         rc = mproc_value_map_set_str(
             m, "handles",
-            handle_list(child_handles, child_handles ? nhandles : 0));
+            int_list(child_handles, child_handles ? nhandles : 0, handle_at));
         if (rc == 0)
             rc = mproc_value_map_set_str(m, "conn_token",
                                          mproc_value_int(token));

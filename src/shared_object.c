@@ -136,8 +136,9 @@ static int segment_open(mproc__shobj_t *o, const char *name)
     size_t size = fixed_size(cls);
     const mproc__shobj_header_t *h;
     int rc;
+    /* Only a name of ours, the one check the tracker makes too. */
     if (name == NULL || strlen(name) >= MPROC__SHOBJ_NAME_LEN ||
-        strncmp(name, "mproc-", 6) != 0)
+        !mproc__tracker_name_ok(name, strlen(name)))
         return mproc__set_error(MPROC_EINVAL, "not the name of an mproc %s",
                                 what);
     if (cls->extra_of != NULL) {

@@ -95,6 +95,16 @@ static int init_lock(void)
     return 0;
 }
 
+/* Whether an offer @id waits. Called with the lock held. */
+static int has_offer(int64_t id)
+{
+    const offer_t *o;
+    for (o = sh.offers; o != NULL; o = o->next)
+        if (o->id == id)
+            return 1;
+    return 0;
+}
+
 /* Removes and returns the offer @id, or NULL. Called with the lock held. */
 static offer_t *unlink_offer(int64_t id)
 {
@@ -239,7 +249,7 @@ int mproc__sharer_offer(const mproc__os_fd_t *h, size_t n, int64_t *id,
         do {
             mproc__random_bytes(&r, sizeof r);
             o->id = (int64_t) (r >> 1);
-        } while (unlink_offer(o->id) != NULL);
+        } while (has_offer(o->id));
         memcpy(o->h, h, n * sizeof *h);
         o->n = n;
         o->next = sh.offers;

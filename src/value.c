@@ -533,7 +533,7 @@ mproc_ref_kind_e mproc_value_ref_kind(const mproc_value_t *v)
 }
 
 /* "a" or "an", as the name of @kind needs. */
-static const char *article(mproc_ref_kind_e kind)
+const char *mproc__ref_kind_article(mproc_ref_kind_e kind)
 {
     return strchr("aeior", mproc__ref_kind_name(kind)[0]) != NULL ? "an" : "a";
 }
@@ -547,13 +547,14 @@ int mproc__ref_expect(const mproc_value_t *v, mproc_ref_kind_e kind)
     if (got == kind)
         return 0;
     if (got != MPROC_REF_NONE)
-        return mproc__set_error(MPROC_ETYPE,
-                                "argument is %s %s reference, not %s %s",
-                                article(got), mproc__ref_kind_name(got),
-                                article(kind), mproc__ref_kind_name(kind));
+        return mproc__set_error(
+            MPROC_ETYPE, "argument is %s %s reference, not %s %s",
+            mproc__ref_kind_article(got), mproc__ref_kind_name(got),
+            mproc__ref_kind_article(kind), mproc__ref_kind_name(kind));
     return mproc__set_error(MPROC_ETYPE, "argument is %s, not %s %s reference",
                             v == NULL ? "missing" : type_names[v->type],
-                            article(kind), mproc__ref_kind_name(kind));
+                            mproc__ref_kind_article(kind),
+                            mproc__ref_kind_name(kind));
 }
 
 int mproc__value_has_ref(const mproc_value_t *v, mproc_ref_kind_e kind)

@@ -59,6 +59,21 @@ static int pack_items(msgpack_packer *pk, const mproc_value_t *v, int depth)
     return rc;
 }
 
+/*
+ * Packs the bytes of @inner as an extension of @type if @rc is 0 so far,
+ * and frees them either way; the status.
+ */
+static int pack_ext(msgpack_packer *pk, int rc, mproc__buf_t *inner,
+                    int8_t type)
+{
+    if (rc == 0)
+        rc = msgpack_pack_ext(pk, inner->len, type);
+    if (rc == 0)
+        rc = msgpack_pack_ext_body(pk, inner->data, inner->len);
+    mproc__buf_free(inner);
+    return rc;
+}
+
 /* A record: its type must be known here, or the receiver could not be. */
 static int pack_record(msgpack_packer *pk, const mproc_value_t *v, int depth)
 {
@@ -86,12 +101,7 @@ static int pack_record(msgpack_packer *pk, const mproc_value_t *v, int depth)
         rc = msgpack_pack_array(&ipk, v->u.c.len);
     if (rc == 0)
         rc = pack_items(&ipk, v, depth + 2);
-    if (rc == 0)
-        rc = msgpack_pack_ext(pk, inner.len, EXT_RECORD);
-    if (rc == 0)
-        rc = msgpack_pack_ext_body(pk, inner.data, inner.len);
-    mproc__buf_free(&inner);
-    return rc;
+    return pack_ext(pk, rc, &inner, EXT_RECORD);
 }
 
 /*
@@ -107,12 +117,7 @@ static int pack_ref(msgpack_packer *pk, const mproc_value_t *v, int depth)
     msgpack_packer_init(&ipk, &inner, buf_write);
     if (rc == 0)
         rc = pack(&ipk, v->u.r.fields, depth);
-    if (rc == 0)
-        rc = msgpack_pack_ext(pk, inner.len, EXT_REF);
-    if (rc == 0)
-        rc = msgpack_pack_ext_body(pk, inner.data, inner.len);
-    mproc__buf_free(&inner);
-    return rc;
+    return pack_ext(pk, rc, &inner, EXT_REF);
 }
 
 /* @v inside containers whose levels make @depth. */

@@ -47,6 +47,8 @@ const mproc_value_t *mproc__ref_fields(const mproc_value_t *v);
 int mproc__ref_check(int kind, const mproc_value_t *fields);
 /* The name of @kind ("lock", "queue", ...) for messages. */
 const char *mproc__ref_kind_name(mproc_ref_kind_e kind);
+/* "a" or "an", as the name of @kind needs. */
+const char *mproc__ref_kind_article(mproc_ref_kind_e kind);
 /* 0 if @v is a reference of @kind; else MPROC_ETYPE with a sentence. */
 int mproc__ref_expect(const mproc_value_t *v, mproc_ref_kind_e kind);
 /* Whether @v holds a reference of @kind anywhere inside. */
@@ -65,7 +67,8 @@ void mproc__ref_cache_after_fork(void);
  * What every mproc_value_to_*() does: checks that @v is a reference of
  * @kind, and gives the object this process opened for an equal reference,
  * or opens one with @open (which hands it to the runtime) and records it.
- * @close undoes @open if recording fails.
+ * @close undoes @open if recording fails, or if another thread recorded
+ * an object for an equal reference first, which is then the answer.
  */
 int mproc__ref_open_once(const mproc_value_t *v, mproc_ref_kind_e kind,
                          int (*open)(const mproc_value_t *ref, void **obj),

@@ -231,7 +231,8 @@ MPROC_TARGET(send_one)
 
 /*
  * args: a reference of another process, a slot reference of another
- * start, and (spawn and forkserver) the same passed connection twice.
+ * start, and (spawn and forkserver) the same passed connection twice,
+ * which is also tried with a second slot that was never passed.
  */
 static void bad_imports(const mproc_value_t *args)
 {
@@ -242,7 +243,23 @@ static void bad_imports(const mproc_value_t *args)
     CHILD_ASSERT(mproc_conn_import(&c, mproc_value_at(args, 1)) ==
                  MPROC_ENOTSUP);
     if (mproc_value_len(args) > 2) {
-        mproc_conn_t *once = arg_conn(args, 2);
+        /*
+         * The same slot with a second slot of nobody's: refused, and the
+         * first slot stays there to import.
+         */
+        const mproc_value_t *f = mproc__ref_fields(mproc_value_at(args, 2));
+        mproc_value_t *nf = mproc_value_list(), *two;
+        mproc_conn_t *once;
+        size_t i;
+        for (i = 0; i < mproc_value_len(f); i++)
+            mproc_value_append(nf,
+                               i == 8 ? mproc_value_int(99)
+                                      : mproc_value_copy(mproc_value_at(f, i)));
+        two = mproc__ref_new(MPROC_REF_CONN, nf);
+        CHILD_ASSERT(two != NULL);
+        CHILD_ASSERT(mproc_conn_import(&c, two) == MPROC_ENOTSUP);
+        mproc_value_free(two);
+        once = arg_conn(args, 2);
         CHILD_ASSERT(mproc_conn_import(&c, mproc_value_at(args, 3)) ==
                      MPROC_EINVAL);
         mproc_conn_close(once);

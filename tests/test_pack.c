@@ -381,6 +381,12 @@ static void test_reference_failures(void)
                          "reference, found an integer");
     CU_ASSERT_EQUAL(mproc_unpack(v, "iEi", NULL, NULL, NULL), MPROC_ETYPE);
     CU_ASSERT_ERROR_SAYS("expected an integer, found a lock reference");
+    CU_ASSERT_EQUAL(mproc_unpack(v, "LLi", NULL, NULL, NULL), MPROC_ETYPE);
+    CU_ASSERT_ERROR_SAYS("item 1 ('L' at offset 1) expected a lock "
+                         "reference, found an event reference");
+    CU_ASSERT_EQUAL(mproc_unpack(v, "LEE", NULL, NULL, NULL), MPROC_ETYPE);
+    CU_ASSERT_ERROR_SAYS("item 2 ('E' at offset 2) expected an event "
+                         "reference, found an integer");
     /* A NULL pointer still opens (checks) the object. */
     CU_ASSERT_EQUAL(mproc_unpack(v, "LE*", NULL, NULL), 0);
     CU_ASSERT_EQUAL(mproc_unpack(v, "L**", &got), 0);

@@ -37,9 +37,7 @@ static int check_shm_name(const char *name, char path[SHM_NAME_MAX + 2])
                                 "characters long",
                                 name, SHM_NAME_MAX);
     for (i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-              (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+        if (!mproc__name_char_ok(name[i]))
             return mproc__set_error(MPROC_EINVAL,
                                     "shared memory name '%s' has a character "
                                     "other than A-Z a-z 0-9 _ . -",

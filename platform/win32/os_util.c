@@ -281,8 +281,7 @@ int mproc__win_object_name(const char *name, const char *kind,
            MPROC__WIN_NAME_PREFIX_LEN * sizeof(wchar_t));
     for (i = 0; i < len; i++) {
         char c = name[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-              (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+        if (!mproc__name_char_ok(c))
             return mproc__set_error(MPROC_EINVAL,
                                     "the name of a %s may hold only letters, "
                                     "digits, '_', '.' and '-': '%s'",
