@@ -19,6 +19,14 @@
  * Every put has copied its message into shared memory (ring or spill file)
  * when it returns: nothing is buffered in the process, so a process may
  * exit at once without losing items or waiting for a feeder thread.
+ *
+ * Shutdown (Python 3.13's) is a state in the header, so it holds in every
+ * process: SHUT_PUTS refuses new puts, SHUT_DRAIN follows once every put
+ * that got past the check has published its item (the write lock is the
+ * barrier between the two), so a get that finds nothing then knows nothing
+ * more can come; SHUT_NOW refuses gets too. Sleepers see the state before
+ * they sleep or are woken by posts the shutdown makes for each announced
+ * one, and a woken sleeper never sleeps again, so none is missed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +50,18 @@
 #define ROOM_WAIT_SECONDS 2e-3
 /* The spill file is shrunk when drained only if it grew past this. */
 #define SPILL_KEEP (64u << 20)
+/*
+ * How often a put waiting for room in a bounded queue looks whether
+ * another thread closed its handle. Only a close needs this: a shutdown
+ * wakes the waiting puts itself, but waking a put of one handle would mean
+ * posting a place that is not free.
+ */
+#define ROOM_SLICE_SECONDS 0.1
+/* How long a close waits for this handle's get before it wakes it again. */
+#define CLOSE_RETRY_SECONDS 0.01
+
+/* The shutdown states, in the order they are reached. */
+enum { SHUT_NO = 0, SHUT_PUTS, SHUT_DRAIN, SHUT_NOW };
 
 enum { FLAG_SIMPLE = 1, FLAG_JOINABLE = 2 };
 enum {
@@ -68,14 +88,15 @@ typedef struct queue_header {
     uint64_t max_message;
     uint64_t compress_threshold; /* 0: never */
     uint64_t maxsize;
-    uint32_t unfinished; /* joinable, under the jlock */
-    char pad0[LINE - 60];
+    uint32_t unfinished;        /* joinable, under the jlock */
+    volatile uint32_t shutdown; /* SHUT_* */
     /* Producers' line. */
-    volatile uint64_t tail;        /* ring position after the last record */
-    volatile uint64_t puts;        /* items ever put */
-    uint64_t spill_write;          /* spill offset to append at */
-    volatile uint32_t spill_count; /* items in the spill file */
-    char pad1[LINE - 28];
+    volatile uint64_t tail;         /* ring position after the last record */
+    volatile uint64_t puts;         /* items ever put */
+    uint64_t spill_write;           /* spill offset to append at */
+    volatile uint32_t spill_count;  /* items in the spill file */
+    volatile uint32_t room_waiters; /* puts waiting for room */
+    char pad1[LINE - 32];
     /* Consumers' line. */
     volatile uint64_t head; /* ring position of the oldest record */
     volatile uint64_t gets; /* items ever taken */
@@ -92,6 +113,11 @@ struct mproc_queue_t {
     mproc__os_event_t *alldone;
     mproc__os_spill_t *spill; /* opened on first use, under spill_lock */
     mproc__spin_t spill_lock;
+    uint32_t flags; /* the header's, kept for after close */
+    /*
+     * Set by close. Every put and get checks it again once it holds its
+     * handle lock, and close releases the segment only holding both.
+     */
     volatile uint32_t closed;
     /*
      * A handle serves several threads, as Python's Queue does: one put and
@@ -178,6 +204,8 @@ static int queue_setup(void *obj, int create, const void *arg)
     char n[MPROC__SHOBJ_SUB_NAME_LEN];
     int rc;
     q->ring = mproc__shobj_extra(&q->base);
+    if (!create)
+        q->flags = h->flags;
     rc = mproc__hlock_create(&q->put_lock);
     if (rc == 0)
         rc = mproc__hlock_create(&q->get_lock);
@@ -185,7 +213,7 @@ static int queue_setup(void *obj, int create, const void *arg)
         return rc;
     if (create) {
         const queue_args *a = arg;
-        h->flags = a->flags;
+        h->flags = q->flags = a->flags;
         h->capacity = a->capacity;
         h->max_message = a->max_message;
         h->compress_threshold = a->fo.compress_threshold;
@@ -205,9 +233,9 @@ static int queue_setup(void *obj, int create, const void *arg)
     return rc;
 }
 
-static void queue_teardown(void *obj)
+/* Closes the OS objects, the spill file and the scratch (close's part). */
+static void close_os(mproc_queue_t *q)
 {
-    mproc_queue_t *q = obj;
     if (q->wlock != NULL)
         mproc__os_mutex_close(q->wlock);
     if (q->rlock != NULL)
@@ -221,12 +249,31 @@ static void queue_teardown(void *obj)
     if (q->alldone != NULL)
         mproc__os_event_close(q->alldone);
     mproc__os_spill_close(q->spill);
+    q->wlock = q->rlock = q->jlock = NULL;
+    q->wakeup = q->room = NULL;
+    q->alldone = NULL;
+    q->spill = NULL;
     mproc__buf_free(&q->payload);
     mproc__buf_free(&q->frame);
     mproc__buf_free(&q->in_payload);
     mproc__buf_free(&q->in_frame);
+}
+
+static void queue_teardown(void *obj)
+{
+    mproc_queue_t *q = obj;
+    close_os(q);
     mproc__hlock_destroy(q->put_lock);
     mproc__hlock_destroy(q->get_lock);
+}
+
+/* A closed handle has no reference: its segment is let go of. */
+static int queue_check_ref(const void *obj)
+{
+    const mproc_queue_t *q = obj;
+    if (q->closed)
+        return mproc__set_error(MPROC_ECLOSED, "the queue is closed");
+    return 0;
 }
 
 /* The ring's size, which follows the slots. */
@@ -242,7 +289,8 @@ static const mproc__shobj_class_t queue_class = {
     .slots = NSLOTS,
     .extra_of = queue_extra,
     .setup = queue_setup,
-    .teardown = queue_teardown};
+    .teardown = queue_teardown,
+    .check_ref = queue_check_ref};
 
 static int create(mproc_queue_t **out, const mproc_queue_opts_t *opts,
                   uint32_t flags)
@@ -516,15 +564,63 @@ int mproc_queue_put(mproc_queue_t *q, const mproc_value_t *v, double timeout)
     int rc;
     if (mproc__atomic_load32(&q->closed))
         return mproc__set_error(MPROC_ECLOSED, "the queue is closed");
+    if (mproc__atomic_load32(&q->hdr->shutdown) != SHUT_NO)
+        return mproc__set_error(MPROC_ESHUTDOWN, "the queue is shut down");
     rc = mproc__hlock_lock(q->put_lock, timeout);
     if (rc == MPROC_ETIMEDOUT)
         return mproc__set_error(MPROC_EFULL, "the queue is full");
     if (rc != 0)
         return mproc__set_error(rc, "out of memory");
+    if (mproc__atomic_load32(&q->closed)) {
+        /* Closed by another thread while this one waited for the lock. */
+        mproc__hlock_unlock(q->put_lock);
+        return mproc__set_error(MPROC_ECLOSED, "the queue is closed");
+    }
     if (timeout > 0 && (timeout = end - mproc_monotonic()) < 0)
         timeout = 0;
     rc = put_locked(q, v, timeout);
     mproc__hlock_unlock(q->put_lock);
+    return rc;
+}
+
+/*
+ * Waits for a free place in a bounded queue: 0 (one is taken);
+ * MPROC_EFULL; MPROC_ESHUTDOWN; MPROC_ECLOSED. The wait is announced in
+ * room_waiters (a full barrier before the state is read), so a shutdown
+ * either is seen here or posts for this put.
+ */
+static int wait_room(mproc_queue_t *q, double timeout)
+{
+    queue_header *h = q->hdr;
+    double end = timeout > 0 ? mproc_monotonic() + timeout : 0;
+    int rc;
+    mproc__atomic_inc32(&h->room_waiters);
+    for (;;) {
+        double slice = ROOM_SLICE_SECONDS;
+        if (mproc__atomic_load32(&h->shutdown) != SHUT_NO) {
+            rc = mproc__set_error(MPROC_ESHUTDOWN, "the queue is shut down");
+            break;
+        }
+        if (mproc__atomic_load32(&q->closed)) {
+            rc = mproc__set_error(MPROC_ECLOSED, "the queue is closed");
+            break;
+        }
+        if (timeout == 0) {
+            slice = 0;
+        } else if (timeout > 0) {
+            double left = end - mproc_monotonic();
+            if (left < slice)
+                slice = left > 0 ? left : 0;
+        }
+        rc = mproc__os_sem_wait(q->room, slice);
+        if (rc != MPROC_ETIMEDOUT)
+            break;
+        if (timeout >= 0 && (timeout == 0 || mproc_monotonic() >= end)) {
+            rc = mproc__set_error(MPROC_EFULL, "the queue is full");
+            break;
+        }
+    }
+    mproc__atomic_dec32(&h->room_waiters);
     return rc;
 }
 
@@ -536,9 +632,7 @@ static int put_locked(mproc_queue_t *q, const mproc_value_t *v, double timeout)
     if (rc != 0)
         return rc;
     if (q->room != NULL) {
-        rc = mproc__os_sem_wait(q->room, timeout);
-        if (rc == MPROC_ETIMEDOUT)
-            return mproc__set_error(MPROC_EFULL, "the queue is full");
+        rc = wait_room(q, timeout);
         if (rc != 0)
             return rc;
     }
@@ -551,7 +645,11 @@ static int put_locked(mproc_queue_t *q, const mproc_value_t *v, double timeout)
         mproc__os_mutex_unlock(q->jlock);
     }
     rc = lock(q->wlock);
-    if (rc == 0) {
+    /* Under the write lock: a shutdown waits for it before SHUT_DRAIN. */
+    if (rc == 0 && mproc__atomic_load32(&h->shutdown) != SHUT_NO) {
+        mproc__os_mutex_unlock(q->wlock);
+        rc = mproc__set_error(MPROC_ESHUTDOWN, "the queue is shut down");
+    } else if (rc == 0) {
         rc = append(q);
         if (rc == 0)
             mproc__atomic_store64(&h->puts, h->puts + 1);
@@ -584,32 +682,56 @@ static int maybe_item(mproc_queue_t *q)
     return q->seen_puts > gets;
 }
 
-/* Waits until an item may be there; 0 or MPROC_ETIMEDOUT. */
+/*
+ * Whether a get may go on: 1 if an item may be there; 0 if it must wait;
+ * MPROC_ESHUTDOWN or MPROC_ECLOSED if it must stop. The state is read
+ * before the positions: once SHUT_DRAIN is seen, every item there will
+ * ever be is visible.
+ */
+static int ready(mproc_queue_t *q)
+{
+    uint32_t st = mproc__atomic_load32(&q->hdr->shutdown);
+    if (st == SHUT_NOW)
+        return MPROC_ESHUTDOWN;
+    if (maybe_item(q))
+        return 1;
+    if (st == SHUT_DRAIN)
+        return MPROC_ESHUTDOWN;
+    if (mproc__atomic_load32(&q->closed))
+        return MPROC_ECLOSED;
+    return 0;
+}
+
+/*
+ * Waits until an item may be there: 0; MPROC_ETIMEDOUT; MPROC_ESHUTDOWN;
+ * MPROC_ECLOSED (another thread closed the handle and woke this one).
+ */
 static int wait_item(mproc_queue_t *q, double timeout)
 {
     queue_header *h = q->hdr;
     double now, spin_end, end;
-    int i;
-    if (maybe_item(q))
-        return 0; /* the common case on a busy queue: no clock read */
+    int i, r;
+    if ((r = ready(q)) != 0)
+        return r > 0 ? 0 : r; /* a busy queue's common case: no clock read */
     now = mproc_monotonic();
     spin_end = now + SPIN_SECONDS;
     end = timeout >= 0 ? now + timeout : 0;
     for (;;) {
         /* Spin briefly: a busy producer is faster than a sleep. */
         for (i = 0;; i++) {
-            if (maybe_item(q))
-                return 0;
+            if ((r = ready(q)) != 0)
+                return r > 0 ? 0 : r;
             if ((i & 63) == 63 && mproc_monotonic() >= spin_end)
                 break;
             if (timeout == 0)
                 return MPROC_ETIMEDOUT;
         }
         mproc__atomic_inc32(&h->waiters);
-        /* Announced (a full barrier): a put from now on posts. */
-        if (maybe_item(q)) {
+        /* Announced (a full barrier): a put or a shutdown from now on
+         * posts. */
+        if ((r = ready(q)) != 0) {
             mproc__atomic_dec32(&h->waiters);
-            return 0;
+            return r > 0 ? 0 : r;
         }
         if (timeout < 0) {
             mproc__os_sem_wait(q->wakeup, MPROC_FOREVER);
@@ -618,7 +740,8 @@ static int wait_item(mproc_queue_t *q, double timeout)
             if (left <= 0 ||
                 mproc__os_sem_wait(q->wakeup, left) == MPROC_ETIMEDOUT) {
                 mproc__atomic_dec32(&h->waiters);
-                return maybe_item(q) ? 0 : MPROC_ETIMEDOUT;
+                r = ready(q);
+                return r > 0 ? 0 : r < 0 ? r : MPROC_ETIMEDOUT;
             }
         }
         mproc__atomic_dec32(&h->waiters);
@@ -641,6 +764,11 @@ int mproc_queue_get(mproc_queue_t *q, mproc_value_t **v, double timeout)
         return mproc__set_error(MPROC_EEMPTY, "the queue is empty");
     if (rc != 0)
         return mproc__set_error(rc, "out of memory");
+    if (mproc__atomic_load32(&q->closed)) {
+        /* Closed by another thread while this one waited for the lock. */
+        mproc__hlock_unlock(q->get_lock);
+        return mproc__set_error(MPROC_ECLOSED, "the queue is closed");
+    }
     rc = get_locked(q, v, timeout, end);
     mproc__hlock_unlock(q->get_lock);
     return rc;
@@ -662,6 +790,10 @@ static int get_locked(mproc_queue_t *q, mproc_value_t **v, double timeout,
         rc = wait_item(q, left);
         if (rc == MPROC_ETIMEDOUT)
             return mproc__set_error(MPROC_EEMPTY, "the queue is empty");
+        if (rc == MPROC_ESHUTDOWN)
+            return mproc__set_error(rc, "the queue is shut down");
+        if (rc == MPROC_ECLOSED)
+            return mproc__set_error(rc, "the queue is closed");
         rc = lock(q->rlock);
         if (rc != 0)
             return rc;
@@ -695,26 +827,161 @@ int mproc_queue_get_nowait(mproc_queue_t *q, mproc_value_t **v)
     return mproc_queue_get(q, v, 0);
 }
 
-size_t mproc_queue_qsize(mproc_queue_t *q)
+/* The approximate number of items. */
+static size_t count(mproc_queue_t *q)
 {
     uint64_t gets = mproc__atomic_load64(&q->hdr->gets);
     uint64_t puts = mproc__atomic_load64(&q->hdr->puts);
     return puts > gets ? (size_t) (puts - gets) : 0;
 }
 
+int mproc_queue_qsize(mproc_queue_t *q, size_t *n)
+{
+    if (mproc__atomic_load32(&q->closed))
+        return mproc__set_error(MPROC_ECLOSED, "the queue is closed");
+    if (q->flags & FLAG_SIMPLE)
+        return mproc__set_error(MPROC_ESTATE,
+                                "a SimpleQueue has no qsize(), as in Python");
+    *n = count(q);
+    return 0;
+}
+
 int mproc_queue_empty(mproc_queue_t *q)
 {
-    return mproc_queue_qsize(q) == 0;
+    if (mproc__atomic_load32(&q->closed))
+        return mproc__set_error(MPROC_ECLOSED, "the queue is closed");
+    return count(q) == 0;
 }
 
 int mproc_queue_full(mproc_queue_t *q)
 {
-    return q->hdr->maxsize > 0 && mproc_queue_qsize(q) >= q->hdr->maxsize;
+    if (mproc__atomic_load32(&q->closed))
+        return mproc__set_error(MPROC_ECLOSED, "the queue is closed");
+    return q->hdr->maxsize > 0 && count(q) >= q->hdr->maxsize;
+}
+
+/*
+ * Takes this handle's get lock while a get of another thread may be
+ * asleep on the wakeup semaphore: that get is woken, again and again
+ * until it returns, since a post may go to a sleeper of another process
+ * instead. The waking get sees why (close or shutdown) and returns.
+ */
+static int take_get_lock(mproc_queue_t *q)
+{
+    int rc;
+    while ((rc = mproc__hlock_lock(q->get_lock, CLOSE_RETRY_SECONDS)) ==
+           MPROC_ETIMEDOUT) {
+        if (mproc__atomic_load32(&q->hdr->waiters) != 0)
+            mproc__os_sem_post(q->wakeup);
+    }
+    return rc;
 }
 
 int mproc_queue_close(mproc_queue_t *q)
 {
-    mproc__atomic_store32(&q->closed, 1);
+    int rc;
+    if (mproc__atomic_cas32(&q->closed, 0, 1) != 0)
+        return 0; /* closed already */
+    /*
+     * This handle's put and get in other threads end first (they see
+     * closed), so that nothing of the segment is in use when it goes.
+     */
+    rc = mproc__hlock_lock(q->put_lock, MPROC_FOREVER);
+    if (rc != 0) {
+        mproc__atomic_store32(&q->closed, 0);
+        return mproc__set_error(rc, "out of memory");
+    }
+    rc = take_get_lock(q);
+    if (rc != 0) {
+        mproc__hlock_unlock(q->put_lock);
+        mproc__atomic_store32(&q->closed, 0);
+        return mproc__set_error(rc, "out of memory");
+    }
+    /*
+     * The segment and the OS objects stay until destroy: a child given the
+     * queue's reference may not have opened it yet (close, then join the
+     * child, is the usual order), and on Windows the named objects go with
+     * their last handle.
+     */
+    mproc__hlock_unlock(q->get_lock);
+    mproc__hlock_unlock(q->put_lock);
+    return 0;
+}
+
+/*
+ * Drops every item left (immediate shutdown): 0 and the count in
+ * *@dropped. The caller holds the handle's get lock; the state is
+ * SHUT_NOW, so no get takes an item any more.
+ */
+static int drop_all(mproc_queue_t *q, uint64_t *dropped)
+{
+    queue_header *h = q->hdr;
+    int rc = lock(q->rlock);
+    *dropped = 0;
+    if (rc != 0)
+        return rc;
+    while (mproc__atomic_load64(&h->puts) > h->gets) {
+        /* A damaged item is dropped as well; only I/O stops the drop. */
+        rc = take(q);
+        if (rc != 0 && rc != MPROC_ECORRUPT)
+            break;
+        rc = 0;
+        mproc__atomic_store64(&h->gets, h->gets + 1);
+        ++*dropped;
+        if (q->room != NULL)
+            mproc__os_sem_post(q->room);
+    }
+    mproc__os_mutex_unlock(q->rlock);
+    return rc;
+}
+
+int mproc_queue_shutdown(mproc_queue_t *q, int immediate)
+{
+    queue_header *h;
+    uint32_t n;
+    int rc;
+    if (mproc__atomic_load32(&q->closed))
+        return mproc__set_error(MPROC_ECLOSED, "the queue is closed");
+    h = q->hdr;
+    mproc__atomic_cas32(&h->shutdown, SHUT_NO, SHUT_PUTS);
+    /*
+     * A put that checked the state before it changed holds the write lock
+     * until its item is published: once the lock is had and given back,
+     * every item there will ever be is in.
+     */
+    rc = lock(q->wlock);
+    if (rc != 0)
+        return rc;
+    mproc__os_mutex_unlock(q->wlock);
+    if (immediate)
+        mproc__atomic_store32(&h->shutdown, SHUT_NOW);
+    else
+        mproc__atomic_cas32(&h->shutdown, SHUT_PUTS, SHUT_DRAIN);
+    /* Every announced sleeper is woken, and none sleeps again. */
+    for (n = mproc__atomic_load32(&h->waiters); n > 0; n--)
+        mproc__os_sem_post(q->wakeup);
+    if (q->room != NULL)
+        for (n = mproc__atomic_load32(&h->room_waiters); n > 0; n--)
+            mproc__os_sem_post(q->room);
+    if (immediate) {
+        uint64_t dropped = 0;
+        rc = take_get_lock(q);
+        if (rc != 0)
+            return mproc__set_error(rc, "out of memory");
+        rc = drop_all(q, &dropped);
+        mproc__hlock_unlock(q->get_lock);
+        /* Python counts the dropped items as done, so join() returns. */
+        if (dropped > 0 && q->jlock != NULL && lock(q->jlock) == 0) {
+            h->unfinished = h->unfinished > dropped
+                                ? h->unfinished - (uint32_t) dropped
+                                : 0;
+            if (h->unfinished == 0)
+                mproc__os_event_set(q->alldone);
+            mproc__os_mutex_unlock(q->jlock);
+        }
+        if (rc != 0)
+            return rc;
+    }
     return 0;
 }
 
@@ -735,9 +1002,11 @@ int mproc_queue_cancel_join_thread(mproc_queue_t *q)
 int mproc_queue_task_done(mproc_queue_t *q)
 {
     int rc;
-    if (q->jlock == NULL)
+    if (!(q->flags & FLAG_JOINABLE))
         return mproc__set_error(MPROC_ESTATE,
                                 "task_done() needs a JoinableQueue");
+    if (mproc__atomic_load32(&q->closed))
+        return mproc__set_error(MPROC_ECLOSED, "the queue is closed");
     rc = lock(q->jlock);
     if (rc != 0)
         return rc;
@@ -754,8 +1023,10 @@ int mproc_queue_task_done(mproc_queue_t *q)
 
 int mproc_queue_join(mproc_queue_t *q, double timeout)
 {
-    if (q->alldone == NULL)
+    if (!(q->flags & FLAG_JOINABLE))
         return mproc__set_error(MPROC_ESTATE, "join() needs a JoinableQueue");
+    if (mproc__atomic_load32(&q->closed))
+        return mproc__set_error(MPROC_ECLOSED, "the queue is closed");
     return mproc__os_event_wait(q->alldone, timeout);
 }
 

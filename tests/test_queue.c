@@ -44,6 +44,14 @@ static mproc_value_t *blob(size_t n, unsigned seed, int compressible)
     return v;
 }
 
+/* The queue's size, or -1000 + the status if qsize fails. */
+static long qsize(mproc_queue_t *q)
+{
+    size_t n = 0;
+    int rc = mproc_queue_qsize(q, &n);
+    return rc < 0 ? -1000 + rc : (long) n;
+}
+
 /* Gets the next item at once and checks it is @want. */
 static void expect_next(mproc_queue_t *q, const mproc_value_t *want)
 {
@@ -63,7 +71,7 @@ static void test_order_and_nowait(void)
     int i;
     o.maxsize = 3;
     CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, &o), 0);
-    CU_ASSERT_TRUE(mproc_queue_empty(q));
+    CU_ASSERT_EQUAL(mproc_queue_empty(q), 1);
     CU_ASSERT_EQUAL(mproc_queue_get_nowait(q, &v), MPROC_EEMPTY);
     CU_ASSERT_PTR_NULL(v);
     CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 0.02), MPROC_EEMPTY);
@@ -72,20 +80,20 @@ static void test_order_and_nowait(void)
         CU_ASSERT_EQUAL(mproc_queue_put(q, item, MPROC_FOREVER), 0);
         mproc_value_free(item);
     }
-    CU_ASSERT_TRUE(mproc_queue_full(q));
-    CU_ASSERT_EQUAL(mproc_queue_qsize(q), 3);
+    CU_ASSERT_EQUAL(mproc_queue_full(q), 1);
+    CU_ASSERT_EQUAL(qsize(q), 3);
     v = mproc_value_str("one too many");
     CU_ASSERT_EQUAL(mproc_queue_put_nowait(q, v), MPROC_EFULL);
     CU_ASSERT_EQUAL(mproc_queue_put(q, v, 0.02), MPROC_EFULL);
     mproc_value_free(v);
-    CU_ASSERT_EQUAL(mproc_queue_qsize(q), 3);
+    CU_ASSERT_EQUAL(qsize(q), 3);
     for (i = 0; i < 3; i++) {
         CU_ASSERT_EQUAL_FATAL(mproc_queue_get(q, &v, MPROC_FOREVER), 0);
         CU_ASSERT_EQUAL(mproc_value_as_int(v), i);
         mproc_value_free(v);
     }
-    CU_ASSERT_TRUE(mproc_queue_empty(q));
-    CU_ASSERT_FALSE(mproc_queue_full(q));
+    CU_ASSERT_EQUAL(mproc_queue_empty(q), 1);
+    CU_ASSERT_EQUAL(mproc_queue_full(q), 0);
     /* close: no more puts or gets through this handle. */
     CU_ASSERT_EQUAL(mproc_queue_join_thread(q), MPROC_ESTATE);
     CU_ASSERT_EQUAL(mproc_queue_close(q), 0);
@@ -106,7 +114,7 @@ static void test_too_big_puts_nothing(void)
     CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, &o), 0);
     CU_ASSERT_EQUAL(mproc_queue_put(q, big, 0), MPROC_ETOOBIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "nothing was put"));
-    CU_ASSERT_EQUAL(mproc_queue_qsize(q), 0);
+    CU_ASSERT_EQUAL(qsize(q), 0);
     CU_ASSERT_EQUAL(mproc_queue_put(q, small, 0), 0);
     CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 0), 0);
     CU_ASSERT_TRUE(mproc_value_equal(v, small));
@@ -140,7 +148,7 @@ static void test_corrupt_item_is_reported_and_skipped(void)
     CU_ASSERT_EQUAL_FATAL(mproc_queue_get(q, &v, 0), 0);
     CU_ASSERT_STRING_EQUAL(mproc_value_as_str(v), "some payload");
     mproc_value_free(v);
-    CU_ASSERT_TRUE(mproc_queue_empty(q));
+    CU_ASSERT_EQUAL(mproc_queue_empty(q), 1);
     mproc_queue_destroy(q);
 }
 
@@ -252,9 +260,9 @@ static void test_producer_that_exits_loses_nothing(void)
                         mproc_value_list_of(3, ref_of(q), mproc_value_int(500),
                                             mproc_value_int(100)))),
                     0);
-    CU_ASSERT_EQUAL(mproc_queue_qsize(q), 500);
+    CU_ASSERT_EQUAL(qsize(q), 500);
     expect_items(q, 0, 500, 100);
-    CU_ASSERT_TRUE(mproc_queue_empty(q));
+    CU_ASSERT_EQUAL(mproc_queue_empty(q), 1);
     mproc_queue_destroy(q);
 }
 
@@ -431,9 +439,9 @@ static void test_simple_queue(void)
     mproc_queue_t *q;
     mproc_value_t *v = mproc_value_str("simple"), *back = NULL;
     CU_ASSERT_EQUAL_FATAL(mproc_simple_queue_create(&q, NULL), 0);
-    CU_ASSERT_TRUE(mproc_queue_empty(q));
+    CU_ASSERT_EQUAL(mproc_queue_empty(q), 1);
     CU_ASSERT_EQUAL(mproc_queue_put(q, v, MPROC_FOREVER), 0);
-    CU_ASSERT_FALSE(mproc_queue_empty(q));
+    CU_ASSERT_EQUAL(mproc_queue_empty(q), 0);
     CU_ASSERT_EQUAL(mproc_queue_get(q, &back, MPROC_FOREVER), 0);
     CU_ASSERT_TRUE(mproc_value_equal(v, back));
     CU_ASSERT_EQUAL(mproc_queue_task_done(q), MPROC_ESTATE);
@@ -487,7 +495,7 @@ static void test_records_through_a_queue(void)
     stranger = mproc_value_record("Stranger", NULL);
     CU_ASSERT_EQUAL(mproc_queue_put(tasks, stranger, 0), MPROC_ENOTREG);
     CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "'Stranger'"));
-    CU_ASSERT_EQUAL(mproc_queue_qsize(tasks), 0);
+    CU_ASSERT_EQUAL(qsize(tasks), 0);
     mproc_value_free(stranger);
     w = harness_start("call_records",
                       mproc_value_list_of(2, ref_of(tasks), ref_of(results)));
@@ -644,16 +652,309 @@ static void test_too_deep_puts_nothing(void)
     CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
     CU_ASSERT_EQUAL(mproc_queue_put(q, deep, 0), MPROC_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "MPROC_VALUE_MAX_DEPTH"));
-    CU_ASSERT_EQUAL(mproc_queue_qsize(q), 0);
+    CU_ASSERT_EQUAL(qsize(q), 0);
     CU_ASSERT_EQUAL(mproc_queue_put(q, small, 0), 0);
     CU_ASSERT_EQUAL(mproc_queue_put(q, limit, 0), 0);
     expect_next(q, small);
     expect_next(q, limit);
-    CU_ASSERT_TRUE(mproc_queue_empty(q));
+    CU_ASSERT_EQUAL(mproc_queue_empty(q), 1);
     mproc_value_free(deep);
     mproc_value_free(limit);
     mproc_value_free(small);
     mproc_queue_destroy(q);
+}
+
+/* ---- close and shutdown ---------------------------------------------- */
+
+typedef int (*queue_ctor)(mproc_queue_t **, const mproc_queue_opts_t *);
+
+static const queue_ctor every_kind[] = {
+    mproc_queue_create, mproc_simple_queue_create, mproc_joinable_queue_create};
+
+static int put_int(mproc_queue_t *q, int64_t i, double timeout)
+{
+    mproc_value_t *v = mproc_value_int(i);
+    int rc = mproc_queue_put(q, v, timeout);
+    mproc_value_free(v);
+    return rc;
+}
+
+/* Gets an integer within @timeout: the integer, or -1000 + the status. */
+static int64_t get_int(mproc_queue_t *q, double timeout)
+{
+    mproc_value_t *v = NULL;
+    int64_t i;
+    int rc = mproc_queue_get(q, &v, timeout);
+    if (rc < 0)
+        return -1000 + rc;
+    i = mproc_value_as_int(v);
+    mproc_value_free(v);
+    return i;
+}
+
+static void test_closed_queue_says_closed(void)
+{
+    size_t k;
+    for (k = 0; k < 3; k++) {
+        mproc_queue_t *q;
+        mproc_value_t *v = NULL, *ref;
+        size_t n = 7;
+        CU_ASSERT_EQUAL_FATAL(every_kind[k](&q, NULL), 0);
+        CU_ASSERT_EQUAL(put_int(q, 1, 0), 0);
+        CU_ASSERT_EQUAL(mproc_queue_empty(q), 0);
+        CU_ASSERT_EQUAL(mproc_queue_full(q), 0);
+        /* Python's SimpleQueue has no qsize(). */
+        CU_ASSERT_EQUAL(mproc_queue_qsize(q, &n), k == 1 ? MPROC_ESTATE : 0);
+        CU_ASSERT_EQUAL(n, k == 1 ? 7 : 1);
+        CU_ASSERT_EQUAL(mproc_queue_close(q), 0);
+        CU_ASSERT_EQUAL(mproc_queue_empty(q), MPROC_ECLOSED);
+        CU_ASSERT_EQUAL(mproc_queue_full(q), MPROC_ECLOSED);
+        n = 7;
+        CU_ASSERT_EQUAL(mproc_queue_qsize(q, &n), MPROC_ECLOSED);
+        CU_ASSERT_EQUAL(n, 7);
+        CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 0), MPROC_ECLOSED);
+        CU_ASSERT_EQUAL(put_int(q, 2, 0), MPROC_ECLOSED);
+        CU_ASSERT_EQUAL(mproc_queue_shutdown(q, 0), MPROC_ECLOSED);
+        CU_ASSERT_EQUAL(mproc_queue_task_done(q),
+                        k == 2 ? MPROC_ECLOSED : MPROC_ESTATE);
+        CU_ASSERT_EQUAL(mproc_queue_join(q, 0),
+                        k == 2 ? MPROC_ECLOSED : MPROC_ESTATE);
+        ref = NULL;
+        CU_ASSERT_EQUAL(mproc_queue_export(q, &ref), MPROC_ECLOSED);
+        CU_ASSERT_PTR_NULL(ref);
+        /* Closing twice is fine. */
+        CU_ASSERT_EQUAL(mproc_queue_close(q), 0);
+        CU_ASSERT_EQUAL(mproc_queue_join_thread(q), 0);
+        mproc_queue_destroy(q);
+    }
+}
+
+static void test_close_then_destroy_lets_go_once(void)
+{
+    mproc_queue_t *q, *other;
+    mproc_value_t *ref;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    ref = ref_of(q);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_import(&other, ref), 0);
+    CU_ASSERT_EQUAL(put_int(q, 1, 0), 0);
+    CU_ASSERT_EQUAL(mproc_queue_close(q), 0);
+    /* One use of the queue is let go of, not two. */
+    mproc_queue_destroy(q);
+    /* What q put stays, and the other handle goes on working. */
+    CU_ASSERT_EQUAL(get_int(other, 5), 1);
+    CU_ASSERT_EQUAL(put_int(other, 2, 0), 0);
+    CU_ASSERT_EQUAL(get_int(other, 5), 2);
+    CU_ASSERT_EQUAL(mproc_queue_close(other), 0);
+    mproc_queue_destroy(other);
+    /* The last user has let go: nothing of the queue is left. */
+    CU_ASSERT_EQUAL(mproc_queue_import(&other, ref), MPROC_ENOTFOUND);
+#if defined(__linux__)
+    {
+        char path[128];
+        char *left;
+        snprintf(path, sizeof path, "/dev/shm/%s",
+                 mproc_value_as_str(mproc_value_at(mproc__ref_fields(ref), 0)));
+        left = harness_read_file(path);
+        CU_ASSERT_PTR_NULL(left);
+        free(left);
+    }
+#endif
+    mproc_value_free(ref);
+}
+
+/* args: queue, replies: echoes two items, then puts and gets its own. */
+static void echo_twice(const mproc_value_t *args)
+{
+    mproc_queue_t *q = queue_arg(args, 0), *r = queue_arg(args, 1);
+    int i;
+    for (i = 0; i < 2; i++)
+        CHILD_ASSERT(put_int(r, get_int(q, 30), 0) == 0);
+    /* The parent has closed its handle by now: this one still works. */
+    CHILD_ASSERT(put_int(q, 3, 0) == 0);
+    CHILD_ASSERT(get_int(q, 30) == 3);
+}
+MPROC_TARGET(echo_twice)
+
+static void test_close_leaves_other_processes_alone(void)
+{
+    mproc_queue_t *q, *r;
+    mproc_value_t *ref;
+    mproc_process_t *p;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&r, NULL), 0);
+    ref = ref_of(q);
+    p = harness_start("echo_twice",
+                      mproc_value_list_of(2, ref_of(q), ref_of(r)));
+    CU_ASSERT_EQUAL(put_int(q, 1, 0), 0);
+    /* The child has its own handle once it echoes. */
+    CU_ASSERT_EQUAL(get_int(r, 30), 1);
+    CU_ASSERT_EQUAL(put_int(q, 2, 0), 0);
+    CU_ASSERT_EQUAL(mproc_queue_close(q), 0);
+    /* The item put before close reaches the child. */
+    CU_ASSERT_EQUAL(get_int(r, 30), 2);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
+    mproc_queue_destroy(q);
+    /* The child was the last user: nothing of the queue is left. */
+    CU_ASSERT_EQUAL(mproc_queue_import(&q, ref), MPROC_ENOTFOUND);
+    mproc_value_free(ref);
+    mproc_queue_destroy(r);
+}
+
+static void test_shutdown_drains_then_fails(void)
+{
+    size_t k;
+    for (k = 0; k < 3; k++) {
+        mproc_queue_t *q;
+        mproc_queue_opts_t o = {0};
+        o.maxsize = 5;
+        CU_ASSERT_EQUAL_FATAL(every_kind[k](&q, &o), 0);
+        CU_ASSERT_EQUAL(put_int(q, 1, 0), 0);
+        CU_ASSERT_EQUAL(put_int(q, 2, 0), 0);
+        CU_ASSERT_EQUAL(mproc_queue_shutdown(q, 0), 0);
+        CU_ASSERT_EQUAL(put_int(q, 3, 0), MPROC_ESHUTDOWN);
+        CU_ASSERT_EQUAL(put_int(q, 3, 5), MPROC_ESHUTDOWN);
+        CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "shut down"));
+        CU_ASSERT_EQUAL(mproc_queue_empty(q), 0);
+        CU_ASSERT_EQUAL(get_int(q, 0), 1);
+        CU_ASSERT_EQUAL(get_int(q, 5), 2);
+        /* Drained: gets fail at once instead of waiting. */
+        CU_ASSERT_EQUAL(get_int(q, 0), -1000 + MPROC_ESHUTDOWN);
+        CU_ASSERT_EQUAL(get_int(q, 5), -1000 + MPROC_ESHUTDOWN);
+        CU_ASSERT_EQUAL(get_int(q, MPROC_FOREVER), -1000 + MPROC_ESHUTDOWN);
+        CU_ASSERT_EQUAL(mproc_queue_empty(q), 1);
+        CU_ASSERT_EQUAL(mproc_queue_shutdown(q, 0), 0);
+        if (k == 2) {
+            CU_ASSERT_EQUAL(mproc_queue_task_done(q), 0);
+            CU_ASSERT_EQUAL(mproc_queue_task_done(q), 0);
+            CU_ASSERT_EQUAL(mproc_queue_join(q, 5), 0);
+        }
+        mproc_queue_destroy(q);
+    }
+}
+
+static void test_shutdown_immediate_drops_the_rest(void)
+{
+    size_t k;
+    for (k = 0; k < 3; k++) {
+        mproc_queue_t *q;
+        int i;
+        CU_ASSERT_EQUAL_FATAL(every_kind[k](&q, NULL), 0);
+        for (i = 0; i < 3; i++)
+            CU_ASSERT_EQUAL(put_int(q, i, 0), 0);
+        CU_ASSERT_EQUAL(get_int(q, 0), 0);
+        CU_ASSERT_EQUAL(mproc_queue_shutdown(q, 1), 0);
+        CU_ASSERT_EQUAL(mproc_queue_empty(q), 1);
+        CU_ASSERT_EQUAL(get_int(q, 5), -1000 + MPROC_ESHUTDOWN);
+        CU_ASSERT_EQUAL(put_int(q, 9, 0), MPROC_ESHUTDOWN);
+        if (k != 1)
+            CU_ASSERT_EQUAL(qsize(q), 0);
+        if (k == 2) {
+            /* The dropped items count as done; the one taken does not. */
+            CU_ASSERT_EQUAL(mproc_queue_join(q, 0), MPROC_ETIMEDOUT);
+            CU_ASSERT_EQUAL(mproc_queue_task_done(q), 0);
+            CU_ASSERT_EQUAL(mproc_queue_join(q, 5), 0);
+            CU_ASSERT_EQUAL(mproc_queue_task_done(q), MPROC_ETOOMANY);
+        }
+        mproc_queue_destroy(q);
+    }
+}
+
+/*
+ * args: queue, replies, n: gets n items, says so, then gets until the
+ * queue is shut down and says what ended it.
+ */
+static void get_until_shutdown(const mproc_value_t *args)
+{
+    mproc_queue_t *q = queue_arg(args, 0), *r = queue_arg(args, 1);
+    int64_t n = mproc_value_as_int(mproc_value_at(args, 2)), i, got;
+    for (i = 0; i < n; i++)
+        CHILD_ASSERT(get_int(q, 30) == i);
+    CHILD_ASSERT(put_int(r, n, 0) == 0);
+    /* Blocks until the shutdown; 30 s only so that a regression fails. */
+    got = get_int(q, 30);
+    CHILD_ASSERT(put_int(r, got, 0) == 0);
+}
+MPROC_TARGET(get_until_shutdown)
+
+/* args: bounded queue of 1, replies: fills it, says so, then blocks. */
+static void put_until_shutdown(const mproc_value_t *args)
+{
+    mproc_queue_t *q = queue_arg(args, 0), *r = queue_arg(args, 1);
+    CHILD_ASSERT(put_int(q, 1, 0) == 0);
+    CHILD_ASSERT(put_int(r, 1, 0) == 0);
+    CHILD_ASSERT(put_int(r, -1000 + put_int(q, 2, 30), 0) == 0);
+}
+MPROC_TARGET(put_until_shutdown)
+
+static void test_shutdown_wakes_other_processes(void)
+{
+    size_t k;
+    for (k = 0; k < 3; k++) {
+        mproc_queue_t *q, *r;
+        mproc_process_t *p;
+        int i;
+        CU_ASSERT_EQUAL_FATAL(every_kind[k](&q, NULL), 0);
+        CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&r, NULL), 0);
+        p = harness_start(
+            "get_until_shutdown",
+            mproc_value_list_of(3, ref_of(q), ref_of(r), mproc_value_int(4)));
+        for (i = 0; i < 4; i++)
+            CU_ASSERT_EQUAL(put_int(q, i, 0), 0);
+        CU_ASSERT_EQUAL(get_int(r, 30), 4);
+        CU_ASSERT_EQUAL(mproc_queue_shutdown(q, 0), 0);
+        CU_ASSERT_EQUAL(get_int(r, 30), -1000 + MPROC_ESHUTDOWN);
+        CU_ASSERT_EQUAL(harness_join_code(p), 0);
+        mproc_queue_destroy(q);
+        mproc_queue_destroy(r);
+    }
+    /* A put blocked on a full bounded queue wakes up too. */
+    for (k = 0; k < 3; k += 2) {
+        mproc_queue_t *q, *r;
+        mproc_queue_opts_t o = {0};
+        mproc_process_t *p;
+        o.maxsize = 1;
+        CU_ASSERT_EQUAL_FATAL(every_kind[k](&q, &o), 0);
+        CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&r, NULL), 0);
+        p = harness_start("put_until_shutdown",
+                          mproc_value_list_of(2, ref_of(q), ref_of(r)));
+        CU_ASSERT_EQUAL(get_int(r, 30), 1);
+        CU_ASSERT_EQUAL(mproc_queue_shutdown(q, 0), 0);
+        CU_ASSERT_EQUAL(get_int(r, 30), -1000 + MPROC_ESHUTDOWN);
+        CU_ASSERT_EQUAL(harness_join_code(p), 0);
+        CU_ASSERT_EQUAL(get_int(q, 0), 1);
+        CU_ASSERT_EQUAL(get_int(q, 0), -1000 + MPROC_ESHUTDOWN);
+        mproc_queue_destroy(q);
+        mproc_queue_destroy(r);
+    }
+}
+
+/* args: go, queue: waits for go, then shuts the queue down. */
+static void shut_down_on_go(const mproc_value_t *args)
+{
+    mproc_queue_t *go = queue_arg(args, 0), *q = queue_arg(args, 1);
+    CHILD_ASSERT(get_int(go, 30) == 1);
+    CHILD_ASSERT(mproc_queue_shutdown(q, 0) == 0);
+}
+MPROC_TARGET(shut_down_on_go)
+
+static void test_blocked_get_woken_by_another_process(void)
+{
+    size_t k;
+    for (k = 0; k < 3; k++) {
+        mproc_queue_t *q, *go;
+        mproc_process_t *p;
+        CU_ASSERT_EQUAL_FATAL(every_kind[k](&q, NULL), 0);
+        CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&go, NULL), 0);
+        p = harness_start("shut_down_on_go",
+                          mproc_value_list_of(2, ref_of(go), ref_of(q)));
+        CU_ASSERT_EQUAL(put_int(go, 1, 0), 0);
+        /* 30 s only so that a regression fails instead of hanging. */
+        CU_ASSERT_EQUAL(get_int(q, 30), -1000 + MPROC_ESHUTDOWN);
+        CU_ASSERT_EQUAL(harness_join_code(p), 0);
+        CU_ASSERT_EQUAL(put_int(q, 1, 0), MPROC_ESHUTDOWN);
+        mproc_queue_destroy(q);
+        mproc_queue_destroy(go);
+    }
 }
 
 static const harness_test tests[] = {
@@ -677,6 +978,17 @@ static const harness_test tests[] = {
     {"objects sent through a queue", test_objects_sent_through_a_queue, 0},
     {"bad reference", test_bad_reference, 0},
     {"queue reference opens once", test_queue_reference_opens_once, 0},
+    {"closed queue says closed", test_closed_queue_says_closed, 0},
+    {"close then destroy lets go once", test_close_then_destroy_lets_go_once,
+     0},
+    {"close leaves other processes alone",
+     test_close_leaves_other_processes_alone, 0},
+    {"shutdown drains then fails", test_shutdown_drains_then_fails, 0},
+    {"shutdown immediate drops the rest",
+     test_shutdown_immediate_drops_the_rest, 0},
+    {"shutdown wakes other processes", test_shutdown_wakes_other_processes, 0},
+    {"blocked get woken by another process",
+     test_blocked_get_woken_by_another_process, 0},
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)

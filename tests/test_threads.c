@@ -203,7 +203,7 @@ static void many_threads_on_one_queue(int joinable)
         }
     if (joinable)
         CU_ASSERT_EQUAL(mproc_queue_join(q, 10), 0);
-    CU_ASSERT_TRUE(mproc_queue_empty(q));
+    CU_ASSERT_EQUAL(mproc_queue_empty(q), 1);
     free(seen);
     mproc_queue_destroy(q);
 }
@@ -265,7 +265,7 @@ static void test_puts_and_gets_at_once_on_one_queue(void)
         total += a[i].got;
     }
     CU_ASSERT_EQUAL(total, NTHREADS * PER_PRODUCER);
-    CU_ASSERT_TRUE(mproc_queue_empty(q));
+    CU_ASSERT_EQUAL(mproc_queue_empty(q), 1);
     free(seen);
     mproc_queue_destroy(q);
 }

@@ -77,7 +77,8 @@ extern "C" {
     XX(EEXIST, -28, "the name exists already")                                 \
     XX(EEMPTY, -29, "the queue is empty")                                      \
     XX(EFULL, -30, "the queue is full")                                        \
-    XX(ETOOSHORT, -31, "the buffer is too short for the message")
+    XX(ETOOSHORT, -31, "the buffer is too short for the message")              \
+    XX(ESHUTDOWN, -32, "the queue is shut down")
 
 /** The status codes as enum constants, e.g. MPROC_EINVAL. */
 enum mproc_errno_e {

@@ -68,7 +68,8 @@ MPROC_API int mproc_joinable_queue_create(mproc_queue_t **q,
  * bounded queue (0: put_nowait).
  * @return 0; MPROC_EFULL, the put's timeout code (Python's Full): the
  * queue stayed full for @p timeout seconds; MPROC_ETOOBIG (nothing is put);
- * MPROC_ECLOSED after mproc_queue_close(); MPROC_ENOTREG for an unregistered
+ * MPROC_ECLOSED after mproc_queue_close(); MPROC_ESHUTDOWN after
+ * mproc_queue_shutdown(); MPROC_ENOTREG for an unregistered
  * record type; MPROC_EINVAL for a value nested deeper than
  * MPROC_VALUE_MAX_DEPTH (nothing is put).
  */
@@ -79,7 +80,7 @@ MPROC_API int mproc_queue_put(mproc_queue_t *q, const mproc_value_t *v,
  * get_nowait). The caller frees *@p v.
  * @return 0; MPROC_EEMPTY, the get's timeout code (Python's Empty): no item
  * arrived within @p timeout seconds; MPROC_ECORRUPT for a damaged item;
- * MPROC_ECLOSED.
+ * MPROC_ECLOSED; MPROC_ESHUTDOWN once the queue is shut down and drained.
  *
  * MPROC_ECORRUPT is the return rule's one stated exception (see
  * mproc/error.h): the get fails and yet drops the damaged item, so the
@@ -92,17 +93,50 @@ MPROC_API int mproc_queue_get(mproc_queue_t *q, mproc_value_t **v,
 MPROC_API int mproc_queue_put_nowait(mproc_queue_t *q, const mproc_value_t *v);
 /** get with timeout 0. */
 MPROC_API int mproc_queue_get_nowait(mproc_queue_t *q, mproc_value_t **v);
-/** The approximate number of items. */
-MPROC_API size_t mproc_queue_qsize(mproc_queue_t *q);
-/** Whether the queue is empty (1) or not (0). */
+/**
+ * The approximate number of items, in *@p n.
+ * @return 0; MPROC_ECLOSED after mproc_queue_close(); MPROC_ESTATE for a
+ * SimpleQueue, which has no qsize() in Python either (*@p n is left alone
+ * on failure).
+ */
+MPROC_API int mproc_queue_qsize(mproc_queue_t *q, size_t *n);
+/**
+ * Whether the queue is empty (approximately, as in Python).
+ * @return 1 if empty; 0 if not; MPROC_ECLOSED after mproc_queue_close().
+ */
 MPROC_API int mproc_queue_empty(mproc_queue_t *q);
-/** Whether a bounded queue is full (1) or not (0). */
+/**
+ * Whether a bounded queue is full (approximately, as in Python).
+ * @return 1 if full; 0 if not (always for an unbounded queue or a
+ * SimpleQueue); MPROC_ECLOSED after mproc_queue_close().
+ */
 MPROC_API int mproc_queue_full(mproc_queue_t *q);
 /**
- * Says this process puts and gets no more through this handle: later calls
- * give MPROC_ECLOSED. Items already put stay in the queue.
+ * Says this process puts and gets no more through this handle. Items
+ * already put stay in the queue for other processes and handles, which go
+ * on working. The handle keeps its use of the queue until
+ * mproc_queue_destroy(), so that a child given the queue's reference can
+ * still open it after the parent closed. A put or get of another
+ * thread on this handle returns MPROC_ECLOSED first (a get waiting for an
+ * item is woken); other calls on the handle must not run during close.
+ * Every later call but destroy, close and join_thread gives MPROC_ECLOSED.
+ * @return 0, also when the handle is closed already; MPROC_ENOMEM (in a
+ * fork child short of memory; the handle stays open).
  */
 MPROC_API int mproc_queue_close(mproc_queue_t *q);
+/**
+ * Python 3.13's Queue.shutdown(), for every queue kind and in every process
+ * that uses the queue (the state lives in the queue): from now on puts fail
+ * with MPROC_ESHUTDOWN, and gets take what is left and then fail with
+ * MPROC_ESHUTDOWN instead of waiting. Puts and gets blocked in any process
+ * or thread wake up and fail so. With @p immediate nonzero the items left
+ * are dropped and gets fail at once; a JoinableQueue counts the dropped
+ * items as done, so that join() returns once the items already taken are
+ * done. Shutting down again is allowed (0).
+ * @return 0; MPROC_ECLOSED after mproc_queue_close(); MPROC_EOS if the
+ * dropped items' spill file cannot be read (the queue is shut down).
+ */
+MPROC_API int mproc_queue_shutdown(mproc_queue_t *q, int immediate);
 /**
  * Python's join_thread(): waits until everything this process put is in
  * the shared queue, which is always so when a put returns.
@@ -114,19 +148,23 @@ MPROC_API int mproc_queue_cancel_join_thread(mproc_queue_t *q);
 /**
  * Marks one item taken with get as done (JoinableQueue).
  * @return 0; MPROC_ETOOMANY if called more often than items were put;
- * MPROC_ESTATE for a queue that is not joinable.
+ * MPROC_ESTATE for a queue that is not joinable; MPROC_ECLOSED.
  */
 MPROC_API int mproc_queue_task_done(mproc_queue_t *q);
 /**
  * Waits until every item put has been marked done (JoinableQueue), at
- * most @p timeout seconds. @return 0; MPROC_ETIMEDOUT; MPROC_ESTATE.
+ * most @p timeout seconds. @return 0; MPROC_ETIMEDOUT; MPROC_ESTATE;
+ * MPROC_ECLOSED.
  */
 MPROC_API int mproc_queue_join(mproc_queue_t *q, double timeout);
-/** Frees this process's handle; the last user's destroy removes the queue. */
+/**
+ * Frees this process's handle, closed or not; the last user's destroy
+ * removes the queue.
+ */
 MPROC_API void mproc_queue_destroy(mproc_queue_t *q);
 /**
  * A reference to @p q, to pass to another process: a new value, or NULL
- * with mproc_last_error() set (a NULL queue; out of memory).
+ * with mproc_last_error() set (a NULL queue; a closed one; out of memory).
  */
 MPROC_API mproc_value_t *mproc_value_queue(const mproc_queue_t *q);
 /**
@@ -140,7 +178,7 @@ MPROC_API mproc_value_t *mproc_value_queue(const mproc_queue_t *q);
 MPROC_API int mproc_value_to_queue(const mproc_value_t *v, mproc_queue_t **out);
 /**
  * mproc_value_queue() as a status, kept for one release.
- * @return 0; MPROC_EINVAL; MPROC_EFORKONLY; MPROC_ENOMEM.
+ * @return 0; MPROC_EINVAL; MPROC_EFORKONLY; MPROC_ECLOSED; MPROC_ENOMEM.
  */
 MPROC_API int mproc_queue_export(const mproc_queue_t *q, mproc_value_t **ref);
 /**
