@@ -116,6 +116,24 @@ static void test_restart_after_the_server_dies(void)
     CU_ASSERT_NOT_EQUAL(mproc__forkserver_pid(), pid);
 }
 
+static void test_server_ignores_sigint_and_sigterm(void)
+{
+    long pid;
+    CU_ASSERT_EQUAL_FATAL(mproc__forkserver_ensure(), 0);
+    pid = mproc__forkserver_pid();
+    CU_ASSERT_FATAL(pid > 0);
+    /*
+     * A Ctrl-C or a kill meant for the program must not take its server
+     * down. The request below is served only after the server has taken
+     * both signals, so a server they kill would be a new one.
+     */
+    CU_ASSERT_EQUAL(kill((pid_t) pid, SIGINT), 0);
+    CU_ASSERT_EQUAL(kill((pid_t) pid, SIGTERM), 0);
+    expect_child_works();
+    CU_ASSERT_EQUAL(mproc__forkserver_pid(), pid);
+    CU_ASSERT_EQUAL(kill((pid_t) pid, 0), 0);
+}
+
 static void test_server_exits_with_its_program(void)
 {
     char *path = harness_temp_path("fs"), *text, sock[256];
@@ -150,6 +168,8 @@ static const harness_test tests[] = {
     {"private directory", test_private_directory, 0},
     {"restart after the server dies", test_restart_after_the_server_dies, 0},
     {"server exits with its program", test_server_exits_with_its_program, 0},
+    {"server ignores SIGINT and SIGTERM",
+     test_server_ignores_sigint_and_sigterm, 0},
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)

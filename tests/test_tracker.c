@@ -149,7 +149,10 @@ static int count_new(const char *before, const char *now, const char *still)
     return n;
 }
 
-static void test_killed_tree_leaves_nothing(void)
+/* What to do to the tracker before the tree is killed. */
+enum { TRACKER_LEFT_ALONE, TRACKER_SIGNALLED };
+
+static void kill_tree_and_check(int what)
 {
     mproc_sync_opts_t o = {.fork_only = 1};
     mproc_process_t *root;
@@ -176,6 +179,14 @@ static void test_killed_tree_leaves_nothing(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(before);
     CU_ASSERT_PTR_NOT_NULL_FATAL(during);
     CU_ASSERT(count_new(before, during, NULL) >= 5);
+    if (what == TRACKER_SIGNALLED) {
+        /*
+         * What a Ctrl-C in the program's terminal or a kill of the program
+         * sends: the tracker must take both and still do its work.
+         */
+        CU_ASSERT_EQUAL(kill((pid_t) tracker, SIGINT), 0);
+        CU_ASSERT_EQUAL(kill((pid_t) tracker, SIGTERM), 0);
+    }
     /* The whole tree, at once, with no chance to clean up. */
     kill((pid_t) grandchild, SIGKILL);
     CU_ASSERT_EQUAL(mproc_process_kill(root), 0);
@@ -200,8 +211,20 @@ static void test_killed_tree_leaves_nothing(void)
     free(path);
 }
 
+static void test_killed_tree_leaves_nothing(void)
+{
+    kill_tree_and_check(TRACKER_LEFT_ALONE);
+}
+
+static void test_tracker_ignores_sigint_and_sigterm(void)
+{
+    kill_tree_and_check(TRACKER_SIGNALLED);
+}
+
 static const harness_test tests[] = {
     {"killed tree leaves nothing", test_killed_tree_leaves_nothing, 0},
+    {"tracker ignores SIGINT and SIGTERM",
+     test_tracker_ignores_sigint_and_sigterm, 0},
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)
