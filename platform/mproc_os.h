@@ -451,9 +451,10 @@ int mproc__os_reap(long *pid, int *exitcode);
 void mproc__os_reaper_forget(void);
 
 /*
- * Ignores (@ignore) the terminal's interrupt (SIGINT on Unix), or restores
- * its default action: a Ctrl-C meant for the program must not kill a
- * server that the program's own children need.
+ * Ignores (@ignore) the terminal's interrupt and the request to terminate
+ * (SIGINT and SIGTERM on Unix), or restores their default actions: a
+ * Ctrl-C or a kill meant for the program must not kill a server that the
+ * program's own children need.
  */
 void mproc__os_ignore_interrupts(int ignore);
 

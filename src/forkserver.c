@@ -334,6 +334,11 @@ void mproc__forkserver_main(int argc, char **argv)
         no_fork();
         serve_fail("cannot serve");
     }
+    /*
+     * A Ctrl-C or a kill meant for the program must not kill its server;
+     * first of all, so that one sent while it starts does not either.
+     */
+    mproc__os_ignore_interrupts(1);
     if (argc != 4 || mproc__os_fd_parse(argv[2], &alive_r) != 0 ||
         mproc__os_fd_parse(argv[3], &listener) != 0)
         serve_fail("malformed command line");
@@ -345,8 +350,6 @@ void mproc__forkserver_main(int argc, char **argv)
     path[plen] = '\0';
     if (mproc__os_reaper_init(&reaper) != 0)
         serve_fail("cannot watch for ended children");
-    /* A Ctrl-C meant for the program must not kill its server. */
-    mproc__os_ignore_interrupts(1);
 
     for (;;) {
         mproc__os_wait_item_t items[3] = {

@@ -79,7 +79,14 @@ void mproc__os_reaper_forget(void)
 
 void mproc__os_ignore_interrupts(int ignore)
 {
+    /*
+     * Both, as Python's resource tracker does: SIGINT is what a Ctrl-C in
+     * the program's terminal sends to the whole foreground group, SIGTERM
+     * what a kill of the program sends; either would otherwise take the
+     * server down with whatever disposition the parent's shell left.
+     */
     signal(SIGINT, ignore ? SIG_IGN : SIG_DFL);
+    signal(SIGTERM, ignore ? SIG_IGN : SIG_DFL);
 }
 
 void mproc__os_detach_signals(void)
