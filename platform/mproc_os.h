@@ -540,7 +540,11 @@ int mproc__os_tracker_adopt(const char *address);
  */
 typedef struct mproc__os_spill mproc__os_spill_t;
 
-/* Opens @name, creating it (empty) if @create; MPROC_ENOTFOUND otherwise. */
+/*
+ * Opens @name, or with @create makes it (empty): MPROC_EEXIST if it exists
+ * already, since it is never adopted. An open of a missing file answers
+ * MPROC_ENOTFOUND, one of another user's (Unix) MPROC_EAUTH.
+ */
 int mproc__os_spill_open(mproc__os_spill_t **s, const char *name, int create);
 /* Writes / reads exactly @n bytes at @offset. */
 int mproc__os_spill_write(mproc__os_spill_t *s, uint64_t offset,
