@@ -1,6 +1,8 @@
 /*
  * The resource tracker (Unix): when a whole process tree that holds named
- * objects is killed with SIGKILL, nothing of it remains in /dev/shm.
+ * objects is killed with SIGKILL, nothing of it remains in /dev/shm: not
+ * when the tracker was sent SIGINT and SIGTERM first, and not when it was
+ * killed itself and replaced.
  *
  * This suite's own process never creates a named object, so the tree it
  * starts has a tracker of its own, which must outlive the tree.
@@ -39,8 +41,12 @@ static void tree_grandchild(const mproc_value_t *args)
 }
 MPROC_TARGET(tree_grandchild)
 
-/* The parent's fork-only event: the tree says "ready" through memory. */
-static mproc_event_t *g_ready;
+/*
+ * The parent's fork-only events: the tree says "ready" through memory;
+ * after the tracker is killed, "go" asks the root for one more named
+ * object, and "again" says it has made it.
+ */
+static mproc_event_t *g_ready, *g_go, *g_again;
 
 /*
  * Creates several named objects, starts a spawned grandchild that opens
@@ -79,6 +85,16 @@ static void tree_root(const mproc_value_t *args)
             mproc__unix_tracker_pid());
     fclose(f);
     mproc_event_set(g_ready);
+    if (g_go != NULL && mproc_event_wait(g_go, 60) == 0) {
+        mproc_lock_t *more;
+        /* The first named-object call since the tracker was killed. */
+        if (mproc_lock_create(&more, NULL) != 0)
+            mproc_exit(6);
+        f = fopen(mproc_value_as_str(mproc_value_at(args, 0)), "w");
+        fprintf(f, "%ld\n", mproc__unix_tracker_pid());
+        fclose(f);
+        mproc_event_set(g_again);
+    }
     for (;;)
         mproc_sleep(60);
 }
@@ -150,7 +166,7 @@ static int count_new(const char *before, const char *now, const char *still)
 }
 
 /* What to do to the tracker before the tree is killed. */
-enum { TRACKER_LEFT_ALONE, TRACKER_SIGNALLED };
+enum { TRACKER_LEFT_ALONE, TRACKER_SIGNALLED, TRACKER_KILLED };
 
 static void kill_tree_and_check(int what)
 {
@@ -163,6 +179,10 @@ static void kill_tree_and_check(int what)
     int code = 0;
 
     CU_ASSERT_EQUAL_FATAL(mproc_event_create(&g_ready, &o), 0);
+    if (what == TRACKER_KILLED) {
+        CU_ASSERT_EQUAL_FATAL(mproc_event_create(&g_go, &o), 0);
+        CU_ASSERT_EQUAL_FATAL(mproc_event_create(&g_again, &o), 0);
+    }
     po.target = "tree_root";
     po.method = MPROC_START_FORK;
     po.args = mproc_value_list_of(1, mproc_value_str(path));
@@ -187,6 +207,27 @@ static void kill_tree_and_check(int what)
         CU_ASSERT_EQUAL(kill((pid_t) tracker, SIGINT), 0);
         CU_ASSERT_EQUAL(kill((pid_t) tracker, SIGTERM), 0);
     }
+    if (what == TRACKER_KILLED) {
+        long replacement = 0;
+        char *again;
+        /*
+         * The tracker dies with every name registered: the root's next
+         * named object starts a replacement, which must learn them all.
+         */
+        CU_ASSERT_EQUAL(kill((pid_t) tracker, SIGKILL), 0);
+        CU_ASSERT_TRUE(wait_pid_gone(tracker));
+        mproc_event_set(g_go);
+        CU_ASSERT_EQUAL_FATAL(mproc_event_wait(g_again, 15), 0);
+        again = harness_read_file(path);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(again);
+        CU_ASSERT_EQUAL(sscanf(again, "%ld", &replacement), 1);
+        CU_ASSERT(replacement > 0 && replacement != tracker);
+        tracker = replacement;
+        free(again);
+        free(during);
+        during = list_shm();
+        CU_ASSERT_PTR_NOT_NULL_FATAL(during);
+    }
     /* The whole tree, at once, with no chance to clean up. */
     kill((pid_t) grandchild, SIGKILL);
     CU_ASSERT_EQUAL(mproc_process_kill(root), 0);
@@ -206,6 +247,11 @@ static void kill_tree_and_check(int what)
 
     mproc_process_destroy(root);
     mproc_event_destroy(g_ready);
+    if (g_go != NULL) {
+        mproc_event_destroy(g_go);
+        mproc_event_destroy(g_again);
+        g_go = g_again = NULL;
+    }
     free(text);
     remove(path);
     free(path);
@@ -221,10 +267,17 @@ static void test_tracker_ignores_sigint_and_sigterm(void)
     kill_tree_and_check(TRACKER_SIGNALLED);
 }
 
+static void test_killed_tracker_is_replaced_with_what_it_knew(void)
+{
+    kill_tree_and_check(TRACKER_KILLED);
+}
+
 static const harness_test tests[] = {
     {"killed tree leaves nothing", test_killed_tree_leaves_nothing, 0},
     {"tracker ignores SIGINT and SIGTERM",
      test_tracker_ignores_sigint_and_sigterm, 0},
+    {"killed tracker is replaced with what it knew",
+     test_killed_tracker_is_replaced_with_what_it_knew, 0},
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)
