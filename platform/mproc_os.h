@@ -529,6 +529,23 @@ int mproc__os_untrack(const char *name);
 const char *mproc__os_tracker_address(void);
 int mproc__os_tracker_adopt(const char *address);
 
+/*
+ * The tracker's journal (Unix): a file of "R <name>" and "U <name>" lines
+ * beside its listener at @listener_path, in the listener's private
+ * directory, so that a tracker that replaces a killed one can learn what
+ * it knew. Open makes it (empty) for appending; replace swaps in @n bytes
+ * of @data at once and makes *@fd (closed by it) the new file's; take
+ * reads a dead tracker's journal, only if its directory is private and
+ * ours, and removes its files and directory (a malloc'd string, NULL if
+ * there is none); remove deletes the journal of a tracker that finishes.
+ * Windows has no tracker: MPROC_ENOTSUP, NULL, nothing.
+ */
+int mproc__os_journal_open(const char *listener_path, mproc__os_fd_t *fd);
+int mproc__os_journal_replace(const char *listener_path, const void *data,
+                              size_t n, mproc__os_fd_t *fd);
+char *mproc__os_journal_take(const char *listener_path);
+void mproc__os_journal_remove(const char *listener_path);
+
 /* ---- spill files ----------------------------------------------------- */
 
 /*
