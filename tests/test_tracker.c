@@ -80,6 +80,19 @@ static void tree_root(const mproc_value_t *args)
     }
     if (mproc_event_wait(ready_b, 15) != 0)
         mproc_exit(5);
+    /*
+     * With args[1] set: many names come and go first, so that the
+     * tracker's journal has been rewritten before the tracker is killed.
+     */
+    if (mproc_value_as_int(mproc_value_at(args, 1)) != 0) {
+        int i;
+        for (i = 0; i < 1500; i++) {
+            mproc_lock_t *churn;
+            if (mproc_lock_create(&churn, NULL) != 0)
+                mproc_exit(7);
+            mproc_lock_destroy(churn);
+        }
+    }
     f = fopen(mproc_value_as_str(mproc_value_at(args, 0)), "w");
     fprintf(f, "%ld %ld %ld\n", mproc__os_getpid(), mproc_process_pid(g),
             mproc__unix_tracker_pid());
@@ -166,7 +179,12 @@ static int count_new(const char *before, const char *now, const char *still)
 }
 
 /* What to do to the tracker before the tree is killed. */
-enum { TRACKER_LEFT_ALONE, TRACKER_SIGNALLED, TRACKER_KILLED };
+enum {
+    TRACKER_LEFT_ALONE,
+    TRACKER_SIGNALLED,
+    TRACKER_KILLED,
+    TRACKER_KILLED_AFTER_CHURN
+};
 
 static void kill_tree_and_check(int what)
 {
@@ -179,13 +197,15 @@ static void kill_tree_and_check(int what)
     int code = 0;
 
     CU_ASSERT_EQUAL_FATAL(mproc_event_create(&g_ready, &o), 0);
-    if (what == TRACKER_KILLED) {
+    if (what >= TRACKER_KILLED) {
         CU_ASSERT_EQUAL_FATAL(mproc_event_create(&g_go, &o), 0);
         CU_ASSERT_EQUAL_FATAL(mproc_event_create(&g_again, &o), 0);
     }
     po.target = "tree_root";
     po.method = MPROC_START_FORK;
-    po.args = mproc_value_list_of(1, mproc_value_str(path));
+    po.args = mproc_value_list_of(
+        2, mproc_value_str(path),
+        mproc_value_int(what == TRACKER_KILLED_AFTER_CHURN));
     CU_ASSERT_EQUAL_FATAL(mproc_process_create(&root, &po), 0);
     mproc_value_free((mproc_value_t *) po.args);
     CU_ASSERT_EQUAL_FATAL(mproc_process_start(root), 0);
@@ -207,7 +227,7 @@ static void kill_tree_and_check(int what)
         CU_ASSERT_EQUAL(kill((pid_t) tracker, SIGINT), 0);
         CU_ASSERT_EQUAL(kill((pid_t) tracker, SIGTERM), 0);
     }
-    if (what == TRACKER_KILLED) {
+    if (what >= TRACKER_KILLED) {
         long replacement = 0;
         char *again;
         /*
@@ -272,12 +292,19 @@ static void test_killed_tracker_is_replaced_with_what_it_knew(void)
     kill_tree_and_check(TRACKER_KILLED);
 }
 
+static void test_replacement_learns_after_many_names(void)
+{
+    kill_tree_and_check(TRACKER_KILLED_AFTER_CHURN);
+}
+
 static const harness_test tests[] = {
     {"killed tree leaves nothing", test_killed_tree_leaves_nothing, 0},
     {"tracker ignores SIGINT and SIGTERM",
      test_tracker_ignores_sigint_and_sigterm, 0},
     {"killed tracker is replaced with what it knew",
      test_killed_tracker_is_replaced_with_what_it_knew, 0},
+    {"replacement learns after many names",
+     test_replacement_learns_after_many_names, 0},
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)
