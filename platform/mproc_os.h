@@ -552,8 +552,12 @@ void mproc__os_journal_remove(const char *listener_path);
  * A byte file that outlives the process that wrote it: a queue's overflow,
  * whose items must survive a producer that exits right after putting.
  * Unix: a POSIX shared memory object "/<name>" (memory-backed, and the
- * resource tracker can remove it); Windows: the file <temp dir>\<name>,
- * since a kernel mapping would vanish with its last handle.
+ * resource tracker can remove it); Windows: the file <temp dir>\<name>
+ * (a kernel mapping would vanish with its last handle, and with it the
+ * items of a producer that exits), which the kernel deletes with the last
+ * handle to it: every user holds a duplicate of the creator's, so the file
+ * lasts while any user does, and goes when every one has gone, killed or
+ * not.
  */
 typedef struct mproc__os_spill mproc__os_spill_t;
 
@@ -571,7 +575,10 @@ int mproc__os_spill_read(mproc__os_spill_t *s, uint64_t offset, void *buf,
 /* Shrinks the file to nothing. */
 int mproc__os_spill_truncate(mproc__os_spill_t *s);
 void mproc__os_spill_close(mproc__os_spill_t *s);
-/* Removes the file; a missing one is not an error. */
+/*
+ * Removes the file; a missing one is not an error. Windows: nothing, as
+ * the file goes with its last handle.
+ */
 void mproc__os_spill_unlink(const char *name);
 
 /* ---- kernel synchronization objects ---------------------------------- */
