@@ -481,6 +481,13 @@ mproc__os_fd_t mproc__os_std_handle(int which);
 int mproc__os_set_stdio(mproc__os_fd_t out, mproc__os_fd_t err);
 
 /*
+ * Makes a read from socket @sock that waits longer than @seconds fail
+ * (SO_RCVTIMEO): a client that stalls must not block a server that serves
+ * one request at a time.
+ */
+int mproc__os_set_recv_timeout(mproc__os_fd_t sock, double seconds);
+
+/*
  * Ends this process (as a signal would: Unix SIGALRM) if it still runs
  * @seconds from now; 0 cancels. For the forkserver's process that reads a
  * request: one overall deadline, however slowly the client sends.

@@ -226,6 +226,14 @@ typedef struct waiting_child {
     int pid_sent;
 } waiting_child;
 
+/* The one descriptor of a one-way pipe end. */
+static mproc__os_fd_t pipe_fd(const mproc__os_conn_t *c)
+{
+    mproc__os_fd_t h[2];
+    mproc__os_conn_handles(c, h);
+    return h[0];
+}
+
 MPROC_NORETURN static void serve_fail(const char *what)
 {
     fprintf(stderr, "mproc forkserver: %s: %s\n", what, mproc_last_error());
@@ -313,7 +321,7 @@ serve_connection(mproc__os_fd_t conn, const unsigned char *key,
      * terminate() sent as soon as the start returns must not be ignored.
      */
     mproc__os_ignore_interrupts(0);
-    if (mproc__os_write_all(mproc__os_conn_handle(started), "", 1) != 0)
+    if (mproc__os_write_all(pipe_fd(started), "", 1) != 0)
         mproc__os_exit_now(1);
     mproc__os_conn_close(started);
     mproc__os_close(conn);
@@ -347,8 +355,7 @@ static void hear_started(waiting_child *w)
 {
     char c;
     size_t got = 0;
-    if (mproc__os_read(mproc__os_conn_handle(w->started), &c, 1, &got) == 0 &&
-        got == 1) {
+    if (mproc__os_read(pipe_fd(w->started), &c, 1, &got) == 0 && got == 1) {
         unsigned char b[8];
         mproc__put_i64(b, w->pid);
         /* A client that went away just misses the news. */
@@ -454,7 +461,7 @@ void mproc__forkserver_main(int argc, char **argv)
             if (waiting[i].started == NULL)
                 continue;
             items[nitems].conn = NULL;
-            items[nitems].handle = mproc__os_conn_handle(waiting[i].started);
+            items[nitems].handle = pipe_fd(waiting[i].started);
             item_of[nitems++] = i;
         }
         for (i = 0; i < nitems; i++)

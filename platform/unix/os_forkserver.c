@@ -1,8 +1,8 @@
 /*
  * Unix backend: what the library's helper processes (src/forkserver.c,
  * src/tracker.c) need of the OS beyond fork and the local listener:
- * learning that children ended, signals, stdio, inheritance and a
- * deadline.
+ * learning that children ended, signals, stdio, inheritance, a receive
+ * timeout and a deadline.
  *
  * The server is single-threaded and waits for its clients and its
  * children in one wait: SIGCHLD reaches that wait through a self-pipe.
@@ -13,6 +13,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -113,6 +115,16 @@ int mproc__os_set_stdio(mproc__os_fd_t out, mproc__os_fd_t err)
     if (dup2((int) out, STDOUT_FILENO) < 0 ||
         dup2((int) err, STDERR_FILENO) < 0)
         return mproc__unix_error(errno, "cannot set stdout and stderr");
+    return 0;
+}
+
+int mproc__os_set_recv_timeout(mproc__os_fd_t sock, double seconds)
+{
+    struct timeval tv;
+    tv.tv_sec = (time_t) seconds;
+    tv.tv_usec = (suseconds_t) ((seconds - (double) tv.tv_sec) * 1e6);
+    if (setsockopt((int) sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
+        return mproc__unix_error(errno, "cannot set a receive timeout");
     return 0;
 }
 

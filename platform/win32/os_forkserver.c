@@ -65,6 +65,12 @@ int mproc__os_set_stdio(mproc__os_fd_t out, mproc__os_fd_t err)
     return no_fork();
 }
 
+int mproc__os_set_recv_timeout(mproc__os_fd_t sock, double seconds)
+{
+    (void) sock, (void) seconds;
+    return no_fork();
+}
+
 void mproc__os_exit_after(double seconds)
 {
     (void) seconds;
