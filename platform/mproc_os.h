@@ -474,9 +474,10 @@ int mproc__os_reap(long *pid, int *exitcode);
 void mproc__os_reaper_forget(void);
 
 /*
- * Ignores (@ignore) the terminal's interrupt (SIGINT on Unix), or restores
- * its default action: a Ctrl-C meant for the program must not kill a
- * server that the program's own children need.
+ * Ignores (@ignore) the terminal's interrupt and the request to terminate
+ * (SIGINT and SIGTERM on Unix), or restores their default actions: a
+ * Ctrl-C or a kill meant for the program must not kill a server that the
+ * program's own children need.
  */
 void mproc__os_ignore_interrupts(int ignore);
 
@@ -508,6 +509,13 @@ int mproc__os_set_stdio(mproc__os_fd_t out, mproc__os_fd_t err);
  * one request at a time.
  */
 int mproc__os_set_recv_timeout(mproc__os_fd_t sock, double seconds);
+
+/*
+ * Ends this process (as a signal would: Unix SIGALRM) if it still runs
+ * @seconds from now; 0 cancels. For the forkserver's process that reads a
+ * request: one overall deadline, however slowly the client sends.
+ */
+void mproc__os_exit_after(double seconds);
 
 /* ---- threads ---------------------------------------------------------- */
 
@@ -551,18 +559,43 @@ int mproc__os_untrack(const char *name);
 const char *mproc__os_tracker_address(void);
 int mproc__os_tracker_adopt(const char *address);
 
+/*
+ * The tracker's journal (Unix): a file of "R <name>" and "U <name>" lines
+ * beside its listener at @listener_path, in the listener's private
+ * directory, so that a tracker that replaces a killed one can learn what
+ * it knew. Open makes it (empty) for appending; replace swaps in @n bytes
+ * of @data at once and makes *@fd (closed by it) the new file's; take
+ * reads a dead tracker's journal, only if its directory is private and
+ * ours, and removes its files and directory (a malloc'd string, NULL if
+ * there is none); remove deletes the journal of a tracker that finishes.
+ * Windows has no tracker: MPROC_ENOTSUP, NULL, nothing.
+ */
+int mproc__os_journal_open(const char *listener_path, mproc__os_fd_t *fd);
+int mproc__os_journal_replace(const char *listener_path, const void *data,
+                              size_t n, mproc__os_fd_t *fd);
+char *mproc__os_journal_take(const char *listener_path);
+void mproc__os_journal_remove(const char *listener_path);
+
 /* ---- spill files ----------------------------------------------------- */
 
 /*
  * A byte file that outlives the process that wrote it: a queue's overflow,
  * whose items must survive a producer that exits right after putting.
  * Unix: a POSIX shared memory object "/<name>" (memory-backed, and the
- * resource tracker can remove it); Windows: the file <temp dir>\<name>,
- * since a kernel mapping would vanish with its last handle.
+ * resource tracker can remove it); Windows: the file <temp dir>\<name>
+ * (a kernel mapping would vanish with its last handle, and with it the
+ * items of a producer that exits), which the kernel deletes with the last
+ * handle to it: every user holds a duplicate of the creator's, so the file
+ * lasts while any user does, and goes when every one has gone, killed or
+ * not.
  */
 typedef struct mproc__os_spill mproc__os_spill_t;
 
-/* Opens @name, creating it (empty) if @create; MPROC_ENOTFOUND otherwise. */
+/*
+ * Opens @name, or with @create makes it (empty): MPROC_EEXIST if it exists
+ * already, since it is never adopted. An open of a missing file answers
+ * MPROC_ENOTFOUND, one of another user's (Unix) MPROC_EAUTH.
+ */
 int mproc__os_spill_open(mproc__os_spill_t **s, const char *name, int create);
 /* Writes / reads exactly @n bytes at @offset. */
 int mproc__os_spill_write(mproc__os_spill_t *s, uint64_t offset,
@@ -572,7 +605,10 @@ int mproc__os_spill_read(mproc__os_spill_t *s, uint64_t offset, void *buf,
 /* Shrinks the file to nothing. */
 int mproc__os_spill_truncate(mproc__os_spill_t *s);
 void mproc__os_spill_close(mproc__os_spill_t *s);
-/* Removes the file; a missing one is not an error. */
+/*
+ * Removes the file; a missing one is not an error. Windows: nothing, as
+ * the file goes with its last handle.
+ */
 void mproc__os_spill_unlink(const char *name);
 
 /* ---- kernel synchronization objects ---------------------------------- */

@@ -18,6 +18,18 @@
  *   bytes, LE). The client keeps the connection as the child's sentinel.
  * - The server is single-threaded, so fork is safe in it; the ends of its
  *   children reach its wait through the reaper's handle.
+ * - The server forks as soon as it accepts, before it reads anything: the
+ *   forked process authenticates the client and reads the request under
+ *   one overall deadline (it ends when that passes), and only then becomes
+ *   the child. A client that says nothing, or
+ *   drips its bytes, holds up nobody but the process forked for it, and
+ *   loses its connection at the deadline; the server itself never reads
+ *   from a client, so it never waits on one. (Python's server reads each
+ *   request itself, one at a time.) The forked process tells the server
+ *   that the request was good by one byte on a pipe of its own, and the
+ *   server then writes the pid, so that pid and exit code come in order
+ *   from one writer; for a process that ends without that byte, the
+ *   server closes the connection instead.
  *
  * Where the OS cannot fork (Windows), every entry point answers
  * MPROC_ENOTSUP.
@@ -32,8 +44,8 @@
 #include "frame.h"
 #include "mproc_services.h"
 
-/* How long a connecting client may take to authenticate and send. */
-#define REQUEST_TIMEOUT_SEC 5.0
+/* How long a connecting client may take to authenticate and send, all told. */
+#define REQUEST_DEADLINE_SEC 5.0
 
 /* The client's view of its server. */
 static struct {
@@ -206,10 +218,25 @@ int mproc__forkserver_child(mproc__os_child_t **child, const void *frame,
 
 /* ---- server ---------------------------------------------------------- */
 
+/*
+ * A process the server forked for a connection: still reading the request,
+ * or the child it became. Its one byte on @started says the request was
+ * good; the server then writes its pid on @conn.
+ */
 typedef struct waiting_child {
     long pid;
     mproc__os_fd_t conn;
+    mproc__os_conn_t *started; /* the pipe's read end, until it has spoken */
+    int pid_sent;
 } waiting_child;
+
+/* The one descriptor of a one-way pipe end. */
+static mproc__os_fd_t pipe_fd(const mproc__os_conn_t *c)
+{
+    mproc__os_fd_t h[2];
+    mproc__os_conn_handles(c, h);
+    return h[0];
+}
 
 MPROC_NORETURN static void serve_fail(const char *what)
 {
@@ -261,42 +288,86 @@ static int read_request(mproc__os_fd_t conn, mproc__buf_t *frame)
 }
 
 /*
- * In the forked child: drop the server's handles, run the frame. The
- * passed connections stay where they arrived; the bootstrap learns their
- * values from here rather than from the frame, whose sender could not know
- * which descriptors are free in this process.
+ * In the process forked for @conn: drop the server's handles, read the
+ * request under its deadline, say that it was good (a byte on @started),
+ * and run the frame. The passed connections stay where
+ * they arrived; the bootstrap learns their values from here rather than
+ * from the frame, whose sender could not know which descriptors are free
+ * in this process. Any failure ends this process, which the server then
+ * takes for a refused request.
  */
-MPROC_NORETURN static void become_child(mproc__buf_t *frame,
-                                        mproc__os_fd_t listener,
-                                        mproc__os_fd_t alive_r,
-                                        waiting_child *w, size_t nw,
-                                        const mproc__os_handle_t *h, size_t n)
+MPROC_NORETURN static void
+serve_connection(mproc__os_fd_t conn, const unsigned char *key,
+                 mproc__os_conn_t *started, mproc__os_fd_t listener,
+                 mproc__os_fd_t alive_r, waiting_child *w, size_t nw)
 {
+    mproc__os_handle_t h[2 + MPROC__OS_MAX_PASS];
     mproc__os_fd_t handles[MPROC__OS_MAX_PASS];
-    mproc__buf_t payload = {0};
-    size_t i;
+    mproc__buf_t frame = {0}, payload = {0};
+    size_t i, n = 0;
+
     mproc__os_reaper_forget();
-    mproc__os_ignore_interrupts(0);
     mproc__os_close(listener);
     mproc__os_close(alive_r);
-    for (i = 0; i < nw; i++)
+    for (i = 0; i < nw; i++) {
         mproc__os_close(w[i].conn);
+        if (w[i].started != NULL)
+            mproc__os_conn_close(w[i].started);
+    }
+    mproc__os_exit_after(REQUEST_DEADLINE_SEC);
+    if (mproc__auth_server(conn, key) != 0 ||
+        recv_stdio_and_pass(conn, h, &n) != 0 ||
+        read_request(conn, &frame) != 0)
+        mproc__os_exit_now(1);
+    mproc__os_exit_after(0);
+    /*
+     * The child's signals are the defaults before its pid is out: a
+     * terminate() sent as soon as the start returns must not be ignored.
+     */
+    mproc__os_ignore_interrupts(0);
+    if (mproc__os_write_all(pipe_fd(started), "", 1) != 0)
+        mproc__os_exit_now(1);
+    mproc__os_conn_close(started);
+    mproc__os_close(conn);
+
     if (mproc__os_set_stdio(h[0].h, h[1].h) != 0)
         mproc__os_exit_now(1);
     mproc__os_handle_close(&h[0]);
     mproc__os_handle_close(&h[1]);
-    if (mproc__frame_open_body(frame->data,
-                               frame->data + MPROC__FRAME_HEADER_SIZE,
-                               frame->len - MPROC__FRAME_HEADER_SIZE,
+    if (mproc__frame_open_body(frame.data,
+                               frame.data + MPROC__FRAME_HEADER_SIZE,
+                               frame.len - MPROC__FRAME_HEADER_SIZE,
                                MPROC__MAX_BOOTSTRAP, &payload) != 0) {
         fprintf(stderr, "mproc: corrupt bootstrap message: %s\n",
                 mproc_last_error());
         mproc__os_exit_now(1);
     }
-    mproc__buf_free(frame);
+    mproc__buf_free(&frame);
     for (i = 2; i < n; i++)
         handles[i - 2] = h[i].h;
     mproc__bootstrap_run(payload.data, payload.len, 1, handles, n - 2);
+}
+
+/*
+ * Learns whether @w's request was good, if its process has said so: one
+ * byte on its pipe, after which the client gets the pid; the end of the
+ * pipe without it means the request was refused. The pipe is closed once
+ * it has spoken either way. Called only when a read cannot wait: the pipe
+ * is ready, or its writer has ended.
+ */
+static void hear_started(waiting_child *w)
+{
+    char c;
+    size_t got = 0;
+    if (mproc__os_read(pipe_fd(w->started), &c, 1, &got) == 0 && got == 1) {
+        unsigned char b[8];
+        mproc__put_i64(b, w->pid);
+        /* A client that went away just misses the news. */
+        mproc__os_write_all(w->conn, b, sizeof b);
+        w->pid_sent = 1;
+    }
+    mproc__os_conn_close(w->started);
+    w->started = NULL;
 }
 
 /* Tells the clients of every ended child its exit code. */
@@ -307,15 +378,24 @@ static void report_ended(waiting_child *waiting, size_t *nwaiting)
     while (mproc__os_reap(&pid, &code) > 0) {
         size_t i;
         for (i = 0; i < *nwaiting; i++) {
-            if (waiting[i].pid == pid) {
+            waiting_child *w = &waiting[i];
+            if (w->pid != pid)
+                continue;
+            /* It may have said so just before it ended. */
+            if (w->started != NULL)
+                hear_started(w);
+            /*
+             * A refused request gets no exit code: its client learns of
+             * the refusal by the end of its connection alone.
+             */
+            if (w->pid_sent) {
                 unsigned char b[8];
                 mproc__put_i64(b, code);
-                /* A client that went away just misses the news. */
-                mproc__os_write_all(waiting[i].conn, b, sizeof b);
-                mproc__os_close(waiting[i].conn);
-                waiting[i] = waiting[--*nwaiting];
-                break;
+                mproc__os_write_all(w->conn, b, sizeof b);
             }
+            mproc__os_close(w->conn);
+            *w = waiting[--*nwaiting];
+            break;
         }
     }
 }
@@ -326,7 +406,9 @@ void mproc__forkserver_main(int argc, char **argv)
     char path[MPROC__OS_LOCAL_PATH_MAX];
     mproc__os_fd_t alive_r, listener, reaper, answer;
     waiting_child *waiting = NULL;
-    size_t nwaiting = 0, capwaiting = 0;
+    mproc__os_wait_item_t *items = NULL;
+    size_t *item_of = NULL; /* the waiting entry of each pipe's item */
+    size_t nwaiting = 0, capwaiting = 0, capitems = 0;
     uint32_t plen;
 
     if (!mproc__os_can_fork()) {
@@ -338,6 +420,11 @@ void mproc__forkserver_main(int argc, char **argv)
         no_fork();
         serve_fail("cannot serve");
     }
+    /*
+     * A Ctrl-C or a kill meant for the program must not kill its server;
+     * first of all, so that one sent while it starts does not either.
+     */
+    mproc__os_ignore_interrupts(1);
     if (argc != 5 || mproc__os_fd_parse(argv[2], &alive_r) != 0 ||
         mproc__os_fd_parse(argv[3], &listener) != 0 ||
         mproc__os_fd_parse(argv[4], &answer) != 0)
@@ -353,72 +440,89 @@ void mproc__forkserver_main(int argc, char **argv)
     mproc__os_close(answer);
     if (mproc__os_reaper_init(&reaper) != 0)
         serve_fail("cannot watch for ended children");
-    /* A Ctrl-C meant for the program must not kill its server. */
-    mproc__os_ignore_interrupts(1);
 
     for (;;) {
-        mproc__os_wait_item_t items[3] = {
-            {NULL, alive_r, 0}, {NULL, reaper, 0}, {NULL, listener, 0}};
+        mproc__os_conn_t *started_r = NULL, *started_w = NULL;
         mproc__os_child_t *forked = NULL;
-        mproc__os_handle_t h[2 + MPROC__OS_MAX_PASS];
-        mproc__buf_t frame = {0};
         mproc__os_fd_t conn;
-        unsigned char b[8];
-        size_t n = 0, i;
-        long pid;
+        size_t nitems = 3, i;
         int rc;
 
-        if (mproc__os_wait_many(items, 3, -1) < 0)
+        /* The server's own three, then every pipe that has not spoken. */
+        if (capitems < 3 + nwaiting) {
+            size_t cap = 3 + capwaiting;
+            mproc__os_wait_item_t *more = realloc(items, cap * sizeof *more);
+            size_t *more_of = realloc(item_of, cap * sizeof *more_of);
+            if (more != NULL)
+                items = more;
+            if (more_of != NULL)
+                item_of = more_of;
+            if (more == NULL || more_of == NULL)
+                serve_fail("out of memory");
+            capitems = cap;
+        }
+        items[0].conn = items[1].conn = items[2].conn = NULL;
+        items[0].handle = alive_r;
+        items[1].handle = reaper;
+        items[2].handle = listener;
+        for (i = 0; i < nwaiting; i++) {
+            if (waiting[i].started == NULL)
+                continue;
+            items[nitems].conn = NULL;
+            items[nitems].handle = pipe_fd(waiting[i].started);
+            item_of[nitems++] = i;
+        }
+        for (i = 0; i < nitems; i++)
+            items[i].ready = 0;
+        if (mproc__os_wait_many(items, nitems, -1) < 0)
             serve_fail("wait failed");
         if (items[0].ready) {
             /* Every client has gone: clean up after ourselves and leave. */
             mproc__os_local_remove(path);
             exit(0);
         }
+        /* Before any reaping moves the entries the items point at. */
+        for (i = 3; i < nitems; i++) {
+            if (items[i].ready)
+                hear_started(&waiting[item_of[i]]);
+        }
         if (items[1].ready)
             report_ended(waiting, &nwaiting);
         if (!items[2].ready || mproc__os_local_accept(listener, &conn) != 0)
             continue;
-        mproc__os_set_recv_timeout(conn, REQUEST_TIMEOUT_SEC);
-        if (mproc__auth_server(conn, key) != 0 ||
-            recv_stdio_and_pass(conn, h, &n) != 0 ||
-            read_request(conn, &frame) != 0)
-            goto refuse;
         if (nwaiting == capwaiting) {
             size_t cap = capwaiting ? capwaiting * 2 : 16;
             waiting_child *w = realloc(waiting, cap * sizeof *w);
-            if (w == NULL)
-                goto refuse;
+            if (w == NULL) {
+                mproc__os_close(conn);
+                continue;
+            }
             waiting = w;
             capwaiting = cap;
         }
+        if (mproc__os_conn_pair(&started_r, &started_w, 0) != 0) {
+            mproc__os_close(conn);
+            continue;
+        }
         rc = mproc__os_fork(&forked);
         if (rc == 1) {
-            mproc__os_close(conn);
-            become_child(&frame, listener, alive_r, waiting, nwaiting, h, n);
+            mproc__os_conn_close(started_r);
+            serve_connection(conn, key, started_w, listener, alive_r, waiting,
+                             nwaiting);
         }
-        /* The child has its copies; the server keeps none. */
-        for (i = 0; i < n; i++)
-            mproc__os_handle_close(&h[i]);
-        mproc__buf_free(&frame);
+        /* The forked process has its copy; the server keeps the read end. */
+        mproc__os_conn_close(started_w);
         if (rc != 0) {
+            mproc__os_conn_close(started_r);
             mproc__os_close(conn);
             continue;
         }
         /* The server reaps its children itself, by pid. */
-        pid = mproc__os_child_pid(forked);
-        mproc__os_child_free(forked);
-        mproc__put_i64(b, pid);
-        mproc__os_write_all(conn, b, sizeof b);
-        waiting[nwaiting].pid = pid;
+        waiting[nwaiting].pid = mproc__os_child_pid(forked);
         waiting[nwaiting].conn = conn;
+        waiting[nwaiting].started = started_r;
+        waiting[nwaiting].pid_sent = 0;
         nwaiting++;
-        continue;
-
-    refuse:
-        mproc__buf_free(&frame);
-        mproc__os_close(conn);
-        for (i = 0; i < n; i++)
-            mproc__os_handle_close(&h[i]);
+        mproc__os_child_free(forked);
     }
 }

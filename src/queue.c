@@ -224,12 +224,17 @@ static int queue_setup(void *obj, int create, const void *arg)
     rc = mproc__shobj_track_sub(&q->base, "sp", mproc__os_spill_unlink);
     if (rc == 0)
         rc = open_os(q, create);
-    /* The spill file exists from the start: importers only open it. */
-    if (rc == 0 && create)
+    /*
+     * The spill file exists from the start: importers only open it, and at
+     * once rather than on first use, since on Windows it lasts only while
+     * some user holds it.
+     */
+    if (rc == 0 && (create || q->base.name[0] != '\0'))
         rc = q->base.name[0] == '\0'
                  ? open_anonymous_spill(q)
                  : mproc__os_spill_open(
-                       &q->spill, mproc__shobj_sub_name(&q->base, "sp", n), 1);
+                       &q->spill, mproc__shobj_sub_name(&q->base, "sp", n),
+                       create);
     return rc;
 }
 

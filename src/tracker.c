@@ -23,6 +23,21 @@
  * - When every connection has closed (each process has ended, however),
  *   the tracker removes every name still registered, says so on stderr and
  *   exits.
+ * - What the tracker knows also sits in a journal, a file of "R <name>"
+ *   and "U <name>" lines in its private directory, appended as each
+ *   message arrives (and rewritten compact now and then). A tracker
+ *   killed with SIGKILL cleans up nothing, and Python's then forgets every
+ *   name for good. Here the first client that finds its tracker dead
+ *   starts a new one and sends it "A <old path>" before anything else;
+ *   the new tracker reads the old journal (only from a private directory
+ *   of its own user), counts its names as its own, and removes the old
+ *   files. Of the designs that keep the knowledge, this is the one with
+ *   no new duty for the clients: they need not remember what they
+ *   registered, nor all reconnect, since one of them hands over
+ *   everything, the names of processes that never call again included.
+ *   What remains open is when the replacement finishes: with its own
+ *   connections, which are those of the processes that have reached it
+ *   since, as before.
  *
  * The client side, which keeps a process's one connection across threads
  * and forks, is the backend's (mproc__os_track, platform/unix/
@@ -66,12 +81,31 @@ typedef struct tracked {
 static tracked *names;
 static size_t nnames, capnames;
 
+/*
+ * The journal, and its lines written since it was last rewritten: once
+ * they outnumber the names well, it is rewritten with one line per
+ * registration.
+ */
+static mproc__os_fd_t journal = MPROC__OS_FD_INVALID;
+static size_t journal_lines;
+
 /* The listener's path, removed with its directory at the end. */
 static char listener_path[MPROC__OS_LOCAL_PATH_MAX];
 
+/* Counts @delta for @name, and writes it down in the journal. */
 static void note(const char *name, size_t n, long delta)
 {
     size_t i;
+    if (journal != MPROC__OS_FD_INVALID) {
+        char line[2 + MPROC__TRACKER_NAME_MAX + 1];
+        line[0] = delta > 0 ? 'R' : 'U';
+        line[1] = ' ';
+        memcpy(line + 2, name, n);
+        line[2 + n] = '\n';
+        /* A failed write only puts the name at risk if we are killed. */
+        mproc__os_write_all(journal, line, n + 3);
+        journal_lines++;
+    }
     for (i = 0; i < nnames; i++) {
         if (strlen(names[i].name) == n && memcmp(names[i].name, name, n) == 0)
             break;
@@ -94,6 +128,47 @@ static void note(const char *name, size_t n, long delta)
     names[i].count += delta;
     if (names[i].count == 0)
         names[i] = names[--nnames];
+}
+
+static void journal_compact(void)
+{
+    mproc__buf_t text = {0};
+    size_t i, lines = 0;
+    long k;
+    for (i = 0; i < nnames; i++) {
+        long c = names[i].count;
+        for (k = 0; k < (c > 0 ? c : -c); k++) {
+            mproc__buf_append(&text, c > 0 ? "R " : "U ", 2);
+            mproc__buf_append(&text, names[i].name, strlen(names[i].name));
+            mproc__buf_append(&text, "\n", 1);
+            lines++;
+        }
+    }
+    if (mproc__os_journal_replace(listener_path, text.data, text.len,
+                                  &journal) == 0)
+        journal_lines = lines;
+    mproc__buf_free(&text);
+}
+
+/*
+ * Takes over the journal of the dead tracker at @path: its names become
+ * ours (and go into our journal), its files go.
+ */
+static void adopt(const char *path)
+{
+    char *text, *line;
+    if (strcmp(path, listener_path) == 0)
+        return;
+    text = mproc__os_journal_take(path);
+    for (line = text; line != NULL && *line != '\0';) {
+        char *end = strchr(line, '\n');
+        size_t n = end != NULL ? (size_t) (end - line) : strlen(line);
+        if (n > 2 && line[1] == ' ' && (line[0] == 'R' || line[0] == 'U') &&
+            mproc__tracker_name_ok(line + 2, n - 2))
+            note(line + 2, n - 2, line[0] == 'R' ? 1 : -1);
+        line += n + (end != NULL);
+    }
+    free(text);
 }
 
 /* Removes every name still registered, and the tracker's own files. */
@@ -122,6 +197,7 @@ MPROC_NORETURN static void finish(void)
         fflush(stderr);
     }
     mproc__buf_free(&report);
+    mproc__os_journal_remove(listener_path);
     mproc__os_local_remove(listener_path);
     exit(0);
 }
@@ -132,7 +208,7 @@ MPROC_NORETURN static void finish(void)
  */
 static int serve_packet(mproc__os_fd_t fd)
 {
-    char buf[64];
+    char buf[2 + MPROC__OS_LOCAL_PATH_MAX];
     size_t n = 0;
     int rc = mproc__os_recv_packet(fd, buf, sizeof buf, &n);
     if (rc == MPROC_ETIMEDOUT)
@@ -142,12 +218,25 @@ static int serve_packet(mproc__os_fd_t fd)
         return 1;
     if (rc != 0)
         return 0;
-    if (n < 3 || buf[1] != ' ' || !mproc__tracker_name_ok(buf + 2, n - 2))
+    if (n < 3 || buf[1] != ' ')
+        return 1;
+    if (buf[0] == 'A') {
+        char path[MPROC__OS_LOCAL_PATH_MAX];
+        if (n - 2 < sizeof path && buf[2] == '/') {
+            memcpy(path, buf + 2, n - 2);
+            path[n - 2] = '\0';
+            adopt(path);
+        }
+        return 1;
+    }
+    if (!mproc__tracker_name_ok(buf + 2, n - 2))
         return 1;
     if (buf[0] == 'R')
         note(buf + 2, n - 2, 1);
     else if (buf[0] == 'U')
         note(buf + 2, n - 2, -1);
+    if (journal_lines > 2 * nnames + 1024)
+        journal_compact();
     return 1;
 }
 
@@ -175,6 +264,9 @@ void mproc__tracker_main(int argc, char **argv)
         fprintf(stderr, "mproc resource tracker: %s\n", mproc_last_error());
         exit(1);
     }
+    /* Without a journal the tracker still works, as Python's does. */
+    if (mproc__os_journal_open(listener_path, &journal) != 0)
+        fprintf(stderr, "mproc resource tracker: %s\n", mproc_last_error());
     items = malloc(capp * sizeof *items);
     if (items == NULL) {
         fprintf(stderr, "mproc resource tracker: out of memory\n");

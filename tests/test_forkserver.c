@@ -1,5 +1,6 @@
 /*
- * The forkserver (Unix): authentication, survival of bad clients, restart
+ * The forkserver (Unix): authentication, survival of bad and slow clients,
+ * its signals, restart
  * after its death, its private directory, and its exit with the program.
  */
 #ifndef _GNU_SOURCE
@@ -7,10 +8,12 @@
 #endif
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -116,6 +119,111 @@ static void test_restart_after_the_server_dies(void)
     CU_ASSERT_NOT_EQUAL(mproc__forkserver_pid(), pid);
 }
 
+/* How a slow client ended, as its thread saw it. */
+enum { DRIPPING, DROPPED, GAVE_UP };
+
+static struct {
+    pthread_mutex_t lock;
+    int state;
+    mproc__os_fd_t fd;
+} drip = {PTHREAD_MUTEX_INITIALIZER, DRIPPING, -1};
+
+static int drip_state(void)
+{
+    int s;
+    pthread_mutex_lock(&drip.lock);
+    s = drip.state;
+    pthread_mutex_unlock(&drip.lock);
+    return s;
+}
+
+/*
+ * A client that never authenticates: it sends one byte a second of an
+ * answer to the challenge, each
+ * time after a second's wait for the server to hang up, and gives up
+ * after 20 bytes. A server that waits for it byte by byte serves nobody
+ * else meanwhile.
+ */
+static void *dripper(void *arg)
+{
+    /* The start of a well-formed 40-byte answer (little-endian length), never
+     * finished. */
+    static const char reply[] = {40, 0, 0, 0, 'x'};
+    int i, end = GAVE_UP;
+    (void) arg;
+    for (i = 0; i < 20; i++) {
+        struct pollfd p = {drip.fd, POLLRDHUP, 0};
+        char junk[64];
+        /* The pace of the drip; a hang-up ends it early. */
+        if (poll(&p, 1, 1000) == 1 && (p.revents & (POLLRDHUP | POLLHUP))) {
+            end = DROPPED;
+            break;
+        }
+        /* Whatever the server says (its challenge) is of no interest. */
+        while (recv(drip.fd, junk, sizeof junk, MSG_DONTWAIT) > 0) {
+        }
+        if (send(drip.fd, &reply[i < 4 ? i : 4], 1, MSG_NOSIGNAL) != 1) {
+            end = DROPPED;
+            break;
+        }
+    }
+    pthread_mutex_lock(&drip.lock);
+    drip.state = end;
+    pthread_mutex_unlock(&drip.lock);
+    return NULL;
+}
+
+/* 1 if the server has closed @fd's other end. */
+static int hung_up(mproc__os_fd_t fd, int wait_ms)
+{
+    struct pollfd p = {fd, POLLRDHUP, 0};
+    return poll(&p, 1, wait_ms) == 1 && (p.revents & (POLLRDHUP | POLLHUP));
+}
+
+static void test_slow_clients_do_not_delay_others(void)
+{
+    mproc__os_fd_t silent = -1;
+    pthread_t t;
+    CU_ASSERT_EQUAL_FATAL(mproc__forkserver_ensure(), 0);
+    /* One connects and says nothing; one drips a byte a second. */
+    CU_ASSERT_EQUAL_FATAL(
+        mproc__os_local_connect(mproc__forkserver_path(), 0, &silent), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        mproc__os_local_connect(mproc__forkserver_path(), 0, &drip.fd), 0);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, dripper, NULL), 0);
+    /* Another start is served while both are still connected. */
+    expect_child_works();
+    CU_ASSERT_EQUAL(drip_state(), DRIPPING);
+    CU_ASSERT_FALSE(hung_up(silent, 0));
+    /* Neither keeps its connection: a request has a deadline. */
+    pthread_join(t, NULL);
+    CU_ASSERT_EQUAL(drip_state(), DROPPED);
+    CU_ASSERT_TRUE(hung_up(silent, 20000));
+    close(silent);
+    close(drip.fd);
+    expect_child_works();
+}
+
+static void test_server_ignores_sigint_and_sigterm(void)
+{
+    long pid;
+    CU_ASSERT_EQUAL_FATAL(mproc__forkserver_ensure(), 0);
+    pid = mproc__forkserver_pid();
+    CU_ASSERT_FATAL(pid > 0);
+    /* One request first: the server is past its start. */
+    expect_child_works();
+    /*
+     * A Ctrl-C or a kill meant for the program must not take its server
+     * down. The request below is served only after the server has taken
+     * both signals, so a server they kill would be a new one.
+     */
+    CU_ASSERT_EQUAL(kill((pid_t) pid, SIGINT), 0);
+    CU_ASSERT_EQUAL(kill((pid_t) pid, SIGTERM), 0);
+    expect_child_works();
+    CU_ASSERT_EQUAL(mproc__forkserver_pid(), pid);
+    CU_ASSERT_EQUAL(kill((pid_t) pid, 0), 0);
+}
+
 static void test_server_exits_with_its_program(void)
 {
     char *path = harness_temp_path("fs"), *text, sock[256];
@@ -150,6 +258,10 @@ static const harness_test tests[] = {
     {"private directory", test_private_directory, 0},
     {"restart after the server dies", test_restart_after_the_server_dies, 0},
     {"server exits with its program", test_server_exits_with_its_program, 0},
+    {"slow clients do not delay others", test_slow_clients_do_not_delay_others,
+     0},
+    {"server ignores SIGINT and SIGTERM",
+     test_server_ignores_sigint_and_sigterm, 0},
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)

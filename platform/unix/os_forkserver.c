@@ -1,8 +1,8 @@
 /*
  * Unix backend: what the library's helper processes (src/forkserver.c,
  * src/tracker.c) need of the OS beyond fork and the local listener:
- * learning that children ended, signals, stdio, inheritance and a receive
- * timeout.
+ * learning that children ended, signals, stdio, inheritance, a receive
+ * timeout and a deadline.
  *
  * The server is single-threaded and waits for its clients and its
  * children in one wait: SIGCHLD reaches that wait through a self-pipe.
@@ -79,7 +79,14 @@ void mproc__os_reaper_forget(void)
 
 void mproc__os_ignore_interrupts(int ignore)
 {
+    /*
+     * Both, as Python's resource tracker does: SIGINT is what a Ctrl-C in
+     * the program's terminal sends to the whole foreground group, SIGTERM
+     * what a kill of the program sends; either would otherwise take the
+     * server down with whatever disposition the parent's shell left.
+     */
     signal(SIGINT, ignore ? SIG_IGN : SIG_DFL);
+    signal(SIGTERM, ignore ? SIG_IGN : SIG_DFL);
 }
 
 void mproc__os_detach_signals(void)
@@ -119,4 +126,18 @@ int mproc__os_set_recv_timeout(mproc__os_fd_t sock, double seconds)
     if (setsockopt((int) sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
         return mproc__unix_error(errno, "cannot set a receive timeout");
     return 0;
+}
+
+void mproc__os_exit_after(double seconds)
+{
+    /*
+     * alarm() counts whole seconds: round up, so the deadline is never
+     * shorter than asked. SIGALRM's default action ends the process, which
+     * is the point; whatever the server inherited is set back to it.
+     */
+    unsigned whole = seconds <= 0 ? 0 : (unsigned) seconds;
+    if (seconds > (double) whole)
+        whole++;
+    signal(SIGALRM, SIG_DFL);
+    alarm(whole);
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mproc_services.h"
@@ -24,14 +25,42 @@ struct mproc__os_spill {
 int mproc__os_spill_open(mproc__os_spill_t **s, const char *name, int create)
 {
     char path[64];
+    struct stat st;
     int fd;
+    *s = NULL;
     snprintf(path, sizeof path, "/%s", name);
-    fd = shm_open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+    /*
+     * The name is guessable as soon as the queue's segment shows in
+     * /dev/shm, which every local user can list. So a create is exclusive
+     * (a file someone made first is never adopted: it could be read,
+     * filled with forged records or truncated by its owner), and an open
+     * takes only a file of our own user: mode 0600 then keeps everyone
+     * else out.
+     */
+    fd = shm_open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0),
+                  0600);
     if (fd < 0) {
         if (errno == ENOENT)
             return mproc__set_error(MPROC_ENOTFOUND, "spill file '%s' is gone",
                                     name);
+        if (errno == EEXIST)
+            return mproc__set_error(MPROC_EEXIST,
+                                    "spill file '%s' exists already (made by "
+                                    "another process); refusing to adopt it",
+                                    name);
         return mproc__unix_error(errno, "cannot open a spill file");
+    }
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return mproc__unix_error(e, "cannot check a spill file");
+    }
+    if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+        close(fd);
+        return mproc__set_error(MPROC_EAUTH,
+                                "spill file '%s' belongs to another user or "
+                                "is open to others; refusing to use it",
+                                name);
     }
     *s = malloc(sizeof **s);
     if (*s == NULL) {

@@ -11,9 +11,13 @@
 #include "os_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mproc_services.h"
@@ -131,26 +135,39 @@ static int start_tracker(void)
 /* A connection to the tracker, started or reached; the lock is held. */
 static int ensure_connected(void)
 {
+    char old[MPROC__OS_LOCAL_PATH_MAX + 2];
+    size_t n;
     int rc;
     if (tr.conn >= 0)
         return 0;
-    if (tr.path[0] != '\0') {
-        rc = connect_to(tr.path, &tr.conn);
-        if (rc == 0)
-            return 0;
-        /*
-         * Refused: the socket file is there but nobody listens, so the
-         * tracker was killed before it could remove its files. Do it for it.
-         */
-        if (rc == MPROC_ENOTFOUND)
-            mproc__os_local_remove(tr.path);
-        /* Python: "resource_tracker: process died unexpectedly, ..." */
+    if (tr.path[0] == '\0')
+        return start_tracker();
+    rc = connect_to(tr.path, &tr.conn);
+    if (rc == 0)
+        return 0;
+    /*
+     * Nobody listens: the tracker was killed (it never leaves while a
+     * connection is open). Python: "resource_tracker: process died
+     * unexpectedly, ...". Its replacement takes over its journal, and with
+     * it every name it knew, and removes its files.
+     */
+    mproc_log(MPROC_LOG_WARNING,
+              "resource tracker at %s died unexpectedly (%s); starting a new "
+              "one, which takes over what it knew",
+              tr.path, mproc_last_error());
+    n = strlen(tr.path);
+    old[0] = 'A';
+    old[1] = ' ';
+    memcpy(old + 2, tr.path, n);
+    rc = start_tracker();
+    if (rc != 0)
+        return rc;
+    /* Sent before any name of ours: the replacement learns the old first. */
+    if (send(tr.conn, old, n + 2, MSG_NOSIGNAL) != (ssize_t) (n + 2))
         mproc_log(MPROC_LOG_WARNING,
-                  "resource tracker at %s died unexpectedly (%s); starting a "
-                  "new one, some shared memory may leak",
-                  tr.path, mproc_last_error());
-    }
-    return start_tracker();
+                  "cannot hand the old resource tracker's names to the new "
+                  "one; some shared memory may leak");
+    return 0;
 }
 
 static int send_message(char op, const char *name)
@@ -187,8 +204,8 @@ static int send_message(char op, const char *name)
         /*
          * The tracker closed our connection: it was killed (it never leaves
          * while a connection is open). The next round reconnects, or starts
-         * a new tracker and warns; what the old one knew is lost, as in
-         * Python. One retry only: a tracker that refuses us twice is broken.
+         * a new tracker that takes over what the old one knew, and warns.
+         * One retry only: a tracker that refuses us twice is broken.
          */
         if (attempt > 0)
             break;
@@ -252,3 +269,118 @@ long mproc__unix_tracker_pid(void)
     return pid;
 }
 #endif
+
+/* ---- the tracker's journal ------------------------------------------ */
+
+/* @file beside the listener at @listener_path, in its directory. */
+static int journal_path(const char *listener_path, const char *file, char *out,
+                        size_t cap)
+{
+    const char *slash = strrchr(listener_path, '/');
+    int n;
+    if (slash == NULL || listener_path[0] != '/')
+        return mproc__set_error(MPROC_EINVAL, "'%s' is not a tracker's path",
+                                listener_path);
+    /* No @file: the directory itself. */
+    n = file != NULL
+            ? snprintf(out, cap, "%.*s/%s", (int) (slash - listener_path),
+                       listener_path, file)
+            : snprintf(out, cap, "%.*s", (int) (slash - listener_path),
+                       listener_path);
+    if (n < 0 || (size_t) n >= cap)
+        return mproc__set_error(MPROC_EINVAL, "tracker path too long");
+    return 0;
+}
+
+int mproc__os_journal_open(const char *listener_path, mproc__os_fd_t *fd)
+{
+    char path[MPROC__OS_LOCAL_PATH_MAX + 16];
+    int f, rc = journal_path(listener_path, "names", path, sizeof path);
+    if (rc != 0)
+        return rc;
+    f = open(path,
+             O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+             0600);
+    if (f < 0)
+        return mproc__unix_error(errno, "cannot create the tracker's journal");
+    *fd = f;
+    return 0;
+}
+
+int mproc__os_journal_replace(const char *listener_path, const void *data,
+                              size_t n, mproc__os_fd_t *fd)
+{
+    char tmp[MPROC__OS_LOCAL_PATH_MAX + 16],
+        path[MPROC__OS_LOCAL_PATH_MAX + 16];
+    int f, rc = journal_path(listener_path, "names.new", tmp, sizeof tmp);
+    if (rc == 0)
+        rc = journal_path(listener_path, "names", path, sizeof path);
+    if (rc != 0)
+        return rc;
+    f = open(tmp,
+             O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+             0600);
+    if (f < 0)
+        return mproc__unix_error(errno, "cannot rewrite the tracker's journal");
+    rc = mproc__os_write_all(f, data, n);
+    /* rename() swaps the whole file at once: a reader sees old or new. */
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = mproc__unix_error(errno, "cannot rewrite the tracker's journal");
+    if (rc != 0) {
+        close(f);
+        unlink(tmp);
+        return rc;
+    }
+    close((int) *fd);
+    *fd = f;
+    return 0;
+}
+
+char *mproc__os_journal_take(const char *listener_path)
+{
+    char dir[MPROC__OS_LOCAL_PATH_MAX + 16],
+        path[MPROC__OS_LOCAL_PATH_MAX + 16];
+    struct stat st;
+    char *text = NULL;
+    size_t len = 0;
+    int f;
+    if (journal_path(listener_path, NULL, dir, sizeof dir) != 0 ||
+        journal_path(listener_path, "names", path, sizeof path) != 0)
+        return NULL;
+    /*
+     * Only a directory of our own that nobody else can enter, as every
+     * tracker's is: anything else was not made by a tracker of ours.
+     */
+    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
+        st.st_uid != geteuid() || (st.st_mode & 077) != 0)
+        return NULL;
+    f = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (f >= 0 && fstat(f, &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_uid == geteuid()) {
+        text = malloc((size_t) st.st_size + 1);
+        while (text != NULL && len < (size_t) st.st_size) {
+            ssize_t r = read(f, text + len, (size_t) st.st_size - len);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                break;
+            len += (size_t) r;
+        }
+        if (text != NULL)
+            text[len] = '\0';
+    }
+    if (f >= 0)
+        close(f);
+    mproc__os_journal_remove(listener_path);
+    mproc__os_local_remove(listener_path);
+    return text;
+}
+
+void mproc__os_journal_remove(const char *listener_path)
+{
+    char path[MPROC__OS_LOCAL_PATH_MAX + 16];
+    if (journal_path(listener_path, "names", path, sizeof path) == 0)
+        unlink(path);
+    if (journal_path(listener_path, "names.new", path, sizeof path) == 0)
+        unlink(path);
+}

@@ -70,3 +70,8 @@ int mproc__os_set_recv_timeout(mproc__os_fd_t sock, double seconds)
     (void) sock, (void) seconds;
     return no_fork();
 }
+
+void mproc__os_exit_after(double seconds)
+{
+    (void) seconds;
+}

@@ -44,3 +44,28 @@ int mproc__os_tracker_adopt(const char *address)
     (void) address;
     return 0;
 }
+
+int mproc__os_journal_open(const char *listener_path, mproc__os_fd_t *fd)
+{
+    (void) listener_path, (void) fd;
+    return mproc__set_error(
+        MPROC_ENOTSUP, "Windows has no resource tracker to keep a journal");
+}
+
+int mproc__os_journal_replace(const char *listener_path, const void *data,
+                              size_t n, mproc__os_fd_t *fd)
+{
+    (void) data, (void) n;
+    return mproc__os_journal_open(listener_path, fd);
+}
+
+char *mproc__os_journal_take(const char *listener_path)
+{
+    (void) listener_path;
+    return NULL;
+}
+
+void mproc__os_journal_remove(const char *listener_path)
+{
+    (void) listener_path;
+}
