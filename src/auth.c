@@ -130,3 +130,9 @@ int mproc__auth_client(mproc__os_fd_t fd, const unsigned char *key)
     int rc = answer_challenge(fd, key);
     return rc != 0 ? rc : deliver_challenge(fd, key);
 }
+
+unsigned char *mproc__auth_key(void)
+{
+    static unsigned char key[MPROC__AUTHKEY_SIZE];
+    return key;
+}

@@ -17,6 +17,8 @@
 #include "auth.h"
 #include "bootstrap.h"
 #include "config.h"
+#include "context.h"
+#include "exit.h"
 #include "finalize.h"
 #include "forkserver.h"
 #include "frame.h"
@@ -27,26 +29,9 @@
 #include "tracker.h"
 #include "value_codec.h"
 
-/* mproc_main() ran. */
-static int initialised;
-
-int mproc__runtime_check(const char *what)
-{
-    if (initialised)
-        return 0;
-    /*
-     * Every process the runtime starts runs main() from its top: a tracker
-     * or child started from here would do the same again, without end.
-     */
-    return mproc__set_error(MPROC_ESTATE,
-                            "cannot %s before the runtime is up: call "
-                            "mproc_main() first",
-                            what);
-}
-
 static void at_exit(void)
 {
-    mproc__finalize_shutdown();
+    mproc__exit_shutdown();
 }
 
 static int init_common(void)
@@ -83,12 +68,12 @@ MPROC_NORETURN static void run_target(mproc_target_fn fn, const void *args,
     if (mproc__value_decode(args, args_len, &argv) != 0 ||
         mproc_value_type(argv) != MPROC_VALUE_LIST) {
         mproc__set_error(MPROC_ECORRUPT, "arguments are not a list");
-        boot_fail(mproc__finalize_forked(), "corrupt bootstrap message");
+        boot_fail(mproc__exit_forked(), "corrupt bootstrap message");
     }
     mproc_log(MPROC_LOG_INFO, "child process calling self.run()");
     fn(argv);
     mproc_value_free(argv);
-    mproc__finalize_exit(0);
+    mproc__exit_with(0);
 }
 
 static int get_field(const mproc_value_t *m, const char *key,
@@ -216,7 +201,7 @@ void mproc__bootstrap_run(const void *payload, size_t len, int forked,
     const mproc_value_t *v;
     mproc_target_fn fn;
 
-    mproc__finalize_set_forked(forked);
+    mproc__exit_set_forked(forked);
     mproc__finalize_forget();
     if (boot_decode(payload, len, &b) != 0)
         boot_fail(forked, "corrupt bootstrap message");
@@ -294,7 +279,7 @@ void mproc__bootstrap_run_forked(mproc_process_t *p)
     mproc__ref_cache_after_fork();
     /* The child's copy of its own object becomes the current process. */
     mproc__process_after_fork(p);
-    mproc__finalize_after_fork();
+    mproc__exit_after_fork();
     /* The method this child was started with is its own (Python's
      * _bootstrap forces the process's _start_method). */
     mproc_set_start_method(MPROC_START_FORK, 1);
@@ -306,9 +291,9 @@ void mproc__bootstrap_run_forked(mproc_process_t *p)
 int mproc_main(int argc, char **argv)
 {
     int rc;
-    if (initialised)
+    if (mproc__runtime_up())
         return 0;
-    initialised = 1;
+    mproc__runtime_set_up();
     rc = init_common();
     if (rc != 0)
         return rc;
@@ -419,7 +404,7 @@ int mproc_main_w(int argc, wchar_t **argv)
     size_t size, k, n;
     char **u, *d;
     int i, rc;
-    if (initialised)
+    if (mproc__runtime_up())
         return 0;
     n = argc > 0 && argv != NULL ? (size_t) argc : 0;
     /* One block: the pointer array, then every string after it. */

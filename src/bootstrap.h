@@ -35,11 +35,4 @@ MPROC_NORETURN void mproc__bootstrap_from_fd(mproc__os_fd_t fd);
 /* Runs @p's target in this (forked) process and ends it. Never returns. */
 MPROC_NORETURN void mproc__bootstrap_run_forked(mproc_process_t *p);
 
-/*
- * 0 once mproc_main() has run; before, MPROC_ESTATE with "cannot @what
- * ...: call mproc_main() first". Whatever starts a process (a child, a
- * tracker) checks it: that process runs main() again from its top.
- */
-int mproc__runtime_check(const char *what);
-
 #endif

@@ -126,6 +126,12 @@ int mproc_conn_send(mproc_conn_t *c, const mproc_value_t *v)
         return rc;
     if (v == NULL)
         return mproc__set_error(MPROC_EINVAL, "no value to send");
+    /*
+     * A value sent may carry connection references, which the hand-over
+     * (handover.c) offers to their taker; the hand-over in turn makes
+     * connections when a reference is opened. That pair calls each other
+     * by design, as CPython's connection.py and reduction.py do.
+     */
     rc = mproc__value_encode_shared(v, &payload);
     if (rc == 0)
         rc = send_frame(c, payload.data, payload.len, 0);

@@ -79,3 +79,30 @@ mproc_start_method_e mproc_get_start_method(void)
 {
     return start_method_set ? start_method : MPROC_START_SPAWN;
 }
+
+/* mproc_main() ran. */
+static int runtime_up;
+
+int mproc__runtime_up(void)
+{
+    return runtime_up;
+}
+
+void mproc__runtime_set_up(void)
+{
+    runtime_up = 1;
+}
+
+int mproc__runtime_check(const char *what)
+{
+    if (runtime_up)
+        return 0;
+    /*
+     * Every process the runtime starts runs main() from its top: a tracker
+     * or child started from here would do the same again, without end.
+     */
+    return mproc__set_error(MPROC_ESTATE,
+                            "cannot %s before the runtime is up: call "
+                            "mproc_main() first",
+                            what);
+}

@@ -1,16 +1,14 @@
 /*
- * How a process ends, after Python's util.py: the objects it still holds
- * are released (Finalize), its daemonic children are terminated and the
- * others joined (_exit_function), and a child writes "process exiting
- * with exitcode N" before it goes.
+ * Finalizers, after Python's util.Finalize: the registry with exit
+ * priorities, and the objects this process holds open, which the runtime's
+ * own finalizer releases. Every module that opens an object links it here,
+ * so this file needs nothing above it; how a process ends (exit.c) runs
+ * what is registered.
  */
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "finalize.h"
 #include "mproc_services.h"
-#include "process_internal.h"
 #include "registry.h"
 #include "tlock.h"
 
@@ -44,13 +42,6 @@ static void register_objects(void);
 static mproc_finalizer_t objects_finalizer = {
     release_owned_fn, NULL, MPROC_FINALIZE_PRIORITY_OBJECTS, 1, NULL, NULL};
 static int objects_registered;
-
-/* A forked child: the handlers before the barrier are its parent's. */
-static int forked;
-
-/* The code mproc__finalize_exit() ends a forked child with. */
-static int exit_code;
-static int exit_code_known;
 
 void mproc__owned_link(mproc__owned_t *node, void (*release)(void *), void *obj)
 {
@@ -243,44 +234,20 @@ static void release_owned_fn(void *unused)
     }
 }
 
-/*
- * The barrier between a forked child's exit handlers and its parent's.
- * exit() runs the handlers newest first: those the child's target
- * registered, then this one, which ends the process before the handlers it
- * inherited from its parent (and, in a forkserver child, from the server)
- * can run a second time. _exit from an exit handler is allowed; exit is
- * not. A plain exit(n) called by the target leaves no code here, and the
- * process then ends as C ends it, with n.
- */
-static void fork_barrier(void)
+void mproc__finalize_run(int has_min, int min)
 {
-    if (!exit_code_known)
-        return;
-    mproc__os_flush_stdio();
-    mproc__os_exit_now(exit_code);
+    run_finalizers(has_min, min);
 }
 
-void mproc__finalize_set_forked(int on)
+void mproc__finalize_release_objects(void)
 {
-    /* Registered before the target runs, so that its handlers come first. */
-    if (on && !forked)
-        atexit(fork_barrier);
-    forked = on != 0;
+    release_owned_fn(NULL);
 }
 
-int mproc__finalize_forked(void)
-{
-    return forked;
-}
-
-void mproc__finalize_after_fork(void)
+void mproc__finalize_lists_after_fork(void)
 {
     /* The parent's open objects are its own: this child did not open them. */
     owned = NULL;
-    /* A copy of the parent's state: a fork child of a fork child too. */
-    forked = 0;
-    exit_code_known = 0;
-    mproc__finalize_set_forked(1);
     /*
      * The runtime's locks may have been held by threads that did not come
      * along: the child's copies start unlocked.
@@ -289,85 +256,4 @@ void mproc__finalize_after_fork(void)
     mproc__registry_after_fork();
     mproc__tlock_after_fork();
     mproc__finalize_forget();
-}
-
-void mproc__finalize_shutdown(void)
-{
-    static int done;
-    mproc_process_t *p;
-    if (done)
-        return;
-    done = 1;
-    mproc_log(MPROC_LOG_INFO, "process shutting down");
-    mproc_log(MPROC_LOG_DEBUG,
-              "running all \"atexit\" finalizers with priority >= 0");
-    run_finalizers(1, 0);
-    for (p = mproc__process_next_child(NULL); p != NULL;
-         p = mproc__process_next_child(p)) {
-        if (mproc_process_daemon(p) && mproc_process_is_alive(p)) {
-            mproc_log(MPROC_LOG_INFO, "calling terminate() for daemon %s",
-                      mproc_process_name(p));
-            mproc_process_terminate(p);
-        }
-    }
-    for (p = mproc__process_next_child(NULL); p != NULL;
-         p = mproc__process_next_child(p)) {
-        if (mproc_process_is_alive(p)) {
-            mproc_log(MPROC_LOG_INFO, "calling join() for process %s",
-                      mproc_process_name(p));
-            mproc_process_join(p, MPROC_FOREVER);
-        }
-    }
-    mproc_log(MPROC_LOG_DEBUG, "running the remaining \"atexit\" finalizers");
-    run_finalizers(0, 0);
-    /* Objects a finalizer opened after the runtime's own had run. */
-    release_owned_fn(NULL);
-}
-
-void mproc__finalize_exit(int code)
-{
-    mproc__finalize_shutdown();
-    if (mproc_parent_pid() != 0)
-        mproc_log(MPROC_LOG_INFO, "process exiting with exitcode %d", code);
-    mproc__os_flush_stdio();
-    if (forked) {
-        /* exit() runs the child's own handlers up to fork_barrier(). */
-        exit_code = code;
-        exit_code_known = 1;
-    }
-    exit(code);
-}
-
-void mproc_exit(int code)
-{
-    mproc__finalize_exit(code);
-}
-
-void mproc_exit_msg(const char *fmt, ...)
-{
-    va_list ap;
-    fflush(stdout);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    mproc__finalize_exit(1);
-}
-
-void mproc_raise(const char *fmt, ...)
-{
-    va_list ap;
-    fflush(stdout);
-    fprintf(stderr, "Process %s:\n",
-            mproc_process_name(mproc_current_process()));
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    mproc__finalize_exit(1);
-}
-
-void mproc_raise_last(void)
-{
-    mproc_raise("%s", mproc_last_error());
 }

@@ -1,8 +1,8 @@
 /*
  * This file is private to mproc.
  *
- * Finalizers and the end of a process (finalize.c): Python's util.Finalize
- * and util._exit_function.
+ * Finalizers and the objects a process holds open (finalize.c): Python's
+ * util.Finalize. How a process ends is exit.h.
  */
 #ifndef MPROC_SRC_FINALIZE_H
 #define MPROC_SRC_FINALIZE_H
@@ -25,29 +25,17 @@ void mproc__owned_link(mproc__owned_t *node, void (*release)(void *),
 void mproc__owned_unlink(mproc__owned_t *node);
 
 /*
- * Python's util._exit_function: terminate daemonic children, join the
- * others, release the objects still open. Runs once; later calls return.
+ * Runs the registered finalizers in order, only those of priority >= @min
+ * if @has_min (Python's _run_finalizers(minpriority)).
  */
-void mproc__finalize_shutdown(void);
+void mproc__finalize_run(int has_min, int min);
+/* Lets go of every object still open (the runtime's own finalizer). */
+void mproc__finalize_release_objects(void);
 /*
- * Shuts down, logs "process exiting", flushes and ends with @code through
- * exit(): a forked child runs the exit handlers registered since it was
- * forked, and only those (see mproc__finalize_set_forked()).
+ * In a fork child: the parent's open objects and finalizers are the
+ * parent's, and the lists' locks start unlocked.
  */
-MPROC_NORETURN void mproc__finalize_exit(int code);
-/*
- * Whether this process is a forked child (1: fork or forkserver), whose
- * inherited atexit handlers must not run a second time. Turning it on
- * registers the barrier that ends the process after the handlers
- * registered from then on; call it before the target runs.
- */
-void mproc__finalize_set_forked(int forked);
-int mproc__finalize_forked(void);
-/*
- * In a fork child: the parent's open objects are the parent's, and the
- * child ends with the immediate exit.
- */
-void mproc__finalize_after_fork(void);
+void mproc__finalize_lists_after_fork(void);
 /*
  * At a child's start: the finalizers registered so far are not its own
  * (Python's _bootstrap clears the registry), and are forgotten.

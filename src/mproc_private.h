@@ -23,6 +23,7 @@
 #include "bootstrap.h"
 #include "config.h"
 #include "context.h"
+#include "exit.h"
 #include "finalize.h"
 #include "forkserver.h"
 #include "frame.h"

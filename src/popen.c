@@ -26,6 +26,7 @@
 #include "frame.h"
 #include "log.h"
 #include "mproc_private.h"
+#include "pack.h"
 #include "popen.h"
 #include "value_codec.h"
 
@@ -225,4 +226,42 @@ int mproc__popen_start(const mproc__popen_job_t *job,
         j.method = MPROC_START_SPAWN;
         return start_spawn(&j, child);
     }
+}
+
+/*
+ * mproc_spawn() is Process(...).start() in one call. It lives with the
+ * start paths, above the Process object and the pack module it uses (a
+ * NULL argument list may stand for a failed mproc_pack()), so that
+ * neither of those needs the other.
+ */
+int mproc_spawn(mproc_process_t **proc, const mproc_process_opts_t *opts,
+                mproc_value_t *args)
+{
+    mproc_process_opts_t o;
+    int rc;
+    *proc = NULL;
+    /* A NULL that stands for a failed mproc_pack() is that failure. */
+    rc = mproc__pack_take_failure();
+    if (args == NULL && rc < 0)
+        return rc;
+    if (opts == NULL) {
+        mproc_value_free(args);
+        return mproc__set_error(MPROC_EINVAL, "a process needs a target: "
+                                              "set .fn or .target");
+    }
+    o = *opts;
+    o.args = args;
+    rc = mproc_process_create(proc, &o);
+    /* create copied (encoded) the arguments: they are no longer needed. */
+    mproc_value_free(args);
+    if (rc < 0)
+        return rc;
+    rc = mproc_process_start(*proc);
+    if (rc < 0) {
+        /* Never started, so destroying cannot meet a running child. */
+        mproc_process_destroy(*proc);
+        *proc = NULL;
+        return rc;
+    }
+    return 0;
 }

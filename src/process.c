@@ -12,10 +12,8 @@
 
 #include "atomic.h"
 #include "auth.h"
-#include "bootstrap.h"
 #include "context.h"
 #include "log.h"
-#include "pack.h"
 #include "popen.h"
 #include "process_internal.h"
 #include "registry.h"
@@ -66,7 +64,7 @@ struct mproc_process_t {
     /*
      * The authkey the child is started with (Python's Process.authkey):
      * its creator's at creation, settable until start. The current
-     * process's own key is current.authkey.
+     * process's own key is mproc__auth_key().
      */
     unsigned char authkey[MPROC__AUTHKEY_SIZE];
     mproc_process_t *next_child; /* the list of children */
@@ -85,7 +83,6 @@ static struct {
     char *parent_name;       /* its name, NULL if unknown */
     mproc_process_t *parent; /* its object, made on the first ask */
     int child_counter;       /* numbers given to this process's children */
-    unsigned char authkey[MPROC__AUTHKEY_SIZE];
 } current;
 
 /* Started children not yet destroyed, newest first, under children_lock. */
@@ -151,7 +148,7 @@ int mproc__process_init_main(void)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     set_current(p);
     current.parent_pid = 0;
-    mproc__random_bytes(current.authkey, sizeof current.authkey);
+    mproc__random_bytes(mproc__auth_key(), MPROC__AUTHKEY_SIZE);
     return 0;
 }
 
@@ -170,13 +167,8 @@ int mproc__process_become(const char *name, int daemon, const int *identity,
     if (old != NULL)
         free_process(old);
     current.parent_pid = parent_pid;
-    memcpy(current.authkey, authkey, MPROC__AUTHKEY_SIZE);
+    memcpy(mproc__auth_key(), authkey, MPROC__AUTHKEY_SIZE);
     return 0;
-}
-
-const unsigned char *mproc__process_authkey(void)
-{
-    return current.authkey;
 }
 
 static void free_process(mproc_process_t *p);
@@ -212,7 +204,7 @@ void mproc__process_after_fork(mproc_process_t *p)
     current.parent_name = parent_name;
     current.parent_pid = p->creator_pid;
     /* The child holds the key its object was given, as a spawned one does. */
-    memcpy(current.authkey, p->authkey, sizeof current.authkey);
+    memcpy(mproc__auth_key(), p->authkey, MPROC__AUTHKEY_SIZE);
     p->is_current = 1;
     p->pid = mproc__os_getpid();
     p->creator_pid = 0;
@@ -432,7 +424,7 @@ int mproc_process_create(mproc_process_t **proc,
     p->method = opts->method != MPROC_START_DEFAULT ? opts->method
                                                     : mproc_get_start_method();
     p->creator_pid = mproc__os_getpid();
-    memcpy(p->authkey, current.authkey, sizeof p->authkey);
+    memcpy(p->authkey, mproc__auth_key(), sizeof p->authkey);
     /* Encode the arguments now: the caller may free them after create. */
     if (opts->args != NULL) {
         rc = mproc__value_encode(opts->args, &p->args);
@@ -447,38 +439,6 @@ int mproc_process_create(mproc_process_t **proc,
         return rc;
     }
     *proc = p;
-    return 0;
-}
-
-int mproc_spawn(mproc_process_t **proc, const mproc_process_opts_t *opts,
-                mproc_value_t *args)
-{
-    mproc_process_opts_t o;
-    int rc;
-    *proc = NULL;
-    /* A NULL that stands for a failed mproc_pack() is that failure. */
-    rc = mproc__pack_take_failure();
-    if (args == NULL && rc < 0)
-        return rc;
-    if (opts == NULL) {
-        mproc_value_free(args);
-        return mproc__set_error(MPROC_EINVAL, "a process needs a target: "
-                                              "set .fn or .target");
-    }
-    o = *opts;
-    o.args = args;
-    rc = mproc_process_create(proc, &o);
-    /* create copied (encoded) the arguments: they are no longer needed. */
-    mproc_value_free(args);
-    if (rc < 0)
-        return rc;
-    rc = mproc_process_start(*proc);
-    if (rc < 0) {
-        /* Never started, so destroying cannot meet a running child. */
-        mproc_process_destroy(*proc);
-        *proc = NULL;
-        return rc;
-    }
     return 0;
 }
 
@@ -573,6 +533,13 @@ int mproc_process_start(mproc_process_t *p)
     job.args = &p->args;
     job.authkey = p->authkey;
     job.process = p;
+    /*
+     * The one call from a Process up into the start paths, as CPython's
+     * Process.start() calls its context's Popen. popen.c, bootstrap.c and
+     * the forkserver call back down into this module (the child becomes
+     * its Process, a fork child runs its bootstrap): that cycle is the
+     * start of a process itself, and the only one among these modules.
+     */
     rc = mproc__popen_start(&job, p->method, &p->child);
     if (rc != 0)
         return rc;
@@ -769,7 +736,7 @@ int mproc_process_authkey(const mproc_process_t *p,
                                 "the parent process's authkey is its own; "
                                 "this process holds the one it was started "
                                 "with (mproc_current_process())");
-    memcpy(out, p->is_current ? current.authkey : p->authkey,
+    memcpy(out, p->is_current ? mproc__auth_key() : p->authkey,
            MPROC_AUTHKEY_SIZE);
     return 0;
 }
@@ -789,7 +756,7 @@ int mproc_process_set_authkey(mproc_process_t *p, const void *key, size_t len)
                                 "passphrase to that size first)",
                                 MPROC_AUTHKEY_SIZE, len);
     if (p->is_current) {
-        memcpy(current.authkey, key, MPROC_AUTHKEY_SIZE);
+        memcpy(mproc__auth_key(), key, MPROC_AUTHKEY_SIZE);
         return 0;
     }
     if (p->is_parent)

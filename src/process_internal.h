@@ -30,12 +30,6 @@ int mproc__process_become(const char *name, int daemon, const int *identity,
 /* In a spawned or forkserver child: the name of the process that started it. */
 void mproc__process_set_parent_name(const char *name);
 /*
- * The calling process's authkey (MPROC__AUTHKEY_SIZE bytes): what its
- * children inherit and what its own servers (the connection sharer) ask a
- * peer to prove it holds.
- */
-const unsigned char *mproc__process_authkey(void);
-/*
  * In a fork child: the child's copy of its own object @p becomes the
  * current process (no allocation, so fewer pages are copied), and the
  * parent's children are forgotten.

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "atomic.h"
-#include "bootstrap.h"
+#include "context.h"
 #include "shared_object.h"
 
 #define SHOBJ_MAGIC 0x4d50534fu /* "MPSO" */

@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "mproc_private.h"
+#include "auth.h"
 #include "sharer.h"
 
 #include "atomic.h"
@@ -136,7 +137,7 @@ static void serve(mproc__os_fd_t conn)
     int64_t id = 0;
     size_t i;
     if (mproc__os_set_recv_timeout(conn, IO_TIMEOUT_SEC) != 0 ||
-        mproc__auth_server(conn, mproc__process_authkey()) != 0 ||
+        mproc__auth_server(conn, mproc__auth_key()) != 0 ||
         mproc__read_exact(conn, req, sizeof req) != 0 || req[0] != 'T')
         return;
     for (i = 0; i < 8; i++)
@@ -288,7 +289,7 @@ int mproc__sharer_take(const char *path, long pid, int64_t id,
         req[1 + i] = (unsigned char) ((uint64_t) id >> (8 * i));
     rc = mproc__os_set_recv_timeout(sock, IO_TIMEOUT_SEC);
     if (rc == 0)
-        rc = mproc__auth_client(sock, mproc__process_authkey());
+        rc = mproc__auth_client(sock, mproc__auth_key());
     if (rc == 0)
         rc = mproc__os_write_all(sock, req, sizeof req);
     if (rc == 0)
