@@ -90,5 +90,10 @@ if(NOT rc EQUAL 0)
   message(FATAL_ERROR "dpkg-deb -x ${debs} failed")
 endif()
 set(PREFIX ${WORK}/root/usr)
+# A shared library unpacked under a scratch root is not where the loader
+# looks (it would be, installed into /usr).
+file(GLOB libdirs ${PREFIX}/lib ${PREFIX}/lib/*-linux-gnu)
+string(REPLACE ";" ":" libdirs "${libdirs}")
+set(ENV{LD_LIBRARY_PATH} "${libdirs}")
 set(WORK ${WORK}/consumer)
 include(${CMAKE_CURRENT_LIST_DIR}/check_consumer.cmake)
