@@ -1,7 +1,13 @@
 # Installs the built library into a scratch prefix, then builds and runs a
 # consumer against it twice: with find_package(mproc) and with pkg-config.
-file(REMOVE_RECURSE ${WORK})
-set(prefix ${WORK}/prefix)
+# With PREFIX set (tests/check_deb.cmake), the library is already installed
+# there and only the consumer is built.
+if(NOT PREFIX)
+  file(REMOVE_RECURSE ${WORK})
+  set(prefix ${WORK}/prefix)
+else()
+  set(prefix ${PREFIX})
+endif()
 function(run)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out
                   ERROR_VARIABLE out)
@@ -11,7 +17,9 @@ function(run)
   message("${out}")
 endfunction()
 
-run(${CMAKE_COMMAND} --install ${BUILD} --prefix ${prefix})
+if(NOT PREFIX)
+  run(${CMAKE_COMMAND} --install ${BUILD} --prefix ${prefix})
+endif()
 run(${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/cmake -G ${GENERATOR}
     -DCMAKE_PREFIX_PATH=${prefix})
 run(${CMAKE_COMMAND} --build ${WORK}/cmake)

@@ -24,9 +24,10 @@ done
 # Never let dpkg/debconf ask a question: CI has no standard input.
 export DEBIAN_FRONTEND=noninteractive
 
-# clang and its runtimes (libFuzzer, ASan, UBSan): the fuzz harnesses.
+# clang and its runtimes (libFuzzer, ASan, UBSan): the fuzz harnesses;
+# dpkg-dev: dpkg-shlibdeps for the Debian package (cpack -G DEB, install.deb).
 native_pkgs=(build-essential cmake pkg-config libapr1-dev zlib1g-dev libmsgpack-dev
-             libsodium-dev libcunit1-dev clang libclang-rt-14-dev)
+             libsodium-dev libcunit1-dev clang libclang-rt-14-dev dpkg-dev)
 # A python3 from pyenv or similar is fine; Debian's is only a fallback.
 command -v python3 >/dev/null 2>&1 || native_pkgs+=(python3)
 
