@@ -3,7 +3,8 @@
 # every test: the native suites, the same suites under AddressSanitizer and
 # UndefinedBehaviorSanitizer (with the Lock on its pthread path), and the
 # Windows build under Wine, and the fuzz harnesses (clang, libFuzzer): each
-# replays its seed corpus, then is fuzzed for a short while.
+# replays its seed corpus, then is fuzzed for a short while. The API
+# reference is built too, with Doxygen's warnings as errors.
 #
 #   tools/test-all.sh            (what .ci/run runs)
 #   MPROC_FUZZ_SECONDS=60 tools/test-all.sh   fuzz each harness 60 s (default
@@ -62,6 +63,16 @@ cmake -S . -B build/native -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPROC_FUZZ=OFF \
 cmake --build build/native -j"$jobs"
 step "Linux: tests"
 run_ctest native build/native
+
+step "API reference (Doxygen, warnings as errors)"
+# One item of the total: an undocumented or mis-documented public symbol
+# fails it, each named as file:line in the log.
+if cmake --build build/native --target docs 2>&1 | tee "$logs/docs.log"; then
+    passed=$((passed + 1))
+else
+    echo "docs: the API reference has warnings (above; $logs/docs.log)" >&2
+    failed=$((failed + 1))
+fi
 
 step "Linux, ASan + UBSan, the Lock's pthread path: build"
 # The native build's Locks take the glibc path; this one is built without

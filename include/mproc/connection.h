@@ -57,6 +57,9 @@ typedef struct mproc_conn_opts_t {
  * Creates a pipe, as multiprocessing.Pipe(duplex).
  * @param a receives (and, if @p duplex, sends too)
  * @param b sends (and, if @p duplex, receives too)
+ * @param duplex nonzero: both ends send and receive; 0: @p a only
+ * receives and @p b only sends.
+ * @param opts the codec options of both ends, or NULL for the defaults.
  * @return 0; MPROC_EINVAL for a codec level outside 0..9; MPROC_EOS;
  * MPROC_ENOMEM.
  */

@@ -82,6 +82,7 @@ extern "C" {
 
 /** The status codes as enum constants, e.g. MPROC_EINVAL. */
 enum mproc_errno_e {
+    /** 0: done. */
     MPROC_OK = 0,
     /**
      * A positive status, not a failure: the lock is acquired, but its

@@ -10,6 +10,10 @@
 #define MPROC_EXPORT_H
 
 #if defined(MPROC_STATIC)
+    /**
+     * Marks a public function: exported from a shared build, imported by
+     * its users on Windows, nothing in a static build.
+     */
     #define MPROC_API
 #elif defined(_WIN32) || defined(__CYGWIN__)
     #if defined(MPROC_BUILDING)

@@ -22,14 +22,14 @@ extern "C" {
 
 /** Python's logging levels, plus multiprocessing's SUBDEBUG and SUBWARNING. */
 enum mproc_log_level_e {
-    MPROC_LOG_NOTSET = 0,
-    MPROC_LOG_SUBDEBUG = 5,
-    MPROC_LOG_DEBUG = 10,
-    MPROC_LOG_INFO = 20,
-    MPROC_LOG_SUBWARNING = 25,
-    MPROC_LOG_WARNING = 30,
-    MPROC_LOG_ERROR = 40,
-    MPROC_LOG_CRITICAL = 50
+    MPROC_LOG_NOTSET = 0,      /**< no level: keep the current one */
+    MPROC_LOG_SUBDEBUG = 5,    /**< the runtime's finest detail */
+    MPROC_LOG_DEBUG = 10,      /**< detail for debugging */
+    MPROC_LOG_INFO = 20,       /**< what happens: starts, joins, exits */
+    MPROC_LOG_SUBWARNING = 25, /**< a cleanup that went wrong */
+    MPROC_LOG_WARNING = 30,    /**< something unexpected; the default level */
+    MPROC_LOG_ERROR = 40,      /**< a failure */
+    MPROC_LOG_CRITICAL = 50    /**< a failure the program may not survive */
 };
 
 /**

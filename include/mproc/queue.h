@@ -36,6 +36,8 @@
 extern "C" {
 #endif
 
+/** A queue, as multiprocessing.Queue (or SimpleQueue, JoinableQueue). Opaque.
+ */
 typedef struct mproc_queue_t mproc_queue_t;
 
 /** Options of the queue constructors; zero means default. */

@@ -153,6 +153,9 @@ typedef struct mproc_finalizer_t mproc_finalizer_t;
  * starts with none: a fork child does not run its parent's (nor a
  * forkserver child the server's), as in Python. A process killed, or
  * ended by a signal, runs none.
+ * @param fn the function to call; not NULL.
+ * @param arg its argument, passed as it is.
+ * @param priority the exit priority: higher runs first.
  * @param out receives a handle for mproc_finalizer_cancel() or
  * mproc_finalizer_run(); may be NULL. The handle is valid until the
  * finalizer has run or been cancelled.

@@ -76,6 +76,7 @@ typedef struct mproc_sync_opts_t {
 
 /** @name Lock: a non-recursive mutex */
 /** @{ */
+/** A Lock, as multiprocessing.Lock. Opaque. */
 typedef struct mproc_lock_t mproc_lock_t;
 /** Creates an unlocked lock. @return 0; MPROC_ENOMEM; MPROC_EOS. */
 MPROC_API int mproc_lock_create(mproc_lock_t **lock,
@@ -93,7 +94,6 @@ MPROC_API int mproc_lock_acquire(mproc_lock_t *lock, double timeout);
  * process or thread holds it. Either leaves the lock as it was.
  */
 MPROC_API int mproc_lock_release(mproc_lock_t *lock);
-/** Frees this process's handle; the last user's destroy removes the name. */
 /**
  * Whether anyone holds @p lock now (Python's Lock.locked()). The answer
  * may be stale as soon as it is given; it is for diagnostics and
@@ -103,6 +103,7 @@ MPROC_API int mproc_lock_release(mproc_lock_t *lock);
  * status.
  */
 MPROC_API int mproc_lock_locked(mproc_lock_t *lock);
+/** Frees this process's handle; the last user's destroy removes the name. */
 MPROC_API void mproc_lock_destroy(mproc_lock_t *lock);
 /**
  * A reference to @p lock, to pass to another process (a new value; NULL
@@ -167,7 +168,9 @@ MPROC_API int mproc_lock_import(mproc_lock_t **lock, const mproc_value_t *ref);
 
 /** @name RLock: a mutex its holder may acquire again */
 /** @{ */
+/** An RLock, as multiprocessing.RLock. Opaque. */
 typedef struct mproc_rlock_t mproc_rlock_t;
+/** Creates an unlocked RLock. @return 0; MPROC_ENOMEM; MPROC_EOS. */
 MPROC_API int mproc_rlock_create(mproc_rlock_t **rlock,
                                  const mproc_sync_opts_t *opts);
 /**
@@ -188,6 +191,7 @@ MPROC_API int mproc_rlock_release(mproc_rlock_t *rlock);
  * free; or a negative status.
  */
 MPROC_API int mproc_rlock_locked(mproc_rlock_t *rlock);
+/** Frees this process's handle, as mproc_lock_destroy(). */
 MPROC_API void mproc_rlock_destroy(mproc_rlock_t *rlock);
 /** A reference to @p rlock, as mproc_value_lock(). */
 MPROC_API mproc_value_t *mproc_value_rlock(const mproc_rlock_t *rlock);
@@ -228,6 +232,9 @@ MPROC_API int mproc_rlock_import(mproc_rlock_t **rlock,
 
 /** @name Semaphore and BoundedSemaphore */
 /** @{ */
+/**
+ * A Semaphore or a BoundedSemaphore, as multiprocessing's. Opaque.
+ */
 typedef struct mproc_sem_t mproc_sem_t;
 /** A semaphore with the initial @p value. */
 MPROC_API int mproc_sem_create(mproc_sem_t **sem, unsigned value,
@@ -244,6 +251,7 @@ MPROC_API int mproc_sem_acquire(mproc_sem_t *sem, double timeout);
 MPROC_API int mproc_sem_release(mproc_sem_t *sem);
 /** The current value (Python's get_value). @return 0; MPROC_ENOTSUP. */
 MPROC_API int mproc_sem_value(mproc_sem_t *sem, int *value);
+/** Frees this process's handle, as mproc_lock_destroy(). */
 MPROC_API void mproc_sem_destroy(mproc_sem_t *sem);
 /** A reference to @p sem, as mproc_value_lock(). */
 MPROC_API mproc_value_t *mproc_value_sem(const mproc_sem_t *sem);
@@ -257,6 +265,7 @@ MPROC_API int mproc_sem_import(mproc_sem_t **sem, const mproc_value_t *ref);
 
 /** @name Event */
 /** @{ */
+/** An Event, as multiprocessing.Event. Opaque. */
 typedef struct mproc_event_t mproc_event_t;
 /** Creates a cleared event. */
 MPROC_API int mproc_event_create(mproc_event_t **event,
@@ -273,6 +282,7 @@ MPROC_API int mproc_event_is_set(mproc_event_t *event);
  * was not set in time (Python's False); another negative status.
  */
 MPROC_API int mproc_event_wait(mproc_event_t *event, double timeout);
+/** Frees this process's handle, as mproc_lock_destroy(). */
 MPROC_API void mproc_event_destroy(mproc_event_t *event);
 /** A reference to @p event, as mproc_value_lock(). */
 MPROC_API mproc_value_t *mproc_value_event(const mproc_event_t *event);
@@ -296,6 +306,7 @@ MPROC_API int mproc_event_import(mproc_event_t **event,
  * and breaks a Barrier.
  */
 #define MPROC_SYNC_MAX_WAITERS 64
+/** A Condition, as multiprocessing.Condition, with its lock. Opaque. */
 typedef struct mproc_cond_t mproc_cond_t;
 /** Options of mproc_cond_create(). */
 typedef struct mproc_cond_opts_t {
@@ -350,6 +361,10 @@ MPROC_API int mproc_cond_wait_for(mproc_cond_t *cond, mproc_predicate_fn pred,
 MPROC_API int mproc_cond_notify(mproc_cond_t *cond, int n);
 /** Wakes every waiter, as mproc_cond_notify(). The caller holds the lock. */
 MPROC_API int mproc_cond_notify_all(mproc_cond_t *cond);
+/**
+ * Frees this process's handle, as mproc_lock_destroy(), with the lock it
+ * made or imported for itself; a lock given in mproc_cond_opts_t stays.
+ */
 MPROC_API void mproc_cond_destroy(mproc_cond_t *cond);
 /**
  * A reference to @p cond and its lock, as one value (see mproc_value_lock();
@@ -372,6 +387,7 @@ MPROC_API int mproc_cond_import(mproc_cond_t **cond, const mproc_value_t *ref);
 
 /** @name Barrier */
 /** @{ */
+/** A Barrier, as multiprocessing.Barrier. Opaque. */
 typedef struct mproc_barrier_t mproc_barrier_t;
 /** Options of mproc_barrier_create(). */
 typedef struct mproc_barrier_opts_t {
@@ -411,6 +427,7 @@ MPROC_API unsigned mproc_barrier_parties(const mproc_barrier_t *barrier);
 MPROC_API unsigned mproc_barrier_n_waiting(mproc_barrier_t *barrier);
 /** Whether the barrier is broken (1) or not (0). */
 MPROC_API int mproc_barrier_broken(mproc_barrier_t *barrier);
+/** Frees this process's handle, as mproc_lock_destroy(). */
 MPROC_API void mproc_barrier_destroy(mproc_barrier_t *barrier);
 /** A reference to @p barrier, as mproc_value_lock(). */
 MPROC_API mproc_value_t *mproc_value_barrier(const mproc_barrier_t *barrier);

@@ -96,9 +96,13 @@ typedef struct mproc_value_t mproc_value_t;
 
 /** @name Construction (each returns NULL when out of memory) */
 /** @{ */
+/** Nil, Python's None. */
 MPROC_API mproc_value_t *mproc_value_nil(void);
+/** A bool: true if @p b is nonzero. */
 MPROC_API mproc_value_t *mproc_value_bool(int b);
+/** A 64-bit integer. */
 MPROC_API mproc_value_t *mproc_value_int(int64_t i);
+/** A double. */
 MPROC_API mproc_value_t *mproc_value_float(double d);
 /** A string copied from NUL-terminated @p s; NULL @p s gives NULL. */
 MPROC_API mproc_value_t *mproc_value_str(const char *s);
@@ -121,6 +125,8 @@ MPROC_API mproc_value_t *mproc_value_copy(const mproc_value_t *v);
 MPROC_API void mproc_value_free(mproc_value_t *v);
 /** @} */
 
+/** @name Records */
+/** @{ */
 /**
  * A record of type @p type with the fields of the list @p fields, which it
  * takes over (NULL for none). The type need not be registered to build one,
@@ -128,10 +134,6 @@ MPROC_API void mproc_value_free(mproc_value_t *v);
  */
 MPROC_API mproc_value_t *mproc_value_record(const char *type,
                                             mproc_value_t *fields);
-/** @} */
-
-/** @name Records */
-/** @{ */
 /**
  * A record's behaviour: what Python's __call__ would return, as a new value
  * (or NULL for None).
