@@ -25,8 +25,9 @@ done
 export DEBIAN_FRONTEND=noninteractive
 
 # clang and its runtimes (libFuzzer, ASan, UBSan): the fuzz harnesses.
+# gnuplot-nox: bench/charts.py draws the benchmark figures (test bench.charts).
 native_pkgs=(build-essential cmake pkg-config libapr1-dev zlib1g-dev libmsgpack-dev
-             libsodium-dev libcunit1-dev clang libclang-rt-14-dev)
+             libsodium-dev libcunit1-dev clang libclang-rt-14-dev gnuplot-nox)
 # A python3 from pyenv or similar is fine; Debian's is only a fallback.
 command -v python3 >/dev/null 2>&1 || native_pkgs+=(python3)
 
