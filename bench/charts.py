@@ -112,6 +112,7 @@ def header(out, title, sub, ylabel):
         "set key outside right top vertical",
         "set grid ytics mytics",
         "set logscale y",
+        "set format y '%.10g'",
     ]
 
 
