@@ -3,12 +3,15 @@
 #
 # bench_locate BUILD PROGRAM: sets $exe to BUILD/bench/PROGRAM (BUILD may
 #   also be relative to the project), or stops with the build command.
-# bench_header: one line with the date, the machine and the build type.
+# bench_header: one line with the date, the machine and the build type;
+#   also kept in $bench_machine and $bench_btype for the BENCH_JSON file.
 # bench_rounds: runs "run_bench <words of each entry of benches>" for
 #   every entry of the benches array, $rounds times, into $results, one
 #   JSON line each tagged with its round. Each round runs every benchmark
 #   once, as a fresh process, in an order that rotates from round to
 #   round, so a burst of background load is spread over all of them.
+#   With BENCH_JSON set, that file gets a first line {"meta": SCRIPT,
+#   "rounds", "build_type", "machine"} and then every result line.
 
 bench_locate() {
     local here build=$1 program=$2
@@ -33,9 +36,11 @@ bench_header() {
         echo "note: a Debug build runs the library unoptimised;" \
             "figures in bench/README.md use RelWithDebInfo"
     fi
-    echo "$(date -u +%Y-%m-%dT%H:%MZ); machine: $(nproc) CPUs, $(uname -sr)," \
-        "$("$py" -c 'import platform; print("Python", platform.python_version())');" \
-        "load $(cut -d' ' -f1-3 /proc/loadavg)"
+    bench_machine="$(date -u +%Y-%m-%dT%H:%MZ); machine: $(nproc) CPUs, $(uname -sr),"
+    bench_machine+=" $("$py" -c 'import platform; print("Python", platform.python_version())');"
+    bench_machine+=" load $(cut -d' ' -f1-3 /proc/loadavg)"
+    bench_btype=${btype:-unknown}
+    echo "$bench_machine"
 }
 
 bench_rounds() {
@@ -51,6 +56,13 @@ bench_rounds() {
         printf '\n' >&2
     done
     if [[ -n ${BENCH_JSON:-} ]]; then
-        cp "$results" "$BENCH_JSON"
+        # A first line that says which run this was, for bench/charts.py;
+        # it has no "impl", so readers of the result lines skip it.
+        "$py" -c 'import json, sys
+print(json.dumps({"meta": sys.argv[1], "rounds": int(sys.argv[2]),
+                  "build_type": sys.argv[3], "machine": sys.argv[4]}))' \
+            "$(basename "$0")" "$rounds" "${bench_btype:-unknown}" \
+            "${bench_machine:-}" >"$BENCH_JSON"
+        cat "$results" >>"$BENCH_JSON"
     fi
 }

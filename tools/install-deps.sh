@@ -26,10 +26,11 @@ export DEBIAN_FRONTEND=noninteractive
 
 # clang and its runtimes (libFuzzer, ASan, UBSan): the fuzz harnesses;
 # dpkg-dev: dpkg-shlibdeps for the Debian package (cpack -G DEB, install.deb);
-# doxygen: the API reference (the `docs` target); graphviz: its include graphs.
+# doxygen: the API reference (the `docs` target); graphviz: its include graphs;
+# gnuplot-nox: bench/charts.py draws the benchmark figures (test bench.charts).
 native_pkgs=(build-essential cmake pkg-config libapr1-dev zlib1g-dev libmsgpack-dev
              libsodium-dev libcunit1-dev clang libclang-rt-14-dev dpkg-dev doxygen
-             graphviz)
+             graphviz gnuplot-nox)
 # A python3 from pyenv or similar is fine; Debian's is only a fallback.
 command -v python3 >/dev/null 2>&1 || native_pkgs+=(python3)
 
