@@ -490,11 +490,11 @@ static void test_fork_only(void)
 {
     mproc_shared_value_t *v;
     mproc_shared_opts_t o = {.fork_only = 1};
-    mproc_value_t *ref = NULL;
     int rc = mproc_shared_value_create(&v, 'i', NULL, &o);
 #ifdef _WIN32
     CU_ASSERT_EQUAL(rc, MPROC_ENOTSUP);
 #else
+    mproc_value_t *ref = NULL;
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     CU_ASSERT_EQUAL(mproc_shared_value_export(v, &ref), MPROC_EFORKONLY);
     CU_ASSERT_PTR_NULL(ref);
