@@ -212,10 +212,14 @@ int mproc_shm_unlink(mproc_shm_t *shm)
     rc = mproc__os_shm_unlink(shm->name);
     if (rc != 0 && rc != MPROC_ENOTFOUND)
         return rc;
-    /* Gone either way: the tracker has nothing left to remove. */
+    /*
+     * Not found: a fork child's copy of this handle removed it first, so
+     * the name is gone as asked and this is done too. The tracker has
+     * nothing left to remove either way.
+     */
     mproc__os_untrack(shm->name);
     shm->tracked = 0;
-    return rc;
+    return 0;
 }
 
 void mproc_shm_close(mproc_shm_t *shm)

@@ -37,7 +37,10 @@
  * Each Value and Array has a lock, as Python's do: an RLock of its own by
  * default, or the Lock or RLock the caller gives, or none. Every get, set,
  * slice copy and add takes it; hold it yourself (mproc_shared_value_acquire())
- * to make several calls one step, e.g. a read followed by a write.
+ * to make several calls one step, e.g. a read followed by a write. A call
+ * that takes the lock itself and finds that its holder died (MPROC_OWNERDEAD)
+ * goes on, since the lock is then its own; acquire it yourself to learn of
+ * such a death.
  *
  * All three are values: mproc_value_shm(), mproc_value_shared_value() and
  * mproc_value_shared_array() make references that travel as Process
