@@ -410,6 +410,17 @@ static void lock_prober(const mproc_value_t *args)
 }
 MPROC_TARGET(lock_prober)
 
+/* args: an Array whose lock the parent holds; a try must time out. */
+static void array_lock_prober(const mproc_value_t *args)
+{
+    mproc_shared_array_t *a;
+    CHILD_ASSERT(mproc_unpack(args, "A", &a) == 0);
+    CHILD_ASSERT(mproc_shared_array_acquire(a, 0) == MPROC_ETIMEDOUT);
+    /* The data is there all the same, without the lock. */
+    CHILD_ASSERT(((unsigned char *) mproc_shared_array_ptr(a))[0] == 255);
+}
+MPROC_TARGET(array_lock_prober)
+
 static void test_lock_excludes_other_processes(void)
 {
     mproc_shared_value_t *v, *w;
@@ -430,6 +441,48 @@ static void test_lock_excludes_other_processes(void)
     CU_ASSERT_EQUAL(mproc_lock_release(lock), 0);
     mproc_shared_value_destroy(v);
     mproc_shared_value_destroy(w);
+    mproc_lock_destroy(lock);
+}
+
+static void test_caller_rlock_reaches_child(void)
+{
+    mproc_shared_array_t *a;
+    mproc_shared_opts_t o = {0};
+    mproc_rlock_t *rlock;
+    CU_ASSERT_EQUAL_FATAL(mproc_rlock_create(&rlock, NULL), 0);
+    o.rlock = rlock;
+    CU_ASSERT_EQUAL_FATAL(mproc_shared_array_create(&a, 'B', 4, NULL, &o), 0);
+    /* Held through the caller's own handle, twice: the child must wait. */
+    CU_ASSERT_EQUAL(mproc_rlock_acquire(rlock, MPROC_FOREVER), 0);
+    CU_ASSERT_EQUAL(mproc_shared_array_acquire(a, MPROC_FOREVER), 0);
+    CU_ASSERT_EQUAL(mproc_shared_array_set_int(a, 0, 255), 0);
+    CU_ASSERT_EQUAL(harness_join_code(
+                        harness_start("array_lock_prober", mproc_pack("A", a))),
+                    0);
+    CU_ASSERT_EQUAL(mproc_shared_array_release(a), 0);
+    CU_ASSERT_EQUAL(mproc_rlock_release(rlock), 0);
+    CU_ASSERT_EQUAL(mproc_rlock_locked(rlock), 0);
+    mproc_shared_array_destroy(a);
+    mproc_rlock_destroy(rlock);
+}
+
+static void test_fork_only_lock_has_no_reference(void)
+{
+    mproc_sync_opts_t fo = {.fork_only = 1};
+    mproc_shared_opts_t o = {0};
+    mproc_shared_value_t *v;
+    mproc_value_t *ref = NULL;
+    mproc_lock_t *lock;
+    int rc = mproc_lock_create(&lock, &fo);
+    if (rc == MPROC_ENOTSUP)
+        return; /* no fork here: there is no fork-only lock to give */
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    o.lock = lock;
+    CU_ASSERT_EQUAL_FATAL(mproc_shared_value_create(&v, 'i', NULL, &o), 0);
+    CU_ASSERT_EQUAL(mproc_shared_value_export(v, &ref), MPROC_EFORKONLY);
+    CU_ASSERT_PTR_NULL(ref);
+    CU_ASSERT_PTR_NULL(mproc_pack("W", v));
+    mproc_shared_value_destroy(v);
     mproc_lock_destroy(lock);
 }
 
@@ -705,6 +758,9 @@ static const harness_test tests[] = {
     {"share through queue", test_share_through_queue, 0},
     {"share through pipe", test_share_through_pipe, 0},
     {"lock excludes other processes", test_lock_excludes_other_processes, 0},
+    {"caller rlock reaches child", test_caller_rlock_reaches_child, 0},
+    {"fork only lock has no reference", test_fork_only_lock_has_no_reference,
+     0},
     {"contended increments lose nothing",
      test_contended_increments_lose_nothing, 0},
     {"fork only", test_fork_only, 0},
