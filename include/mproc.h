@@ -20,6 +20,7 @@
 #include "mproc/synchronize.h"
 #include "mproc/connection.h"
 #include "mproc/queue.h"
+#include "mproc/shared_memory.h"
 
 #ifdef __cplusplus
 extern "C" {

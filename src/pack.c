@@ -33,8 +33,8 @@ int mproc__pack_take_failure(void)
 /* ---- formats -------------------------------------------------------- */
 
 /* The letters each direction accepts, brackets aside. */
-#define PACK_LETTERS "nbiIfsyvVLRSECBQP"
-#define UNPACK_LETTERS "nbiIfsyv*LRSECBQP"
+#define PACK_LETTERS "nbiIfsyvVLRSECBQPMWA"
+#define UNPACK_LETTERS "nbiIfsyv*LRSECBQPMWA"
 
 /*
  * The reference letters: one per kind of shared object, whose name is the
@@ -46,7 +46,8 @@ static const struct ref_letter {
 } ref_letters[] = {
     {'L', MPROC_REF_LOCK},  {'R', MPROC_REF_RLOCK}, {'S', MPROC_REF_SEM},
     {'E', MPROC_REF_EVENT}, {'C', MPROC_REF_COND},  {'B', MPROC_REF_BARRIER},
-    {'Q', MPROC_REF_QUEUE}, {'P', MPROC_REF_CONN},
+    {'Q', MPROC_REF_QUEUE}, {'P', MPROC_REF_CONN},  {'M', MPROC_REF_SHM},
+    {'W', MPROC_REF_VALUE}, {'A', MPROC_REF_ARRAY},
 };
 
 static const struct ref_letter *ref_letter(char c)
@@ -306,6 +307,22 @@ static mproc_value_t *pack_item(packer *pk)
         const mproc_conn_t *o = va_arg(*pk->ap, const mproc_conn_t *);
         return pack_ref(pk, at, o, live && o ? mproc_value_conn(o) : NULL);
     }
+    case 'M': {
+        const mproc_shm_t *o = va_arg(*pk->ap, const mproc_shm_t *);
+        return pack_ref(pk, at, o, live && o ? mproc_value_shm(o) : NULL);
+    }
+    case 'W': {
+        const mproc_shared_value_t *o =
+            va_arg(*pk->ap, const mproc_shared_value_t *);
+        return pack_ref(pk, at, o,
+                        live && o ? mproc_value_shared_value(o) : NULL);
+    }
+    case 'A': {
+        const mproc_shared_array_t *o =
+            va_arg(*pk->ap, const mproc_shared_array_t *);
+        return pack_ref(pk, at, o,
+                        live && o ? mproc_value_shared_array(o) : NULL);
+    }
     default:
         /* check_format() let nothing else through. */
         pack_fail(pk, MPROC_EINVAL, at, "is not a format letter");
@@ -517,6 +534,15 @@ static int unpack_ref(unpacker *uk, const mproc_value_t *v, const char *at,
     case 'Q':
         OPEN_REF(mproc_queue_t, mproc_value_to_queue);
         break;
+    case 'M':
+        OPEN_REF(mproc_shm_t, mproc_value_to_shm);
+        break;
+    case 'W':
+        OPEN_REF(mproc_shared_value_t, mproc_value_to_shared_value);
+        break;
+    case 'A':
+        OPEN_REF(mproc_shared_array_t, mproc_value_to_shared_array);
+        break;
     default:
         OPEN_REF(mproc_conn_t, mproc_value_to_conn);
         break;
@@ -619,6 +645,9 @@ static int unpack_item(unpacker *uk, const mproc_value_t *v, const char *path)
     case 'B':
     case 'Q':
     case 'P':
+    case 'M':
+    case 'W':
+    case 'A':
         return unpack_ref(uk, v, at, path);
     case '[':
         if (t != MPROC_VALUE_LIST)

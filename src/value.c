@@ -462,26 +462,30 @@ mproc_value_t *mproc_value_copy(const mproc_value_t *v)
 /* ---- references ----------------------------------------------------- */
 
 static const char *const ref_kind_names[] = {
-    "non-reference", "lock",    "rlock", "semaphore", "event",
-    "condition",     "barrier", "queue", "connection"};
+    "non-reference", "lock",
+    "rlock",         "semaphore",
+    "event",         "condition",
+    "barrier",       "queue",
+    "connection",    "shared memory block",
+    "shared value",  "shared array"};
 
 /*
  * The shape of each kind's fields, one letter a field: s a string, b a
  * bool, i an integer.
  */
-static const char *const ref_shapes[] = {NULL, "s", "s", "s",          "s",
-                                         "s",  "s", "s", "bbiiibiiiis"};
+static const char *const ref_shapes[] = {
+    NULL, "s", "s", "s", "s", "s", "s", "s", "bbiiibiiiis", "s", "s", "s"};
 
 const char *mproc__ref_kind_name(mproc_ref_kind_e kind)
 {
-    return (unsigned) kind <= MPROC_REF_CONN ? ref_kind_names[kind] : "?";
+    return (unsigned) kind <= MPROC_REF_ARRAY ? ref_kind_names[kind] : "?";
 }
 
 int mproc__ref_check(int kind, const mproc_value_t *fields)
 {
     const char *shape;
     size_t i;
-    if (kind <= MPROC_REF_NONE || kind > MPROC_REF_CONN || fields == NULL ||
+    if (kind <= MPROC_REF_NONE || kind > MPROC_REF_ARRAY || fields == NULL ||
         fields->type != MPROC_VALUE_LIST)
         return -1;
     shape = ref_shapes[kind];

@@ -44,10 +44,15 @@
  * - `B` barrier: `const mproc_barrier_t *` -> `mproc_barrier_t **`
  * - `Q` queue: `const mproc_queue_t *` -> `mproc_queue_t **`
  * - `P` connection: `const mproc_conn_t *` -> `mproc_conn_t **`
+ * - `M` shared memory block: `const mproc_shm_t *` -> `mproc_shm_t **`
+ * - `W` shared Value: `const mproc_shared_value_t *` ->
+ *   `mproc_shared_value_t **` (`V` is taken by a copied value)
+ * - `A` shared Array: `const mproc_shared_array_t *` ->
+ *   `mproc_shared_array_t **`
  *
  * A reference letter packs a reference to the object (mproc_value_lock()
  * and its siblings in mproc/synchronize.h, mproc/queue.h and
- * mproc/connection.h). Unpacking it opens the object in the receiving
+ * mproc/connection.h and mproc/shared_memory.h). Unpacking it opens the object in the receiving
  * process (mproc_value_to_lock() and its siblings): once per process, so a
  * second unpack of an equal reference gives the same object, which the
  * runtime owns and lets go of at exit; do not destroy it.

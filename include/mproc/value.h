@@ -72,7 +72,10 @@ typedef enum mproc_ref_kind_e {
     MPROC_REF_COND,     /**< a Condition, with its lock */
     MPROC_REF_BARRIER,  /**< a Barrier */
     MPROC_REF_QUEUE,    /**< a Queue, SimpleQueue or JoinableQueue */
-    MPROC_REF_CONN      /**< a connection (one end of a Pipe) */
+    MPROC_REF_CONN,     /**< a connection (one end of a Pipe) */
+    MPROC_REF_SHM,      /**< a SharedMemory block (mproc_value_shm()) */
+    MPROC_REF_VALUE,    /**< a shared Value (mproc_value_shared_value()) */
+    MPROC_REF_ARRAY     /**< a shared Array (mproc_value_shared_array()) */
 } mproc_ref_kind_e;
 
 /**
