@@ -53,6 +53,18 @@ void mproc__os_flush_stdio(void);
  */
 void mproc__os_exit_now(int code);
 
+/*
+ * Registers @fn to run among the atexit handlers, in the same newest-first
+ * order, with the status that exit() was called with: 0 when registered,
+ * MPROC_ENOTSUP (nothing registered) where the C library cannot pass the
+ * status on. Unix: on_exit, where the C library has it (glibc); elsewhere
+ * MPROC_ENOTSUP. Windows: MPROC_ENOTSUP; without fork no process inherits
+ * exit handlers there. One handler per process: a forked child that
+ * registers its own replaces the one it inherited, whose entry, still in
+ * the list and older, then runs the child's only if the child's returned.
+ */
+int mproc__os_at_exit_status(void (*fn)(int status));
+
 /* Gives the processor to another runnable thread, if any. */
 void mproc__os_yield(void);
 

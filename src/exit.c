@@ -28,12 +28,27 @@ static int exit_code_known;
  * registered, then this one, which ends the process before the handlers it
  * inherited from its parent (and, in a forkserver child, from the server)
  * can run a second time. _exit from an exit handler is allowed; exit is
- * not. A plain exit(n) called by the target leaves no code here, and the
- * process then ends as C ends it, with n.
+ * not. Where the platform passes exit()'s status on (glibc's on_exit), a
+ * plain exit(n) from the target stops here too, with n, after the shutdown
+ * the runtime's own handler would have done. Elsewhere only
+ * mproc__exit_with() leaves its code, and a plain exit(n) ends the process
+ * as C ends it, the inherited handlers included.
  */
+static void fork_barrier_status(int status)
+{
+    if (!forked)
+        return;
+    if (exit_code_known)
+        status = exit_code;
+    else
+        mproc__exit_shutdown();
+    mproc__os_flush_stdio();
+    mproc__os_exit_now(status);
+}
+
 static void fork_barrier(void)
 {
-    if (!exit_code_known)
+    if (!forked || !exit_code_known)
         return;
     mproc__os_flush_stdio();
     mproc__os_exit_now(exit_code);
@@ -42,7 +57,7 @@ static void fork_barrier(void)
 void mproc__exit_set_forked(int on)
 {
     /* Registered before the target runs, so that its handlers come first. */
-    if (on && !forked)
+    if (on && !forked && mproc__os_at_exit_status(fork_barrier_status) < 0)
         atexit(fork_barrier);
     forked = on != 0;
 }

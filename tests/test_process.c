@@ -672,13 +672,19 @@ static void parent_exit_handler(void)
     }
 }
 
-/* args: the file for its handler, the exit code (-1: return normally). */
+/*
+ * args: the file for its handler, the exit code (-1: return normally), and
+ * whether to end with C's plain exit() rather than mproc_exit().
+ */
 static void register_exit_handler(const mproc_value_t *args)
 {
     int code = (int) mproc_value_as_int(mproc_value_at(args, 1));
+    int plain = mproc_value_as_bool(mproc_value_at(args, 2));
     snprintf(g_handler_path, sizeof g_handler_path, "%s",
              mproc_value_as_str(mproc_value_at(args, 0)));
     CHILD_ASSERT(atexit(child_exit_handler) == 0);
+    if (code >= 0 && plain)
+        exit(code);
     if (code >= 0)
         mproc_exit(code);
 }
@@ -688,20 +694,23 @@ static void test_a_child_runs_its_own_exit_handlers(void)
 {
     static int registered;
     char *marker = harness_temp_path("parent-handler");
-    int codes[2] = {-1, 7}, i;
+    /* Returning, mproc_exit(7), and C's own exit(5). */
+    static const int codes[3] = {-1, 7, 5}, plain[3] = {0, 0, 1};
+    int i;
     snprintf(g_parent_marker, sizeof g_parent_marker, "%s", marker);
     if (!registered) {
         g_registered_pid = mproc_process_pid(mproc_current_process());
         CU_ASSERT_EQUAL_FATAL(atexit(parent_exit_handler), 0);
         registered = 1;
     }
-    for (i = 0; i < 2; i++) {
+    for (i = 0; i < 3; i++) {
         char *path = harness_temp_path("child-handler"), *text;
         int code = -100;
         CU_ASSERT_EQUAL(
             harness_run("register_exit_handler",
-                        mproc_value_list_of(2, mproc_value_str(path),
-                                            mproc_value_int(codes[i])),
+                        mproc_value_list_of(3, mproc_value_str(path),
+                                            mproc_value_int(codes[i]),
+                                            mproc_value_bool(plain[i])),
                         &code),
             0);
         CU_ASSERT_EQUAL(code, codes[i] < 0 ? 0 : codes[i]);

@@ -74,6 +74,38 @@ void mproc__os_exit_now(int code)
     _exit(code);
 }
 
+#if defined(__GLIBC__)
+/*
+ * on_exit hands its handler a void pointer, which ISO C does not let a
+ * function pointer pass through: the handler is kept here instead. A forked
+ * child that registers its own replaces its parent's, which then, still in
+ * the list, calls the child's; that one ends the process first.
+ */
+static void (*at_exit_status_fn)(int status);
+
+static void at_exit_status(int status, void *arg)
+{
+    (void) arg;
+    if (at_exit_status_fn != NULL)
+        at_exit_status_fn(status);
+}
+#endif
+
+int mproc__os_at_exit_status(void (*fn)(int status))
+{
+#if defined(__GLIBC__)
+    if (on_exit(at_exit_status, NULL) != 0)
+        return mproc__set_error(MPROC_ENOMEM,
+                                "cannot register an exit handler");
+    at_exit_status_fn = fn;
+    return 0;
+#else
+    (void) fn;
+    return mproc__set_error(MPROC_ENOTSUP,
+                            "the C library cannot pass exit statuses on");
+#endif
+}
+
 int mproc__os_stdin_devnull(void)
 {
     if (devnull_fd < 0)

@@ -97,6 +97,14 @@ void mproc__os_exit_now(int code)
     _exit(code);
 }
 
+int mproc__os_at_exit_status(void (*fn)(int status))
+{
+    /* No fork, so no process here inherits exit handlers to stop. */
+    (void) fn;
+    return mproc__set_error(MPROC_ENOTSUP,
+                            "exit statuses are not passed to exit handlers");
+}
+
 int mproc__os_stdin_devnull(void)
 {
     HANDLE h;
