@@ -154,7 +154,7 @@ static int lock_is_mine(const mproc__cond_lock_t *l, unsigned *count)
 {
     long me = mproc__os_thread_id();
     if (l->rlock != NULL) {
-        if (l->rlock->owner != me || l->rlock->count == 0)
+        if (!mproc__rlock_owned_by(l->rlock, me) || l->rlock->count == 0)
             return mproc__set_error(MPROC_ENOTHELD,
                                     "the condition's lock is not held by the "
                                     "caller");

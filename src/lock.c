@@ -134,14 +134,14 @@ int mproc_rlock_acquire(mproc_rlock_t *r, double timeout)
 {
     long me = mproc__os_thread_id();
     int rc;
-    if (r->owner == me) {
+    if (mproc__rlock_owned_by(r, me)) {
         r->count++;
         return 0;
     }
     rc = mproc__os_mutex_lock(r->lock.mutex, timeout);
     /* MPROC_OWNERDEAD (> 0) means held too. */
     if (rc >= 0) {
-        r->owner = me;
+        mproc__atomic_store64(&r->owner, (uint64_t) me);
         r->count = 1;
     }
     return rc;
@@ -149,7 +149,7 @@ int mproc_rlock_acquire(mproc_rlock_t *r, double timeout)
 
 int mproc_rlock_release(mproc_rlock_t *r)
 {
-    if (r->owner != mproc__os_thread_id()) {
+    if (!mproc__rlock_owned_by(r, mproc__os_thread_id())) {
         int rc = mproc__os_mutex_unlock(r->lock.mutex);
         if (rc == 0) {
             /* Held through another handle of this process: undo nothing. */
@@ -163,7 +163,7 @@ int mproc_rlock_release(mproc_rlock_t *r)
     /* The OS mutex is held once; the recursion is counted here. */
     if (--r->count > 0)
         return 0;
-    r->owner = 0;
+    mproc__atomic_store64(&r->owner, 0);
     return mproc__os_mutex_unlock(r->lock.mutex);
 }
 
@@ -171,7 +171,7 @@ int mproc_rlock_locked(mproc_rlock_t *r)
 {
     if (r == NULL)
         return mproc__set_error(MPROC_EINVAL, "no rlock");
-    if (r->owner == mproc__os_thread_id())
+    if (mproc__rlock_owned_by(r, mproc__os_thread_id()))
         return 1;
     return mutex_locked(r->lock.mutex);
 }

@@ -362,6 +362,351 @@ static void test_sync_objects_from_threads(void)
     mproc_event_destroy(go);
 }
 
+/* ---- conditions ------------------------------------------------------- */
+
+#define COND_WAIT_TIMEOUT 10.0
+
+/*
+ * What the waiters and the notifier share, all of it guarded by the lock
+ * the two conditions share: @wake is what the waiters wait on, @news is
+ * where the notifier hears of them (and they hear of the second round).
+ */
+typedef struct cond_shared {
+    mproc_cond_t *wake;
+    mproc_cond_t *news;
+    int arrived; /* waiters that came to wait, over both rounds */
+    int done;    /* waiters woken, over both rounds */
+    int round;   /* the round the notifier has opened: 1 or 2 */
+} cond_shared;
+
+typedef struct cond_arg {
+    cond_shared *sh;
+    int woke[2]; /* how often this waiter's wait returned 0, per round */
+    int failures;
+} cond_arg;
+
+static int round_two_open(void *arg)
+{
+    return ((cond_shared *) arg)->round == 2;
+}
+
+static int all_arrived_once(void *arg)
+{
+    return ((cond_shared *) arg)->arrived >= NTHREADS;
+}
+
+static int all_arrived_twice(void *arg)
+{
+    return ((cond_shared *) arg)->arrived >= 2 * NTHREADS;
+}
+
+/* The notifier's target for @done, in cond_notifier's own argument. */
+typedef struct done_target {
+    cond_shared *sh;
+    int want;
+} done_target;
+
+static int done_reached(void *arg)
+{
+    const done_target *d = arg;
+    return d->sh->done >= d->want;
+}
+
+/* One round of a waiter: arrives, waits once, and counts the wake-up. */
+static void cond_wait_once(cond_arg *a, int round)
+{
+    cond_shared *sh = a->sh;
+    int rc;
+    sh->arrived++;
+    if (mproc_cond_notify_all(sh->news) != 0)
+        a->failures++;
+    rc = mproc_cond_wait(sh->wake, COND_WAIT_TIMEOUT);
+    if (rc == 0)
+        a->woke[round]++;
+    else
+        a->failures++;
+    sh->done++;
+    if (mproc_cond_notify_all(sh->news) != 0)
+        a->failures++;
+}
+
+static void *APR_THREAD_FUNC cond_waiter(apr_thread_t *t, void *arg)
+{
+    cond_arg *a = arg;
+    (void) t;
+    if (mproc_cond_acquire(a->sh->wake, MPROC_FOREVER) != 0) {
+        a->failures++;
+        return NULL;
+    }
+    cond_wait_once(a, 0);
+    /* Not before the first round is over, so no notify(1) meets us. */
+    if (mproc_cond_wait_for(a->sh->news, round_two_open, a->sh,
+                            COND_WAIT_TIMEOUT) != 0)
+        a->failures++;
+    else
+        cond_wait_once(a, 1);
+    if (mproc_cond_release(a->sh->wake) != 0)
+        a->failures++;
+    return NULL;
+}
+
+static void *APR_THREAD_FUNC cond_notifier(apr_thread_t *t, void *arg)
+{
+    cond_arg *a = arg;
+    cond_shared *sh = a->sh;
+    done_target d;
+    int k;
+    (void) t;
+    d.sh = sh;
+    if (mproc_cond_acquire(sh->news, MPROC_FOREVER) != 0) {
+        a->failures++;
+        return NULL;
+    }
+    /* Round one: one waiter at a time, each woken by a notify of one. */
+    if (mproc_cond_wait_for(sh->news, all_arrived_once, sh,
+                            COND_WAIT_TIMEOUT) != 0)
+        a->failures++;
+    for (k = 0; k < NTHREADS; k++) {
+        if (mproc_cond_notify(sh->wake, 1) != 0)
+            a->failures++;
+        d.want = k + 1;
+        if (mproc_cond_wait_for(sh->news, done_reached, &d,
+                                COND_WAIT_TIMEOUT) != 0)
+            a->failures++;
+        /* A notify of one wakes one waiter, not two. */
+        if (sh->done != k + 1)
+            a->failures++;
+    }
+    /* Round two: every waiter by one notify_all. */
+    sh->round = 2;
+    if (mproc_cond_notify_all(sh->news) != 0)
+        a->failures++;
+    if (mproc_cond_wait_for(sh->news, all_arrived_twice, sh,
+                            COND_WAIT_TIMEOUT) != 0)
+        a->failures++;
+    if (mproc_cond_notify_all(sh->wake) != 0)
+        a->failures++;
+    d.want = 2 * NTHREADS;
+    if (mproc_cond_wait_for(sh->news, done_reached, &d, COND_WAIT_TIMEOUT) != 0)
+        a->failures++;
+    if (mproc_cond_release(sh->news) != 0)
+        a->failures++;
+    return NULL;
+}
+
+/*
+ * Four threads wait on one Condition and a fifth wakes them, first one by
+ * one with notify(1), then all at once: each waiter wakes exactly once a
+ * round. @rlock: the conditions share an RLock, else a Lock.
+ */
+static void waiters_and_a_notifier(int rlock)
+{
+    cond_arg a[NTHREADS + 1];
+    cond_shared sh;
+    mproc_cond_opts_t co = {0};
+    mproc_lock_t *lock = NULL;
+    mproc_rlock_t *rl = NULL;
+    int i;
+    memset(&sh, 0, sizeof sh);
+    if (rlock) {
+        CU_ASSERT_EQUAL_FATAL(mproc_rlock_create(&rl, NULL), 0);
+        co.rlock = rl;
+    } else {
+        CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&lock, NULL), 0);
+        co.lock = lock;
+    }
+    CU_ASSERT_EQUAL_FATAL(mproc_cond_create(&sh.wake, &co), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_cond_create(&sh.news, &co), 0);
+    sh.round = 1;
+    memset(a, 0, sizeof a);
+    for (i = 0; i <= NTHREADS; i++)
+        a[i].sh = &sh;
+    {
+        apr_pool_t *pool = NULL;
+        apr_thread_t *t[NTHREADS + 1];
+        apr_status_t ignored;
+        CU_ASSERT_EQUAL_FATAL(apr_pool_create(&pool, NULL), APR_SUCCESS);
+        for (i = 0; i <= NTHREADS; i++)
+            CU_ASSERT_EQUAL_FATAL(
+                apr_thread_create(&t[i], NULL,
+                                  i < NTHREADS ? cond_waiter : cond_notifier,
+                                  &a[i], pool),
+                APR_SUCCESS);
+        for (i = 0; i <= NTHREADS; i++)
+            apr_thread_join(&ignored, t[i]);
+        apr_pool_destroy(pool);
+    }
+    for (i = 0; i <= NTHREADS; i++)
+        CU_ASSERT_EQUAL(a[i].failures, 0);
+    for (i = 0; i < NTHREADS; i++) {
+        CU_ASSERT_EQUAL(a[i].woke[0], 1);
+        CU_ASSERT_EQUAL(a[i].woke[1], 1);
+    }
+    CU_ASSERT_EQUAL(sh.arrived, 2 * NTHREADS);
+    CU_ASSERT_EQUAL(sh.done, 2 * NTHREADS);
+    mproc_cond_destroy(sh.wake);
+    mproc_cond_destroy(sh.news);
+    mproc_lock_destroy(lock);
+    mproc_rlock_destroy(rl);
+}
+
+static void test_condition_from_threads_with_a_lock(void)
+{
+    waiters_and_a_notifier(0);
+}
+
+static void test_condition_from_threads_with_an_rlock(void)
+{
+    waiters_and_a_notifier(1);
+}
+
+/* ---- barriers ------------------------------------------------------------ */
+
+#define BARRIER_CYCLES 50
+#define BARRIER_TIMEOUT 10.0
+
+typedef struct barrier_arg {
+    mproc_barrier_t *b;
+    int cycles;
+    int index[BARRIER_CYCLES]; /* the index each wait returned */
+    int failures;
+} barrier_arg;
+
+static void *APR_THREAD_FUNC barrier_worker(apr_thread_t *t, void *arg)
+{
+    barrier_arg *a = arg;
+    int c;
+    (void) t;
+    for (c = 0; c < a->cycles; c++) {
+        a->index[c] = mproc_barrier_wait(a->b, BARRIER_TIMEOUT);
+        if (a->index[c] < 0)
+            a->failures++;
+    }
+    return NULL;
+}
+
+/* Whether the @n indexes of one cycle are 0..n-1, each once. */
+static int each_index_once(const int *idx, int n)
+{
+    unsigned seen = 0;
+    int i;
+    for (i = 0; i < n; i++) {
+        if (idx[i] < 0 || idx[i] >= n || (seen & (1u << idx[i])))
+            return 0;
+        seen |= 1u << idx[i];
+    }
+    return 1;
+}
+
+/* Four threads pass one Barrier of four fifty times, never breaking it. */
+static void test_barrier_from_threads(void)
+{
+    barrier_arg a[NTHREADS];
+    mproc_barrier_t *b = NULL;
+    int i, c, bad = 0;
+    CU_ASSERT_EQUAL_FATAL(mproc_barrier_create(&b, NTHREADS, NULL), 0);
+    memset(a, 0, sizeof a);
+    for (i = 0; i < NTHREADS; i++) {
+        a[i].b = b;
+        a[i].cycles = BARRIER_CYCLES;
+    }
+    run_threads(NTHREADS, barrier_worker, a, sizeof a[0]);
+    for (i = 0; i < NTHREADS; i++)
+        CU_ASSERT_EQUAL(a[i].failures, 0);
+    for (c = 0; c < BARRIER_CYCLES; c++) {
+        int idx[NTHREADS];
+        for (i = 0; i < NTHREADS; i++)
+            idx[i] = a[i].index[c];
+        if (!each_index_once(idx, NTHREADS))
+            bad++;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_FALSE(mproc_barrier_broken(b));
+    mproc_barrier_destroy(b);
+}
+
+#define MIXED_CYCLES 20
+
+/* args: barrier, queue; puts each cycle's index, and exits 0 if none broke. */
+static void barrier_cycles(const mproc_value_t *args)
+{
+    mproc_barrier_t *b = NULL;
+    mproc_queue_t *q = NULL;
+    int c, failures = 0;
+    CHILD_ASSERT(mproc_value_to_barrier(mproc_value_at(args, 0), &b) == 0);
+    CHILD_ASSERT(mproc_value_to_queue(mproc_value_at(args, 1), &q) == 0);
+    for (c = 0; c < MIXED_CYCLES; c++) {
+        int r = mproc_barrier_wait(b, BARRIER_TIMEOUT);
+        mproc_value_t *v = mproc_value_int(c * NTHREADS + r);
+        if (r < 0)
+            failures++;
+        else if (mproc_queue_put(q, v, MPROC_FOREVER) != 0)
+            failures++;
+        mproc_value_free(v);
+    }
+    mproc_queue_destroy(q);
+    mproc_barrier_destroy(b);
+    mproc_exit(failures == 0 ? 0 : 1);
+}
+MPROC_TARGET(barrier_cycles)
+
+/*
+ * Two threads of this process and two children pass one Barrier of four
+ * together: every cycle gives each index once.
+ */
+static void test_barrier_shared_by_threads_and_children(void)
+{
+    barrier_arg a[2];
+    mproc_barrier_t *b = NULL;
+    mproc_queue_t *q = NULL;
+    mproc_process_t *p[2];
+    int idx[MIXED_CYCLES][NTHREADS], have[MIXED_CYCLES];
+    int i, c, bad = 0;
+    CU_ASSERT_EQUAL_FATAL(mproc_barrier_create(&b, NTHREADS, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    for (i = 0; i < 2; i++)
+        p[i] = harness_start("barrier_cycles",
+                             mproc_value_list_of(2, mproc_value_barrier(b),
+                                                 mproc_value_queue(q)));
+    memset(a, 0, sizeof a);
+    for (i = 0; i < 2; i++) {
+        a[i].b = b;
+        a[i].cycles = MIXED_CYCLES;
+    }
+    run_threads(2, barrier_worker, a, sizeof a[0]);
+    memset(have, 0, sizeof have);
+    for (i = 0; i < 2; i++) {
+        CU_ASSERT_EQUAL(a[i].failures, 0);
+        for (c = 0; c < MIXED_CYCLES; c++)
+            idx[c][have[c]++] = a[i].index[c];
+    }
+    for (i = 0; i < 2 * MIXED_CYCLES; i++) {
+        mproc_value_t *v = NULL;
+        int64_t n;
+        if (mproc_queue_get(q, &v, BARRIER_TIMEOUT) != 0) {
+            CU_FAIL("a child's index did not arrive");
+            break;
+        }
+        n = mproc_value_as_int(v);
+        mproc_value_free(v);
+        c = (int) (n / NTHREADS);
+        if (c >= 0 && c < MIXED_CYCLES && have[c] < NTHREADS)
+            idx[c][have[c]++] = (int) (n % NTHREADS);
+        else
+            bad++;
+    }
+    /* Joining also destroys the process. */
+    for (i = 0; i < 2; i++)
+        CU_ASSERT_EQUAL(harness_join_code(p[i]), 0);
+    for (c = 0; c < MIXED_CYCLES; c++)
+        if (have[c] != NTHREADS || !each_index_once(idx[c], NTHREADS))
+            bad++;
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_FALSE(mproc_barrier_broken(b));
+    mproc_queue_destroy(q);
+    mproc_barrier_destroy(b);
+}
+
 /* ---- the reference cache ------------------------------------------------ */
 
 typedef struct import_arg {
@@ -514,6 +859,13 @@ static const harness_test tests[] = {
      test_puts_and_gets_at_once_on_one_queue, HARNESS_SPAWN},
     {"sync objects from threads", test_sync_objects_from_threads,
      HARNESS_SPAWN},
+    {"condition from threads with a lock",
+     test_condition_from_threads_with_a_lock, HARNESS_SPAWN},
+    {"condition from threads with an rlock",
+     test_condition_from_threads_with_an_rlock, HARNESS_SPAWN},
+    {"barrier from threads", test_barrier_from_threads, HARNESS_SPAWN},
+    {"barrier shared by threads and children",
+     test_barrier_shared_by_threads_and_children, 0},
     {"equal references imported at once",
      test_equal_references_imported_at_once, HARNESS_SPAWN},
     {"two threads join one process", test_two_threads_join_one_process, 0},
