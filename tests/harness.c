@@ -18,7 +18,10 @@
     #define close _close
     #define fileno _fileno
 #else
+    #include <errno.h>
+    #include <poll.h>
     #include <signal.h>
+    #include <sys/syscall.h>
     #include <unistd.h>
 #endif
 
@@ -391,3 +394,71 @@ int harness_pid_alive(long pid)
     return kill((pid_t) pid, 0) == 0;
 #endif
 }
+
+#if !defined(_WIN32)
+int harness_wait_pid_gone(long pid)
+{
+    int fd = (int) syscall(SYS_pidfd_open, (pid_t) pid, 0), r;
+    struct pollfd p;
+    if (fd < 0)
+        return errno == ESRCH;
+    p.fd = fd;
+    p.events = POLLIN;
+    /* A bounded wait for an event that has no other way to be observed. */
+    r = poll(&p, 1, 30000);
+    close(fd);
+    return r == 1;
+}
+
+/* The mproc names in /dev/shm, one per line (caller frees). */
+char *harness_list_shm(void)
+{
+    FILE *ls = popen("ls /dev/shm", "r");
+    char line[256], *out = calloc(1, 1);
+    size_t len = 0;
+    while (ls != NULL && out != NULL && fgets(line, sizeof line, ls) != NULL) {
+        size_t n = strlen(line);
+        char *grown;
+        if (strncmp(line, "mproc-", 6) != 0)
+            continue;
+        grown = realloc(out, len + n + 1);
+        if (grown == NULL) {
+            free(out);
+            out = NULL;
+            break;
+        }
+        out = grown;
+        memcpy(out + len, line, n + 1);
+        len += n;
+    }
+    if (ls != NULL)
+        pclose(ls);
+    return out;
+}
+
+/*
+ * How many names of @now are not in @before; with @still, how many of those
+ * are in @still too. Only the names that appeared meanwhile are judged, so
+ * that other programs' objects in /dev/shm do not count.
+ */
+int harness_count_new_names(const char *before, const char *now,
+                            const char *still)
+{
+    int n = 0;
+    const char *line = now;
+    while (line != NULL && *line != '\0') {
+        const char *end = strchr(line, '\n');
+        size_t len = end != NULL ? (size_t) (end - line + 1) : strlen(line);
+        char name[256];
+        if (len < sizeof name) {
+            memcpy(name, line, len);
+            name[len] = '\0';
+            if (strstr(before, name) == NULL &&
+                (still == NULL || strstr(still, name) != NULL))
+                n++;
+        }
+        line += len;
+    }
+    return n;
+}
+#endif

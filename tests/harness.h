@@ -88,4 +88,18 @@ char *harness_capture_stderr_end(void);
 /* Whether the OS process @pid still exists. */
 int harness_pid_alive(long pid);
 
+#if !defined(_WIN32)
+/* Waits (bounded, 30 s) until process @pid is gone: 1 if it went, else 0. */
+int harness_wait_pid_gone(long pid);
+/* The mproc names in /dev/shm, one per line (caller frees), or NULL. */
+char *harness_list_shm(void);
+/*
+ * How many names of @now (harness_list_shm()) are not in @before; with
+ * @still, how many of those are in @still too. Only the names that
+ * appeared meanwhile are judged, so other programs' objects do not count.
+ */
+int harness_count_new_names(const char *before, const char *now,
+                            const char *still);
+#endif
+
 #endif

@@ -93,20 +93,6 @@ static void test_private_directory(void)
     CU_ASSERT_EQUAL(st.st_mode & 0777, 0700);
 }
 
-static int wait_pid_gone(long pid)
-{
-    int fd = (int) syscall(SYS_pidfd_open, (pid_t) pid, 0);
-    struct pollfd p;
-    if (fd < 0)
-        return errno == ESRCH;
-    p.fd = fd;
-    p.events = POLLIN;
-    /* A bounded wait for an event we cannot otherwise observe. */
-    int r = poll(&p, 1, 10000);
-    close(fd);
-    return r == 1;
-}
-
 static void test_restart_after_the_server_dies(void)
 {
     long pid;
@@ -114,7 +100,7 @@ static void test_restart_after_the_server_dies(void)
     pid = mproc__forkserver_pid();
     CU_ASSERT_FATAL(pid > 0);
     CU_ASSERT_EQUAL(kill((pid_t) pid, SIGKILL), 0);
-    CU_ASSERT_TRUE(wait_pid_gone(pid));
+    CU_ASSERT_TRUE(harness_wait_pid_gone(pid));
     expect_child_works();
     CU_ASSERT_NOT_EQUAL(mproc__forkserver_pid(), pid);
 }
@@ -242,7 +228,7 @@ static void test_server_exits_with_its_program(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     CU_ASSERT_EQUAL(sscanf(text, "%ld\n%255s", &pid, sock), 2);
     CU_ASSERT(pid > 0 && pid != mproc__forkserver_pid());
-    CU_ASSERT_TRUE(wait_pid_gone(pid));
+    CU_ASSERT_TRUE(harness_wait_pid_gone(pid));
     /* It removed its socket and directory on the way out. */
     CU_ASSERT_NOT_EQUAL(stat(sock, &st), 0);
     *strrchr(sock, '/') = '\0';

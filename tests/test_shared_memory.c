@@ -625,66 +625,6 @@ static void tree_root(const mproc_value_t *args)
 }
 MPROC_TARGET(tree_root)
 
-static int wait_pid_gone(long pid)
-{
-    int fd = (int) syscall(SYS_pidfd_open, (pid_t) pid, 0), r;
-    struct pollfd p;
-    if (fd < 0)
-        return errno == ESRCH;
-    p.fd = fd;
-    p.events = POLLIN;
-    /* A bounded wait for an event that has no other way to be observed. */
-    r = poll(&p, 1, 30000);
-    close(fd);
-    return r == 1;
-}
-
-/* The mproc names in /dev/shm, one per line (caller frees). */
-static char *list_shm(void)
-{
-    FILE *ls = popen("ls /dev/shm", "r");
-    char line[256], *out = calloc(1, 1);
-    size_t len = 0;
-    while (ls != NULL && out != NULL && fgets(line, sizeof line, ls) != NULL) {
-        size_t n = strlen(line);
-        char *grown;
-        if (strncmp(line, "mproc-", 6) != 0)
-            continue;
-        grown = realloc(out, len + n + 1);
-        if (grown == NULL) {
-            free(out);
-            return NULL;
-        }
-        out = grown;
-        memcpy(out + len, line, n + 1);
-        len += n;
-    }
-    if (ls != NULL)
-        pclose(ls);
-    return out;
-}
-
-/* How many names of @now are not in @before (and, with @still, in it). */
-static int count_new(const char *before, const char *now, const char *still)
-{
-    int n = 0;
-    const char *line = now;
-    while (line != NULL && *line != '\0') {
-        const char *end = strchr(line, '\n');
-        size_t len = end != NULL ? (size_t) (end - line + 1) : strlen(line);
-        char name[256];
-        if (len < sizeof name) {
-            memcpy(name, line, len);
-            name[len] = '\0';
-            if (strstr(before, name) == NULL &&
-                (still == NULL || strstr(still, name) != NULL))
-                n++;
-        }
-        line += len;
-    }
-    return n;
-}
-
 /* Runs tree_root, killed or not, and judges only the names it made. */
 static void tree_leaves_nothing(int kill_it)
 {
@@ -693,7 +633,7 @@ static void tree_leaves_nothing(int kill_it)
                                .method = MPROC_START_FORK};
     mproc_process_t *root;
     char *path = harness_temp_path("tree"), *text;
-    char *before = list_shm(), *during, *after;
+    char *before = harness_list_shm(), *during, *after;
     long grandchild = 0, tracker = 0;
     int code = -1;
 
@@ -708,10 +648,10 @@ static void tree_leaves_nothing(int kill_it)
     text = harness_read_file(path);
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     CU_ASSERT_EQUAL(sscanf(text, "%ld %ld", &grandchild, &tracker), 2);
-    during = list_shm();
+    during = harness_list_shm();
     CU_ASSERT_PTR_NOT_NULL_FATAL(during);
     /* The block, the Value, the Array and their RLocks at least. */
-    CU_ASSERT(count_new(before, during, NULL) >= 5);
+    CU_ASSERT(harness_count_new_names(before, during, NULL) >= 5);
     if (kill_it) {
         kill((pid_t) grandchild, SIGKILL);
         CU_ASSERT_EQUAL(mproc_process_kill(root), 0);
@@ -721,12 +661,12 @@ static void tree_leaves_nothing(int kill_it)
     CU_ASSERT_EQUAL(mproc_process_join(root, MPROC_FOREVER), 0);
     CU_ASSERT_EQUAL(mproc_process_exitcode(root, &code), 0);
     CU_ASSERT_EQUAL(code, kill_it ? -9 : 0);
-    CU_ASSERT_TRUE(wait_pid_gone(grandchild));
+    CU_ASSERT_TRUE(harness_wait_pid_gone(grandchild));
     CU_ASSERT(tracker > 0);
-    CU_ASSERT_TRUE(wait_pid_gone(tracker));
-    after = list_shm();
+    CU_ASSERT_TRUE(harness_wait_pid_gone(tracker));
+    after = harness_list_shm();
     CU_ASSERT_PTR_NOT_NULL_FATAL(after);
-    CU_ASSERT_EQUAL(count_new(before, during, after), 0);
+    CU_ASSERT_EQUAL(harness_count_new_names(before, during, after), 0);
     free(before);
     free(during);
     free(after);

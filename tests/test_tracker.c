@@ -128,71 +128,6 @@ static void tree_root(const mproc_value_t *args)
 }
 MPROC_TARGET(tree_root)
 
-static int wait_pid_gone(long pid)
-{
-    int fd = (int) syscall(SYS_pidfd_open, (pid_t) pid, 0), r;
-    struct pollfd p;
-    if (fd < 0)
-        return errno == ESRCH;
-    p.fd = fd;
-    p.events = POLLIN;
-    /* A bounded wait for an event that has no other way to be observed. */
-    r = poll(&p, 1, 30000);
-    close(fd);
-    return r == 1;
-}
-
-/* The mproc names in /dev/shm, one per line (caller frees). */
-static char *list_shm(void)
-{
-    FILE *ls = popen("ls /dev/shm", "r");
-    char line[256], *out = calloc(1, 1);
-    size_t len = 0;
-    while (ls != NULL && out != NULL && fgets(line, sizeof line, ls) != NULL) {
-        size_t n = strlen(line);
-        char *grown;
-        if (strncmp(line, "mproc-", 6) != 0)
-            continue;
-        grown = realloc(out, len + n + 1);
-        if (grown == NULL) {
-            free(out);
-            out = NULL;
-            break;
-        }
-        out = grown;
-        memcpy(out + len, line, n + 1);
-        len += n;
-    }
-    if (ls != NULL)
-        pclose(ls);
-    return out;
-}
-
-/*
- * How many names of @now are not in @before; with @still, how many of those
- * are in @still too. Only the names that appeared meanwhile are judged, so
- * that other programs' objects in /dev/shm do not count.
- */
-static int count_new(const char *before, const char *now, const char *still)
-{
-    int n = 0;
-    const char *line = now;
-    while (line != NULL && *line != '\0') {
-        const char *end = strchr(line, '\n');
-        size_t len = end != NULL ? (size_t) (end - line + 1) : strlen(line);
-        char name[256];
-        if (len < sizeof name) {
-            memcpy(name, line, len);
-            name[len] = '\0';
-            if (strstr(before, name) == NULL &&
-                (still == NULL || strstr(still, name) != NULL))
-                n++;
-        }
-        line += len;
-    }
-    return n;
-}
-
 /* 1 if @name is one of the lines of @list. */
 static int has_line(const char *list, const char *name)
 {
@@ -235,7 +170,7 @@ static void kill_tree_and_check(int what)
     char names[8][40];
     size_t nnames = 0, i;
     int at = 0;
-    char *before = list_shm(), *during = NULL, *after = NULL;
+    char *before = harness_list_shm(), *during = NULL, *after = NULL;
     int code = 0;
 
     CU_ASSERT_EQUAL_FATAL(mproc_event_create(&g_ready, &o), 0);
@@ -259,10 +194,10 @@ static void kill_tree_and_check(int what)
         sscanf(text, "%ld %ld %ld %n", &root_pid, &grandchild, &tracker, &at),
         3);
     nnames = read_names(text + at, names, nnames);
-    during = list_shm();
+    during = harness_list_shm();
     CU_ASSERT_PTR_NOT_NULL_FATAL(before);
     CU_ASSERT_PTR_NOT_NULL_FATAL(during);
-    CU_ASSERT(count_new(before, during, NULL) >= 5);
+    CU_ASSERT(harness_count_new_names(before, during, NULL) >= 5);
     if (what == TRACKER_SIGNALLED) {
         /*
          * What a Ctrl-C in the program's terminal or a kill of the program
@@ -279,7 +214,7 @@ static void kill_tree_and_check(int what)
          * named object starts a replacement, which must learn them all.
          */
         CU_ASSERT_EQUAL(kill((pid_t) tracker, SIGKILL), 0);
-        CU_ASSERT_TRUE(wait_pid_gone(tracker));
+        CU_ASSERT_TRUE(harness_wait_pid_gone(tracker));
         mproc_event_set(g_go);
         CU_ASSERT_EQUAL_FATAL(mproc_event_wait(g_again, 15), 0);
         again = harness_read_file(path);
@@ -290,7 +225,7 @@ static void kill_tree_and_check(int what)
         tracker = replacement;
         free(again);
         free(during);
-        during = list_shm();
+        during = harness_list_shm();
         CU_ASSERT_PTR_NOT_NULL_FATAL(during);
     }
     /* The whole tree, at once, with no chance to clean up. */
@@ -299,11 +234,11 @@ static void kill_tree_and_check(int what)
     CU_ASSERT_EQUAL(mproc_process_join(root, MPROC_FOREVER), 0);
     CU_ASSERT_EQUAL(mproc_process_exitcode(root, &code), 0);
     CU_ASSERT_EQUAL(code, -9);
-    CU_ASSERT_TRUE(wait_pid_gone(grandchild));
+    CU_ASSERT_TRUE(harness_wait_pid_gone(grandchild));
     /* The tracker survives the tree, cleans up, and leaves. */
     CU_ASSERT(tracker > 0);
-    CU_ASSERT_TRUE(wait_pid_gone(tracker));
-    after = list_shm();
+    CU_ASSERT_TRUE(harness_wait_pid_gone(tracker));
+    after = harness_list_shm();
     CU_ASSERT_PTR_NOT_NULL_FATAL(after);
     /*
      * Judged by the names the tree made, not by every mproc name that came
