@@ -292,15 +292,24 @@ static int journal_path(const char *listener_path, const char *file, char *out,
     return 0;
 }
 
+/*
+ * A journal file, new and empty, ours alone (0600), never through a link
+ * another user could have planted in the private directory.
+ */
+static int open_journal_file(const char *path)
+{
+    return open(
+        path, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+        0600);
+}
+
 int mproc__os_journal_open(const char *listener_path, mproc__os_fd_t *fd)
 {
     char path[MPROC__OS_LOCAL_PATH_MAX + 16];
     int f, rc = journal_path(listener_path, "names", path, sizeof path);
     if (rc != 0)
         return rc;
-    f = open(path,
-             O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-             0600);
+    f = open_journal_file(path);
     if (f < 0)
         return mproc__unix_error(errno, "cannot create the tracker's journal");
     *fd = f;
@@ -317,9 +326,7 @@ int mproc__os_journal_replace(const char *listener_path, const void *data,
         rc = journal_path(listener_path, "names", path, sizeof path);
     if (rc != 0)
         return rc;
-    f = open(tmp,
-             O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-             0600);
+    f = open_journal_file(tmp);
     if (f < 0)
         return mproc__unix_error(errno, "cannot rewrite the tracker's journal");
     rc = mproc__os_write_all(f, data, n);
