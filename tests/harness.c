@@ -249,11 +249,16 @@ mproc_process_t *harness_start(const char *target, mproc_value_t *args)
 {
     mproc_process_t *p = NULL;
     mproc_process_opts_t o = {0};
+    int rc;
     o.target = target;
     o.args = args;
     CU_ASSERT_EQUAL_FATAL(mproc_process_create(&p, &o), 0);
     mproc_value_free(args);
-    CU_ASSERT_EQUAL_FATAL(mproc_process_start(p), 0);
+    rc = mproc_process_start(p);
+    if (rc != 0)
+        fprintf(stderr, "starting %s: %s (%s)\n", target, mproc_last_error(),
+                mproc_err_name(rc));
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
     return p;
 }
 
