@@ -9,9 +9,9 @@
 #    a program: `wine` exits non-zero within a few milliseconds, before the
 #    program has run a line, and prints nothing. No Windows program starts
 #    and ends that fast under Wine (a start alone takes 150 ms or more), so
-#    such an exit with nothing on stdout is Wine's failure, not the program's: it is
-#    reported and the program is started once more. A program that printed
-#    anything, or ran longer, is never started again.
+#    such an exit with nothing on stdout is Wine's failure, not the
+#    program's: it is reported and the program is started once more. A
+#    program that printed anything, or ran longer, is never started again.
 set -u
 quick_ms=60
 
