@@ -44,6 +44,10 @@
  * listener goes on serving. A client that says nothing, or drips its
  * bytes, holds up the clients behind it for at most that deadline.
  *
+ * Accepted and connected ends reach other processes as any connection
+ * does (mproc_value_conn()), except a TCP connection on Windows, whose
+ * socket survives no DuplicateHandle: MPROC_ENOTSUP there.
+ *
  * @defgroup listener Listeners and clients
  * @{
  */
