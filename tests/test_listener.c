@@ -599,6 +599,13 @@ static void test_strangers_cost_only_their_connection(void)
         CU_ASSERT_EQUAL(mproc_listener_accept(l, &c, 30), MPROC_ECLOSED);
         CU_ASSERT_PTR_NULL(c);
 
+        /* Part of a message, then silence on an open connection. */
+        r = raw_connect(mproc_listener_address(l));
+        CU_ASSERT_EQUAL(mproc__os_conn_write(r, cut, 6), 0);
+        CU_ASSERT_EQUAL(mproc_listener_accept(l, &c, 30), MPROC_ETIMEDOUT);
+        CU_ASSERT_PTR_NULL(c);
+        mproc__os_conn_close(r);
+
         /* Nothing at all: the deadline ends it. */
         r = raw_connect(mproc_listener_address(l));
         CU_ASSERT_EQUAL(mproc_listener_accept(l, &c, 30), MPROC_ETIMEDOUT);

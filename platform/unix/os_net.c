@@ -202,8 +202,6 @@ static int listen_unix(mproc__os_listener_t *l, const mproc__os_addr_t *a,
     int rc = unix_addr(a->host, &sa), err;
     if (rc != 0)
         return rc;
-    if (strlen(a->host) >= sizeof l->address)
-        return mproc__set_error(MPROC_EBADADDR, "the socket path is too long");
     l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (l->fd < 0)
         return mproc__unix_error(errno, "cannot create a socket");
@@ -257,13 +255,14 @@ static int listen_fresh(mproc__os_listener_t *l, int backlog)
         l->ino = st.st_ino;
     }
     /* Listening again only changes the backlog. */
-    if (listen(l->fd, backlog) < 0 || set_blocking(l->fd, 0) != 0) {
-        rc = mproc__unix_error(errno, "cannot listen on a Unix socket");
+    rc = listen(l->fd, backlog) < 0
+             ? mproc__unix_error(errno, "cannot listen on a Unix socket")
+             : set_blocking(l->fd, 0);
+    if (rc != 0) {
         close(l->fd);
         mproc__os_local_remove(l->address);
-        return rc;
     }
-    return 0;
+    return rc;
 }
 
 static int listen_tcp(mproc__os_listener_t *l, const mproc__os_addr_t *a,
