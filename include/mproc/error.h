@@ -78,7 +78,9 @@ extern "C" {
     XX(EEMPTY, -29, "the queue is empty")                                      \
     XX(EFULL, -30, "the queue is full")                                        \
     XX(ETOOSHORT, -31, "the buffer is too short for the message")              \
-    XX(ESHUTDOWN, -32, "the queue is shut down")
+    XX(ESHUTDOWN, -32, "the queue is shut down")                               \
+    XX(EADDRINUSE, -33, "the address is in use")                               \
+    XX(EBADADDR, -34, "the address is not valid here")
 
 /** The status codes as enum constants, e.g. MPROC_EINVAL. */
 enum mproc_errno_e {
