@@ -50,6 +50,8 @@ mproc__os_conn_t *mproc__conn_os(mproc_conn_t *c);
 /* For the tests: the ring of @q and the position of its oldest record. */
 int mproc__queue_debug_ring(mproc_queue_t *q, unsigned char **ring,
                             size_t *capacity, uint64_t *head);
+/* For the tests: how many records of @q wait in its spill file. */
+uint64_t mproc__queue_debug_spilled(mproc_queue_t *q);
 #endif
 
 /* The modules' own private headers, which build on the above. */

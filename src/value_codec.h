@@ -22,6 +22,13 @@ int mproc__value_encode(const mproc_value_t *v, mproc__buf_t *out);
 int mproc__value_decode(const void *data, size_t len, mproc_value_t **out);
 
 /*
+ * A bytes value of @len bytes whose contents the caller fills in through
+ * *@data (a decoder that copies them from where they arrived); NULL when
+ * out of memory.
+ */
+mproc_value_t *mproc__value_bytes_alloc(size_t len, unsigned char **data);
+
+/*
  * References (value.c). A reference is a kind and a list of scalar fields,
  * whose shape each kind fixes (mproc__ref_check): a named object's is
  * [name]; a connection's is [readable, writable, max_message,

@@ -153,6 +153,38 @@ static void test_corrupt_item_is_reported_and_skipped(void)
 }
 
 /*
+ * The same for bytes values, which a get copies straight from the ring and
+ * checks afterwards: damaged bytes, and a damaged msgpack header, are each
+ * reported, and the next item is delivered.
+ */
+static void test_corrupt_bytes_are_reported_and_skipped(void)
+{
+    mproc_queue_t *q;
+    mproc_value_t *item = blob(300, 7, 0), *v;
+    unsigned char *ring;
+    size_t cap;
+    uint64_t head;
+    int i;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    for (i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(mproc_queue_put(q, item, 0), 0);
+    mproc__queue_debug_ring(q, &ring, &cap, &head);
+    /* Past the frame header and the 3-byte bin header: a payload byte. */
+    ring[(head + 4 + MPROC__FRAME_HEADER_SIZE + 3 + 100) % cap] ^= 0x01;
+    CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 0), MPROC_ECORRUPT);
+    CU_ASSERT_PTR_NULL(v);
+    mproc__queue_debug_ring(q, &ring, &cap, &head);
+    /* The low byte of the bin header's length. */
+    ring[(head + 4 + MPROC__FRAME_HEADER_SIZE + 2) % cap] ^= 0x01;
+    CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 0), MPROC_ECORRUPT);
+    CU_ASSERT_PTR_NULL(v);
+    expect_next(q, item);
+    CU_ASSERT_EQUAL(mproc_queue_empty(q), 1);
+    mproc_value_free(item);
+    mproc_queue_destroy(q);
+}
+
+/*
  * A record of no bytes in the ring, as a broken or hostile process that
  * maps the queue can leave it, got by a handle that never held a frame (as
  * in another process): reported as corrupt, without undefined behaviour
@@ -286,6 +318,41 @@ static void test_spilling_never_blocks_and_keeps_order(void)
                     0);
     expect_items(q, 20, 20, 5000);
     expect_items(q, 0, 20, 10);
+    mproc_queue_destroy(q);
+}
+
+/*
+ * Once the consumers have freed room, a put goes back to the ring while
+ * what was spilled before it still waits in the spill file, and the items
+ * still come out in the order they were put.
+ */
+static void test_spill_run_gives_the_ring_back(void)
+{
+    mproc_queue_t *q;
+    mproc_queue_opts_t o = {0};
+    mproc_value_t *items[8], *v;
+    int i;
+    /* Four records of 1000 bytes (1024 with their headers) fill the ring. */
+    o.capacity = 4096;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, &o), 0);
+    for (i = 0; i < 8; i++)
+        items[i] = blob(1000, (unsigned) i, 0);
+    for (i = 0; i < 6; i++)
+        CU_ASSERT_EQUAL(mproc_queue_put(q, items[i], 0), 0);
+    CU_ASSERT_EQUAL(mproc__queue_debug_spilled(q), 2);
+    expect_next(q, items[0]);
+    expect_next(q, items[1]);
+    /* Room for one record: item 6 takes it, items 4 and 5 stay spilled. */
+    CU_ASSERT_EQUAL(mproc_queue_put(q, items[6], 0), 0);
+    CU_ASSERT_EQUAL(mproc__queue_debug_spilled(q), 2);
+    CU_ASSERT_EQUAL(mproc_queue_put(q, items[7], 0), 0);
+    CU_ASSERT_EQUAL(mproc__queue_debug_spilled(q), 3);
+    for (i = 2; i < 8; i++)
+        expect_next(q, items[i]);
+    CU_ASSERT_EQUAL(mproc__queue_debug_spilled(q), 0);
+    CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 0), MPROC_EEMPTY);
+    for (i = 0; i < 8; i++)
+        mproc_value_free(items[i]);
     mproc_queue_destroy(q);
 }
 
@@ -963,6 +1030,8 @@ static const harness_test tests[] = {
     {"too deep puts nothing", test_too_deep_puts_nothing, 0},
     {"corrupt item is reported and skipped",
      test_corrupt_item_is_reported_and_skipped, 0},
+    {"corrupt bytes are reported and skipped",
+     test_corrupt_bytes_are_reported_and_skipped, 0},
     {"empty record is corrupt", test_empty_record_is_corrupt, 0},
     {"compression round trips", test_compression_round_trips, 0},
     {"codec options are checked", test_codec_options_are_checked, 0},
@@ -970,6 +1039,7 @@ static const harness_test tests[] = {
      test_producer_that_exits_loses_nothing, 0},
     {"spilling never blocks and keeps order",
      test_spilling_never_blocks_and_keeps_order, 0},
+    {"spill run gives the ring back", test_spill_run_gives_the_ring_back, 0},
     {"big messages", test_big_messages, 0},
     {"many producers, many consumers", test_many_producers_many_consumers, 0},
     {"joinable queue", test_joinable_queue, 0},
