@@ -20,9 +20,10 @@
  * and checks the checksum once the read lock is given back; other values
  * are decoded from one copy of the record.
  *
- * Waiting is an event count: a consumer that finds nothing spins briefly,
- * then announces itself (waiters), checks again and sleeps on the wakeup
- * semaphore; a producer posts it only if someone announced. So a busy
+ * Waiting is an event count: a consumer that finds nothing spins briefly
+ * (one at a time), then announces itself (waiters), checks again and
+ * sleeps on the wakeup semaphore; a producer posts it only if someone
+ * announced and no consumer spins. So a busy
  * queue makes no system calls, and no wakeup is lost: both sides use full
  * barriers between their write and their read of the other side's field.
  *
@@ -106,7 +107,8 @@ enum {
 typedef struct queue_header {
     mproc__shobj_header_t base; /* 12 bytes */
     uint32_t flags;
-    volatile uint32_t waiters; /* consumers announced to sleep */
+    volatile uint32_t waiters;  /* consumers announced to sleep */
+    volatile uint32_t spinners; /* consumers spinning for an item (0, 1) */
     int32_t compress_level;
     uint64_t capacity; /* ring bytes, a multiple of 8 */
     uint64_t max_message;
@@ -926,8 +928,12 @@ static int put_locked(mproc_queue_t *q, const mproc_value_t *v, double timeout)
         }
         return rc;
     }
-    /* The set above is a full barrier: waiters is read after it. */
-    if (mproc__atomic_load32(&h->waiters) != 0)
+    /*
+     * The set above is a full barrier: waiters and spinners are read after
+     * it. A get that spins takes the item without a post.
+     */
+    if (mproc__atomic_load32(&h->waiters) != 0 &&
+        mproc__atomic_load32(&h->spinners) == 0)
         mproc__os_sem_post(q->wakeup);
     return 0;
 }
@@ -963,40 +969,56 @@ static int ready(mproc_queue_t *q)
 }
 
 /*
+ * Spins until an item may be there or @spin_end: ready()'s answer, or 0
+ * once the time is over. Each look reads the producers' cache line, and
+ * each read makes the next put wait for that line to come back, so the
+ * looks grow further apart (pauses, which touch no memory): a producer
+ * then puts several items per look, which the get takes without looking.
+ */
+static int spin(mproc_queue_t *q, double spin_end)
+{
+    unsigned pauses = 1, k;
+    int i, r;
+    for (i = 0;; i++) {
+        if ((r = ready(q)) != 0)
+            return r;
+        if ((i & 63) == 63 && mproc_monotonic() >= spin_end)
+            return 0;
+        for (k = 0; k < pauses; k++)
+            mproc__os_pause();
+        if (pauses < SPIN_PAUSES)
+            pauses *= 2;
+    }
+}
+
+/*
  * Waits until an item may be there: 0; MPROC_ETIMEDOUT; MPROC_ESHUTDOWN;
  * MPROC_ECLOSED (another thread closed the handle and woke this one).
+ *
+ * One get spins at a time (spinners), briefly: a busy producer is faster
+ * than a sleep. The others sleep at once, so that gets waiting in several
+ * processes do not take the processors from the producers, and a put
+ * posts the wakeup only while no get spins. A spinner gives up its place
+ * before it announces itself as a sleeper, and both are full barriers
+ * before it looks again, so a put either sees one of them or its item is
+ * seen.
  */
 static int wait_item(mproc_queue_t *q, double timeout)
 {
     queue_header *h = q->hdr;
-    double now, spin_end, end;
-    unsigned pauses;
-    int i, r;
+    double end;
+    int r;
     if ((r = ready(q)) != 0)
         return r > 0 ? 0 : r; /* a busy queue's common case: no clock read */
-    now = mproc_monotonic();
-    spin_end = now + SPIN_SECONDS;
-    end = timeout >= 0 ? now + timeout : 0;
+    if (timeout == 0)
+        return MPROC_ETIMEDOUT;
+    end = timeout > 0 ? mproc_monotonic() + timeout : 0;
     for (;;) {
-        /*
-         * Spin briefly: a busy producer is faster than a sleep. Each look
-         * reads the producers' cache line, and each read makes the next
-         * put wait for that line to come back, so the looks grow further
-         * apart (pauses, which touch no memory): a producer then puts
-         * several items per look, which the get takes without looking.
-         */
-        for (i = 0, pauses = 1;; i++) {
-            unsigned k;
-            if ((r = ready(q)) != 0)
+        if (mproc__atomic_cas32(&h->spinners, 0, 1) == 0) {
+            r = spin(q, mproc_monotonic() + SPIN_SECONDS);
+            mproc__atomic_dec32(&h->spinners);
+            if (r != 0)
                 return r > 0 ? 0 : r;
-            if ((i & 63) == 63 && mproc_monotonic() >= spin_end)
-                break;
-            if (timeout == 0)
-                return MPROC_ETIMEDOUT;
-            for (k = 0; k < pauses; k++)
-                mproc__os_pause();
-            if (pauses < SPIN_PAUSES)
-                pauses *= 2;
         }
         mproc__atomic_inc32(&h->waiters);
         /* Announced (a full barrier): a put or a shutdown from now on
@@ -1017,7 +1039,6 @@ static int wait_item(mproc_queue_t *q, double timeout)
             }
         }
         mproc__atomic_dec32(&h->waiters);
-        spin_end = mproc_monotonic() + SPIN_SECONDS;
     }
 }
 
