@@ -992,6 +992,23 @@ static int spin(mproc_queue_t *q, double spin_end)
 }
 
 /*
+ * Posts the wakeup for a sleeping get if items are left that no spinning
+ * get will take: what a get does after it took an item, and a spinner that
+ * leaves without one. Puts made while a get spun posted nothing, and that
+ * get takes one item at most, so whoever may have taken the last item a
+ * put announced hands the rest on. Read in this order, the waiters count
+ * (a line the producers do not write) spares a busy queue the rest.
+ */
+static void wake_next(mproc_queue_t *q)
+{
+    queue_header *h = q->hdr;
+    if (mproc__atomic_load32(&h->waiters) != 0 &&
+        mproc__atomic_load32(&h->spinners) == 0 &&
+        mproc__atomic_load64(&h->puts) > mproc__atomic_load64(&h->gets))
+        mproc__os_sem_post(q->wakeup);
+}
+
+/*
  * Waits until an item may be there: 0; MPROC_ETIMEDOUT; MPROC_ESHUTDOWN;
  * MPROC_ECLOSED (another thread closed the handle and woke this one).
  *
@@ -1001,7 +1018,7 @@ static int spin(mproc_queue_t *q, double spin_end)
  * posts the wakeup only while no get spins. A spinner gives up its place
  * before it announces itself as a sleeper, and both are full barriers
  * before it looks again, so a put either sees one of them or its item is
- * seen.
+ * seen; items put while it spun are handed on by wake_next().
  */
 static int wait_item(mproc_queue_t *q, double timeout)
 {
@@ -1017,6 +1034,8 @@ static int wait_item(mproc_queue_t *q, double timeout)
         if (mproc__atomic_cas32(&h->spinners, 0, 1) == 0) {
             r = spin(q, mproc_monotonic() + SPIN_SECONDS);
             mproc__atomic_dec32(&h->spinners);
+            if (r < 0)
+                wake_next(q);
             if (r != 0)
                 return r > 0 ? 0 : r;
         }
@@ -1102,6 +1121,7 @@ static int get_locked(mproc_queue_t *q, mproc_value_t **v, double timeout,
     mproc__os_mutex_unlock(q->rlock);
     if (taken && q->room != NULL)
         mproc__os_sem_post(q->room);
+    wake_next(q);
     if (rc != 0)
         return rc;
     if (fast != NULL) {
