@@ -826,17 +826,22 @@ int mproc_queue_put(mproc_queue_t *q, const mproc_value_t *v, double timeout)
     int rc;
     if (mproc__atomic_load32(&q->closed))
         return mproc__set_error(MPROC_ECLOSED, "the queue is closed");
-    if (mproc__atomic_load32(&q->hdr->shutdown) != SHUT_NO)
-        return mproc__set_error(MPROC_ESHUTDOWN, "the queue is shut down");
     rc = mproc__hlock_lock(q->put_lock, timeout);
     if (rc == MPROC_ETIMEDOUT)
         return mproc__set_error(MPROC_EFULL, "the queue is full");
     if (rc != 0)
         return mproc__set_error(rc, "out of memory");
+    /*
+     * Closed by another thread while this one waited for the lock: the
+     * segment may be gone, so the shutdown state is read only after this.
+     */
     if (mproc__atomic_load32(&q->closed)) {
-        /* Closed by another thread while this one waited for the lock. */
         mproc__hlock_unlock(q->put_lock);
         return mproc__set_error(MPROC_ECLOSED, "the queue is closed");
+    }
+    if (mproc__atomic_load32(&q->hdr->shutdown) != SHUT_NO) {
+        mproc__hlock_unlock(q->put_lock);
+        return mproc__set_error(MPROC_ESHUTDOWN, "the queue is shut down");
     }
     if (timeout > 0 && (timeout = end - mproc_monotonic()) < 0)
         timeout = 0;
@@ -1152,6 +1157,60 @@ static int get_locked(mproc_queue_t *q, mproc_value_t **v, double timeout,
     return rc;
 }
 
+/* ---- holding queues for a child ------------------------------------ */
+
+static int hold_one(const mproc_value_t *ref, void *ctx)
+{
+    mproc__queue_hold_t *hold = ctx;
+    const char *name =
+        mproc_value_as_str(mproc_value_at(mproc__ref_fields(ref), 0));
+    mproc_queue_t *q, **more;
+    size_t i;
+    for (i = 0; i < hold->n; i++)
+        if (name != NULL && strcmp(hold->queues[i]->base.name, name) == 0)
+            return 0;
+    /* A queue that cannot be opened here will not open in the child either,
+     * which says why. */
+    if (mproc_queue_import(&q, ref) != 0)
+        return 0;
+    more = realloc(hold->queues, (hold->n + 1) * sizeof *more);
+    if (more == NULL) {
+        mproc_queue_destroy(q);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    hold->queues = more;
+    hold->queues[hold->n++] = q;
+    return 0;
+}
+
+int mproc__queue_hold(const mproc__buf_t *args, mproc__queue_hold_t *hold)
+{
+    mproc_value_t *v = NULL;
+    int rc;
+    if (args->data == NULL)
+        return 0;
+    rc = mproc__value_decode(args->data, args->len, &v);
+    if (rc != 0)
+        return rc;
+    hold->pid = mproc__os_getpid();
+    if (mproc__value_has_ref(v, MPROC_REF_QUEUE))
+        rc = mproc__value_each_ref(v, MPROC_REF_QUEUE, hold_one, hold);
+    mproc_value_free(v);
+    if (rc != 0)
+        mproc__queue_release(hold);
+    return rc;
+}
+
+void mproc__queue_release(mproc__queue_hold_t *hold)
+{
+    size_t i;
+    if (hold->pid == mproc__os_getpid())
+        for (i = 0; i < hold->n; i++)
+            mproc_queue_destroy(hold->queues[i]);
+    free(hold->queues);
+    memset(hold, 0, sizeof *hold);
+}
+
 int mproc_queue_put_nowait(mproc_queue_t *q, const mproc_value_t *v)
 {
     return mproc_queue_put(q, v, 0);
@@ -1233,11 +1292,16 @@ int mproc_queue_close(mproc_queue_t *q)
         return mproc__set_error(rc, "out of memory");
     }
     /*
-     * The segment and the OS objects stay until destroy: a child given the
-     * queue's reference may not have opened it yet (close, then join the
-     * child, is the usual order), and on Windows the named objects go with
-     * their last handle.
+     * Nothing of the segment is in use through this handle any more: the
+     * OS objects, the spill file and the segment go now, and the last
+     * user's close removes the queue. A child given the queue's reference
+     * still opens it after this: its start holds the queue open until the
+     * child has ended (mproc__queue_hold).
      */
+    close_os(q);
+    mproc__shobj_let_go(&q->base);
+    q->hdr = NULL;
+    q->ring = NULL;
     mproc__hlock_unlock(q->get_lock);
     mproc__hlock_unlock(q->put_lock);
     return 0;

@@ -595,6 +595,24 @@ int mproc__value_has_ref(const mproc_value_t *v, mproc_ref_kind_e kind)
     return 0;
 }
 
+int mproc__value_each_ref(const mproc_value_t *v, mproc_ref_kind_e kind,
+                          int (*fn)(const mproc_value_t *ref, void *ctx),
+                          void *ctx)
+{
+    size_t i;
+    int rc;
+    if (v == NULL)
+        return 0;
+    if (v->type == MPROC_VALUE_REF)
+        return v->u.r.kind == kind ? fn(v, ctx) : 0;
+    if (!MPROC__IS_CONTAINER(v))
+        return 0;
+    for (i = 0; i < v->u.c.len; i++)
+        if ((rc = mproc__value_each_ref(v->u.c.items[i], kind, fn, ctx)) != 0)
+            return rc;
+    return 0;
+}
+
 /*
  * The objects imported by mproc_value_to_*(). A process imports a handful,
  * so a list searched from the front is enough. The runtime owns the

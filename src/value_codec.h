@@ -61,6 +61,13 @@ int mproc__ref_expect(const mproc_value_t *v, mproc_ref_kind_e kind);
 /* Whether @v holds a reference of @kind anywhere inside. */
 int mproc__value_has_ref(const mproc_value_t *v, mproc_ref_kind_e kind);
 /*
+ * Calls @fn for every reference of @kind inside @v, in order, until one
+ * call gives nonzero, which is then the result; 0 otherwise.
+ */
+int mproc__value_each_ref(const mproc_value_t *v, mproc_ref_kind_e kind,
+                          int (*fn)(const mproc_value_t *ref, void *ctx),
+                          void *ctx);
+/*
  * The objects that mproc_value_to_*() imported in this process, one per
  * reference: find gives the object of a reference equal to @ref (or NULL),
  * add records one, forget drops @obj when it is destroyed, and after_fork

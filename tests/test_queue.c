@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+    #include <unistd.h>
+#endif
 
 #include "harness.h"
 #include "mproc_private.h"
@@ -829,6 +832,116 @@ static void test_close_then_destroy_lets_go_once(void)
     mproc_value_free(ref);
 }
 
+#if defined(__linux__)
+/* How many descriptors this process has open. */
+static int open_fds(void)
+{
+    char path[64];
+    int n = 0, fd;
+    for (fd = 0; fd < 4096; fd++) {
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        if (access(path, F_OK) == 0)
+            n++;
+    }
+    return n;
+}
+#endif
+
+/*
+ * close lets go of the handle's use of the queue at once, not at destroy:
+ * the only user's close removes the queue (its segment, OS objects and
+ * spill file), and gives back the descriptors it held, while every status
+ * a closed queue gives stays as it was.
+ */
+static void test_close_lets_go_at_once(void)
+{
+    mproc_queue_t *warm;
+    size_t k;
+    /* The first named object starts the tracker, which keeps descriptors. */
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&warm, NULL), 0);
+    mproc_queue_destroy(warm);
+    for (k = 0; k < 3; k++) {
+        mproc_queue_t *q, *other = NULL;
+        mproc_value_t *ref, *v = NULL;
+#if defined(__linux__)
+        int fds = open_fds();
+#endif
+        CU_ASSERT_EQUAL_FATAL(every_kind[k](&q, NULL), 0);
+        ref = ref_of(q);
+        CU_ASSERT_EQUAL(put_int(q, 1, 0), 0);
+        CU_ASSERT_EQUAL(mproc_queue_close(q), 0);
+        CU_ASSERT_EQUAL(mproc_queue_import(&other, ref), MPROC_ENOTFOUND);
+        CU_ASSERT_PTR_NULL(other);
+        mproc_queue_destroy(other);
+#if defined(__linux__)
+        {
+            char path[128];
+            char *left;
+            CU_ASSERT_EQUAL(open_fds(), fds);
+            snprintf(
+                path, sizeof path, "/dev/shm/%s",
+                mproc_value_as_str(mproc_value_at(mproc__ref_fields(ref), 0)));
+            left = harness_read_file(path);
+            CU_ASSERT_PTR_NULL(left);
+            free(left);
+        }
+#endif
+        CU_ASSERT_EQUAL(mproc_queue_empty(q), MPROC_ECLOSED);
+        CU_ASSERT_EQUAL(mproc_queue_full(q), MPROC_ECLOSED);
+        CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 0), MPROC_ECLOSED);
+        CU_ASSERT_EQUAL(put_int(q, 2, 0), MPROC_ECLOSED);
+        CU_ASSERT_EQUAL(mproc_queue_shutdown(q, 1), MPROC_ECLOSED);
+        CU_ASSERT_EQUAL(mproc_queue_close(q), 0);
+        mproc_queue_destroy(q);
+        mproc_value_free(ref);
+    }
+}
+
+/*
+ * args: queue, go, reply: waits for go, only then opens the queue, and
+ * puts what it gets there on reply.
+ */
+static void open_after_go(const mproc_value_t *args)
+{
+    mproc_queue_t *go = queue_arg(args, 1), *reply = queue_arg(args, 2), *q;
+    CHILD_ASSERT(get_int(go, 30) == 1);
+    CHILD_ASSERT(mproc_value_to_queue(mproc_value_at(args, 0), &q) == 0);
+    CHILD_ASSERT(put_int(reply, get_int(q, 30), 0) == 0);
+}
+MPROC_TARGET(open_after_go)
+
+/*
+ * A queue given to a child works there even when the parent closed (and
+ * destroyed) its only handle right after the start, before the child
+ * opened it, as closing a Queue in Python's parent does not break a child
+ * that received it; once the child has ended and been joined, the queue
+ * goes.
+ */
+static void test_child_opens_after_parent_closed(void)
+{
+    mproc_queue_t *q, *go, *reply;
+    mproc_value_t *ref, *other_ref;
+    mproc_queue_t *other = NULL;
+    mproc_process_t *p;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&go, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&reply, NULL), 0);
+    ref = ref_of(q);
+    other_ref = ref_of(q);
+    CU_ASSERT_EQUAL(put_int(q, 41, 0), 0);
+    p = harness_start("open_after_go",
+                      mproc_value_list_of(3, ref, ref_of(go), ref_of(reply)));
+    CU_ASSERT_EQUAL(mproc_queue_close(q), 0);
+    mproc_queue_destroy(q);
+    CU_ASSERT_EQUAL(put_int(go, 1, 0), 0);
+    CU_ASSERT_EQUAL(get_int(reply, 10), 41);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
+    CU_ASSERT_EQUAL(mproc_queue_import(&other, other_ref), MPROC_ENOTFOUND);
+    mproc_value_free(other_ref);
+    mproc_queue_destroy(go);
+    mproc_queue_destroy(reply);
+}
+
 /* args: queue, replies: echoes two items, then puts and gets its own. */
 static void echo_twice(const mproc_value_t *args)
 {
@@ -1053,6 +1166,9 @@ static const harness_test tests[] = {
      0},
     {"close leaves other processes alone",
      test_close_leaves_other_processes_alone, 0},
+    {"close lets go at once", test_close_lets_go_at_once, 0},
+    {"child opens after parent closed", test_child_opens_after_parent_closed,
+     0},
     {"shutdown drains then fails", test_shutdown_drains_then_fails, 0},
     {"shutdown immediate drops the rest",
      test_shutdown_immediate_drops_the_rest, 0},
