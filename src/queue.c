@@ -1069,6 +1069,18 @@ static int wait_item(mproc_queue_t *q, double timeout)
 static int get_locked(mproc_queue_t *q, mproc_value_t **v, double timeout,
                       double end);
 
+/*
+ * A record whose frame claims more than the queue's maximum was never put
+ * so (put checks the size): it is damaged, and says so as every damaged
+ * item does.
+ */
+static int corrupt_size(void)
+{
+    return mproc__set_error(MPROC_ECORRUPT,
+                            "queue record is corrupt: its frame claims more "
+                            "than the queue's maximum message");
+}
+
 int mproc_queue_get(mproc_queue_t *q, mproc_value_t **v, double timeout)
 {
     double end = timeout >= 0 ? mproc_monotonic() + timeout : 0;
@@ -1136,6 +1148,8 @@ static int get_locked(mproc_queue_t *q, mproc_value_t **v, double timeout,
         size_t body, len;
         const void *data = mproc_value_as_bytes(fast, &len);
         rc = mproc__frame_check_header(f, (size_t) h->max_message + 4, &body);
+        if (rc == MPROC_ETOOBIG)
+            rc = corrupt_size();
         if (rc == 0 &&
             mproc__frame_crc(
                 mproc__frame_crc(0, f + MPROC__FRAME_HEADER_SIZE,
@@ -1154,7 +1168,7 @@ static int get_locked(mproc_queue_t *q, mproc_value_t **v, double timeout,
                               &payload_len);
     if (rc == 0)
         rc = mproc__value_decode(payload, payload_len, v);
-    return rc;
+    return rc == MPROC_ETOOBIG ? corrupt_size() : rc;
 }
 
 /* ---- holding queues for a child ------------------------------------ */
