@@ -109,6 +109,7 @@ typedef struct queue_header {
     uint32_t flags;
     volatile uint32_t waiters;  /* consumers announced to sleep */
     volatile uint32_t spinners; /* consumers spinning for an item (0, 1) */
+    volatile uint32_t woken;    /* a wakeup posted that no sleeper took yet */
     int32_t compress_level;
     uint64_t capacity; /* ring bytes, a multiple of 8 */
     uint64_t max_message;
@@ -938,7 +939,8 @@ static int put_locked(mproc_queue_t *q, const mproc_value_t *v, double timeout)
      * it. A get that spins takes the item without a post.
      */
     if (mproc__atomic_load32(&h->waiters) != 0 &&
-        mproc__atomic_load32(&h->spinners) == 0)
+        mproc__atomic_load32(&h->spinners) == 0 &&
+        mproc__atomic_cas32(&h->woken, 0, 1) == 0)
         mproc__os_sem_post(q->wakeup);
     return 0;
 }
@@ -1009,7 +1011,8 @@ static void wake_next(mproc_queue_t *q)
     queue_header *h = q->hdr;
     if (mproc__atomic_load32(&h->waiters) != 0 &&
         mproc__atomic_load32(&h->spinners) == 0 &&
-        mproc__atomic_load64(&h->puts) > mproc__atomic_load64(&h->gets))
+        mproc__atomic_load64(&h->puts) > mproc__atomic_load64(&h->gets) &&
+        mproc__atomic_cas32(&h->woken, 0, 1) == 0)
         mproc__os_sem_post(q->wakeup);
 }
 
@@ -1024,6 +1027,12 @@ static void wake_next(mproc_queue_t *q)
  * before it announces itself as a sleeper, and both are full barriers
  * before it looks again, so a put either sees one of them or its item is
  * seen; items put while it spun are handed on by wake_next().
+ *
+ * One wakeup is in flight at a time (woken): a put or a hand-on posts only
+ * if none is, and the sleeper it wakes clears it before it looks, so puts
+ * after that look post again. Many puts to a queue whose gets sleep then
+ * wake one get, which hands on to the next while items are left, instead
+ * of making a system call each.
  */
 static int wait_item(mproc_queue_t *q, double timeout)
 {
@@ -1062,6 +1071,9 @@ static int wait_item(mproc_queue_t *q, double timeout)
                 return r > 0 ? 0 : r < 0 ? r : MPROC_ETIMEDOUT;
             }
         }
+        /* Woken: the next put or hand-on may post again (before the look
+         * that follows, so that nothing put after it goes unannounced). */
+        mproc__atomic_store32(&h->woken, 0);
         mproc__atomic_dec32(&h->waiters);
     }
 }
