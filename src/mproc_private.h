@@ -76,6 +76,11 @@ void mproc__queue_release(mproc__queue_hold_t *hold);
 /* For the tests: the ring of @q and the position of its oldest record. */
 int mproc__queue_debug_ring(mproc_queue_t *q, unsigned char **ring,
                             size_t *capacity, uint64_t *head);
+/*
+ * For the tests: the count of items taken one lower, as a consumer leaves
+ * it that dies between taking a record and counting it.
+ */
+void mproc__queue_debug_uncount(mproc_queue_t *q);
 /* For the tests: how many records of @q wait in its spill file. */
 uint64_t mproc__queue_debug_spilled(mproc_queue_t *q);
 #endif

@@ -631,12 +631,15 @@ static int take_bytes(mproc_queue_t *q, uint64_t head, size_t n,
     return 1;
 }
 
+/* take(): there was no item after all (the counts were put right). */
+#define TAKE_NONE 1
+
 /*
  * Takes the oldest item: a bytes value straight from the ring into *@fast
  * (q->in_frame then holds its headers), any other record into q->in_frame.
- * The caller holds the read lock and knows an item is there. *@taken says
- * whether an item was used up, which a failure may do too (a damaged one
- * is dropped).
+ * The caller holds the read lock and the counts say an item is there;
+ * TAKE_NONE if none was. *@taken says whether an item was used up, which a
+ * failure may do too (a damaged one is dropped).
  */
 static int take(mproc_queue_t *q, mproc_value_t **fast, int *taken)
 {
@@ -658,14 +661,29 @@ static int take(mproc_queue_t *q, mproc_value_t **fast, int *taken)
         if (q->seen_tail == head || q->seen_tail - head > h->capacity)
             q->seen_tail = mproc__atomic_load64(&h->tail);
         if (q->seen_tail == head) {
+            uint64_t puts;
             /*
              * The ring is empty: the item is in the open run of spilled
              * records, older than anything the ring will get after it.
              */
             if (h->spill_gets < mproc__atomic_load64(&h->spill_puts))
                 return take_spilled(q, taken);
-            return mproc__set_error(MPROC_ECORRUPT,
-                                    "queue positions are corrupt");
+            /*
+             * Nothing is there though the counts said so: a consumer died
+             * between taking a record and counting it. The count is put
+             * right: a put publishes its record before it counts it, so
+             * once the ring and the spill file are seen empty after the
+             * count of puts was read, every put in that count was taken.
+             */
+            puts = mproc__atomic_load64(&h->puts);
+            q->seen_tail = mproc__atomic_load64(&h->tail);
+            if (q->seen_tail != head)
+                continue;
+            if (h->spill_gets < mproc__atomic_load64(&h->spill_puts))
+                return take_spilled(q, taken);
+            if (puts > h->gets)
+                mproc__atomic_publish64(&h->gets, puts);
+            return TAKE_NONE;
         }
         ring_read(q, head, len, 4);
         n = mproc__get_u32(len);
@@ -1142,11 +1160,14 @@ static int get_locked(mproc_queue_t *q, mproc_value_t **v, double timeout,
         if (rc != 0)
             return rc;
         /* Another consumer may have been quicker. */
-        if (q->seen_puts > h->gets || mproc__atomic_load64(&h->puts) > h->gets)
-            break;
+        if (q->seen_puts > h->gets ||
+            mproc__atomic_load64(&h->puts) > h->gets) {
+            rc = take(q, &fast, &taken);
+            if (rc != TAKE_NONE)
+                break;
+        }
         mproc__os_mutex_unlock(q->rlock);
     }
-    rc = take(q, &fast, &taken);
     mproc__os_mutex_unlock(q->rlock);
     if (taken && q->room != NULL)
         mproc__os_sem_post(q->room);
@@ -1351,6 +1372,10 @@ static int drop_all(mproc_queue_t *q, uint64_t *dropped)
         /* A damaged item is dropped as well; only I/O stops the drop. */
         rc = take(q, &fast, &taken);
         mproc_value_free(fast);
+        if (rc == TAKE_NONE) {
+            rc = 0;
+            break;
+        }
         if (!taken || (rc != 0 && rc != MPROC_ECORRUPT))
             break;
         rc = 0;
@@ -1465,6 +1490,11 @@ int mproc__queue_debug_ring(mproc_queue_t *q, unsigned char **ring,
     *capacity = (size_t) q->hdr->capacity;
     *head = q->hdr->head;
     return 0;
+}
+
+void mproc__queue_debug_uncount(mproc_queue_t *q)
+{
+    mproc__atomic_store64(&q->hdr->gets, q->hdr->gets - 1);
 }
 
 uint64_t mproc__queue_debug_spilled(mproc_queue_t *q)

@@ -832,6 +832,29 @@ static void test_close_then_destroy_lets_go_once(void)
     mproc_value_free(ref);
 }
 
+/*
+ * A consumer killed between taking an item and counting it leaves the
+ * count one short: the next get finds nothing where the count says there
+ * is an item. It puts the count right and waits as on any empty queue,
+ * instead of failing every get from then on, and the next item comes.
+ */
+static void test_count_left_by_dead_consumer_is_repaired(void)
+{
+    mproc_queue_t *q;
+    mproc_value_t *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    CU_ASSERT_EQUAL(put_int(q, 1, 0), 0);
+    CU_ASSERT_EQUAL(get_int(q, 0), 1);
+    mproc__queue_debug_uncount(q);
+    CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 0.05), MPROC_EEMPTY);
+    CU_ASSERT_PTR_NULL(v);
+    CU_ASSERT_EQUAL(mproc_queue_empty(q), 1);
+    CU_ASSERT_EQUAL(put_int(q, 2, 0), 0);
+    CU_ASSERT_EQUAL(get_int(q, 0), 2);
+    CU_ASSERT_EQUAL(qsize(q), 0);
+    mproc_queue_destroy(q);
+}
+
 #if defined(__linux__)
 /* How many descriptors this process has open. */
 static int open_fds(void)
@@ -1146,6 +1169,8 @@ static const harness_test tests[] = {
     {"corrupt bytes are reported and skipped",
      test_corrupt_bytes_are_reported_and_skipped, 0},
     {"empty record is corrupt", test_empty_record_is_corrupt, 0},
+    {"count left by dead consumer is repaired",
+     test_count_left_by_dead_consumer_is_repaired, 0},
     {"compression round trips", test_compression_round_trips, 0},
     {"codec options are checked", test_codec_options_are_checked, 0},
     {"producer that exits loses nothing",
