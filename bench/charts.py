@@ -169,9 +169,12 @@ def chart_queue(rows, metas, workdir, outdir):
     med = medians(tput, lambda r: (r["impl"], r["size"]),
                   lambda r: r["mb_per_s"])
     impls = [(i, n) for i, n in (
-        ("mproc", "mproc Queue"), ("python", "Python multiprocessing.Queue"),
+        ("mproc", "mproc Queue"),
+        ("mproc_p4c4", "mproc Queue, 4 producers and 4 consumers"),
+        ("python", "Python multiprocessing.Queue"),
         ("raw_pipe1m", "raw pipe (1 MiB buffer)"),
-        ("raw_shmring", "raw shared-memory ring"))
+        ("raw_shmring", "raw shared-memory ring"),
+        ("raw_shmring_crc32", "raw shared-memory ring with zlib crc32"))
         if any(k[0] == i for k in med)]
     if not impls:
         return None

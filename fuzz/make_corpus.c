@@ -131,6 +131,31 @@ int main(int argc, char **argv)
         put("frame", name, f.data, f.len);
         mproc__buf_free(&f);
     }
+    /*
+     * Queue records: a bytes value's frame (which a get copies straight
+     * from the ring), and a marker that closes a run of spilled records,
+     * followed by that frame (given with its length: see fuzz_queue.c).
+     */
+    {
+        mproc__buf_t b = {0}, rec = {0};
+        unsigned char m[16] = {0xff, 0xff, 0xff, 0xff};
+        unsigned char len[4];
+        mproc_value_t *bytes = mproc_value_bytes("spam and eggs", 13);
+        if (bytes == NULL || mproc__value_encode(bytes, &b) != 0)
+            die("bytes");
+        mproc_value_free(bytes);
+        f = frame(&b, 0, 0);
+        put("queue", "bytes", f.data, f.len);
+        mproc__put_u32(len, (uint32_t) f.len);
+        if (mproc__buf_append(&rec, m, sizeof m) != 0 ||
+            mproc__buf_append(&rec, len, 4) != 0 ||
+            mproc__buf_append(&rec, f.data, f.len) != 0)
+            die("marker");
+        put("queue", "marker", rec.data, rec.len);
+        mproc__buf_free(&f);
+        mproc__buf_free(&b);
+        mproc__buf_free(&rec);
+    }
     /* A deflated frame, a raw one (send_bytes), and a stream of both. */
     for (i = 0; i < 64; i++)
         mproc__buf_append(&text, "all work and no play ", 21);

@@ -67,6 +67,12 @@ int mproc__os_at_exit_status(void (*fn)(int status));
 
 /* Gives the processor to another runnable thread, if any. */
 void mproc__os_yield(void);
+/*
+ * Tells the processor this thread is spinning (x86 pause), which spends a
+ * few dozen cycles without touching memory; nothing where there is no such
+ * hint.
+ */
+void mproc__os_pause(void);
 
 /* A monotonic clock in seconds; only differences mean anything. */
 double mproc__os_monotonic(void);

@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "context.h"
 #include "log.h"
+#include "mproc_private.h"
 #include "popen.h"
 #include "process_internal.h"
 #include "registry.h"
@@ -69,6 +70,8 @@ struct mproc_process_t {
     unsigned char authkey[MPROC__AUTHKEY_SIZE];
     mproc_process_t *next_child; /* the list of children */
     mproc_process_t *prev_child;
+    /* The queues among the arguments, held open until the child ended. */
+    mproc__queue_hold_t hold;
 };
 
 /* The public size and the handshake's are one. */
@@ -209,6 +212,8 @@ void mproc__process_after_fork(mproc_process_t *p)
     p->pid = mproc__os_getpid();
     p->creator_pid = 0;
     p->child = NULL;
+    /* What the parent held for this child is the parent's to let go of. */
+    mproc__queue_release(&p->hold);
     /*
      * The parent's children are not ours: forget them without touching the
      * objects, which are the parent's memory as copied by fork. Their lock
@@ -310,6 +315,7 @@ static int parent_join(mproc_process_t *p, double timeout)
 
 static void free_process(mproc_process_t *p)
 {
+    mproc__queue_release(&p->hold);
     mproc__os_child_free(p->child);
     mproc__hlock_destroy(p->wait_lock);
     mproc__buf_free(&p->args);
@@ -540,9 +546,19 @@ int mproc_process_start(mproc_process_t *p)
      * its Process, a fork child runs its bootstrap): that cycle is the
      * start of a process itself, and the only one among these modules.
      */
-    rc = mproc__popen_start(&job, p->method, &p->child);
+    /*
+     * The queues among the arguments stay open here until the child has
+     * ended, so that it opens them even if this process closes its own
+     * handles right after the start.
+     */
+    rc = mproc__queue_hold(&p->args, &p->hold);
     if (rc != 0)
         return rc;
+    rc = mproc__popen_start(&job, p->method, &p->child);
+    if (rc != 0) {
+        mproc__queue_release(&p->hold);
+        return rc;
+    }
     p->started = 1;
     p->pid = mproc__os_child_pid(p->child);
     add_child(p);
@@ -580,6 +596,7 @@ int mproc_process_join(mproc_process_t *p, double timeout)
             if (rc == 0) {
                 p->exitcode = code;
                 mproc__atomic_store32(&p->have_exitcode, 1);
+                mproc__queue_release(&p->hold);
             }
         }
         mproc__hlock_unlock(p->wait_lock);
@@ -610,6 +627,7 @@ int mproc_process_is_alive(mproc_process_t *p)
         if (mproc__os_child_wait(p->child, 0, &code) == 0) {
             p->exitcode = code;
             mproc__atomic_store32(&p->have_exitcode, 1);
+            mproc__queue_release(&p->hold);
         }
     }
     mproc__hlock_unlock(p->wait_lock);
