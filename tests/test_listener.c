@@ -685,9 +685,23 @@ static void test_an_address_of_another_family(void)
     mproc_listener_opts_t o = {0};
     mproc_listener_t *l = NULL;
     mproc_conn_t *c = NULL;
-    static const char *malformed[] = {
-        "",          "127.0.0.1:70000", "::1:5000",
-        "[::1:5000", "\\\\.\\pipe\\",   "\\\\server\\share"};
+    /*
+     * Among them what looks like TCP but is not (an IPv6 host without a
+     * port, a host without one, IPv4 in brackets), which must not become a
+     * socket file of that name instead.
+     */
+    static const char *malformed[] = {"",
+                                      "127.0.0.1:70000",
+                                      "::1:5000",
+                                      "[::1:5000",
+                                      "[::1]",
+                                      "[::1]:",
+                                      "localhost:",
+                                      ":",
+                                      "[1.2.3.4]:0",
+                                      "[]:80",
+                                      "\\\\.\\pipe\\",
+                                      "\\\\server\\share"};
     size_t i;
 #if !defined(_WIN32)
     const char *other = "\\\\.\\pipe\\mproc-nowhere", *word = "Windows";
@@ -702,14 +716,78 @@ static void test_an_address_of_another_family(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), word));
     CU_ASSERT_PTR_NULL(c);
     for (i = 0; i < MPROC__ARRAY_SIZE(malformed); i++) {
+        int rc;
         o.address = malformed[i];
-        CU_ASSERT_EQUAL(mproc_listener_create(&l, &o), MPROC_EBADADDR);
+        rc = mproc_listener_create(&l, &o);
+        if (rc != MPROC_EBADADDR)
+            fprintf(stderr, "listening on '%s': %d\n", malformed[i], rc);
+        CU_ASSERT_EQUAL(rc, MPROC_EBADADDR);
+        mproc_listener_destroy(l);
+        l = NULL;
         CU_ASSERT_EQUAL(mproc_client_connect(&c, malformed[i], NULL),
                         MPROC_EBADADDR);
     }
     CU_ASSERT_PTR_NULL(l);
     CU_ASSERT_PTR_NULL(c);
 }
+
+#if !defined(_WIN32)
+static void test_a_relative_path_is_made_absolute(void)
+{
+    char *dir = harness_temp_path("cwd"), here[1024], want[1200];
+    mproc_listener_t *l;
+    client_job j = {0};
+    mproc_conn_t *c;
+    struct stat st;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(getcwd(here, sizeof here));
+    CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
+    CU_ASSERT_EQUAL_FATAL(chdir(dir), 0);
+    l = listen_on("app.sock");
+    /* The path as bound, whatever the working directory is later. */
+    snprintf(want, sizeof want, "%s/app.sock", dir);
+    CU_ASSERT_STRING_EQUAL(mproc_listener_address(l), want);
+    CU_ASSERT_EQUAL(chdir(here), 0);
+    c = accept_with(l, &j);
+    CU_ASSERT_EQUAL(client_finish(&j), 0);
+    mproc_conn_close(j.conn);
+    mproc_conn_close(c);
+    mproc_listener_destroy(l);
+    /* The file it made is the one removed, from another directory too. */
+    CU_ASSERT_NOT_EQUAL(stat(want, &st), 0);
+    CU_ASSERT_EQUAL(rmdir(dir), 0);
+    free(dir);
+}
+
+static void test_a_unix_path_that_cannot_be_bound(void)
+{
+    mproc_listener_opts_t o = {0};
+    mproc_listener_t *l = NULL;
+    mproc_conn_t *c = NULL;
+    char *missing = harness_temp_path("no-such-dir"), path[1200], *p;
+    /* Longer than any sun_path (108 bytes on Linux, 104 on the BSDs). */
+    char longest[300];
+    memset(longest, 'x', sizeof longest - 1);
+    longest[0] = '/';
+    longest[sizeof longest - 1] = '\0';
+    o.address = longest;
+    CU_ASSERT_EQUAL(mproc_listener_create(&l, &o), MPROC_EBADADDR);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "too long"));
+    CU_ASSERT_EQUAL(mproc_client_connect(&c, longest, NULL), MPROC_EBADADDR);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "too long"));
+    /* A relative path is too long once made absolute too. */
+    p = longest + 1;
+    o.address = p;
+    CU_ASSERT_EQUAL(mproc_listener_create(&l, &o), MPROC_EBADADDR);
+    /* A directory that does not exist. */
+    snprintf(path, sizeof path, "%s/app.sock", missing);
+    o.address = path;
+    CU_ASSERT_EQUAL(mproc_listener_create(&l, &o), MPROC_EBADADDR);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "does not exist"));
+    CU_ASSERT_PTR_NULL(l);
+    CU_ASSERT_PTR_NULL(c);
+    free(missing);
+}
+#endif
 
 static void test_bad_options(void)
 {
@@ -894,6 +972,12 @@ static const harness_test tests[] = {
     {"address in use", test_address_in_use, HARNESS_SPAWN},
     {"an address of another family", test_an_address_of_another_family,
      HARNESS_SPAWN},
+#if !defined(_WIN32)
+    {"a relative path is made absolute", test_a_relative_path_is_made_absolute,
+     HARNESS_SPAWN},
+    {"a unix path that cannot be bound", test_a_unix_path_that_cannot_be_bound,
+     HARNESS_SPAWN},
+#endif
     {"bad options", test_bad_options, HARNESS_SPAWN},
     {"the codec options apply", test_the_codec_options_apply, HARNESS_SPAWN},
     {"accept times out", test_accept_times_out, HARNESS_SPAWN},

@@ -194,12 +194,50 @@ static void format_tcp(const struct sockaddr_storage *ss, char *out, size_t cap)
 
 /* ---- listening ---------------------------------------------------------- */
 
+/*
+ * @path made absolute against the working directory, into @out of @cap
+ * bytes: a listener's path names its file whatever directory the program
+ * moves to later, for its clients and for its removal.
+ */
+static int absolute_path(const char *path, char *out, size_t cap)
+{
+    size_t n;
+    if (path[0] == '/') {
+        n = strlen(path);
+    } else {
+        if (getcwd(out, cap) == NULL)
+            return errno == ERANGE
+                       ? mproc__set_error(MPROC_EBADADDR,
+                                          "the socket path '%s' is too long "
+                                          "once made absolute",
+                                          path)
+                       : mproc__unix_error(errno, "cannot read the working "
+                                                  "directory");
+        n = strlen(out) + 1 + strlen(path);
+    }
+    if (n >= cap)
+        return mproc__set_error(MPROC_EBADADDR,
+                                "the socket path '%s' is too long once made "
+                                "absolute",
+                                path);
+    if (path[0] == '/') {
+        memcpy(out, path, n + 1);
+    } else {
+        strcat(out, "/");
+        strcat(out, path);
+    }
+    return 0;
+}
+
 static int listen_unix(mproc__os_listener_t *l, const mproc__os_addr_t *a,
                        int backlog)
 {
     struct sockaddr_un sa;
     struct stat st;
-    int rc = unix_addr(a->host, &sa), err;
+    char path[MPROC__OS_ADDR_MAX];
+    int rc = absolute_path(a->host, path, sizeof path), err;
+    if (rc == 0)
+        rc = unix_addr(path, &sa);
     if (rc != 0)
         return rc;
     l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -213,28 +251,28 @@ static int listen_unix(mproc__os_listener_t *l, const mproc__os_addr_t *a,
                 MPROC_EADDRINUSE,
                 "the address %s is in use: the path exists (a listener that "
                 "died leaves its socket behind; remove it)",
-                a->host);
+                path);
         if (err == ENOENT || err == ENOTDIR)
             return mproc__set_error(MPROC_EBADADDR,
                                     "cannot bind %s: its directory does not "
                                     "exist",
-                                    a->host);
+                                    path);
         return mproc__unix_error(err, "cannot bind a Unix socket");
     }
     /*
      * From here on the file is ours: remember which it is, so that closing
      * removes it and not a later listener's that took the path.
      */
-    memcpy(l->address, a->host, strlen(a->host) + 1);
+    memcpy(l->address, path, strlen(path) + 1);
     l->owner = getpid();
-    if (stat(a->host, &st) == 0) {
+    if (stat(path, &st) == 0) {
         l->dev = st.st_dev;
         l->ino = st.st_ino;
     }
     if (listen(l->fd, backlog) < 0) {
         rc = mproc__unix_error(errno, "cannot listen on a Unix socket");
         close(l->fd);
-        unlink(a->host);
+        unlink(path);
         return rc;
     }
     return 0;
