@@ -613,7 +613,19 @@ static void test_strangers_cost_only_their_connection(void)
         CU_ASSERT_PTR_NULL(c);
         mproc__os_conn_close(r);
 
-        /* And the next client is served. */
+        /* The listener still takes clients and judges what they send. */
+        r = raw_connect(mproc_listener_address(l));
+        CU_ASSERT_EQUAL(mproc__os_conn_write(r, junk, sizeof junk), 0);
+        CU_ASSERT_EQUAL(mproc_listener_accept(l, &c, 30), MPROC_ECORRUPT);
+        mproc__os_conn_close(r);
+        mproc_listener_destroy(l);
+
+        /*
+         * And a client that knows the key is served: by a listener of the
+         * same family with the default deadline, which a loaded machine
+         * (or Wine) cannot make it miss as it could 0.3 seconds.
+         */
+        l = listen_on(addresses[i]);
         c = accept_with(l, &good);
         CU_ASSERT_EQUAL(client_finish(&good), 0);
         if (c != NULL && good.conn != NULL) {
@@ -623,6 +635,31 @@ static void test_strangers_cost_only_their_connection(void)
         mproc_conn_close(good.conn);
         mproc_conn_close(c);
         mproc_listener_destroy(l);
+    }
+}
+
+/* A listener that accepts and then says nothing: the client's deadline. */
+static void test_a_silent_listener_meets_the_client_deadline(void)
+{
+    mproc__os_addr_t fresh = {MPROC__OS_ADDR_FRESH, NULL, 0, "fresh"};
+    mproc__os_addr_t tcp = {MPROC__OS_ADDR_TCP, "127.0.0.1", 0, "tcp"};
+    const mproc__os_addr_t *addresses[2] = {&fresh, &tcp};
+    size_t i;
+    for (i = 0; i < 2; i++) {
+        mproc__os_listener_t *raw = NULL;
+        mproc__os_conn_t *s = NULL;
+        client_job j = {0};
+        CU_ASSERT_EQUAL_FATAL(mproc__os_listen(&raw, addresses[i], 4), 0);
+        j.address = mproc__os_listener_address(raw);
+        j.opts.timeout = 0.3;
+        client_start(&j);
+        CU_ASSERT_EQUAL(mproc__os_listener_accept(raw, 30, &s), 0);
+        /* Not a byte: the client gives up at its deadline. */
+        CU_ASSERT_EQUAL(client_finish(&j), MPROC_ETIMEDOUT);
+        CU_ASSERT_PTR_NOT_NULL(strstr(j.error, "handshake"));
+        CU_ASSERT_PTR_NULL(j.conn);
+        mproc__os_conn_close(s);
+        mproc__os_listener_close(raw);
     }
 }
 
@@ -828,6 +865,8 @@ static void test_the_codec_options_apply(void)
     j.opts.codec.max_message = 200;
     c = accept_with(l, &j);
     CU_ASSERT_EQUAL(client_finish(&j), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j.conn);
     memset(big, 'x', sizeof big);
     CU_ASSERT_EQUAL(mproc_conn_send_bytes(c, big, 150), MPROC_ETOOBIG);
     CU_ASSERT_EQUAL(mproc_conn_send_bytes(j.conn, big, 150), 0);
@@ -864,6 +903,70 @@ static void test_client_to_a_missing_address(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), tcp));
     CU_ASSERT_PTR_NULL(c);
     free(local);
+}
+
+static void test_a_host_that_does_not_resolve(void)
+{
+    /* .invalid never resolves (RFC 6761), with or without a network. */
+    static const char *nowhere = "no-such-host.invalid:5000";
+    mproc_listener_opts_t o = {0};
+    mproc_listener_t *l = NULL;
+    mproc_conn_t *c = NULL;
+    CU_ASSERT_EQUAL(mproc_client_connect(&c, nowhere, NULL), MPROC_ENOTFOUND);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "no-such-host.invalid"));
+    CU_ASSERT_PTR_NULL(c);
+    o.address = nowhere;
+    CU_ASSERT_EQUAL(mproc_listener_create(&l, &o), MPROC_ENOTFOUND);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "no-such-host.invalid"));
+    CU_ASSERT_PTR_NULL(l);
+}
+
+/* ---- several clients at once ------------------------------------------- */
+
+#define CLIENTS 4
+
+/*
+ * Four children connect at once, to a local address and then to TCP:
+ * each is served in turn, the ones behind waiting in their connect (for
+ * a pipe, each waits for a new instance of it).
+ */
+static void test_several_clients_at_once(void)
+{
+    mproc_listener_t *local = listen_on(NULL), *tcp = listen_on("127.0.0.1:0");
+    mproc_process_t *p[CLIENTS];
+    int seen[CLIENTS] = {0};
+    size_t i, k;
+    for (i = 0; i < CLIENTS; i++)
+        p[i] = harness_start(
+            "client_child",
+            mproc_value_list_of(
+                4, mproc_value_str(mproc_listener_address(local)),
+                mproc_value_nil(), mproc_value_str(mproc_listener_address(tcp)),
+                mproc_value_nil()));
+    for (k = 0; k < 2; k++) {
+        mproc_listener_t *l = k == 0 ? local : tcp;
+        for (i = 0; i < CLIENTS; i++) {
+            mproc_conn_t *c = NULL;
+            int64_t got;
+            int rc = mproc_listener_accept(l, &c, 60);
+            if (rc != 0)
+                fprintf(stderr, "accept %lu on %s: %s\n", (unsigned long) i,
+                        mproc_listener_address(l), mproc_last_error());
+            CU_ASSERT_EQUAL_FATAL(rc, 0);
+            send_int(c, 100 + (int64_t) i);
+            got = recv_int(c);
+            CU_ASSERT_EQUAL(got, 2 * (100 + (int64_t) i));
+            if (got >= 200 && got < 200 + 2 * CLIENTS)
+                seen[(got - 200) / 2]++;
+            mproc_conn_close(c);
+        }
+    }
+    for (i = 0; i < CLIENTS; i++) {
+        CU_ASSERT_EQUAL(seen[i], 2);
+        CU_ASSERT_EQUAL(harness_join_code(p[i]), 0);
+    }
+    mproc_listener_destroy(local);
+    mproc_listener_destroy(tcp);
 }
 
 /* ---- accepted connections travel --------------------------------------- */
@@ -969,6 +1072,8 @@ static const harness_test tests[] = {
      test_strangers_cost_only_their_connection, HARNESS_SPAWN},
     {"a listener of garbage is refused", test_a_listener_of_garbage_is_refused,
      HARNESS_SPAWN},
+    {"a silent listener meets the client deadline",
+     test_a_silent_listener_meets_the_client_deadline, HARNESS_SPAWN},
     {"address in use", test_address_in_use, HARNESS_SPAWN},
     {"an address of another family", test_an_address_of_another_family,
      HARNESS_SPAWN},
@@ -983,6 +1088,9 @@ static const harness_test tests[] = {
     {"accept times out", test_accept_times_out, HARNESS_SPAWN},
     {"client to a missing address", test_client_to_a_missing_address,
      HARNESS_SPAWN},
+    {"a host that does not resolve", test_a_host_that_does_not_resolve,
+     HARNESS_SPAWN},
+    {"several clients at once", test_several_clients_at_once, 0},
     {"an accepted connection goes to a child",
      test_an_accepted_connection_goes_to_a_child, 0},
 #if !defined(_WIN32)
