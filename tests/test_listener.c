@@ -17,6 +17,9 @@
 #include "mproc_private.h"
 
 #if !defined(_WIN32)
+    #include <arpa/inet.h>
+    #include <ifaddrs.h>
+    #include <netinet/in.h>
     #include <sys/stat.h>
     #include <unistd.h>
 #endif
@@ -304,7 +307,11 @@ static void tcp_family(const char *address, const char *reported_prefix,
     /* Port 0: the OS chose one, and the address says which. */
     CU_ASSERT(starts_with(bound, reported_prefix));
     CU_ASSERT(port_of(bound) > 0 && port_of(bound) <= 65535);
-    snprintf(target, sizeof target, "%s:%d", connect_host, port_of(bound));
+    /* NULL: the address as reported. */
+    if (connect_host == NULL)
+        snprintf(target, sizeof target, "%s", bound);
+    else
+        snprintf(target, sizeof target, "%s:%d", connect_host, port_of(bound));
     j.address = target;
     j.echo = 1;
     client_start(&j);
@@ -342,6 +349,71 @@ static void test_tcp_over_ipv6(void)
     mproc_listener_destroy(l);
     tcp_family("[::1]:0", "[::1]:", "[::1]");
 }
+
+/*
+ * An IPv6 listener takes IPv6 only, on every OS (IPV6_V6ONLY): the IPv4
+ * port of the same number stays free for another listener, which Linux
+ * would otherwise refuse and Windows allow.
+ */
+static void test_an_ipv6_listener_leaves_ipv4_alone(void)
+{
+    mproc_listener_opts_t o = {0};
+    mproc_listener_t *v6 = NULL, *v4 = NULL;
+    char address[64];
+    int rc;
+    o.address = "[::]:0";
+    if (mproc_listener_create(&v6, &o) != 0) {
+        CU_ASSERT_EQUAL(mproc__last_status(), MPROC_EBADADDR);
+        fprintf(stderr, "no IPv6 here: %s\n", mproc_last_error());
+        return;
+    }
+    /* A wildcard bind reports the wildcard, as Python's Listener does. */
+    CU_ASSERT(starts_with(mproc_listener_address(v6), "[::]:"));
+    snprintf(address, sizeof address, "127.0.0.1:%d",
+             port_of(mproc_listener_address(v6)));
+    o.address = address;
+    rc = mproc_listener_create(&v4, &o);
+    if (rc != 0)
+        fprintf(stderr, "%s beside [::]: %s\n", address, mproc_last_error());
+    CU_ASSERT_EQUAL(rc, 0);
+    mproc_listener_destroy(v4);
+    mproc_listener_destroy(v6);
+    /* And its clients reach it through the IPv6 loopback. */
+    tcp_family("[::]:0", "[::]:", "[::1]");
+}
+
+#if !defined(_WIN32)
+/*
+ * A link-local IPv6 address means nothing without its interface: the
+ * address a listener there reports keeps the scope, so that a client can
+ * use it. Judged on the first link-local address of this machine, if it
+ * has one.
+ */
+static void test_a_link_local_address_keeps_its_scope(void)
+{
+    struct ifaddrs *all = NULL, *i;
+    char host[INET6_ADDRSTRLEN], address[128], want[160];
+    unsigned scope = 0;
+    CU_ASSERT_EQUAL_FATAL(getifaddrs(&all), 0);
+    for (i = all; i != NULL && scope == 0; i = i->ifa_next) {
+        const struct sockaddr_in6 *s6 =
+            (const struct sockaddr_in6 *) (const void *) i->ifa_addr;
+        if (s6 == NULL || s6->sin6_family != AF_INET6 ||
+            !IN6_IS_ADDR_LINKLOCAL(&s6->sin6_addr) || s6->sin6_scope_id == 0)
+            continue;
+        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
+        snprintf(address, sizeof address, "[%s%%%s]:0", host, i->ifa_name);
+        scope = s6->sin6_scope_id;
+    }
+    freeifaddrs(all);
+    if (scope == 0) {
+        fprintf(stderr, "no link-local IPv6 address here\n");
+        return;
+    }
+    snprintf(want, sizeof want, "[%s%%%u]:", host, scope);
+    tcp_family(address, want, NULL);
+}
+#endif
 
 /* ---- poll and wait on accepted and connected ends --------------------- */
 
@@ -1061,6 +1133,12 @@ static const harness_test tests[] = {
     {"tcp port 0 reports its port", test_tcp_port_0_reports_its_port,
      HARNESS_SPAWN},
     {"tcp over ipv6", test_tcp_over_ipv6, HARNESS_SPAWN},
+    {"an ipv6 listener leaves ipv4 alone",
+     test_an_ipv6_listener_leaves_ipv4_alone, HARNESS_SPAWN},
+#if !defined(_WIN32)
+    {"a link-local address keeps its scope",
+     test_a_link_local_address_keeps_its_scope, HARNESS_SPAWN},
+#endif
     {"poll and wait on every family", test_poll_and_wait_on_every_family,
      HARNESS_SPAWN},
     {"a child connects to its parent", test_a_child_connects_to_its_parent, 0},

@@ -177,14 +177,23 @@ static int resolve(const mproc__os_addr_t *a, int passive,
     return 0;
 }
 
-/* "host:port" of a bound or peer TCP address, numerically. */
+/*
+ * "host:port" of a bound or peer TCP address, numerically. A link-local
+ * IPv6 address keeps its scope, as a number ("[fe80::1%2]:5000", the
+ * form Windows gives too): without it the address names no interface.
+ */
 static void format_tcp(const struct sockaddr_storage *ss, char *out, size_t cap)
 {
     char host[INET6_ADDRSTRLEN];
     if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *) ss;
+        char scope[16] = "";
         inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
-        snprintf(out, cap, "[%s]:%u", host, (unsigned) ntohs(s6->sin6_port));
+        if (s6->sin6_scope_id != 0)
+            snprintf(scope, sizeof scope, "%%%lu",
+                     (unsigned long) s6->sin6_scope_id);
+        snprintf(out, cap, "[%s%s]:%u", host, scope,
+                 (unsigned) ntohs(s6->sin6_port));
     } else {
         const struct sockaddr_in *s4 = (const struct sockaddr_in *) ss;
         inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
@@ -327,6 +336,17 @@ static int listen_tcp(mproc__os_listener_t *l, const mproc__os_addr_t *a,
          * listens on still cannot.
          */
         (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        /*
+         * An IPv6 address takes IPv6 clients only, as on Windows, whatever
+         * the system's default (Linux's bindv6only is 0): "[::]:port" and
+         * ":port" are two listeners, each of its family.
+         */
+        if (p->ai_family == AF_INET6 &&
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) < 0) {
+            err = errno;
+            close(fd);
+            continue;
+        }
         if (bind(fd, p->ai_addr, p->ai_addrlen) == 0 &&
             listen(fd, backlog) == 0) {
             l->fd = fd;
@@ -391,6 +411,38 @@ const char *mproc__os_listener_address(const mproc__os_listener_t *l)
     return l->address;
 }
 
+/*
+ * Whether accept() failing with @err leaves the listener as it was: a
+ * wake-up another accept beat us to, a client that went away before we
+ * took it, or, as accept(2) tells, a network error pending on the new
+ * connection that Linux reports through accept. Each costs that client
+ * only: wait for the next one.
+ */
+static int accept_retries(int err)
+{
+    switch (err) {
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+    case EINTR:
+    case ECONNABORTED:
+    case EPROTO:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+#ifdef ENONET
+    case ENONET:
+#endif
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 int mproc__os_listener_accept(mproc__os_listener_t *l, double timeout,
                               mproc__os_conn_t **c)
 {
@@ -406,12 +458,7 @@ int mproc__os_listener_accept(mproc__os_listener_t *l, double timeout,
                 no_delay(fd);
             return mproc__unix_conn_wrap(c, fd);
         }
-        /*
-         * A client that went away before we took it, or a wake-up another
-         * accept beat us to: wait for the next one.
-         */
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
-            errno == ECONNABORTED || errno == EPROTO)
+        if (accept_retries(errno))
             continue;
         return mproc__unix_error(errno, "cannot accept a connection");
     }

@@ -415,6 +415,17 @@ static int listen_tcp(mproc__os_listener_t *l, const mproc__os_addr_t *a,
         }
         (void) setsockopt(s, SOL_SOCKET, SO_EXCLUSIVEADDRUSE,
                           (const char *) &on, sizeof on);
+        /*
+         * An IPv6 address takes IPv6 clients only, as the Unix backend
+         * sets too: Windows' default, said so that no system differs.
+         */
+        if (p->ai_family == AF_INET6 &&
+            setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, (const char *) &on,
+                       sizeof on) != 0) {
+            err = (DWORD) WSAGetLastError();
+            closesocket(s);
+            continue;
+        }
         if (bind(s, p->ai_addr, (int) p->ai_addrlen) == 0 &&
             listen(s, backlog) == 0) {
             l->sock = s;
