@@ -228,6 +228,16 @@ int mproc__os_conn_pair(mproc__os_conn_t **r, mproc__os_conn_t **w, int duplex);
  */
 int mproc__os_conn_read(mproc__os_conn_t *c, void *buf, size_t n, size_t *got);
 
+/*
+ * Reads as mproc__os_conn_read() does, but waits at most @timeout seconds
+ * (>= 0) for the first byte: 0 with *@got (0: the end of the stream), or
+ * MPROC_ETIMEDOUT (no sentence) if none came in time. Nothing the peer
+ * can send holds it past @timeout: an empty write, which a Windows pipe
+ * delivers as a read of nothing, is no byte, and the wait goes on.
+ */
+int mproc__os_conn_read_timed(mproc__os_conn_t *c, void *buf, size_t n,
+                              size_t *got, double timeout);
+
 /* Writes all @n bytes. A closed peer gives MPROC_ECLOSED, never a signal. */
 int mproc__os_conn_write(mproc__os_conn_t *c, const void *buf, size_t n);
 

@@ -196,18 +196,22 @@ static int hs_read(void *ctx, void *buf, size_t n)
         size_t got;
         int rc;
         if (h->limit >= 0) {
+            /*
+             * A read that is itself timed: readiness and then a read
+             * would trust the read after it not to wait, which a Windows
+             * pipe breaks (an empty write makes it ready, with nothing).
+             */
             double left = h->deadline - mproc__os_monotonic();
-            rc = left > 0 ? mproc__os_conn_wait_readable(h->c, left)
+            rc = left > 0 ? mproc__os_conn_read_timed(h->c, p, n, &got, left)
                           : MPROC_ETIMEDOUT;
             if (rc == MPROC_ETIMEDOUT)
                 return mproc__set_error(MPROC_ETIMEDOUT,
                                         "the peer did not finish the "
                                         "handshake within %g seconds",
                                         h->limit);
-            if (rc != 0)
-                return rc;
+        } else {
+            rc = mproc__os_conn_read(h->c, p, n, &got);
         }
-        rc = mproc__os_conn_read(h->c, p, n, &got);
         if (rc != 0)
             return rc;
         if (got == 0)

@@ -16,7 +16,9 @@
 #include "harness.h"
 #include "mproc_private.h"
 
-#if !defined(_WIN32)
+#if defined(_WIN32)
+    #include <windows.h>
+#else
     #include <arpa/inet.h>
     #include <ifaddrs.h>
     #include <netinet/in.h>
@@ -710,6 +712,58 @@ static void test_strangers_cost_only_their_connection(void)
     }
 }
 
+#if defined(_WIN32)
+/*
+ * A write of zero bytes on the raw pipe end @c, which a named pipe
+ * delivers as an empty read (mproc__os_conn_write sends nothing for 0).
+ */
+static void write_nothing(mproc__os_conn_t *c)
+{
+    mproc__os_fd_t h[2];
+    OVERLAPPED ov;
+    DWORD done = 0;
+    BOOL ok;
+    mproc__os_conn_handles(c, h);
+    memset(&ov, 0, sizeof ov);
+    ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ov.hEvent);
+    ok = WriteFile((HANDLE) h[0], "", 0, NULL, &ov);
+    CU_ASSERT(ok || GetLastError() == ERROR_IO_PENDING);
+    CU_ASSERT(GetOverlappedResult((HANDLE) h[0], &ov, &done, TRUE));
+    CloseHandle(ov.hEvent);
+}
+
+/*
+ * A client of a pipe that writes nothing, zero bytes long, then stays
+ * silent: the empty read it causes is no byte of the handshake, and the
+ * deadline still ends it.
+ */
+static void test_an_empty_write_meets_the_deadline(void)
+{
+    mproc_listener_opts_t o = {0};
+    mproc_listener_t *l = NULL;
+    mproc__os_conn_t *r;
+    mproc_conn_t *c = NULL;
+    o.handshake_timeout = 0.3;
+    CU_ASSERT_EQUAL_FATAL(mproc_listener_create(&l, &o), 0);
+    r = raw_connect(mproc_listener_address(l));
+    write_nothing(r);
+    CU_ASSERT_EQUAL(mproc_listener_accept(l, &c, 30), MPROC_ETIMEDOUT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "handshake"));
+    CU_ASSERT_PTR_NULL(c);
+    mproc__os_conn_close(r);
+    /* Empty writes among the bytes of a handshake are no harm either. */
+    r = raw_connect(mproc_listener_address(l));
+    write_nothing(r);
+    CU_ASSERT_EQUAL(mproc__os_conn_write(r, "\xff\xff", 2), 0);
+    write_nothing(r);
+    CU_ASSERT_EQUAL(mproc__os_conn_write(r, "\xff\xff", 2), 0);
+    CU_ASSERT_EQUAL(mproc_listener_accept(l, &c, 30), MPROC_ECORRUPT);
+    mproc__os_conn_close(r);
+    mproc_listener_destroy(l);
+}
+#endif
+
 /* A listener that accepts and then says nothing: the client's deadline. */
 static void test_a_silent_listener_meets_the_client_deadline(void)
 {
@@ -1150,6 +1204,10 @@ static const harness_test tests[] = {
      test_strangers_cost_only_their_connection, HARNESS_SPAWN},
     {"a listener of garbage is refused", test_a_listener_of_garbage_is_refused,
      HARNESS_SPAWN},
+#if defined(_WIN32)
+    {"an empty write meets the deadline",
+     test_an_empty_write_meets_the_deadline, HARNESS_SPAWN},
+#endif
     {"a silent listener meets the client deadline",
      test_a_silent_listener_meets_the_client_deadline, HARNESS_SPAWN},
     {"address in use", test_address_in_use, HARNESS_SPAWN},
