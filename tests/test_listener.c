@@ -17,7 +17,7 @@
 #include "mproc_private.h"
 
 #if defined(_WIN32)
-    #include <windows.h>
+    #include "os_internal.h"
 #else
     #include <arpa/inet.h>
     #include <ifaddrs.h>
@@ -764,6 +764,96 @@ static void test_an_empty_write_meets_the_deadline(void)
 }
 #endif
 
+#if defined(_WIN32)
+/* What the instance hook of the pipe listeners saw, and is to do. */
+static struct {
+    int made;        /* instances made */
+    HANDLE last;     /* the newest */
+    int come_and_go; /* how many more get a client that leaves at once */
+} pipe_hook;
+
+static void on_pipe_instance(HANDLE instance, const wchar_t *name)
+{
+    pipe_hook.made++;
+    pipe_hook.last = instance;
+    if (pipe_hook.come_and_go > 0) {
+        /* Before the listener asks the instance to wait: opened, closed. */
+        HANDLE h = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL,
+                               OPEN_EXISTING, 0, NULL);
+        pipe_hook.come_and_go--;
+        if (h != INVALID_HANDLE_VALUE)
+            CloseHandle(h);
+    }
+}
+
+/* Whether an instance of the pipe @address waits for a client now. */
+static int pipe_served(const char *address)
+{
+    wchar_t name[300];
+    CU_ASSERT_FATAL(MultiByteToWideChar(CP_UTF8, 0, address, -1, name, 300) >
+                    0);
+    return WaitNamedPipeW(name, 1) != 0;
+}
+
+/*
+ * A client that opens an instance of the pipe and leaves before the
+ * listener asks it to wait: ConnectNamedPipe says ERROR_NO_DATA, which
+ * costs that client only, at the listener's creation as after an accept.
+ */
+static void test_a_pipe_client_that_left_costs_only_itself(void)
+{
+    mproc_listener_t *l;
+    client_job j = {0};
+    mproc_conn_t *c;
+    memset(&pipe_hook, 0, sizeof pipe_hook);
+    pipe_hook.come_and_go = 2;
+    mproc__win_pipe_instance_hook = on_pipe_instance;
+    l = listen_on(NULL);
+    CU_ASSERT_EQUAL(pipe_hook.come_and_go, 1);
+    c = accept_with(l, &j);
+    CU_ASSERT_EQUAL(client_finish(&j), 0);
+    mproc_conn_close(j.conn);
+    mproc_conn_close(c);
+    /* The instance made after the accept met the second: it waits still. */
+    CU_ASSERT_EQUAL(pipe_hook.come_and_go, 0);
+    CU_ASSERT(pipe_served(mproc_listener_address(l)));
+    memset(&j, 0, sizeof j);
+    c = accept_with(l, &j);
+    CU_ASSERT_EQUAL(client_finish(&j), 0);
+    mproc_conn_close(j.conn);
+    mproc_conn_close(c);
+    mproc__win_pipe_instance_hook = NULL;
+    mproc_listener_destroy(l);
+}
+
+/*
+ * A wait for a client that fails (here: cut short) leaves the same
+ * instance to wait again, so that the name is served throughout.
+ */
+static void test_a_failed_pipe_wait_keeps_the_name(void)
+{
+    mproc_listener_t *l;
+    client_job j = {0};
+    mproc_conn_t *c = NULL;
+    memset(&pipe_hook, 0, sizeof pipe_hook);
+    mproc__win_pipe_instance_hook = on_pipe_instance;
+    l = listen_on(NULL);
+    CU_ASSERT_EQUAL_FATAL(pipe_hook.made, 1);
+    CU_ASSERT(CancelIoEx(pipe_hook.last, NULL));
+    CU_ASSERT_EQUAL(mproc_listener_accept(l, &c, 0.2), MPROC_ETIMEDOUT);
+    CU_ASSERT_PTR_NULL(c);
+    /* No instance was closed and made again. */
+    CU_ASSERT_EQUAL(pipe_hook.made, 1);
+    CU_ASSERT(pipe_served(mproc_listener_address(l)));
+    c = accept_with(l, &j);
+    CU_ASSERT_EQUAL(client_finish(&j), 0);
+    mproc_conn_close(j.conn);
+    mproc_conn_close(c);
+    mproc__win_pipe_instance_hook = NULL;
+    mproc_listener_destroy(l);
+}
+#endif
+
 /* A listener that accepts and then says nothing: the client's deadline. */
 static void test_a_silent_listener_meets_the_client_deadline(void)
 {
@@ -1207,6 +1297,10 @@ static const harness_test tests[] = {
 #if defined(_WIN32)
     {"an empty write meets the deadline",
      test_an_empty_write_meets_the_deadline, HARNESS_SPAWN},
+    {"a pipe client that left costs only itself",
+     test_a_pipe_client_that_left_costs_only_itself, HARNESS_SPAWN},
+    {"a failed pipe wait keeps the name",
+     test_a_failed_pipe_wait_keeps_the_name, HARNESS_SPAWN},
 #endif
     {"a silent listener meets the client deadline",
      test_a_silent_listener_meets_the_client_deadline, HARNESS_SPAWN},
