@@ -191,9 +191,12 @@ int mproc__os_conn_pair(mproc__os_conn_t **r, mproc__os_conn_t **w, int duplex)
                           1, PIPE_BUFFER, PIPE_BUFFER, 0, NULL);
     if (h1 == INVALID_HANDLE_VALUE)
         return mproc__win_error(GetLastError(), "cannot create a pipe");
-    h2 = CreateFileW(wname,
-                     duplex ? GENERIC_READ | GENERIC_WRITE : GENERIC_WRITE, 0,
-                     NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
+    /* Identification only, as a listener's client: see os_net.c. */
+    h2 = CreateFileW(
+        wname, duplex ? GENERIC_READ | GENERIC_WRITE : GENERIC_WRITE, 0, NULL,
+        OPEN_EXISTING,
+        FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
+        NULL);
     if (h2 == INVALID_HANDLE_VALUE) {
         err = GetLastError();
         CloseHandle(h1);

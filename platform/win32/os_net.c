@@ -384,8 +384,16 @@ static int connect_pipe(const mproc__os_addr_t *a, double timeout,
     if (rc != 0)
         return rc;
     for (;;) {
+        /*
+         * Identification only: a server that took the name before the
+         * listener (or in its place) may learn who we are, but cannot act
+         * as us (ImpersonateNamedPipeClient gets no usable token).
+         */
         HANDLE h = CreateFileW(wname, GENERIC_READ | GENERIC_WRITE, 0, NULL,
-                               OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
+                               OPEN_EXISTING,
+                               FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT |
+                                   SECURITY_IDENTIFICATION,
+                               NULL);
         DWORD err, ms;
         double left;
         if (h != INVALID_HANDLE_VALUE) {
