@@ -551,8 +551,11 @@ int mproc__os_connect(const mproc__os_addr_t *a, double timeout,
 
 /*
  * Whether @c can be handed to another process (0) or not (MPROC_ENOTSUP
- * with a sentence): a Windows TCP socket cannot, since a socket does not
- * survive DuplicateHandle.
+ * with a sentence): a Windows TCP socket cannot. A socket moves only by
+ * WSADuplicateSocketW, called by the sender for a receiver it names, and
+ * a connection's reference is made before the process that takes it is
+ * known (the taker pulls pipe handles out by pid, which a socket does not
+ * survive).
  */
 int mproc__os_conn_transferable(const mproc__os_conn_t *c);
 

@@ -1,13 +1,15 @@
 /*
  * Randomness and the mutual HMAC-SHA256 challenge on a connection.
  *
- * The protocol is Python's (multiprocessing.connection, 3.12+): the server
+ * The scheme is Python's (multiprocessing.connection, 3.12+): the server
  * sends "#CHALLENGE#{sha256}" and 40 random bytes, the client answers with
  * "{sha256}" and the HMAC of the message after "#CHALLENGE#" under the
  * shared key, the server replies "#WELCOME#" or "#FAILURE#"; then the
- * roles swap, so each side proves it knows the key. Messages are
- * length-prefixed (4 bytes, LE) and capped at 256 bytes, so a hostile peer
- * cannot make us allocate.
+ * roles swap, so each side proves it knows the key. The wire format is
+ * not: messages are length-prefixed with 4 bytes little-endian (Python's
+ * socket Connection sends a big-endian length, its Windows PipeConnection
+ * none), so neither side talks to the other's. They are capped at 256
+ * bytes, so a hostile peer cannot make us allocate.
  *
  * The peer's bytes are judged in two ways. What is no handshake at all (a
  * length past the cap, a challenge without its prefix, an answer or a

@@ -1215,7 +1215,10 @@ static void test_an_accepted_connection_goes_to_a_child(void)
         r = mproc_value_conn(c);
 #if defined(_WIN32)
         if (addresses[i] != NULL) {
-            /* A Windows socket survives no DuplicateHandle: refused. */
+            /*
+             * A Windows socket moves only to a receiver named in advance
+             * (WSADuplicateSocketW), and the reference names none: refused.
+             */
             CU_ASSERT_PTR_NULL(r);
             CU_ASSERT_EQUAL(mproc__last_status(), MPROC_ENOTSUP);
             mproc_conn_close(j.conn);

@@ -397,9 +397,12 @@ int mproc__os_conn_transferable(const mproc__os_conn_t *c)
     if (c->is_socket)
         return mproc__set_error(MPROC_ENOTSUP,
                                 "a TCP connection cannot be handed to another "
-                                "process on Windows (a socket survives no "
-                                "DuplicateHandle); connect from that process "
-                                "instead, or use a pipe's address");
+                                "process on Windows (a socket moves only by "
+                                "WSADuplicateSocketW, made for a receiver "
+                                "known in advance, and a connection's "
+                                "reference is made before its taker is "
+                                "known); connect from that process instead, "
+                                "or use a pipe's address");
     return 0;
 }
 
