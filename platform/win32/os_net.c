@@ -9,8 +9,8 @@
  * instance a client took becomes the connection, and a new one waits in
  * its place. A client that came and went before it was taken, or a wait
  * that failed, leaves that instance to be disconnected and wait again:
- * the name is never without one, for a client to miss or another
- * program to take. Local clients only (PIPE_REJECT_REMOTE_CLIENTS): TCP is the
+ * the name is never without one, for a client to miss or another program
+ * to take. Local clients only (PIPE_REJECT_REMOTE_CLIENTS): TCP is the
  * family for other machines. A client that finds every instance taken
  * waits in WaitNamedPipeW, as Python's PipeClient does.
  *
@@ -244,11 +244,12 @@ static int pipe_arm(mproc__os_listener_t *l)
             l->state = PIPE_CONNECTED;
             return 0;
         }
-        if (err != ERROR_NO_DATA) {
-            l->state = PIPE_IDLE;
+        l->state = PIPE_IDLE;
+        if (err != ERROR_NO_DATA)
             return mproc__win_error(err, "cannot listen on a pipe");
-        }
-        DisconnectNamedPipe(l->pending);
+        if (!DisconnectNamedPipe(l->pending))
+            return mproc__win_error(GetLastError(),
+                                    "cannot disconnect a pipe's client");
     }
 }
 
