@@ -234,6 +234,16 @@ int mproc__os_conn_pair(mproc__os_conn_t **r, mproc__os_conn_t **w, int duplex);
  */
 int mproc__os_conn_read(mproc__os_conn_t *c, void *buf, size_t n, size_t *got);
 
+/*
+ * Reads as mproc__os_conn_read() does, but waits at most @timeout seconds
+ * (>= 0) for the first byte: 0 with *@got (0: the end of the stream), or
+ * MPROC_ETIMEDOUT (no sentence) if none came in time. Nothing the peer
+ * can send holds it past @timeout: an empty write, which a Windows pipe
+ * delivers as a read of nothing, is no byte, and the wait goes on.
+ */
+int mproc__os_conn_read_timed(mproc__os_conn_t *c, void *buf, size_t n,
+                              size_t *got, double timeout);
+
 /* Writes all @n bytes. A closed peer gives MPROC_ECLOSED, never a signal. */
 int mproc__os_conn_write(mproc__os_conn_t *c, const void *buf, size_t n);
 
@@ -547,8 +557,11 @@ int mproc__os_connect(const mproc__os_addr_t *a, double timeout,
 
 /*
  * Whether @c can be handed to another process (0) or not (MPROC_ENOTSUP
- * with a sentence): a Windows TCP socket cannot, since a socket does not
- * survive DuplicateHandle.
+ * with a sentence): a Windows TCP socket cannot. A socket moves only by
+ * WSADuplicateSocketW, called by the sender for a receiver it names, and
+ * a connection's reference is made before the process that takes it is
+ * known (the taker pulls pipe handles out by pid, which a socket does not
+ * survive).
  */
 int mproc__os_conn_transferable(const mproc__os_conn_t *c);
 

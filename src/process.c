@@ -151,7 +151,11 @@ int mproc__process_init_main(void)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     set_current(p);
     current.parent_pid = 0;
-    mproc__random_bytes(mproc__auth_key(), MPROC__AUTHKEY_SIZE);
+    /*
+     * The key is random from its first use, which may have come before
+     * (a listener made first proves it): it is made now if not, and kept.
+     */
+    (void) mproc__auth_key();
     return 0;
 }
 

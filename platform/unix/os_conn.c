@@ -120,6 +120,15 @@ int mproc__os_conn_read(mproc__os_conn_t *c, void *buf, size_t n, size_t *got)
     return mproc__unix_error(errno, "cannot read from the connection");
 }
 
+int mproc__os_conn_read_timed(mproc__os_conn_t *c, void *buf, size_t n,
+                              size_t *got, double timeout)
+{
+    /* A descriptor that poll() finds readable is read at once. */
+    int rc = mproc__unix_poll_in(c->rfd, timeout);
+    *got = 0;
+    return rc != 0 ? rc : mproc__os_conn_read(c, buf, n, got);
+}
+
 int mproc__os_conn_write(mproc__os_conn_t *c, const void *buf, size_t n)
 {
     const char *p = buf;
