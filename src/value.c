@@ -461,31 +461,42 @@ mproc_value_t *mproc_value_copy(const mproc_value_t *v)
 
 /* ---- references ----------------------------------------------------- */
 
-static const char *const ref_kind_names[] = {
-    "non-reference", "lock",
-    "rlock",         "semaphore",
-    "event",         "condition",
-    "barrier",       "queue",
-    "connection",    "shared memory block",
-    "shared value",  "shared array"};
+static const char *const ref_kind_names[] = {"non-reference",
+                                             "lock",
+                                             "rlock",
+                                             "semaphore",
+                                             "event",
+                                             "condition",
+                                             "barrier",
+                                             "queue",
+                                             "connection",
+                                             "shared memory block",
+                                             "shared value",
+                                             "shared array",
+                                             "managed dict",
+                                             "managed list",
+                                             "managed namespace"};
 
 /*
  * The shape of each kind's fields, one letter a field: s a string, b a
- * bool, i an integer.
+ * bool, i an integer. A proxy's are the manager's address and identity,
+ * the object's id, the hold that keeps it alive in transit and the key
+ * (manager_proxy.c).
  */
 static const char *const ref_shapes[] = {
-    NULL, "s", "s", "s", "s", "s", "s", "s", "bbiiibiiiis", "s", "s", "s"};
+    NULL,          "s", "s", "s", "s",     "s",     "s",    "s",
+    "bbiiibiiiis", "s", "s", "s", "ssiis", "ssiis", "ssiis"};
 
 const char *mproc__ref_kind_name(mproc_ref_kind_e kind)
 {
-    return (unsigned) kind <= MPROC_REF_ARRAY ? ref_kind_names[kind] : "?";
+    return (unsigned) kind <= MPROC__REF_LAST ? ref_kind_names[kind] : "?";
 }
 
 int mproc__ref_check(int kind, const mproc_value_t *fields)
 {
     const char *shape;
     size_t i;
-    if (kind <= MPROC_REF_NONE || kind > MPROC_REF_ARRAY || fields == NULL ||
+    if (kind <= MPROC_REF_NONE || kind > MPROC__REF_LAST || fields == NULL ||
         fields->type != MPROC_VALUE_LIST)
         return -1;
     shape = ref_shapes[kind];
@@ -707,4 +718,107 @@ void mproc__ref_cache_after_fork(void)
         mproc_value_free(e->ref);
         free(e);
     }
+}
+
+/* ---- lists for the library's own messages ----------------------------- */
+
+mproc_value_t *mproc__value_list_swap(mproc_value_t *list, size_t i,
+                                      mproc_value_t *item)
+{
+    mproc_value_t *old;
+    if (item == NULL || list == NULL || list->type != MPROC_VALUE_LIST ||
+        i >= list->u.c.len) {
+        mproc_value_free(item);
+        return NULL;
+    }
+    old = list->u.c.items[i];
+    list->u.c.items[i] = item;
+    return old;
+}
+
+mproc_value_t *mproc__value_list_borrowing(mproc_value_t *const *items,
+                                           size_t n)
+{
+    mproc_value_t *list = mproc_value_list();
+    if (list == NULL || grow(list, n) != 0) {
+        mproc_value_free(list);
+        return NULL;
+    }
+    if (n > 0)
+        memcpy(list->u.c.items, items, n * sizeof *items);
+    list->u.c.len = n;
+    return list;
+}
+
+void mproc__value_list_unborrow(mproc_value_t *list)
+{
+    if (list == NULL)
+        return;
+    list->u.c.len = 0;
+    mproc_value_free(list);
+}
+
+int mproc__value_map_append(mproc_value_t *map, mproc_value_t *key,
+                            mproc_value_t *value)
+{
+    if (map == NULL || map->type != MPROC_VALUE_MAP || key == NULL ||
+        value == NULL || grow(map, 2) != 0) {
+        mproc_value_free(key);
+        mproc_value_free(value);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    map->u.c.items[map->u.c.len++] = key;
+    map->u.c.items[map->u.c.len++] = value;
+    return 0;
+}
+
+int mproc__value_reserve(mproc_value_t *c, size_t n)
+{
+    if (c == NULL || !MPROC__IS_CONTAINER(c))
+        return mproc__set_error(MPROC_EINVAL, "not a container");
+    if (c->type == MPROC_VALUE_MAP)
+        n *= 2;
+    if (grow(c, n) != 0)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    return 0;
+}
+
+mproc_value_t **mproc__value_steal_items(mproc_value_t *c, size_t *n)
+{
+    mproc_value_t **items;
+    *n = 0;
+    if (c == NULL || !MPROC__IS_CONTAINER(c))
+        return NULL;
+    items = c->u.c.items;
+    *n = c->u.c.len;
+    c->u.c.items = NULL;
+    c->u.c.len = c->u.c.cap = 0;
+    return items;
+}
+
+int mproc__ref_set_field(mproc_value_t *ref, size_t i, mproc_value_t *field)
+{
+    mproc_value_t *fields, *old;
+    if (field == NULL || ref == NULL || ref->type != MPROC_VALUE_REF ||
+        i >= ref->u.r.fields->u.c.len ||
+        ref->u.r.fields->u.c.items[i]->type != field->type) {
+        mproc_value_free(field);
+        return mproc__set_error(MPROC_EINVAL, "no such field of a reference");
+    }
+    fields = ref->u.r.fields;
+    old = fields->u.c.items[i];
+    fields->u.c.items[i] = field;
+    mproc_value_free(old);
+    return 0;
+}
+
+void mproc__ref_set_int(mproc_value_t *ref, size_t i, int64_t v)
+{
+    mproc_value_t *f;
+    if (ref == NULL || ref->type != MPROC_VALUE_REF ||
+        i >= ref->u.r.fields->u.c.len)
+        return;
+    f = ref->u.r.fields->u.c.items[i];
+    if (f->type == MPROC_VALUE_INT)
+        f->u.i = v;
 }

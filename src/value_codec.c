@@ -386,7 +386,7 @@ static int convert_ref(const msgpack_object *o, mproc_value_t **out)
     mproc_value_t *fields = NULL;
     int rc = 0;
     uint32_t i;
-    if (len < 2 || p[0] == MPROC_REF_NONE || p[0] > MPROC_REF_ARRAY)
+    if (len < 2 || p[0] == MPROC_REF_NONE || p[0] > MPROC__REF_LAST)
         return mproc__set_error(MPROC_ECORRUPT,
                                 "malformed reference in message");
     if (!msgpack_zone_init(&zone, 256))

@@ -75,7 +75,11 @@ typedef enum mproc_ref_kind_e {
     MPROC_REF_CONN,     /**< a connection (one end of a Pipe) */
     MPROC_REF_SHM,      /**< a SharedMemory block (mproc_value_shm()) */
     MPROC_REF_VALUE,    /**< a shared Value (mproc_value_shared_value()) */
-    MPROC_REF_ARRAY     /**< a shared Array (mproc_value_shared_array()) */
+    MPROC_REF_ARRAY,    /**< a shared Array (mproc_value_shared_array()) */
+    MPROC_REF_DICT,     /**< a managed dict (mproc_value_dict_proxy()) */
+    MPROC_REF_LIST,     /**< a managed list (mproc_value_list_proxy()) */
+    MPROC_REF_NAMESPACE /**< a managed Namespace (mproc_value_namespace_proxy())
+                         */
 } mproc_ref_kind_e;
 
 /**
