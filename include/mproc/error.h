@@ -78,7 +78,10 @@ extern "C" {
     XX(EEMPTY, -29, "the queue is empty")                                      \
     XX(EFULL, -30, "the queue is full")                                        \
     XX(ETOOSHORT, -31, "the buffer is too short for the message")              \
-    XX(ESHUTDOWN, -32, "the queue is shut down")
+    XX(ESHUTDOWN, -32, "the queue is shut down")                               \
+    XX(EMANAGER, -35, "the manager process is gone")                           \
+    XX(EREMOTE, -36, "the manager refused the call")                           \
+    XX(ENOATTR, -37, "no such attribute")
 
 /** The status codes as enum constants, e.g. MPROC_EINVAL. */
 enum mproc_errno_e {
