@@ -138,10 +138,23 @@ static void manager_seeds(void)
     mproc__buf_free(&run);
 }
 
+/* Appends a handshake message: its length (4 bytes, LE), @text, @n bytes. */
+static void auth_msg(mproc__buf_t *b, const char *text, const void *more,
+                     size_t n)
+{
+    unsigned char len[4];
+    mproc__put_u32(len, (uint32_t) (strlen(text) + n));
+    if (mproc__buf_append(b, len, 4) != 0 ||
+        mproc__buf_append(b, text, strlen(text)) != 0 ||
+        (n > 0 && mproc__buf_append(b, more, n) != 0))
+        die("auth");
+}
+
 int main(int argc, char **argv)
 {
-    static const char *const harnesses[] = {
-        "frame", "conn", "value", "bootstrap", "queue", "tracker", "manager"};
+    static const char *const harnesses[] = {"frame",     "conn",   "value",
+                                            "bootstrap", "queue",  "tracker",
+                                            "auth",      "manager"};
     mproc__buf_t values[6], f, g, text = {0};
     mproc_queue_t *q;
     char name[32];
@@ -229,6 +242,29 @@ int main(int argc, char **argv)
         mproc__buf_free(&f);
         mproc__buf_free(&g);
         mproc__buf_free(&args);
+    }
+    /*
+     * The handshake as each side's peer sends it: a challenge, the verdict
+     * on our answer and an answer to ours (an answer of the right shape
+     * whose MAC no key made); a refusal; a first message past the cap.
+     */
+    {
+        unsigned char nonce[40];
+        mproc__buf_t s = {0};
+        memset(nonce, 'n', sizeof nonce);
+        auth_msg(&s, "#CHALLENGE#{sha256}", nonce, sizeof nonce);
+        auth_msg(&s, "#WELCOME#", NULL, 0);
+        auth_msg(&s, "{sha256}", nonce, 32);
+        put("auth", "challenge-welcome-answer", s.data, s.len);
+        s.len = 0;
+        auth_msg(&s, "#CHALLENGE#{sha256}", nonce, sizeof nonce);
+        auth_msg(&s, "#FAILURE#", NULL, 0);
+        put("auth", "challenge-failure", s.data, s.len);
+        s.len = 0;
+        auth_msg(&s, "{sha256}", nonce, 32);
+        put("auth", "answer", s.data, s.len);
+        mproc__buf_free(&s);
+        put("auth", "too-long", "\xff\xff\xff\xff", 4);
     }
     put("tracker", "queue", "mproc-Ab12_cd.ef-3", 18);
     manager_seeds();

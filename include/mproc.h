@@ -19,6 +19,7 @@
 #include "mproc/process.h"
 #include "mproc/synchronize.h"
 #include "mproc/connection.h"
+#include "mproc/listener.h"
 #include "mproc/queue.h"
 #include "mproc/shared_memory.h"
 

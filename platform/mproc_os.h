@@ -460,6 +460,92 @@ int mproc__os_recv_packet(mproc__os_fd_t sock, void *buf, size_t cap,
 /* Removes the socket file at @path and its private directory. */
 void mproc__os_local_remove(const char *path);
 
+/* ---- listeners and clients ------------------------------------------- */
+
+/*
+ * The transport of mproc_listener_t and mproc_client_connect(): a socket
+ * or pipe that connections are accepted on, and connecting to one. The
+ * core parses the user's address string (listener.c) into one of these
+ * kinds; each backend serves the kinds its OS has and answers
+ * MPROC_EBADADDR, with a sentence naming the forms it takes, for the
+ * others. The handshake is the core's: these calls only move bytes.
+ */
+typedef enum mproc__os_addr_kind_e {
+    MPROC__OS_ADDR_FRESH = 0, /* a new private local address (listen only) */
+    MPROC__OS_ADDR_TCP,       /* @host and @port */
+    MPROC__OS_ADDR_UNIX,      /* a Unix socket at the path @host */
+    MPROC__OS_ADDR_PIPE       /* a Windows named pipe \\.\pipe\<...> @host */
+} mproc__os_addr_kind_e;
+
+typedef struct mproc__os_addr {
+    mproc__os_addr_kind_e kind;
+    /*
+     * TCP: the host as written, without the brackets of an IPv6 address
+     * ("" for every IPv4 interface); UNIX and PIPE: the whole address.
+     */
+    const char *host;
+    int port;         /* TCP: 0 to 65535 (0: the OS chooses, listen only) */
+    const char *text; /* the address as the user wrote it, for sentences */
+} mproc__os_addr_t;
+
+/* The longest address mproc__os_listener_address() gives, NUL included. */
+#define MPROC__OS_ADDR_MAX 512
+
+typedef struct mproc__os_listener mproc__os_listener_t;
+
+/*
+ * Binds @a and listens with @backlog (> 0; named pipes have none).
+ * MPROC_EADDRINUSE if something holds the address (a port taken, a path
+ * that exists, a pipe name served); MPROC_EBADADDR for a kind this OS has
+ * not, or an address that cannot be bound here (a host not of this
+ * machine, a path too long); MPROC_ENOTFOUND for a host name that does
+ * not resolve. Not inherited by children. A fresh address is a Unix
+ * socket "sock" in a new 0700 directory (Unix), a pipe
+ * \\.\pipe\mproc-<pid>-<random> (Windows).
+ */
+int mproc__os_listen(mproc__os_listener_t **l, const mproc__os_addr_t *a,
+                     int backlog);
+
+/*
+ * The bound address in the form the core parses back: the path or pipe
+ * name, or "<numeric host>:<port>" with the port that was bound
+ * ("[<v6>]:<port>" for IPv6). It belongs to @l.
+ */
+const char *mproc__os_listener_address(const mproc__os_listener_t *l);
+
+/*
+ * Waits at most @timeout seconds for a client to connect to @l and takes
+ * it: 0 with *@c, a byte stream as mproc__os_conn_pair() makes (readable
+ * with mproc__os_conn_wait_readable and mproc__os_wait_many), or
+ * MPROC_ETIMEDOUT. One thread at a time.
+ */
+int mproc__os_listener_accept(mproc__os_listener_t *l, double timeout,
+                              mproc__os_conn_t **c);
+
+/*
+ * Stops listening and frees @l; NULL is ignored. A Unix socket it bound is
+ * removed (with the private directory of a fresh one) if this is the
+ * process that bound it and the path still names that socket.
+ */
+void mproc__os_listener_close(mproc__os_listener_t *l);
+
+/*
+ * Connects to the listener at @a within @timeout seconds (negative: no
+ * limit): 0 with *@c; MPROC_ENOTFOUND if nobody listens there (no such
+ * path or pipe, a TCP connection refused) or the host does not resolve;
+ * MPROC_ETIMEDOUT; MPROC_EBADADDR for a kind this OS has not (or
+ * MPROC__OS_ADDR_FRESH).
+ */
+int mproc__os_connect(const mproc__os_addr_t *a, double timeout,
+                      mproc__os_conn_t **c);
+
+/*
+ * Whether @c can be handed to another process (0) or not (MPROC_ENOTSUP
+ * with a sentence): a Windows TCP socket cannot, since a socket does not
+ * survive DuplicateHandle.
+ */
+int mproc__os_conn_transferable(const mproc__os_conn_t *c);
+
 /* ---- the library's helper processes ------------------------------------
  */
 

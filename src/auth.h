@@ -20,9 +20,38 @@
  */
 unsigned char *mproc__auth_key(void);
 
-/* Server side of the mutual HMAC-SHA256 challenge: challenge, then answer. */
+/*
+ * The byte stream a handshake runs on: @read gets exactly @n bytes (the
+ * end of the stream before that is MPROC_ECLOSED, a deadline passed
+ * MPROC_ETIMEDOUT), @write sends all @n. Both set the sentence of their
+ * failures; @ctx is theirs.
+ */
+typedef struct mproc__auth_io {
+    int (*read)(void *ctx, void *buf, size_t n);
+    int (*write)(void *ctx, const void *buf, size_t n);
+    void *ctx;
+} mproc__auth_io_t;
+
+/*
+ * Server side of the mutual HMAC-SHA256 challenge under @key of @keylen
+ * bytes (any length from 1): challenge, then answer. 0; MPROC_EAUTH (a
+ * wrong key: the peer's or, as it told us, ours); MPROC_ECORRUPT (the
+ * peer's bytes are no handshake); or @io's failure.
+ */
+int mproc__auth_serve(const mproc__auth_io_t *io, const void *key,
+                      size_t keylen);
+/* Client side: answer, then challenge. The same statuses. */
+int mproc__auth_answer(const mproc__auth_io_t *io, const void *key,
+                       size_t keylen);
+
+/*
+ * Both sides on the plain handle @fd (blocking reads, no deadline) under
+ * a process key of MPROC__AUTHKEY_SIZE bytes.
+ */
 int mproc__auth_server(mproc__os_fd_t fd, const unsigned char *key);
-/* Client side: answer, then challenge. */
 int mproc__auth_client(mproc__os_fd_t fd, const unsigned char *key);
+
+/* Overwrites @n bytes of @buf with zeros, in a way no compiler drops. */
+void mproc__wipe(void *buf, size_t n);
 
 #endif

@@ -117,6 +117,7 @@ static mproc_value_t *conn_fields(int readable, int writable,
 static int conn_ref(const mproc_conn_t *c, mproc_value_t **ref)
 {
     mproc__os_fd_t h[2];
+    int rc;
     *ref = NULL;
     if (c == NULL)
         return mproc__set_error(MPROC_EINVAL, "no connection to refer to");
@@ -130,6 +131,9 @@ static int conn_ref(const mproc_conn_t *c, mproc_value_t **ref)
                                 "not yet read; receive them before handing "
                                 "it on",
                                 mproc__stream_buffered(&c->in));
+    rc = mproc__os_conn_transferable(c->os);
+    if (rc != 0)
+        return rc;
     mproc__os_conn_handles(c->os, h);
     *ref = mproc__ref_new(
         MPROC_REF_CONN,

@@ -131,7 +131,9 @@ MPROC_API void mproc_conn_close(mproc_conn_t *c);
  * queue or another connection: a new value, or NULL with
  * mproc_last_error() set (a NULL connection; MPROC_ESTATE if @p c holds
  * received bytes not yet read, which the receiver would never see; out of
- * memory). For a start, make it before the process is created; either
+ * memory; MPROC_ENOTSUP for a TCP connection of mproc/listener.h on
+ * Windows, whose socket cannot be handed on). For a start, make it before
+ * the process is created; either
  * way, close this process's copy after the start, put or send if it is not
  * needed here.
  */
@@ -150,7 +152,7 @@ MPROC_API mproc_value_t *mproc_value_conn(const mproc_conn_t *c);
 MPROC_API int mproc_value_to_conn(const mproc_value_t *v, mproc_conn_t **out);
 /**
  * mproc_value_conn() as a status, kept for one release.
- * @return 0; MPROC_EINVAL; MPROC_ESTATE; MPROC_ENOMEM.
+ * @return 0; MPROC_EINVAL; MPROC_ESTATE; MPROC_ENOTSUP; MPROC_ENOMEM.
  */
 MPROC_API int mproc_conn_export(const mproc_conn_t *c, mproc_value_t **ref);
 /**

@@ -79,6 +79,8 @@ extern "C" {
     XX(EFULL, -30, "the queue is full")                                        \
     XX(ETOOSHORT, -31, "the buffer is too short for the message")              \
     XX(ESHUTDOWN, -32, "the queue is shut down")                               \
+    XX(EADDRINUSE, -33, "the address is in use")                               \
+    XX(EBADADDR, -34, "the address is not valid here")                         \
     XX(EMANAGER, -35, "the manager process is gone")                           \
     XX(EREMOTE, -36, "the manager refused the call")                           \
     XX(ENOATTR, -37, "no such attribute")

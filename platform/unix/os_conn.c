@@ -54,6 +54,11 @@ static int conn_new(mproc__os_conn_t **c, int rfd, int wfd)
     return 0;
 }
 
+int mproc__unix_conn_wrap(mproc__os_conn_t **c, int fd)
+{
+    return conn_new(c, fd, fd);
+}
+
 int mproc__os_conn_pair(mproc__os_conn_t **r, mproc__os_conn_t **w, int duplex)
 {
     int a[2], b[2] = {-1, -1}, rc;

@@ -125,6 +125,12 @@ int mproc__unix_spawn_self_ex(struct mproc__os_child **child,
                               const char *const *args, const int *fds, int nfds,
                               int flags);
 
+/*
+ * A connection on the socket @fd, both ways (os_net.c's accepted and
+ * connected sockets), which it owns (and closes on failure).
+ */
+int mproc__unix_conn_wrap(mproc__os_conn_t **c, int fd);
+
 /* Waits for @fd to be readable; 0 or MPROC_ETIMEDOUT. */
 int mproc__unix_poll_in(int fd, double timeout);
 

@@ -13,6 +13,12 @@
  * when data arrives (or the writer goes) and takes nothing from the
  * stream; its event joins WaitForMultipleObjects.
  *
+ * A connection may be a TCP socket instead (os_net.c's accepted and
+ * connected ones), opened for overlapped I/O as well: it is read and
+ * written with WSARecv and WSASend on the same OVERLAPPED pair, and waited
+ * for the same way, a zero-byte overlapped WSARecv being its probe (what
+ * Python's connection.wait does with ReadFile on a socket's handle).
+ *
  * One WaitForMultipleObjects takes at most MAXIMUM_WAIT_OBJECTS (64)
  * handles. Past that, helper threads wait on up to 63 handles each plus an
  * event they share, which the first of them to return sets, so the others
@@ -43,18 +49,25 @@
 #define BATCH (MAXIMUM_WAIT_OBJECTS - 1)
 
 struct mproc__os_conn {
-    HANDLE h;
+    HANDLE h;       /* a pipe, or a SOCKET */
     OVERLAPPED rov; /* reads and probes; manual-reset event */
     OVERLAPPED wov; /* writes; manual-reset event */
     int probing;    /* a probe (a zero-byte read) is in flight */
     int eof;        /* a read saw the end: the peer has gone */
+    int is_socket;  /* @h is a TCP socket */
 };
 
-/* The errors by which a pipe says that its other end has gone. */
+/*
+ * The errors by which a pipe or a socket says that its other end has gone
+ * (a reset or an abort of a socket included: for a reader, the end).
+ */
 static int is_closed(DWORD err)
 {
     return err == ERROR_BROKEN_PIPE || err == ERROR_NO_DATA ||
-           err == ERROR_PIPE_NOT_CONNECTED || err == ERROR_HANDLE_EOF;
+           err == ERROR_PIPE_NOT_CONNECTED || err == ERROR_HANDLE_EOF ||
+           err == WSAECONNRESET || err == WSAECONNABORTED ||
+           err == WSAESHUTDOWN || err == WSAENETRESET ||
+           err == ERROR_NETNAME_DELETED || err == ERROR_CONNECTION_ABORTED;
 }
 
 /* Readies @ov for its next operation; its event stays. */
@@ -98,6 +111,46 @@ static int conn_new(mproc__os_conn_t **out, HANDLE h)
         return mproc__win_error(err, "cannot create an event");
     }
     *out = c;
+    return 0;
+}
+
+/*
+ * Completes the overlapped WSARecv or WSASend that returned @r, waiting
+ * for it: 0 with *@done, or the Windows error.
+ */
+static DWORD finish_wsa(SOCKET s, OVERLAPPED *ov, int r, DWORD *done)
+{
+    DWORD err = r == 0 ? 0 : (DWORD) WSAGetLastError(), flags = 0;
+    *done = 0;
+    if (err == 0 || err == WSA_IO_PENDING) {
+        if (WSAGetOverlappedResult(s, ov, done, TRUE, &flags))
+            return 0;
+        err = (DWORD) WSAGetLastError();
+    }
+    return err;
+}
+
+int mproc__win_conn_wrap(mproc__os_conn_t **c, HANDLE h, int is_socket)
+{
+    int rc;
+    if (!is_socket)
+        return conn_new(c, h);
+    /* conn_new would close @h as a file handle on failure: not a socket. */
+    *c = calloc(1, sizeof **c);
+    if (*c == NULL) {
+        closesocket((SOCKET) h);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    (*c)->h = h;
+    (*c)->is_socket = 1;
+    (*c)->rov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+    (*c)->wov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+    if ((*c)->rov.hEvent == NULL || (*c)->wov.hEvent == NULL) {
+        rc = mproc__win_error(GetLastError(), "cannot create an event");
+        mproc__os_conn_close(*c);
+        *c = NULL;
+        return rc;
+    }
     return 0;
 }
 
@@ -185,6 +238,26 @@ int mproc__os_conn_read(mproc__os_conn_t *c, void *buf, size_t n, size_t *got)
     *got = 0;
     if (n == 0 || c->eof)
         return 0;
+    if (c->is_socket) {
+        WSABUF b;
+        DWORD flags = 0;
+        b.len = want;
+        b.buf = buf;
+        ov_reset(&c->rov);
+        err = finish_wsa(
+            (SOCKET) c->h, &c->rov,
+            WSARecv((SOCKET) c->h, &b, 1, NULL, &flags, &c->rov, NULL), &done);
+        /* On a socket, unlike a pipe, reading nothing is the end. */
+        if (err == 0 && done > 0) {
+            *got = done;
+            return 0;
+        }
+        if (err == 0 || is_closed(err)) {
+            c->eof = 1;
+            return 0;
+        }
+        return mproc__win_error(err, "cannot read from the connection");
+    }
     for (;;) {
         ov_reset(&c->rov);
         err = finish_io(c->h, &c->rov, ReadFile(c->h, buf, want, NULL, &c->rov),
@@ -213,8 +286,17 @@ int mproc__os_conn_write(mproc__os_conn_t *c, const void *buf, size_t n)
     while (n > 0) {
         DWORD chunk = n > IO_CHUNK ? IO_CHUNK : (DWORD) n, done, err;
         ov_reset(&c->wov);
-        err = finish_io(c->h, &c->wov, WriteFile(c->h, p, chunk, NULL, &c->wov),
-                        &done);
+        if (c->is_socket) {
+            WSABUF b;
+            b.len = chunk;
+            b.buf = (char *) p;
+            err = finish_wsa(
+                (SOCKET) c->h, &c->wov,
+                WSASend((SOCKET) c->h, &b, 1, NULL, 0, &c->wov, NULL), &done);
+        } else {
+            err = finish_io(c->h, &c->wov,
+                            WriteFile(c->h, p, chunk, NULL, &c->wov), &done);
+        }
         if (is_closed(err))
             return mproc__set_error(MPROC_ECLOSED,
                                     "the peer closed the connection");
@@ -239,13 +321,26 @@ void mproc__os_conn_close(mproc__os_conn_t *c)
         CancelIoEx(c->h, &c->rov);
         GetOverlappedResult(c->h, &c->rov, &done, TRUE);
     }
-    if (c->h != NULL && c->h != INVALID_HANDLE_VALUE)
+    if (c->is_socket)
+        closesocket((SOCKET) c->h);
+    else if (c->h != NULL && c->h != INVALID_HANDLE_VALUE)
         CloseHandle(c->h);
     if (c->rov.hEvent != NULL)
         CloseHandle(c->rov.hEvent);
     if (c->wov.hEvent != NULL)
         CloseHandle(c->wov.hEvent);
     free(c);
+}
+
+int mproc__os_conn_transferable(const mproc__os_conn_t *c)
+{
+    if (c->is_socket)
+        return mproc__set_error(MPROC_ENOTSUP,
+                                "a TCP connection cannot be handed to another "
+                                "process on Windows (a socket survives no "
+                                "DuplicateHandle); connect from that process "
+                                "instead, or use a pipe's address");
+    return 0;
 }
 
 int mproc__os_conn_handles(const mproc__os_conn_t *c, mproc__os_fd_t out[2])
@@ -291,6 +386,19 @@ static int ready_now(mproc__os_conn_t *c)
     DWORD avail = 0, err;
     if (c->eof)
         return 1;
+    if (c->is_socket) {
+        /* Readable: data, the end of the stream, or a reset. */
+        fd_set r;
+        struct timeval none = {0, 0};
+        int n;
+        FD_ZERO(&r);
+        FD_SET((SOCKET) c->h, &r);
+        n = select(0, &r, NULL, NULL, &none);
+        if (n == SOCKET_ERROR)
+            return mproc__win_error((DWORD) WSAGetLastError(),
+                                    "cannot look into a socket");
+        return n > 0;
+    }
     if (PeekNamedPipe(c->h, NULL, 0, NULL, &avail, NULL))
         return avail > 0;
     err = GetLastError();
@@ -309,6 +417,26 @@ static int probe_start(mproc__os_conn_t *c)
     static char none;
     DWORD err;
     ov_reset(&c->rov);
+    if (c->is_socket) {
+        /*
+         * A zero-byte receive completes when data (or the end) arrives,
+         * and takes nothing from the stream.
+         */
+        WSABUF b;
+        DWORD flags = 0;
+        b.len = 0;
+        b.buf = &none;
+        if (WSARecv((SOCKET) c->h, &b, 1, NULL, &flags, &c->rov, NULL) == 0)
+            return 1;
+        err = (DWORD) WSAGetLastError();
+        if (err == WSA_IO_PENDING) {
+            c->probing = 1;
+            return 0;
+        }
+        if (is_closed(err))
+            return 1;
+        return mproc__win_error(err, "cannot wait for a socket");
+    }
     if (ReadFile(c->h, &none, 0, NULL, &c->rov))
         return 1;
     err = GetLastError();
@@ -333,9 +461,16 @@ static int probe_finish(mproc__os_conn_t *c)
     c->probing = 0;
     if (WaitForSingleObject(c->rov.hEvent, 0) != WAIT_OBJECT_0)
         CancelIoEx(c->h, &c->rov);
-    if (GetOverlappedResult(c->h, &c->rov, &done, TRUE))
-        return 1;
-    err = GetLastError();
+    if (c->is_socket) {
+        DWORD flags = 0;
+        if (WSAGetOverlappedResult((SOCKET) c->h, &c->rov, &done, TRUE, &flags))
+            return 1;
+        err = (DWORD) WSAGetLastError();
+    } else {
+        if (GetOverlappedResult(c->h, &c->rov, &done, TRUE))
+            return 1;
+        err = GetLastError();
+    }
     if (err == ERROR_OPERATION_ABORTED)
         return 0;
     if (err == ERROR_MORE_DATA || is_closed(err))
@@ -577,7 +712,7 @@ static BOOL CALLBACK wsa_start(PINIT_ONCE once, PVOID arg, PVOID *ctx)
     return TRUE;
 }
 
-static int wsa_ready(void)
+int mproc__win_wsa_ready(void)
 {
     InitOnceExecuteOnce(&wsa_once, wsa_start, NULL, NULL);
     return wsa_status;
@@ -621,7 +756,7 @@ int mproc__os_handle_export(const mproc__os_handle_t *h, long pid, void *blob,
 
     if (h->kind == MPROC__OS_HANDLE_SOCKET) {
         WSAPROTOCOL_INFOW info;
-        rc = wsa_ready();
+        rc = mproc__win_wsa_ready();
         if (rc != 0)
             return rc;
         if (WSADuplicateSocketW((SOCKET) h->h, (DWORD) pid, &info) != 0)
@@ -665,7 +800,7 @@ int mproc__os_handle_import(const void *blob, size_t len, mproc__os_handle_t *h)
         memcmp(b, "mphS", BLOB_TAG_SIZE) == 0) {
         WSAPROTOCOL_INFOW info;
         SOCKET s;
-        rc = wsa_ready();
+        rc = mproc__win_wsa_ready();
         if (rc != 0)
             return rc;
         memcpy(&info, b + BLOB_TAG_SIZE, sizeof info);

@@ -85,6 +85,16 @@ int mproc__win_wait_handle(HANDLE h, double timeout);
 int mproc__win_wait_handle_ex(HANDLE h, double timeout, DWORD *result);
 
 /*
+ * A connection on @h, which it owns (and closes on failure): a named pipe
+ * end, or with @is_socket a TCP socket (a SOCKET, opened for overlapped
+ * I/O). os_net.c's accepted and connected ends.
+ */
+int mproc__win_conn_wrap(mproc__os_conn_t **c, HANDLE h, int is_socket);
+
+/* Starts Windows sockets once per process: 0, or the failure's status. */
+int mproc__win_wsa_ready(void);
+
+/*
  * Formats handle @fd for a child's command line, the way
  * mproc__os_fd_parse() reads it back: a child inherits a handle under the
  * same value.
