@@ -189,4 +189,16 @@ void mproc__mgr_session_close(mproc__mgr_session_t *sess);
 int mproc__mgr_serve(mproc__mgr_session_t *sess, const void *data, size_t len,
                      mproc__buf_t *reply);
 
+/* ---- the processes ---------------------------------------------------- */
+
+/* The target a manager's server process runs (manager_server.c). */
+#define MPROC__MGR_SERVER_TARGET "mproc.manager"
+/* Registers that target; mproc_main() does, in every program. */
+void mproc__manager_register_server(void);
+/*
+ * In a fork child: the parent's connections to managers are the parent's;
+ * the child's first call to each makes its own (manager.c).
+ */
+void mproc__manager_after_fork(void);
+
 #endif
