@@ -233,13 +233,16 @@ MPROC_API mproc_ref_kind_e mproc_value_ref_kind(const mproc_value_t *v);
  */
 MPROC_API int mproc_value_equal(const mproc_value_t *a, const mproc_value_t *b);
 /**
- * @p v as Python's repr() writes the value it stands for: `None`, `True`,
- * `3`, `0.1`, `1e+16`, `'text'`, `b'\x00'`, `[1, 'two']`, `{0: 0, 1: 2}`.
- * A record reads `type(field, ...)` and a reference `<lock reference>`;
- * a value nested deeper than 100 levels is cut short with `...`.
- * Strings are quoted and escaped as Python quotes them (single quotes
- * unless the text holds one and no double quote; backslash, quotes,
- * tabs, newlines and other control characters escaped).
+ * @p v as Python's repr() writes the value it stands for, for example:
+ * @code
+ * None   True   3   0.1   1e+16   'text'   b'\x00'   [1, 'two']   {0: 0, 1: 2}
+ * @endcode
+ * A record reads as its type and fields, point(1, 2), and a reference as
+ * its kind, lock reference in angle brackets; a value nested deeper than
+ * 100 levels is cut short with an ellipsis. Strings are quoted and
+ * escaped as Python quotes them (single quotes unless the text holds one
+ * and no double quote; backslash, quotes, tabs, newlines and other
+ * control characters escaped).
  * @return a new NUL-terminated string that the caller frees with free();
  * NULL when out of memory.
  */
