@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic.h"
 #include "conn_internal.h"
 #include "manager.h"
 #include "tlock.h"
@@ -42,10 +43,10 @@ typedef struct client {
     char id[MPROC__MGR_ID_LEN + 1];
     long server_pid;
     char *server_name;
-    mproc__hlock_t *lock; /* one call at a time on conn */
-    mproc_conn_t *conn;   /* NULL until connected (or in a fork child) */
-    long conn_pid;        /* the process that opened conn */
-    int gone;
+    mproc__hlock_t *lock;   /* one call at a time on conn */
+    mproc_conn_t *conn;     /* NULL until connected (or in a fork child) */
+    long conn_pid;          /* the process that opened conn */
+    volatile uint32_t gone; /* written under lock, read by client_find too */
     char gone_why[300];
     unsigned users; /* managers and proxies that use it; under clients_lock */
     struct client *next;
@@ -80,6 +81,15 @@ struct mproc_manager_t {
 
 static client *clients;
 static mproc__spin_t clients_lock = MPROC__SPIN_INIT;
+
+/*
+ * This process's pid, as its process object knows it (a fork child's is
+ * its own): every call asks, and the OS's getpid is a system call.
+ */
+static long my_pid(void)
+{
+    return mproc_process_pid(mproc_current_process());
+}
 
 /* ---- clients ------------------------------------------------------------- */
 
@@ -124,11 +134,11 @@ static int gone_error(const client *c)
 /* Marks @c gone, for the reason of the last failure (@why). */
 static int mark_gone(client *c, const char *why)
 {
-    if (!c->gone) {
+    if (!mproc__atomic_load32(&c->gone)) {
         snprintf(c->gone_why, sizeof c->gone_why, "%s", why);
-        c->gone = 1;
+        mproc__atomic_store32(&c->gone, 1);
     }
-    if (c->conn != NULL && c->conn_pid == mproc__os_getpid()) {
+    if (c->conn != NULL && c->conn_pid == my_pid()) {
         mproc_conn_close(c->conn);
         c->conn = NULL;
     }
@@ -160,7 +170,7 @@ static int client_connect(client *c, double timeout)
     }
     if (rc != 0)
         return rc;
-    c->conn_pid = mproc__os_getpid();
+    c->conn_pid = my_pid();
     rc = mproc__mgr_request_encode(MPROC__MGR_HELLO, 0, NULL, 0, &req);
     if (rc == 0)
         rc = mproc_conn_send_bytes(c->conn, req.data, req.len);
@@ -206,7 +216,7 @@ static int client_connect(client *c, double timeout)
 
 static void client_free(client *c)
 {
-    if (c->conn != NULL && c->conn_pid == mproc__os_getpid())
+    if (c->conn != NULL && c->conn_pid == my_pid())
         mproc_conn_close(c->conn);
     if (c->key != NULL)
         memset(c->key, 0, c->keylen);
@@ -264,7 +274,7 @@ static client *client_find(const char *id)
     client *c;
     mproc__spin_lock(&clients_lock);
     for (c = clients; c != NULL; c = c->next)
-        if (strcmp(c->id, id) == 0 && !c->gone)
+        if (strcmp(c->id, id) == 0 && !mproc__atomic_load32(&c->gone))
             break;
     if (c != NULL)
         c->users++;
@@ -366,9 +376,9 @@ static void rewrite(rewrite_ctx *r, mproc_value_t *v)
 static int exchange(client *c, const mproc__buf_t *req, void **buf, size_t *len)
 {
     int rc;
-    if (c->gone)
+    if (mproc__atomic_load32(&c->gone))
         return gone_error(c);
-    if (c->conn == NULL || c->conn_pid != mproc__os_getpid()) {
+    if (c->conn == NULL || c->conn_pid != my_pid()) {
         c->conn = NULL;
         rc = client_connect(c, 0);
         if (rc == MPROC_EMANAGER)
@@ -379,8 +389,10 @@ static int exchange(client *c, const mproc__buf_t *req, void **buf, size_t *len)
     rc = mproc_conn_send_bytes(c->conn, req->data, req->len);
     if (rc == MPROC_ETOOBIG)
         return rc; /* nothing was sent: the connection is as it was */
-    if (rc == 0)
+    if (rc == 0) {
+        mproc__mgr_spin_for(c->conn);
         rc = mproc_conn_recv_bytes(c->conn, buf, len);
+    }
     if (rc != 0) {
         char why[300];
         snprintf(why, sizeof why, "%s", mproc_last_error());
@@ -413,7 +425,7 @@ static int roundtrip(client *c, proxy *p, mproc__mgr_op_e op, int64_t id,
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     }
     rc = 0;
-    if (p != NULL && p->pid != mproc__os_getpid()) {
+    if (p != NULL && p->pid != my_pid()) {
         /*
          * A proxy this process inherited through fork: its reference was
          * the parent's, so the child takes one of its own first.
@@ -431,7 +443,7 @@ static int roundtrip(client *c, proxy *p, mproc__mgr_op_e op, int64_t id,
         if (rc == 0 && status < 0)
             rc = mproc__set_error(status, "%s", mproc_value_as_str(payload));
         if (rc == 0)
-            p->pid = mproc__os_getpid();
+            p->pid = my_pid();
         mproc__buf_free(&inc);
         mproc_value_free(payload);
         free(buf);
@@ -706,7 +718,7 @@ int mproc_manager_shutdown(mproc_manager_t *m)
     c = m->c;
     /* Asked to stop; it may be gone already, which is as good. */
     if (mproc__hlock_lock(c->lock, MPROC_FOREVER) == 0) {
-        if (!c->gone) {
+        if (!mproc__atomic_load32(&c->gone)) {
             mproc__buf_t req = {0};
             void *buf = NULL;
             size_t len;
@@ -836,7 +848,7 @@ static proxy *proxy_new(client *c, int64_t id, mproc_ref_kind_e kind)
     p->c = c;
     p->id = id;
     p->kind = kind;
-    p->pid = mproc__os_getpid();
+    p->pid = my_pid();
     return p;
 }
 
@@ -850,7 +862,7 @@ static void proxy_release(void *obj)
         mproc__ref_cache_forget(p);
         mproc__owned_unlink(&p->owned);
     }
-    if (p->pid == mproc__os_getpid()) {
+    if (p->pid == my_pid()) {
         mproc_value_t *id = mproc_value_int(p->id);
         /* Whatever the answer: a manager that is gone lets go anyway. */
         if (id != NULL)

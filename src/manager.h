@@ -189,6 +189,24 @@ void mproc__mgr_session_close(mproc__mgr_session_t *sess);
 int mproc__mgr_serve(mproc__mgr_session_t *sess, const void *data, size_t len,
                      mproc__buf_t *reply);
 
+/*
+ * How long a side that waits for the other's next message polls for it
+ * before it sleeps in the OS (seconds). The answer to a request, and a
+ * busy client's next request, usually come within a few microseconds;
+ * going to sleep and being woken costs more than that on each side,
+ * since a wake-up is a trip through the scheduler (and, between CPUs, an
+ * interrupt). Each poll yields the processor, so a peer that waits for
+ * this CPU gets it.
+ */
+#define MPROC__MGR_SPIN_SEC 50e-6
+
+/*
+ * Polls @c for a message (or its end) for MPROC__MGR_SPIN_SEC at most,
+ * yielding between polls; it returns when one is there or the time is
+ * up. The caller then receives, which waits if nothing came.
+ */
+void mproc__mgr_spin_for(mproc_conn_t *c);
+
 /* ---- the processes ---------------------------------------------------- */
 
 /* The target a manager's server process runs (manager_server.c). */

@@ -7,6 +7,7 @@
  * size and depth, and here its shape must be that of its operation's row.
  * A request that fails the check is answered, not acted on.
  */
+#include <msgpack.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -165,60 +166,56 @@ void mproc__mgr_request_free(mproc__mgr_request_t *req)
     memset(req, 0, sizeof *req);
 }
 
+static int buf_write(void *data, const char *p, size_t n)
+{
+    return mproc__buf_append(data, p, n) == 0 ? 0 : -1;
+}
+
+/*
+ * The head of a message, the array of @n items and its first integer,
+ * packed straight onto @out: every request and reply is one, and making
+ * values for them only to encode them costs more than the rest.
+ */
+static int pack_head(mproc__buf_t *out, size_t n, int64_t first)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, buf_write);
+    if (msgpack_pack_array(&pk, n) != 0 || msgpack_pack_int64(&pk, first) != 0)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    return 0;
+}
+
 int mproc__mgr_request_encode(mproc__mgr_op_e op, int64_t id,
                               mproc_value_t *const *args, size_t nargs,
                               mproc__buf_t *out)
 {
-    /*
-     * A list whose items are borrowed: built by hand around the caller's
-     * values, and emptied before it is freed.
-     */
-    mproc_value_t *head[2 + MPROC__MGR_MAX_ARGS];
-    mproc_value_t *msg, *opv = mproc_value_int((int64_t) op);
-    mproc_value_t *idv = mproc_value_int(id);
-    size_t i;
-    int rc;
-    if (nargs > MPROC__MGR_MAX_ARGS || opv == NULL || idv == NULL) {
-        mproc_value_free(opv);
-        mproc_value_free(idv);
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    }
-    head[0] = opv;
-    head[1] = idv;
-    for (i = 0; i < nargs; i++)
-        head[2 + i] = args[i];
-    msg = mproc__value_list_borrowing(head, 2 + nargs);
-    if (msg == NULL) {
-        mproc_value_free(opv);
-        mproc_value_free(idv);
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    }
-    rc = mproc__value_encode(msg, out);
-    mproc__value_list_unborrow(msg);
-    mproc_value_free(opv);
-    mproc_value_free(idv);
+    size_t start = out->len, i;
+    msgpack_packer pk;
+    int rc = pack_head(out, 2 + nargs, (int64_t) op);
+    msgpack_packer_init(&pk, out, buf_write);
+    if (rc == 0 && msgpack_pack_int64(&pk, id) != 0)
+        rc = mproc__set_error(MPROC_ENOMEM, "out of memory");
+    for (i = 0; rc == 0 && i < nargs; i++)
+        rc = mproc__value_encode(args[i], out);
+    if (rc != 0)
+        out->len = start;
     return rc;
 }
 
 int mproc__mgr_reply_encode(int status, const mproc_value_t *payload,
                             mproc__buf_t *out)
 {
-    mproc_value_t *head[2], *msg, *st = mproc_value_int(status);
-    mproc_value_t *nil = payload == NULL ? mproc_value_nil() : NULL;
-    int rc;
-    if (st == NULL || (payload == NULL && nil == NULL)) {
-        mproc_value_free(st);
-        mproc_value_free(nil);
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    }
-    head[0] = st;
-    head[1] = payload != NULL ? (mproc_value_t *) payload : nil;
-    msg = mproc__value_list_borrowing(head, 2);
-    rc = msg == NULL ? mproc__set_error(MPROC_ENOMEM, "out of memory")
-                     : mproc__value_encode(msg, out);
-    mproc__value_list_unborrow(msg);
-    mproc_value_free(st);
-    mproc_value_free(nil);
+    size_t start = out->len;
+    msgpack_packer pk;
+    int rc = pack_head(out, 2, status);
+    msgpack_packer_init(&pk, out, buf_write);
+    if (rc == 0)
+        rc = payload != NULL ? mproc__value_encode(payload, out)
+             : msgpack_pack_nil(&pk) != 0
+                 ? mproc__set_error(MPROC_ENOMEM, "out of memory")
+                 : 0;
+    if (rc != 0)
+        out->len = start;
     return rc;
 }
 
@@ -247,4 +244,12 @@ int mproc__mgr_reply_decode(const void *data, size_t len, int *status,
     if (*payload == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     return 0;
+}
+
+void mproc__mgr_spin_for(mproc_conn_t *c)
+{
+    double deadline = mproc__os_monotonic() + MPROC__MGR_SPIN_SEC;
+    while (mproc_conn_poll(c, 0) == MPROC_ETIMEDOUT &&
+           mproc__os_monotonic() < deadline)
+        mproc__os_yield();
 }

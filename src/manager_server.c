@@ -33,23 +33,20 @@
 /* How long the stopping thread waits for the accepting one to wake. */
 #define WAKE_TIMEOUT 5.0
 
-/* A client's thread, joined and freed by the accepting thread once done. */
-typedef struct served {
-    apr_thread_t *thread;
-    apr_pool_t *pool;
-    mproc_conn_t *conn;
-    volatile uint32_t done;
-    struct served *next;
-} served;
-
 static struct {
     mproc__mgr_store_t *store;
     mproc_listener_t *listener;
     const void *key; /* the manager's key, or NULL for the process's */
     size_t keylen;
     volatile uint32_t stopping;
+    /*
+     * The threads' pool and attributes: detached threads, since nobody
+     * waits for them (the process ends with them blocked in their reads).
+     * Each thread's own pool goes when it ends (end_thread); what stays
+     * in this one is APR's few bytes of thread handle per client.
+     */
     apr_pool_t *pool;
-    served *clients;
+    apr_threadattr_t *detached;
 } srv;
 
 /* Ends the server process now: the listener's files are gone already. */
@@ -96,18 +93,33 @@ static void request_stop(void)
     /* The accepting thread ends the process; this connection goes with it. */
 }
 
+/*
+ * What a detached thread does last: its own pool (APR's, a child of
+ * srv.pool) goes, as apr_thread_exit() would free it, and then the thread
+ * returns; nothing touches the pool after that. A return rather than
+ * apr_thread_exit(), whose pthread_exit() unwinds the stack in a way
+ * AddressSanitizer takes for an overflow.
+ */
+static void end_thread(apr_thread_t *t)
+{
+    apr_pool_destroy(apr_thread_pool_get(t));
+}
+
+/* A client's thread: its connection's requests, served one by one. */
 static void *APR_THREAD_FUNC serve_client(apr_thread_t *t, void *arg)
 {
-    served *me = arg;
+    mproc_conn_t *conn = arg;
     mproc__mgr_session_t *sess = NULL;
     mproc__buf_t reply = {0};
-    (void) t;
     if (mproc__mgr_session_open(srv.store, &sess) != 0)
         goto done;
     for (;;) {
         void *req = NULL;
         size_t len = 0;
-        int stop, rc = mproc_conn_recv_bytes(me->conn, &req, &len);
+        int stop, rc;
+        /* A busy client's next request comes soon: wait for it awake. */
+        mproc__mgr_spin_for(conn);
+        rc = mproc_conn_recv_bytes(conn, &req, &len);
         /*
          * The client has gone, or its stream cannot be trusted any more
          * (a frame that fails its checksum): the session ends, and with
@@ -120,7 +132,7 @@ static void *APR_THREAD_FUNC serve_client(apr_thread_t *t, void *arg)
         free(req);
         if (stop < 0)
             break;
-        rc = mproc_conn_send_bytes(me->conn, reply.data, reply.len);
+        rc = mproc_conn_send_bytes(conn, reply.data, reply.len);
         if (rc == MPROC_ETOOBIG) {
             mproc_value_t *why =
                 mproc_value_str("the result is larger than the largest "
@@ -129,7 +141,7 @@ static void *APR_THREAD_FUNC serve_client(apr_thread_t *t, void *arg)
             rc = why == NULL || mproc__mgr_reply_encode(MPROC_ETOOBIG, why,
                                                         &reply) != 0
                      ? MPROC_ENOMEM
-                     : mproc_conn_send_bytes(me->conn, reply.data, reply.len);
+                     : mproc_conn_send_bytes(conn, reply.data, reply.len);
             mproc_value_free(why);
         }
         if (rc != 0)
@@ -140,61 +152,30 @@ static void *APR_THREAD_FUNC serve_client(apr_thread_t *t, void *arg)
     mproc__mgr_session_close(sess);
 done:
     mproc__buf_free(&reply);
-    mproc_conn_close(me->conn);
-    me->conn = NULL;
-    mproc__atomic_store32(&me->done, 1);
+    mproc_conn_close(conn);
+    end_thread(t);
     return NULL;
-}
-
-/* Joins and frees the client threads that have ended. */
-static void reap(void)
-{
-    served **p = &srv.clients;
-    while (*p != NULL) {
-        served *s = *p;
-        apr_status_t ignored;
-        if (!mproc__atomic_load32(&s->done)) {
-            p = &s->next;
-            continue;
-        }
-        *p = s->next;
-        apr_thread_join(&ignored, s->thread);
-        apr_pool_destroy(s->pool);
-        free(s);
-    }
 }
 
 /* A thread for client @conn; on failure the client goes. */
 static void start_client(mproc_conn_t *conn)
 {
-    served *s = calloc(1, sizeof *s);
-    if (s == NULL || apr_pool_create(&s->pool, srv.pool) != APR_SUCCESS) {
-        free(s);
+    apr_thread_t *t;
+    if (apr_thread_create(&t, srv.detached, serve_client, conn, srv.pool) !=
+        APR_SUCCESS)
         mproc_conn_close(conn);
-        return;
-    }
-    s->conn = conn;
-    if (apr_thread_create(&s->thread, NULL, serve_client, s, s->pool) !=
-        APR_SUCCESS) {
-        apr_pool_destroy(s->pool);
-        free(s);
-        mproc_conn_close(conn);
-        return;
-    }
-    s->next = srv.clients;
-    srv.clients = s;
 }
 
 static void *APR_THREAD_FUNC watch_parent(apr_thread_t *t, void *arg)
 {
     mproc_process_t *parent = mproc_parent_process();
-    (void) t;
     (void) arg;
     /* A server with no parent to watch is stopped by its clients alone. */
-    if (parent == NULL)
-        return NULL;
-    mproc_process_join(parent, MPROC_FOREVER);
-    request_stop();
+    if (parent != NULL) {
+        mproc_process_join(parent, MPROC_FOREVER);
+        request_stop();
+    }
+    end_thread(t);
     return NULL;
 }
 
@@ -242,18 +223,19 @@ static void serve(const mproc_value_t *args)
     }
     id[MPROC__MGR_ID_LEN] = '\0';
     if (apr_pool_create(&srv.pool, NULL) != APR_SUCCESS ||
+        apr_threadattr_create(&srv.detached, srv.pool) != APR_SUCCESS ||
+        apr_threadattr_detach_set(srv.detached, 1) != APR_SUCCESS ||
         (rc = mproc__mgr_store_create(
              &srv.store, id, mproc_process_name(mproc_current_process()),
              mproc__os_getpid())) != 0 ||
-        apr_thread_create(&watcher, NULL, watch_parent, NULL, srv.pool) !=
-            APR_SUCCESS) {
+        apr_thread_create(&watcher, srv.detached, watch_parent, NULL,
+                          srv.pool) != APR_SUCCESS) {
         tell(w, MPROC_ENOMEM, "the manager cannot start its store");
         mproc_listener_destroy(srv.listener);
         mproc_exit(1);
     }
     tell(w, 0, mproc_listener_address(srv.listener));
     for (;;) {
-        reap();
         conn = NULL;
         rc = mproc_listener_accept(srv.listener, &conn, MPROC_FOREVER);
         if (mproc__atomic_load32(&srv.stopping))

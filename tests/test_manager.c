@@ -13,6 +13,8 @@
 #include <apr_thread_proc.h>
 
 #include "harness.h"
+#include "manager.h"
+#include "mproc_private.h"
 
 #if defined(_WIN32)
     #include <windows.h>
@@ -802,6 +804,27 @@ static void test_garbage_on_the_socket(void)
     CU_ASSERT_EQUAL_FATAL(mproc_conn_recv(raw, &v), 0);
     CU_ASSERT_EQUAL(mproc_value_as_int(mproc_value_at(v, 0)), MPROC_EREMOTE);
     mproc_value_free(v);
+    {
+        /* A method the object's type lacks: keys() of a list. */
+        mproc_list_t *l;
+        mproc_value_t *ref;
+        int64_t id;
+        CU_ASSERT_EQUAL_FATAL(mproc_list_create(&l, m, NULL), 0);
+        ref = mproc_value_list_proxy(l);
+        id = mproc_value_as_int(
+            mproc_value_at(mproc__ref_fields(ref), MPROC__MGR_REF_OBJECT));
+        v = mproc_value_list_of(2, I(MPROC__MGR_KEYS), I(id));
+        CU_ASSERT_EQUAL(mproc_conn_send(raw, v), 0);
+        mproc_value_free(v);
+        CU_ASSERT_EQUAL_FATAL(mproc_conn_recv(raw, &v), 0);
+        CU_ASSERT_EQUAL(mproc_value_as_int(mproc_value_at(v, 0)),
+                        MPROC_EREMOTE);
+        CU_ASSERT_STRING_EQUAL(mproc_value_as_str(mproc_value_at(v, 1)),
+                               "'list' object has no method 'keys'");
+        mproc_value_free(v);
+        mproc_value_free(ref);
+        mproc_list_destroy(l);
+    }
     {
         /* Bytes that are no frame at all: that connection is dropped. */
         intptr_t h = 0;

@@ -1,0 +1,84 @@
+"""Python's Manager, the counterpart of bench/manager.c.
+
+    python3 bench/manager.py pair N     a child: d['k'] = i; d['k'], N times:
+                                        median us per pair
+    python3 bench/manager.py tput N     4 children each do N d[key] = i at
+                                        once: k operations/s
+    python3 bench/manager.py create N   N m.dict() calls: median us each
+
+The manager and the children start by the platform's default method (fork
+on Linux with Python 3.11), as in reference/baseline.md.
+"""
+import os
+import sys
+
+# bench/queue.py would shadow the standard library's queue, which the
+# manager imports: this directory is not searched.
+sys.path = [p for p in sys.path
+            if os.path.abspath(p or ".") != os.path.dirname(
+                os.path.abspath(__file__))]
+
+import json  # noqa: E402
+import multiprocessing as mp  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+CLIENTS = 4
+
+
+def warmup(n):
+    return max(100, n // 10)
+
+
+def pair_child(d, n, q):
+    t = []
+    for i in range(-warmup(n), n):
+        t0 = time.perf_counter_ns()
+        d['k'] = i
+        d['k']
+        if i >= 0:
+            t.append((time.perf_counter_ns() - t0) / 1e3)
+    q.put(statistics.median(t))
+
+
+def tput_child(d, key, n):
+    for i in range(n):
+        d[key] = i
+
+
+def emit(bench, value):
+    print(json.dumps({"impl": "python", "bench": bench,
+                      "value": round(value, 3)}))
+
+
+def main():
+    bench, n = sys.argv[1], int(sys.argv[2])
+    with mp.Manager() as m:
+        d = m.dict()
+        if bench == "pair":
+            q = mp.Queue()
+            p = mp.Process(target=pair_child, args=(d, n, q))
+            p.start()
+            value = q.get()
+            p.join()
+        elif bench == "tput":
+            t0 = time.monotonic()
+            ps = [mp.Process(target=tput_child, args=(d, k, n))
+                  for k in range(CLIENTS)]
+            for p in ps:
+                p.start()
+            for p in ps:
+                p.join()
+            value = CLIENTS * n / (time.monotonic() - t0) / 1e3
+        else:
+            t, made = [], []
+            for _ in range(n):
+                t0 = time.perf_counter_ns()
+                made.append(m.dict())
+                t.append((time.perf_counter_ns() - t0) / 1e3)
+            value = statistics.median(t)
+        emit(bench, value)
+
+
+if __name__ == "__main__":
+    main()
