@@ -12,6 +12,8 @@
  *                            k operations/s over all of them
  *   bench_manager create N   N dicts made one after another: median us
  *                            per mproc_dict_create
+ *   bench_manager copy N     N copies of a dict of 10,000 integers: median
+ *                            us per mproc_dict_copy
  *
  * The manager is spawned (the default start method), the children forked.
  * One JSON line per run.
@@ -141,7 +143,7 @@ int main(int argc, char **argv)
     if (mproc_main(argc, argv) != 0)
         return 1;
     if (argc != 3)
-        die("usage: bench_manager pair|raw|tput|create N");
+        die("usage: bench_manager pair|raw|tput|create|copy N");
     n = atol(argv[2]);
     if (strcmp(argv[1], "raw") == 0) {
         mproc_listener_t *l;
@@ -194,8 +196,31 @@ int main(int argc, char **argv)
             mproc_dict_destroy(made[i]);
         free(made);
         free(t);
+    } else if (strcmp(argv[1], "copy") == 0) {
+        mproc_value_t *pairs = mproc_value_list(), *v;
+        double *t = malloc((size_t) n * sizeof *t);
+        long i;
+        if (t == NULL || pairs == NULL)
+            die("malloc");
+        /* Pairs, which a list holds without looking for equal keys. */
+        for (i = 0; i < 10000; i++)
+            mproc_value_append(pairs, mproc_value_list_of(2, mproc_value_int(i),
+                                                          mproc_value_int(i)));
+        if ((rc = mproc_dict_update(d, pairs)) < 0)
+            die_mproc("update", rc);
+        for (i = 0; i < n; i++) {
+            double t0 = now_us();
+            if ((rc = mproc_dict_copy(d, &v)) < 0)
+                die_mproc("copy", rc);
+            t[i] = now_us() - t0;
+            if (mproc_value_len(v) != 10000)
+                die("short copy");
+            mproc_value_free(v);
+        }
+        emit("copy", median(t, n));
+        free(t);
     } else {
-        die("usage: bench_manager pair|raw|tput|create N");
+        die("usage: bench_manager pair|raw|tput|create|copy N");
     }
     mproc_dict_destroy(d);
     mproc_manager_destroy(m);

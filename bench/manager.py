@@ -5,6 +5,8 @@
     python3 bench/manager.py tput N     4 children each do N d[key] = i at
                                         once: k operations/s
     python3 bench/manager.py create N   N m.dict() calls: median us each
+    python3 bench/manager.py copy N     N d.copy() of a dict of 10,000
+                                        integers: median us each
 
 The manager and the children start by the platform's default method (fork
 on Linux with Python 3.11), as in reference/baseline.md.
@@ -70,6 +72,15 @@ def main():
             for p in ps:
                 p.join()
             value = CLIENTS * n / (time.monotonic() - t0) / 1e3
+        elif bench == "copy":
+            d.update({i: i for i in range(10000)})
+            t = []
+            for _ in range(n):
+                t0 = time.perf_counter_ns()
+                c = d.copy()
+                t.append((time.perf_counter_ns() - t0) / 1e3)
+                assert len(c) == 10000
+            value = statistics.median(t)
         else:
             t, made = [], []
             for _ in range(n):

@@ -127,6 +127,9 @@ int mproc__mgr_request_encode(mproc__mgr_op_e op, int64_t id,
 /* Encodes the reply [@status, @payload] (@payload borrowed; NULL: nil). */
 int mproc__mgr_reply_encode(int status, const mproc_value_t *payload,
                             mproc__buf_t *out);
+/* The same, with the payload given encoded already (@payload's bytes). */
+int mproc__mgr_reply_encode_raw(int status, const mproc__buf_t *payload,
+                                mproc__buf_t *out);
 /*
  * Decodes a reply: its status in *@status and its payload (the caller
  * owns it; nil when none) in *@payload. MPROC_ECORRUPT if it is no

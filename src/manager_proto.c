@@ -219,6 +219,18 @@ int mproc__mgr_reply_encode(int status, const mproc_value_t *payload,
     return rc;
 }
 
+int mproc__mgr_reply_encode_raw(int status, const mproc__buf_t *payload,
+                                mproc__buf_t *out)
+{
+    size_t start = out->len;
+    int rc = pack_head(out, 2, status);
+    if (rc == 0 && mproc__buf_append(out, payload->data, payload->len) != 0)
+        rc = mproc__set_error(MPROC_ENOMEM, "out of memory");
+    if (rc != 0)
+        out->len = start;
+    return rc;
+}
+
 int mproc__mgr_reply_decode(const void *data, size_t len, int *status,
                             mproc_value_t **payload)
 {

@@ -40,6 +40,7 @@
 #include <apr_pools.h>
 #include <apr_thread_mutex.h>
 #include <math.h>
+#include <msgpack.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1186,6 +1187,12 @@ typedef struct call {
     mobj *o;
     mproc__mgr_request_t *req;
     mproc_value_t *result;
+    /*
+     * Or the result already encoded (has_raw): a view of a whole object,
+     * written straight from its entries rather than copied first.
+     */
+    mproc__buf_t raw;
+    int has_raw;
 } call;
 
 /*
@@ -1408,14 +1415,77 @@ static int h_len(call *c)
         c, (int64_t) (c->o->kind == MPROC_REF_LIST ? c->o->l.n : c->o->d.live));
 }
 
+static int raw_write(void *data, const char *p, size_t n)
+{
+    return mproc__buf_append(data, p, n) == 0 ? 0 : -1;
+}
+
+/* Whether any entry of the object refers to another object. */
+static int any_refs(call *c)
+{
+    size_t i;
+    for (i = 0; i < c->o->d.n; i++)
+        if (c->o->d.e[i].key != NULL && has_refs(c->s, c->o->d.e[i].value))
+            return 1;
+    for (i = 0; i < c->o->l.n; i++)
+        if (has_refs(c->s, c->o->l.v[i]))
+            return 1;
+    return 0;
+}
+
+/*
+ * A view of the whole dict, or of items [@lo, @hi) of the list, encoded
+ * straight into c->raw: copying every value only to encode and free it
+ * would cost more than the rest of the call. Only for objects whose
+ * values refer to no object, whose references would need holds (the
+ * caller copies those). 1 when done; 0 if not for this object.
+ */
+static int view_direct(call *c, size_t lo, size_t hi)
+{
+    mproc__mgr_op_e op = c->req->op;
+    msgpack_packer pk;
+    size_t i;
+    int rc = 0;
+    if (any_refs(c))
+        return 0;
+    msgpack_packer_init(&pk, &c->raw, raw_write);
+    if (c->o->kind == MPROC_REF_LIST) {
+        rc = msgpack_pack_array(&pk, hi - lo);
+        for (i = lo; rc == 0 && i < hi; i++)
+            rc = mproc__value_encode(c->o->l.v[i], &c->raw);
+    } else {
+        rc = op == MPROC__MGR_COPY ? msgpack_pack_map(&pk, c->o->d.live)
+                                   : msgpack_pack_array(&pk, c->o->d.live);
+        for (i = 0; rc == 0 && i < c->o->d.n; i++) {
+            const dentry *e = &c->o->d.e[i];
+            if (e->key == NULL)
+                continue;
+            if (op == MPROC__MGR_ITEMS)
+                rc = msgpack_pack_array(&pk, 2);
+            if (rc == 0 && op != MPROC__MGR_VALUES)
+                rc = mproc__value_encode(e->key, &c->raw);
+            if (rc == 0 && op != MPROC__MGR_KEYS)
+                rc = mproc__value_encode(e->value, &c->raw);
+        }
+    }
+    if (rc != 0) {
+        mproc__buf_free(&c->raw);
+        return oom();
+    }
+    c->has_raw = 1;
+    return 1;
+}
+
 /* keys(), values(), items() and copy(): new values of the whole dict. */
 static int h_view(call *c)
 {
     mproc__mgr_op_e op = c->req->op;
-    mproc_value_t *out =
-        op == MPROC__MGR_COPY ? mproc_value_map() : mproc_value_list();
+    mproc_value_t *out;
     size_t i;
-    int rc;
+    int rc = view_direct(c, 0, 0);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    out = op == MPROC__MGR_COPY ? mproc_value_map() : mproc_value_list();
     if (out == NULL || mproc__value_reserve(out, c->o->d.live) != 0) {
         mproc_value_free(out);
         return oom();
@@ -1909,9 +1979,14 @@ static int h_slice(call *c)
 {
     size_t lo = clamp(mproc_value_as_int(c->req->args[0]), c->o->l.n);
     size_t hi = clamp(mproc_value_as_int(c->req->args[1]), c->o->l.n), i;
-    mproc_value_t *out = mproc_value_list();
+    mproc_value_t *out;
+    int rc;
     if (hi < lo)
         hi = lo;
+    rc = view_direct(c, lo, hi);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    out = mproc_value_list();
     if (out == NULL || mproc__value_reserve(out, hi - lo) != 0) {
         mproc_value_free(out);
         return oom();
@@ -2021,8 +2096,12 @@ static int h_sort(call *c)
 
 static int h_list_copy(call *c)
 {
-    mproc_value_t *out = mproc_value_list();
+    mproc_value_t *out;
     size_t i;
+    int rc = view_direct(c, 0, c->o->l.n);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    out = mproc_value_list();
     if (out == NULL || mproc__value_reserve(out, c->o->l.n) != 0) {
         mproc_value_free(out);
         return oom();
@@ -2092,12 +2171,15 @@ static unsigned kind_bit(int kind)
  * the result in *@result.
  */
 static int run_on(mproc__mgr_session_t *sess, mobj *o, handler_fn fn,
-                  mproc__mgr_request_t *req, mproc_value_t **result)
+                  mproc__mgr_request_t *req, mproc_value_t **result,
+                  mproc__buf_t *raw)
 {
     mproc__mgr_store_t *s = sess->s;
     call c;
     int rc = adopt(s, req->msg);
     *result = NULL;
+    if (raw != NULL)
+        memset(raw, 0, sizeof *raw);
     if (rc != 0)
         return rc;
     memset(&c, 0, sizeof c);
@@ -2118,6 +2200,12 @@ static int run_on(mproc__mgr_session_t *sess, mobj *o, handler_fn fn,
     drop(s, req->msg);
     req->msg = NULL;
     *result = c.result;
+    if (c.has_raw) {
+        if (raw != NULL && rc >= 0)
+            *raw = c.raw;
+        else
+            mproc__buf_free(&c.raw);
+    }
     return rc;
 }
 
@@ -2276,7 +2364,7 @@ static int ctl_lookup(mproc__mgr_session_t *sess, mproc__mgr_request_t *req,
     char name[256];
     int rc;
     snprintf(name, sizeof name, "%s", mproc_value_as_str(req->args[0]));
-    rc = run_on(sess, &sess->s->names, h_get, req, result);
+    rc = run_on(sess, &sess->s->names, h_get, req, result, NULL);
     if (rc == MPROC_ENOTFOUND)
         rc = mproc__set_error(
             MPROC_ENOTFOUND, "no name '%s' is registered in the manager", name);
@@ -2302,7 +2390,7 @@ static int control(mproc__mgr_session_t *sess, mproc__mgr_request_t *req,
         return ctl_more(sess, req->op, mproc_value_as_int(req->args[0]),
                         mproc_value_as_int(req->args[1]), result);
     case MPROC__MGR_REGISTER:
-        return run_on(sess, &sess->s->names, h_set, req, result);
+        return run_on(sess, &sess->s->names, h_set, req, result, NULL);
     case MPROC__MGR_LOOKUP:
         return ctl_lookup(sess, req, result);
     case MPROC__MGR_COUNT:
@@ -2322,6 +2410,7 @@ int mproc__mgr_serve(mproc__mgr_session_t *sess, const void *data, size_t len,
 {
     mproc__mgr_request_t req;
     mproc_value_t *result = NULL, *sentence;
+    mproc__buf_t raw = {0};
     int rc, stop = 0;
     rc = mproc__mgr_request_decode(data, len, &req);
     if (rc == MPROC_ECORRUPT) {
@@ -2342,7 +2431,7 @@ int mproc__mgr_serve(mproc__mgr_session_t *sess, const void *data, size_t len,
                 MPROC_EREMOTE, "'%s' object has no method '%s'",
                 mproc__mgr_kind_name(o->kind), mproc__mgr_ops[req.op].name);
         } else {
-            rc = run_on(sess, o, handlers[req.op], &req, &result);
+            rc = run_on(sess, o, handlers[req.op], &req, &result, &raw);
         }
         if (o != NULL)
             unpin(sess->s, o);
@@ -2358,6 +2447,13 @@ int mproc__mgr_serve(mproc__mgr_session_t *sess, const void *data, size_t len,
             return mproc__set_error(MPROC_ENOMEM, "out of memory");
         }
         mproc_value_free(sentence);
+        return stop;
+    }
+    if (raw.len > 0) {
+        rc = mproc__mgr_reply_encode_raw(rc, &raw, reply);
+        mproc__buf_free(&raw);
+        if (rc != 0)
+            return mproc__set_error(MPROC_ENOMEM, "out of memory");
         return stop;
     }
     if (mproc__mgr_reply_encode(rc, result, reply) != 0) {

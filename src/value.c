@@ -822,3 +822,110 @@ void mproc__ref_set_int(mproc_value_t *ref, size_t i, int64_t v)
     if (f->type == MPROC_VALUE_INT)
         f->u.i = v;
 }
+
+/*
+ * A hash of @v that equal values (mproc_value_equal) share: a float's
+ * zero of either sign hashes alike, since 0.0 == -0.0.
+ */
+static uint64_t value_hash(const mproc_value_t *v, int depth)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t) v->type;
+    size_t i;
+    double f;
+    switch (v->type) {
+    case MPROC_VALUE_BOOL:
+        return h ^ (uint64_t) v->u.b;
+    case MPROC_VALUE_INT:
+        return (h ^ (uint64_t) v->u.i) * 1099511628211ULL;
+    case MPROC_VALUE_FLOAT: {
+        uint64_t bits;
+        f = v->u.f == 0.0 ? 0.0 : v->u.f;
+        memcpy(&bits, &f, sizeof bits);
+        return (h ^ bits) * 1099511628211ULL;
+    }
+    case MPROC_VALUE_STR:
+    case MPROC_VALUE_BYTES:
+        for (i = 0; i < v->u.s.len; i++)
+            h = (h ^ (unsigned char) v->u.s.ptr[i]) * 1099511628211ULL;
+        return h;
+    case MPROC_VALUE_LIST:
+    case MPROC_VALUE_MAP:
+    case MPROC_VALUE_RECORD:
+        h ^= v->u.c.len;
+        /* A few levels tell keys apart well enough; equality decides. */
+        for (i = 0; depth < 4 && i < v->u.c.len; i++)
+            h = (h ^ value_hash(v->u.c.items[i], depth + 1)) * 1099511628211ULL;
+        return h;
+    case MPROC_VALUE_REF:
+        return h ^ (uint64_t) v->u.r.kind ^ value_hash(v->u.r.fields, depth);
+    default:
+        return h;
+    }
+}
+
+int mproc__value_map_merge_equal_keys(mproc_value_t *map)
+{
+    size_t n = map->u.c.len / 2, cap = 16, i, k, out;
+    size_t *table;
+    unsigned char *gone;
+    if (n < 2)
+        return 0;
+    if (n <= 8) {
+        /* Few pairs: comparing each with those before it costs less. */
+        for (i = 1, out = 1; i < n; i++) {
+            mproc_value_t *key = map->u.c.items[2 * i];
+            for (k = 0; k < out; k++)
+                if (mproc_value_equal(map->u.c.items[2 * k], key))
+                    break;
+            if (k < out) {
+                mproc_value_free(map->u.c.items[2 * k + 1]);
+                map->u.c.items[2 * k + 1] = map->u.c.items[2 * i + 1];
+                mproc_value_free(key);
+            } else {
+                map->u.c.items[2 * out] = key;
+                map->u.c.items[2 * out + 1] = map->u.c.items[2 * i + 1];
+                out++;
+            }
+        }
+        map->u.c.len = 2 * out;
+        return 0;
+    }
+    while (cap < 2 * n)
+        cap *= 2;
+    table = malloc(cap * sizeof *table);
+    gone = calloc(n, 1);
+    if (table == NULL || gone == NULL) {
+        free(table);
+        free(gone);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    /* Places hold a pair's index + 1; 0 is free. */
+    memset(table, 0, cap * sizeof *table);
+    for (i = 0; i < n; i++) {
+        mproc_value_t *key = map->u.c.items[2 * i];
+        size_t at = (size_t) value_hash(key, 0) & (cap - 1);
+        while (table[at] != 0 &&
+               !mproc_value_equal(map->u.c.items[2 * (table[at] - 1)], key))
+            at = (at + 1) & (cap - 1);
+        if (table[at] == 0) {
+            table[at] = i + 1;
+            continue;
+        }
+        k = table[at] - 1;
+        mproc_value_free(map->u.c.items[2 * k + 1]);
+        map->u.c.items[2 * k + 1] = map->u.c.items[2 * i + 1];
+        mproc_value_free(key);
+        gone[i] = 1;
+    }
+    for (i = 0, out = 0; i < n; i++) {
+        if (gone[i])
+            continue;
+        map->u.c.items[2 * out] = map->u.c.items[2 * i];
+        map->u.c.items[2 * out + 1] = map->u.c.items[2 * i + 1];
+        out++;
+    }
+    map->u.c.len = 2 * out;
+    free(table);
+    free(gone);
+    return 0;
+}

@@ -507,10 +507,15 @@ static int convert(const msgpack_object *o, mproc_value_t **out)
                 mproc_value_free(v);
                 return rc;
             }
-            if (mproc_value_map_set(v, k, val) != 0) {
+            /* Appended as they come; equal keys are merged after. */
+            if (mproc__value_map_append(v, k, val) != 0) {
                 mproc_value_free(v);
                 v = NULL;
             }
+        }
+        if (v != NULL && mproc__value_map_merge_equal_keys(v) != 0) {
+            mproc_value_free(v);
+            v = NULL;
         }
         break;
     case MSGPACK_OBJECT_EXT:

@@ -103,6 +103,15 @@ void mproc__value_list_unborrow(mproc_value_t *list);
  */
 int mproc__value_map_append(mproc_value_t *map, mproc_value_t *key,
                             mproc_value_t *value);
+/*
+ * Makes the pairs appended to @map a map again, as mproc_value_map_set()
+ * would have made them one by one: of the pairs with equal keys the first
+ * keeps its place and takes the last one's value. In time about linear in
+ * the pairs (a decoded map of 10,000 pairs must not cost 10^8
+ * comparisons). MPROC_ENOMEM, with @map as it was, if the table for it
+ * cannot be had.
+ */
+int mproc__value_map_merge_equal_keys(mproc_value_t *map);
 /* Makes room for @n more items (pairs, for a map) in container @c. */
 int mproc__value_reserve(mproc_value_t *c, size_t n);
 /*

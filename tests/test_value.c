@@ -599,7 +599,45 @@ static void test_repr_is_pythons(void)
     }
 }
 
+/*
+ * A decoded map merges equal keys as mproc_value_map_set() does (the
+ * first keeps its place, the last value wins), few pairs or many.
+ */
+static void test_decoded_map_merges_equal_keys(void)
+{
+    size_t sizes[2] = {6, 3000}, s, i;
+    for (s = 0; s < 2; s++) {
+        size_t n = sizes[s];
+        mproc_value_t *raw = mproc_value_map(), *want = mproc_value_map();
+        mproc_value_t *got = NULL;
+        mproc__buf_t b = {0};
+        for (i = 0; i < n; i++) {
+            /* Keys 0..n/2-1 each twice, with a string key among them. */
+            int64_t k = (int64_t) (i % (n / 2));
+            mproc_value_t *key =
+                k == 1 ? mproc_value_str("one") : mproc_value_int(k);
+            mproc_value_t *key2 = mproc_value_copy(key);
+            CU_ASSERT_EQUAL(
+                mproc__value_map_append(raw, key, mproc_value_int((int64_t) i)),
+                0);
+            CU_ASSERT_EQUAL(
+                mproc_value_map_set(want, key2, mproc_value_int((int64_t) i)),
+                0);
+        }
+        CU_ASSERT_EQUAL(mproc_value_len(raw), n);
+        CU_ASSERT_EQUAL(mproc__value_encode(raw, &b), 0);
+        CU_ASSERT_EQUAL_FATAL(mproc__value_decode(b.data, b.len, &got), 0);
+        CU_ASSERT_EQUAL(mproc_value_len(got), n / 2);
+        CU_ASSERT_TRUE(mproc_value_equal(got, want));
+        mproc_value_free(raw);
+        mproc_value_free(want);
+        mproc_value_free(got);
+        mproc__buf_free(&b);
+    }
+}
+
 static const harness_test tests[] = {
+    {"decoded map merges equal keys", test_decoded_map_merges_equal_keys, 0},
     {"repr is pythons", test_repr_is_pythons, 0},
     {"references: copy, compare and free",
      test_references_copy_compare_and_free, 0},
