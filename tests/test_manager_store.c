@@ -789,6 +789,9 @@ static void test_nested_proxies_live_and_go(void)
     /* The hold was taken over by the dict: a's own release leaves it. */
     CU_ASSERT_EQUAL(req(a, NULL, MPROC__MGR_RELEASE, 0, 1, I(l)), 0);
     CU_ASSERT_EQUAL(count_objects(), 2);
+    /* A copy of an object that refers to others copies the references. */
+    CU_ASSERT_STRING_EQUAL(contents(b, d),
+                           "{'inner': <managed list reference>}");
     /* b reads it back: a reference with a hold of b's. */
     CU_ASSERT_EQUAL(req(b, &v, MPROC__MGR_GET, d, 1, S("inner")), 0);
     CU_ASSERT_EQUAL(mproc_value_ref_kind(v), MPROC_REF_LIST);
@@ -796,7 +799,7 @@ static void test_nested_proxies_live_and_go(void)
         mproc_value_at(mproc__ref_fields(v), MPROC__MGR_REF_HOLD));
     CU_ASSERT_TRUE(got > 0 && got != hold);
     mproc_value_free(v);
-    /* Read twice: the same hold, not another. */
+    /* Read again: the same hold (the copy's too), not another. */
     CU_ASSERT_EQUAL(req(b, &v, MPROC__MGR_GET, d, 1, S("inner")), 0);
     CU_ASSERT_EQUAL(mproc_value_as_int(mproc_value_at(mproc__ref_fields(v),
                                                       MPROC__MGR_REF_HOLD)),
