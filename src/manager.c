@@ -35,6 +35,8 @@
 #define DEFAULT_TIMEOUT 20.0
 /* How long a shutdown waits for the server to end, before each step. */
 #define SHUTDOWN_WAIT 1.0
+/* The longest key a manager takes: references carry it in hex. */
+#define KEY_MAX 256
 
 typedef struct client {
     char *address;
@@ -320,7 +322,7 @@ void mproc__manager_after_fork(void)
 
 typedef struct rewrite_ctx {
     client *c;
-    char keyhex[2 * 256 + 1];
+    char keyhex[2 * KEY_MAX + 1];
     int failed;
 } rewrite_ctx;
 
@@ -605,10 +607,11 @@ int mproc_manager_start(mproc_manager_t **out, const mproc_manager_opts_t *opts)
     *out = NULL;
     if (opts != NULL)
         o = *opts;
-    if ((o.authkey == NULL) != (o.authkey_len == 0))
+    if ((o.authkey == NULL) != (o.authkey_len == 0) || o.authkey_len > KEY_MAX)
         return mproc__set_error(MPROC_EINVAL,
-                                "a manager's authkey needs its length, and a "
-                                "length its key");
+                                "a manager's authkey needs its length (at "
+                                "most %d bytes), and a length its key",
+                                KEY_MAX);
     timeout = o.timeout > 0 ? o.timeout : DEFAULT_TIMEOUT;
     m = calloc(1, sizeof *m);
     if (m == NULL)
@@ -678,10 +681,11 @@ int mproc_manager_connect(mproc_manager_t **out, const char *address,
     *out = NULL;
     if (opts != NULL)
         o = *opts;
-    if ((o.authkey == NULL) != (o.authkey_len == 0))
+    if ((o.authkey == NULL) != (o.authkey_len == 0) || o.authkey_len > KEY_MAX)
         return mproc__set_error(MPROC_EINVAL,
-                                "a manager's authkey needs its length, and a "
-                                "length its key");
+                                "a manager's authkey needs its length (at "
+                                "most %d bytes), and a length its key",
+                                KEY_MAX);
     m = calloc(1, sizeof *m);
     if (m == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
@@ -907,7 +911,7 @@ static mproc_value_t *reference_of(const void *obj, mproc_ref_kind_e kind)
 {
     proxy *p = (proxy *) obj;
     mproc_value_t *id, *hold = NULL, *ref;
-    char keyhex[2 * 256 + 1];
+    char keyhex[2 * KEY_MAX + 1];
     int rc;
     if (p == NULL) {
         mproc__set_error(MPROC_EINVAL, "no %s proxy",
@@ -947,7 +951,7 @@ static int open_ref(const mproc_value_t *ref, void **out)
     const char *keyhex = mproc_value_as_str(mproc_value_at(f, 4));
     mproc_ref_kind_e kind = mproc_value_ref_kind(ref);
     mproc_value_t *args[2], *got = NULL;
-    unsigned char key[256];
+    unsigned char key[KEY_MAX];
     size_t keylen = strlen(keyhex) / 2, i;
     client *c;
     proxy *p;

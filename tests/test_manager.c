@@ -776,6 +776,15 @@ static void test_start_failures_are_clear(void)
     o.address = NULL;
     o.authkey_len = 3;
     CU_ASSERT_EQUAL(mproc_manager_start(&b, &o), MPROC_EINVAL);
+    {
+        /* A key longer than a reference carries. */
+        static const char big[300] = "k";
+        o.authkey = big;
+        o.authkey_len = sizeof big;
+        CU_ASSERT_EQUAL(mproc_manager_start(&b, &o), MPROC_EINVAL);
+        o.authkey = NULL;
+        o.authkey_len = 0;
+    }
     CU_ASSERT_EQUAL(mproc_manager_join(a, 0), MPROC_ETIMEDOUT);
     mproc_manager_destroy(a);
 }

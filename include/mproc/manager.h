@@ -107,9 +107,9 @@ typedef struct mproc_manager_opts_t {
      */
     const char *address;
     /**
-     * The key that clients must prove they know, @ref authkey_len bytes;
-     * NULL: this process's authkey (mproc_process_authkey()), which its
-     * children hold too.
+     * The key that clients must prove they know, @ref authkey_len bytes
+     * (1 to 256); NULL: this process's authkey (mproc_process_authkey()),
+     * which its children hold too.
      */
     const void *authkey;
     /** The length of @ref authkey in bytes. */
@@ -134,8 +134,8 @@ typedef struct mproc_manager_opts_t {
  * still has, as Python's finalizer does.
  * @param m receives the manager.
  * @param opts the options, or NULL for the defaults.
- * @return 0; MPROC_EINVAL (a malformed address; an authkey length without
- * a key); the status of the server's failure to listen, with its sentence
+ * @return 0; MPROC_EINVAL (an authkey length without a key, or over 256
+ * bytes); the status of the server's failure to listen, with its sentence
  * (MPROC_EADDRINUSE for a TCP port in use); MPROC_ETIMEDOUT if it did not
  * listen in time; MPROC_EOS if it ended before serving; any status of
  * mproc_process_start() (MPROC_EDAEMON in a daemonic process). Nothing is
@@ -147,8 +147,8 @@ MPROC_API int mproc_manager_start(mproc_manager_t **m,
 /** Options of mproc_manager_connect(); zero means default everywhere. */
 typedef struct mproc_manager_connect_opts_t {
     /**
-     * The server's key, @ref authkey_len bytes; NULL: this process's
-     * authkey.
+     * The server's key, @ref authkey_len bytes (1 to 256); NULL: this
+     * process's authkey.
      */
     const void *authkey;
     /** The length of @ref authkey in bytes. */
@@ -163,8 +163,9 @@ typedef struct mproc_manager_connect_opts_t {
  * address. The connection is authenticated both ways with the key.
  * @return 0; MPROC_EAUTH if the server does not know the key (or this
  * process does not know the server's); MPROC_EMANAGER if nothing serves
- * there; MPROC_ETIMEDOUT; MPROC_EBADADDR for an address of another
- * family than this OS's local one.
+ * there; MPROC_ETIMEDOUT; MPROC_EBADADDR for an address of a form this
+ * OS has not; MPROC_EINVAL for a NULL address, or an authkey length
+ * without a key or over 256 bytes.
  */
 MPROC_API int mproc_manager_connect(mproc_manager_t **m, const char *address,
                                     const mproc_manager_connect_opts_t *opts);
