@@ -1574,10 +1574,10 @@ static int check_pairs(call *c, const mproc_value_t *pairs)
             k = mproc_value_key_at(pairs, i);
         }
         if (c->o->kind == MPROC_REF_NAMESPACE &&
-            mproc_value_type(k) != MPROC_VALUE_STR)
+            (mproc_value_type(k) != MPROC_VALUE_STR || mproc_value_len(k) == 0))
             return mproc__set_error(MPROC_ETYPE,
                                     "a Namespace's attributes are named by "
-                                    "strings");
+                                    "strings that are not empty");
         if ((rc = key_hash(c->s->hkey, k, &h)) != 0)
             return rc;
     }
