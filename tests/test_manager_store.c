@@ -584,7 +584,6 @@ static void test_namespace_operations(void)
     /* Attributes have names. */
     CU_ASSERT_EQUAL(req(s, NULL, MPROC__MGR_SET, ns, 2, I(1), I(1)),
                     MPROC_EREMOTE);
-    mproc_value_free(init = mproc_value_map());
     init = mproc_value_map();
     mproc_value_map_set(init, I(1), I(1));
     CU_ASSERT_EQUAL(
