@@ -13,6 +13,8 @@
 #   BENCH_N_PY_TPUT     the same for Python (default 3000)
 #   BENCH_N_CREATE      dicts created per C run (default 2000)
 #   BENCH_N_PY_CREATE   the same for Python (default 200)
+#   BENCH_N_COPY        copies of a 10,000-entry dict per C run (default 100)
+#   BENCH_N_PY_COPY     the same for Python (default 50)
 #   BENCH_JSON          if set, a file that receives every JSON line
 #   PYTHON              the interpreter (default python3)
 #
@@ -33,9 +35,11 @@ n_tput=${BENCH_N_TPUT:-20000}
 n_py_tput=${BENCH_N_PY_TPUT:-3000}
 n_create=${BENCH_N_CREATE:-2000}
 n_py_create=${BENCH_N_PY_CREATE:-200}
+n_copy=${BENCH_N_COPY:-100}
+n_py_copy=${BENCH_N_PY_COPY:-50}
 
 benches=("mproc pair" "raw raw" "python pair" "mproc tput" "python tput"
-    "mproc create" "python create")
+    "mproc create" "python create" "mproc copy" "python copy")
 run_bench() {
     local impl=$1 bench=$2
     case $impl/$bench in
@@ -46,6 +50,8 @@ run_bench() {
     python/tput) "$py" "$here/manager.py" tput "$n_py_tput" ;;
     mproc/create) "$exe" create "$n_create" ;;
     python/create) "$py" "$here/manager.py" create "$n_py_create" ;;
+    mproc/copy) "$exe" copy "$n_copy" ;;
+    python/copy) "$py" "$here/manager.py" copy "$n_py_copy" ;;
     esac
 }
 
@@ -54,7 +60,7 @@ trap 'rm -f "$results"' EXIT
 
 echo "managers: $rounds rounds of ${#benches[@]} runs; N (C/Python):" \
     "pairs $n_pair/$n_py_pair, sets per client $n_tput/$n_py_tput," \
-    "creations $n_create/$n_py_create"
+    "creations $n_create/$n_py_create, copies $n_copy/$n_py_copy"
 bench_header
 bench_rounds
 
@@ -95,7 +101,8 @@ def ratio(a, b):
 # (title, bench, unit): times, except the throughput (a rate).
 rows = [("set+get pair from a child", "pair", "us"),
         ("throughput, 4 client processes", "tput", "k ops/s"),
-        ("create a dict", "create", "us")]
+        ("create a dict", "create", "us"),
+        ("copy of a 10,000-entry dict", "copy", "us")]
 print()
 print(f"{'':38} {'mproc':26} {'Python':28} mproc's speed-up")
 got = {}
