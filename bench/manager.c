@@ -1,13 +1,17 @@
 /*
  * Manager speed (bench/run_manager.sh), beside bench/manager.py:
  *
- *   bench_manager pair N     a child does d['k'] = i; d['k'] N times on a
+ *   bench_manager pair N [P] a child does d['k'] = i; d['k'] N times on a
  *                            managed dict: median us per pair
- *   bench_manager raw N      the floor on the same transport: a child does
+ *   bench_manager raw N [P]  the floor on the same transport: a child does
  *                            N pairs of round trips of a small message
  *                            (the size of the pair's) to an echo thread
  *                            over a Listener's connection: median us per
  *                            two round trips
+ *
+ * P places the two parties: none (the default; the scheduler decides),
+ * same (both on CPU 0) or split (the server, or the echo thread, on CPU 0
+ * and the child on CPU 1).
  *   bench_manager tput N     4 children each do N d[key] = i at once:
  *                            k operations/s over all of them
  *   bench_manager create N   N dicts made one after another: median us
@@ -29,21 +33,25 @@ const char *prog = "bench_manager";
 
 #define CLIENTS 4
 
-static void emit(const char *bench, double value)
+static void emit(const char *bench, int aff, double value)
 {
-    printf("{\"impl\": \"%s\", \"bench\": \"%s\", \"value\": %.3f}\n",
-           strcmp(bench, "raw") == 0 ? "raw" : "mproc", bench, value);
+    printf("{\"impl\": \"%s\", \"bench\": \"%s\", \"affinity\": \"%s\", "
+           "\"value\": %.3f}\n",
+           strcmp(bench, "raw") == 0 ? "raw" : "mproc", bench,
+           affinity_names[aff], value);
     fflush(stdout);
 }
 
-/* [d, n]: times n set+get pairs; prints the median. */
+/* [d, n, placement]: times n set+get pairs; prints the median. */
 static void pair_child(const mproc_value_t *args)
 {
     mproc_dict_t *d;
     int64_t n, i, w = 0;
     double *t;
-    if (mproc_unpack(args, "DI", &d, &n) < 0)
+    int aff;
+    if (mproc_unpack(args, "DIi", &d, &n, &aff) < 0)
         mproc_raise_last();
+    place(aff, 1);
     t = malloc((size_t) n * sizeof *t);
     if (t == NULL)
         die("malloc");
@@ -59,23 +67,25 @@ static void pair_child(const mproc_value_t *args)
             t[w++] = now_us() - t0;
         mproc_value_free(v);
     }
-    emit("pair", median(t, (long) w));
+    emit("pair", aff, median(t, (long) w));
     free(t);
 }
 MPROC_TARGET(pair_child)
 
-/* [address, n]: times n pairs of echoed round trips; prints the median. */
+/* [address, n, placement]: times n pairs of echoed round trips. */
 static void raw_child(const mproc_value_t *args)
 {
     const char *address;
     mproc_conn_t *c;
     int64_t n, i, w = 0;
     double *t;
+    int aff;
     /* About what the pair's requests and replies weigh. */
     static const char msg[16] = "0123456789abcde";
-    if (mproc_unpack(args, "sI", &address, &n) < 0 ||
+    if (mproc_unpack(args, "sIi", &address, &n, &aff) < 0 ||
         mproc_client_connect(&c, address, NULL) < 0)
         mproc_raise_last();
+    place(aff, 1);
     t = malloc((size_t) n * sizeof *t);
     if (t == NULL)
         die("malloc");
@@ -93,7 +103,7 @@ static void raw_child(const mproc_value_t *args)
         if (i >= 0)
             t[w++] = now_us() - t0;
     }
-    emit("raw", median(t, (long) w));
+    emit("raw", aff, median(t, (long) w));
     mproc_conn_close(c);
     free(t);
 }
@@ -139,12 +149,16 @@ int main(int argc, char **argv)
     mproc_manager_t *m;
     mproc_dict_t *d;
     long n;
-    int rc;
+    int rc, aff = 0;
     if (mproc_main(argc, argv) != 0)
         return 1;
-    if (argc != 3)
-        die("usage: bench_manager pair|raw|tput|create|copy N");
+    if (argc < 3 || argc > 4 ||
+        (argc == 4 && (aff = parse_affinity(argv[3])) < 0))
+        die("usage: bench_manager pair|raw|tput|create|copy N "
+            "[none|same|split]");
     n = atol(argv[2]);
+    /* The server, or the echo thread, is on CPU 0 (it inherits this). */
+    place(aff, 0);
     if (strcmp(argv[1], "raw") == 0) {
         mproc_listener_t *l;
         apr_pool_t *pool;
@@ -155,9 +169,9 @@ int main(int argc, char **argv)
         if (apr_pool_create(&pool, NULL) != APR_SUCCESS ||
             apr_thread_create(&t, NULL, echo, l, pool) != APR_SUCCESS)
             die("thread");
-        join_mproc(
-            start_mproc("raw_child", mproc_pack("sI", mproc_listener_address(l),
-                                                (int64_t) n)));
+        join_mproc(start_mproc(
+            "raw_child",
+            mproc_pack("sIi", mproc_listener_address(l), (int64_t) n, aff)));
         apr_thread_join(&ignored, t);
         mproc_listener_destroy(l);
         return 0;
@@ -166,7 +180,8 @@ int main(int argc, char **argv)
         (rc = mproc_dict_create(&d, m, NULL)) < 0)
         die_mproc("manager", rc);
     if (strcmp(argv[1], "pair") == 0) {
-        join_mproc(start_mproc("pair_child", mproc_pack("DI", d, (int64_t) n)));
+        join_mproc(
+            start_mproc("pair_child", mproc_pack("DIi", d, (int64_t) n, aff)));
     } else if (strcmp(argv[1], "tput") == 0) {
         mproc_process_t *p[CLIENTS];
         double t0, t1;
@@ -178,7 +193,7 @@ int main(int argc, char **argv)
         for (i = 0; i < CLIENTS; i++)
             join_mproc(p[i]);
         t1 = now_us();
-        emit("tput", 1e3 * CLIENTS * (double) n / (t1 - t0));
+        emit("tput", aff, 1e3 * CLIENTS * (double) n / (t1 - t0));
     } else if (strcmp(argv[1], "create") == 0) {
         mproc_dict_t **made = malloc((size_t) n * sizeof *made);
         double *t = malloc((size_t) n * sizeof *t);
@@ -191,7 +206,7 @@ int main(int argc, char **argv)
                 die_mproc("create", rc);
             t[i] = now_us() - t0;
         }
-        emit("create", median(t, n));
+        emit("create", aff, median(t, n));
         for (i = 0; i < n; i++)
             mproc_dict_destroy(made[i]);
         free(made);
@@ -217,10 +232,11 @@ int main(int argc, char **argv)
                 die("short copy");
             mproc_value_free(v);
         }
-        emit("copy", median(t, n));
+        emit("copy", aff, median(t, n));
         free(t);
     } else {
-        die("usage: bench_manager pair|raw|tput|create|copy N");
+        die("usage: bench_manager pair|raw|tput|create|copy N "
+            "[none|same|split]");
     }
     mproc_dict_destroy(d);
     mproc_manager_destroy(m);

@@ -1,7 +1,10 @@
 """Python's Manager, the counterpart of bench/manager.c.
 
-    python3 bench/manager.py pair N     a child: d['k'] = i; d['k'], N times:
-                                        median us per pair
+    python3 bench/manager.py pair N [P] a child: d['k'] = i; d['k'], N times:
+                                        median us per pair; P places the
+                                        manager and the child: none (the
+                                        default), same (CPU 0) or split
+                                        (manager on CPU 0, child on 1)
     python3 bench/manager.py tput N     4 children each do N d[key] = i at
                                         once: k operations/s
     python3 bench/manager.py create N   N m.dict() calls: median us each
@@ -32,7 +35,13 @@ def warmup(n):
     return max(100, n // 10)
 
 
-def pair_child(d, n, q):
+def place(aff, who):
+    if aff != "none":
+        os.sched_setaffinity(0, {1 if aff == "split" and who == 1 else 0})
+
+
+def pair_child(d, n, aff, q):
+    place(aff, 1)
     t = []
     for i in range(-warmup(n), n):
         t0 = time.perf_counter_ns()
@@ -48,18 +57,20 @@ def tput_child(d, key, n):
         d[key] = i
 
 
-def emit(bench, value):
-    print(json.dumps({"impl": "python", "bench": bench,
+def emit(bench, aff, value):
+    print(json.dumps({"impl": "python", "bench": bench, "affinity": aff,
                       "value": round(value, 3)}))
 
 
 def main():
     bench, n = sys.argv[1], int(sys.argv[2])
+    aff = sys.argv[3] if len(sys.argv) > 3 else "none"
+    place(aff, 0)  # the manager's process inherits it
     with mp.Manager() as m:
         d = m.dict()
         if bench == "pair":
             q = mp.Queue()
-            p = mp.Process(target=pair_child, args=(d, n, q))
+            p = mp.Process(target=pair_child, args=(d, n, aff, q))
             p.start()
             value = q.get()
             p.join()
@@ -88,7 +99,7 @@ def main():
                 made.append(m.dict())
                 t.append((time.perf_counter_ns() - t0) / 1e3)
             value = statistics.median(t)
-        emit(bench, value)
+        emit(bench, aff, value)
 
 
 if __name__ == "__main__":

@@ -38,14 +38,23 @@ n_py_create=${BENCH_N_PY_CREATE:-200}
 n_copy=${BENCH_N_COPY:-100}
 n_py_copy=${BENCH_N_PY_COPY:-50}
 
-benches=("mproc pair" "raw raw" "python pair" "mproc tput" "python tput"
-    "mproc create" "python create" "mproc copy" "python copy")
+if (($(nproc) < 2)); then
+    echo "run_manager.sh: the split placement needs 2 CPUs" >&2
+    exit 1
+fi
+# One entry per benchmark: "IMPL BENCH PLACEMENT"; run_bench runs it once.
+benches=()
+for a in none same split; do
+    benches+=("mproc pair $a" "raw raw $a" "python pair $a")
+done
+benches+=("mproc tput none" "python tput none" "mproc create none"
+    "python create none" "mproc copy none" "python copy none")
 run_bench() {
-    local impl=$1 bench=$2
+    local impl=$1 bench=$2 aff=$3
     case $impl/$bench in
-    mproc/pair) "$exe" pair "$n_pair" ;;
-    raw/raw) "$exe" raw "$n_pair" ;;
-    python/pair) "$py" "$here/manager.py" pair "$n_py_pair" ;;
+    mproc/pair) "$exe" pair "$n_pair" "$aff" ;;
+    raw/raw) "$exe" raw "$n_pair" "$aff" ;;
+    python/pair) "$py" "$here/manager.py" pair "$n_py_pair" "$aff" ;;
     mproc/tput) "$exe" tput "$n_tput" ;;
     python/tput) "$py" "$here/manager.py" tput "$n_py_tput" ;;
     mproc/create) "$exe" create "$n_create" ;;
@@ -73,7 +82,7 @@ runs, by_round = {}, {}
 with open(sys.argv[1]) as f:
     for line in f:
         r = json.loads(line)
-        key = (r["impl"], r["bench"])
+        key = (r["impl"], r["bench"], r["affinity"])
         runs.setdefault(key, []).append(r["value"])
         by_round.setdefault(key, {})[r["round"]] = r["value"]
 
@@ -84,7 +93,9 @@ def agg(key):
 
 
 def cell(a, unit):
-    return "-" if not a else "{:.1f} {} [{:.1f}-{:.1f}]".format(a[0], unit, a[1], a[2])
+    if not a:
+        return "-"
+    return "{:.1f} {} [{:.1f}-{:.1f}]".format(a[0], unit, a[1], a[2])
 
 
 def ratio(a, b):
@@ -98,23 +109,43 @@ def ratio(a, b):
     return v, f"{v:.2f}x [{min(per):.2f}-{max(per):.2f}]"
 
 
-# (title, bench, unit): times, except the throughput (a rate).
-rows = [("set+get pair from a child", "pair", "us"),
-        ("throughput, 4 client processes", "tput", "k ops/s"),
+got = {}
+print()
+print("set+get pair from a child, median us per pair; raw = two round trips"
+      " of a 16-byte message on the same transport")
+head = ["placement", "mproc", "raw", "Python", "mproc's speed-up",
+        "pair / raw"]
+table = [head]
+for a in ("none", "same", "split"):
+    m, r, p = ("mproc", "pair", a), ("raw", "raw", a), ("python", "pair", a)
+    speed, stext = ratio(p, m)
+    over, otext = ratio(m, r)
+    got[("pair", a)] = speed
+    got[("raw", a)] = over
+    table.append([a, cell(agg(m), "us"), cell(agg(r), "us"),
+                  cell(agg(p), "us"), stext, otext])
+w = [max(len(row[i]) for row in table) for i in range(len(head))]
+for i, row in enumerate(table):
+    print("  ".join(x.ljust(w[j]) for j, x in enumerate(row)).rstrip())
+    if i == 0:
+        print("  ".join("-" * x for x in w))
+
+print()
+rows = [("throughput, 4 client processes", "tput", "k ops/s"),
         ("create a dict", "create", "us"),
         ("copy of a 10,000-entry dict", "copy", "us")]
-print()
-print(f"{'':38} {'mproc':26} {'Python':28} mproc's speed-up")
-got = {}
+head = ["", "mproc", "Python", "mproc's speed-up"]
+table = [head]
 for title, bench, unit in rows:
-    m, p = ("mproc", bench), ("python", bench)
+    m, p = ("mproc", bench, "none"), ("python", bench, "none")
     v, text = ratio(m, p) if bench == "tput" else ratio(p, m)
     got[bench] = v
-    print(f"{title:38} {cell(agg(m), unit):26} {cell(agg(p), unit):28} {text}")
-v, text = ratio(("mproc", "pair"), ("raw", "raw"))
-got["raw"] = v
-print(f"{'two raw round trips, same transport':38} "
-      f"{cell(agg(('raw', 'raw')), 'us'):26} {'':28} pair/raw: {text}")
+    table.append([title, cell(agg(m), unit), cell(agg(p), unit), text])
+w = [max(len(row[i]) for row in table) for i in range(len(head))]
+for i, row in enumerate(table):
+    print("  ".join(x.ljust(w[j]) for j, x in enumerate(row)).rstrip())
+    if i == 0:
+        print("  ".join("-" * x for x in w))
 print()
 print("cells: median over rounds of per-run values [min-max over rounds];")
 print("ratios from the medians, [min-max of the ratio within each round]")
@@ -128,9 +159,13 @@ def check(value, ok, text):
 
 
 print("targets (from the medians):")
-check(got.get("pair"), lambda v: v >= 10, "pair >= 10x faster than Python")
-check(got.get("raw"), lambda v: v <= 1.5,
-      "pair within 1.5x of two raw round trips")
-check(got.get("create"), lambda v: v >= 50, "creation >= 50x faster than Python")
-print(f"  (info)  throughput: {got.get('tput') or 0:.2f}x Python's")
+for a in ("none", "same", "split"):
+    check(got.get(("pair", a)), lambda v: v >= 10,
+          f"pair ({a}) >= 10x faster than Python")
+    check(got.get(("raw", a)), lambda v: v <= 1.5,
+          f"pair ({a}) within 1.5x of two raw round trips")
+check(got.get("create"), lambda v: v >= 50,
+      "creation >= 50x faster than Python")
+print(f"  (info)  throughput: {got.get('tput') or 0:.2f}x Python's;"
+      f" copy: {got.get('copy') or 0:.2f}x Python's speed")
 PY
