@@ -201,7 +201,7 @@ int mproc__mgr_serve(mproc__mgr_session_t *sess, const void *data, size_t len,
  * interrupt). Each poll yields the processor, so a peer that waits for
  * this CPU gets it.
  */
-#define MPROC__MGR_SPIN_SEC 50e-6
+#define MPROC__MGR_SPIN_SEC 20e-6
 
 /*
  * Polls @c for a message (or its end) for MPROC__MGR_SPIN_SEC at most,

@@ -39,6 +39,7 @@ static struct {
     const void *key; /* the manager's key, or NULL for the process's */
     size_t keylen;
     volatile uint32_t stopping;
+    volatile uint32_t spinning; /* a client thread polls (see serve_client) */
     /*
      * The threads' pool and attributes: detached threads, since nobody
      * waits for them (the process ends with them blocked in their reads).
@@ -117,8 +118,16 @@ static void *APR_THREAD_FUNC serve_client(apr_thread_t *t, void *arg)
         void *req = NULL;
         size_t len = 0;
         int stop, rc;
-        /* A busy client's next request comes soon: wait for it awake. */
-        mproc__mgr_spin_for(conn);
+        /*
+         * A busy client's next request comes soon: wait for it awake. One
+         * thread of the server at a time, though: many clients at once
+         * have a request waiting anyway, and their threads polling side
+         * by side would take the CPUs their clients need.
+         */
+        if (mproc__atomic_cas32(&srv.spinning, 0, 1) == 0) {
+            mproc__mgr_spin_for(conn);
+            mproc__atomic_store32(&srv.spinning, 0);
+        }
         rc = mproc_conn_recv_bytes(conn, &req, &len);
         /*
          * The client has gone, or its stream cannot be trusted any more
