@@ -478,8 +478,10 @@ static int roundtrip(client *c, proxy *p, mproc__mgr_op_e op, int64_t id,
         rewrite_ctx r;
         r.c = c;
         r.failed = 0;
-        key_field(c, r.keyhex, sizeof r.keyhex);
-        rewrite(&r, payload);
+        if (mproc__value_holds_proxy(payload)) {
+            key_field(c, r.keyhex, sizeof r.keyhex);
+            rewrite(&r, payload);
+        }
         if (r.failed) {
             mproc_value_free(payload);
             return mproc__set_error(MPROC_ENOMEM, "out of memory");

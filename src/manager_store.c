@@ -728,9 +728,7 @@ static int found_one(void *ctx, mproc_value_t *ref)
 /* Whether @v refers to any of this server's objects (most values do not). */
 static int has_refs(const mproc__mgr_store_t *s, mproc_value_t *v)
 {
-    mproc_value_type_e t = mproc_value_type(v);
-    if (t != MPROC_VALUE_LIST && t != MPROC_VALUE_MAP &&
-        t != MPROC_VALUE_RECORD && t != MPROC_VALUE_REF)
+    if (!mproc__value_holds_proxy(v))
         return 0;
     return walk(s, v, found_one, NULL);
 }

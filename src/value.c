@@ -929,3 +929,24 @@ int mproc__value_map_merge_equal_keys(mproc_value_t *map)
     free(gone);
     return 0;
 }
+
+int mproc__value_holds_proxy(const mproc_value_t *v)
+{
+    size_t i;
+    if (v == NULL)
+        return 0;
+    if (v->type == MPROC_VALUE_REF)
+        return v->u.r.kind == MPROC_REF_DICT || v->u.r.kind == MPROC_REF_LIST ||
+               v->u.r.kind == MPROC_REF_NAMESPACE;
+    if (!MPROC__IS_CONTAINER(v))
+        return 0;
+    for (i = 0; i < v->u.c.len; i++) {
+        const mproc_value_t *item = v->u.c.items[i];
+        /* Scalars, the commonest items, need no call. */
+        if (item->type != MPROC_VALUE_REF && !MPROC__IS_CONTAINER(item))
+            continue;
+        if (mproc__value_holds_proxy(item))
+            return 1;
+    }
+    return 0;
+}

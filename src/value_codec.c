@@ -480,6 +480,11 @@ static int convert(const msgpack_object *o, mproc_value_t **out)
         break;
     case MSGPACK_OBJECT_ARRAY:
         v = mproc_value_list();
+        /* The scan bounded the count by the message's size. */
+        if (v != NULL && mproc__value_reserve(v, o->via.array.size) != 0) {
+            mproc_value_free(v);
+            v = NULL;
+        }
         for (i = 0; v != NULL && i < o->via.array.size; i++) {
             mproc_value_t *item;
             int rc = convert(&o->via.array.ptr[i], &item);
@@ -495,6 +500,10 @@ static int convert(const msgpack_object *o, mproc_value_t **out)
         break;
     case MSGPACK_OBJECT_MAP:
         v = mproc_value_map();
+        if (v != NULL && mproc__value_reserve(v, o->via.map.size) != 0) {
+            mproc_value_free(v);
+            v = NULL;
+        }
         for (i = 0; v != NULL && i < o->via.map.size; i++) {
             mproc_value_t *k, *val;
             int rc = convert(&o->via.map.ptr[i].key, &k);

@@ -61,6 +61,12 @@ const char *mproc__ref_kind_name(mproc_ref_kind_e kind);
 const char *mproc__ref_kind_article(mproc_ref_kind_e kind);
 /* 0 if @v is a reference of @kind; else MPROC_ETYPE with a sentence. */
 int mproc__ref_expect(const mproc_value_t *v, mproc_ref_kind_e kind);
+/*
+ * Whether @v holds a managed object's reference (a dict's, a list's or a
+ * Namespace's) anywhere inside: one quick walk, for the manager, whose
+ * values mostly hold none.
+ */
+int mproc__value_holds_proxy(const mproc_value_t *v);
 /* Whether @v holds a reference of @kind anywhere inside. */
 int mproc__value_has_ref(const mproc_value_t *v, mproc_ref_kind_e kind);
 /*
