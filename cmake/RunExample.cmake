@@ -6,14 +6,26 @@
 #   NAME.regex    every line is a regular expression that some line of
 #                 stdout must match, in this order (write "," for ";")
 # Usage: cmake -DEXE=... -DEXPECT=<dir>/NAME [-DEMULATOR=wine] [-DARGS=a;b]
-#              [-DEXIT_CODE=0] -P RunExample.cmake
+#              [-DEXIT_CODE=0] [-DSERVER=<exe>] -P RunExample.cmake
+# With SERVER, that program runs first and its stdout feeds EXE's stdin
+# (two programs that meet by what the first prints); both must exit with
+# EXIT_CODE, and stdout is EXE's.
 
 if(NOT DEFINED EXIT_CODE)
   set(EXIT_CODE 0)
 endif()
-execute_process(COMMAND ${EMULATOR} ${EXE} ${ARGS}
-  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc
-  TIMEOUT 120)
+if(SERVER)
+  execute_process(COMMAND ${EMULATOR} ${SERVER}
+    COMMAND ${EMULATOR} ${EXE} ${ARGS}
+    OUTPUT_VARIABLE out ERROR_VARIABLE err RESULTS_VARIABLE rcs
+    TIMEOUT 120)
+  list(REMOVE_DUPLICATES rcs)
+  set(rc "${rcs}")
+else()
+  execute_process(COMMAND ${EMULATOR} ${EXE} ${ARGS}
+    OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc
+    TIMEOUT 120)
+endif()
 string(REPLACE "\r\n" "\n" out "${out}")
 string(REPLACE "\r\n" "\n" err "${err}")
 # CMake lists split on ";": compare lines with it turned into ",".

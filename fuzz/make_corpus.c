@@ -7,12 +7,14 @@
  * The committed fuzz/corpus/ is this program's output; run it again after
  * a change of a wire format.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "mproc.h"
+#include "manager.h"
 #include "mproc_private.h"
 
 static char root[4096];
@@ -68,6 +70,74 @@ static mproc__buf_t frame(const mproc__buf_t *payload, unsigned flags,
     return f;
 }
 
+/* Appends request [@op, @id, the @n values that follow] as a run's item. */
+static void request(mproc__buf_t *run, int op, int64_t id, size_t n, ...)
+{
+    mproc_value_t *args[MPROC__MGR_MAX_ARGS];
+    mproc__buf_t msg = {0};
+    unsigned char len[2];
+    va_list ap;
+    size_t i;
+    va_start(ap, n);
+    for (i = 0; i < n; i++)
+        args[i] = va_arg(ap, mproc_value_t *);
+    va_end(ap);
+    if (mproc__mgr_request_encode((mproc__mgr_op_e) op, id, args, n, &msg) != 0)
+        die("manager request");
+    for (i = 0; i < n; i++)
+        mproc_value_free(args[i]);
+    len[0] = (unsigned char) (msg.len & 0xff);
+    len[1] = (unsigned char) (msg.len >> 8);
+    mproc__buf_append(run, len, 2);
+    mproc__buf_append(run, msg.data, msg.len);
+    mproc__buf_free(&msg);
+}
+
+/*
+ * Runs of requests to a store that holds a dict (1), a list (2) and a
+ * Namespace (3), as fuzz_manager.c makes it.
+ */
+static void manager_seeds(void)
+{
+    mproc__buf_t run = {0};
+    mproc_value_t *ref = mproc__ref_new(
+        MPROC_REF_LIST,
+        mproc_value_list_of(
+            5, mproc_value_str("addr"), mproc_value_str("00112233aabbccdd"),
+            mproc_value_int(2), mproc_value_int(1), mproc_value_str("")));
+    request(&run, MPROC__MGR_HELLO, 0, 0);
+    request(&run, MPROC__MGR_SET, 1, 2, mproc_value_str("k"),
+            mproc_value_int(1));
+    request(&run, MPROC__MGR_ADD, 1, 2, mproc_value_str("k"),
+            mproc_value_int(2));
+    request(&run, MPROC__MGR_GET, 1, 1, mproc_value_str("k"));
+    request(&run, MPROC__MGR_POPITEM, 1, 0);
+    put("manager", "dict", run.data, run.len);
+    run.len = 0;
+    request(&run, MPROC__MGR_APPEND, 2, 1, mproc_value_float(2.5));
+    request(&run, MPROC__MGR_EXTEND, 2, 1,
+            mproc_value_list_of(2, mproc_value_str("a"), mproc_value_int(1)));
+    request(&run, MPROC__MGR_SORT, 2, 1, mproc_value_bool(1));
+    request(&run, MPROC__MGR_SET_SLICE, 2, 3, mproc_value_int(0),
+            mproc_value_int(1), mproc_value_list());
+    request(&run, MPROC__MGR_LPOP, 2, 1, mproc_value_int(-1));
+    put("manager", "list", run.data, run.len);
+    run.len = 0;
+    request(&run, MPROC__MGR_EXPORT, 0, 1, mproc_value_int(2));
+    request(&run, MPROC__MGR_SET, 3, 2, mproc_value_str("inner"), ref);
+    request(&run, MPROC__MGR_RELEASE, 0, 1, mproc_value_int(2));
+    request(&run, MPROC__MGR_GET, 3, 1, mproc_value_str("inner"));
+    request(&run, MPROC__MGR_CLAIM, 0, 2, mproc_value_int(2),
+            mproc_value_int(2));
+    request(&run, MPROC__MGR_CAS, 3, 3, mproc_value_str("inner"),
+            mproc_value_nil(), mproc_value_int(0));
+    request(&run, MPROC__MGR_REGISTER, 0, 2, mproc_value_str("name"),
+            mproc_value_int(7));
+    request(&run, MPROC__MGR_LOOKUP, 0, 1, mproc_value_str("name"));
+    put("manager", "references", run.data, run.len);
+    mproc__buf_free(&run);
+}
+
 /* Appends a handshake message: its length (4 bytes, LE), @text, @n bytes. */
 static void auth_msg(mproc__buf_t *b, const char *text, const void *more,
                      size_t n)
@@ -82,8 +152,9 @@ static void auth_msg(mproc__buf_t *b, const char *text, const void *more,
 
 int main(int argc, char **argv)
 {
-    static const char *const harnesses[] = {
-        "frame", "conn", "value", "bootstrap", "queue", "tracker", "auth"};
+    static const char *const harnesses[] = {"frame",     "conn",   "value",
+                                            "bootstrap", "queue",  "tracker",
+                                            "auth",      "manager"};
     mproc__buf_t values[6], f, g, text = {0};
     mproc_queue_t *q;
     char name[32];
@@ -221,6 +292,7 @@ int main(int argc, char **argv)
         put("auth", "too-long", "\xff\xff\xff\xff", 4);
     }
     put("tracker", "queue", "mproc-Ab12_cd.ef-3", 18);
+    manager_seeds();
     put("tracker", "spill", "mproc-Ab12_cd.ef-3.sp", 21);
     for (i = 0; i < MPROC__ARRAY_SIZE(values); i++)
         mproc__buf_free(&values[i]);

@@ -22,6 +22,7 @@
 #include "mproc/listener.h"
 #include "mproc/queue.h"
 #include "mproc/shared_memory.h"
+#include "mproc/manager.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -23,6 +23,7 @@
 #include "forkserver.h"
 #include "frame.h"
 #include "log.h"
+#include "manager.h"
 #include "mproc_private.h"
 #include "process_internal.h"
 #include "registry.h"
@@ -46,6 +47,7 @@ static int init_common(void)
     if (apr_initialize() != APR_SUCCESS)
         return mproc__set_error(MPROC_EOS, "cannot initialise APR");
     atexit(at_exit);
+    mproc__manager_register_server();
     return 0;
 }
 
@@ -277,6 +279,7 @@ void mproc__bootstrap_run_forked(mproc_process_t *p)
     const mproc__buf_t *args = mproc__process_args(p);
     mproc__conn_after_fork(mproc__process_creator(p));
     mproc__ref_cache_after_fork();
+    mproc__manager_after_fork();
     /* The child's copy of its own object becomes the current process. */
     mproc__process_after_fork(p);
     mproc__exit_after_fork();

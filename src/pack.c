@@ -33,8 +33,8 @@ int mproc__pack_take_failure(void)
 /* ---- formats -------------------------------------------------------- */
 
 /* The letters each direction accepts, brackets aside. */
-#define PACK_LETTERS "nbiIfsyvVLRSECBQPMWA"
-#define UNPACK_LETTERS "nbiIfsyv*LRSECBQPMWA"
+#define PACK_LETTERS "nbiIfsyvVLRSECBQPMWADTN"
+#define UNPACK_LETTERS "nbiIfsyv*LRSECBQPMWADTN"
 
 /*
  * The reference letters: one per kind of shared object, whose name is the
@@ -44,10 +44,13 @@ static const struct ref_letter {
     char letter;
     mproc_ref_kind_e kind;
 } ref_letters[] = {
-    {'L', MPROC_REF_LOCK},  {'R', MPROC_REF_RLOCK}, {'S', MPROC_REF_SEM},
-    {'E', MPROC_REF_EVENT}, {'C', MPROC_REF_COND},  {'B', MPROC_REF_BARRIER},
-    {'Q', MPROC_REF_QUEUE}, {'P', MPROC_REF_CONN},  {'M', MPROC_REF_SHM},
-    {'W', MPROC_REF_VALUE}, {'A', MPROC_REF_ARRAY},
+    {'L', MPROC_REF_LOCK},  {'R', MPROC_REF_RLOCK},
+    {'S', MPROC_REF_SEM},   {'E', MPROC_REF_EVENT},
+    {'C', MPROC_REF_COND},  {'B', MPROC_REF_BARRIER},
+    {'Q', MPROC_REF_QUEUE}, {'P', MPROC_REF_CONN},
+    {'M', MPROC_REF_SHM},   {'W', MPROC_REF_VALUE},
+    {'A', MPROC_REF_ARRAY}, {'D', MPROC_REF_DICT},
+    {'T', MPROC_REF_LIST},  {'N', MPROC_REF_NAMESPACE},
 };
 
 static const struct ref_letter *ref_letter(char c)
@@ -323,6 +326,21 @@ static mproc_value_t *pack_item(packer *pk)
         return pack_ref(pk, at, o,
                         live && o ? mproc_value_shared_array(o) : NULL);
     }
+    case 'D': {
+        const mproc_dict_t *o = va_arg(*pk->ap, const mproc_dict_t *);
+        return pack_ref(pk, at, o,
+                        live && o ? mproc_value_dict_proxy(o) : NULL);
+    }
+    case 'T': {
+        const mproc_list_t *o = va_arg(*pk->ap, const mproc_list_t *);
+        return pack_ref(pk, at, o,
+                        live && o ? mproc_value_list_proxy(o) : NULL);
+    }
+    case 'N': {
+        const mproc_namespace_t *o = va_arg(*pk->ap, const mproc_namespace_t *);
+        return pack_ref(pk, at, o,
+                        live && o ? mproc_value_namespace_proxy(o) : NULL);
+    }
     default:
         /* check_format() let nothing else through. */
         pack_fail(pk, MPROC_EINVAL, at, "is not a format letter");
@@ -543,6 +561,15 @@ static int unpack_ref(unpacker *uk, const mproc_value_t *v, const char *at,
     case 'A':
         OPEN_REF(mproc_shared_array_t, mproc_value_to_shared_array);
         break;
+    case 'D':
+        OPEN_REF(mproc_dict_t, mproc_value_to_dict_proxy);
+        break;
+    case 'T':
+        OPEN_REF(mproc_list_t, mproc_value_to_list_proxy);
+        break;
+    case 'N':
+        OPEN_REF(mproc_namespace_t, mproc_value_to_namespace_proxy);
+        break;
     default:
         OPEN_REF(mproc_conn_t, mproc_value_to_conn);
         break;
@@ -648,6 +675,9 @@ static int unpack_item(unpacker *uk, const mproc_value_t *v, const char *path)
     case 'M':
     case 'W':
     case 'A':
+    case 'D':
+    case 'T':
+    case 'N':
         return unpack_ref(uk, v, at, path);
     case '[':
         if (t != MPROC_VALUE_LIST)

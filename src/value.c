@@ -480,31 +480,42 @@ mproc_value_t *mproc_value_copy(const mproc_value_t *v)
 
 /* ---- references ----------------------------------------------------- */
 
-static const char *const ref_kind_names[] = {
-    "non-reference", "lock",
-    "rlock",         "semaphore",
-    "event",         "condition",
-    "barrier",       "queue",
-    "connection",    "shared memory block",
-    "shared value",  "shared array"};
+static const char *const ref_kind_names[] = {"non-reference",
+                                             "lock",
+                                             "rlock",
+                                             "semaphore",
+                                             "event",
+                                             "condition",
+                                             "barrier",
+                                             "queue",
+                                             "connection",
+                                             "shared memory block",
+                                             "shared value",
+                                             "shared array",
+                                             "managed dict",
+                                             "managed list",
+                                             "managed namespace"};
 
 /*
  * The shape of each kind's fields, one letter a field: s a string, b a
- * bool, i an integer.
+ * bool, i an integer. A proxy's are the manager's address and identity,
+ * the object's id, the hold that keeps it alive in transit and the key
+ * (manager_proxy.c).
  */
 static const char *const ref_shapes[] = {
-    NULL, "s", "s", "s", "s", "s", "s", "s", "bbiiibiiiis", "s", "s", "s"};
+    NULL,          "s", "s", "s", "s",     "s",     "s",    "s",
+    "bbiiibiiiis", "s", "s", "s", "ssiis", "ssiis", "ssiis"};
 
 const char *mproc__ref_kind_name(mproc_ref_kind_e kind)
 {
-    return (unsigned) kind <= MPROC_REF_ARRAY ? ref_kind_names[kind] : "?";
+    return (unsigned) kind <= MPROC__REF_LAST ? ref_kind_names[kind] : "?";
 }
 
 int mproc__ref_check(int kind, const mproc_value_t *fields)
 {
     const char *shape;
     size_t i;
-    if (kind <= MPROC_REF_NONE || kind > MPROC_REF_ARRAY || fields == NULL ||
+    if (kind <= MPROC_REF_NONE || kind > MPROC__REF_LAST || fields == NULL ||
         fields->type != MPROC_VALUE_LIST)
         return -1;
     shape = ref_shapes[kind];
@@ -744,4 +755,235 @@ void mproc__ref_cache_after_fork(void)
         mproc_value_free(e->ref);
         free(e);
     }
+}
+
+/* ---- lists for the library's own messages ----------------------------- */
+
+mproc_value_t *mproc__value_list_swap(mproc_value_t *list, size_t i,
+                                      mproc_value_t *item)
+{
+    mproc_value_t *old;
+    if (item == NULL || list == NULL || list->type != MPROC_VALUE_LIST ||
+        i >= list->u.c.len) {
+        mproc_value_free(item);
+        return NULL;
+    }
+    old = list->u.c.items[i];
+    list->u.c.items[i] = item;
+    return old;
+}
+
+mproc_value_t *mproc__value_list_borrowing(mproc_value_t *const *items,
+                                           size_t n)
+{
+    mproc_value_t *list = mproc_value_list();
+    if (list == NULL || grow(list, n) != 0) {
+        mproc_value_free(list);
+        return NULL;
+    }
+    if (n > 0)
+        memcpy(list->u.c.items, items, n * sizeof *items);
+    list->u.c.len = n;
+    return list;
+}
+
+void mproc__value_list_unborrow(mproc_value_t *list)
+{
+    if (list == NULL)
+        return;
+    list->u.c.len = 0;
+    mproc_value_free(list);
+}
+
+int mproc__value_map_append(mproc_value_t *map, mproc_value_t *key,
+                            mproc_value_t *value)
+{
+    if (map == NULL || map->type != MPROC_VALUE_MAP || key == NULL ||
+        value == NULL || grow(map, 2) != 0) {
+        mproc_value_free(key);
+        mproc_value_free(value);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    map->u.c.items[map->u.c.len++] = key;
+    map->u.c.items[map->u.c.len++] = value;
+    return 0;
+}
+
+int mproc__value_reserve(mproc_value_t *c, size_t n)
+{
+    if (c == NULL || !MPROC__IS_CONTAINER(c))
+        return mproc__set_error(MPROC_EINVAL, "not a container");
+    if (c->type == MPROC_VALUE_MAP)
+        n *= 2;
+    if (grow(c, n) != 0)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    return 0;
+}
+
+mproc_value_t **mproc__value_steal_items(mproc_value_t *c, size_t *n)
+{
+    mproc_value_t **items;
+    *n = 0;
+    if (c == NULL || !MPROC__IS_CONTAINER(c))
+        return NULL;
+    items = c->u.c.items;
+    *n = c->u.c.len;
+    c->u.c.items = NULL;
+    c->u.c.len = c->u.c.cap = 0;
+    return items;
+}
+
+int mproc__ref_set_field(mproc_value_t *ref, size_t i, mproc_value_t *field)
+{
+    mproc_value_t *fields, *old;
+    if (field == NULL || ref == NULL || ref->type != MPROC_VALUE_REF ||
+        i >= ref->u.r.fields->u.c.len ||
+        ref->u.r.fields->u.c.items[i]->type != field->type) {
+        mproc_value_free(field);
+        return mproc__set_error(MPROC_EINVAL, "no such field of a reference");
+    }
+    fields = ref->u.r.fields;
+    old = fields->u.c.items[i];
+    fields->u.c.items[i] = field;
+    mproc_value_free(old);
+    return 0;
+}
+
+void mproc__ref_set_int(mproc_value_t *ref, size_t i, int64_t v)
+{
+    mproc_value_t *f;
+    if (ref == NULL || ref->type != MPROC_VALUE_REF ||
+        i >= ref->u.r.fields->u.c.len)
+        return;
+    f = ref->u.r.fields->u.c.items[i];
+    if (f->type == MPROC_VALUE_INT)
+        f->u.i = v;
+}
+
+/*
+ * A hash of @v that equal values (mproc_value_equal) share: a float's
+ * zero of either sign hashes alike, since 0.0 == -0.0.
+ */
+static uint64_t value_hash(const mproc_value_t *v, int depth)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t) v->type;
+    size_t i;
+    double f;
+    switch (v->type) {
+    case MPROC_VALUE_BOOL:
+        return h ^ (uint64_t) v->u.b;
+    case MPROC_VALUE_INT:
+        return (h ^ (uint64_t) v->u.i) * 1099511628211ULL;
+    case MPROC_VALUE_FLOAT: {
+        uint64_t bits;
+        f = v->u.f == 0.0 ? 0.0 : v->u.f;
+        memcpy(&bits, &f, sizeof bits);
+        return (h ^ bits) * 1099511628211ULL;
+    }
+    case MPROC_VALUE_STR:
+    case MPROC_VALUE_BYTES:
+        for (i = 0; i < v->u.s.len; i++)
+            h = (h ^ (unsigned char) v->u.s.ptr[i]) * 1099511628211ULL;
+        return h;
+    case MPROC_VALUE_LIST:
+    case MPROC_VALUE_MAP:
+    case MPROC_VALUE_RECORD:
+        h ^= v->u.c.len;
+        /* A few levels tell keys apart well enough; equality decides. */
+        for (i = 0; depth < 4 && i < v->u.c.len; i++)
+            h = (h ^ value_hash(v->u.c.items[i], depth + 1)) * 1099511628211ULL;
+        return h;
+    case MPROC_VALUE_REF:
+        return h ^ (uint64_t) v->u.r.kind ^ value_hash(v->u.r.fields, depth);
+    default:
+        return h;
+    }
+}
+
+int mproc__value_map_merge_equal_keys(mproc_value_t *map)
+{
+    size_t n = map->u.c.len / 2, cap = 16, i, k, out;
+    size_t *table;
+    unsigned char *gone;
+    if (n < 2)
+        return 0;
+    if (n <= 8) {
+        /* Few pairs: comparing each with those before it costs less. */
+        for (i = 1, out = 1; i < n; i++) {
+            mproc_value_t *key = map->u.c.items[2 * i];
+            for (k = 0; k < out; k++)
+                if (mproc_value_equal(map->u.c.items[2 * k], key))
+                    break;
+            if (k < out) {
+                mproc_value_free(map->u.c.items[2 * k + 1]);
+                map->u.c.items[2 * k + 1] = map->u.c.items[2 * i + 1];
+                mproc_value_free(key);
+            } else {
+                map->u.c.items[2 * out] = key;
+                map->u.c.items[2 * out + 1] = map->u.c.items[2 * i + 1];
+                out++;
+            }
+        }
+        map->u.c.len = 2 * out;
+        return 0;
+    }
+    while (cap < 2 * n)
+        cap *= 2;
+    table = malloc(cap * sizeof *table);
+    gone = calloc(n, 1);
+    if (table == NULL || gone == NULL) {
+        free(table);
+        free(gone);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    /* Places hold a pair's index + 1; 0 is free. */
+    memset(table, 0, cap * sizeof *table);
+    for (i = 0; i < n; i++) {
+        mproc_value_t *key = map->u.c.items[2 * i];
+        size_t at = (size_t) value_hash(key, 0) & (cap - 1);
+        while (table[at] != 0 &&
+               !mproc_value_equal(map->u.c.items[2 * (table[at] - 1)], key))
+            at = (at + 1) & (cap - 1);
+        if (table[at] == 0) {
+            table[at] = i + 1;
+            continue;
+        }
+        k = table[at] - 1;
+        mproc_value_free(map->u.c.items[2 * k + 1]);
+        map->u.c.items[2 * k + 1] = map->u.c.items[2 * i + 1];
+        mproc_value_free(key);
+        gone[i] = 1;
+    }
+    for (i = 0, out = 0; i < n; i++) {
+        if (gone[i])
+            continue;
+        map->u.c.items[2 * out] = map->u.c.items[2 * i];
+        map->u.c.items[2 * out + 1] = map->u.c.items[2 * i + 1];
+        out++;
+    }
+    map->u.c.len = 2 * out;
+    free(table);
+    free(gone);
+    return 0;
+}
+
+int mproc__value_holds_proxy(const mproc_value_t *v)
+{
+    size_t i;
+    if (v == NULL)
+        return 0;
+    if (v->type == MPROC_VALUE_REF)
+        return v->u.r.kind == MPROC_REF_DICT || v->u.r.kind == MPROC_REF_LIST ||
+               v->u.r.kind == MPROC_REF_NAMESPACE;
+    if (!MPROC__IS_CONTAINER(v))
+        return 0;
+    for (i = 0; i < v->u.c.len; i++) {
+        const mproc_value_t *item = v->u.c.items[i];
+        /* Scalars, the commonest items, need no call. */
+        if (item->type != MPROC_VALUE_REF && !MPROC__IS_CONTAINER(item))
+            continue;
+        if (mproc__value_holds_proxy(item))
+            return 1;
+    }
+    return 0;
 }

@@ -386,7 +386,7 @@ static int convert_ref(const msgpack_object *o, mproc_value_t **out)
     mproc_value_t *fields = NULL;
     int rc = 0;
     uint32_t i;
-    if (len < 2 || p[0] == MPROC_REF_NONE || p[0] > MPROC_REF_ARRAY)
+    if (len < 2 || p[0] == MPROC_REF_NONE || p[0] > MPROC__REF_LAST)
         return mproc__set_error(MPROC_ECORRUPT,
                                 "malformed reference in message");
     if (!msgpack_zone_init(&zone, 256))
@@ -480,6 +480,11 @@ static int convert(const msgpack_object *o, mproc_value_t **out)
         break;
     case MSGPACK_OBJECT_ARRAY:
         v = mproc_value_list();
+        /* The scan bounded the count by the message's size. */
+        if (v != NULL && mproc__value_reserve(v, o->via.array.size) != 0) {
+            mproc_value_free(v);
+            v = NULL;
+        }
         for (i = 0; v != NULL && i < o->via.array.size; i++) {
             mproc_value_t *item;
             int rc = convert(&o->via.array.ptr[i], &item);
@@ -495,6 +500,10 @@ static int convert(const msgpack_object *o, mproc_value_t **out)
         break;
     case MSGPACK_OBJECT_MAP:
         v = mproc_value_map();
+        if (v != NULL && mproc__value_reserve(v, o->via.map.size) != 0) {
+            mproc_value_free(v);
+            v = NULL;
+        }
         for (i = 0; v != NULL && i < o->via.map.size; i++) {
             mproc_value_t *k, *val;
             int rc = convert(&o->via.map.ptr[i].key, &k);
@@ -507,10 +516,15 @@ static int convert(const msgpack_object *o, mproc_value_t **out)
                 mproc_value_free(v);
                 return rc;
             }
-            if (mproc_value_map_set(v, k, val) != 0) {
+            /* Appended as they come; equal keys are merged after. */
+            if (mproc__value_map_append(v, k, val) != 0) {
                 mproc_value_free(v);
                 v = NULL;
             }
+        }
+        if (v != NULL && mproc__value_map_merge_equal_keys(v) != 0) {
+            mproc_value_free(v);
+            v = NULL;
         }
         break;
     case MSGPACK_OBJECT_EXT:

@@ -45,11 +45,21 @@ mproc_value_t *mproc__value_bytes_alloc(size_t len, unsigned char **data);
 #define MPROC__REF_CONN_SHARED 2
 #define MPROC__REF_CONN_PULL 3
 #define MPROC__REF_CONN_FIELDS 11
+/* The last kind of mproc_ref_kind_e; every kind up to it has a shape. */
+#define MPROC__REF_LAST MPROC_REF_NAMESPACE
 /* A reference of @kind with the list @fields, which it takes over; NULL
  * with the last error set (MPROC_ENOMEM, or MPROC_EINVAL for a bad shape). */
 mproc_value_t *mproc__ref_new(mproc_ref_kind_e kind, mproc_value_t *fields);
 /* The fields of reference @v (a list), or NULL. */
 const mproc_value_t *mproc__ref_fields(const mproc_value_t *v);
+/*
+ * Changing a reference's fields in place, keeping its shape: set_field
+ * puts @field (taken over) in place @i, which must hold a value of the
+ * same type (else MPROC_EINVAL); set_int changes integer field @i (any
+ * other does not change).
+ */
+int mproc__ref_set_field(mproc_value_t *ref, size_t i, mproc_value_t *field);
+void mproc__ref_set_int(mproc_value_t *ref, size_t i, int64_t v);
 /* 0 if @fields is the field list of a reference of @kind, else -1. */
 int mproc__ref_check(int kind, const mproc_value_t *fields);
 /* The name of @kind ("lock", "queue", ...) for messages. */
@@ -58,6 +68,12 @@ const char *mproc__ref_kind_name(mproc_ref_kind_e kind);
 const char *mproc__ref_kind_article(mproc_ref_kind_e kind);
 /* 0 if @v is a reference of @kind; else MPROC_ETYPE with a sentence. */
 int mproc__ref_expect(const mproc_value_t *v, mproc_ref_kind_e kind);
+/*
+ * Whether @v holds a managed object's reference (a dict's, a list's or a
+ * Namespace's) anywhere inside: one quick walk, for the manager, whose
+ * values mostly hold none.
+ */
+int mproc__value_holds_proxy(const mproc_value_t *v);
 /* Whether @v holds a reference of @kind anywhere inside. */
 int mproc__value_has_ref(const mproc_value_t *v, mproc_ref_kind_e kind);
 /*
@@ -87,5 +103,42 @@ void mproc__ref_cache_after_fork(void);
 int mproc__ref_open_once(const mproc_value_t *v, mproc_ref_kind_e kind,
                          int (*open)(const mproc_value_t *ref, void **obj),
                          void (*close)(void *obj), void **out);
+
+/*
+ * Lists for the library's own messages (value.c). swap puts @item (taken
+ * over) in place @i of @list and gives back what was there (NULL, and
+ * @item freed, if there is no such place). A borrowing list holds the @n
+ * values of @items without owning them, so that a message can be encoded
+ * around values that stay the caller's; unborrow frees it and leaves them.
+ */
+mproc_value_t *mproc__value_list_swap(mproc_value_t *list, size_t i,
+                                      mproc_value_t *item);
+mproc_value_t *mproc__value_list_borrowing(mproc_value_t *const *items,
+                                           size_t n);
+void mproc__value_list_unborrow(mproc_value_t *list);
+/*
+ * For callers that know a map's keys are distinct (the manager's store,
+ * whose dicts keep them so): appends the pair without looking for an
+ * equal key. Both are taken over, also on failure (MPROC_ENOMEM).
+ */
+int mproc__value_map_append(mproc_value_t *map, mproc_value_t *key,
+                            mproc_value_t *value);
+/*
+ * Makes the pairs appended to @map a map again, as mproc_value_map_set()
+ * would have made them one by one: of the pairs with equal keys the first
+ * keeps its place and takes the last one's value. In time about linear in
+ * the pairs (a decoded map of 10,000 pairs must not cost 10^8
+ * comparisons). MPROC_ENOMEM, with @map as it was, if the table for it
+ * cannot be had.
+ */
+int mproc__value_map_merge_equal_keys(mproc_value_t *map);
+/* Makes room for @n more items (pairs, for a map) in container @c. */
+int mproc__value_reserve(mproc_value_t *c, size_t n);
+/*
+ * Takes the items out of list, map (key, value, key, ...) or record @c,
+ * which is left empty: the malloc'ed array of *@n items, which the caller
+ * now owns (NULL for none).
+ */
+mproc_value_t **mproc__value_steal_items(mproc_value_t *c, size_t *n);
 
 #endif

@@ -400,6 +400,35 @@ int harness_pid_alive(long pid)
 #endif
 }
 
+int harness_kill_pid(long pid)
+{
+#if defined(_WIN32)
+    HANDLE h = OpenProcess(PROCESS_TERMINATE, FALSE, (DWORD) pid);
+    int ok;
+    if (h == NULL)
+        return 0;
+    ok = TerminateProcess(h, 1) != 0;
+    CloseHandle(h);
+    return ok;
+#else
+    return kill((pid_t) pid, SIGKILL) == 0;
+#endif
+}
+
+#if defined(_WIN32)
+int harness_wait_pid_gone(long pid)
+{
+    HANDLE h = OpenProcess(SYNCHRONIZE, FALSE, (DWORD) pid);
+    DWORD r;
+    if (h == NULL)
+        return 1; /* no such process any more */
+    /* A bounded wait for an event that has no other way to be observed. */
+    r = WaitForSingleObject(h, 30000);
+    CloseHandle(h);
+    return r == WAIT_OBJECT_0;
+}
+#endif
+
 #if !defined(_WIN32)
 int harness_wait_pid_gone(long pid)
 {

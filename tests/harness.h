@@ -87,10 +87,12 @@ char *harness_capture_stderr_end(void);
 
 /* Whether the OS process @pid still exists. */
 int harness_pid_alive(long pid);
-
-#if !defined(_WIN32)
+/* Kills process @pid at once (SIGKILL, TerminateProcess): 1 if it could. */
+int harness_kill_pid(long pid);
 /* Waits (bounded, 30 s) until process @pid is gone: 1 if it went, else 0. */
 int harness_wait_pid_gone(long pid);
+
+#if !defined(_WIN32)
 /* The mproc names in /dev/shm, one per line (caller frees), or NULL. */
 char *harness_list_shm(void);
 /*

@@ -1,6 +1,7 @@
 /*
  * Values and frames, without processes: what the wire format promises.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -525,7 +526,119 @@ static void test_counts_beyond_the_message_are_corrupt(void)
     expect_corrupt("\x93\xc0", 2);
 }
 
+/* Checks that repr(@v) (freed) is @want. */
+static void expect_repr(mproc_value_t *v, const char *want)
+{
+    char *r = mproc_value_repr(v);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    if (strcmp(r, want) != 0)
+        fprintf(stderr, "repr: got %s, want %s\n", r, want);
+    CU_ASSERT_STRING_EQUAL(r, want);
+    free(r);
+    mproc_value_free(v);
+}
+
+static void test_repr_is_pythons(void)
+{
+    mproc_value_t *m = mproc_value_map();
+    int i;
+    expect_repr(mproc_value_nil(), "None");
+    expect_repr(mproc_value_bool(1), "True");
+    expect_repr(mproc_value_bool(0), "False");
+    expect_repr(mproc_value_int(-42), "-42");
+    expect_repr(mproc_value_int(INT64_MIN), "-9223372036854775808");
+    /* Floats: the shortest digits that read back, Python's forms. */
+    expect_repr(mproc_value_float(0.1), "0.1");
+    expect_repr(mproc_value_float(2.0), "2.0");
+    expect_repr(mproc_value_float(-0.0), "-0.0");
+    expect_repr(mproc_value_float(1.5e-3), "0.0015");
+    expect_repr(mproc_value_float(1e-4), "0.0001");
+    expect_repr(mproc_value_float(1e-5), "1e-05");
+    expect_repr(mproc_value_float(1e15), "1000000000000000.0");
+    expect_repr(mproc_value_float(1e16), "1e+16");
+    expect_repr(mproc_value_float(1.25e22), "1.25e+22");
+    expect_repr(mproc_value_float(1.0 / 3.0), "0.3333333333333333");
+    expect_repr(mproc_value_float(123456.789), "123456.789");
+    expect_repr(mproc_value_float(1e300 * 1e300), "inf");
+    expect_repr(mproc_value_float(-1e300 * 1e300), "-inf");
+    /* Strings: Python's quotes and escapes; UTF-8 text stays. */
+    expect_repr(mproc_value_str("text"), "'text'");
+    expect_repr(mproc_value_str("it's"), "\"it's\"");
+    expect_repr(mproc_value_str("'\""), "'\\'\"'");
+    expect_repr(mproc_value_str("a\\b\tc\n\x01"), "'a\\\\b\\tc\\n\\x01'");
+    expect_repr(mproc_value_str("gr\xc3\xbc\xc3\x9f"), "'gr\xc3\xbc\xc3\x9f'");
+    expect_repr(mproc_value_bytes("\0\xff"
+                                  "a",
+                                  3),
+                "b'\\x00\\xffa'");
+    /* Containers, records, references. */
+    for (i = 0; i < 3; i++)
+        mproc_value_map_set(m, mproc_value_int(i), mproc_value_int(i * 2));
+    expect_repr(m, "{0: 0, 1: 2, 2: 4}");
+    expect_repr(mproc_value_list_of(3, mproc_value_list(), mproc_value_map(),
+                                    mproc_value_str("x")),
+                "[[], {}, 'x']");
+    expect_repr(
+        mproc_value_record("point", mproc_value_list_of(2, mproc_value_int(1),
+                                                        mproc_value_int(2))),
+        "point(1, 2)");
+    expect_repr(mproc__ref_new(MPROC_REF_LOCK,
+                               mproc_value_list_of(1, mproc_value_str("x"))),
+                "<lock reference>");
+    {
+        /* Too deep to read: cut short, never a crash. */
+        mproc_value_t *v = mproc_value_int(0);
+        char *r;
+        for (i = 0; i < 200; i++)
+            v = mproc_value_list_of(1, v);
+        r = mproc_value_repr(v);
+        CU_ASSERT_PTR_NOT_NULL(r);
+        CU_ASSERT_PTR_NOT_NULL(strstr(r, "[...]"));
+        free(r);
+        mproc_value_free(v);
+    }
+}
+
+/*
+ * A decoded map merges equal keys as mproc_value_map_set() does (the
+ * first keeps its place, the last value wins), few pairs or many.
+ */
+static void test_decoded_map_merges_equal_keys(void)
+{
+    size_t sizes[2] = {6, 3000}, s, i;
+    for (s = 0; s < 2; s++) {
+        size_t n = sizes[s];
+        mproc_value_t *raw = mproc_value_map(), *want = mproc_value_map();
+        mproc_value_t *got = NULL;
+        mproc__buf_t b = {0};
+        for (i = 0; i < n; i++) {
+            /* Keys 0..n/2-1 each twice, with a string key among them. */
+            int64_t k = (int64_t) (i % (n / 2));
+            mproc_value_t *key =
+                k == 1 ? mproc_value_str("one") : mproc_value_int(k);
+            mproc_value_t *key2 = mproc_value_copy(key);
+            CU_ASSERT_EQUAL(
+                mproc__value_map_append(raw, key, mproc_value_int((int64_t) i)),
+                0);
+            CU_ASSERT_EQUAL(
+                mproc_value_map_set(want, key2, mproc_value_int((int64_t) i)),
+                0);
+        }
+        CU_ASSERT_EQUAL(mproc_value_len(raw), n);
+        CU_ASSERT_EQUAL(mproc__value_encode(raw, &b), 0);
+        CU_ASSERT_EQUAL_FATAL(mproc__value_decode(b.data, b.len, &got), 0);
+        CU_ASSERT_EQUAL(mproc_value_len(got), n / 2);
+        CU_ASSERT_TRUE(mproc_value_equal(got, want));
+        mproc_value_free(raw);
+        mproc_value_free(want);
+        mproc_value_free(got);
+        mproc__buf_free(&b);
+    }
+}
+
 static const harness_test tests[] = {
+    {"decoded map merges equal keys", test_decoded_map_merges_equal_keys, 0},
+    {"repr is pythons", test_repr_is_pythons, 0},
     {"references: copy, compare and free",
      test_references_copy_compare_and_free, 0},
     {"references round trip inside containers",

@@ -80,7 +80,10 @@ extern "C" {
     XX(ETOOSHORT, -31, "the buffer is too short for the message")              \
     XX(ESHUTDOWN, -32, "the queue is shut down")                               \
     XX(EADDRINUSE, -33, "the address is in use")                               \
-    XX(EBADADDR, -34, "the address is not valid here")
+    XX(EBADADDR, -34, "the address is not valid here")                         \
+    XX(EMANAGER, -35, "the manager process is gone")                           \
+    XX(EREMOTE, -36, "the manager refused the call")                           \
+    XX(ENOATTR, -37, "no such attribute")
 
 /** The status codes as enum constants, e.g. MPROC_EINVAL. */
 enum mproc_errno_e {

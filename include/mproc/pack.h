@@ -49,13 +49,19 @@
  *   `mproc_shared_value_t **` (`V` is taken by a copied value)
  * - `A` shared Array: `const mproc_shared_array_t *` ->
  *   `mproc_shared_array_t **`
+ * - `D` managed dict: `const mproc_dict_t *` -> `mproc_dict_t **`
+ * - `T` managed list: `const mproc_list_t *` -> `mproc_list_t **`
+ *   (`L` is the Lock's)
+ * - `N` managed Namespace: `const mproc_namespace_t *` ->
+ *   `mproc_namespace_t **`
  *
  * A reference letter packs a reference to the object (mproc_value_lock()
  * and its siblings in mproc/synchronize.h, mproc/queue.h and
- * mproc/connection.h and mproc/shared_memory.h). Unpacking it opens the object in the receiving
- * process (mproc_value_to_lock() and its siblings): once per process, so a
- * second unpack of an equal reference gives the same object, which the
- * runtime owns and lets go of at exit; do not destroy it.
+ * mproc/connection.h, mproc/shared_memory.h and mproc/manager.h). Unpacking it
+ * opens the object in the receiving process (mproc_value_to_lock() and its
+ * siblings): once per process, so a second unpack of an equal reference gives
+ * the same object, which the runtime owns and lets go of at exit; do not
+ * destroy it.
  *
  * Whitespace in a format is ignored. Arguments are read with va_arg()
  * exactly as the list says, so an argument of another type is undefined

@@ -75,7 +75,11 @@ typedef enum mproc_ref_kind_e {
     MPROC_REF_CONN,     /**< a connection (one end of a Pipe) */
     MPROC_REF_SHM,      /**< a SharedMemory block (mproc_value_shm()) */
     MPROC_REF_VALUE,    /**< a shared Value (mproc_value_shared_value()) */
-    MPROC_REF_ARRAY     /**< a shared Array (mproc_value_shared_array()) */
+    MPROC_REF_ARRAY,    /**< a shared Array (mproc_value_shared_array()) */
+    MPROC_REF_DICT,     /**< a managed dict (mproc_value_dict_proxy()) */
+    MPROC_REF_LIST,     /**< a managed list (mproc_value_list_proxy()) */
+    MPROC_REF_NAMESPACE /**< a managed Namespace (mproc_value_namespace_proxy())
+                         */
 } mproc_ref_kind_e;
 
 /**
@@ -228,6 +232,21 @@ MPROC_API mproc_ref_kind_e mproc_value_ref_kind(const mproc_value_t *v);
  * are equal when they refer to the same object in the same way.
  */
 MPROC_API int mproc_value_equal(const mproc_value_t *a, const mproc_value_t *b);
+/**
+ * @p v as Python's repr() writes the value it stands for, for example:
+ * @code
+ * None   True   3   0.1   1e+16   'text'   b'\x00'   [1, 'two']   {0: 0, 1: 2}
+ * @endcode
+ * A record reads as its type and fields, point(1, 2), and a reference as
+ * its kind, lock reference in angle brackets; a value nested deeper than
+ * 100 levels is cut short with an ellipsis. Strings are quoted and
+ * escaped as Python quotes them (single quotes unless the text holds one
+ * and no double quote; backslash, quotes, tabs, newlines and other
+ * control characters escaped).
+ * @return a new NUL-terminated string that the caller frees with free();
+ * NULL when out of memory.
+ */
+MPROC_API char *mproc_value_repr(const mproc_value_t *v);
 /** @} */
 
 #ifdef __cplusplus

@@ -1,0 +1,931 @@
+/*
+ * Managers under each start method: a server process that serves a dict,
+ * a list and a Namespace to proxies in any process; proxies through every
+ * channel; many processes and threads at once; references in transit and
+ * inside managed objects; when objects are freed; a manager killed while
+ * clients use it, and one whose program is killed; keys, TCP, names
+ * registered for other programs, and garbage on the socket.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_thread_proc.h>
+
+#include "harness.h"
+#include "manager.h"
+#include "mproc_private.h"
+
+#if defined(_WIN32)
+    #include <windows.h>
+#else
+    #include <unistd.h>
+#endif
+
+#define KEY "abracadabra"
+
+static mproc_value_t *I(int64_t i)
+{
+    return mproc_value_int(i);
+}
+
+static mproc_value_t *S(const char *s)
+{
+    return mproc_value_str(s);
+}
+
+static mproc_manager_t *start(void)
+{
+    mproc_manager_t *m = NULL;
+    mproc_manager_opts_t o = {0};
+    int rc;
+    o.method = harness_method;
+    rc = mproc_manager_start(&m, &o);
+    if (rc != 0)
+        fprintf(stderr, "mproc_manager_start: %s\n", mproc_last_error());
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    return m;
+}
+
+/* repr() of @v (which is freed), kept until the next call. */
+static const char *show(mproc_value_t *v)
+{
+    static char *last;
+    free(last);
+    last = mproc_value_repr(v);
+    mproc_value_free(v);
+    return last != NULL ? last : "?";
+}
+
+static size_t objects(mproc_manager_t *m)
+{
+    size_t n = 9999;
+    CU_ASSERT_EQUAL(mproc_manager_count_objects(m, &n), 0);
+    return n;
+}
+
+/*
+ * Waits (bounded) until the server holds @want objects: a client that was
+ * killed lets go when the server reads the end of its connection, which
+ * happens on the server's time.
+ */
+static int objects_become(mproc_manager_t *m, size_t want)
+{
+    double deadline = mproc_monotonic() + 20;
+    while (mproc_monotonic() < deadline) {
+        size_t n = 0;
+        if (mproc_manager_count_objects(m, &n) != 0)
+            return 0;
+        if (n == want)
+            return 1;
+        mproc_sleep(0.01);
+    }
+    return 0;
+}
+
+/* Whether the manager's local address still names something (Unix). */
+static int address_exists(const char *address)
+{
+#if defined(_WIN32)
+    (void) address;
+    return 0;
+#else
+    return access(address, F_OK) == 0;
+#endif
+}
+
+/* ---- one process ----------------------------------------------------- */
+
+static void test_start_serve_and_shut_down(void)
+{
+    mproc_manager_t *m = start();
+    mproc_dict_t *d;
+    mproc_value_t *v = NULL;
+    const char *address = mproc_manager_address(m);
+    char *kept;
+    long pid = mproc_manager_pid(m);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(address);
+    kept = malloc(strlen(address) + 1);
+    strcpy(kept, address);
+    CU_ASSERT_TRUE(pid > 0 &&
+                   pid != mproc_process_pid(mproc_current_process()));
+    CU_ASSERT_TRUE(harness_pid_alive(pid));
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&d, m, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_dict_set(d, S("k"), I(1)), 0);
+    CU_ASSERT_EQUAL(mproc_dict_get(d, S("k"), &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "1");
+    CU_ASSERT_EQUAL(objects(m), 1);
+    CU_ASSERT_EQUAL(mproc_manager_shutdown(m), 0);
+    CU_ASSERT_TRUE(harness_wait_pid_gone(pid));
+    CU_ASSERT_FALSE(address_exists(kept));
+    /* Every call now fails at once, naming the manager. */
+    CU_ASSERT_EQUAL(mproc_dict_get(d, S("k"), &v), MPROC_EMANAGER);
+    CU_ASSERT_PTR_NULL(v);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "the manager 'Manager-"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "is gone"));
+    CU_ASSERT_EQUAL(mproc_dict_set(d, S("k"), I(2)), MPROC_EMANAGER);
+    CU_ASSERT_PTR_NULL(mproc_value_dict_proxy(d));
+    CU_ASSERT_EQUAL(mproc_manager_shutdown(m), 0);
+    mproc_dict_destroy(d);
+    mproc_manager_destroy(m);
+    free(kept);
+}
+
+static void test_every_call_through_proxies(void)
+{
+    mproc_manager_t *m = start();
+    mproc_dict_t *d;
+    mproc_list_t *l;
+    mproc_namespace_t *ns;
+    mproc_value_t *v = NULL, *k = NULL, *init = mproc_value_map();
+    size_t n = 0;
+    int64_t i = 0;
+
+    mproc_value_map_set(init, S("a"), I(1));
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&d, m, init), 0);
+    CU_ASSERT_EQUAL(mproc_dict_set(d, I(2), S("two")), 0);
+    CU_ASSERT_EQUAL(mproc_dict_get(d, S("zz"), &v), MPROC_ENOTFOUND);
+    CU_ASSERT_STRING_EQUAL(mproc_last_error(), "KeyError: 'zz'");
+    CU_ASSERT_EQUAL(mproc_dict_get_default(d, S("zz"), I(0), &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "0");
+    CU_ASSERT_EQUAL(mproc_dict_contains(d, I(2)), 1);
+    CU_ASSERT_EQUAL(mproc_dict_contains(d, I(3)), 0);
+    CU_ASSERT_EQUAL(mproc_dict_len(d, &n), 0);
+    CU_ASSERT_EQUAL(n, 2);
+    CU_ASSERT_EQUAL(mproc_dict_keys(d, &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "['a', 2]");
+    CU_ASSERT_EQUAL(mproc_dict_values(d, &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "[1, 'two']");
+    CU_ASSERT_EQUAL(mproc_dict_items(d, &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "[['a', 1], [2, 'two']]");
+    CU_ASSERT_EQUAL(mproc_dict_copy(d, &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "{'a': 1, 2: 'two'}");
+    CU_ASSERT_EQUAL(mproc_dict_setdefault(d, S("s"), I(5), &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "5");
+    CU_ASSERT_EQUAL(mproc_dict_setdefault(d, S("s"), I(6), NULL), 0);
+    k = mproc_value_map();
+    mproc_value_map_set(k, S("u"), I(7));
+    CU_ASSERT_EQUAL(mproc_dict_update(d, k), 0);
+    CU_ASSERT_EQUAL(mproc_dict_pop(d, S("u"), &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "7");
+    CU_ASSERT_EQUAL(mproc_dict_pop(d, S("u"), NULL), MPROC_ENOTFOUND);
+    CU_ASSERT_EQUAL(mproc_dict_pop_default(d, S("u"), S("none"), &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "'none'");
+    CU_ASSERT_EQUAL(mproc_dict_popitem(d, &k, &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(k), "'s'");
+    CU_ASSERT_STRING_EQUAL(show(v), "5");
+    CU_ASSERT_EQUAL(mproc_dict_delete(d, S("a")), 0);
+    CU_ASSERT_EQUAL(mproc_dict_delete(d, S("a")), MPROC_ENOTFOUND);
+    /* Server-side arithmetic and compare-and-set. */
+    CU_ASSERT_EQUAL(mproc_dict_incr(d, S("n"), 5, &i), 0);
+    CU_ASSERT_EQUAL(i, 5);
+    CU_ASSERT_EQUAL(mproc_dict_incr(d, S("n"), -2, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_dict_add(d, S("n"), mproc_value_float(0.5), &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "3.5");
+    CU_ASSERT_EQUAL(mproc_dict_incr(d, S("n"), 1, &i), MPROC_ETYPE);
+    CU_ASSERT_EQUAL(mproc_dict_cas(d, S("n"), mproc_value_float(4.5), I(0), &v),
+                    1);
+    CU_ASSERT_STRING_EQUAL(show(v), "4.5");
+    CU_ASSERT_EQUAL(mproc_dict_cas(d, S("n"), I(1), I(2), NULL), 0);
+    CU_ASSERT_EQUAL(mproc_dict_cas(d, S("zz"), I(1), I(2), NULL),
+                    MPROC_ENOTFOUND);
+    CU_ASSERT_EQUAL(mproc_dict_set(d, mproc_value_list(), I(1)), MPROC_ETYPE);
+    CU_ASSERT_STRING_EQUAL(mproc_last_error(), "unhashable type: 'list'");
+    /* A value that could not be made fails the call, which sends nothing. */
+    CU_ASSERT_EQUAL(mproc_dict_set(d, NULL, I(1)), MPROC_ENOMEM);
+    CU_ASSERT_EQUAL(mproc_dict_clear(d), 0);
+    CU_ASSERT_EQUAL(mproc_dict_copy(d, &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "{}");
+
+    CU_ASSERT_EQUAL(mproc_list_create(&l, m, mproc_value_map()), MPROC_ETYPE);
+    CU_ASSERT_EQUAL_FATAL(
+        mproc_list_create(&l, m, mproc_value_list_of(2, I(3), I(1))), 0);
+    CU_ASSERT_EQUAL(mproc_list_append(l, I(2)), 0);
+    CU_ASSERT_EQUAL(mproc_list_extend(l, mproc_value_list_of(1, I(5))), 0);
+    CU_ASSERT_EQUAL(mproc_list_insert(l, 0, S("first")), 0);
+    CU_ASSERT_EQUAL(mproc_list_get(l, -1, &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "5");
+    CU_ASSERT_EQUAL(mproc_list_get(l, 10, &v), MPROC_ERANGE);
+    CU_ASSERT_STRING_EQUAL(mproc_last_error(), "list index out of range");
+    CU_ASSERT_EQUAL(mproc_list_set(l, 0, I(0)), 0);
+    CU_ASSERT_EQUAL(mproc_list_len(l, &n), 0);
+    CU_ASSERT_EQUAL(n, 5);
+    CU_ASSERT_EQUAL(mproc_list_index(l, I(2), &n), 0);
+    CU_ASSERT_EQUAL(n, 3);
+    CU_ASSERT_EQUAL(mproc_list_index(l, I(9), &n), MPROC_ENOTFOUND);
+    CU_ASSERT_STRING_EQUAL(mproc_last_error(), "9 is not in list");
+    CU_ASSERT_EQUAL(mproc_list_count(l, I(1), &n), 0);
+    CU_ASSERT_EQUAL(n, 1);
+    CU_ASSERT_EQUAL(mproc_list_contains(l, I(5)), 1);
+    CU_ASSERT_EQUAL(mproc_list_sort(l, 1), 0);
+    CU_ASSERT_EQUAL(mproc_list_copy(l, &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "[5, 3, 2, 1, 0]");
+    CU_ASSERT_EQUAL(mproc_list_reverse(l), 0);
+    CU_ASSERT_EQUAL(mproc_list_remove(l, I(0)), 0);
+    CU_ASSERT_EQUAL(mproc_list_remove(l, I(0)), MPROC_ENOTFOUND);
+    CU_ASSERT_EQUAL(mproc_list_pop(l, -1, &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "5");
+    CU_ASSERT_EQUAL(mproc_list_pop(l, 0, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_list_slice(l, 0, MPROC_SLICE_END, &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "[2, 3]");
+    CU_ASSERT_EQUAL(
+        mproc_list_set_slice(l, 1, 1, mproc_value_list_of(1, S("x"))), 0);
+    CU_ASSERT_EQUAL(mproc_list_delete(l, 0), 0);
+    CU_ASSERT_EQUAL(mproc_list_delete_slice(l, -1, MPROC_SLICE_END), 0);
+    CU_ASSERT_EQUAL(mproc_list_copy(l, &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "['x']");
+    CU_ASSERT_EQUAL(mproc_list_append(l, I(1)), 0);
+    CU_ASSERT_EQUAL(mproc_list_sort(l, 0), MPROC_ETYPE);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(mproc_last_error(), "'<' not supported between instances of"));
+    CU_ASSERT_EQUAL(mproc_list_clear(l), 0);
+    CU_ASSERT_EQUAL(mproc_list_pop(l, -1, &v), MPROC_ERANGE);
+    CU_ASSERT_STRING_EQUAL(mproc_last_error(), "pop from empty list");
+
+    CU_ASSERT_EQUAL_FATAL(mproc_namespace_create(&ns, m, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_namespace_get(ns, "value", &v), MPROC_ENOATTR);
+    CU_ASSERT_STRING_EQUAL(mproc_last_error(),
+                           "'Namespace' object has no attribute 'value'");
+    CU_ASSERT_EQUAL(mproc_namespace_set(ns, "value", S("This is the value")),
+                    0);
+    CU_ASSERT_EQUAL(mproc_namespace_get(ns, "value", &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "'This is the value'");
+    CU_ASSERT_EQUAL(mproc_namespace_has(ns, "value"), 1);
+    CU_ASSERT_EQUAL(mproc_namespace_has(ns, "other"), 0);
+    CU_ASSERT_EQUAL(mproc_namespace_incr(ns, "count", 2, &i), 0);
+    CU_ASSERT_EQUAL(i, 2);
+    CU_ASSERT_EQUAL(mproc_namespace_add(ns, "count", I(3), &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "5");
+    CU_ASSERT_EQUAL(mproc_namespace_cas(ns, "count", I(5), I(6), NULL), 1);
+    CU_ASSERT_EQUAL(mproc_namespace_cas(ns, "none", I(5), I(6), NULL),
+                    MPROC_ENOATTR);
+    CU_ASSERT_EQUAL(mproc_namespace_copy(ns, &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v),
+                           "{'value': 'This is the value', 'count': 6}");
+    CU_ASSERT_EQUAL(mproc_namespace_delete(ns, "value"), 0);
+    CU_ASSERT_EQUAL(mproc_namespace_delete(ns, "value"), MPROC_ENOATTR);
+    CU_ASSERT_EQUAL(mproc_namespace_set(ns, "", I(1)), MPROC_EINVAL);
+    CU_ASSERT_EQUAL(mproc_namespace_get(ns, NULL, &v), MPROC_EINVAL);
+
+    CU_ASSERT_EQUAL(objects(m), 3);
+    mproc_dict_destroy(d);
+    mproc_list_destroy(l);
+    mproc_namespace_destroy(ns);
+    CU_ASSERT_EQUAL(objects(m), 0);
+    mproc_manager_destroy(m);
+}
+
+static void test_values_stored_are_copies(void)
+{
+    mproc_manager_t *m = start();
+    mproc_namespace_t *ns;
+    mproc_value_t *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(mproc_namespace_create(&ns, m, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_namespace_set(ns, "my_list", mproc_value_list()), 0);
+    CU_ASSERT_EQUAL(mproc_namespace_get(ns, "my_list", &v), 0);
+    CU_ASSERT_EQUAL(mproc_value_append(v, S("This is the value")), 0);
+    mproc_value_free(v);
+    CU_ASSERT_EQUAL(mproc_namespace_get(ns, "my_list", &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "[]");
+    mproc_namespace_destroy(ns);
+    mproc_manager_destroy(m);
+}
+
+/* ---- proxies in children --------------------------------------------- */
+
+/* [how, ...]: the three proxies come in the arguments, a queue or a pipe. */
+static void touch_all(const mproc_value_t *args)
+{
+    const char *how = mproc_value_as_str(mproc_value_at(args, 0));
+    mproc_value_t *item = NULL;
+    mproc_dict_t *d;
+    mproc_list_t *l;
+    mproc_namespace_t *ns;
+    if (strcmp(how, "args") == 0) {
+        CHILD_ASSERT(mproc_unpack(args, "sDTN", NULL, &d, &l, &ns) == 0);
+    } else if (strcmp(how, "queue") == 0) {
+        mproc_queue_t *q;
+        CHILD_ASSERT(mproc_unpack(args, "sQ", NULL, &q) == 0);
+        CHILD_ASSERT(mproc_queue_get(q, &item, 30) == 0);
+        CHILD_ASSERT(mproc_unpack(item, "DTN", &d, &l, &ns) == 0);
+    } else {
+        mproc_conn_t *c;
+        CHILD_ASSERT(mproc_unpack(args, "sP", NULL, &c) == 0);
+        CHILD_ASSERT(mproc_conn_recv(c, &item) == 0);
+        CHILD_ASSERT(mproc_unpack(item, "DTN", &d, &l, &ns) == 0);
+    }
+    CHILD_ASSERT(mproc_dict_set(d, S("child"), I(mproc_parent_pid())) == 0);
+    CHILD_ASSERT(mproc_list_append(l, S(how)) == 0);
+    CHILD_ASSERT(mproc_namespace_set(ns, "seen", mproc_value_bool(1)) == 0);
+    mproc_value_free(item);
+}
+MPROC_TARGET(touch_all)
+
+static void proxies_by(const char *how)
+{
+    mproc_manager_t *m = start();
+    mproc_dict_t *d;
+    mproc_list_t *l;
+    mproc_namespace_t *ns;
+    mproc_queue_t *q = NULL;
+    mproc_conn_t *r = NULL, *w = NULL;
+    mproc_process_t *p;
+    mproc_value_t *three = NULL, *args, *v = NULL;
+    char want[64];
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&d, m, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_list_create(&l, m, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_namespace_create(&ns, m, NULL), 0);
+    if (strcmp(how, "args") == 0) {
+        args = mproc_pack("sDTN", how, d, l, ns);
+    } else {
+        three = mproc_pack("DTN", d, l, ns);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(three);
+        if (strcmp(how, "queue") == 0) {
+            CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+            CU_ASSERT_EQUAL_FATAL(mproc_queue_put(q, three, MPROC_FOREVER), 0);
+            args = mproc_pack("sQ", how, q);
+        } else {
+            CU_ASSERT_EQUAL_FATAL(mproc_pipe(&r, &w, 0, NULL), 0);
+            args = mproc_pack("sP", how, r);
+        }
+    }
+    CU_ASSERT_PTR_NOT_NULL_FATAL(args);
+    p = harness_start("touch_all", args);
+    if (w != NULL)
+        CU_ASSERT_EQUAL(mproc_conn_send(w, three), 0);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
+    snprintf(want, sizeof want, "{'child': %ld}",
+             mproc_process_pid(mproc_current_process()));
+    CU_ASSERT_EQUAL(mproc_dict_copy(d, &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), want);
+    CU_ASSERT_EQUAL(mproc_list_copy(l, &v), 0);
+    snprintf(want, sizeof want, "['%s']", how);
+    CU_ASSERT_STRING_EQUAL(show(v), want);
+    CU_ASSERT_EQUAL(mproc_namespace_copy(ns, &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "{'seen': True}");
+    /* The child let go of its proxies when it ended: only ours are left. */
+    CU_ASSERT_EQUAL(objects(m), 3);
+    mproc_dict_destroy(d);
+    mproc_list_destroy(l);
+    mproc_namespace_destroy(ns);
+    CU_ASSERT_EQUAL(objects(m), 0);
+    mproc_value_free(three);
+    mproc_queue_destroy(q);
+    mproc_conn_close(r);
+    mproc_conn_close(w);
+    mproc_manager_destroy(m);
+}
+
+static void test_proxies_as_arguments(void)
+{
+    proxies_by("args");
+}
+
+static void test_proxies_through_a_queue(void)
+{
+    proxies_by("queue");
+}
+
+static void test_proxies_through_a_pipe(void)
+{
+    proxies_by("pipe");
+}
+
+/* [i, d]: d[i] = i * 2, as the tour's workers do. */
+static void fill_worker(const mproc_value_t *args)
+{
+    mproc_dict_t *d;
+    int i;
+    CHILD_ASSERT(mproc_unpack(args, "iD", &i, &d) == 0);
+    CHILD_ASSERT(mproc_dict_set(d, I(i), I(i * 2)) == 0);
+}
+MPROC_TARGET(fill_worker)
+
+static void test_ten_workers_fill_a_dict(void)
+{
+    mproc_manager_t *m = start();
+    mproc_process_t *p[10];
+    mproc_dict_t *d;
+    mproc_value_t *v = NULL;
+    int i;
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&d, m, NULL), 0);
+    for (i = 0; i < 10; i++)
+        p[i] = harness_start("fill_worker", mproc_pack("iD", i, d));
+    for (i = 0; i < 10; i++)
+        CU_ASSERT_EQUAL(harness_join_code(p[i]), 0);
+    for (i = 0; i < 10; i++) {
+        CU_ASSERT_EQUAL(mproc_dict_get(d, I(i), &v), 0);
+        CU_ASSERT_EQUAL(mproc_value_as_int(v), i * 2);
+        mproc_value_free(v);
+    }
+    mproc_dict_destroy(d);
+    mproc_manager_destroy(m);
+}
+
+#define ADDERS 8
+#define ADDS 10000
+
+/* [d]: ADDS increments of d['n']. */
+static void adder(const mproc_value_t *args)
+{
+    mproc_dict_t *d;
+    int i;
+    CHILD_ASSERT(mproc_unpack(args, "D", &d) == 0);
+    for (i = 0; i < ADDS; i++)
+        CHILD_ASSERT(mproc_dict_incr(d, S("n"), 1, NULL) == 0);
+}
+MPROC_TARGET(adder)
+
+static void test_many_processes_lose_no_increment(void)
+{
+    mproc_manager_t *m = start();
+    mproc_process_t *p[ADDERS];
+    mproc_dict_t *d;
+    mproc_value_t *v = NULL;
+    int i;
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&d, m, NULL), 0);
+    for (i = 0; i < ADDERS; i++)
+        p[i] = harness_start("adder", mproc_pack("D", d));
+    for (i = 0; i < ADDERS; i++)
+        CU_ASSERT_EQUAL(harness_join_code(p[i]), 0);
+    CU_ASSERT_EQUAL(mproc_dict_get(d, S("n"), &v), 0);
+    CU_ASSERT_EQUAL(mproc_value_as_int(v), ADDERS * ADDS);
+    mproc_value_free(v);
+    mproc_dict_destroy(d);
+    mproc_manager_destroy(m);
+}
+
+typedef struct thread_arg {
+    mproc_dict_t *d;
+    int failures;
+} thread_arg;
+
+static void *APR_THREAD_FUNC thread_adder(apr_thread_t *t, void *arg)
+{
+    thread_arg *a = arg;
+    int i;
+    (void) t;
+    for (i = 0; i < 2000; i++)
+        if (mproc_dict_incr(a->d, S("n"), 1, NULL) != 0)
+            a->failures++;
+    return NULL;
+}
+
+static void test_threads_share_proxies(void)
+{
+    mproc_manager_t *m = start();
+    apr_pool_t *pool = NULL;
+    apr_thread_t *t[4];
+    thread_arg a[4];
+    mproc_dict_t *d;
+    int64_t n = 0;
+    int i;
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&d, m, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(apr_pool_create(&pool, NULL), APR_SUCCESS);
+    for (i = 0; i < 4; i++) {
+        a[i].d = d;
+        a[i].failures = 0;
+        CU_ASSERT_EQUAL_FATAL(
+            apr_thread_create(&t[i], NULL, thread_adder, &a[i], pool),
+            APR_SUCCESS);
+    }
+    for (i = 0; i < 4; i++) {
+        apr_status_t ignored;
+        apr_thread_join(&ignored, t[i]);
+        CU_ASSERT_EQUAL(a[i].failures, 0);
+    }
+    apr_pool_destroy(pool);
+    CU_ASSERT_EQUAL(mproc_dict_incr(d, S("n"), 0, &n), 0);
+    CU_ASSERT_EQUAL(n, 4 * 2000);
+    mproc_dict_destroy(d);
+    mproc_manager_destroy(m);
+}
+
+/* ---- references ------------------------------------------------------- */
+
+/* [d]: opens d['inner'], a list, and appends 7 to it. */
+static void nested_user(const mproc_value_t *args)
+{
+    mproc_dict_t *d;
+    mproc_list_t *l;
+    mproc_value_t *v = NULL;
+    CHILD_ASSERT(mproc_unpack(args, "D", &d) == 0);
+    CHILD_ASSERT(mproc_dict_get(d, S("inner"), &v) == 0);
+    CHILD_ASSERT(mproc_value_ref_kind(v) == MPROC_REF_LIST);
+    CHILD_ASSERT(mproc_value_to_list_proxy(v, &l) == 0);
+    CHILD_ASSERT(mproc_list_append(l, I(7)) == 0);
+    mproc_value_free(v);
+}
+MPROC_TARGET(nested_user)
+
+static void test_nested_proxies_live_and_go(void)
+{
+    mproc_manager_t *m = start();
+    mproc_dict_t *d;
+    mproc_list_t *l, *l2;
+    mproc_value_t *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&d, m, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_list_create(&l, m, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_dict_set(d, S("inner"), mproc_value_list_proxy(l)),
+                    0);
+    /* The dict's reference keeps the list; ours may go. */
+    mproc_list_destroy(l);
+    CU_ASSERT_EQUAL(objects(m), 2);
+    CU_ASSERT_EQUAL(
+        harness_join_code(harness_start("nested_user", mproc_pack("D", d))), 0);
+    CU_ASSERT_EQUAL(mproc_dict_get(d, S("inner"), &v), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_value_to_list_proxy(v, &l2), 0);
+    mproc_value_free(v);
+    CU_ASSERT_EQUAL(mproc_list_copy(l2, &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "[7]");
+    mproc_list_destroy(l2);
+    /* Python leaks it here; the last reference going frees it. */
+    CU_ASSERT_EQUAL(mproc_dict_delete(d, S("inner")), 0);
+    CU_ASSERT_EQUAL(objects(m), 1);
+    mproc_dict_destroy(d);
+    CU_ASSERT_EQUAL(objects(m), 0);
+    mproc_manager_destroy(m);
+}
+
+/* [q]: takes a list proxy from the queue and appends to it. */
+static void late_taker(const mproc_value_t *args)
+{
+    mproc_queue_t *q;
+    mproc_list_t *l;
+    mproc_value_t *item = NULL;
+    CHILD_ASSERT(mproc_unpack(args, "Q", &q) == 0);
+    CHILD_ASSERT(mproc_queue_get(q, &item, 30) == 0);
+    CHILD_ASSERT(mproc_unpack(item, "T", &l) == 0);
+    CHILD_ASSERT(mproc_list_append(l, S("taken")) == 0);
+    /* Let go early: the list goes with its last proxy. */
+    mproc_list_destroy(l);
+    mproc_value_free(item);
+}
+MPROC_TARGET(late_taker)
+
+static void test_a_reference_keeps_its_object_in_transit(void)
+{
+    mproc_manager_t *m = start();
+    mproc_list_t *l;
+    mproc_queue_t *q;
+    mproc_value_t *ref, *stale;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_list_create(&l, m, NULL), 0);
+    ref = mproc_pack("T", l);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    stale = mproc_value_copy(ref);
+    CU_ASSERT_EQUAL(mproc_queue_put(q, ref, MPROC_FOREVER), 0);
+    mproc_value_free(ref);
+    /* Put, then let go at once: the reference in the queue holds it. */
+    mproc_list_destroy(l);
+    CU_ASSERT_EQUAL(objects(m), 1);
+    CU_ASSERT_EQUAL(
+        harness_join_code(harness_start("late_taker", mproc_pack("Q", q))), 0);
+    CU_ASSERT_EQUAL(objects(m), 0);
+    /* The same reference once more names an object the server freed. */
+    CU_ASSERT_EQUAL(mproc_unpack(stale, "T", &l), MPROC_EREMOTE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "no object"));
+    mproc_value_free(stale);
+    mproc_queue_destroy(q);
+    mproc_manager_destroy(m);
+}
+
+/* [d, s]: one call, s released, then calls until the manager is gone. */
+static void until_gone(const mproc_value_t *args)
+{
+    mproc_dict_t *d;
+    mproc_sem_t *s;
+    double deadline = mproc_monotonic() + 30;
+    int rc = 0;
+    CHILD_ASSERT(mproc_unpack(args, "DS", &d, &s) == 0);
+    CHILD_ASSERT(mproc_dict_incr(d, S("n"), 1, NULL) == 0);
+    CHILD_ASSERT(mproc_sem_release(s) == 0);
+    while (rc == 0 && mproc_monotonic() < deadline)
+        rc = mproc_dict_incr(d, S("n"), 1, NULL);
+    CHILD_ASSERT(rc == MPROC_EMANAGER);
+    CHILD_ASSERT(strstr(mproc_last_error(), "is gone") != NULL);
+    /* And the next call fails as fast, without trying again. */
+    CHILD_ASSERT(mproc_dict_incr(d, S("n"), 1, NULL) == MPROC_EMANAGER);
+}
+MPROC_TARGET(until_gone)
+
+static void test_a_killed_manager_fails_every_call(void)
+{
+    mproc_manager_t *m = start();
+    mproc_dict_t *d;
+    mproc_sem_t *s;
+    mproc_process_t *p[3];
+    mproc_value_t *v = NULL;
+    char *address;
+    long pid = mproc_manager_pid(m);
+    int i;
+    address = malloc(strlen(mproc_manager_address(m)) + 1);
+    strcpy(address, mproc_manager_address(m));
+    CU_ASSERT_EQUAL_FATAL(mproc_sem_create(&s, 0, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&d, m, NULL), 0);
+    for (i = 0; i < 3; i++)
+        p[i] = harness_start("until_gone", mproc_pack("DS", d, s));
+    /* Every client is calling. */
+    for (i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(mproc_sem_acquire(s, 30), 0);
+    /* SIGKILL or TerminateProcess while the clients call. */
+    CU_ASSERT_TRUE(harness_kill_pid(pid));
+    for (i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(harness_join_code(p[i]), 0);
+    CU_ASSERT_EQUAL(mproc_dict_get(d, S("n"), &v), MPROC_EMANAGER);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "the manager 'Manager-"));
+    /* Its creator removes what a killed server could not. */
+    CU_ASSERT_EQUAL(mproc_manager_shutdown(m), 0);
+    CU_ASSERT_FALSE(address_exists(address));
+    mproc_dict_destroy(d);
+    mproc_manager_destroy(m);
+    mproc_sem_destroy(s);
+    free(address);
+}
+
+/*
+ * [w]: a program of its own, with a manager; killed by the test. It
+ * reports on a pipe, which leaves no name behind when it is killed.
+ */
+static void manager_program(const mproc_value_t *args)
+{
+    mproc_conn_t *w;
+    mproc_manager_t *m;
+    mproc_manager_opts_t o = {0};
+    mproc_value_t *word;
+    CHILD_ASSERT(mproc_unpack(args, "P", &w) == 0);
+    o.method = mproc_get_start_method();
+    CHILD_ASSERT(mproc_manager_start(&m, &o) == 0);
+    word = mproc_pack("sI", mproc_manager_address(m),
+                      (int64_t) mproc_manager_pid(m));
+    CHILD_ASSERT(mproc_conn_send(w, word) == 0);
+    mproc_value_free(word);
+    for (;;)
+        mproc_sleep(60);
+}
+MPROC_TARGET(manager_program)
+
+static void test_the_manager_ends_with_its_killed_program(void)
+{
+    mproc_conn_t *r, *w;
+    mproc_process_t *program;
+    mproc_value_t *word = NULL;
+    const char *address = NULL;
+    int64_t pid = 0;
+    int code = 0;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&r, &w, 0, NULL), 0);
+    program = harness_start("manager_program", mproc_pack("P", w));
+    mproc_conn_close(w);
+    CU_ASSERT_EQUAL_FATAL(mproc_conn_poll(r, 30), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_conn_recv(r, &word), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_unpack(word, "sI", &address, &pid), 0);
+    CU_ASSERT_TRUE(harness_pid_alive((long) pid));
+    CU_ASSERT_EQUAL(mproc_process_kill(program), 0);
+    CU_ASSERT_EQUAL(mproc_process_join(program, MPROC_FOREVER), 0);
+    CU_ASSERT_EQUAL(mproc_process_exitcode(program, &code), 0);
+    CU_ASSERT_NOT_EQUAL(code, 0);
+    /* It ends by itself, and removes its address as it goes. */
+    CU_ASSERT_TRUE(harness_wait_pid_gone((long) pid));
+    CU_ASSERT_FALSE(address_exists(address));
+    mproc_value_free(word);
+    mproc_process_destroy(program);
+    mproc_conn_close(r);
+}
+
+/* ---- keys, TCP, names --------------------------------------------------- */
+
+/* [address, key, list reference]: a client of its own, by address. */
+static void remote_client(const mproc_value_t *args)
+{
+    const char *address;
+    const void *key;
+    size_t keylen;
+    mproc_manager_t *m;
+    mproc_manager_connect_opts_t o = {0};
+    mproc_value_t *v = NULL;
+    mproc_list_t *jobs, *direct;
+    CHILD_ASSERT(mproc_unpack(args, "syT", &address, &key, &keylen, &direct) ==
+                 0);
+    /* The reference carried the manager's key: it works here too. */
+    CHILD_ASSERT(mproc_list_append(direct, S("by reference")) == 0);
+    CHILD_ASSERT(mproc_manager_connect(&m, address, NULL) == MPROC_EAUTH);
+    o.authkey = key;
+    o.authkey_len = keylen;
+    CHILD_ASSERT(mproc_manager_connect(&m, address, &o) == 0);
+    CHILD_ASSERT(mproc_manager_lookup(m, "missing", &v) == MPROC_ENOTFOUND);
+    CHILD_ASSERT(mproc_manager_lookup(m, "jobs", &v) == 0);
+    CHILD_ASSERT(mproc_value_to_list_proxy(v, &jobs) == 0);
+    CHILD_ASSERT(mproc_list_append(jobs, S("by name")) == 0);
+    mproc_value_free(v);
+    mproc_manager_destroy(m);
+}
+MPROC_TARGET(remote_client)
+
+static void test_tcp_with_a_key_and_names(void)
+{
+    mproc_manager_t *m, *c;
+    mproc_manager_opts_t o = {0};
+    mproc_manager_connect_opts_t co = {0};
+    mproc_list_t *jobs;
+    mproc_value_t *v = NULL;
+    const char *address;
+    o.address = "127.0.0.1:0";
+    o.authkey = KEY;
+    o.authkey_len = strlen(KEY);
+    CU_ASSERT_EQUAL_FATAL(mproc_manager_start(&m, &o), 0);
+    address = mproc_manager_address(m);
+    CU_ASSERT_EQUAL(strncmp(address, "127.0.0.1:", 10), 0);
+    CU_ASSERT_NOT_EQUAL(strcmp(address, "127.0.0.1:0"), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_list_create(&jobs, m, NULL), 0);
+    CU_ASSERT_EQUAL(
+        mproc_manager_register(m, "jobs", mproc_value_list_proxy(jobs)), 0);
+    CU_ASSERT_EQUAL(mproc_manager_register(m, "", I(1)), MPROC_EINVAL);
+    /* A wrong key is refused, and the manager goes on serving. */
+    co.authkey = "wrong";
+    co.authkey_len = 5;
+    CU_ASSERT_EQUAL(mproc_manager_connect(&c, address, &co), MPROC_EAUTH);
+    CU_ASSERT_EQUAL(harness_join_code(harness_start(
+                        "remote_client",
+                        mproc_pack("syT", address, KEY, strlen(KEY), jobs))),
+                    0);
+    CU_ASSERT_EQUAL(mproc_list_copy(jobs, &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "['by reference', 'by name']");
+    /* Nothing listens here: a clear failure, not a hang. */
+    CU_ASSERT_EQUAL(mproc_manager_connect(&c, "127.0.0.1:1", &co),
+                    MPROC_EMANAGER);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "no manager serves"));
+    mproc_list_destroy(jobs);
+    mproc_manager_destroy(m);
+}
+
+static void test_start_failures_are_clear(void)
+{
+    mproc_manager_t *a, *b = NULL;
+    mproc_manager_opts_t o = {0};
+    o.address = "127.0.0.1:0";
+    CU_ASSERT_EQUAL_FATAL(mproc_manager_start(&a, &o), 0);
+    o.address = mproc_manager_address(a);
+    CU_ASSERT_EQUAL(mproc_manager_start(&b, &o), MPROC_EADDRINUSE);
+    CU_ASSERT_PTR_NULL(b);
+#if defined(_WIN32)
+    o.address = "/tmp/manager.sock";
+#else
+    o.address = "\\\\.\\pipe\\manager";
+#endif
+    CU_ASSERT_EQUAL(mproc_manager_start(&b, &o), MPROC_EBADADDR);
+    o.address = NULL;
+    o.authkey_len = 3;
+    CU_ASSERT_EQUAL(mproc_manager_start(&b, &o), MPROC_EINVAL);
+    {
+        /* A key longer than a reference carries. */
+        static const char big[300] = "k";
+        o.authkey = big;
+        o.authkey_len = sizeof big;
+        CU_ASSERT_EQUAL(mproc_manager_start(&b, &o), MPROC_EINVAL);
+        o.authkey = NULL;
+        o.authkey_len = 0;
+    }
+    CU_ASSERT_EQUAL(mproc_manager_join(a, 0), MPROC_ETIMEDOUT);
+    mproc_manager_destroy(a);
+}
+
+static void test_garbage_on_the_socket(void)
+{
+    mproc_manager_t *m = start();
+    mproc_dict_t *d;
+    mproc_conn_t *raw;
+    mproc_client_opts_t co = {0};
+    mproc_value_t *v = NULL;
+    static const char junk[] = "\xc1\xc1 not a request";
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&d, m, NULL), 0);
+    /* A client that knows the key but not the protocol: answered. */
+    CU_ASSERT_EQUAL_FATAL(
+        mproc_client_connect(&raw, mproc_manager_address(m), &co), 0);
+    CU_ASSERT_EQUAL(mproc_conn_send_bytes(raw, junk, sizeof junk), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_conn_recv(raw, &v), 0);
+    CU_ASSERT_EQUAL(mproc_value_as_int(mproc_value_at(v, 0)), MPROC_EREMOTE);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(mproc_value_as_str(mproc_value_at(v, 1)), "malformed request"));
+    mproc_value_free(v);
+    v = mproc_value_list_of(2, I(999), I(0));
+    CU_ASSERT_EQUAL(mproc_conn_send(raw, v), 0);
+    mproc_value_free(v);
+    CU_ASSERT_EQUAL_FATAL(mproc_conn_recv(raw, &v), 0);
+    CU_ASSERT_EQUAL(mproc_value_as_int(mproc_value_at(v, 0)), MPROC_EREMOTE);
+    mproc_value_free(v);
+    {
+        /* A method the object's type lacks: keys() of a list. */
+        mproc_list_t *l;
+        mproc_value_t *ref;
+        int64_t id;
+        CU_ASSERT_EQUAL_FATAL(mproc_list_create(&l, m, NULL), 0);
+        ref = mproc_value_list_proxy(l);
+        id = mproc_value_as_int(
+            mproc_value_at(mproc__ref_fields(ref), MPROC__MGR_REF_OBJECT));
+        v = mproc_value_list_of(2, I(MPROC__MGR_KEYS), I(id));
+        CU_ASSERT_EQUAL(mproc_conn_send(raw, v), 0);
+        mproc_value_free(v);
+        CU_ASSERT_EQUAL_FATAL(mproc_conn_recv(raw, &v), 0);
+        CU_ASSERT_EQUAL(mproc_value_as_int(mproc_value_at(v, 0)),
+                        MPROC_EREMOTE);
+        CU_ASSERT_STRING_EQUAL(mproc_value_as_str(mproc_value_at(v, 1)),
+                               "'list' object has no method 'keys'");
+        mproc_value_free(v);
+        mproc_value_free(ref);
+        mproc_list_destroy(l);
+    }
+    {
+        /* Bytes that are no frame at all: that connection is dropped. */
+        intptr_t h = 0;
+        static const char noise[64] = "noise noise noise";
+        CU_ASSERT_EQUAL(mproc_conn_fileno(raw, &h), 0);
+#if defined(_WIN32)
+        {
+            DWORD wrote = 0;
+            OVERLAPPED ov;
+            memset(&ov, 0, sizeof ov);
+            ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+            if (!WriteFile((HANDLE) h, noise, sizeof noise, &wrote, &ov))
+                GetOverlappedResult((HANDLE) h, &ov, &wrote, TRUE);
+            CloseHandle(ov.hEvent);
+        }
+#else
+        CU_ASSERT_EQUAL(write((int) h, noise, sizeof noise),
+                        (ssize_t) sizeof noise);
+#endif
+        CU_ASSERT_EQUAL(mproc_conn_recv(raw, &v), MPROC_ECLOSED);
+    }
+    mproc_conn_close(raw);
+    /* A wrong key costs only that connection. */
+    co.authkey = "wrong";
+    co.authkey_len = 5;
+    CU_ASSERT_EQUAL(mproc_client_connect(&raw, mproc_manager_address(m), &co),
+                    MPROC_EAUTH);
+    /* The proxies never noticed. */
+    CU_ASSERT_EQUAL(mproc_dict_set(d, S("still"), S("here")), 0);
+    CU_ASSERT_EQUAL(mproc_dict_copy(d, &v), 0);
+    CU_ASSERT_STRING_EQUAL(show(v), "{'still': 'here'}");
+    mproc_dict_destroy(d);
+    mproc_manager_destroy(m);
+}
+
+#if !defined(_WIN32)
+static mproc_dict_t *inherited;
+
+/* A fork child's copy of the parent's proxy, used as it is. */
+static void use_inherited(const mproc_value_t *args)
+{
+    (void) args;
+    CHILD_ASSERT(mproc_dict_incr(inherited, S("n"), 1, NULL) == 0);
+    CHILD_ASSERT(mproc_dict_incr(inherited, S("n"), 1, NULL) == 0);
+}
+MPROC_TARGET(use_inherited)
+
+static void test_a_fork_child_uses_an_inherited_proxy(void)
+{
+    mproc_manager_t *m = start();
+    int64_t n = 0;
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&inherited, m, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_dict_incr(inherited, S("n"), 1, NULL), 0);
+    CU_ASSERT_EQUAL(harness_join_code(harness_start("use_inherited", NULL)), 0);
+    CU_ASSERT_EQUAL(mproc_dict_incr(inherited, S("n"), 0, &n), 0);
+    CU_ASSERT_EQUAL(n, 3);
+    /* The child's own reference went with it; the parent's stays. */
+    CU_ASSERT_EQUAL(objects(m), 1);
+    mproc_dict_destroy(inherited);
+    CU_ASSERT_TRUE(objects_become(m, 0));
+    mproc_manager_destroy(m);
+}
+#endif
+
+static const harness_test tests[] = {
+    {"start, serve and shut down", test_start_serve_and_shut_down, 0},
+    {"every call through proxies", test_every_call_through_proxies, 0},
+    {"values stored are copies", test_values_stored_are_copies, 0},
+    {"proxies as arguments", test_proxies_as_arguments, 0},
+    {"proxies through a queue", test_proxies_through_a_queue, 0},
+    {"proxies through a pipe", test_proxies_through_a_pipe, 0},
+    {"ten workers fill a dict", test_ten_workers_fill_a_dict, 0},
+    {"many processes lose no increment", test_many_processes_lose_no_increment,
+     0},
+    {"threads share proxies", test_threads_share_proxies, 0},
+    {"nested proxies live and go", test_nested_proxies_live_and_go, 0},
+    {"a reference keeps its object in transit",
+     test_a_reference_keeps_its_object_in_transit, 0},
+    {"a killed manager fails every call",
+     test_a_killed_manager_fails_every_call, 0},
+    {"the manager ends with its killed program",
+     test_the_manager_ends_with_its_killed_program, 0},
+    {"tcp with a key and names", test_tcp_with_a_key_and_names, 0},
+    {"start failures are clear", test_start_failures_are_clear, 0},
+    {"garbage on the socket", test_garbage_on_the_socket, 0},
+#if !defined(_WIN32)
+    {"a fork child uses an inherited proxy",
+     test_a_fork_child_uses_an_inherited_proxy, HARNESS_FORK},
+#endif
+    {NULL, NULL, 0}};
+
+int main(int argc, char **argv)
+{
+    return harness_main(argc, argv, "manager", tests);
+}
