@@ -21,6 +21,7 @@
 #include "mproc/connection.h"
 #include "mproc/queue.h"
 #include "mproc/shared_memory.h"
+#include "mproc/pool.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -53,6 +53,7 @@ int mproc__queue_debug_ring(mproc_queue_t *q, unsigned char **ring,
 #endif
 
 /* The modules' own private headers, which build on the above. */
+#include "pool_internal.h"
 #include "shared_object.h"
 
 #endif

@@ -82,7 +82,9 @@ static struct {
     long parent_pid;         /* 0 in the main process */
     char *parent_name;       /* its name, NULL if unknown */
     mproc_process_t *parent; /* its object, made on the first ask */
-    int child_counter;       /* numbers given to this process's children */
+    /* Numbers given to this process's children; a pool's thread starts
+     * children too, so it counts atomically. */
+    volatile uint32_t child_counter;
 } current;
 
 /* Started children not yet destroyed, newest first, under children_lock. */
@@ -133,7 +135,7 @@ static mproc_process_t *new_current(const char *name, int daemon,
 static void set_current(mproc_process_t *p)
 {
     current.self = p;
-    current.child_counter = 0;
+    mproc__atomic_store32(&current.child_counter, 0);
     mproc__log_set_name(p->name);
 }
 
@@ -399,7 +401,7 @@ int mproc_process_create(mproc_process_t **proc,
     if (n + 1 > MPROC__ARRAY_SIZE(identity))
         return mproc__set_error(MPROC_ERANGE, "processes nested too deeply");
     memcpy(identity, self->identity, n * sizeof(int));
-    identity[n++] = ++current.child_counter;
+    identity[n++] = (int) mproc__atomic_inc32(&current.child_counter);
     if (opts->name != NULL) {
         if (snprintf(name, sizeof name, "%s", opts->name) >= (int) sizeof name)
             return mproc__set_error(MPROC_EINVAL, "process name too long");

@@ -299,6 +299,16 @@ const mproc_value_t *mproc_value_at(const mproc_value_t *v, size_t i)
     return v->u.c.items[i];
 }
 
+mproc_value_t *mproc__value_take(mproc_value_t *list, size_t i)
+{
+    mproc_value_t *item;
+    if (list == NULL || list->type != MPROC_VALUE_LIST || i >= list->u.c.len)
+        return NULL;
+    item = list->u.c.items[i];
+    list->u.c.items[i] = NULL;
+    return item;
+}
+
 const mproc_value_t *mproc_value_get(const mproc_value_t *map, const char *key)
 {
     size_t i, n;

@@ -22,6 +22,14 @@ int mproc__value_encode(const mproc_value_t *v, mproc__buf_t *out);
 int mproc__value_decode(const void *data, size_t len, mproc_value_t **out);
 
 /*
+ * Takes item @i out of @list, leaving a hole (NULL) that only
+ * mproc_value_free() may meet: for a reader that moves a decoded
+ * message's items elsewhere and then frees the rest. NULL if there is no
+ * such item.
+ */
+mproc_value_t *mproc__value_take(mproc_value_t *list, size_t i);
+
+/*
  * References (value.c). A reference is a kind and a list of scalar fields,
  * whose shape each kind fixes (mproc__ref_check): a named object's is
  * [name]; a connection's is [readable, writable, max_message,

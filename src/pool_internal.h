@@ -1,0 +1,221 @@
+/*
+ * This file is private to mproc.
+ *
+ * The process pool: what its three files share. pool.c is the pool and
+ * its driver (workers, dispatch, results, losses, limits); pool_call.c the
+ * calls and what they give back (jobs, async results, imap iterators);
+ * pool_worker.c the worker's side. Not part of the public API.
+ */
+#ifndef MPROC_SRC_POOL_INTERNAL_H
+#define MPROC_SRC_POOL_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mproc.h"
+#include "mproc_services.h"
+
+/* ---- the wire ------------------------------------------------------------
+ *
+ * Every message is one msgpack array whose first item is its kind.
+ *
+ * Pool to worker:
+ *   [TASKS, fn, soft, limited, seq, units]  fn: the pool target's name;
+ *       soft: the soft limit in seconds (0: none); limited: whether the
+ *       calls have a hard limit, so that their start times matter; seq:
+ *       the first unit's number (the next ones count on); units: a list
+ *       of units (chunks), each a list of argument lists, nil for an item
+ *       that is not to be run (it failed before it was sent).
+ *   [STOP]  finish what was sent, then end.
+ * Worker to pool:
+ *   [HELLO]  the initializer has run; tasks may come.
+ *   [INITFAIL, status, sentence]  the initializer failed; the worker ends.
+ *   [RESULTS, entries]  each entry [seq, offset, values, failures,
+ *       elapsed]: the results of the items of unit seq from offset on,
+ *       in order (nil where an item failed); failures, a list of
+ *       [position in values, status, sentence]; elapsed, the seconds the
+ *       calls took.
+ */
+enum {
+    MPROC__POOL_TASKS = 1,
+    MPROC__POOL_STOP = 2,
+    MPROC__POOL_HELLO = 3,
+    MPROC__POOL_INITFAIL = 4,
+    MPROC__POOL_RESULTS = 5
+};
+
+/*
+ * Each worker has a slot in a block of shared memory, where it says which
+ * item it is running (unit, item, busy) and since when: a plain store per
+ * item, which the pool reads when the worker has died (to learn which call
+ * killed it) and, for calls with a time limit, while it runs. A call with a
+ * limit writes under the version (odd while the fields change), so that a
+ * live reading is never torn.
+ */
+typedef struct mproc__pool_slot {
+    volatile uint32_t version;
+    volatile uint32_t busy; /* 1 while an item runs */
+    volatile uint32_t unit; /* its unit's number */
+    volatile uint32_t item; /* its position in the unit */
+    volatile double started;
+    unsigned char pad[40];
+} mproc__pool_slot_t;
+
+typedef char mproc__pool_slot_fits[sizeof(mproc__pool_slot_t) == 64 ? 1 : -1];
+
+/* The name the worker's process target is registered under. */
+#define MPROC__POOL_WORKER_TARGET "mproc.pool-worker"
+
+/* The worker: a process target (pool_worker.c). */
+void mproc__pool_worker_main(const mproc_value_t *args);
+
+/*
+ * Whether the calling thread runs a pool task (or a worker's initializer)
+ * now, in which mproc_raise() ends the task instead of the process.
+ */
+int mproc__pool_in_task(void);
+/* Ends the running task as failed with @status and the sentence. */
+MPROC_NORETURN void mproc__pool_task_raise(int status, const char *fmt,
+                                           va_list ap);
+
+/* ---- jobs (pool_call.c) and the pool (pool.c) ---------------------------- */
+
+typedef struct mproc__pool_job mproc__pool_job_t;
+typedef struct mproc__pool_worker mproc__pool_worker_t;
+
+/* What a call is. */
+typedef enum {
+    MPROC__JOB_APPLY,
+    MPROC__JOB_MAP,    /* map and starmap */
+    MPROC__JOB_IMAP,   /* imap, ordered */
+    MPROC__JOB_IMAP_UN /* imap_unordered */
+} mproc__job_kind_e;
+
+/* Where an item is. */
+enum {
+    MPROC__ITEM_EMPTY = 0, /* a free place of an imap ring */
+    MPROC__ITEM_WAITING,   /* to be sent */
+    MPROC__ITEM_SENT,      /* with a worker */
+    MPROC__ITEM_DONE       /* its result or failure is here */
+};
+
+typedef struct mproc__pool_item {
+    const mproc_value_t *arg; /* the input item, borrowed from the job */
+    mproc_value_t *owned;     /* a producer's item, owned */
+    mproc_value_t *result;
+    char *error; /* the sentence of a failure */
+    int status;
+    unsigned char state;
+    unsigned char losses; /* times lost with a worker, no culprit named */
+    size_t index;         /* its place in the input */
+} mproc__pool_item_t;
+
+/* What a job is at. */
+enum {
+    MPROC__JOB_RUNNING = 0, /* items to send, run or take */
+    MPROC__JOB_FINISHING,   /* over; its callbacks are to run */
+    MPROC__JOB_READY        /* over, callbacks run: waiters may see it */
+};
+
+struct mproc__pool_job {
+    mproc__job_kind_e kind;
+    mproc_pool_t *pool; /* NULL once the pool is gone */
+    volatile uint32_t refs;
+    const char *fn_name; /* the registry's */
+    int star;            /* each item is the argument list itself */
+    size_t chunksize;
+    double time_limit; /* 0: none */
+    double soft_limit; /* 0: none */
+    mproc_pool_call_opts_t opts;
+    /* The input: a list (borrowed, or owned_input) or a producer. */
+    const mproc_value_t *input;
+    mproc_value_t *owned_input;
+    size_t n;        /* the items known so far (all, for a list) */
+    int input_ended; /* no more will come */
+    int pulling;     /* the producer is being called */
+    /*
+     * The items: for map and apply every one (cap == n); for imap a ring
+     * of cap places, item i at place i % cap, from base (the oldest not
+     * yet given back) to n.
+     */
+    mproc__pool_item_t *items;
+    size_t cap;
+    size_t base;
+    size_t next;  /* the next new item to send */
+    size_t *redo; /* items to send again (their worker was lost) */
+    size_t nredo, redo_cap;
+    size_t *ready_fifo; /* imap_unordered: finished, in that order */
+    size_t ready_head, ready_len;
+    size_t total; /* the input's length, 0 while not known */
+    size_t done, failed, taken;
+    size_t units_out; /* units with workers */
+    double estimate;  /* seconds per item, 0 while unknown */
+    int state;
+    int status; /* the outcome, once over */
+    char *error;
+    mproc_value_t *value; /* the result: apply's, map's list */
+    int progress_due;
+    int end_told;                /* an imap that ended early has said so once */
+    mproc__pool_job_t *next_job; /* the pool's calls not yet over */
+    mproc__pool_job_t *all_prev, *all_next; /* every job of the pool */
+    int tracked;
+};
+
+/* The pool's lock; the job's pool must be there. */
+void mproc__pool_lock(mproc_pool_t *p);
+void mproc__pool_unlock(mproc_pool_t *p);
+/*
+ * Submits @j (its items made, refs 1 for the caller): checks the pool,
+ * links the job (a second reference, the pool's), sends what it can and
+ * makes sure some thread drives. Under the lock. On failure the job is
+ * not linked.
+ */
+int mproc__pool_submit(mproc_pool_t *p, mproc__pool_job_t *j);
+/*
+ * Waits, driving the pool when no other thread does, until @done(@arg)
+ * holds or @timeout runs out. Under the lock.
+ * @return 0; MPROC_ETIMEDOUT; MPROC_EDEADLK from a callback.
+ */
+int mproc__pool_wait(mproc_pool_t *p, int (*done)(void *arg), void *arg,
+                     double timeout);
+/*
+ * Makes sure that some thread drives: the pool's thread is woken if
+ * nobody drives, the driver's wait is cut short if somebody does.
+ */
+void mproc__pool_kick(mproc_pool_t *p);
+/* Sends what can be sent now. Under the lock, from any thread. */
+void mproc__pool_dispatch(mproc_pool_t *p);
+/* Forgets @j, which is being freed, from the pool's jobs. */
+void mproc__pool_untrack(mproc_pool_t *p, mproc__pool_job_t *j);
+/* Drops @j from the pool's calls if it is over and no worker has any of it. */
+void mproc__pool_forget_if_over(mproc_pool_t *p, mproc__pool_job_t *j);
+/* Whether the calling thread drives @p now (runs one of its callbacks). */
+int mproc__pool_driven_here(const mproc_pool_t *p);
+/* The pool's defaults for a call. */
+double mproc__pool_time_limit(const mproc_pool_t *p);
+double mproc__pool_soft_limit(const mproc_pool_t *p);
+int mproc__pool_size(const mproc_pool_t *p);
+
+/* Drops a reference to @j, freeing it with the last. */
+void mproc__job_release(mproc__pool_job_t *j);
+/* The place of item @i. */
+mproc__pool_item_t *mproc__job_item(mproc__pool_job_t *j, size_t i);
+/*
+ * Item @i is over: @status 0 with @result (taken over), or a failure
+ * with @sentence (copied). Under the pool's lock, by the driver.
+ */
+void mproc__job_item_done(mproc__pool_job_t *j, size_t i, int status,
+                          mproc_value_t *result, const char *sentence);
+/* The job is over: the outcome is set and its callbacks are due. */
+void mproc__job_finish(mproc__pool_job_t *j, int status, const char *sentence);
+/* Whether the job may take items from its producer now. */
+int mproc__job_wants_input(const mproc__pool_job_t *j);
+/* Adds an item from the producer (taken over). */
+void mproc__job_add_input(mproc__pool_job_t *j, mproc_value_t *item);
+/* An imap over a list: takes the list's items into the ring's room. */
+void mproc__job_fill(mproc__pool_job_t *j);
+/* Item @i is to be sent again (its worker was lost). */
+int mproc__job_redo(mproc__pool_job_t *j, size_t i);
+
+#endif
