@@ -1033,7 +1033,8 @@ static int read_slot(const mproc_pool_t *p, const mproc__pool_worker_t *w,
 
 static void exit_text(int code, char *buf, size_t cap)
 {
-    if (code < 0)
+    /* -N is death by signal N, in Python's convention. */
+    if (code < 0 && code > -65)
         snprintf(buf, cap, "exit code %d, signal %d", code, -code);
     else
         snprintf(buf, cap, "exit code %d", code);
@@ -1687,9 +1688,30 @@ static int check_opts(const mproc_pool_opts_t *o)
     return mproc__check_method(o->method);
 }
 
+/*
+ * The block of the workers' slots, named after this process and a count
+ * ("mproc-pl<pid>-<n>", in hex), so that what a process's pools leave can
+ * be told from other programs' names; a random name if that one is taken.
+ */
+static int make_slots(mproc_pool_t *p)
+{
+    static volatile uint32_t blocks;
+    size_t size = (size_t) p->nslots * sizeof(mproc__pool_slot_t);
+    char name[32];
+    int rc;
+    snprintf(name, sizeof name, "mproc-pl%lx-%x",
+             (unsigned long) mproc__os_getpid() & 0xffffffffu,
+             (unsigned) mproc__atomic_inc32(&blocks));
+    rc = mproc_shm_create(&p->shm, name, size);
+    if (rc == MPROC_EEXIST)
+        rc = mproc_shm_create(&p->shm, NULL, size);
+    return rc;
+}
+
 /* Makes the pool's lock, condition, wake-up pipe and slots. */
 static int make_parts(mproc_pool_t *p)
 {
+    int rc;
     if (apr_allocator_create(&p->allocator) != APR_SUCCESS)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     if (apr_pool_create_unmanaged_ex(&p->apool, NULL, p->allocator) !=
@@ -1708,9 +1730,9 @@ static int make_parts(mproc_pool_t *p)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     if (mproc_pipe(&p->wake_r, &p->wake_w, 0, NULL) != 0)
         return mproc__last_status();
-    if (mproc_shm_create(&p->shm, NULL,
-                         (size_t) p->nslots * sizeof(mproc__pool_slot_t)) != 0)
-        return mproc__last_status();
+    rc = make_slots(p);
+    if (rc != 0)
+        return rc;
     p->slots = mproc_shm_buf(p->shm);
     return 0;
 }

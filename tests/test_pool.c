@@ -12,6 +12,7 @@
 #if defined(_WIN32)
     #include <windows.h>
 #else
+    #include <fcntl.h>
     #include <signal.h>
     #include <unistd.h>
 #endif
@@ -69,6 +70,20 @@ static mproc_value_t *nap(const mproc_value_t *args)
 }
 MPROC_POOL_TARGET(nap)
 
+/*
+ * A real invalid write. The sanitizers are told to look away: the point
+ * is the signal, which the sanitizer run lets through (handle_segv=0).
+ */
+#if defined(__GNUC__)
+__attribute__((no_sanitize_address, no_sanitize("undefined")))
+#endif
+static void
+crash(void)
+{
+    volatile uintptr_t nowhere = 16;
+    *(volatile int *) nowhere = 1;
+}
+
 /* Ends its own worker as @how says: "exit", "kill", "crash". */
 static mproc_value_t *die(const mproc_value_t *args)
 {
@@ -84,10 +99,8 @@ static mproc_value_t *die(const mproc_value_t *args)
         kill(getpid(), SIGKILL);
 #endif
     }
-    if (strcmp(how, "crash") == 0) {
-        volatile int *nowhere = NULL;
-        *nowhere = 1;
-    }
+    if (strcmp(how, "crash") == 0)
+        crash();
     return mproc_value_str(how);
 }
 MPROC_POOL_TARGET(die)
@@ -428,18 +441,35 @@ static void test_map_fails_with_the_first_failure(void)
     end_pool(p);
 }
 
-/* A producer of the integers 0..limit-1 that counts what it gave. */
+/*
+ * A producer of the integers 0..limit-1 that counts what it gave. It runs
+ * in the thread that drives the pool, so its count has a lock.
+ */
 typedef struct counter {
     int next, limit;
+    mproc_lock_t *lock;
 } counter;
 
 static int count_up(void *arg, mproc_value_t **item)
 {
     counter *c = arg;
-    if (c->next >= c->limit)
-        return 0;
-    *item = mproc_value_int(c->next++);
-    return 1;
+    int rc = 0;
+    mproc_lock_acquire(c->lock, MPROC_FOREVER);
+    if (c->next < c->limit) {
+        *item = mproc_value_int(c->next++);
+        rc = 1;
+    }
+    mproc_lock_release(c->lock);
+    return rc;
+}
+
+static int counted(counter *c)
+{
+    int n;
+    mproc_lock_acquire(c->lock, MPROC_FOREVER);
+    n = c->next;
+    mproc_lock_release(c->lock);
+    return n;
 }
 
 static void test_imap_in_order(void)
@@ -513,8 +543,9 @@ static void test_imap_producer_is_never_drained(void)
     mproc_pool_call_opts_t o = {0};
     mproc_imap_t *it = NULL;
     mproc_value_t *v = NULL;
-    counter c = {0, 100000000};
+    counter c = {0, 100000000, NULL};
     int i;
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&c.lock, NULL), 0);
     o.producer = count_up;
     o.producer_arg = &c;
     o.max_in_flight = 16;
@@ -526,12 +557,14 @@ static void test_imap_producer_is_never_drained(void)
         CU_ASSERT_EQUAL(mproc_value_as_int(v), (int64_t) i * i);
         mproc_value_free(v);
         /* Never more taken than given back and in flight. */
-        CU_ASSERT_TRUE(c.next <= i + 1 + 16);
+        CU_ASSERT_TRUE(counted(&c) <= i + 1 + 16);
     }
     /* An endless input: the iterator is let go of, the pool goes on. */
     mproc_imap_destroy(it);
+    mproc_lock_acquire(c.lock, MPROC_FOREVER);
     c.next = 0;
     c.limit = 50;
+    mproc_lock_release(c.lock);
     CU_ASSERT_EQUAL_FATAL(mproc_pool_imap_unordered(p, square, NULL, &o, &it),
                           0);
     for (i = 0; i < 50; i++) {
@@ -541,6 +574,7 @@ static void test_imap_producer_is_never_drained(void)
     CU_ASSERT_EQUAL(mproc_imap_next(it, MPROC_FOREVER, &v), MPROC_ESTOP);
     mproc_imap_destroy(it);
     end_pool(p);
+    mproc_lock_destroy(c.lock);
 }
 
 /* ---- failures -------------------------------------------------------------
@@ -1071,6 +1105,80 @@ static void test_callback_cannot_wait(void)
     end_pool(p);
 }
 
+/* The handles this process has open: descriptors, or Windows handles. */
+static long open_handles(void)
+{
+#if defined(_WIN32)
+    DWORD n = 0;
+    GetProcessHandleCount(GetCurrentProcess(), &n);
+    return (long) n;
+#else
+    long n = 0;
+    int fd;
+    for (fd = 0; fd < 4096; fd++)
+        if (fcntl(fd, F_GETFD) != -1)
+            n++;
+    return n;
+#endif
+}
+
+/* Makes a pool of one, uses it, and ends it one way or the other. */
+static void one_cycle(int i)
+{
+    mproc_pool_t *p = make_pool(1);
+    if (i % 2 == 0) {
+        mproc_value_t *r = NULL;
+        CU_ASSERT_EQUAL(
+            mproc_pool_apply(p, square, mproc_pack("i", i), NULL, &r), 0);
+        mproc_value_free(r);
+        end_pool(p);
+    } else {
+        mproc_pool_destroy(p);
+    }
+}
+
+#if !defined(_WIN32)
+/* The blocks of this process's pools in /dev/shm (named after its pid). */
+static int pool_blocks(void)
+{
+    char prefix[32], *names = harness_list_shm(), *at;
+    int n = 0;
+    snprintf(prefix, sizeof prefix, "mproc-pl%lx-",
+             (unsigned long) getpid() & 0xffffffffu);
+    for (at = names; at != NULL && (at = strstr(at, prefix)) != NULL; at++)
+        n++;
+    free(names);
+    return n;
+}
+#endif
+
+static void test_many_pools_leave_nothing(void)
+{
+    int i, n = 1000;
+    long before, after;
+    /* The first makes what lives on (the tracker, the forkserver). */
+    one_cycle(0);
+    one_cycle(1);
+    before = open_handles();
+#if !defined(_WIN32)
+    CU_ASSERT_EQUAL(pool_blocks(), 0);
+#endif
+    for (i = 0; i < n; i++) {
+        one_cycle(i);
+#if !defined(_WIN32)
+        /* Each pool's block goes with it. */
+        if (i % 100 == 0)
+            CU_ASSERT_EQUAL(pool_blocks(), 0);
+#endif
+    }
+    after = open_handles();
+    CU_ASSERT_EQUAL(after, before);
+#if !defined(_WIN32)
+    CU_ASSERT_EQUAL(pool_blocks(), 0);
+#endif
+    CU_ASSERT_EQUAL(mproc_active_children(NULL, 0), 0);
+}
+
 static const harness_test tests[] = {
     {"map in order", test_map_in_order, 0},
     {"apply and starmap", test_apply_and_starmap, 0},
@@ -1099,6 +1207,7 @@ static const harness_test tests[] = {
     {"several pools", test_several_pools, 0},
     {"pool in a child", test_pool_in_a_child, 0},
     {"callback cannot wait", test_callback_cannot_wait, 0},
+    {"many pools leave nothing", test_many_pools_leave_nothing, 0},
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)
