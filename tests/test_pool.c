@@ -1152,9 +1152,18 @@ static int pool_blocks(void)
 }
 #endif
 
+/*
+ * 1,000 pools made and destroyed leave no descriptor (handle), name or
+ * process. On Windows 100: a process start costs about 0.2 s under Wine,
+ * where the Windows build is tested, against about 1 ms natively.
+ */
 static void test_many_pools_leave_nothing(void)
 {
+#if defined(_WIN32)
+    int i, n = 100;
+#else
     int i, n = 1000;
+#endif
     long before, after;
     /* The first makes what lives on (the tracker, the forkserver). */
     one_cycle(0);
