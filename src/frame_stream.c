@@ -310,7 +310,8 @@ int mproc__stream_read_some(mproc__frame_stream_t *c)
     if (got == 0)
         c->eof = 1;
     c->in.len += got;
-    return 0;
+    /* The count, or the room: a read that filled it may have left more. */
+    return got < c->in.cap - (c->in.len - got) ? 0 : 1;
 }
 
 /*

@@ -40,6 +40,8 @@ int mproc__stream_next_frame(mproc__frame_stream_t *s, mproc__buf_t *payload,
  * not wait for a whole frame: call it when the stream is readable (data or
  * its end), and it does not block. Frames made whole are then received
  * with mproc__stream_next_frame() while mproc__stream_ready() says so.
+ * Returns 0; 1 if the read filled the buffer's room, so that more may wait
+ * on the stream; a negative status.
  */
 int mproc__stream_read_some(mproc__frame_stream_t *s);
 /*

@@ -66,10 +66,16 @@
 /* How long terminated workers have before they are killed. */
 #define TERMINATE_GRACE 0.5
 /*
- * How long the pool's thread, finding work, leaves a caller that is about
- * to wait to take the lead itself.
+ * The pool's thread, after it last had work, looks every NAP seconds for
+ * a while (LINGER) before it parks: a caller that submits calls in a row
+ * and waits for each need not wake it, and a call that nobody waits for is
+ * taken up within NAP. Woken from its park, it naps once first, which
+ * leaves a caller about to wait the moment to take the lead itself.
  */
-#define LEAD_GRACE 0.0002
+#define NAP 0.001
+#define LINGER 0.05
+/* How long a driver that waits for a caller's result looks before it sleeps. */
+#define SPIN 0.00005
 /* After a failed start of a worker, when to try again. */
 #define RETRY_START 0.1
 /* Deaths before a worker was ready, in a row, that break a pool. */
@@ -131,7 +137,10 @@ struct mproc_pool_t {
     apr_allocator_t *allocator;
     apr_pool_t *apool;
     apr_thread_mutex_t *mu;
-    apr_thread_cond_t *cond;
+    apr_thread_cond_t *cond;    /* callers wait for results or the lead */
+    apr_thread_cond_t *bg_cond; /* the pool's thread waits for work */
+    int waiters;                /* callers waiting on cond */
+    int bg_parked;              /* the thread waits on bg_cond with no end */
     apr_thread_t *thread;
     int thread_running;
     int thread_stop;
@@ -153,6 +162,12 @@ struct mproc_pool_t {
     mproc__pool_worker_t *workers;
     mproc__pool_job_t *jobs, *jobs_tail; /* not yet over, in order */
     mproc__pool_job_t *all;              /* every job that refers to the pool */
+    /* A batch of tasks is built here (under the lock), reused. */
+    mproc__buf_t tx_items, tx_counts, tx_skips, tx_msg;
+    /* What the driver waits for, reused round after round. */
+    mproc_waitable_t *wait_items;
+    mproc__pool_worker_t **wait_who;
+    size_t wait_cap;
     int state;
     int creating;
     int early_deaths;
@@ -163,6 +178,7 @@ struct mproc_pool_t {
     mproc_conn_t *wake_r, *wake_w;
     int wake_pending;
     double retry_at;
+    uint64_t serial; /* calls submitted so far */
     const char *est_fn[ESTIMATES];
     double est[ESTIMATES];
     unsigned est_next;
@@ -206,18 +222,36 @@ int mproc_pool_processes(const mproc_pool_t *pool)
     return pool != NULL ? pool->processes : 0;
 }
 
-static void cond_wait(mproc_pool_t *p, double seconds)
+static void wait_on(apr_thread_cond_t *c, apr_thread_mutex_t *mu,
+                    double seconds)
 {
     if (seconds < 0)
-        apr_thread_cond_wait(p->cond, p->mu);
+        apr_thread_cond_wait(c, mu);
     else
-        apr_thread_cond_timedwait(p->cond, p->mu,
+        apr_thread_cond_timedwait(c, mu,
                                   (apr_interval_time_t) (seconds * 1e6) + 1);
 }
 
+/* A caller waits for a result, the lead or the driver's end. */
+static void cond_wait(mproc_pool_t *p, double seconds)
+{
+    p->waiters++;
+    wait_on(p->cond, p->mu, seconds);
+    p->waiters--;
+}
+
+/* Wakes the callers that wait (the state changed). */
 static void broadcast(mproc_pool_t *p)
 {
-    apr_thread_cond_broadcast(p->cond);
+    if (p->waiters > 0)
+        apr_thread_cond_broadcast(p->cond);
+}
+
+/* Wakes the pool's thread if it is parked (a napping one looks itself). */
+static void bg_wake(mproc_pool_t *p)
+{
+    if (p->bg_parked)
+        apr_thread_cond_signal(p->bg_cond);
 }
 
 /* msgpack's writer into a growable buffer. */
@@ -236,7 +270,7 @@ static void wake(mproc_pool_t *p)
 void mproc__pool_kick(mproc_pool_t *p)
 {
     if (p->driver == DRIVER_NONE)
-        broadcast(p);
+        bg_wake(p);
     else if (driving != p && p->driver != DRIVER_TERMINATE)
         wake(p);
 }
@@ -491,20 +525,13 @@ static void maintain(mproc_pool_t *p)
         return;
     /* Closed and done: each worker is told to end. */
     if (p->state == POOL_CLOSED && p->jobs == NULL) {
-        mproc__buf_t stop = {0};
-        msgpack_packer pk;
-        msgpack_packer_init(&pk, &stop, buf_write);
-        msgpack_pack_array(&pk, 1);
-        msgpack_pack_int(&pk, MPROC__POOL_STOP);
+        static const unsigned char stop[] = {MPROC__POOL_STOP};
         for (w = p->workers; w != NULL; w = w->next)
-            if (w->state == W_READY || w->state == W_STARTING) {
-                if (stop.data != NULL &&
-                    mproc_conn_send_bytes(w->conn, stop.data, stop.len) == 0)
-                    w->state = W_STOPPING;
-                else
-                    w->state = W_LOST;
-            }
-        mproc__buf_free(&stop);
+            if (w->state == W_READY || w->state == W_STARTING)
+                w->state =
+                    mproc_conn_send_bytes(w->conn, stop, sizeof stop) == 0
+                        ? W_STOPPING
+                        : W_LOST;
         return;
     }
     while (!p->broken && active(p) < p->processes &&
@@ -560,18 +587,19 @@ static unit *unit_at(mproc__pool_worker_t *w, size_t i)
 }
 
 /*
- * Whether @w, with @planned items more on their way, may have @items more
- * of @j's by the queue time rule: a worker with nothing may have a unit.
+ * Whether @w, with @planned items more on their way, may have another
+ * unit of @j's by the queue time rule: a worker with nothing may have one,
+ * and one with less than QUEUE_TIME of work by the estimate another, so
+ * that the next unit is there when it finishes one.
  */
 static int fits_window(const mproc__pool_worker_t *w,
-                       const mproc__pool_job_t *j, size_t planned, size_t items)
+                       const mproc__pool_job_t *j, size_t planned)
 {
     if (w->items_out + planned == 0)
         return 1;
     if (j->estimate <= 0)
         return 0; /* unknown: one unit at a time */
-    return (double) (w->items_out + planned + items) * j->estimate <=
-           QUEUE_TIME;
+    return (double) (w->items_out + planned) * j->estimate <= QUEUE_TIME;
 }
 
 static int may_send(const mproc_pool_t *p, const mproc__pool_worker_t *w)
@@ -627,8 +655,12 @@ static void put_back(mproc__pool_job_t *j, size_t first, int redo)
         j->next = first;
 }
 
-/* The argument list of item @i, or nil for one that is not to run. */
-static void encode_item(mproc__pool_job_t *j, size_t i, mproc__buf_t *b)
+/*
+ * Item @i as it travels: the item itself (map) or its argument list
+ * (starmap, apply). One that is not to run (it failed here, now or
+ * before) is nil, and 0 is returned: its place goes to the skips.
+ */
+static int encode_item(mproc__pool_job_t *j, size_t i, mproc__buf_t *b)
 {
     mproc__pool_item_t *it = mproc__job_item(j, i);
     const mproc_value_t *a = it->owned != NULL ? it->owned : it->arg;
@@ -637,26 +669,19 @@ static void encode_item(mproc__pool_job_t *j, size_t i, mproc__buf_t *b)
     char what[300];
     int rc;
     msgpack_packer_init(&pk, b, buf_write);
-    if (it->state != MPROC__ITEM_WAITING) {
-        msgpack_pack_nil(&pk);
-        return;
-    }
-    if (j->star && mproc_value_type(a) != MPROC_VALUE_LIST) {
-        describe_item(j, i, what, sizeof what);
+    if (it->state == MPROC__ITEM_WAITING && j->star &&
+        mproc_value_type(a) != MPROC_VALUE_LIST)
         mproc__job_item_done(j, i, MPROC_ETYPE, NULL,
                              j->kind == MPROC__JOB_APPLY
                                  ? "the arguments of a pool call must be a "
                                    "list"
                                  : "a starmap item must be a list of "
                                    "arguments");
+    if (it->state != MPROC__ITEM_WAITING) {
         msgpack_pack_nil(&pk);
-        return;
+        return 0;
     }
-    rc = 0;
-    if (!j->star)
-        rc = msgpack_pack_array(&pk, 1) == 0 ? 0 : MPROC_ENOMEM;
-    if (rc == 0)
-        rc = mproc__value_encode_shared(a, b);
+    rc = mproc__value_encode_shared(a, b);
     if (rc != 0) {
         char sentence[512];
         b->len = mark;
@@ -665,7 +690,9 @@ static void encode_item(mproc__pool_job_t *j, size_t i, mproc__buf_t *b)
                  mproc_last_error());
         mproc__job_item_done(j, i, rc, NULL, sentence);
         msgpack_pack_nil(&pk);
+        return 0;
     }
+    return 1;
 }
 
 /* Items back to be sent, after a send that failed. */
@@ -681,47 +708,59 @@ static void unsend(mproc__pool_job_t *j, size_t first, size_t n)
 
 /*
  * Sends @w one batch of @j's units: as many as its window, its pipe's room
- * and the batch's size allow, at least one. Under the lock.
+ * and the batch's size allow, at least one. Under the lock; the message is
+ * built in the pool's buffers (pool_internal.h has its layout).
  * @return 1 if a batch went, 0 if none could, a negative status if the
  * worker is lost.
  */
 static int send_batch(mproc_pool_t *p, mproc__pool_worker_t *w,
                       mproc__pool_job_t *j)
 {
-    mproc__buf_t units = {0}, msg = {0};
+    mproc__buf_t *items = &p->tx_items, *counts = &p->tx_counts;
+    mproc__buf_t *skips = &p->tx_skips, *msg = &p->tx_msg;
+    unsigned char head[8];
+    mproc__buf_t h = {head, 0, sizeof head};
     msgpack_packer pk;
     size_t room = w->capacity - w->bytes_out, nunits = 0, nitems = 0, i, k;
-    size_t limit_units = BATCH_UNITS, fnlen = strlen(j->fn_name), frame;
+    size_t limit_units = BATCH_UNITS, nskips = 0, frame;
+    size_t fixed = strlen(j->fn_name) + 64;
     int rc;
 
     if (p->maxtasks > 0 && (size_t) (p->maxtasks - w->tasks_sent) < limit_units)
         limit_units = (size_t) (p->maxtasks - w->tasks_sent);
-    msgpack_packer_init(&pk, &units, buf_write);
+    items->len = counts->len = skips->len = msg->len = 0;
     while (nunits < limit_units && has_sendable(j)) {
-        size_t first, n, mark = units.len;
+        size_t first, n, mark = items->len, skip_mark = skips->len;
+        size_t skip_count = nskips;
         int redo;
         unit *u;
         n = next_unit(j, &first, &redo);
         if (n == 0)
             break;
-        if (!fits_window(w, j, nitems, n) ||
+        if (!fits_window(w, j, nitems) ||
             ring_reserve(w, w->count + nunits, 1) != 0) {
             put_back(j, first, redo);
             break;
         }
-        msgpack_pack_array(&pk, n);
         for (i = 0; i < n; i++)
-            encode_item(j, first + i, &units);
+            if (!encode_item(j, first + i, items)) {
+                mproc__wire_u32(skips, (uint32_t) (nitems + i));
+                nskips++;
+            }
         /*
          * The frame must fit the pipe's room, unless the worker has
          * nothing else to do: then it only reads, and a write of any size
          * goes through.
          */
-        if (units.len + fnlen + 64 > room && (nunits > 0 || w->items_out > 0)) {
-            units.len = mark;
+        if (items->len + skips->len + counts->len + fixed > room &&
+            (nunits > 0 || w->items_out > 0)) {
+            items->len = mark;
+            skips->len = skip_mark;
+            nskips = skip_count;
             put_back(j, first, redo);
             break;
         }
+        mproc__wire_u32(counts, (uint32_t) n);
         for (i = 0; i < n; i++) {
             mproc__pool_item_t *it = mproc__job_item(j, first + i);
             if (it->state == MPROC__ITEM_WAITING)
@@ -737,32 +776,36 @@ static int send_batch(mproc_pool_t *p, mproc__pool_worker_t *w,
         u->bytes = 0;
         nunits++;
         nitems += n;
-        if (units.len >= BATCH_BYTES || j->state != MPROC__JOB_RUNNING)
+        if (items->len >= BATCH_BYTES || j->state != MPROC__JOB_RUNNING)
             break;
     }
-    if (nunits == 0) {
-        mproc__buf_free(&units);
+    if (nunits == 0)
         return 0;
-    }
-    msgpack_packer_init(&pk, &msg, buf_write);
-    msgpack_pack_array(&pk, 6);
-    msgpack_pack_int(&pk, MPROC__POOL_TASKS);
-    msgpack_pack_str(&pk, fnlen);
-    msgpack_pack_str_body(&pk, j->fn_name, fnlen);
-    msgpack_pack_double(&pk, j->soft_limit);
-    if (j->time_limit > 0)
-        msgpack_pack_true(&pk);
-    else
-        msgpack_pack_false(&pk);
-    msgpack_pack_uint32(&pk, w->next_seq);
-    msgpack_pack_array(&pk, nunits);
-    rc = mproc__buf_append(&msg, units.data, units.len);
-    mproc__buf_free(&units);
+    msgpack_packer_init(&pk, &h, buf_write);
+    msgpack_pack_array(&pk, nitems);
+    rc = mproc__wire_u8(msg, MPROC__POOL_TASKS);
+    rc = rc ? rc : mproc__wire_str(msg, j->fn_name);
+    rc = rc ? rc : mproc__wire_f64(msg, j->soft_limit);
+    rc = rc ? rc : mproc__wire_u8(msg, j->time_limit > 0);
+    rc = rc ? rc : mproc__wire_u8(msg, !j->star);
+    rc = rc ? rc : mproc__wire_u32(msg, w->next_seq);
+    rc = rc ? rc : mproc__wire_u32(msg, (uint32_t) nunits);
+    rc = rc ? rc : mproc__buf_append(msg, counts->data, counts->len);
+    rc = rc ? rc : mproc__wire_u32(msg, (uint32_t) nskips);
+    if (nskips > 0)
+        rc = rc ? rc : mproc__buf_append(msg, skips->data, skips->len);
+    rc = rc ? rc : mproc__wire_u32(msg, (uint32_t) (h.len + items->len));
+    rc = rc ? rc : mproc__buf_append(msg, head, h.len);
+    rc = rc ? rc : mproc__buf_append(msg, items->data, items->len);
     /* What the pipe holds of it at most (the frame may be deflated). */
-    frame = MPROC__FRAME_HEADER_SIZE + msg.len + 4;
+    frame = MPROC__FRAME_HEADER_SIZE + msg->len + 4;
     if (rc == 0)
-        rc = mproc_conn_send_bytes(w->conn, msg.data, msg.len);
-    mproc__buf_free(&msg);
+        rc = mproc_conn_send_bytes(w->conn, msg->data, msg->len);
+    /* A big batch's buffers are not kept for good. */
+    if (msg->cap > 4 * BATCH_BYTES) {
+        mproc__buf_free(msg);
+        mproc__buf_free(items);
+    }
     if (rc != 0) {
         /* Nothing went: the items are to be sent again. */
         for (k = nunits; k-- > 0;) {
@@ -803,7 +846,7 @@ static mproc__pool_worker_t *pick_worker(mproc_pool_t *p,
 {
     mproc__pool_worker_t *w, *best = NULL;
     for (w = p->workers; w != NULL; w = w->next)
-        if (may_send(p, w) && fits_window(w, j, 0, j->chunksize) &&
+        if (may_send(p, w) && fits_window(w, j, 0) &&
             (best == NULL || w->items_out < best->items_out))
             best = w;
     return best;
@@ -927,32 +970,57 @@ static void pop_answered(mproc_pool_t *p, mproc__pool_worker_t *w)
     }
 }
 
-static int64_t int_at(const mproc_value_t *v, size_t i)
+/* A sentence of the envelope, as a C string in @buf. */
+static const char *get_sentence(mproc__wire_t *r, char *buf, size_t cap)
 {
-    return mproc_value_as_int(mproc_value_at(v, i));
+    size_t n;
+    const char *p = mproc__wire_get_bytes(r, &n);
+    if (p == NULL)
+        n = 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n > 0)
+        memcpy(buf, p, n);
+    buf[n] = '\0';
+    return buf;
 }
 
-/* One entry [seq, offset, values, failures, elapsed] of a RESULTS. */
-static void take_entry(mproc_pool_t *p, mproc__pool_worker_t *w,
-                       mproc_value_t *e)
+/*
+ * One entry of a RESULTS message (pool_internal.h): the results of unit
+ * seq's items from offset on. 0, or -1 if the message is malformed.
+ */
+static int take_entry(mproc_pool_t *p, mproc__pool_worker_t *w,
+                      mproc__wire_t *r)
 {
-    mproc_value_t *values;
-    const mproc_value_t *failures;
-    size_t at, offset, n, i, f;
-    unit *u;
+    uint32_t seq = mproc__wire_get_u32(r), nfail, f;
+    size_t offset = mproc__wire_get_u32(r), at, n, i, len;
+    double elapsed = mproc__wire_get_f64(r);
+    const mproc__wire_t fails = *r;
+    mproc__wire_t fr;
+    mproc_value_t *values = NULL;
+    const void *bytes;
     mproc__pool_job_t *j;
-    double elapsed;
+    unit *u;
+    char sentence[512];
 
-    if (mproc_value_type(e) != MPROC_VALUE_LIST || mproc_value_len(e) != 5)
-        return;
-    u = find_unit(w, (uint32_t) int_at(e, 0), &at);
-    offset = (size_t) int_at(e, 1);
-    values = (mproc_value_t *) mproc_value_at(e, 2);
-    failures = mproc_value_at(e, 3);
-    elapsed = mproc_value_as_float(mproc_value_at(e, 4));
+    nfail = mproc__wire_get_u32(r);
+    for (f = 0; f < nfail && !r->bad; f++) {
+        mproc__wire_get_u32(r);
+        mproc__wire_get_u32(r);
+        mproc__wire_get_bytes(r, &len);
+    }
+    bytes = mproc__wire_get_bytes(r, &len);
+    if (r->bad || mproc__value_decode(bytes, len, &values) != 0 ||
+        mproc_value_type(values) != MPROC_VALUE_LIST) {
+        mproc_value_free(values);
+        return -1;
+    }
     n = mproc_value_len(values);
-    if (u == NULL || offset != u->answered || offset + n > u->n)
-        return; /* not what this worker was sent: ignored */
+    u = find_unit(w, seq, &at);
+    if (u == NULL || offset != u->answered || offset + n > u->n) {
+        mproc_value_free(values);
+        return 0; /* not what this worker was sent: ignored */
+    }
     j = u->job;
     if (u->bytes > 0) {
         /* The whole batch left the pipe before this unit ran. */
@@ -960,52 +1028,63 @@ static void take_entry(mproc_pool_t *p, mproc__pool_worker_t *w,
         u->bytes = 0;
     }
     /* The failures come in the order of their items. */
+    fr = fails;
+    nfail = mproc__wire_get_u32(&fr);
     f = 0;
     for (i = 0; i < n; i++) {
         size_t idx = u->first + offset + i;
         mproc_value_t *v = mproc__value_take(values, i);
-        const mproc_value_t *fe = mproc_value_at(failures, f);
-        if (fe != NULL && (size_t) int_at(fe, 0) == i) {
-            f++;
-            int status = (int) int_at(fe, 1);
-            const char *s = mproc_value_as_str(mproc_value_at(fe, 2));
-            mproc_value_free(v);
-            mproc__job_item_done(j, idx, status < 0 ? status : MPROC_ETASK,
-                                 NULL, s != NULL ? s : "");
-        } else {
-            mproc__job_item_done(j, idx, 0, v, NULL);
+        if (f < nfail) {
+            mproc__wire_t peek = fr;
+            if (mproc__wire_get_u32(&peek) == i) {
+                int status;
+                mproc__wire_get_u32(&fr);
+                status = (int) (int32_t) mproc__wire_get_u32(&fr);
+                get_sentence(&fr, sentence, sizeof sentence);
+                f++;
+                mproc_value_free(v);
+                mproc__job_item_done(j, idx, status < 0 ? status : MPROC_ETASK,
+                                     NULL, sentence);
+                continue;
+            }
         }
+        mproc__job_item_done(j, idx, 0, v, NULL);
     }
+    mproc_value_free(values);
     u->answered += n;
     w->items_out -= n;
     if (n > 0 && elapsed >= 0)
         learn(p, j, elapsed / (double) n);
     pop_answered(p, w);
+    return 0;
 }
 
-/* A message from worker @w, which it takes over. */
+/* A message from worker @w (its payload, @len bytes). */
 static void take_message(mproc_pool_t *p, mproc__pool_worker_t *w,
-                         mproc_value_t *m)
+                         const void *data, size_t len)
 {
-    int kind = (int) int_at(m, 0);
-    size_t i;
+    mproc__wire_t r;
+    unsigned kind;
+    uint32_t n, e;
+    char sentence[512];
+    mproc__wire_start(&r, data, len);
+    kind = mproc__wire_get_u8(&r);
     if (kind == MPROC__POOL_HELLO && w->state == W_STARTING) {
         w->state = W_READY;
         p->early_deaths = 0;
     } else if (kind == MPROC__POOL_INITFAIL) {
+        mproc__wire_get_u32(&r);
+        get_sentence(&r, sentence, sizeof sentence);
         set_broken(p, MPROC_EINITIALIZER,
                    "the pool's initializer '%s' failed in %s (pid %ld): %s",
                    p->init_name ? p->init_name : "?",
-                   mproc_process_name(w->proc), w->pid,
-                   mproc_value_as_str(mproc_value_at(m, 2))
-                       ? mproc_value_as_str(mproc_value_at(m, 2))
-                       : "");
+                   mproc_process_name(w->proc), w->pid, sentence);
     } else if (kind == MPROC__POOL_RESULTS) {
-        mproc_value_t *entries = (mproc_value_t *) mproc_value_at(m, 1);
-        for (i = 0; i < mproc_value_len(entries); i++)
-            take_entry(p, w, (mproc_value_t *) mproc_value_at(entries, i));
+        n = mproc__wire_get_u32(&r);
+        for (e = 0; e < n && !r.bad; e++)
+            if (take_entry(p, w, &r) != 0)
+                break;
     }
-    mproc_value_free(m);
 }
 
 /* ---- losses --------------------------------------------------------------
@@ -1057,16 +1136,19 @@ static void bury(mproc_pool_t *p, mproc__pool_worker_t *w)
     /* What it wrote before it went is in its pipe: the answers first. */
     while (!w->conn_ended && reads++ < 100000 &&
            mproc__os_conn_wait_readable(w->conn->os, 0) == 0) {
-        if (mproc__stream_read_some(&w->conn->in) != 0)
+        if (mproc__stream_read_some(&w->conn->in) < 0)
             break;
         while (mproc__stream_ready(&w->conn->in)) {
-            mproc_value_t *m = NULL;
-            if (mproc_conn_recv(w->conn, &m) == MPROC_ECLOSED) {
+            void *m = NULL;
+            size_t len = 0;
+            int rc = mproc_conn_recv_bytes(w->conn, &m, &len);
+            if (rc == MPROC_ECLOSED) {
                 w->conn_ended = 1;
                 break;
             }
-            if (m != NULL)
-                take_message(p, w, m);
+            if (rc == 0)
+                take_message(p, w, m, len);
+            free(m);
         }
     }
     mproc_process_join(w->proc, MPROC_FOREVER);
@@ -1211,25 +1293,45 @@ static int callbacks_due(const mproc_pool_t *p)
     return 0;
 }
 
+/*
+ * Looks for a while (SPIN, yielding the processor between looks) before
+ * the driver sleeps: a result that comes within it is taken without the
+ * wake-up of a sleeping process, which across CPUs costs more than the
+ * round trip itself.
+ */
+static int spin_wait(mproc_waitable_t *items, size_t n)
+{
+        double until = mproc__os_monotonic() + SPIN;
+    int rc;
+    do {
+        mproc__os_yield();
+        rc = mproc_wait(items, n, 0);
+    } while (rc == MPROC_ETIMEDOUT && mproc__os_monotonic() < until);
+    return rc;
+}
+
 /* A message read in a round, for the lock's return. */
 typedef struct inbox {
     mproc__pool_worker_t *w;
-    mproc_value_t *m;
+    void *m;
+    size_t len;
 } inbox;
 
 /* Reads what @w's pipe has, without waiting, into @box. */
 static void read_worker(mproc__pool_worker_t *w, inbox **box, size_t *n,
                         size_t *cap)
 {
-    int reads = 0;
+    int reads = 0, more;
     do {
-        if (mproc__stream_read_some(&w->conn->in) != 0) {
+        more = mproc__stream_read_some(&w->conn->in);
+        if (more < 0) {
             w->conn_ended = 1;
             return;
         }
         while (mproc__stream_ready(&w->conn->in)) {
-            mproc_value_t *m = NULL;
-            int rc = mproc_conn_recv(w->conn, &m);
+            void *m = NULL;
+            size_t len = 0;
+            int rc = mproc_conn_recv_bytes(w->conn, &m, &len);
             if (rc == MPROC_ECLOSED) {
                 w->conn_ended = 1;
                 return;
@@ -1240,16 +1342,17 @@ static void read_worker(mproc__pool_worker_t *w, inbox **box, size_t *n,
                 size_t c = *cap ? *cap * 2 : 16;
                 inbox *b = realloc(*box, c * sizeof *b);
                 if (b == NULL) {
-                    mproc_value_free(m);
+                    free(m);
                     return;
                 }
                 *box = b;
                 *cap = c;
             }
             (*box)[*n].w = w;
-            (*box)[(*n)++].m = m;
+            (*box)[*n].m = m;
+            (*box)[(*n)++].len = len;
         }
-    } while (++reads < MAX_READS && !w->conn_ended &&
+    } while (more && ++reads < MAX_READS && !w->conn_ended &&
              mproc__os_conn_wait_readable(w->conn->os, 0) == 0);
 }
 
@@ -1266,7 +1369,7 @@ static void drive(mproc_pool_t *p, double until)
     inbox *box = NULL;
     size_t n = 0, nw = 0, nbox = 0, boxcap = 0, i;
     double now, deadline, wait;
-    int rc, wake_ready = 0;
+    int rc, wake_ready = 0, spin = 0;
 
     if (p->state == POOL_TERMINATED)
         return;
@@ -1282,15 +1385,27 @@ static void drive(mproc_pool_t *p, double until)
         deadline = p->retry_at;
     for (w = p->workers; w != NULL; w = w->next)
         nw++;
-    items = calloc(2 * nw + 1, sizeof *items);
-    who = calloc(nw + 1, sizeof *who);
-    if (items == NULL || who == NULL) {
-        free(items);
-        free(who);
-        return;
+    if (2 * nw + 1 > p->wait_cap) {
+        size_t cap = 2 * nw + 1;
+        mproc_waitable_t *a = realloc(p->wait_items, cap * sizeof *a);
+        mproc__pool_worker_t **b =
+            a != NULL ? realloc(p->wait_who, cap * sizeof *b) : NULL;
+        if (a != NULL)
+            p->wait_items = a;
+        if (b == NULL)
+            return;
+        p->wait_who = b;
+        p->wait_cap = cap;
     }
+    /* The driver's own: nobody else uses them while it drives. */
+    items = p->wait_items;
+    who = p->wait_who;
+    memset(items, 0, (2 * nw + 1) * sizeof *items);
     items[n++].conn = p->wake_r;
     for (w = p->workers, i = 0; w != NULL; w = w->next, i++) {
+        /* A caller that waits for its result looks before it sleeps. */
+        if (p->driver == DRIVER_CALLER && w->items_out > 0)
+            spin = 1;
         who[i] = w;
         w->ready_conn = w->ready_proc = 0;
         if (!w->conn_ended)
@@ -1301,7 +1416,11 @@ static void drive(mproc_pool_t *p, double until)
     if ((deadline != 0 && wait < 0) || callbacks_due(p))
         wait = 0;
     mproc__pool_unlock(p);
-    rc = mproc_wait(items, n, wait);
+    rc = MPROC_ETIMEDOUT;
+    if (wait != 0 && spin)
+        rc = spin_wait(items, n);
+    if (rc == MPROC_ETIMEDOUT)
+        rc = mproc_wait(items, n, wait);
     if (rc > 0) {
         size_t at = 1;
         wake_ready = items[0].ready;
@@ -1325,14 +1444,14 @@ static void drive(mproc_pool_t *p, double until)
         }
         p->wake_pending = 0;
     }
-    for (i = 0; i < nbox; i++)
-        take_message(p, box[i].w, box[i].m);
+    for (i = 0; i < nbox; i++) {
+        take_message(p, box[i].w, box[i].m, box[i].len);
+        free(box[i].m);
+    }
     free(box);
     for (i = 0; i < nw; i++)
         if (who[i]->ready_proc)
             bury(p, who[i]);
-    free(items);
-    free(who);
     run_callbacks(p);
 }
 
@@ -1355,13 +1474,22 @@ static int has_work(const mproc_pool_t *p)
 static void *APR_THREAD_FUNC thread_main(apr_thread_t *t, void *arg)
 {
     mproc_pool_t *p = arg;
-    int graced = 0;
+    double last_work = 0;
+    uint64_t seen = (uint64_t) -1;
     mproc__pool_lock(p);
     while (!p->thread_stop) {
+        double now = mproc__os_monotonic();
         if (p->driver == DRIVER_NONE && p->lead_wanted == 0 && has_work(p)) {
-            if (!graced) {
-                graced = 1;
-                cond_wait(p, LEAD_GRACE);
+            /*
+             * Work seen for the first time is left to a caller for a nap:
+             * one that submits a call and then waits for it drives its own
+             * round trip. The oldest call's number tells what was seen.
+             */
+            uint64_t oldest = p->jobs != NULL ? p->jobs->serial : 0;
+            last_work = now;
+            if (oldest != seen) {
+                seen = oldest;
+                wait_on(p->bg_cond, p->mu, NAP);
                 continue;
             }
             p->driver = DRIVER_THREAD;
@@ -1372,8 +1500,16 @@ static void *APR_THREAD_FUNC thread_main(apr_thread_t *t, void *arg)
             broadcast(p);
             continue;
         }
-        graced = 0;
-        cond_wait(p, MPROC_FOREVER);
+        if (has_work(p))
+            last_work = now;
+        if (now - last_work < LINGER) {
+            wait_on(p->bg_cond, p->mu, NAP);
+        } else {
+            seen = (uint64_t) -1;
+            p->bg_parked = 1;
+            wait_on(p->bg_cond, p->mu, MPROC_FOREVER);
+            p->bg_parked = 0;
+        }
     }
     mproc__pool_unlock(p);
     apr_thread_exit(t, APR_SUCCESS);
@@ -1422,8 +1558,9 @@ int mproc__pool_wait(mproc_pool_t *p, int (*done)(void *arg), void *arg,
         else
             cond_wait(p, timeout < 0 ? MPROC_FOREVER : deadline - now);
     }
+    /* The pool's thread takes up what is left. */
     if (--p->lead_wanted == 0)
-        broadcast(p);
+        bg_wake(p);
     return rc;
 }
 
@@ -1437,6 +1574,7 @@ int mproc__pool_submit(mproc_pool_t *p, mproc__pool_job_t *j)
         return mproc__set_error(p->broken, "%s",
                                 p->broken_msg ? p->broken_msg : "");
     j->estimate = estimate_of(p, j->fn_name);
+    j->serial = ++p->serial;
     link_job(p, j);
     j->pool = p;
     j->all_prev = NULL;
@@ -1509,7 +1647,7 @@ static void stop_thread(mproc_pool_t *p)
     /* The pool's own thread (from a callback) cannot wait for itself. */
     if (driving == p && p->driver == DRIVER_THREAD)
         return;
-    broadcast(p);
+    apr_thread_cond_signal(p->bg_cond);
     mproc__pool_unlock(p);
     apr_thread_join(&st, p->thread);
     mproc__pool_lock(p);
@@ -1723,7 +1861,8 @@ static int make_parts(mproc_pool_t *p)
     apr_allocator_owner_set(p->allocator, p->apool);
     if (apr_thread_mutex_create(&p->mu, APR_THREAD_MUTEX_DEFAULT, p->apool) !=
             APR_SUCCESS ||
-        apr_thread_cond_create(&p->cond, p->apool) != APR_SUCCESS)
+        apr_thread_cond_create(&p->cond, p->apool) != APR_SUCCESS ||
+        apr_thread_cond_create(&p->bg_cond, p->apool) != APR_SUCCESS)
         return mproc__set_error(MPROC_ENOMEM, "cannot make the pool's lock");
     p->slot_used = calloc((size_t) p->nslots, 1);
     if (p->slot_used == NULL)
@@ -1740,6 +1879,12 @@ static int make_parts(mproc_pool_t *p)
 /* Frees what a pool that never ran holds. */
 static void free_parts(mproc_pool_t *p)
 {
+    mproc__buf_free(&p->tx_items);
+    mproc__buf_free(&p->tx_counts);
+    mproc__buf_free(&p->tx_skips);
+    mproc__buf_free(&p->tx_msg);
+    free(p->wait_items);
+    free(p->wait_who);
     mproc_conn_close(p->wake_r);
     mproc_conn_close(p->wake_w);
     if (p->shm != NULL) {

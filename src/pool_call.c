@@ -31,7 +31,8 @@ struct mproc_imap_t {
 
 mproc__pool_item_t *mproc__job_item(mproc__pool_job_t *j, size_t i)
 {
-    return &j->items[i % j->cap];
+    /* Only an imap's places are a ring; the others hold every item. */
+    return &j->items[i < j->cap ? i : i % j->cap];
 }
 
 static void free_item(mproc__pool_item_t *it)

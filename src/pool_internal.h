@@ -18,24 +18,30 @@
 
 /* ---- the wire ------------------------------------------------------------
  *
- * Every message is one msgpack array whose first item is its kind.
+ * Every message is a frame (frame.c) holding an envelope of little-endian
+ * fields (pool_wire.c): u8, u32, f64, and str (a u32 length, then that
+ * many bytes), around msgpack-encoded values. Its first byte is its kind.
  *
  * Pool to worker:
- *   [TASKS, fn, soft, limited, seq, units]  fn: the pool target's name;
- *       soft: the soft limit in seconds (0: none); limited: whether the
- *       calls have a hard limit, so that their start times matter; seq:
- *       the first unit's number (the next ones count on); units: a list
- *       of units (chunks), each a list of argument lists, nil for an item
- *       that is not to be run (it failed before it was sent).
- *   [STOP]  finish what was sent, then end.
+ *   TASKS: u8 kind, str fn (the pool target's name), f64 soft (the soft
+ *       limit in seconds, 0: none), u8 limited (the calls have a hard
+ *       limit, so that their start times matter), u8 wrap (an item is its
+ *       call's one argument, as for map; else its argument list), u32 seq
+ *       (the first unit's number; the next ones count on), u32 nunits,
+ *       nunits times u32 (the items of each unit, in order), u32 nskips,
+ *       nskips times u32 (the places, among all the message's items, of
+ *       those not to run: they failed before they were sent, and nil
+ *       stands there), then str: the msgpack list of every unit's items.
+ *   STOP: u8 kind. Finish what was sent, then end.
  * Worker to pool:
- *   [HELLO]  the initializer has run; tasks may come.
- *   [INITFAIL, status, sentence]  the initializer failed; the worker ends.
- *   [RESULTS, entries]  each entry [seq, offset, values, failures,
- *       elapsed]: the results of the items of unit seq from offset on,
- *       in order (nil where an item failed); failures, a list of
- *       [position in values, status, sentence]; elapsed, the seconds the
- *       calls took.
+ *   HELLO: u8 kind. The initializer has run; tasks may come.
+ *   INITFAIL: u8 kind, u32 status (as a signed number), str sentence. The
+ *       initializer failed; the worker ends.
+ *   RESULTS: u8 kind, u32 nentries, then each entry: u32 seq (its unit),
+ *       u32 offset (its first item's place in the unit), f64 elapsed (the
+ *       seconds its calls took), u32 nfailures, nfailures times (u32 place
+ *       among the entry's values, u32 status, str sentence), then str: the
+ *       msgpack list of the values, in order, nil where an item failed.
  */
 enum {
     MPROC__POOL_TASKS = 1,
@@ -44,6 +50,25 @@ enum {
     MPROC__POOL_INITFAIL = 4,
     MPROC__POOL_RESULTS = 5
 };
+
+/* Appending fields to a message (0, or MPROC_ENOMEM). */
+int mproc__wire_u8(mproc__buf_t *b, unsigned v);
+int mproc__wire_u32(mproc__buf_t *b, uint32_t v);
+int mproc__wire_f64(mproc__buf_t *b, double v);
+int mproc__wire_str(mproc__buf_t *b, const char *s);
+
+/* Reading them: a read past the end gives 0 and makes the reader bad. */
+typedef struct mproc__wire {
+    const unsigned char *p, *end;
+    int bad;
+} mproc__wire_t;
+
+void mproc__wire_start(mproc__wire_t *r, const void *data, size_t len);
+unsigned mproc__wire_get_u8(mproc__wire_t *r);
+uint32_t mproc__wire_get_u32(mproc__wire_t *r);
+double mproc__wire_get_f64(mproc__wire_t *r);
+/* A str's bytes (not NUL-terminated), *@len of them; NULL if bad. */
+const void *mproc__wire_get_bytes(mproc__wire_t *r, size_t *len);
 
 /*
  * Each worker has a slot in a block of shared memory, where it says which
@@ -157,6 +182,7 @@ struct mproc__pool_job {
     mproc_value_t *value; /* the result: apply's, map's list */
     int progress_due;
     int end_told;                /* an imap that ended early has said so once */
+    uint64_t serial;             /* its number among its pool's calls, from 1 */
     mproc__pool_job_t *next_job; /* the pool's calls not yet over */
     mproc__pool_job_t *all_prev, *all_next; /* every job of the pool */
     int tracked;

@@ -72,7 +72,7 @@ typedef struct worker {
     /* Results not yet sent: closed entries, then the one being filled. */
     mproc__buf_t entries;
     size_t nentries;
-    mproc__buf_t values, failures;
+    mproc__buf_t values, failures; /* msgpack values; envelope failures */
     size_t nvalues, nfailures;
     uint32_t seq;
     size_t offset;
@@ -101,43 +101,51 @@ static void open_entry(worker *w, uint32_t seq, size_t offset)
     w->open = 1;
 }
 
-/* The entry being filled joins the closed ones: [seq, offset, ...]. */
+/* The entry being filled joins the closed ones (pool_internal.h). */
 static void close_entry(worker *w)
 {
+    unsigned char head[8];
+    mproc__buf_t h = {head, 0, sizeof head};
     msgpack_packer pk;
+    mproc__buf_t *e = &w->entries;
     if (!w->open)
         return;
     w->open = 0;
     if (w->nvalues == 0)
         return;
-    msgpack_packer_init(&pk, &w->entries, buf_write);
-    msgpack_pack_array(&pk, 5);
-    msgpack_pack_uint32(&pk, w->seq);
-    msgpack_pack_uint64(&pk, w->offset);
+    /* The list's header, into the bytes on the stack (at most 5). */
+    msgpack_packer_init(&pk, &h, buf_write);
     msgpack_pack_array(&pk, w->nvalues);
-    mproc__buf_append(&w->entries, w->values.data, w->values.len);
-    msgpack_pack_array(&pk, w->nfailures);
-    mproc__buf_append(&w->entries, w->failures.data, w->failures.len);
-    msgpack_pack_double(&pk, mproc__os_monotonic() - w->opened);
+    /* The message's own head comes first, its count filled in at flush. */
+    if (w->nentries == 0) {
+        e->len = 0;
+        mproc__wire_u8(e, MPROC__POOL_RESULTS);
+        mproc__wire_u32(e, 0);
+    }
+    mproc__wire_u32(e, w->seq);
+    mproc__wire_u32(e, (uint32_t) w->offset);
+    mproc__wire_f64(e, mproc__os_monotonic() - w->opened);
+    mproc__wire_u32(e, (uint32_t) w->nfailures);
+    mproc__buf_append(e, w->failures.data, w->failures.len);
+    mproc__wire_u32(e, (uint32_t) (h.len + w->values.len));
+    mproc__buf_append(e, head, h.len);
+    mproc__buf_append(e, w->values.data, w->values.len);
     w->nentries++;
 }
 
 /* Sends the closed entries. */
 static int flush(worker *w)
 {
-    mproc__buf_t msg = {0};
-    msgpack_packer pk;
     int rc;
     if (w->nentries == 0)
         return 0;
-    msgpack_packer_init(&pk, &msg, buf_write);
-    msgpack_pack_array(&pk, 2);
-    msgpack_pack_int(&pk, MPROC__POOL_RESULTS);
-    msgpack_pack_array(&pk, w->nentries);
-    rc = mproc__buf_append(&msg, w->entries.data, w->entries.len);
-    if (rc == 0)
-        rc = mproc_conn_send_bytes(w->conn, msg.data, msg.len);
-    mproc__buf_free(&msg);
+    /* The head is there (close_entry()), a u8 kind and this u32. */
+    if (w->entries.len < 5)
+        rc = MPROC_ENOMEM;
+    else {
+        mproc__put_u32(w->entries.data + 1, (uint32_t) w->nentries);
+        rc = mproc_conn_send_bytes(w->conn, w->entries.data, w->entries.len);
+    }
     w->entries.len = 0;
     w->nentries = 0;
     w->oldest = 0;
@@ -163,15 +171,11 @@ static int flush_now(worker *w)
 static void fail_item(worker *w, int status, const char *sentence)
 {
     msgpack_packer pk;
-    size_t len = strlen(sentence);
     msgpack_packer_init(&pk, &w->values, buf_write);
     msgpack_pack_nil(&pk);
-    msgpack_packer_init(&pk, &w->failures, buf_write);
-    msgpack_pack_array(&pk, 3);
-    msgpack_pack_uint64(&pk, w->nvalues);
-    msgpack_pack_int(&pk, status);
-    msgpack_pack_str(&pk, len);
-    msgpack_pack_str_body(&pk, sentence, len);
+    mproc__wire_u32(&w->failures, (uint32_t) w->nvalues);
+    mproc__wire_u32(&w->failures, (uint32_t) status);
+    mproc__wire_str(&w->failures, sentence);
     w->nvalues++;
     w->nfailures++;
 }
@@ -243,16 +247,95 @@ static void mark_idle(worker *w)
     soft_deadline = 0;
 }
 
+/* Units of a batch whose counts need no memory of the heap. */
+#define FEW_UNITS 16
+
+/* A TASKS message as read (pool_internal.h). */
+typedef struct batch {
+    const char *fn; /* in the message, not NUL-terminated */
+    size_t fn_len;
+    double soft;
+    int limited;
+    int wrap; /* an item is its call's one argument (map) */
+    uint32_t seq;
+    uint32_t nunits;
+    uint32_t *counts; /* the items of each unit */
+    uint32_t nskips;
+    uint32_t *skips; /* places of items not to run, among all */
+    mproc_value_t *items;
+    uint32_t few_counts[FEW_UNITS], few_skips[FEW_UNITS];
+} batch;
+
+static void batch_free(batch *b)
+{
+    if (b->counts != b->few_counts)
+        free(b->counts);
+    if (b->skips != b->few_skips)
+        free(b->skips);
+    mproc_value_free(b->items);
+}
+
+/* Room for @n numbers: the batch's own for a few, else from the heap. */
+static uint32_t *numbers(uint32_t *few, uint32_t n, const mproc__wire_t *r)
+{
+    if (r->bad || n > (size_t) (r->end - r->p) / 4)
+        return NULL;
+    return n <= FEW_UNITS ? few : malloc(n * sizeof(uint32_t));
+}
+
+/* Reads a TASKS message; 0, or a negative status for a malformed one. */
+static int batch_read(batch *b, const void *data, size_t len)
+{
+    mproc__wire_t r;
+    const void *p;
+    size_t n, total = 0;
+    uint32_t i;
+    b->counts = b->skips = NULL;
+    b->items = NULL;
+    mproc__wire_start(&r, data, len);
+    mproc__wire_get_u8(&r);
+    b->fn = mproc__wire_get_bytes(&r, &b->fn_len);
+    b->soft = mproc__wire_get_f64(&r);
+    b->limited = (int) mproc__wire_get_u8(&r);
+    b->wrap = (int) mproc__wire_get_u8(&r);
+    b->seq = mproc__wire_get_u32(&r);
+    b->nunits = mproc__wire_get_u32(&r);
+    b->counts = numbers(b->few_counts, b->nunits, &r);
+    for (i = 0; b->counts != NULL && i < b->nunits; i++)
+        total += b->counts[i] = mproc__wire_get_u32(&r);
+    b->nskips = mproc__wire_get_u32(&r);
+    b->skips = numbers(b->few_skips, b->nskips, &r);
+    for (i = 0; b->skips != NULL && i < b->nskips; i++)
+        b->skips[i] = mproc__wire_get_u32(&r);
+    p = mproc__wire_get_bytes(&r, &n);
+    if (r.bad || b->fn == NULL || b->counts == NULL || b->skips == NULL ||
+        mproc__value_decode(p, n, &b->items) != 0 ||
+        mproc_value_len(b->items) != total) {
+        batch_free(b);
+        return MPROC_ECORRUPT;
+    }
+    return 0;
+}
+
+/* Whether the message's item @at (among all) is not to run. */
+static int skipped(const batch *b, size_t at)
+{
+    uint32_t s;
+    for (s = 0; s < b->nskips; s++)
+        if (b->skips[s] == at)
+            return 1;
+    return 0;
+}
+
 /*
- * Runs the items of unit @unit (a list of argument lists, nil for one not
- * to run), each result or failure into the entry being filled.
+ * Runs the @n items of a unit, the message's items from @first on, each
+ * result or failure into the entry being filled.
  */
-static void run_unit(worker *w, const mproc_value_t *unit, uint32_t seq,
-                     int limited, double soft)
+static void run_unit(worker *w, const batch *b, size_t first, size_t n,
+                     uint32_t seq)
 {
     jmp_buf env;
     volatile size_t i = 0;
-    size_t n = mproc_value_len(unit);
     open_entry(w, seq, 0);
     /* A raise in a call comes back here: that item failed, the next runs. */
     if (setjmp(env) != 0) {
@@ -261,15 +344,17 @@ static void run_unit(worker *w, const mproc_value_t *unit, uint32_t seq,
         i++;
     }
     while (i < n) {
-        const mproc_value_t *args = mproc_value_at(unit, i);
+        const mproc_value_t *args = mproc_value_at(b->items, first + i);
         mproc_value_t *r;
-        if (mproc_value_type(args) != MPROC_VALUE_LIST) {
+        if (b->nskips > 0 && skipped(b, first + i)) {
             /* Failed in the pool before it was sent: its answer is known. */
             fail_item(w, MPROC_ETYPE, "not sent");
             i++;
             continue;
         }
-        mark_busy(w, seq, i, limited, soft);
+        if (b->wrap)
+            args = mproc__value_one_list(args);
+        mark_busy(w, seq, i, b->limited, b->soft);
         task_env = &env;
         r = w->fn(args);
         task_env = NULL;
@@ -285,67 +370,64 @@ static void run_unit(worker *w, const mproc_value_t *unit, uint32_t seq,
 }
 
 /* A unit whose pool target is not known here: each item fails. */
-static void fail_unit(worker *w, const mproc_value_t *unit, uint32_t seq,
-                      const char *name)
+static void fail_unit(worker *w, size_t n, uint32_t seq, const batch *b)
 {
     char sentence[400];
-    size_t i, n = mproc_value_len(unit);
+    size_t i;
     snprintf(sentence, sizeof sentence,
-             "pool target '%s' is not registered in the worker", name);
+             "pool target '%.*s' is not registered in the worker",
+             (int) (b->fn_len < 256 ? b->fn_len : 256), b->fn);
     open_entry(w, seq, 0);
     for (i = 0; i < n; i++)
         fail_item(w, MPROC_ENOTREG, sentence);
     close_entry(w);
 }
 
-/*
- * A TASKS message: [TASKS, fn, soft, limited, seq, units].
- * @return 1 when the worker has run its last task (maxtasksperchild).
- */
-static int run_batch(worker *w, const mproc_value_t *m)
+/* Runs a TASKS message; 1 when the worker has run its last task. */
+static int run_batch(worker *w, const void *data, size_t len)
 {
-    const char *name = mproc_value_as_str(mproc_value_at(m, 1));
-    double soft = mproc_value_as_float(mproc_value_at(m, 2));
-    int limited = mproc_value_as_bool(mproc_value_at(m, 3));
-    uint32_t seq = (uint32_t) mproc_value_as_int(mproc_value_at(m, 4));
-    const mproc_value_t *units = mproc_value_at(m, 5);
-    size_t k;
-    if (name == NULL)
-        return 0;
-    if (w->fn_name == NULL || strcmp(w->fn_name, name) != 0) {
+    batch b;
+    size_t first = 0;
+    uint32_t k;
+    int last = 0;
+    if (batch_read(&b, data, len) != 0)
+        return 0; /* not the pool's: ignored */
+    /* The last batch's function, most likely this one's too. */
+    if (w->fn_name == NULL || strlen(w->fn_name) != b.fn_len ||
+        memcmp(w->fn_name, b.fn, b.fn_len) != 0) {
         free(w->fn_name);
-        w->fn_name = mproc__strdup(name);
-        w->fn = mproc__pool_target_find(name);
+        w->fn_name = malloc(b.fn_len + 1);
+        if (w->fn_name != NULL) {
+            memcpy(w->fn_name, b.fn, b.fn_len);
+            w->fn_name[b.fn_len] = '\0';
+        }
+        w->fn = w->fn_name != NULL ? mproc__pool_target_find(w->fn_name) : NULL;
     }
-    for (k = 0; k < mproc_value_len(units); k++) {
-        const mproc_value_t *u = mproc_value_at(units, k);
+    for (k = 0; k < b.nunits && !last; k++) {
         if (w->fn != NULL)
-            run_unit(w, u, seq + (uint32_t) k, limited, soft);
+            run_unit(w, &b, first, b.counts[k], b.seq + k);
         else
-            fail_unit(w, u, seq + (uint32_t) k, name);
+            fail_unit(w, b.counts[k], b.seq + k, &b);
+        first += b.counts[k];
         /* A chunk is one task, as in Python. */
         if (w->maxtasks > 0 && ++w->tasks >= w->maxtasks)
-            return 1;
+            last = 1;
     }
-    return 0;
+    batch_free(&b);
+    return last;
 }
 
 static int send_simple(worker *w, int kind, int status, const char *sentence)
 {
     mproc__buf_t msg = {0};
-    msgpack_packer pk;
-    int rc;
-    msgpack_packer_init(&pk, &msg, buf_write);
-    msgpack_pack_array(&pk, sentence != NULL ? 3 : 1);
-    msgpack_pack_int(&pk, kind);
-    if (sentence != NULL) {
-        size_t len = strlen(sentence);
-        msgpack_pack_int(&pk, status);
-        msgpack_pack_str(&pk, len);
-        msgpack_pack_str_body(&pk, sentence, len);
+    int rc = mproc__wire_u8(&msg, (unsigned) kind);
+    if (rc == 0 && sentence != NULL) {
+        rc = mproc__wire_u32(&msg, (uint32_t) status);
+        if (rc == 0)
+            rc = mproc__wire_str(&msg, sentence);
     }
-    rc = msg.data != NULL ? mproc_conn_send_bytes(w->conn, msg.data, msg.len)
-                          : MPROC_ENOMEM;
+    if (rc == 0)
+        rc = mproc_conn_send_bytes(w->conn, msg.data, msg.len);
     mproc__buf_free(&msg);
     return rc;
 }
@@ -393,27 +475,33 @@ void mproc__pool_worker_main(const mproc_value_t *args)
     if (send_simple(&w, MPROC__POOL_HELLO, 0, NULL) != 0)
         return;
     while (!done) {
-        mproc_value_t *m = NULL;
+        void *m = NULL;
+        size_t len = 0;
         int rc;
-        /* About to wait: what is done goes first. */
-        if (w.nentries > 0 && mproc_conn_poll(w.conn, 0) != 0 && flush(&w) != 0)
+        /*
+         * About to wait for the next message: what is done goes first. A
+         * message read already (the pool sent several) runs first, as one
+         * batch of results is cheaper than several.
+         */
+        if (w.nentries > 0 && !mproc__stream_ready(&w.conn->in) &&
+            flush(&w) != 0)
             break;
-        rc = mproc_conn_recv(w.conn, &m);
+        rc = mproc_conn_recv_bytes(w.conn, &m, &len);
         if (rc == MPROC_ECLOSED)
             break; /* the pool has gone */
         if (rc != 0)
             continue;
-        switch ((int) mproc_value_as_int(mproc_value_at(m, 0))) {
+        switch (len > 0 ? *(unsigned char *) m : 0) {
         case MPROC__POOL_STOP:
             done = 1;
             break;
         case MPROC__POOL_TASKS:
-            done = run_batch(&w, m);
+            done = run_batch(&w, m, len);
             break;
         default:
             break;
         }
-        mproc_value_free(m);
+        free(m);
     }
     flush(&w);
     mproc__buf_free(&w.entries);

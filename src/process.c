@@ -815,21 +815,31 @@ const mproc__buf_t *mproc__process_args(const mproc_process_t *p)
     return &p->args;
 }
 
-int mproc__process_check_child(const mproc_process_t *p)
+int mproc__process_check_child_of(const mproc_process_t *p, long self)
 {
     /* The parent can be waited for too, as Python's parent sentinel. */
     if (p->is_parent)
         return 0;
-    if (p->is_current || p->creator_pid != mproc__os_getpid())
+    if (p->is_current || p->creator_pid != self)
         return MPROC_ENOTCHILD;
     if (!p->started)
         return MPROC_ENOTSTARTED;
     return 0;
 }
 
+int mproc__process_check_child(const mproc_process_t *p)
+{
+    return mproc__process_check_child_of(p, mproc__os_getpid());
+}
+
 int mproc__process_ended(mproc_process_t *p)
 {
     return ended(p) || !mproc_process_is_alive(p);
+}
+
+int mproc__process_ended_known(const mproc_process_t *p)
+{
+    return ended(p);
 }
 
 int mproc__process_waitable(mproc_process_t *p, mproc__os_fd_t *h)
