@@ -395,30 +395,28 @@ static void run_callbacks(mproc_pool_t *p)
         if (j == NULL)
             return;
         j->refs++; /* it stays while the lock is let go */
-        if (j->progress_due) {
+        if (j->state == MPROC__JOB_FINISHING) {
+            /* The last progress call, which shows the whole, then the end. */
+            size_t done = j->done, failed = j->failed, total = j->total;
+            int status = j->status, progress = j->opts.progress != NULL;
+            j->progress_due = 0;
+            mproc__pool_unlock(p);
+            if (progress)
+                j->opts.progress(j->opts.arg, done, total, failed);
+            if (status == 0 && j->opts.callback != NULL)
+                j->opts.callback(j->opts.arg, j->value);
+            else if (status != 0 && j->opts.error_callback != NULL)
+                j->opts.error_callback(j->opts.arg, status,
+                                       j->error ? j->error : "");
+            mproc__pool_lock(p);
+            j->state = MPROC__JOB_READY;
+            broadcast(p);
+        } else {
             size_t done = j->done, failed = j->failed, total = j->total;
             j->progress_due = 0;
             mproc__pool_unlock(p);
             j->opts.progress(j->opts.arg, done, total, failed);
             mproc__pool_lock(p);
-        } else {
-            mproc_pool_result_fn cb = j->opts.callback;
-            mproc_pool_error_fn ecb = j->opts.error_callback;
-            /* A last progress call, that shows the whole. */
-            if (j->opts.progress != NULL && j->status == 0) {
-                size_t total = j->total;
-                mproc__pool_unlock(p);
-                j->opts.progress(j->opts.arg, j->done, total, j->failed);
-                mproc__pool_lock(p);
-            }
-            mproc__pool_unlock(p);
-            if (j->status == 0 && cb != NULL)
-                cb(j->opts.arg, j->value);
-            else if (j->status != 0 && ecb != NULL)
-                ecb(j->opts.arg, j->status, j->error ? j->error : "");
-            mproc__pool_lock(p);
-            j->state = MPROC__JOB_READY;
-            broadcast(p);
         }
         unlink_if_over(p, j);
         mproc__job_release(j);
@@ -1301,7 +1299,7 @@ static int callbacks_due(const mproc_pool_t *p)
  */
 static int spin_wait(mproc_waitable_t *items, size_t n)
 {
-        double until = mproc__os_monotonic() + SPIN;
+    double until = mproc__os_monotonic() + SPIN;
     int rc;
     do {
         mproc__os_yield();

@@ -455,12 +455,31 @@ static int run_initializer(worker *w, const char *name,
     return 0;
 }
 
+/*
+ * Waits until a message comes or the pool's process has gone: 1 for a
+ * message (or anything to read, the end included), 0 once the pool is gone.
+ */
+static int pool_still_there(worker *w)
+{
+    mproc_waitable_t items[2];
+    if (mproc__stream_ready(&w->conn->in))
+        return 1;
+    memset(items, 0, sizeof items);
+    items[0].conn = w->conn;
+    items[1].process = mproc_parent_process();
+    if (items[1].process == NULL)
+        return 1;
+    if (mproc_wait(items, 2, MPROC_FOREVER) < 0)
+        return 1;
+    return items[0].ready || !items[1].ready;
+}
+
 void mproc__pool_worker_main(const mproc_value_t *args)
 {
     worker w;
     mproc_shm_t *shm;
     const mproc_value_t *init, *initargs;
-    int slot, done = 0;
+    int slot, done = 0, watch;
 
     memset(&w, 0, sizeof w);
     if (mproc_unpack(args, "PMiivv", &w.conn, &shm, &slot, &w.maxtasks, &init,
@@ -474,6 +493,13 @@ void mproc__pool_worker_main(const mproc_value_t *args)
         mproc_exit(1);
     if (send_simple(&w, MPROC__POOL_HELLO, 0, NULL) != 0)
         return;
+    /*
+     * A fork child holds copies of its parent's ends of the pipes, its own
+     * pipe's among them, so the end of the pool does not close its pipe:
+     * it watches the pool's process instead. Other workers start with no
+     * such copy, and their pipe's end is the pool's end.
+     */
+    watch = mproc_get_start_method() == MPROC_START_FORK;
     while (!done) {
         void *m = NULL;
         size_t len = 0;
@@ -485,6 +511,8 @@ void mproc__pool_worker_main(const mproc_value_t *args)
          */
         if (w.nentries > 0 && !mproc__stream_ready(&w.conn->in) &&
             flush(&w) != 0)
+            break;
+        if (watch && !pool_still_there(&w))
             break;
         rc = mproc_conn_recv_bytes(w.conn, &m, &len);
         if (rc == MPROC_ECLOSED)

@@ -1068,6 +1068,57 @@ static void test_pool_in_a_child(void)
     CU_ASSERT_EQUAL(code, 0);
 }
 
+#if !defined(_WIN32)
+/* A child with a pool that tells its workers' pids, then waits to be killed. */
+static void pool_holder(const mproc_value_t *args)
+{
+    mproc_pool_opts_t po = {0};
+    mproc_pool_call_opts_t o = {0};
+    mproc_pool_t *p = NULL;
+    mproc_conn_t *c;
+    mproc_value_t *in = mproc_value_list(), *out = NULL, *pids;
+    int method, i;
+    if (mproc_unpack(args, "iP", &method, &c) < 0)
+        mproc_raise_last();
+    po.processes = 2;
+    po.method = (mproc_start_method_e) method;
+    CHILD_ASSERT(mproc_pool_create(&p, &po) == 0);
+    for (i = 0; i < 20; i++)
+        mproc_value_append(in, mproc_value_nil());
+    o.chunksize = 1;
+    CHILD_ASSERT(mproc_pool_map(p, whoami, in, &o, &out) == 0);
+    pids = mproc_value_list();
+    for (i = 0; i < 20; i++)
+        mproc_value_append(pids, mproc_value_copy(mproc_value_at(
+                                     mproc_value_at(out, (size_t) i), 1)));
+    CHILD_ASSERT(mproc_conn_send(c, pids) == 0);
+    for (;;)
+        mproc_sleep(1);
+}
+MPROC_TARGET(pool_holder)
+
+/* Killed with its pool, a process leaves no worker behind. */
+static void test_workers_end_with_their_pool(void)
+{
+    mproc_conn_t *a, *b;
+    mproc_process_t *child;
+    mproc_value_t *pids = NULL;
+    size_t i;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &b, 0, NULL), 0);
+    child =
+        harness_start("pool_holder", mproc_pack("iP", (int) harness_method, b));
+    mproc_conn_close(b);
+    CU_ASSERT_EQUAL_FATAL(mproc_conn_recv(a, &pids), 0);
+    CU_ASSERT_EQUAL(mproc_process_kill(child), 0);
+    harness_join_code(child);
+    for (i = 0; i < mproc_value_len(pids); i++)
+        CU_ASSERT_TRUE(harness_wait_pid_gone(
+            (long) mproc_value_as_int(mproc_value_at(pids, i))));
+    mproc_value_free(pids);
+    mproc_conn_close(a);
+}
+#endif
+
 /* A callback that waits for its own pool would never return. */
 typedef struct nested {
     mproc_pool_t *pool;
@@ -1216,6 +1267,9 @@ static const harness_test tests[] = {
     {"several pools", test_several_pools, 0},
     {"pool in a child", test_pool_in_a_child, 0},
     {"callback cannot wait", test_callback_cannot_wait, 0},
+#if !defined(_WIN32)
+    {"workers end with their pool", test_workers_end_with_their_pool, 0},
+#endif
     {"many pools leave nothing", test_many_pools_leave_nothing, 0},
     {NULL, NULL, 0}};
 
