@@ -414,9 +414,12 @@ static void run_callbacks(mproc_pool_t *p)
         } else {
             size_t done = j->done, failed = j->failed, total = j->total;
             j->progress_due = 0;
+            j->in_callback = 1;
             mproc__pool_unlock(p);
             j->opts.progress(j->opts.arg, done, total, failed);
             mproc__pool_lock(p);
+            j->in_callback = 0;
+            broadcast(p);
         }
         unlink_if_over(p, j);
         mproc__job_release(j);
@@ -926,6 +929,7 @@ static void pull_inputs(mproc_pool_t *p)
         }
         mproc__pool_lock(p);
         j->pulling = 0;
+        broadcast(p);
         for (i = 0; i < n; i++)
             mproc__job_add_input(j, got[i]);
         if (!more && !j->input_ended) {

@@ -824,6 +824,13 @@ size_t mproc_imap_index(const mproc_imap_t *it)
     return it != NULL ? it->index : (size_t) -1;
 }
 
+/* Whether none of the job's callbacks runs now. */
+static int quiet(void *arg)
+{
+    const mproc__pool_job_t *j = arg;
+    return !j->pulling && !j->in_callback;
+}
+
 void mproc_imap_destroy(mproc_imap_t *it)
 {
     mproc__pool_job_t *j;
@@ -841,6 +848,14 @@ void mproc_imap_destroy(mproc_imap_t *it)
             j->input_ended = 1;
             j->nredo = 0;
         }
+        j->progress_due = 0;
+        /*
+         * Its producer or progress callback may be running in the thread
+         * that drives: once this returns, neither runs again, so that the
+         * caller may free what they use. From one of them it cannot wait.
+         */
+        if (!mproc__pool_driven_here(p))
+            mproc__pool_wait(p, quiet, j, MPROC_FOREVER);
         mproc__pool_forget_if_over(p, j);
         mproc__job_release(j);
         mproc__pool_unlock(p);

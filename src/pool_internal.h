@@ -159,6 +159,7 @@ struct mproc__pool_job {
     size_t n;        /* the items known so far (all, for a list) */
     int input_ended; /* no more will come */
     int pulling;     /* the producer is being called */
+    int in_callback; /* a callback of its own runs (the lock let go) */
     /*
      * The items: for map and apply every one (cap == n); for imap a ring
      * of cap places, item i at place i % cap, from base (the oldest not

@@ -451,7 +451,10 @@ MPROC_API int mproc_imap_next(mproc_imap_t *it, double timeout,
 MPROC_API size_t mproc_imap_index(const mproc_imap_t *it);
 /**
  * Lets go of the iterator: no more items are taken from its input, and
- * the results of tasks still running are dropped. NULL is ignored.
+ * the results of tasks still running are dropped. Once it returns, the
+ * call's producer and progress callback are not called again (it waits for
+ * one that runs in another thread), so what they use may be freed. NULL
+ * is ignored.
  */
 MPROC_API void mproc_imap_destroy(mproc_imap_t *it);
 /** @} */
