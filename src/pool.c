@@ -1301,15 +1301,23 @@ static int callbacks_due(const mproc_pool_t *p)
  * wake-up of a sleeping process, which across CPUs costs more than the
  * round trip itself.
  */
-static int spin_wait(mproc_waitable_t *items, size_t n)
+static int spin_wait(mproc_waitable_t *items, const size_t *look, size_t n)
 {
     double until = mproc__os_monotonic() + SPIN;
-    int rc;
+    size_t i;
     do {
         mproc__os_yield();
-        rc = mproc_wait(items, n, 0);
-    } while (rc == MPROC_ETIMEDOUT && mproc__os_monotonic() < until);
-    return rc;
+        /* Only the pipes of the workers that have work: one poll each. */
+        for (i = 0; i < n; i++) {
+            mproc_conn_t *c = items[look[i]].conn;
+            if (mproc__stream_ready(&c->in) ||
+                mproc__os_conn_wait_readable(c->os, 0) == 0) {
+                items[look[i]].ready = 1;
+                return 1;
+            }
+        }
+    } while (mproc__os_monotonic() < until);
+    return MPROC_ETIMEDOUT;
 }
 
 /* A message read in a round, for the lock's return. */
@@ -1371,7 +1379,8 @@ static void drive(mproc_pool_t *p, double until)
     inbox *box = NULL;
     size_t n = 0, nw = 0, nbox = 0, boxcap = 0, i;
     double now, deadline, wait;
-    int rc, wake_ready = 0, spin = 0;
+    int rc, wake_ready = 0;
+    size_t look[8], nlook = 0; /* the pipes to look at before sleeping */
 
     if (p->state == POOL_TERMINATED)
         return;
@@ -1405,9 +1414,17 @@ static void drive(mproc_pool_t *p, double until)
     memset(items, 0, (2 * nw + 1) * sizeof *items);
     items[n++].conn = p->wake_r;
     for (w = p->workers, i = 0; w != NULL; w = w->next, i++) {
-        /* A caller that waits for its result looks before it sleeps. */
-        if (p->driver == DRIVER_CALLER && w->items_out > 0)
-            spin = 1;
+        /*
+         * A caller that waits for a result looks before it sleeps, when
+         * the work in flight is short by the estimate (or not yet known):
+         * for long tasks looking would only take a CPU from the workers.
+         */
+        if (p->driver == DRIVER_CALLER && w->items_out > 0 && w->count > 0 &&
+            !w->conn_ended && nlook < MPROC__ARRAY_SIZE(look)) {
+            double est = unit_at(w, 0)->job->estimate;
+            if (est <= 0 || (double) w->items_out * est <= SPIN)
+                look[nlook++] = n;
+        }
         who[i] = w;
         w->ready_conn = w->ready_proc = 0;
         if (!w->conn_ended)
@@ -1419,8 +1436,8 @@ static void drive(mproc_pool_t *p, double until)
         wait = 0;
     mproc__pool_unlock(p);
     rc = MPROC_ETIMEDOUT;
-    if (wait != 0 && spin)
-        rc = spin_wait(items, n);
+    if (wait != 0 && nlook > 0)
+        rc = spin_wait(items, look, nlook);
     if (rc == MPROC_ETIMEDOUT)
         rc = mproc_wait(items, n, wait);
     if (rc > 0) {
