@@ -3,16 +3,16 @@
 
     bench/charts.py JSON_FILE... OUT_DIR
 
-Each JSON_FILE is what bench/run.sh, bench/run_queue.sh or bench/run_sync.sh
-wrote with BENCH_JSON=file (several may be concatenated into one file): one
-JSON line per run, after a {"meta": ...} line that names the machine. A value
-drawn is the median over rounds of the per-run values, as in the scripts'
-tables. One chart is written per family whose runs are present:
+Each JSON_FILE is what bench/run.sh, bench/run_queue.sh, bench/run_sync.sh or
+bench/run_pool.sh wrote with BENCH_JSON=file (several may be concatenated into
+one file): one JSON line per run, after a {"meta": ...} line that names the
+machine. A value drawn is the median over rounds of the per-run values, as in
+the scripts' tables. One chart is written per family whose runs are present:
 
     start.svg   process start+join latency per start method (run.sh)
     queue.svg   queue throughput by message size (run_queue.sh)
     pipe.svg    pipe round trip, 16 B (run_queue.sh)
-        locks.svg   lock acquire+release, uncontended and contended (run_sync.sh)
+    locks.svg   lock acquire+release, uncontended and contended (run_sync.sh)
     events.svg  Event and Semaphore round trips (run_sync.sh)
     pool.svg    a pool's map of trivial tasks, tasks/s (run_pool.sh)
     pool_apply.svg  a pool's apply_async().get() beside a raw pipe round
@@ -330,7 +330,7 @@ def main(argv):
     gnuplot = os.environ.get("GNUPLOT", "gnuplot")
     made = []
     with tempfile.TemporaryDirectory() as workdir:
-                for chart in (chart_start, chart_queue, chart_pipe, chart_locks,
+        for chart in (chart_start, chart_queue, chart_pipe, chart_locks,
                       chart_events, chart_pool, chart_pool_apply):
             got = chart(rows, metas, workdir, outdir)
             if got is None:
