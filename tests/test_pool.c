@@ -147,6 +147,33 @@ static mproc_value_t *unsendable(const mproc_value_t *args)
 }
 MPROC_POOL_TARGET(unsendable)
 
+/* A result of @n bytes. */
+static mproc_value_t *big_result(const mproc_value_t *args)
+{
+    int n;
+    char *buf;
+    mproc_value_t *v;
+    if (mproc_unpack(args, "i", &n) < 0)
+        mproc_raise_last();
+    buf = calloc((size_t) n, 1);
+    v = mproc_value_bytes(buf, (size_t) n);
+    free(buf);
+    return v;
+}
+MPROC_POOL_TARGET(big_result)
+
+#if !defined(_WIN32)
+/* A task that will not be terminated: only a kill ends it. */
+static mproc_value_t *stubborn(const mproc_value_t *args)
+{
+    (void) args;
+    signal(SIGTERM, SIG_IGN);
+    mproc_sleep(1000);
+    return NULL;
+}
+MPROC_POOL_TARGET(stubborn)
+#endif
+
 /* What the initializer left in each worker. */
 static int initialized;
 static void good_init(const mproc_value_t *args)
@@ -884,6 +911,19 @@ static void test_terminate_with_stuck_workers(void)
     CU_ASSERT_EQUAL(mproc_active_children(NULL, 0), 0);
     CU_ASSERT_EQUAL(mproc_pool_terminate(p), 0);
     mproc_pool_destroy(p);
+#if !defined(_WIN32)
+    /* A worker that ignores the request to terminate is killed. */
+    p = make_pool(1);
+    CU_ASSERT_EQUAL_FATAL(
+        mproc_pool_apply_async(p, stubborn, NULL, NULL, &r[0]), 0);
+    CU_ASSERT_EQUAL(mproc_async_get(r[0], 0.2, &v), MPROC_ETIMEDOUT);
+    CU_ASSERT_EQUAL(mproc_pool_terminate(p), 0);
+    CU_ASSERT_EQUAL(mproc_async_get(r[0], MPROC_FOREVER, &v),
+                    MPROC_ETERMINATED);
+    CU_ASSERT_EQUAL(mproc_active_children(NULL, 0), 0);
+    mproc_async_destroy(r[0]);
+    mproc_pool_destroy(p);
+#endif
 }
 
 static void test_destroy_with_work_terminates(void)
@@ -969,6 +1009,34 @@ static void test_bad_calls(void)
         MPROC_ENOTREG);
     CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "cannot be sent"));
     mproc_value_free(not_list);
+    end_pool(p);
+}
+
+/* A pool's message limit: an argument or a result over it fails alone. */
+static void test_message_limit(void)
+{
+    mproc_pool_opts_t po = {0};
+    mproc_pool_t *p = NULL;
+    mproc_value_t *r = NULL;
+    char buf[20000] = {0};
+    po.processes = 1;
+    po.method = harness_method;
+    po.codec.max_message = 8192;
+    CU_ASSERT_EQUAL_FATAL(mproc_pool_create(&p, &po), 0);
+    CU_ASSERT_EQUAL(
+        mproc_pool_apply(
+            p, echo, mproc_value_list_of(1, mproc_value_bytes(buf, sizeof buf)),
+            NULL, &r),
+        MPROC_ETOOBIG);
+    CU_ASSERT_EQUAL(
+        mproc_pool_apply(p, big_result, mproc_pack("i", 20000), NULL, &r),
+        MPROC_ETOOBIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "cannot be sent"));
+    /* Under the limit, both ways. */
+    CU_ASSERT_EQUAL(
+        mproc_pool_apply(p, big_result, mproc_pack("i", 4000), NULL, &r), 0);
+    CU_ASSERT_EQUAL(mproc_value_len(r), 4000);
+    mproc_value_free(r);
     end_pool(p);
 }
 
@@ -1263,6 +1331,7 @@ static const harness_test tests[] = {
     {"states", test_states, 0},
     {"bad calls", test_bad_calls, 0},
     {"big values", test_big_values, 0},
+    {"message limit", test_message_limit, 0},
     {"many workers", test_many_workers, 0},
     {"several pools", test_several_pools, 0},
     {"pool in a child", test_pool_in_a_child, 0},
