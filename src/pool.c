@@ -1551,12 +1551,13 @@ int mproc__pool_wait(mproc_pool_t *p, int (*done)(void *arg), void *arg,
 {
     double deadline = timeout > 0 ? mproc__os_monotonic() + timeout : 0;
     int rc = 0;
+    /* What is there already may be had from a callback too. */
+    if (done(arg))
+        return 0;
     if (driving == p)
         return mproc__set_error(MPROC_EDEADLK,
                                 "a callback of the pool cannot wait for the "
                                 "pool: it runs in the thread that drives it");
-    if (done(arg))
-        return 0;
     if (timeout == 0) {
         /* A poll still takes what has come, when nobody else does. */
         if (p->driver == DRIVER_NONE && p->state != POOL_TERMINATED)

@@ -407,7 +407,8 @@ MPROC_API int mproc_pool_imap_unordered(mproc_pool_t *pool, mproc_pool_fn fn,
  * @return 0; MPROC_ETIMEDOUT if it has not finished (mproc_async_ready()
  * tells this apart from a call that failed with MPROC_ETIMEDOUT); the
  * call's failure, with its sentence; MPROC_EDEADLK from a callback of the
- * pool.
+ * pool for a call that has not finished (a finished one's outcome may be
+ * had there).
  */
 MPROC_API int mproc_async_get(mproc_async_t *r, double timeout,
                               const mproc_value_t **value);
