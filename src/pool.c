@@ -994,33 +994,21 @@ static const char *get_sentence(mproc__wire_t *r, char *buf, size_t cap)
 static int take_entry(mproc_pool_t *p, mproc__pool_worker_t *w,
                       mproc__wire_t *r)
 {
-    uint32_t seq = mproc__wire_get_u32(r), nfail, f;
-    size_t offset = mproc__wire_get_u32(r), at, n, i, len;
-    double elapsed = mproc__wire_get_f64(r);
-    const mproc__wire_t fails = *r;
-    mproc__wire_t fr;
-    mproc_value_t *values = NULL;
-    const void *bytes;
+    mproc__wire_entry_t e;
     mproc__pool_job_t *j;
-    unit *u;
+    size_t at, n, i, len;
+    uint32_t f = 0, place = 0;
+    int status = 0, more;
+    const char *s = "";
     char sentence[512];
+    unit *u;
 
-    nfail = mproc__wire_get_u32(r);
-    for (f = 0; f < nfail && !r->bad; f++) {
-        mproc__wire_get_u32(r);
-        mproc__wire_get_u32(r);
-        mproc__wire_get_bytes(r, &len);
-    }
-    bytes = mproc__wire_get_bytes(r, &len);
-    if (r->bad || mproc__value_decode(bytes, len, &values) != 0 ||
-        mproc_value_type(values) != MPROC_VALUE_LIST) {
-        mproc_value_free(values);
+    if (mproc__wire_next_entry(r, &e) != 0)
         return -1;
-    }
-    n = mproc_value_len(values);
-    u = find_unit(w, seq, &at);
-    if (u == NULL || offset != u->answered || offset + n > u->n) {
-        mproc_value_free(values);
+    n = mproc_value_len(e.values);
+    u = find_unit(w, e.seq, &at);
+    if (u == NULL || e.offset != u->answered || e.offset + n > u->n) {
+        mproc_value_free(e.values);
         return 0; /* not what this worker was sent: ignored */
     }
     j = u->job;
@@ -1030,33 +1018,29 @@ static int take_entry(mproc_pool_t *p, mproc__pool_worker_t *w,
         u->bytes = 0;
     }
     /* The failures come in the order of their items. */
-    fr = fails;
-    nfail = mproc__wire_get_u32(&fr);
-    f = 0;
+    more = e.nfailures > 0 &&
+           mproc__wire_next_failure(&e, &place, &status, &s, &len) == 0;
     for (i = 0; i < n; i++) {
-        size_t idx = u->first + offset + i;
-        mproc_value_t *v = mproc__value_take(values, i);
-        if (f < nfail) {
-            mproc__wire_t peek = fr;
-            if (mproc__wire_get_u32(&peek) == i) {
-                int status;
-                mproc__wire_get_u32(&fr);
-                status = (int) (int32_t) mproc__wire_get_u32(&fr);
-                get_sentence(&fr, sentence, sizeof sentence);
-                f++;
-                mproc_value_free(v);
-                mproc__job_item_done(j, idx, status < 0 ? status : MPROC_ETASK,
-                                     NULL, sentence);
-                continue;
-            }
+        size_t idx = u->first + e.offset + i;
+        mproc_value_t *v = mproc__value_take(e.values, i);
+        if (more && place == i) {
+            snprintf(sentence, sizeof sentence, "%.*s",
+                     (int) (len < sizeof sentence ? len : sizeof sentence - 1),
+                     s);
+            mproc_value_free(v);
+            mproc__job_item_done(j, idx, status < 0 ? status : MPROC_ETASK,
+                                 NULL, sentence);
+            more = ++f < e.nfailures &&
+                   mproc__wire_next_failure(&e, &place, &status, &s, &len) == 0;
+            continue;
         }
         mproc__job_item_done(j, idx, 0, v, NULL);
     }
-    mproc_value_free(values);
+    mproc_value_free(e.values);
     u->answered += n;
     w->items_out -= n;
-    if (n > 0 && elapsed >= 0)
-        learn(p, j, elapsed / (double) n);
+    if (n > 0 && e.elapsed >= 0)
+        learn(p, j, e.elapsed / (double) n);
     pop_answered(p, w);
     return 0;
 }

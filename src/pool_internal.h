@@ -71,6 +71,51 @@ double mproc__wire_get_f64(mproc__wire_t *r);
 const void *mproc__wire_get_bytes(mproc__wire_t *r, size_t *len);
 
 /*
+ * The messages decoded, whatever their bytes (a fuzz harness feeds them
+ * anything): a malformed one is MPROC_ECORRUPT and leaves nothing to free.
+ */
+
+/* A unit's counts and skips that need no memory of the heap. */
+#define MPROC__WIRE_FEW 16
+
+/* A TASKS message as read; its strings point into the message. */
+typedef struct mproc__wire_tasks {
+    const char *fn; /* not NUL-terminated */
+    size_t fn_len;
+    double soft;
+    int limited;
+    int wrap; /* an item is its call's one argument (map) */
+    uint32_t seq;
+    uint32_t nunits;
+    uint32_t *counts; /* the items of each unit; they add up to the list's */
+    uint32_t nskips;
+    uint32_t *skips;      /* places of items not to run, among all */
+    mproc_value_t *items; /* a list */
+    uint32_t few_counts[MPROC__WIRE_FEW], few_skips[MPROC__WIRE_FEW];
+} mproc__wire_tasks_t;
+
+int mproc__wire_read_tasks(mproc__wire_tasks_t *t, const void *data,
+                           size_t len);
+void mproc__wire_tasks_free(mproc__wire_tasks_t *t);
+
+/* An entry of a RESULTS message as read. */
+typedef struct mproc__wire_entry {
+    uint32_t seq, offset, nfailures;
+    double elapsed;
+    mproc__wire_t failures; /* where they start, for _next_failure */
+    mproc_value_t *values;  /* a list, the caller's to free */
+} mproc__wire_entry_t;
+
+/*
+ * Reads the next entry from @r, which is past a RESULTS message's kind
+ * and count: 0 with *@e, or MPROC_ECORRUPT (and @r bad).
+ */
+int mproc__wire_next_entry(mproc__wire_t *r, mproc__wire_entry_t *e);
+/* The entry's next failure: its place among the values, status, sentence. */
+int mproc__wire_next_failure(mproc__wire_entry_t *e, uint32_t *place,
+                             int *status, const char **sentence, size_t *len);
+
+/*
  * Each worker has a slot in a block of shared memory, where it says which
  * item it is running (unit, item, busy) and since when: a plain store per
  * item, which the pool reads when the worker has died (to learn which call

@@ -247,75 +247,7 @@ static void mark_idle(worker *w)
     soft_deadline = 0;
 }
 
-/* Units of a batch whose counts need no memory of the heap. */
-#define FEW_UNITS 16
-
-/* A TASKS message as read (pool_internal.h). */
-typedef struct batch {
-    const char *fn; /* in the message, not NUL-terminated */
-    size_t fn_len;
-    double soft;
-    int limited;
-    int wrap; /* an item is its call's one argument (map) */
-    uint32_t seq;
-    uint32_t nunits;
-    uint32_t *counts; /* the items of each unit */
-    uint32_t nskips;
-    uint32_t *skips; /* places of items not to run, among all */
-    mproc_value_t *items;
-    uint32_t few_counts[FEW_UNITS], few_skips[FEW_UNITS];
-} batch;
-
-static void batch_free(batch *b)
-{
-    if (b->counts != b->few_counts)
-        free(b->counts);
-    if (b->skips != b->few_skips)
-        free(b->skips);
-    mproc_value_free(b->items);
-}
-
-/* Room for @n numbers: the batch's own for a few, else from the heap. */
-static uint32_t *numbers(uint32_t *few, uint32_t n, const mproc__wire_t *r)
-{
-    if (r->bad || n > (size_t) (r->end - r->p) / 4)
-        return NULL;
-    return n <= FEW_UNITS ? few : malloc(n * sizeof(uint32_t));
-}
-
-/* Reads a TASKS message; 0, or a negative status for a malformed one. */
-static int batch_read(batch *b, const void *data, size_t len)
-{
-    mproc__wire_t r;
-    const void *p;
-    size_t n, total = 0;
-    uint32_t i;
-    b->counts = b->skips = NULL;
-    b->items = NULL;
-    mproc__wire_start(&r, data, len);
-    mproc__wire_get_u8(&r);
-    b->fn = mproc__wire_get_bytes(&r, &b->fn_len);
-    b->soft = mproc__wire_get_f64(&r);
-    b->limited = (int) mproc__wire_get_u8(&r);
-    b->wrap = (int) mproc__wire_get_u8(&r);
-    b->seq = mproc__wire_get_u32(&r);
-    b->nunits = mproc__wire_get_u32(&r);
-    b->counts = numbers(b->few_counts, b->nunits, &r);
-    for (i = 0; b->counts != NULL && i < b->nunits; i++)
-        total += b->counts[i] = mproc__wire_get_u32(&r);
-    b->nskips = mproc__wire_get_u32(&r);
-    b->skips = numbers(b->few_skips, b->nskips, &r);
-    for (i = 0; b->skips != NULL && i < b->nskips; i++)
-        b->skips[i] = mproc__wire_get_u32(&r);
-    p = mproc__wire_get_bytes(&r, &n);
-    if (r.bad || b->fn == NULL || b->counts == NULL || b->skips == NULL ||
-        mproc__value_decode(p, n, &b->items) != 0 ||
-        mproc_value_len(b->items) != total) {
-        batch_free(b);
-        return MPROC_ECORRUPT;
-    }
-    return 0;
-}
+typedef mproc__wire_tasks_t batch;
 
 /* Whether the message's item @at (among all) is not to run. */
 static int skipped(const batch *b, size_t at)
@@ -390,7 +322,7 @@ static int run_batch(worker *w, const void *data, size_t len)
     size_t first = 0;
     uint32_t k;
     int last = 0;
-    if (batch_read(&b, data, len) != 0)
+    if (mproc__wire_read_tasks(&b, data, len) != 0)
         return 0; /* not the pool's: ignored */
     /* The last batch's function, most likely this one's too. */
     if (w->fn_name == NULL || strlen(w->fn_name) != b.fn_len ||
@@ -413,7 +345,7 @@ static int run_batch(worker *w, const void *data, size_t len)
         if (w->maxtasks > 0 && ++w->tasks >= w->maxtasks)
             last = 1;
     }
-    batch_free(&b);
+    mproc__wire_tasks_free(&b);
     return last;
 }
 
