@@ -933,7 +933,9 @@ static void pull_inputs(mproc_pool_t *p)
         for (i = 0; i < n; i++)
             mproc__job_add_input(j, got[i]);
         if (!more && !j->input_ended) {
+            /* The producer's end: now the call's size is known. */
             j->input_ended = 1;
+            j->total = j->n;
             if (j->state == MPROC__JOB_RUNNING && j->done == j->n)
                 mproc__job_finish(j, 0, NULL);
         }

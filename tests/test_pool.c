@@ -571,6 +571,7 @@ static void test_imap_producer_is_never_drained(void)
     mproc_imap_t *it = NULL;
     mproc_value_t *v = NULL;
     counter c = {0, 100000000, NULL};
+    seen s = {0};
     int i;
     CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&c.lock, NULL), 0);
     o.producer = count_up;
@@ -592,14 +593,22 @@ static void test_imap_producer_is_never_drained(void)
     c.next = 0;
     c.limit = 50;
     mproc_lock_release(c.lock);
+    /* A producer's total is known at its end, in chunks, with progress. */
+    o.chunksize = 3;
+    o.progress = on_progress;
+    o.arg = &s;
     CU_ASSERT_EQUAL_FATAL(mproc_pool_imap_unordered(p, square, NULL, &o, &it),
                           0);
     for (i = 0; i < 50; i++) {
         CU_ASSERT_EQUAL_FATAL(mproc_imap_next(it, MPROC_FOREVER, &v), 0);
+        CU_ASSERT_TRUE(mproc_imap_index(it) < 50);
         mproc_value_free(v);
     }
     CU_ASSERT_EQUAL(mproc_imap_next(it, MPROC_FOREVER, &v), MPROC_ESTOP);
     mproc_imap_destroy(it);
+    CU_ASSERT_TRUE(s.progress_calls >= 1);
+    CU_ASSERT_EQUAL(s.last_done, 50);
+    CU_ASSERT_EQUAL(s.last_total, 50);
     end_pool(p);
     mproc_lock_destroy(c.lock);
 }
