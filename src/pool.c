@@ -184,6 +184,7 @@ struct mproc_pool_t {
     unsigned est_next;
     mproc_finalizer_t *finalizer;
     int joined;
+    long creator; /* the process that made the pool */
 };
 
 /* The pool the calling thread drives now (its callbacks run then). */
@@ -220,6 +221,21 @@ int mproc__pool_size(const mproc_pool_t *p)
 int mproc_pool_processes(const mproc_pool_t *pool)
 {
     return pool != NULL ? pool->processes : 0;
+}
+
+int mproc__pool_ours(const mproc_pool_t *p)
+{
+    /*
+     * A fork child has a copy of its parent's pool, whose lock another
+     * thread may have held at the fork and whose workers are the parent's
+     * children: it must not touch either.
+     */
+    if (p->creator != mproc__os_getpid())
+        return mproc__set_error(MPROC_ENOTCHILD,
+                                "a pool belongs to the process that made it "
+                                "(pid %ld): a fork child cannot use its copy",
+                                p->creator);
+    return 0;
 }
 
 static void wait_on(apr_thread_cond_t *c, apr_thread_mutex_t *mu,
@@ -1664,6 +1680,8 @@ int mproc_pool_close(mproc_pool_t *p)
 {
     if (p == NULL)
         return mproc__set_error(MPROC_EINVAL, "no pool");
+    if (mproc__pool_ours(p) != 0)
+        return MPROC_ENOTCHILD;
     mproc__pool_lock(p);
     if (p->state == POOL_RUN)
         p->state = POOL_CLOSED;
@@ -1677,6 +1695,8 @@ int mproc_pool_terminate(mproc_pool_t *p)
     int mine;
     if (p == NULL)
         return mproc__set_error(MPROC_EINVAL, "no pool");
+    if (mproc__pool_ours(p) != 0)
+        return MPROC_ENOTCHILD;
     mproc__pool_lock(p);
     if (p->state == POOL_TERMINATED && p->workers == NULL) {
         stop_thread(p);
@@ -1711,6 +1731,8 @@ int mproc_pool_join(mproc_pool_t *p, double timeout)
     int rc;
     if (p == NULL)
         return mproc__set_error(MPROC_EINVAL, "no pool");
+    if (mproc__pool_ours(p) != 0)
+        return MPROC_ENOTCHILD;
     mproc__pool_lock(p);
     if (p->state == POOL_RUN) {
         mproc__pool_unlock(p);
@@ -1741,6 +1763,16 @@ void mproc_pool_destroy(mproc_pool_t *p)
     mproc__pool_job_t *j;
     if (p == NULL)
         return;
+    if (mproc__pool_ours(p) != 0) {
+        /* A fork child's copy: only its copies of the handles go. */
+        mproc__pool_worker_t *w;
+        for (w = p->workers; w != NULL; w = w->next)
+            mproc_conn_close(w->conn);
+        mproc_conn_close(p->wake_r);
+        mproc_conn_close(p->wake_w);
+        mproc_shm_close(p->shm);
+        return;
+    }
     if (p->finalizer != NULL)
         mproc_finalizer_cancel(p->finalizer);
     mproc__pool_lock(p);
@@ -1936,6 +1968,7 @@ int mproc_pool_create(mproc_pool_t **out, const mproc_pool_opts_t *opts)
     p = calloc(1, sizeof *p);
     if (p == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    p->creator = mproc__os_getpid();
     p->processes = o.processes > 0 ? o.processes : mproc_cpu_count();
     p->nslots = 2 * p->processes;
     p->maxtasks = o.maxtasksperchild;

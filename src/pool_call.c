@@ -72,6 +72,8 @@ void mproc__job_release(mproc__pool_job_t *j)
 static void drop(mproc__pool_job_t *j)
 {
     mproc_pool_t *p = j->pool;
+    if (p != NULL && mproc__pool_ours(p) != 0)
+        return; /* a fork child's copy: the parent's to free */
     if (p != NULL)
         mproc__pool_lock(p);
     mproc__job_release(j);
@@ -276,7 +278,9 @@ static int make_job(mproc_pool_t *p, mproc__job_kind_e kind, int star,
     *out = NULL;
     if (p == NULL)
         return mproc__set_error(MPROC_EINVAL, "no pool");
-    rc = resolve_fn(fn, opts, &name);
+    rc = mproc__pool_ours(p);
+    if (rc == 0)
+        rc = resolve_fn(fn, opts, &name);
     if (rc != 0)
         return rc;
     if (opts != NULL && (opts->time_limit != opts->time_limit ||
@@ -337,6 +341,8 @@ static int wait_job(mproc__pool_job_t *j, double timeout,
     int rc = 0;
     if (value != NULL)
         *value = NULL;
+    if (p != NULL && mproc__pool_ours(p) != 0)
+        return MPROC_ENOTCHILD;
     if (p != NULL) {
         mproc__pool_lock(p);
         rc = mproc__pool_wait(p, job_over, j, timeout);
@@ -624,6 +630,8 @@ int mproc_async_ready(mproc_async_t *r)
     if (r == NULL)
         return 0;
     p = r->job->pool;
+    if (p != NULL && mproc__pool_ours(p) != 0)
+        return 0;
     if (p != NULL)
         mproc__pool_lock(p);
     ready = r->job->state == MPROC__JOB_READY;
@@ -639,6 +647,8 @@ int mproc_async_successful(mproc_async_t *r)
     if (r == NULL)
         return mproc__set_error(MPROC_EINVAL, "no result");
     p = r->job->pool;
+    if (p != NULL && mproc__pool_ours(p) != 0)
+        return MPROC_ENOTCHILD;
     if (p != NULL)
         mproc__pool_lock(p);
     if (r->job->state != MPROC__JOB_READY)
@@ -800,6 +810,8 @@ int mproc_imap_next(mproc_imap_t *it, double timeout, mproc_value_t **value)
         return mproc__set_error(MPROC_EINVAL, "no iterator");
     j = it->job;
     p = j->pool;
+    if (p != NULL && mproc__pool_ours(p) != 0)
+        return MPROC_ENOTCHILD;
     if (p != NULL) {
         mproc__pool_lock(p);
         rc = mproc__pool_wait(p, imap_ready, j, timeout);
@@ -839,6 +851,10 @@ void mproc_imap_destroy(mproc_imap_t *it)
         return;
     j = it->job;
     p = j->pool;
+    if (p != NULL && mproc__pool_ours(p) != 0) {
+        free(it); /* a fork child's copy: the job is the parent's */
+        return;
+    }
     if (p != NULL) {
         mproc__pool_lock(p);
         /* No more input; what is still running is dropped as it comes. */

@@ -264,6 +264,8 @@ void mproc__pool_untrack(mproc_pool_t *p, mproc__pool_job_t *j);
 void mproc__pool_forget_if_over(mproc_pool_t *p, mproc__pool_job_t *j);
 /* Whether the calling thread drives @p now (runs one of its callbacks). */
 int mproc__pool_driven_here(const mproc_pool_t *p);
+/* 0 in the process that made @p; MPROC_ENOTCHILD (said) in a fork child. */
+int mproc__pool_ours(const mproc_pool_t *p);
 /* The pool's defaults for a call. */
 double mproc__pool_time_limit(const mproc_pool_t *p);
 double mproc__pool_soft_limit(const mproc_pool_t *p);

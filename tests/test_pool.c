@@ -1196,6 +1196,38 @@ static void test_workers_end_with_their_pool(void)
 }
 #endif
 
+/* The pool of the test process, which a fork child sees in its copy. */
+static mproc_pool_t *parents_pool;
+
+static void use_parents_pool(const mproc_value_t *args)
+{
+    mproc_value_t *r = NULL;
+    (void) args;
+    CHILD_ASSERT(mproc_pool_apply(parents_pool, square, mproc_pack("i", 3),
+                                  NULL, &r) == MPROC_ENOTCHILD);
+    CHILD_ASSERT(strstr(mproc_last_error(), "fork child") != NULL);
+    CHILD_ASSERT(mproc_pool_terminate(parents_pool) == MPROC_ENOTCHILD);
+    /* Its copy goes, and nothing of the parent's with it. */
+    mproc_pool_destroy(parents_pool);
+}
+MPROC_TARGET(use_parents_pool)
+
+/* A fork child cannot use, stop or remove its parent's pool. */
+static void test_fork_child_leaves_the_pool_alone(void)
+{
+    mproc_value_t *r = NULL;
+    int code = -1;
+    parents_pool = make_pool(2);
+    CU_ASSERT_EQUAL(harness_run("use_parents_pool", NULL, &code), 0);
+    CU_ASSERT_EQUAL(code, 0);
+    CU_ASSERT_EQUAL(
+        mproc_pool_apply(parents_pool, square, mproc_pack("i", 4), NULL, &r),
+        0);
+    CU_ASSERT_EQUAL(mproc_value_as_int(r), 16);
+    mproc_value_free(r);
+    end_pool(parents_pool);
+}
+
 /* A callback that waits for its own pool would never return. */
 typedef struct nested {
     mproc_pool_t *pool;
@@ -1349,6 +1381,8 @@ static const harness_test tests[] = {
     {"workers end with their pool", test_workers_end_with_their_pool, 0},
 #endif
     {"many pools leave nothing", test_many_pools_leave_nothing, 0},
+    {"fork child leaves the pool alone", test_fork_child_leaves_the_pool_alone,
+     HARNESS_FORK},
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)

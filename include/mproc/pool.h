@@ -69,7 +69,9 @@
  * a waiting call from a callback fails with MPROC_EDEADLK.
  *
  * A pool's calls may be made from several threads. A pool belongs to the
- * process that created it: a fork child does not inherit a working copy.
+ * process that created it: in a fork child its copy's calls fail with
+ * MPROC_ENOTCHILD, and destroying the copy closes only the child's copies
+ * of its handles.
  *
  * @defgroup pool Pool
  * @{
