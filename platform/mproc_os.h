@@ -258,6 +258,15 @@ int mproc__os_conn_wait_readable(mproc__os_conn_t *c, double timeout);
 void mproc__os_conn_close(mproc__os_conn_t *c);
 
 /*
+ * The bytes that writes to @c can place while its reader takes none, so
+ * that a writer that keeps within them never blocks: first grown towards
+ * @want where the OS allows. Linux: the pipe's size (F_SETPIPE_SZ, then
+ * F_GETPIPE_SZ); a socket, or a pipe the OS will not tell about: 4096, a
+ * page, which every one takes. Windows: the named pipe's buffer, 64 KiB.
+ */
+size_t mproc__os_conn_capacity(mproc__os_conn_t *c, size_t want);
+
+/*
  * The OS handles of @c, as this process knows them: what is passed on.
  * Writes them to @out and returns their count: one, or two where reading
  * and writing use separate ones (a Unix one-way pipe end has one, a

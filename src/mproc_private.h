@@ -86,6 +86,7 @@ uint64_t mproc__queue_debug_spilled(mproc_queue_t *q);
 #endif
 
 /* The modules' own private headers, which build on the above. */
+#include "pool_internal.h"
 #include "shared_object.h"
 
 #endif

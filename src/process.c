@@ -85,7 +85,9 @@ static struct {
     long parent_pid;         /* 0 in the main process */
     char *parent_name;       /* its name, NULL if unknown */
     mproc_process_t *parent; /* its object, made on the first ask */
-    int child_counter;       /* numbers given to this process's children */
+    /* Numbers given to this process's children; a pool's thread starts
+     * children too, so it counts atomically. */
+    volatile uint32_t child_counter;
 } current;
 
 /* Started children not yet destroyed, newest first, under children_lock. */
@@ -136,7 +138,7 @@ static mproc_process_t *new_current(const char *name, int daemon,
 static void set_current(mproc_process_t *p)
 {
     current.self = p;
-    current.child_counter = 0;
+    mproc__atomic_store32(&current.child_counter, 0);
     mproc__log_set_name(p->name);
 }
 
@@ -409,7 +411,7 @@ int mproc_process_create(mproc_process_t **proc,
     if (n + 1 > MPROC__ARRAY_SIZE(identity))
         return mproc__set_error(MPROC_ERANGE, "processes nested too deeply");
     memcpy(identity, self->identity, n * sizeof(int));
-    identity[n++] = ++current.child_counter;
+    identity[n++] = (int) mproc__atomic_inc32(&current.child_counter);
     if (opts->name != NULL) {
         if (snprintf(name, sizeof name, "%s", opts->name) >= (int) sizeof name)
             return mproc__set_error(MPROC_EINVAL, "process name too long");
@@ -835,21 +837,31 @@ const mproc__buf_t *mproc__process_args(const mproc_process_t *p)
     return &p->args;
 }
 
-int mproc__process_check_child(const mproc_process_t *p)
+int mproc__process_check_child_of(const mproc_process_t *p, long self)
 {
     /* The parent can be waited for too, as Python's parent sentinel. */
     if (p->is_parent)
         return 0;
-    if (p->is_current || p->creator_pid != mproc__os_getpid())
+    if (p->is_current || p->creator_pid != self)
         return MPROC_ENOTCHILD;
     if (!p->started)
         return MPROC_ENOTSTARTED;
     return 0;
 }
 
+int mproc__process_check_child(const mproc_process_t *p)
+{
+    return mproc__process_check_child_of(p, mproc__os_getpid());
+}
+
 int mproc__process_ended(mproc_process_t *p)
 {
     return ended(p) || !mproc_process_is_alive(p);
+}
+
+int mproc__process_ended_known(const mproc_process_t *p)
+{
+    return ended(p);
 }
 
 int mproc__process_waitable(mproc_process_t *p, mproc__os_fd_t *h)

@@ -318,6 +318,28 @@ const mproc_value_t *mproc_value_at(const mproc_value_t *v, size_t i)
     return v->u.c.items[i];
 }
 
+const mproc_value_t *mproc__value_one_list(const mproc_value_t *item)
+{
+    static MPROC__TLS mproc_value_t list;
+    static MPROC__TLS mproc_value_t *slot;
+    slot = (mproc_value_t *) item;
+    list.type = MPROC_VALUE_LIST;
+    list.u.c.items = &slot;
+    list.u.c.len = list.u.c.cap = 1;
+    list.u.c.type = NULL;
+    return &list;
+}
+
+mproc_value_t *mproc__value_take(mproc_value_t *list, size_t i)
+{
+    mproc_value_t *item;
+    if (list == NULL || list->type != MPROC_VALUE_LIST || i >= list->u.c.len)
+        return NULL;
+    item = list->u.c.items[i];
+    list->u.c.items[i] = NULL;
+    return item;
+}
+
 const mproc_value_t *mproc_value_get(const mproc_value_t *map, const char *key)
 {
     size_t i, n;

@@ -29,6 +29,22 @@ int mproc__value_decode(const void *data, size_t len, mproc_value_t **out);
 mproc_value_t *mproc__value_bytes_alloc(size_t len, unsigned char **data);
 
 /*
+ * Takes item @i out of @list, leaving a hole (NULL) that only
+ * mproc_value_free() may meet: for a reader that moves a decoded
+ * message's items elsewhere and then frees the rest. NULL if there is no
+ * such item.
+ */
+mproc_value_t *mproc__value_take(mproc_value_t *list, size_t i);
+
+/*
+ * The list [@item], borrowing @item, in memory of the calling thread's
+ * that the next call reuses: an argument list made without allocating
+ * (a pool worker calls a map's function with [item] for each item). It
+ * must not be freed or kept.
+ */
+const mproc_value_t *mproc__value_one_list(const mproc_value_t *item);
+
+/*
  * References (value.c). A reference is a kind and a list of scalar fields,
  * whose shape each kind fixes (mproc__ref_check): a named object's is
  * [name]; a connection's is [readable, writable, max_message,

@@ -149,6 +149,27 @@ int mproc__os_conn_write(mproc__os_conn_t *c, const void *buf, size_t n)
     return 0;
 }
 
+size_t mproc__os_conn_capacity(mproc__os_conn_t *c, size_t want)
+{
+#ifdef F_GETPIPE_SZ
+    if (!c->is_socket) {
+        int have = fcntl(c->wfd, F_GETPIPE_SZ);
+        /* Refused past the user's limits: the pipe keeps what it has. */
+        if (have > 0 && want > (size_t) have && want <= 0x7fffffff) {
+            int got = fcntl(c->wfd, F_SETPIPE_SZ, (int) want);
+            if (got > have)
+                have = got;
+        }
+        if (have > 0)
+            return (size_t) have;
+    }
+#else
+    (void) want;
+#endif
+    (void) c;
+    return 4096;
+}
+
 int mproc__os_conn_wait_readable(mproc__os_conn_t *c, double timeout)
 {
     return mproc__unix_poll_in(c->rfd, timeout);
