@@ -2,9 +2,10 @@
  * Managers under each start method: a server process that serves a dict,
  * a list and a Namespace to proxies in any process; proxies through every
  * channel; many processes and threads at once; references in transit and
- * inside managed objects; when objects are freed; a manager killed while
- * clients use it, and one whose program is killed; keys, TCP, names
- * registered for other programs, and garbage on the socket.
+ * inside managed objects (shared memory among them); when objects are
+ * freed; a manager killed while clients use it, and one whose program is
+ * killed; keys, TCP, names registered for other programs, and garbage on
+ * the socket.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -547,6 +548,76 @@ static void test_nested_proxies_live_and_go(void)
     mproc_manager_destroy(m);
 }
 
+/*
+ * [d]: opens the Value, Array and block that d holds and writes through
+ * them: the Value 3.1415927, the Array negated, the block's first byte 42.
+ */
+static void shared_user(const mproc_value_t *args)
+{
+    mproc_dict_t *d;
+    mproc_shared_value_t *v;
+    mproc_shared_array_t *a;
+    mproc_shm_t *s;
+    mproc_value_t *rv = NULL, *ra = NULL, *rs = NULL;
+    size_t i;
+    int64_t x;
+    CHILD_ASSERT(mproc_unpack(args, "D", &d) == 0);
+    CHILD_ASSERT(mproc_dict_get(d, S("value"), &rv) == 0);
+    CHILD_ASSERT(mproc_dict_get(d, S("array"), &ra) == 0);
+    CHILD_ASSERT(mproc_dict_get(d, S("block"), &rs) == 0);
+    CHILD_ASSERT(mproc_value_to_shared_value(rv, &v) == 0);
+    CHILD_ASSERT(mproc_value_to_shared_array(ra, &a) == 0);
+    CHILD_ASSERT(mproc_value_to_shm(rs, &s) == 0);
+    CHILD_ASSERT(mproc_shared_value_set_float(v, 3.1415927) == 0);
+    for (i = 0; i < mproc_shared_array_len(a); i++) {
+        CHILD_ASSERT(mproc_shared_array_get_int(a, i, &x) == 0);
+        CHILD_ASSERT(mproc_shared_array_set_int(a, i, -x) == 0);
+    }
+    ((unsigned char *) mproc_shm_buf(s))[0] = 42;
+    mproc_value_free(rv);
+    mproc_value_free(ra);
+    mproc_value_free(rs);
+}
+MPROC_TARGET(shared_user)
+
+static void test_shared_memory_in_a_dict(void)
+{
+    mproc_manager_t *m = start();
+    mproc_dict_t *d;
+    mproc_shared_value_t *v;
+    mproc_shared_array_t *a;
+    mproc_shm_t *s;
+    int init[10], out[10], i;
+    double f = 0;
+    for (i = 0; i < 10; i++)
+        init[i] = i;
+    CU_ASSERT_EQUAL_FATAL(mproc_shared_value_create(&v, 'd', NULL, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_shared_array_create(&a, 'i', 10, init, NULL),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(mproc_shm_create(&s, NULL, 100), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&d, m, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_dict_set(d, S("value"), mproc_value_shared_value(v)),
+                    0);
+    CU_ASSERT_EQUAL(mproc_dict_set(d, S("array"), mproc_value_shared_array(a)),
+                    0);
+    CU_ASSERT_EQUAL(mproc_dict_set(d, S("block"), mproc_value_shm(s)), 0);
+    CU_ASSERT_EQUAL(
+        harness_join_code(harness_start("shared_user", mproc_pack("D", d))), 0);
+    /* The child wrote into our memory, not into a copy. */
+    CU_ASSERT_EQUAL(mproc_shared_value_get_float(v, &f), 0);
+    CU_ASSERT_DOUBLE_EQUAL(f, 3.1415927, 1e-12);
+    CU_ASSERT_EQUAL(mproc_shared_array_read(a, 0, 10, out), 0);
+    for (i = 0; i < 10; i++)
+        CU_ASSERT_EQUAL(out[i], -i);
+    CU_ASSERT_EQUAL(((unsigned char *) mproc_shm_buf(s))[0], 42);
+    mproc_dict_destroy(d);
+    mproc_manager_destroy(m);
+    mproc_shared_value_destroy(v);
+    mproc_shared_array_destroy(a);
+    CU_ASSERT_EQUAL(mproc_shm_unlink(s), 0);
+    mproc_shm_close(s);
+}
+
 /* [q]: takes a list proxy from the queue and appends to it. */
 static void late_taker(const mproc_value_t *args)
 {
@@ -910,6 +981,7 @@ static const harness_test tests[] = {
      0},
     {"threads share proxies", test_threads_share_proxies, 0},
     {"nested proxies live and go", test_nested_proxies_live_and_go, 0},
+    {"shared memory in a dict", test_shared_memory_in_a_dict, 0},
     {"a reference keeps its object in transit",
      test_a_reference_keeps_its_object_in_transit, 0},
     {"a killed manager fails every call",

@@ -1,7 +1,7 @@
 /*
  * Shared memory: SharedMemory blocks, Values and Arrays, every call and
- * error, shared with children through arguments, a Queue and a Pipe under
- * every start method, their locks, and what stays in /dev/shm.
+ * error, shared with children through arguments, a Queue, a Pipe and Pool
+ * tasks under every start method, their locks, and what stays in /dev/shm.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -399,6 +399,144 @@ static void test_share_through_pipe(void)
     share_by("pipe");
 }
 
+/* ---- through Pool tasks ------------------------------------------------- */
+
+/* apply: the three in its arguments, as the sharer's "args". */
+static mproc_value_t *pool_toucher(const mproc_value_t *args)
+{
+    mproc_shared_value_t *v;
+    mproc_shared_array_t *a;
+    mproc_shm_t *s;
+    if (mproc_unpack(args, "WAM", &v, &a, &s) < 0)
+        mproc_raise_last();
+    touch_all(v, a, s);
+    return mproc_value_int(mproc_process_pid(mproc_current_process()));
+}
+MPROC_POOL_TARGET(pool_toucher)
+
+/*
+ * map: the item [i, counter, array, block]: counts itself in the Value,
+ * negates element i and sets byte i of the block to i + 1.
+ */
+static mproc_value_t *pool_slot(const mproc_value_t *args)
+{
+    mproc_shared_value_t *v;
+    mproc_shared_array_t *a;
+    mproc_shm_t *s;
+    int64_t x;
+    int i;
+    if (mproc_unpack(args, "[iWAM]", &i, &v, &a, &s) < 0 ||
+        mproc_shared_value_add(v, 1, NULL) < 0 ||
+        mproc_shared_array_get_int(a, (size_t) i, &x) < 0 ||
+        mproc_shared_array_set_int(a, (size_t) i, -x) < 0)
+        mproc_raise_last();
+    ((unsigned char *) mproc_shm_buf(s))[i] = (unsigned char) (i + 1);
+    return mproc_value_int(mproc_process_pid(mproc_current_process()));
+}
+MPROC_POOL_TARGET(pool_slot)
+
+static mproc_pool_t *make_pool(int processes)
+{
+    mproc_pool_opts_t o = {0};
+    mproc_pool_t *p = NULL;
+    o.processes = processes;
+    o.method = harness_method;
+    CU_ASSERT_EQUAL_FATAL(mproc_pool_create(&p, &o), 0);
+    return p;
+}
+
+static void end_pool(mproc_pool_t *p)
+{
+    CU_ASSERT_EQUAL(mproc_pool_close(p), 0);
+    CU_ASSERT_EQUAL(mproc_pool_join(p, MPROC_FOREVER), 0);
+    mproc_pool_destroy(p);
+}
+
+static void test_share_through_pool_apply(void)
+{
+    mproc_pool_t *p = make_pool(2);
+    mproc_shared_value_t *v;
+    mproc_shared_array_t *a;
+    mproc_shm_t *s;
+    mproc_value_t *r = NULL;
+    int init[10], out[10], i;
+    double d = 0;
+
+    for (i = 0; i < 10; i++)
+        init[i] = i;
+    CU_ASSERT_EQUAL_FATAL(mproc_shared_value_create(&v, 'd', NULL, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_shared_array_create(&a, 'i', 10, init, NULL),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(mproc_shm_create(&s, NULL, 100), 0);
+    CU_ASSERT_EQUAL(
+        mproc_pool_apply(p, pool_toucher, mproc_pack("WAM", v, a, s), NULL, &r),
+        0);
+    /* It ran in a worker, not here. */
+    CU_ASSERT_NOT_EQUAL(mproc_value_as_int(r),
+                        mproc_process_pid(mproc_current_process()));
+    mproc_value_free(r);
+    CU_ASSERT_EQUAL(mproc_shared_value_get_float(v, &d), 0);
+    CU_ASSERT_DOUBLE_EQUAL(d, 3.1415927, 1e-12);
+    CU_ASSERT_EQUAL(mproc_shared_array_read(a, 0, 10, out), 0);
+    for (i = 0; i < 10; i++)
+        CU_ASSERT_EQUAL(out[i], -i);
+    CU_ASSERT_EQUAL(((unsigned char *) mproc_shm_buf(s))[0], 42);
+    end_pool(p);
+    mproc_shared_value_destroy(v);
+    mproc_shared_array_destroy(a);
+    CU_ASSERT_EQUAL(mproc_shm_unlink(s), 0);
+    mproc_shm_close(s);
+}
+
+static void test_share_through_pool_map(void)
+{
+    mproc_pool_t *p = make_pool(3);
+    mproc_pool_call_opts_t o = {.chunksize = 1};
+    mproc_shared_value_t *v;
+    mproc_shared_array_t *a;
+    mproc_shm_t *s;
+    mproc_value_t *items, *out = NULL;
+    int init[10], got[10], i;
+    int64_t n = -1;
+    const unsigned char *buf;
+
+    for (i = 0; i < 10; i++)
+        init[i] = i;
+    CU_ASSERT_EQUAL_FATAL(mproc_shared_value_create(&v, 'q', NULL, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_shared_array_create(&a, 'i', 10, init, NULL),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(mproc_shm_create(&s, NULL, 100), 0);
+    items = mproc_value_list();
+    for (i = 0; i < 10; i++)
+        CU_ASSERT_EQUAL_FATAL(
+            mproc_value_append(items, mproc_pack("iWAM", i, v, a, s)), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_pool_map(p, pool_slot, items, &o, &out), 0);
+    CU_ASSERT_EQUAL(mproc_value_len(out), 10);
+    mproc_value_free(out);
+    CU_ASSERT_EQUAL(mproc_shared_value_get_int(v, &n), 0);
+    CU_ASSERT_EQUAL(n, 10);
+    CU_ASSERT_EQUAL(mproc_shared_array_read(a, 0, 10, got), 0);
+    buf = mproc_shm_buf(s);
+    for (i = 0; i < 10; i++) {
+        CU_ASSERT_EQUAL(got[i], -i);
+        CU_ASSERT_EQUAL(buf[i], i + 1);
+    }
+    /* Again, to workers that opened them already: the same memory. */
+    CU_ASSERT_EQUAL_FATAL(mproc_pool_map(p, pool_slot, items, &o, &out), 0);
+    mproc_value_free(out);
+    CU_ASSERT_EQUAL(mproc_shared_value_get_int(v, &n), 0);
+    CU_ASSERT_EQUAL(n, 20);
+    CU_ASSERT_EQUAL(mproc_shared_array_read(a, 0, 10, got), 0);
+    for (i = 0; i < 10; i++)
+        CU_ASSERT_EQUAL(got[i], i);
+    mproc_value_free(items);
+    end_pool(p);
+    mproc_shared_value_destroy(v);
+    mproc_shared_array_destroy(a);
+    CU_ASSERT_EQUAL(mproc_shm_unlink(s), 0);
+    mproc_shm_close(s);
+}
+
 /* ---- locks -------------------------------------------------------------- */
 
 /* args: a Value whose lock the parent holds; a try must time out. */
@@ -713,6 +851,8 @@ static const harness_test tests[] = {
     {"share through args", test_share_through_args, 0},
     {"share through queue", test_share_through_queue, 0},
     {"share through pipe", test_share_through_pipe, 0},
+    {"share through pool apply", test_share_through_pool_apply, 0},
+    {"share through pool map", test_share_through_pool_map, 0},
     {"lock excludes other processes", test_lock_excludes_other_processes, 0},
     {"caller rlock reaches child", test_caller_rlock_reaches_child, 0},
     {"fork only lock has no reference", test_fork_only_lock_has_no_reference,
