@@ -64,6 +64,7 @@ static size_t objects(mproc_manager_t *m)
     return n;
 }
 
+#if !defined(_WIN32)
 /*
  * Waits (bounded) until the server holds @want objects: a client that was
  * killed lets go when the server reads the end of its connection, which
@@ -82,6 +83,7 @@ static int objects_become(mproc_manager_t *m, size_t want)
     }
     return 0;
 }
+#endif
 
 /* Whether the manager's local address still names something (Unix). */
 static int address_exists(const char *address)
