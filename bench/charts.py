@@ -3,19 +3,22 @@
 
     bench/charts.py JSON_FILE... OUT_DIR
 
-Each JSON_FILE is what bench/run.sh, bench/run_queue.sh or bench/run_sync.sh
-wrote with BENCH_JSON=file (several may be concatenated into one file): one
-JSON line per run, after a {"meta": ...} line that names the machine. A value
-drawn is the median over rounds of the per-run values, as in the scripts'
-tables. One chart is written per family whose runs are present:
+Each JSON_FILE is what bench/run.sh, bench/run_queue.sh, bench/run_sync.sh or
+bench/run_pool.sh wrote with BENCH_JSON=file (several may be concatenated into
+one file): one JSON line per run, after a {"meta": ...} line that names the
+machine. A value drawn is the median over rounds of the per-run values, as in
+the scripts' tables. One chart is written per family whose runs are present:
 
     start.svg   process start+join latency per start method (run.sh)
     queue.svg   queue throughput by message size (run_queue.sh)
     pipe.svg    pipe round trip, 16 B (run_queue.sh)
     locks.svg   lock acquire+release, uncontended and contended (run_sync.sh)
     events.svg  Event and Semaphore round trips (run_sync.sh)
+    pool.svg    a pool's map of trivial tasks, tasks/s (run_pool.sh)
+    pool_apply.svg  a pool's apply_async().get() beside a raw pipe round
+                trip, by placement (run_pool.sh)
 
-Pool and manager have no benchmarks yet, so they have no chart.
+The manager has no benchmarks yet, so it has no chart.
 
 Environment: GNUPLOT, the gnuplot program (default gnuplot). Only the
 standard library is used; gnuplot draws, this script aggregates.
@@ -169,9 +172,12 @@ def chart_queue(rows, metas, workdir, outdir):
     med = medians(tput, lambda r: (r["impl"], r["size"]),
                   lambda r: r["mb_per_s"])
     impls = [(i, n) for i, n in (
-        ("mproc", "mproc Queue"), ("python", "Python multiprocessing.Queue"),
+        ("mproc", "mproc Queue"),
+        ("mproc_p4c4", "mproc Queue, 4 producers and 4 consumers"),
+        ("python", "Python multiprocessing.Queue"),
         ("raw_pipe1m", "raw pipe (1 MiB buffer)"),
-        ("raw_shmring", "raw shared-memory ring"))
+        ("raw_shmring", "raw shared-memory ring"),
+        ("raw_shmring_crc32", "raw shared-memory ring with zlib crc32"))
         if any(k[0] == i for k in med)]
     if not impls:
         return None
@@ -277,6 +283,46 @@ def chart_events(rows, metas, workdir, outdir):
         lambda g, s: med.get((s,) + g))
 
 
+def chart_pool(rows, metas, workdir, outdir):
+    med = medians([r for r in rows
+                   if r.get("bench") in ("map-c1", "map-default")],
+                  lambda r: (r["impl"], r["bench"]),
+                  lambda r: r["value"])
+    if not med:
+        return None
+    groups = [(b, n) for b, n in (("map-c1", "chunksize 1"),
+                                  ("map-default", "default chunksize"))
+              if any(k[1] == b for k in med)]
+    series = [(i, n) for i, n in (("mproc", "mproc Pool"),
+                                  ("python", "Python multiprocessing.Pool"))
+              if any(k[0] == i for k in med)]
+    out = os.path.join(outdir, "pool.svg")
+    return out, bars(
+        workdir, out, "Pool(2): map of trivial tasks (higher is better)",
+        subtitle(metas, ("run_pool.sh",)), "median tasks/s (log)",
+        groups, series, lambda b, s: med.get((s, b)))
+
+
+def chart_pool_apply(rows, metas, workdir, outdir):
+    med = medians([r for r in rows if r.get("bench") in ("apply", "raw-rtt")],
+                  lambda r: (r["impl"], r.get("affinity", "none")),
+                  lambda r: r["value"])
+    if not med:
+        return None
+    places = [a for a in PLACES if any(k[1] == a for k in med)]
+    series = [(i, n) for i, n in (
+        ("mproc", "mproc apply_async().get()"),
+        ("python", "Python apply_async().get()"),
+        ("raw", "raw pipe round trip"))
+        if any(k[0] == i for k in med)]
+    out = os.path.join(outdir, "pool_apply.svg")
+    return out, bars(
+        workdir, out, "Pool(2): one call's round trip (lower is better)",
+        subtitle(metas, ("run_pool.sh",)), "median latency (us, log)",
+        [(a, PLACE_NAMES[a]) for a in places], series,
+        lambda a, s: med.get((s, a)))
+
+
 def main(argv):
     if len(argv) < 3 or argv[1] in ("-h", "--help"):
         print(__doc__.split("\n\n")[1], file=sys.stderr)
@@ -288,7 +334,7 @@ def main(argv):
     made = []
     with tempfile.TemporaryDirectory() as workdir:
         for chart in (chart_start, chart_queue, chart_pipe, chart_locks,
-                      chart_events):
+                      chart_events, chart_pool, chart_pool_apply):
             got = chart(rows, metas, workdir, outdir)
             if got is None:
                 continue

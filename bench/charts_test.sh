@@ -10,7 +10,7 @@ py=$1 gnuplot=$2 sample=$3 out=$4
 rm -rf "$out"
 GNUPLOT=$gnuplot "$py" "$here/charts.py" "$sample" "$out"
 status=0
-for chart in start queue pipe locks events; do
+for chart in start queue pipe locks events pool pool_apply; do
     f=$out/$chart.svg
     if [[ ! -s $f ]]; then
         echo "bench.charts: $f was not written" >&2

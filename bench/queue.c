@@ -30,6 +30,15 @@
  *                 the items fill at most half the ring (4 MiB / (SIZE +
  *                 64), at least 1). A put then waits for room (the room
  *                 semaphore) and nothing is ever spilled.
+ *   mproc_p4c4    4 producers and 4 consumers on one default queue: the
+ *                 producers are fork-method mproc children that put N/4
+ *                 messages each; the consumers are 4 more that get until
+ *                 the nil the parent puts for each once every producer
+ *                 has ended. Each consumer notes its first and last
+ *                 receive (and checks each message's length) in a shared
+ *                 page (below 1 KiB the clock is read every 32nd message); the
+ * value is N - 4 messages over the time from the first consumer's first receive
+ * to the last one's last. The aggregate to set beside one producer's (mproc).
  *   raw_pipe1m    a pipe enlarged to 1 MiB (F_SETPIPE_SZ) and a fork()
  *                 child; the producer write()s each message whole, the
  *                 consumer read()s exactly SIZE bytes per message into one
@@ -39,6 +48,12 @@
  *                 (pause; sched_yield after 64 spins); each message is
  *                 copied in and copied out: baseline.md's "C shm SPSC
  *                 ring". An upper bound that burns CPU, not a fair design.
+ *   raw_shmring_crc32
+ *                 the same ring with the queue's checksum: the producer
+ *                 puts zlib's crc32 of each message before it (a slot is
+ *                 8 + SIZE bytes) and the consumer checks it on the copy it
+ *                 took out. The floor under any design that keeps a CRC-32
+ *                 on every message with zlib.
  *
  * rtt: ping-pong of a 16-byte message between the parent (A, pinned by
  * AFFINITY) and a child (B). A sends and waits for the reply; B receives
@@ -80,6 +95,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <mproc.h>
 
@@ -252,6 +268,116 @@ static void tput_mproc(const char *impl, size_t size, long n)
     report_tput(impl, size, n, &c);
 }
 
+/* mproc_p4c4: what each consumer notes, in a page the children share. */
+#define P4C4 4
+typedef struct p4c4_note {
+    double first, last; /* CLOCK_MONOTONIC, us; 0: nothing received */
+    long got;
+    int bad; /* a message of the wrong length */
+} p4c4_note;
+
+static p4c4_note *p4c4_notes;
+
+/* A consumer: args {queue ref, size, slot}; gets until nil. */
+static void consumer_p4c4(const mproc_value_t *args)
+{
+    mproc_queue_t *q;
+    size_t size = (size_t) mproc_value_as_int(mproc_value_at(args, 1));
+    p4c4_note *note = &p4c4_notes[mproc_value_as_int(mproc_value_at(args, 2))];
+    int rc = mproc_queue_import(&q, mproc_value_at(args, 0));
+    if (rc != 0)
+        die_mproc("queue_import", rc);
+    for (;;) {
+        mproc_value_t *v = NULL;
+        size_t len = 0;
+        if ((rc = mproc_queue_get(q, &v, MPROC_FOREVER)) != 0)
+            die_mproc("queue_get", rc);
+        if (mproc_value_type(v) == MPROC_VALUE_NIL) {
+            mproc_value_free(v);
+            break;
+        }
+        /*
+         * The clock is read for every message of 1 KiB or more, and for
+         * every 32nd below, where a read would cost as much as a get: the
+         * last receive is then known to 31 messages.
+         */
+        if (size >= 1024 || (note->got & 31) == 0)
+            note->last = now_us();
+        if (note->got++ == 0)
+            note->first = note->last;
+        if (mproc_value_as_bytes(v, &len) == NULL || len != size)
+            note->bad = 1;
+        mproc_value_free(v);
+    }
+    mproc_queue_destroy(q);
+}
+MPROC_TARGET(consumer_p4c4)
+
+static void tput_p4c4(size_t size, long n)
+{
+    mproc_queue_t *q;
+    mproc_value_t *ref, *nil = mproc_value_nil();
+    mproc_process_t *prod[P4C4], *cons[P4C4];
+    char *payload = xmalloc(size);
+    long each = n / P4C4, total = 0;
+    tput_clock c = {0, 0, 0};
+    int i, rc;
+    p4c4_notes = mmap(NULL, P4C4 * sizeof *p4c4_notes, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p4c4_notes == MAP_FAILED)
+        die("mmap");
+    random_fill(payload, size);
+    if ((rc = mproc_queue_create(&q, NULL)) != 0 ||
+        (rc = mproc_queue_export(q, &ref)) != 0)
+        die_mproc("queue_create", rc);
+    c.start = now_us();
+    for (i = 0; i < P4C4; i++)
+        cons[i] =
+            start_mproc("consumer_p4c4",
+                        mproc_value_list_of(3, mproc_value_copy(ref),
+                                            mproc_value_int((int64_t) size),
+                                            mproc_value_int(i)));
+    for (i = 0; i < P4C4; i++)
+        prod[i] = start_mproc(
+            "producer_mproc",
+            mproc_value_list_of(4, mproc_value_copy(ref),
+                                mproc_value_bytes(payload, size),
+                                mproc_value_int(each), mproc_value_int(0)));
+    for (i = 0; i < P4C4; i++)
+        join_mproc(prod[i]);
+    for (i = 0; i < P4C4; i++)
+        if ((rc = mproc_queue_put(q, nil, MPROC_FOREVER)) != 0)
+            die_mproc("queue_put", rc);
+    for (i = 0; i < P4C4; i++)
+        join_mproc(cons[i]);
+    for (i = 0; i < P4C4; i++) {
+        const p4c4_note *note = &p4c4_notes[i];
+        if (note->bad) {
+            fprintf(stderr, "%s: a message of the wrong length\n", prog);
+            exit(1);
+        }
+        total += note->got;
+        if (note->got == 0)
+            continue;
+        if (c.first == 0 || note->first < c.first)
+            c.first = note->first;
+        if (note->last > c.last)
+            c.last = note->last;
+    }
+    if (total != each * P4C4) {
+        fprintf(stderr, "%s: %ld messages received, not %ld\n", prog, total,
+                each * P4C4);
+        exit(1);
+    }
+    mproc_value_free(nil);
+    mproc_value_free(ref);
+    mproc_queue_destroy(q);
+    munmap(p4c4_notes, P4C4 * sizeof *p4c4_notes);
+    free(payload);
+    /* The rate over the whole span from the first receive to the last. */
+    report_tput("mproc_p4c4", size, total, &c);
+}
+
 static void tput_pipe(size_t size, long n)
 {
     int fds[2];
@@ -323,22 +449,30 @@ static void ring_copy_out(ring *r, uint64_t pos, void *dst, size_t n)
     memcpy((char *) dst + first, r->data, n - first);
 }
 
-static void tput_shmring(size_t size, long n)
+static uint32_t crc_of(const void *p, size_t n)
+{
+    return (uint32_t) crc32_z(crc32_z(0, Z_NULL, 0), p, n);
+}
+
+/* @crc: each slot is [u32 crc32][u32 0][SIZE bytes], checked on the way out. */
+static void tput_shmring(size_t size, long n, int crc)
 {
     ring *r = mmap(NULL, sizeof(ring) + RING_CAP, PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    char *buf = xmalloc(size);
+    size_t slot = crc ? size + 8 : size;
+    char *buf = xmalloc(slot);
     tput_clock c;
     pid_t pid;
     long i;
     if (r == MAP_FAILED)
         die("mmap");
-    if (size > RING_CAP) {
+    if (slot > RING_CAP) {
         fprintf(stderr, "%s: raw_shmring takes at most %zu bytes\n", prog,
                 RING_CAP);
         exit(1);
     }
-    random_fill(buf, size);
+    random_fill(buf, slot);
+    memset(buf, 0, slot - size);
     c.start = now_us();
     pid = fork();
     if (pid < 0)
@@ -348,11 +482,15 @@ static void tput_shmring(size_t size, long n)
         place(tput_aff, 1);
         for (i = 0; i < n; i++) {
             unsigned spins = 0;
-            while (tail + size - __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) >
+            if (crc) {
+                uint32_t v = crc_of(buf + 8, size);
+                memcpy(buf, &v, 4);
+            }
+            while (tail + slot - __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) >
                    RING_CAP)
                 spin_pause(&spins);
-            ring_copy_in(r, tail, buf, size);
-            tail += size;
+            ring_copy_in(r, tail, buf, slot);
+            tail += slot;
             __atomic_store_n(&r->tail, tail, __ATOMIC_RELEASE);
         }
         _exit(0);
@@ -363,9 +501,18 @@ static void tput_shmring(size_t size, long n)
             unsigned spins = 0;
             while (__atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) == head)
                 spin_pause(&spins);
-            ring_copy_out(r, head, buf, size);
-            head += size;
+            ring_copy_out(r, head, buf, slot);
+            head += slot;
             __atomic_store_n(&r->head, head, __ATOMIC_RELEASE);
+            if (crc) {
+                uint32_t v;
+                memcpy(&v, buf, 4);
+                if (v != crc_of(buf + 8, size)) {
+                    fprintf(stderr, "%s: message %ld fails its crc32\n", prog,
+                            i);
+                    exit(1);
+                }
+            }
             if (i == 0)
                 c.first = now_us();
         }
@@ -374,7 +521,7 @@ static void tput_shmring(size_t size, long n)
     wait_raw_child(pid);
     munmap(r, sizeof(ring) + RING_CAP);
     free(buf);
-    report_tput("raw_shmring", size, n, &c);
+    report_tput(crc ? "raw_shmring_crc32" : "raw_shmring", size, n, &c);
 }
 
 /* ---- 2. round trips ----------------------------------------------------- */
@@ -567,8 +714,8 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: %s tput IMPL SIZE N [AFFINITY]\n"
-            "         IMPL mproc[_bounded][_comp1k|_nocomp] | raw_pipe1m | "
-            "raw_shmring\n"
+            "         IMPL mproc[_bounded][_comp1k|_nocomp] | mproc_p4c4 | "
+            "raw_pipe1m | raw_shmring | raw_shmring_crc32\n"
             "       %s rtt IMPL AFFINITY N\n"
             "         IMPL mproc_bytes | mproc_bytes_simplex | mproc_value | "
             "raw_pipe | raw_socketpair\n"
@@ -603,8 +750,12 @@ int main(int argc, char **argv)
             tput_mproc(impl, (size_t) size, n);
         else if (strcmp(impl, "raw_pipe1m") == 0)
             tput_pipe((size_t) size, n);
+        else if (strcmp(impl, "mproc_p4c4") == 0)
+            tput_p4c4((size_t) size, n);
         else if (strcmp(impl, "raw_shmring") == 0)
-            tput_shmring((size_t) size, n);
+            tput_shmring((size_t) size, n, 0);
+        else if (strcmp(impl, "raw_shmring_crc32") == 0)
+            tput_shmring((size_t) size, n, 1);
         else
             return usage();
     } else if (strcmp(bench, "rtt") == 0 && argc == 5) {

@@ -150,11 +150,63 @@ static void auth_msg(mproc__buf_t *b, const char *text, const void *more,
         die("auth");
 }
 
+/*
+ * The pool's messages, laid out as pool.c and pool_worker.c write them
+ * (pool_internal.h): a TASKS of two units, one item skipped, and a RESULTS
+ * of two entries, one with a failure.
+ */
+static void pool_seeds(void)
+{
+    mproc__buf_t m = {0}, v;
+    v = encode(mproc_value_list_of(3, mproc_value_int(1), mproc_value_nil(),
+                                   mproc_value_str("three")));
+    mproc__wire_u8(&m, MPROC__POOL_TASKS);
+    mproc__wire_str(&m, "seed_fn");
+    mproc__wire_f64(&m, 0.5);
+    mproc__wire_u8(&m, 1);
+    mproc__wire_u8(&m, 1);
+    mproc__wire_u32(&m, 7);
+    mproc__wire_u32(&m, 2);
+    mproc__wire_u32(&m, 2);
+    mproc__wire_u32(&m, 1);
+    mproc__wire_u32(&m, 1);
+    mproc__wire_u32(&m, 1);
+    mproc__wire_u32(&m, (uint32_t) v.len);
+    mproc__buf_append(&m, v.data, v.len);
+    put("pool", "tasks", m.data, m.len);
+    m.len = 0;
+    mproc__wire_u8(&m, MPROC__POOL_RESULTS);
+    mproc__wire_u32(&m, 2);
+    mproc__wire_u32(&m, 7);
+    mproc__wire_u32(&m, 0);
+    mproc__wire_f64(&m, 0.001);
+    mproc__wire_u32(&m, 0);
+    mproc__wire_u32(&m, (uint32_t) v.len);
+    mproc__buf_append(&m, v.data, v.len);
+    mproc__wire_u32(&m, 8);
+    mproc__wire_u32(&m, 0);
+    mproc__wire_f64(&m, 0.002);
+    mproc__wire_u32(&m, 1);
+    mproc__wire_u32(&m, 1);
+    mproc__wire_u32(&m, (uint32_t) MPROC_ETASK);
+    mproc__wire_str(&m, "no 3 today");
+    mproc__wire_u32(&m, (uint32_t) v.len);
+    mproc__buf_append(&m, v.data, v.len);
+    put("pool", "results", m.data, m.len);
+    m.len = 0;
+    mproc__wire_u8(&m, MPROC__POOL_INITFAIL);
+    mproc__wire_u32(&m, (uint32_t) MPROC_ETASK);
+    mproc__wire_str(&m, "no config");
+    put("pool", "initfail", m.data, m.len);
+    mproc__buf_free(&m);
+    mproc__buf_free(&v);
+}
+
 int main(int argc, char **argv)
 {
-    static const char *const harnesses[] = {"frame",     "conn",   "value",
-                                            "bootstrap", "queue",  "tracker",
-                                            "auth",      "manager"};
+    static const char *const harnesses[] = {"frame",     "conn",    "value",
+                                            "bootstrap", "queue",   "tracker",
+                                            "auth",      "manager", "pool"};
     mproc__buf_t values[6], f, g, text = {0};
     mproc_queue_t *q;
     char name[32];
@@ -201,6 +253,31 @@ int main(int argc, char **argv)
         put("queue", name, f.data, f.len);
         put("frame", name, f.data, f.len);
         mproc__buf_free(&f);
+    }
+    /*
+     * Queue records: a bytes value's frame (which a get copies straight
+     * from the ring), and a marker that closes a run of spilled records,
+     * followed by that frame (given with its length: see fuzz_queue.c).
+     */
+    {
+        mproc__buf_t b = {0}, rec = {0};
+        unsigned char m[16] = {0xff, 0xff, 0xff, 0xff};
+        unsigned char len[4];
+        mproc_value_t *bytes = mproc_value_bytes("spam and eggs", 13);
+        if (bytes == NULL || mproc__value_encode(bytes, &b) != 0)
+            die("bytes");
+        mproc_value_free(bytes);
+        f = frame(&b, 0, 0);
+        put("queue", "bytes", f.data, f.len);
+        mproc__put_u32(len, (uint32_t) f.len);
+        if (mproc__buf_append(&rec, m, sizeof m) != 0 ||
+            mproc__buf_append(&rec, len, 4) != 0 ||
+            mproc__buf_append(&rec, f.data, f.len) != 0)
+            die("marker");
+        put("queue", "marker", rec.data, rec.len);
+        mproc__buf_free(&f);
+        mproc__buf_free(&b);
+        mproc__buf_free(&rec);
     }
     /* A deflated frame, a raw one (send_bytes), and a stream of both. */
     for (i = 0; i < 64; i++)
@@ -269,6 +346,7 @@ int main(int argc, char **argv)
     put("tracker", "queue", "mproc-Ab12_cd.ef-3", 18);
     manager_seeds();
     put("tracker", "spill", "mproc-Ab12_cd.ef-3.sp", 21);
+    pool_seeds();
     for (i = 0; i < MPROC__ARRAY_SIZE(values); i++)
         mproc__buf_free(&values[i]);
     mproc__buf_free(&text);

@@ -23,6 +23,7 @@
 #include "mproc/queue.h"
 #include "mproc/shared_memory.h"
 #include "mproc/manager.h"
+#include "mproc/pool.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -67,6 +67,12 @@ int mproc__os_at_exit_status(void (*fn)(int status));
 
 /* Gives the processor to another runnable thread, if any. */
 void mproc__os_yield(void);
+/*
+ * Tells the processor this thread is spinning (x86 pause), which spends a
+ * few dozen cycles without touching memory; nothing where there is no such
+ * hint.
+ */
+void mproc__os_pause(void);
 
 /* A monotonic clock in seconds; only differences mean anything. */
 double mproc__os_monotonic(void);
@@ -228,6 +234,16 @@ int mproc__os_conn_pair(mproc__os_conn_t **r, mproc__os_conn_t **w, int duplex);
  */
 int mproc__os_conn_read(mproc__os_conn_t *c, void *buf, size_t n, size_t *got);
 
+/*
+ * Reads as mproc__os_conn_read() does, but waits at most @timeout seconds
+ * (>= 0) for the first byte: 0 with *@got (0: the end of the stream), or
+ * MPROC_ETIMEDOUT (no sentence) if none came in time. Nothing the peer
+ * can send holds it past @timeout: an empty write, which a Windows pipe
+ * delivers as a read of nothing, is no byte, and the wait goes on.
+ */
+int mproc__os_conn_read_timed(mproc__os_conn_t *c, void *buf, size_t n,
+                              size_t *got, double timeout);
+
 /* Writes all @n bytes. A closed peer gives MPROC_ECLOSED, never a signal. */
 int mproc__os_conn_write(mproc__os_conn_t *c, const void *buf, size_t n);
 
@@ -240,6 +256,15 @@ int mproc__os_conn_wait_readable(mproc__os_conn_t *c, double timeout);
 
 /* Closes the handle and frees @c; NULL is ignored. */
 void mproc__os_conn_close(mproc__os_conn_t *c);
+
+/*
+ * The bytes that writes to @c can place while its reader takes none, so
+ * that a writer that keeps within them never blocks: first grown towards
+ * @want where the OS allows. Linux: the pipe's size (F_SETPIPE_SZ, then
+ * F_GETPIPE_SZ); a socket, or a pipe the OS will not tell about: 4096, a
+ * page, which every one takes. Windows: the named pipe's buffer, 64 KiB.
+ */
+size_t mproc__os_conn_capacity(mproc__os_conn_t *c, size_t want);
 
 /*
  * The OS handles of @c, as this process knows them: what is passed on.
@@ -541,8 +566,11 @@ int mproc__os_connect(const mproc__os_addr_t *a, double timeout,
 
 /*
  * Whether @c can be handed to another process (0) or not (MPROC_ENOTSUP
- * with a sentence): a Windows TCP socket cannot, since a socket does not
- * survive DuplicateHandle.
+ * with a sentence): a Windows TCP socket cannot. A socket moves only by
+ * WSADuplicateSocketW, called by the sender for a receiver it names, and
+ * a connection's reference is made before the process that takes it is
+ * known (the taker pulls pipe handles out by pid, which a socket does not
+ * survive).
  */
 int mproc__os_conn_transferable(const mproc__os_conn_t *c);
 

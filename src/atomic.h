@@ -10,7 +10,9 @@
  * Clang's __atomic builtins, and MSVC's _Interlocked intrinsics.
  *
  * Every operation is sequentially consistent, as APR's are (full
- * barriers), so replacing them changed no ordering. The 64-bit words must
+ * barriers), so replacing them changed no ordering; the one exception is
+ * mproc__atomic_publish64(), a release store for a position that only
+ * needs to be seen after what it covers. The 64-bit words must
  * be 8-byte aligned, which the shared headers that hold them guarantee on
  * 64-bit targets.
  */
@@ -62,6 +64,12 @@ static inline void mproc__atomic_store64(volatile uint64_t *p, uint64_t v)
         old = seen;
 }
 
+static inline void mproc__atomic_publish64(volatile uint64_t *p, uint64_t v)
+{
+    /* MSVC's exchange is the store with the barrier it needs anyway. */
+    mproc__atomic_store64(p, v);
+}
+
 static inline uint32_t mproc__atomic_add32(volatile uint32_t *p, uint32_t v)
 {
     return (uint32_t) _InterlockedExchangeAdd((volatile long *) p, (long) v) +
@@ -99,6 +107,17 @@ static inline void mproc__atomic_store32(volatile uint32_t *p, uint32_t v)
 static inline void mproc__atomic_store64(volatile uint64_t *p, uint64_t v)
 {
     __atomic_store_n(p, v, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * Sets *@p to @v after every earlier write of this thread is visible (a
+ * release store: no barrier against later reads, so on x86 a plain store
+ * that does not wait for the cache line). For a position that a reader
+ * reads before what it covers, where nothing needs a full barrier.
+ */
+static inline void mproc__atomic_publish64(volatile uint64_t *p, uint64_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
 /* Sets *@p to @desired if it holds @expected; the value it held. */

@@ -1,13 +1,15 @@
 /*
  * Randomness and the mutual HMAC-SHA256 challenge on a connection.
  *
- * The protocol is Python's (multiprocessing.connection, 3.12+): the server
+ * The scheme is Python's (multiprocessing.connection, 3.12+): the server
  * sends "#CHALLENGE#{sha256}" and 40 random bytes, the client answers with
  * "{sha256}" and the HMAC of the message after "#CHALLENGE#" under the
  * shared key, the server replies "#WELCOME#" or "#FAILURE#"; then the
- * roles swap, so each side proves it knows the key. Messages are
- * length-prefixed (4 bytes, LE) and capped at 256 bytes, so a hostile peer
- * cannot make us allocate.
+ * roles swap, so each side proves it knows the key. The wire format is
+ * not: messages are length-prefixed with 4 bytes little-endian (Python's
+ * socket Connection sends a big-endian length, its Windows PipeConnection
+ * none), so neither side talks to the other's. They are capped at 256
+ * bytes, so a hostile peer cannot make us allocate.
  *
  * The peer's bytes are judged in two ways. What is no handshake at all (a
  * length past the cap, a challenge without its prefix, an answer or a
@@ -17,10 +19,14 @@
  * another version learns why it is cut off.
  */
 #include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "atomic.h"
 #include "auth.h"
 #include "mproc_services.h"
+#include "tlock.h"
 
 #define CHALLENGE "#CHALLENGE#"
 #define DIGEST "{sha256}"
@@ -41,11 +47,16 @@ void mproc__random_bytes(void *buf, size_t n)
 {
     /*
      * sodium_init is idempotent and thread-safe; it only fails when the
-     * system has no randomness source at all, which leaves nothing to do.
+     * system has no randomness source at all. Keys, nonces and private
+     * names are made of these bytes, and a key of zeros would let anyone
+     * in: the process stops rather than go on without them.
      */
     if (sodium_init() < 0) {
-        memset(buf, 0, n);
-        return;
+        fputs("mproc: the system gives no random bytes (sodium_init "
+              "failed); authkeys and nonces cannot be made, and never "
+              "of zeros: aborting\n",
+              stderr);
+        abort();
     }
     randombytes_buf(buf, n);
 }
@@ -207,5 +218,22 @@ int mproc__auth_client(mproc__os_fd_t fd, const unsigned char *key)
 unsigned char *mproc__auth_key(void)
 {
     static unsigned char key[MPROC__AUTHKEY_SIZE];
+    static volatile uint32_t made;
+    static mproc__spin_t making = MPROC__SPIN_INIT;
+    /*
+     * Random from the first use on, whoever comes first (a listener made
+     * before mproc_main(), the process object, the forkserver client), and
+     * once: a child's key then overwrites it, the main process's stays.
+     * No fork can find the lock held: a process object copies the key
+     * before its child is forked, so the key is made by then.
+     */
+    if (!mproc__atomic_load32(&made)) {
+        mproc__spin_lock(&making);
+        if (!mproc__atomic_load32(&made)) {
+            mproc__random_bytes(key, sizeof key);
+            mproc__atomic_store32(&made, 1);
+        }
+        mproc__spin_unlock(&making);
+    }
     return key;
 }

@@ -13,10 +13,11 @@
 
 /*
  * The calling process's own authkey (MPROC__AUTHKEY_SIZE bytes), which
- * process.c fills in (random in the main process, the parent's in a
- * child) and every server of this process (the connection sharer, the
- * forkserver client) proves. Kept here, at the bottom, so that those
- * servers need nothing above them.
+ * every server of this process (the connection sharer, the forkserver
+ * client, a listener given no key) proves. It is random from its first
+ * use on (made once, whichever thread asks first); process.c overwrites
+ * it with the parent's in a child, and with the key a program sets. Kept
+ * here, at the bottom, so that those servers need nothing above them.
  */
 unsigned char *mproc__auth_key(void);
 

@@ -120,7 +120,7 @@ static int send_frame(mproc_conn_t *c, const void *payload, size_t len,
 
 int mproc_conn_send(mproc_conn_t *c, const mproc_value_t *v)
 {
-    mproc__buf_t payload = {0};
+    mproc__buf_t frame = {0};
     int rc = can_send(c);
     if (rc != 0)
         return rc;
@@ -132,10 +132,28 @@ int mproc_conn_send(mproc_conn_t *c, const mproc_value_t *v)
      * connections when a reference is opened. That pair calls each other
      * by design, as CPython's connection.py and reduction.py do.
      */
-    rc = mproc__value_encode_shared(v, &payload);
-    if (rc == 0)
-        rc = send_frame(c, payload.data, payload.len, 0);
-    mproc__buf_free(&payload);
+    rc = mproc__buf_reserve(&frame, MPROC__FRAME_HEADER_SIZE);
+    if (rc != 0)
+        return rc;
+    frame.len = MPROC__FRAME_HEADER_SIZE;
+    rc = mproc__value_encode_shared(v, &frame);
+    if (rc == 0) {
+        const unsigned char *payload = frame.data + MPROC__FRAME_HEADER_SIZE;
+        size_t len = frame.len - MPROC__FRAME_HEADER_SIZE;
+        /*
+         * The encoding went in behind room for the header, so that a frame
+         * that is not deflated is written as it lies: one buffer, no copy.
+         */
+        if (len > c->opts.codec.max_message ||
+            mproc__frame_wants_deflate(&c->frame_opts, payload, len)) {
+            rc = send_frame(c, payload, len, 0);
+        } else {
+            mproc__frame_put_header(frame.data, 0, len,
+                                    mproc__frame_crc(0, payload, len));
+            rc = mproc__os_conn_write(c->os, frame.data, frame.len);
+        }
+    }
+    mproc__buf_free(&frame);
     return rc;
 }
 

@@ -13,6 +13,7 @@
 #include "exit.h"
 #include "finalize.h"
 #include "mproc_services.h"
+#include "pool_internal.h"
 #include "process_internal.h"
 
 /* A forked child: the handlers before the barrier are its parent's. */
@@ -139,9 +140,21 @@ void mproc_exit_msg(const char *fmt, ...)
     mproc__exit_with(1);
 }
 
+/* A pool task ends its call, not its worker (pool_worker.c). */
+static void raise_in_task(int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    mproc__pool_task_raise(status, fmt, ap);
+}
+
 void mproc_raise(const char *fmt, ...)
 {
     va_list ap;
+    if (mproc__pool_in_task()) {
+        va_start(ap, fmt);
+        mproc__pool_task_raise(MPROC_ETASK, fmt, ap);
+    }
     fflush(stdout);
     fprintf(stderr, "Process %s:\n",
             mproc_process_name(mproc_current_process()));
@@ -154,5 +167,8 @@ void mproc_raise(const char *fmt, ...)
 
 void mproc_raise_last(void)
 {
+    /* In a pool task the failure keeps its status, as an exception does. */
+    if (mproc__pool_in_task())
+        raise_in_task(mproc__last_status(), "%s", mproc_last_error());
     mproc_raise("%s", mproc_last_error());
 }

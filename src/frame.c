@@ -48,22 +48,26 @@ mproc__frame_opts_t mproc__codec_frame_opts(const mproc_codec_opts_t *o)
     return f;
 }
 
-static uint32_t checksum(const void *p, size_t n)
+uint32_t mproc__frame_crc(uint32_t crc, const void *p, size_t n)
 {
-    uLong crc = crc32(0L, Z_NULL, 0);
     const unsigned char *b = p;
     /* crc32 takes a uInt length: feed large bodies in slices. */
     while (n > 0) {
         uInt chunk = n > 0x40000000u ? 0x40000000u : (uInt) n;
-        crc = crc32(crc, b, chunk);
+        crc = (uint32_t) crc32(crc, b, chunk);
         b += chunk;
         n -= chunk;
     }
-    return (uint32_t) crc;
+    return crc;
 }
 
-static void put_header(unsigned char *h, unsigned flags, size_t body_len,
-                       uint32_t crc)
+static uint32_t checksum(const void *p, size_t n)
+{
+    return mproc__frame_crc(0, p, n);
+}
+
+void mproc__frame_put_header(unsigned char *h, unsigned flags, size_t body_len,
+                             uint32_t crc)
 {
     memcpy(h, frame_magic, 4);
     h[4] = 1;
@@ -120,6 +124,14 @@ static int deflate_body(const void *payload, size_t len, int level,
     return 0;
 }
 
+int mproc__frame_wants_deflate(const mproc__frame_opts_t *opts,
+                               const void *payload, size_t len)
+{
+    return opts != NULL && opts->compress_threshold > 0 &&
+           len >= opts->compress_threshold && len <= 0xffffffffu - 4 &&
+           looks_compressible(payload, len);
+}
+
 int mproc__frame_encode(const void *payload, size_t len,
                         const mproc__frame_opts_t *opts, mproc__buf_t *out)
 {
@@ -139,8 +151,7 @@ int mproc__frame_encode_flags(const void *payload, size_t len, unsigned flags,
     if (rc != 0)
         return rc;
     out->len += MPROC__FRAME_HEADER_SIZE;
-    if (opts != NULL && opts->compress_threshold > 0 &&
-        len >= opts->compress_threshold && looks_compressible(payload, len)) {
+    if (mproc__frame_wants_deflate(opts, payload, len)) {
         int level = opts->compress_level ? opts->compress_level : 1;
         rc = deflate_body(payload, len, level, out);
         if (rc < 0)
@@ -155,8 +166,9 @@ int mproc__frame_encode_flags(const void *payload, size_t len, unsigned flags,
     }
     {
         size_t body = out->len - hdr - MPROC__FRAME_HEADER_SIZE;
-        put_header(out->data + hdr, flags, body,
-                   checksum(out->data + hdr + MPROC__FRAME_HEADER_SIZE, body));
+        mproc__frame_put_header(
+            out->data + hdr, flags, body,
+            checksum(out->data + hdr + MPROC__FRAME_HEADER_SIZE, body));
     }
     return 0;
 }
@@ -240,6 +252,40 @@ int mproc__frame_open(const unsigned char *frame, size_t len,
         rc = mproc__frame_open_body(frame, frame + MPROC__FRAME_HEADER_SIZE,
                                     body, max_payload, out);
     return rc;
+}
+
+int mproc__frame_payload(const unsigned char *frame, size_t len,
+                         size_t max_payload, mproc__buf_t *scratch,
+                         const unsigned char **payload, size_t *payload_len)
+{
+    size_t body;
+    int rc;
+    if (len < MPROC__FRAME_HEADER_SIZE)
+        return mproc__set_error(MPROC_ECORRUPT, "frame is short");
+    rc = mproc__frame_check_header(frame, max_payload + 4, &body);
+    if (rc == 0 && body != len - MPROC__FRAME_HEADER_SIZE)
+        rc = mproc__set_error(MPROC_ECORRUPT,
+                              "frame and its stated length disagree");
+    if (rc != 0)
+        return rc;
+    if (frame[5] & MPROC__FRAME_FLAG_DEFLATED) {
+        scratch->len = 0;
+        rc = mproc__frame_open_body(frame, frame + MPROC__FRAME_HEADER_SIZE,
+                                    body, max_payload, scratch);
+        if (rc == 0) {
+            *payload = scratch->data;
+            *payload_len = scratch->len;
+        }
+        return rc;
+    }
+    if (checksum(frame + MPROC__FRAME_HEADER_SIZE, body) !=
+        mproc__get_u32(frame + 12))
+        return mproc__set_error(MPROC_ECORRUPT, "frame checksum mismatch");
+    if (body > max_payload)
+        return mproc__set_error(MPROC_ETOOBIG, "message too large");
+    *payload = frame + MPROC__FRAME_HEADER_SIZE;
+    *payload_len = body;
+    return 0;
 }
 
 int mproc__read_exact(mproc__os_fd_t fd, void *buf, size_t n)

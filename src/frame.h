@@ -74,6 +74,26 @@ int mproc__frame_open_body(const unsigned char *hdr, const void *body,
  */
 int mproc__frame_open(const unsigned char *frame, size_t len,
                       size_t max_payload, mproc__buf_t *out);
+/*
+ * The payload of the whole frame @frame (as mproc__frame_open checks it),
+ * without a copy where it can: *@payload points into @frame unless the body
+ * is deflated, in which case it is inflated into @scratch (emptied first).
+ */
+int mproc__frame_payload(const unsigned char *frame, size_t len,
+                         size_t max_payload, mproc__buf_t *scratch,
+                         const unsigned char **payload, size_t *payload_len);
+/*
+ * The pieces of an encode, for a writer that places the header and the
+ * body itself (a queue writes them straight into its ring): the CRC-32 of
+ * @n more bytes after @crc (0 to start), the header of a body of
+ * @body_len bytes with that checksum, and whether a payload would be
+ * deflated (mproc__frame_encode's test).
+ */
+uint32_t mproc__frame_crc(uint32_t crc, const void *p, size_t n);
+void mproc__frame_put_header(unsigned char *h, unsigned flags, size_t body_len,
+                             uint32_t crc);
+int mproc__frame_wants_deflate(const mproc__frame_opts_t *opts,
+                               const void *payload, size_t len);
 /* Reads one frame from @fd and appends its payload to @out. */
 int mproc__frame_read(mproc__os_fd_t fd, size_t max_payload, mproc__buf_t *out);
 

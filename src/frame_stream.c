@@ -284,6 +284,36 @@ void mproc__stream_drop_kept(mproc__frame_stream_t *c)
         drop(c, HDR + body);
 }
 
+int mproc__stream_read_some(mproc__frame_stream_t *c)
+{
+    size_t got, want = READ_CHUNK, body, n;
+    int rc;
+    if (c->eof)
+        return 0;
+    if (c->pos > 0) {
+        memmove(c->in.data, c->in.data + c->pos, mproc__stream_buffered(c));
+        c->in.len -= c->pos;
+        c->pos = 0;
+    }
+    /* Room for the rest of a frame whose header is here, in one read. */
+    n = c->in.len;
+    if (!c->resync && n >= HDR && plausible(c, c->in.data, &body) &&
+        HDR + body - n > want)
+        want = HDR + body - n;
+    rc = mproc__buf_reserve(&c->in, want);
+    if (rc != 0)
+        return rc;
+    rc = mproc__os_conn_read(c->os, c->in.data + c->in.len,
+                             c->in.cap - c->in.len, &got);
+    if (rc != 0)
+        return rc;
+    if (got == 0)
+        c->eof = 1;
+    c->in.len += got;
+    /* The count, or the room: a read that filled it may have left more. */
+    return got < c->in.cap - (c->in.len - got) ? 0 : 1;
+}
+
 /*
  * Whether a receive would return at once, judged from the buffer alone:
  * a whole frame is there, or an error that it reports without reading.

@@ -36,10 +36,14 @@ size_t mproc__stream_buffered(const mproc__frame_stream_t *s);
 int mproc__stream_next_frame(mproc__frame_stream_t *s, mproc__buf_t *payload,
                              unsigned *flags);
 /*
- * Whether a receive would return at once, judged from the buffer alone
- * (1 or 0): a whole frame is there, or an error that it reports without
- * reading.
+ * Reads once what the stream has into the buffer, for a reader that must
+ * not wait for a whole frame: call it when the stream is readable (data or
+ * its end), and it does not block. Frames made whole are then received
+ * with mproc__stream_next_frame() while mproc__stream_ready() says so.
+ * Returns 0; 1 if the read filled the buffer's room, so that more may wait
+ * on the stream; a negative status.
  */
+int mproc__stream_read_some(mproc__frame_stream_t *s);
 /*
  * mproc__stream_next_frame(), except that an intact frame (0) stays in
  * the buffer: mproc__stream_drop_kept() consumes it, and the next read
@@ -49,7 +53,11 @@ int mproc__stream_peek_frame(mproc__frame_stream_t *s, mproc__buf_t *payload,
                              unsigned *flags);
 /* Consumes the frame the last successful peek kept. */
 void mproc__stream_drop_kept(mproc__frame_stream_t *s);
-
+/*
+ * Whether a receive would return at once, judged from the buffer alone
+ * (1 or 0): a whole frame is there, or an error that it reports without
+ * reading.
+ */
 int mproc__stream_ready(const mproc__frame_stream_t *s);
 
 #endif

@@ -115,8 +115,27 @@ static int parse_address(const char *text, mproc__os_addr_t *a, char *host,
         return 0;
     }
     colon = strrchr(text, ':');
-    if (strchr(text, '/') != NULL || strchr(text, '\\') != NULL ||
-        colon == NULL || !parse_port(colon + 1, strlen(colon + 1), &port)) {
+    if (strchr(text, '/') != NULL || strchr(text, '\\') != NULL) {
+        a->kind = MPROC__OS_ADDR_UNIX;
+        a->host = text;
+        return 0;
+    }
+    /*
+     * Without a '/', what begins with a bracket or ends in a colon means
+     * TCP, and lacks the port: "[::1]" or "localhost:" is refused, not
+     * taken for a socket file of that name.
+     */
+    if (text[0] == '[' || (colon != NULL && colon[1] == '\0')) {
+        if (colon == NULL || colon[1] == '\0' ||
+            !parse_port(colon + 1, strlen(colon + 1), &port))
+            return mproc__set_error(MPROC_EBADADDR,
+                                    "'%s' is no address: TCP is host:port "
+                                    "([::1]:5000, localhost:5000), a Unix "
+                                    "path of that shape has a '/' in it "
+                                    "(./%s)",
+                                    text, text);
+    } else if (colon == NULL ||
+               !parse_port(colon + 1, strlen(colon + 1), &port)) {
         a->kind = MPROC__OS_ADDR_UNIX;
         a->host = text;
         return 0;
@@ -128,6 +147,12 @@ static int parse_address(const char *text, mproc__os_addr_t *a, char *host,
             return mproc__set_error(MPROC_EBADADDR,
                                     "'%s' is no address: an IPv6 host is "
                                     "written in brackets, [::1]:5000",
+                                    text);
+        if (memchr(text + 1, ':', hlen - 2) == NULL)
+            return mproc__set_error(MPROC_EBADADDR,
+                                    "'%s' is no address: only an IPv6 host "
+                                    "is written in brackets (127.0.0.1:5000, "
+                                    "[::1]:5000)",
                                     text);
         text++;
         hlen -= 2;
@@ -171,18 +196,22 @@ static int hs_read(void *ctx, void *buf, size_t n)
         size_t got;
         int rc;
         if (h->limit >= 0) {
+            /*
+             * A read that is itself timed: readiness and then a read
+             * would trust the read after it not to wait, which a Windows
+             * pipe breaks (an empty write makes it ready, with nothing).
+             */
             double left = h->deadline - mproc__os_monotonic();
-            rc = left > 0 ? mproc__os_conn_wait_readable(h->c, left)
+            rc = left > 0 ? mproc__os_conn_read_timed(h->c, p, n, &got, left)
                           : MPROC_ETIMEDOUT;
             if (rc == MPROC_ETIMEDOUT)
                 return mproc__set_error(MPROC_ETIMEDOUT,
                                         "the peer did not finish the "
                                         "handshake within %g seconds",
                                         h->limit);
-            if (rc != 0)
-                return rc;
+        } else {
+            rc = mproc__os_conn_read(h->c, p, n, &got);
         }
-        rc = mproc__os_conn_read(h->c, p, n, &got);
         if (rc != 0)
             return rc;
         if (got == 0)

@@ -67,7 +67,11 @@ int64_t mproc__get_i64(const unsigned char *p);
 /* Reads exactly @n bytes; EOF before that is MPROC_ECLOSED. */
 int mproc__read_exact(mproc__os_fd_t fd, void *buf, size_t n);
 
-/* Fills @buf with @n cryptographically random bytes. */
+/*
+ * Fills @buf with @n cryptographically random bytes. A system that gives
+ * none aborts the process with a sentence on stderr: key material is
+ * never made of zeros.
+ */
 void mproc__random_bytes(void *buf, size_t n);
 
 /* ---- helper processes (bootstrap.c) ---------------------------------- */

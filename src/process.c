@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "context.h"
 #include "log.h"
+#include "mproc_private.h"
 #include "popen.h"
 #include "process_internal.h"
 #include "registry.h"
@@ -69,6 +70,8 @@ struct mproc_process_t {
     unsigned char authkey[MPROC__AUTHKEY_SIZE];
     mproc_process_t *next_child; /* the list of children */
     mproc_process_t *prev_child;
+    /* The queues among the arguments, held open until the child ended. */
+    mproc__queue_hold_t hold;
 };
 
 /* The public size and the handshake's are one. */
@@ -82,7 +85,9 @@ static struct {
     long parent_pid;         /* 0 in the main process */
     char *parent_name;       /* its name, NULL if unknown */
     mproc_process_t *parent; /* its object, made on the first ask */
-    int child_counter;       /* numbers given to this process's children */
+    /* Numbers given to this process's children; a pool's thread starts
+     * children too, so it counts atomically. */
+    volatile uint32_t child_counter;
 } current;
 
 /* Started children not yet destroyed, newest first, under children_lock. */
@@ -133,7 +138,7 @@ static mproc_process_t *new_current(const char *name, int daemon,
 static void set_current(mproc_process_t *p)
 {
     current.self = p;
-    current.child_counter = 0;
+    mproc__atomic_store32(&current.child_counter, 0);
     mproc__log_set_name(p->name);
 }
 
@@ -148,7 +153,11 @@ int mproc__process_init_main(void)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     set_current(p);
     current.parent_pid = 0;
-    mproc__random_bytes(mproc__auth_key(), MPROC__AUTHKEY_SIZE);
+    /*
+     * The key is random from its first use, which may have come before
+     * (a listener made first proves it): it is made now if not, and kept.
+     */
+    (void) mproc__auth_key();
     return 0;
 }
 
@@ -209,6 +218,8 @@ void mproc__process_after_fork(mproc_process_t *p)
     p->pid = mproc__os_getpid();
     p->creator_pid = 0;
     p->child = NULL;
+    /* What the parent held for this child is the parent's to let go of. */
+    mproc__queue_release(&p->hold);
     /*
      * The parent's children are not ours: forget them without touching the
      * objects, which are the parent's memory as copied by fork. Their lock
@@ -310,6 +321,7 @@ static int parent_join(mproc_process_t *p, double timeout)
 
 static void free_process(mproc_process_t *p)
 {
+    mproc__queue_release(&p->hold);
     mproc__os_child_free(p->child);
     mproc__hlock_destroy(p->wait_lock);
     mproc__buf_free(&p->args);
@@ -399,7 +411,7 @@ int mproc_process_create(mproc_process_t **proc,
     if (n + 1 > MPROC__ARRAY_SIZE(identity))
         return mproc__set_error(MPROC_ERANGE, "processes nested too deeply");
     memcpy(identity, self->identity, n * sizeof(int));
-    identity[n++] = ++current.child_counter;
+    identity[n++] = (int) mproc__atomic_inc32(&current.child_counter);
     if (opts->name != NULL) {
         if (snprintf(name, sizeof name, "%s", opts->name) >= (int) sizeof name)
             return mproc__set_error(MPROC_EINVAL, "process name too long");
@@ -540,9 +552,19 @@ int mproc_process_start(mproc_process_t *p)
      * its Process, a fork child runs its bootstrap): that cycle is the
      * start of a process itself, and the only one among these modules.
      */
-    rc = mproc__popen_start(&job, p->method, &p->child);
+    /*
+     * The queues among the arguments stay open here until the child has
+     * ended, so that it opens them even if this process closes its own
+     * handles right after the start.
+     */
+    rc = mproc__queue_hold(&p->args, &p->hold);
     if (rc != 0)
         return rc;
+    rc = mproc__popen_start(&job, p->method, &p->child);
+    if (rc != 0) {
+        mproc__queue_release(&p->hold);
+        return rc;
+    }
     p->started = 1;
     p->pid = mproc__os_child_pid(p->child);
     add_child(p);
@@ -580,6 +602,7 @@ int mproc_process_join(mproc_process_t *p, double timeout)
             if (rc == 0) {
                 p->exitcode = code;
                 mproc__atomic_store32(&p->have_exitcode, 1);
+                mproc__queue_release(&p->hold);
             }
         }
         mproc__hlock_unlock(p->wait_lock);
@@ -610,6 +633,7 @@ int mproc_process_is_alive(mproc_process_t *p)
         if (mproc__os_child_wait(p->child, 0, &code) == 0) {
             p->exitcode = code;
             mproc__atomic_store32(&p->have_exitcode, 1);
+            mproc__queue_release(&p->hold);
         }
     }
     mproc__hlock_unlock(p->wait_lock);
@@ -813,21 +837,31 @@ const mproc__buf_t *mproc__process_args(const mproc_process_t *p)
     return &p->args;
 }
 
-int mproc__process_check_child(const mproc_process_t *p)
+int mproc__process_check_child_of(const mproc_process_t *p, long self)
 {
     /* The parent can be waited for too, as Python's parent sentinel. */
     if (p->is_parent)
         return 0;
-    if (p->is_current || p->creator_pid != mproc__os_getpid())
+    if (p->is_current || p->creator_pid != self)
         return MPROC_ENOTCHILD;
     if (!p->started)
         return MPROC_ENOTSTARTED;
     return 0;
 }
 
+int mproc__process_check_child(const mproc_process_t *p)
+{
+    return mproc__process_check_child_of(p, mproc__os_getpid());
+}
+
 int mproc__process_ended(mproc_process_t *p)
 {
     return ended(p) || !mproc_process_is_alive(p);
+}
+
+int mproc__process_ended_known(const mproc_process_t *p)
+{
+    return ended(p);
 }
 
 int mproc__process_waitable(mproc_process_t *p, mproc__os_fd_t *h)

@@ -52,11 +52,14 @@ mproc_process_t *mproc__process_next_child(mproc_process_t *after);
 /*
  * 0 if @p is a started child of this process; else MPROC_ENOTCHILD or
  * MPROC_ENOTSTARTED, without setting the last error (the caller says
- * which item it was).
+ * which item it was). _of: for the process @self, mproc__os_getpid().
  */
 int mproc__process_check_child(const mproc_process_t *p);
-/* Whether the started child @p has ended. */
+int mproc__process_check_child_of(const mproc_process_t *p, long self);
+/* Whether the started child @p has ended (asking the OS). */
 int mproc__process_ended(mproc_process_t *p);
+/* Whether @p is known to have ended, without asking the OS. */
+int mproc__process_ended_known(const mproc_process_t *p);
 /*
  * The OS handle that becomes ready when @p ends, as mproc__os_child_waitable
  * (the parent process's watch for mproc_parent_process()).

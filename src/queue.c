@@ -6,13 +6,24 @@
  * append under the write lock, consumers take under the read lock; the two
  * sides meet only through the ring's positions, each on its own cache line
  * and each written by one side. A record that does not fit in the ring goes
- * to the spill file instead, and once anything is spilled every producer
- * spills until the consumers have drained it, which keeps the order: ring
- * records are always older than spilled ones.
+ * to the spill file instead, and the records spilled one after another
+ * form a run. The next record that finds room in the ring closes the run:
+ * a marker record goes first, which says how many records the spill file
+ * must have given before the ring is read past it. So the order holds
+ * while the ring is taken back as soon as the consumers free room, instead
+ * of every put spilling until the file is drained.
  *
- * Waiting is an event count: a consumer that finds nothing spins briefly,
- * then announces itself (waiters), checks again and sleeps on the wakeup
- * semaphore; a producer posts it only if someone announced. So a busy
+ * A put places its record in the ring itself: the length, the frame's
+ * header and (for a bytes value) the msgpack header, then the body, with
+ * the checksum computed before the write lock is taken. A get of a bytes
+ * value copies the bytes from the ring straight into the value it returns
+ * and checks the checksum once the read lock is given back; other values
+ * are decoded from one copy of the record.
+ *
+ * Waiting is an event count: a consumer that finds nothing spins briefly
+ * (one at a time), then announces itself (waiters), checks again and
+ * sleeps on the wakeup semaphore; a producer posts it only if someone
+ * announced and no consumer spins. So a busy
  * queue makes no system calls, and no wakeup is lost: both sides use full
  * barriers between their write and their read of the other side's field.
  *
@@ -42,6 +53,10 @@
 #define DEFAULT_CAPACITY (8u << 20)
 /* How long a consumer spins for an item before it sleeps. */
 #define SPIN_SECONDS 50e-6
+/* At most this many pauses between two looks of a spinning get. */
+#ifndef SPIN_PAUSES
+    #define SPIN_PAUSES 32
+#endif
 /*
  * How long a put waits for room in a full ring before it spills. Spilling
  * is the slow path (file I/O), and a consumer that keeps up frees room in
@@ -59,6 +74,16 @@
 #define ROOM_SLICE_SECONDS 0.1
 /* How long a close waits for this handle's get before it wakes it again. */
 #define CLOSE_RETRY_SECONDS 0.01
+
+/*
+ * The marker that closes a run of spilled records: [u32 MARK][u32 0][u64
+ * spill_puts when it was written]. A frame of MARK bytes never goes to the
+ * ring.
+ */
+#define MARK 0xffffffffu
+#define MARK_SIZE 16
+/* A record's prefix: length, frame header, msgpack bin 32 header. */
+#define REC_HEAD_MAX (4 + MPROC__FRAME_HEADER_SIZE + 5)
 
 /* The shutdown states, in the order they are reached. */
 enum { SHUT_NO = 0, SHUT_PUTS, SHUT_DRAIN, SHUT_NOW };
@@ -82,7 +107,9 @@ enum {
 typedef struct queue_header {
     mproc__shobj_header_t base; /* 12 bytes */
     uint32_t flags;
-    volatile uint32_t waiters; /* consumers announced to sleep */
+    volatile uint32_t waiters;  /* consumers announced to sleep */
+    volatile uint32_t spinners; /* consumers spinning for an item (0, 1) */
+    volatile uint32_t woken;    /* a wakeup posted that no sleeper took yet */
     int32_t compress_level;
     uint64_t capacity; /* ring bytes, a multiple of 8 */
     uint64_t max_message;
@@ -94,14 +121,17 @@ typedef struct queue_header {
     volatile uint64_t tail;         /* ring position after the last record */
     volatile uint64_t puts;         /* items ever put */
     uint64_t spill_write;           /* spill offset to append at */
-    volatile uint32_t spill_count;  /* items in the spill file */
+    volatile uint64_t spill_puts;   /* records ever spilled */
+    uint32_t spill_open;            /* records spilled since the last marker */
     volatile uint32_t room_waiters; /* puts waiting for room */
-    char pad1[LINE - 32];
+    char pad1[LINE - 40];
     /* Consumers' line. */
-    volatile uint64_t head; /* ring position of the oldest record */
-    volatile uint64_t gets; /* items ever taken */
-    uint64_t spill_read;    /* spill offset to read at */
-    char pad2[LINE - 24];
+    volatile uint64_t head;       /* ring position of the oldest record */
+    volatile uint64_t gets;       /* items ever taken */
+    uint64_t spill_read;          /* spill offset to read at */
+    volatile uint64_t spill_gets; /* spilled records ever taken */
+    uint64_t spill_due; /* the last marker passed: spill_gets it asks for */
+    char pad2[LINE - 40];
 } queue_header;
 
 struct mproc_queue_t {
@@ -130,6 +160,15 @@ struct mproc_queue_t {
     uint64_t seen_tail, seen_puts;     /* get side */
     mproc__buf_t payload, frame;       /* put side's scratch, reused */
     mproc__buf_t in_payload, in_frame; /* get side's */
+    /*
+     * The record a put writes: this prefix (its length, the frame header
+     * and a bytes value's msgpack header), then the body, which is the
+     * value's own bytes or the put's scratch.
+     */
+    unsigned char rec_head[REC_HEAD_MAX];
+    size_t rec_head_len;
+    const unsigned char *rec_body;
+    size_t rec_body_len;
 };
 
 /* What a new queue is made with. */
@@ -413,120 +452,283 @@ static void wait_for_room(mproc_queue_t *q, uint64_t end)
     }
 }
 
-/* Appends q->frame; the caller holds the write lock. */
+/* Appends the record q->rec_head + q->rec_body; the caller holds the write
+ * lock. */
 static int append(mproc_queue_t *q)
 {
     queue_header *h = q->hdr;
-    uint64_t rec = record_size(q->frame.len);
+    size_t flen = q->rec_head_len - 4 + q->rec_body_len;
+    uint64_t rec = record_size(flen);
     uint64_t tail = h->tail; /* ours: only producers write it */
-    unsigned char len[4];
+    /* A run of spilled records open: the ring's next record closes it. */
+    uint64_t need = rec + (h->spill_open ? MARK_SIZE : 0);
     int rc;
 
-    mproc__put_u32(len, (uint32_t) q->frame.len);
-    if (mproc__atomic_load32(&h->spill_count) == 0 && rec <= h->capacity) {
-        if (tail + rec - q->seen_head > h->capacity)
+    if (flen < MARK && need <= h->capacity) {
+        if (tail + need - q->seen_head > h->capacity)
             q->seen_head = mproc__atomic_load64(&h->head);
-        if (tail + rec - q->seen_head > h->capacity)
-            wait_for_room(q, tail + rec);
-        if (tail + rec - q->seen_head <= h->capacity) {
-            ring_write(q, tail, len, 4);
-            ring_write(q, tail + 4, q->frame.data, q->frame.len);
-            /* Publish: the record is complete before the position moves. */
-            mproc__atomic_store64(&h->tail, tail + rec);
+        /*
+         * With a run open the consumers are behind already: the put spills
+         * at once rather than wait, and the ring is taken back as soon as
+         * they have freed room.
+         */
+        if (tail + need - q->seen_head > h->capacity && !h->spill_open)
+            wait_for_room(q, tail + need);
+        if (tail + need - q->seen_head <= h->capacity) {
+            if (h->spill_open) {
+                unsigned char m[MARK_SIZE];
+                mproc__put_u32(m, MARK);
+                mproc__put_u32(m + 4, 0);
+                mproc__put_i64(m + 8, (int64_t) h->spill_puts);
+                ring_write(q, tail, m, MARK_SIZE);
+                tail += MARK_SIZE;
+                h->spill_open = 0;
+            }
+            ring_write(q, tail, q->rec_head, q->rec_head_len);
+            ring_write(q, tail + q->rec_head_len, q->rec_body, q->rec_body_len);
+            /*
+             * Publish: the record is complete before the position moves. A
+             * release store: the full barrier that the wakeup needs comes
+             * with the count of puts, which follows.
+             */
+            mproc__atomic_publish64(&h->tail, tail + rec);
             return 0;
         }
     }
-    /* No room in the ring (or spilling already): spill, in order. */
+    /* No room in the ring: spill, after what was spilled before. */
     rc = ensure_spill(q);
     if (rc == 0)
-        rc = mproc__os_spill_write(q->spill, h->spill_write, len, 4);
+        rc = mproc__os_spill_write(q->spill, h->spill_write, q->rec_head,
+                                   q->rec_head_len);
     if (rc == 0)
-        rc = mproc__os_spill_write(q->spill, h->spill_write + 4, q->frame.data,
-                                   q->frame.len);
+        rc = mproc__os_spill_write(q->spill, h->spill_write + q->rec_head_len,
+                                   q->rec_body, q->rec_body_len);
     if (rc != 0)
         return rc;
-    h->spill_write += 4 + q->frame.len;
-    mproc__atomic_inc32(&h->spill_count);
+    h->spill_write += q->rec_head_len + q->rec_body_len;
+    h->spill_open = 1;
+    mproc__atomic_publish64(&h->spill_puts, h->spill_puts + 1);
     return 0;
 }
 
+/* One item taken (the caller holds the read lock). */
+static void count_taken(mproc_queue_t *q, int *taken)
+{
+    mproc__atomic_publish64(&q->hdr->gets, q->hdr->gets + 1);
+    *taken = 1;
+}
+
 /*
- * Takes the oldest record into q->in_frame; the caller holds the read lock
- * and knows one is there.
+ * Takes the oldest spilled record into q->in_frame; the caller holds the
+ * read lock and knows one is there.
  */
-static int take(mproc_queue_t *q)
+static int take_spilled(mproc_queue_t *q, int *taken)
 {
     queue_header *h = q->hdr;
-    uint64_t head = h->head; /* ours: only consumers write it */
     unsigned char len[4];
     size_t n;
-    int rc;
-
-    q->in_frame.len = 0;
-    /* The producers' position is re-read only when the cached one is spent
-     * (or left behind by another consumer). */
-    if (q->seen_tail == head || q->seen_tail - head > h->capacity)
-        q->seen_tail = mproc__atomic_load64(&h->tail);
-    if (q->seen_tail != head) {
-        uint64_t tail = q->seen_tail;
-        ring_read(q, head, len, 4);
-        n = mproc__get_u32(len);
-        if (record_size(n) > tail - head) {
-            /*
-             * The length itself is damaged: the ring cannot be walked any
-             * further, so everything up to the tail is dropped.
-             */
-            mproc__atomic_store64(&h->head, tail);
-            /* What was in the ring is gone; what is spilled remains. */
-            mproc__atomic_store64(
-                &h->gets, mproc__atomic_load64(&h->puts) -
-                              mproc__atomic_load32(&h->spill_count) - 1);
-            return mproc__set_error(MPROC_ECORRUPT,
-                                    "queue record length is corrupt; the "
-                                    "ring was reset");
-        }
-        rc = mproc__buf_reserve(&q->in_frame, n + 1); /* A buffer even for 0. */
-        if (rc != 0)
-            return rc;
-        ring_read(q, head + 4, q->in_frame.data, n);
-        q->in_frame.len = n;
-        mproc__atomic_store64(&h->head, head + record_size(n));
-        return 0;
-    }
-    rc = ensure_spill(q);
+    int rc = ensure_spill(q);
     if (rc == 0)
         rc = mproc__os_spill_read(q->spill, h->spill_read, len, 4);
     if (rc != 0)
         return rc;
     n = mproc__get_u32(len);
-    if (n > h->max_message + MPROC__FRAME_HEADER_SIZE + 4)
-        return mproc__set_error(MPROC_ECORRUPT,
-                                "spilled record length is corrupt");
-    rc = mproc__buf_reserve(&q->in_frame, n);
-    if (rc == 0)
-        rc = mproc__os_spill_read(q->spill, h->spill_read + 4, q->in_frame.data,
-                                  n);
-    if (rc != 0)
-        return rc;
-    q->in_frame.len = n;
-    h->spill_read += 4 + n;
-    if (mproc__atomic_dec32(&h->spill_count) == 0) {
+    if (n > h->max_message + MPROC__FRAME_HEADER_SIZE + 4) {
+        /*
+         * The file cannot be walked any further: every spilled record is
+         * dropped, and the file is rewound below.
+         */
+        uint64_t left = mproc__atomic_load64(&h->spill_puts) - h->spill_gets;
+        mproc__atomic_store64(&h->gets, h->gets + left);
+        mproc__atomic_store64(&h->spill_gets, h->spill_gets + left);
+        h->spill_due = h->spill_gets;
+        *taken = 1;
+        rc = mproc__set_error(MPROC_ECORRUPT, "spilled record length is "
+                                              "corrupt; the spilled records "
+                                              "were dropped");
+    } else {
+        rc = mproc__buf_reserve(&q->in_frame, n + 1); /* A buffer even for 0. */
+        if (rc == 0)
+            rc = mproc__os_spill_read(q->spill, h->spill_read + 4,
+                                      q->in_frame.data, n);
+        if (rc != 0)
+            return rc;
+        q->in_frame.len = n;
+        h->spill_read += 4 + n;
+        mproc__atomic_publish64(&h->spill_gets, h->spill_gets + 1);
+        count_taken(q, taken);
+    }
+    if (mproc__atomic_load64(&h->spill_puts) == h->spill_gets) {
         /*
          * Drained: rewind the file. Producers append under the write lock,
          * so take it too (always after the read lock: no producer ever
          * holds the write lock while waiting for the read lock).
          */
         if (lock(q->wlock) == 0) {
-            if (mproc__atomic_load32(&h->spill_count) == 0) {
+            if (mproc__atomic_load64(&h->spill_puts) == h->spill_gets) {
                 /* Rewound, and kept unless it grew big: truncating is slow. */
                 if (h->spill_write > SPILL_KEEP)
                     mproc__os_spill_truncate(q->spill);
                 h->spill_write = h->spill_read = 0;
+                /* Nothing spilled is left for a marker to wait for. */
+                h->spill_open = 0;
             }
             mproc__os_mutex_unlock(q->wlock);
         }
     }
-    return 0;
+    return rc;
+}
+
+/*
+ * The bytes value whose record of frame length @n starts at @head, taken
+ * straight from the ring: 1 with *@out and q->in_frame holding the frame
+ * header and the msgpack header (for the check that follows); 0 if the
+ * record is not one (the caller takes it whole); MPROC_ENOMEM.
+ */
+static int take_bytes(mproc_queue_t *q, uint64_t head, size_t n,
+                      mproc_value_t **out)
+{
+    unsigned char f[MPROC__FRAME_HEADER_SIZE + 5], *data;
+    size_t body, pre, len;
+    int rc;
+    if (n < MPROC__FRAME_HEADER_SIZE + 2)
+        return 0;
+    body = n - MPROC__FRAME_HEADER_SIZE;
+    ring_read(q, head + 4, f, MPROC__FRAME_HEADER_SIZE + (body < 5 ? body : 5));
+    if (f[5] != 0 || mproc__get_u32(f + 8) != body)
+        return 0; /* deflated, or not as stated: the slow path says why */
+    switch (f[MPROC__FRAME_HEADER_SIZE]) {
+    case 0xc4:
+        pre = 2;
+        len = f[MPROC__FRAME_HEADER_SIZE + 1];
+        break;
+    case 0xc5:
+        pre = 3;
+        len = (size_t) f[MPROC__FRAME_HEADER_SIZE + 1] << 8 |
+              f[MPROC__FRAME_HEADER_SIZE + 2];
+        break;
+    case 0xc6:
+        pre = 5;
+        len = (size_t) f[MPROC__FRAME_HEADER_SIZE + 1] << 24 |
+              (size_t) f[MPROC__FRAME_HEADER_SIZE + 2] << 16 |
+              (size_t) f[MPROC__FRAME_HEADER_SIZE + 3] << 8 |
+              f[MPROC__FRAME_HEADER_SIZE + 4];
+        break;
+    default:
+        return 0;
+    }
+    if (pre > body || pre + len != body || body > q->hdr->max_message)
+        return 0;
+    rc = mproc__buf_reserve(&q->in_frame, MPROC__FRAME_HEADER_SIZE + pre);
+    if (rc != 0)
+        return rc;
+    *out = mproc__value_bytes_alloc(len, &data);
+    if (*out == NULL)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    memcpy(q->in_frame.data, f, MPROC__FRAME_HEADER_SIZE + pre);
+    q->in_frame.len = MPROC__FRAME_HEADER_SIZE + pre;
+    ring_read(q, head + 4 + MPROC__FRAME_HEADER_SIZE + pre, data, len);
+    return 1;
+}
+
+/* take(): there was no item after all (the counts were put right). */
+#define TAKE_NONE 1
+
+/*
+ * Takes the oldest item: a bytes value straight from the ring into *@fast
+ * (q->in_frame then holds its headers), any other record into q->in_frame.
+ * The caller holds the read lock and the counts say an item is there;
+ * TAKE_NONE if none was. *@taken says whether an item was used up, which a
+ * failure may do too (a damaged one is dropped).
+ */
+static int take(mproc_queue_t *q, mproc_value_t **fast, int *taken)
+{
+    queue_header *h = q->hdr;
+    unsigned char len[4];
+    size_t n;
+    int rc;
+
+    *fast = NULL;
+    *taken = 0;
+    q->in_frame.len = 0;
+    for (;;) {
+        uint64_t head = h->head; /* ours: only consumers write it */
+        /* A marker passed asks for spilled records first. */
+        if (h->spill_gets < h->spill_due)
+            return take_spilled(q, taken);
+        /* The producers' position is re-read only when the cached one is
+         * spent (or left behind by another consumer). */
+        if (q->seen_tail == head || q->seen_tail - head > h->capacity)
+            q->seen_tail = mproc__atomic_load64(&h->tail);
+        if (q->seen_tail == head) {
+            uint64_t puts;
+            /*
+             * The ring is empty: the item is in the open run of spilled
+             * records, older than anything the ring will get after it.
+             */
+            if (h->spill_gets < mproc__atomic_load64(&h->spill_puts))
+                return take_spilled(q, taken);
+            /*
+             * Nothing is there though the counts said so: a consumer died
+             * between taking a record and counting it. The count is put
+             * right: a put publishes its record before it counts it, so
+             * once the ring and the spill file are seen empty after the
+             * count of puts was read, every put in that count was taken.
+             */
+            puts = mproc__atomic_load64(&h->puts);
+            q->seen_tail = mproc__atomic_load64(&h->tail);
+            if (q->seen_tail != head)
+                continue;
+            if (h->spill_gets < mproc__atomic_load64(&h->spill_puts))
+                return take_spilled(q, taken);
+            if (puts > h->gets)
+                mproc__atomic_publish64(&h->gets, puts);
+            return TAKE_NONE;
+        }
+        ring_read(q, head, len, 4);
+        n = mproc__get_u32(len);
+        if (n == MARK && q->seen_tail - head >= MARK_SIZE) {
+            unsigned char m[MARK_SIZE];
+            uint64_t due;
+            ring_read(q, head, m, MARK_SIZE);
+            due = (uint64_t) mproc__get_i64(m + 8);
+            /* A marker never asks for more than was spilled. */
+            if (due <= mproc__atomic_load64(&h->spill_puts) &&
+                due > h->spill_due)
+                h->spill_due = due;
+            mproc__atomic_store64(&h->head, head + MARK_SIZE);
+            continue;
+        }
+        if (n == MARK || record_size(n) > q->seen_tail - head) {
+            /*
+             * The length itself is damaged: the ring cannot be walked any
+             * further, so everything up to the tail is dropped. What is
+             * spilled remains, and is taken once the ring is empty.
+             */
+            mproc__atomic_store64(&h->head, q->seen_tail);
+            mproc__atomic_store64(
+                &h->gets,
+                mproc__atomic_load64(&h->puts) -
+                    (mproc__atomic_load64(&h->spill_puts) - h->spill_gets));
+            *taken = 1;
+            return mproc__set_error(MPROC_ECORRUPT,
+                                    "queue record length is corrupt; the "
+                                    "ring was reset");
+        }
+        rc = take_bytes(q, head, n, fast);
+        if (rc < 0)
+            return rc;
+        if (rc == 0) {
+            rc = mproc__buf_reserve(&q->in_frame, n + 1); /* even for 0 */
+            if (rc != 0)
+                return rc;
+            ring_read(q, head + 4, q->in_frame.data, n);
+            q->in_frame.len = n;
+        }
+        mproc__atomic_publish64(&h->head, head + record_size(n));
+        count_taken(q, taken);
+        return 0;
+    }
 }
 
 /* ---- put and get ---------------------------------------------------- */
@@ -541,24 +743,98 @@ static int lock(mproc__os_mutex_t *m)
     return rc == MPROC_OWNERDEAD ? 0 : rc;
 }
 
+/* The msgpack header of a bin of @len bytes in @p: its size, or 0. */
+static size_t bin_header(unsigned char *p, size_t len)
+{
+    if (len < 0x100) {
+        p[0] = 0xc4;
+        p[1] = (unsigned char) len;
+        return 2;
+    }
+    if (len < 0x10000) {
+        p[0] = 0xc5;
+        p[1] = (unsigned char) (len >> 8);
+        p[2] = (unsigned char) len;
+        return 3;
+    }
+    if (len <= 0xffffffffu - 5) {
+        p[0] = 0xc6;
+        p[1] = (unsigned char) (len >> 24);
+        p[2] = (unsigned char) (len >> 16);
+        p[3] = (unsigned char) (len >> 8);
+        p[4] = (unsigned char) len;
+        return 5;
+    }
+    return 0;
+}
+
+static int too_big(mproc_queue_t *q, size_t len)
+{
+    return mproc__set_error(MPROC_ETOOBIG,
+                            "message of %zu bytes exceeds the queue's "
+                            "maximum of %zu bytes; nothing was put",
+                            len, (size_t) q->hdr->max_message);
+}
+
+/*
+ * Prepares the record of @v in q->rec_head and q->rec_body, outside the
+ * write lock. A bytes value that is not to be deflated needs no scratch:
+ * its body is the value's own bytes, behind a msgpack header in the prefix.
+ */
 static int encode(mproc_queue_t *q, const mproc_value_t *v)
 {
+    unsigned char *fh = q->rec_head + 4, *pre = fh + MPROC__FRAME_HEADER_SIZE;
     mproc__frame_opts_t fo;
+    const unsigned char *data = NULL;
+    size_t len = 0, pre_len = 0;
+    uint32_t crc;
     int rc;
-    q->payload.len = 0;
-    q->frame.len = 0;
-    /* A connection in @v is offered to the process that gets it. */
-    rc = mproc__value_encode_shared(v, &q->payload);
-    if (rc != 0)
-        return rc;
-    if (q->payload.len > q->hdr->max_message)
-        return mproc__set_error(MPROC_ETOOBIG,
-                                "message of %zu bytes exceeds the queue's "
-                                "maximum of %zu bytes; nothing was put",
-                                q->payload.len, (size_t) q->hdr->max_message);
     fo.compress_threshold = (size_t) q->hdr->compress_threshold;
     fo.compress_level = q->hdr->compress_level;
-    return mproc__frame_encode(q->payload.data, q->payload.len, &fo, &q->frame);
+    q->payload.len = 0;
+    q->frame.len = 0;
+    if (mproc_value_type(v) == MPROC_VALUE_BYTES) {
+        data = mproc_value_as_bytes(v, &len);
+        pre_len = bin_header(pre, len);
+    }
+    if (pre_len > 0 && !mproc__frame_wants_deflate(&fo, data, len)) {
+        if (pre_len + len > q->hdr->max_message)
+            return too_big(q, pre_len + len);
+        crc = mproc__frame_crc(mproc__frame_crc(0, pre, pre_len), data, len);
+        mproc__frame_put_header(fh, 0, pre_len + len, crc);
+        q->rec_head_len = 4 + MPROC__FRAME_HEADER_SIZE + pre_len;
+        q->rec_body = data;
+        q->rec_body_len = len;
+    } else {
+        /* A connection in @v is offered to the process that gets it. */
+        rc = mproc__value_encode_shared(v, &q->payload);
+        if (rc != 0)
+            return rc;
+        if (q->payload.len > q->hdr->max_message)
+            return too_big(q, q->payload.len);
+        if (mproc__frame_wants_deflate(&fo, q->payload.data, q->payload.len)) {
+            rc = mproc__frame_encode(q->payload.data, q->payload.len, &fo,
+                                     &q->frame);
+            if (rc != 0)
+                return rc;
+            memcpy(fh, q->frame.data, MPROC__FRAME_HEADER_SIZE);
+            q->rec_body = q->frame.data + MPROC__FRAME_HEADER_SIZE;
+            q->rec_body_len = q->frame.len - MPROC__FRAME_HEADER_SIZE;
+        } else {
+            if (q->payload.len > 0xffffffffu - MPROC__FRAME_HEADER_SIZE - 4)
+                return mproc__set_error(MPROC_ETOOBIG,
+                                        "message of %zu bytes exceeds 4 GiB",
+                                        q->payload.len);
+            crc = mproc__frame_crc(0, q->payload.data, q->payload.len);
+            mproc__frame_put_header(fh, 0, q->payload.len, crc);
+            q->rec_body = q->payload.data;
+            q->rec_body_len = q->payload.len;
+        }
+        q->rec_head_len = 4 + MPROC__FRAME_HEADER_SIZE;
+    }
+    mproc__put_u32(q->rec_head,
+                   (uint32_t) (q->rec_head_len - 4 + q->rec_body_len));
+    return 0;
 }
 
 static int put_locked(mproc_queue_t *q, const mproc_value_t *v, double timeout);
@@ -569,17 +845,22 @@ int mproc_queue_put(mproc_queue_t *q, const mproc_value_t *v, double timeout)
     int rc;
     if (mproc__atomic_load32(&q->closed))
         return mproc__set_error(MPROC_ECLOSED, "the queue is closed");
-    if (mproc__atomic_load32(&q->hdr->shutdown) != SHUT_NO)
-        return mproc__set_error(MPROC_ESHUTDOWN, "the queue is shut down");
     rc = mproc__hlock_lock(q->put_lock, timeout);
     if (rc == MPROC_ETIMEDOUT)
         return mproc__set_error(MPROC_EFULL, "the queue is full");
     if (rc != 0)
         return mproc__set_error(rc, "out of memory");
+    /*
+     * Closed by another thread while this one waited for the lock: the
+     * segment may be gone, so the shutdown state is read only after this.
+     */
     if (mproc__atomic_load32(&q->closed)) {
-        /* Closed by another thread while this one waited for the lock. */
         mproc__hlock_unlock(q->put_lock);
         return mproc__set_error(MPROC_ECLOSED, "the queue is closed");
+    }
+    if (mproc__atomic_load32(&q->hdr->shutdown) != SHUT_NO) {
+        mproc__hlock_unlock(q->put_lock);
+        return mproc__set_error(MPROC_ESHUTDOWN, "the queue is shut down");
     }
     if (timeout > 0 && (timeout = end - mproc_monotonic()) < 0)
         timeout = 0;
@@ -671,8 +952,13 @@ static int put_locked(mproc_queue_t *q, const mproc_value_t *v, double timeout)
         }
         return rc;
     }
-    /* The set above is a full barrier: waiters is read after it. */
-    if (mproc__atomic_load32(&h->waiters) != 0)
+    /*
+     * The set above is a full barrier: waiters and spinners are read after
+     * it. A get that spins takes the item without a post.
+     */
+    if (mproc__atomic_load32(&h->waiters) != 0 &&
+        mproc__atomic_load32(&h->spinners) == 0 &&
+        mproc__atomic_cas32(&h->woken, 0, 1) == 0)
         mproc__os_sem_post(q->wakeup);
     return 0;
 }
@@ -708,28 +994,82 @@ static int ready(mproc_queue_t *q)
 }
 
 /*
+ * Spins until an item may be there or @spin_end: ready()'s answer, or 0
+ * once the time is over. Each look reads the producers' cache line, and
+ * each read makes the next put wait for that line to come back, so the
+ * looks grow further apart (pauses, which touch no memory): a producer
+ * then puts several items per look, which the get takes without looking.
+ */
+static int spin(mproc_queue_t *q, double spin_end)
+{
+    unsigned pauses = 1, k;
+    int i, r;
+    for (i = 0;; i++) {
+        if ((r = ready(q)) != 0)
+            return r;
+        if ((i & 63) == 63 && mproc_monotonic() >= spin_end)
+            return 0;
+        for (k = 0; k < pauses; k++)
+            mproc__os_pause();
+        if (pauses < SPIN_PAUSES)
+            pauses *= 2;
+    }
+}
+
+/*
+ * Posts the wakeup for a sleeping get if items are left that no spinning
+ * get will take: what a get does after it took an item, and a spinner that
+ * leaves without one. Puts made while a get spun posted nothing, and that
+ * get takes one item at most, so whoever may have taken the last item a
+ * put announced hands the rest on. Read in this order, the waiters count
+ * (a line the producers do not write) spares a busy queue the rest.
+ */
+static void wake_next(mproc_queue_t *q)
+{
+    queue_header *h = q->hdr;
+    if (mproc__atomic_load32(&h->waiters) != 0 &&
+        mproc__atomic_load32(&h->spinners) == 0 &&
+        mproc__atomic_load64(&h->puts) > mproc__atomic_load64(&h->gets) &&
+        mproc__atomic_cas32(&h->woken, 0, 1) == 0)
+        mproc__os_sem_post(q->wakeup);
+}
+
+/*
  * Waits until an item may be there: 0; MPROC_ETIMEDOUT; MPROC_ESHUTDOWN;
  * MPROC_ECLOSED (another thread closed the handle and woke this one).
+ *
+ * One get spins at a time (spinners), briefly: a busy producer is faster
+ * than a sleep. The others sleep at once, so that gets waiting in several
+ * processes do not take the processors from the producers, and a put
+ * posts the wakeup only while no get spins. A spinner gives up its place
+ * before it announces itself as a sleeper, and both are full barriers
+ * before it looks again, so a put either sees one of them or its item is
+ * seen; items put while it spun are handed on by wake_next().
+ *
+ * One wakeup is in flight at a time (woken): a put or a hand-on posts only
+ * if none is, and the sleeper it wakes clears it before it looks, so puts
+ * after that look post again. Many puts to a queue whose gets sleep then
+ * wake one get, which hands on to the next while items are left, instead
+ * of making a system call each.
  */
 static int wait_item(mproc_queue_t *q, double timeout)
 {
     queue_header *h = q->hdr;
-    double now, spin_end, end;
-    int i, r;
+    double end;
+    int r;
     if ((r = ready(q)) != 0)
         return r > 0 ? 0 : r; /* a busy queue's common case: no clock read */
-    now = mproc_monotonic();
-    spin_end = now + SPIN_SECONDS;
-    end = timeout >= 0 ? now + timeout : 0;
+    if (timeout == 0)
+        return MPROC_ETIMEDOUT;
+    end = timeout > 0 ? mproc_monotonic() + timeout : 0;
     for (;;) {
-        /* Spin briefly: a busy producer is faster than a sleep. */
-        for (i = 0;; i++) {
-            if ((r = ready(q)) != 0)
+        if (mproc__atomic_cas32(&h->spinners, 0, 1) == 0) {
+            r = spin(q, mproc_monotonic() + SPIN_SECONDS);
+            mproc__atomic_dec32(&h->spinners);
+            if (r < 0)
+                wake_next(q);
+            if (r != 0)
                 return r > 0 ? 0 : r;
-            if ((i & 63) == 63 && mproc_monotonic() >= spin_end)
-                break;
-            if (timeout == 0)
-                return MPROC_ETIMEDOUT;
         }
         mproc__atomic_inc32(&h->waiters);
         /* Announced (a full barrier): a put or a shutdown from now on
@@ -749,13 +1089,27 @@ static int wait_item(mproc_queue_t *q, double timeout)
                 return r > 0 ? 0 : r < 0 ? r : MPROC_ETIMEDOUT;
             }
         }
+        /* Woken: the next put or hand-on may post again (before the look
+         * that follows, so that nothing put after it goes unannounced). */
+        mproc__atomic_store32(&h->woken, 0);
         mproc__atomic_dec32(&h->waiters);
-        spin_end = mproc_monotonic() + SPIN_SECONDS;
     }
 }
 
 static int get_locked(mproc_queue_t *q, mproc_value_t **v, double timeout,
                       double end);
+
+/*
+ * A record whose frame claims more than the queue's maximum was never put
+ * so (put checks the size): it is damaged, and says so as every damaged
+ * item does.
+ */
+static int corrupt_size(void)
+{
+    return mproc__set_error(MPROC_ECORRUPT,
+                            "queue record is corrupt: its frame claims more "
+                            "than the queue's maximum message");
+}
 
 int mproc_queue_get(mproc_queue_t *q, mproc_value_t **v, double timeout)
 {
@@ -784,7 +1138,10 @@ static int get_locked(mproc_queue_t *q, mproc_value_t **v, double timeout,
                       double end)
 {
     queue_header *h = q->hdr;
-    int rc;
+    mproc_value_t *fast;
+    const unsigned char *payload;
+    size_t payload_len;
+    int rc, taken;
     for (;;) {
         double left = -1;
         if (timeout >= 0) {
@@ -803,23 +1160,102 @@ static int get_locked(mproc_queue_t *q, mproc_value_t **v, double timeout,
         if (rc != 0)
             return rc;
         /* Another consumer may have been quicker. */
-        if (q->seen_puts > h->gets || mproc__atomic_load64(&h->puts) > h->gets)
-            break;
+        if (q->seen_puts > h->gets ||
+            mproc__atomic_load64(&h->puts) > h->gets) {
+            rc = take(q, &fast, &taken);
+            if (rc != TAKE_NONE)
+                break;
+        }
         mproc__os_mutex_unlock(q->rlock);
     }
-    rc = take(q);
-    mproc__atomic_store64(&h->gets, h->gets + 1);
     mproc__os_mutex_unlock(q->rlock);
-    if (q->room != NULL)
+    if (taken && q->room != NULL)
         mproc__os_sem_post(q->room);
+    wake_next(q);
     if (rc != 0)
         return rc;
-    q->in_payload.len = 0;
-    rc = mproc__frame_open(q->in_frame.data, q->in_frame.len,
-                           (size_t) h->max_message, &q->in_payload);
+    if (fast != NULL) {
+        /* A bytes value, copied from the ring: its checksum is checked here,
+         * outside the lock. */
+        const unsigned char *f = q->in_frame.data;
+        size_t body, len;
+        const void *data = mproc_value_as_bytes(fast, &len);
+        rc = mproc__frame_check_header(f, (size_t) h->max_message + 4, &body);
+        if (rc == MPROC_ETOOBIG)
+            rc = corrupt_size();
+        if (rc == 0 &&
+            mproc__frame_crc(
+                mproc__frame_crc(0, f + MPROC__FRAME_HEADER_SIZE,
+                                 q->in_frame.len - MPROC__FRAME_HEADER_SIZE),
+                data, len) != mproc__get_u32(f + 12))
+            rc = mproc__set_error(MPROC_ECORRUPT, "frame checksum mismatch");
+        if (rc != 0) {
+            mproc_value_free(fast);
+            return rc;
+        }
+        *v = fast;
+        return 0;
+    }
+    rc = mproc__frame_payload(q->in_frame.data, q->in_frame.len,
+                              (size_t) h->max_message, &q->in_payload, &payload,
+                              &payload_len);
     if (rc == 0)
-        rc = mproc__value_decode(q->in_payload.data, q->in_payload.len, v);
+        rc = mproc__value_decode(payload, payload_len, v);
+    return rc == MPROC_ETOOBIG ? corrupt_size() : rc;
+}
+
+/* ---- holding queues for a child ------------------------------------ */
+
+static int hold_one(const mproc_value_t *ref, void *ctx)
+{
+    mproc__queue_hold_t *hold = ctx;
+    const char *name =
+        mproc_value_as_str(mproc_value_at(mproc__ref_fields(ref), 0));
+    mproc_queue_t *q, **more;
+    size_t i;
+    for (i = 0; i < hold->n; i++)
+        if (name != NULL && strcmp(hold->queues[i]->base.name, name) == 0)
+            return 0;
+    /* A queue that cannot be opened here will not open in the child either,
+     * which says why. */
+    if (mproc_queue_import(&q, ref) != 0)
+        return 0;
+    more = realloc(hold->queues, (hold->n + 1) * sizeof *more);
+    if (more == NULL) {
+        mproc_queue_destroy(q);
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
+    hold->queues = more;
+    hold->queues[hold->n++] = q;
+    return 0;
+}
+
+int mproc__queue_hold(const mproc__buf_t *args, mproc__queue_hold_t *hold)
+{
+    mproc_value_t *v = NULL;
+    int rc;
+    if (args->data == NULL)
+        return 0;
+    rc = mproc__value_decode(args->data, args->len, &v);
+    if (rc != 0)
+        return rc;
+    hold->pid = mproc__os_getpid();
+    if (mproc__value_has_ref(v, MPROC_REF_QUEUE))
+        rc = mproc__value_each_ref(v, MPROC_REF_QUEUE, hold_one, hold);
+    mproc_value_free(v);
+    if (rc != 0)
+        mproc__queue_release(hold);
     return rc;
+}
+
+void mproc__queue_release(mproc__queue_hold_t *hold)
+{
+    size_t i;
+    if (hold->pid == mproc__os_getpid())
+        for (i = 0; i < hold->n; i++)
+            mproc_queue_destroy(hold->queues[i]);
+    free(hold->queues);
+    memset(hold, 0, sizeof *hold);
 }
 
 int mproc_queue_put_nowait(mproc_queue_t *q, const mproc_value_t *v)
@@ -903,11 +1339,16 @@ int mproc_queue_close(mproc_queue_t *q)
         return mproc__set_error(rc, "out of memory");
     }
     /*
-     * The segment and the OS objects stay until destroy: a child given the
-     * queue's reference may not have opened it yet (close, then join the
-     * child, is the usual order), and on Windows the named objects go with
-     * their last handle.
+     * Nothing of the segment is in use through this handle any more: the
+     * OS objects, the spill file and the segment go now, and the last
+     * user's close removes the queue. A child given the queue's reference
+     * still opens it after this: its start holds the queue open until the
+     * child has ended (mproc__queue_hold).
      */
+    close_os(q);
+    mproc__shobj_let_go(&q->base);
+    q->hdr = NULL;
+    q->ring = NULL;
     mproc__hlock_unlock(q->get_lock);
     mproc__hlock_unlock(q->put_lock);
     return 0;
@@ -926,12 +1367,18 @@ static int drop_all(mproc_queue_t *q, uint64_t *dropped)
     if (rc != 0)
         return rc;
     while (mproc__atomic_load64(&h->puts) > h->gets) {
+        mproc_value_t *fast;
+        int taken;
         /* A damaged item is dropped as well; only I/O stops the drop. */
-        rc = take(q);
-        if (rc != 0 && rc != MPROC_ECORRUPT)
+        rc = take(q, &fast, &taken);
+        mproc_value_free(fast);
+        if (rc == TAKE_NONE) {
+            rc = 0;
+            break;
+        }
+        if (!taken || (rc != 0 && rc != MPROC_ECORRUPT))
             break;
         rc = 0;
-        mproc__atomic_store64(&h->gets, h->gets + 1);
         ++*dropped;
         if (q->room != NULL)
             mproc__os_sem_post(q->room);
@@ -1043,5 +1490,16 @@ int mproc__queue_debug_ring(mproc_queue_t *q, unsigned char **ring,
     *capacity = (size_t) q->hdr->capacity;
     *head = q->hdr->head;
     return 0;
+}
+
+void mproc__queue_debug_uncount(mproc_queue_t *q)
+{
+    mproc__atomic_store64(&q->hdr->gets, q->hdr->gets - 1);
+}
+
+uint64_t mproc__queue_debug_spilled(mproc_queue_t *q)
+{
+    return mproc__atomic_load64(&q->hdr->spill_puts) -
+           mproc__atomic_load64(&q->hdr->spill_gets);
 }
 #endif

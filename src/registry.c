@@ -1,7 +1,8 @@
 /*
- * Registries of names: targets (functions a child runs) and record types
- * (the behaviour of user records). A child finds both by name, since
- * function pointers do not survive exec and address randomisation.
+ * Registries of names: targets (functions a child runs), pool targets
+ * (functions a pool worker calls) and record types (the behaviour of user
+ * records). A child finds them by name, since function pointers do not
+ * survive exec and address randomisation.
  *
  * Registration mostly happens while the program loads (MPROC_TARGET,
  * MPROC_RECORD) or early in main(), but a thread may register while
@@ -33,6 +34,7 @@ typedef struct registry {
 
 static registry targets = {"target", NULL, 0, 0};
 static registry records = {"record type", NULL, 0, 0};
+static registry pool_targets = {"pool target", NULL, 0, 0};
 static mproc__spin_t lock = MPROC__SPIN_INIT;
 
 void mproc__registry_after_fork(void)
@@ -107,16 +109,21 @@ mproc_target_fn mproc__target_find(const char *name)
  * One function may be registered under several names; the first is its
  * name, so the answer does not depend on later registrations.
  */
-const char *mproc__target_name(mproc_target_fn fn)
+static const char *name_of(const registry *r, any_fn fn)
 {
     size_t i;
     const char *name = NULL;
     mproc__spin_lock(&lock);
-    for (i = 0; i < targets.n && name == NULL; i++)
-        if (targets.entries[i].fn == (any_fn) fn)
-            name = targets.entries[i].name;
+    for (i = 0; i < r->n && name == NULL; i++)
+        if (r->entries[i].fn == fn)
+            name = r->entries[i].name;
     mproc__spin_unlock(&lock);
     return name;
+}
+
+const char *mproc__target_name(mproc_target_fn fn)
+{
+    return name_of(&targets, (any_fn) fn);
 }
 
 int mproc_register_target(const char *name, mproc_target_fn fn)
@@ -145,4 +152,28 @@ int mproc__record_find(const char *type, mproc_record_fn *call)
 int mproc_register_record(const char *type, mproc_record_fn call)
 {
     return locked_add(&records, type, (any_fn) call);
+}
+
+mproc_pool_fn mproc__pool_target_find(const char *name)
+{
+    entry *e;
+    any_fn fn;
+    mproc__spin_lock(&lock);
+    e = find(&pool_targets, name);
+    fn = e != NULL ? e->fn : NULL;
+    mproc__spin_unlock(&lock);
+    return (mproc_pool_fn) fn;
+}
+
+const char *mproc__pool_target_name(mproc_pool_fn fn)
+{
+    return name_of(&pool_targets, (any_fn) fn);
+}
+
+int mproc_register_pool_target(const char *name, mproc_pool_fn fn)
+{
+    if (fn == NULL)
+        return mproc__set_error(MPROC_EINVAL,
+                                "a pool target needs a name and a function");
+    return locked_add(&pool_targets, name, (any_fn) fn);
 }

@@ -263,6 +263,11 @@ int mproc__shobj_import(void **out, const mproc__shobj_class_t *cls,
         mproc_value_as_str(mproc_value_at(mproc__ref_fields(ref), 0)));
 }
 
+void mproc__shobj_let_go(mproc__shobj_t *o)
+{
+    segment_close(o);
+}
+
 void mproc__shobj_destroy(void *obj)
 {
     mproc__shobj_t *o = obj;

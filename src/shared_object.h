@@ -98,6 +98,13 @@ int mproc__shobj_import(void **out, const mproc__shobj_class_t *cls,
  * and mproc__ref_open_once()'s close for every kind alike.
  */
 void mproc__shobj_destroy(void *obj);
+/*
+ * Lets go of @o's segment before the handle is destroyed (a queue's close):
+ * unmapped, and removed with its tracked files if this was its last user.
+ * The kind has closed its OS objects first; the destroy that follows then
+ * lets go of nothing more. The handle keeps its name, for messages.
+ */
+void mproc__shobj_let_go(mproc__shobj_t *o);
 /* The reference of object @obj of @cls in *@ref; MPROC_EFORKONLY if none. */
 int mproc__shobj_ref(const void *obj, const mproc__shobj_class_t *cls,
                      mproc_value_t **ref);

@@ -48,25 +48,45 @@ mproc_value_t *mproc_value_float(double d)
     return v;
 }
 
+/*
+ * A string or bytes value of @len bytes, uninitialised but for the NUL that
+ * always follows them (so a string can be used as a C string). The bytes
+ * follow the value in the same allocation: one malloc and one free each,
+ * which a queue's get of small messages feels.
+ */
+static mproc_value_t *new_blob_of(mproc_value_type_e type, size_t len)
+{
+    mproc_value_t *v;
+    if (len > (size_t) -1 - sizeof *v - 1)
+        return NULL;
+    v = malloc(sizeof *v + len + 1);
+    if (v == NULL)
+        return NULL;
+    memset(v, 0, sizeof *v);
+    v->type = type;
+    v->u.s.ptr = (char *) (v + 1);
+    v->u.s.ptr[len] = '\0';
+    v->u.s.len = len;
+    return v;
+}
+
 static mproc_value_t *new_blob(mproc_value_type_e type, const void *data,
                                size_t len)
 {
     mproc_value_t *v;
     if (data == NULL && len > 0)
         return NULL;
-    v = new_value(type);
-    if (v == NULL)
-        return NULL;
-    /* Always NUL-terminated, so a string can be used as a C string. */
-    v->u.s.ptr = malloc(len + 1);
-    if (v->u.s.ptr == NULL) {
-        free(v);
-        return NULL;
-    }
-    if (len > 0)
+    v = new_blob_of(type, len);
+    if (v != NULL && len > 0)
         memcpy(v->u.s.ptr, data, len);
-    v->u.s.ptr[len] = '\0';
-    v->u.s.len = len;
+    return v;
+}
+
+mproc_value_t *mproc__value_bytes_alloc(size_t len, unsigned char **data)
+{
+    mproc_value_t *v = new_blob_of(MPROC_VALUE_BYTES, len);
+    if (v != NULL)
+        *data = (unsigned char *) v->u.s.ptr;
     return v;
 }
 
@@ -176,8 +196,7 @@ void mproc_value_free(mproc_value_t *v)
     switch (v->type) {
     case MPROC_VALUE_STR:
     case MPROC_VALUE_BYTES:
-        free(v->u.s.ptr);
-        break;
+        break; /* the bytes are in the value's own allocation */
     case MPROC_VALUE_LIST:
     case MPROC_VALUE_MAP:
     case MPROC_VALUE_RECORD:
@@ -297,6 +316,28 @@ const mproc_value_t *mproc_value_at(const mproc_value_t *v, size_t i)
         i >= v->u.c.len)
         return NULL;
     return v->u.c.items[i];
+}
+
+const mproc_value_t *mproc__value_one_list(const mproc_value_t *item)
+{
+    static MPROC__TLS mproc_value_t list;
+    static MPROC__TLS mproc_value_t *slot;
+    slot = (mproc_value_t *) item;
+    list.type = MPROC_VALUE_LIST;
+    list.u.c.items = &slot;
+    list.u.c.len = list.u.c.cap = 1;
+    list.u.c.type = NULL;
+    return &list;
+}
+
+mproc_value_t *mproc__value_take(mproc_value_t *list, size_t i)
+{
+    mproc_value_t *item;
+    if (list == NULL || list->type != MPROC_VALUE_LIST || i >= list->u.c.len)
+        return NULL;
+    item = list->u.c.items[i];
+    list->u.c.items[i] = NULL;
+    return item;
 }
 
 const mproc_value_t *mproc_value_get(const mproc_value_t *map, const char *key)
@@ -584,6 +625,24 @@ int mproc__value_has_ref(const mproc_value_t *v, mproc_ref_kind_e kind)
     for (i = 0; i < v->u.c.len; i++)
         if (mproc__value_has_ref(v->u.c.items[i], kind))
             return 1;
+    return 0;
+}
+
+int mproc__value_each_ref(const mproc_value_t *v, mproc_ref_kind_e kind,
+                          int (*fn)(const mproc_value_t *ref, void *ctx),
+                          void *ctx)
+{
+    size_t i;
+    int rc;
+    if (v == NULL)
+        return 0;
+    if (v->type == MPROC_VALUE_REF)
+        return v->u.r.kind == kind ? fn(v, ctx) : 0;
+    if (!MPROC__IS_CONTAINER(v))
+        return 0;
+    for (i = 0; i < v->u.c.len; i++)
+        if ((rc = mproc__value_each_ref(v->u.c.items[i], kind, fn, ctx)) != 0)
+            return rc;
     return 0;
 }
 

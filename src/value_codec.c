@@ -573,11 +573,51 @@ static int unpack_value(const void *data, size_t len, mproc_value_t **out)
     return rc;
 }
 
+/*
+ * The size of the msgpack bin header that @p (of @len bytes) starts with,
+ * if the bin fills exactly the rest, with its length in *@n; else 0.
+ */
+static size_t whole_bin(const unsigned char *p, size_t len, size_t *n)
+{
+    size_t pre;
+    if (len < 2)
+        return 0;
+    switch (p[0]) {
+    case 0xc4:
+        pre = 2;
+        *n = p[1];
+        break;
+    case 0xc5:
+        pre = 3;
+        if (len < pre)
+            return 0;
+        *n = (size_t) p[1] << 8 | p[2];
+        break;
+    case 0xc6:
+        pre = 5;
+        if (len < pre)
+            return 0;
+        *n = (size_t) p[1] << 24 | (size_t) p[2] << 16 | (size_t) p[3] << 8 |
+             p[4];
+        break;
+    default:
+        return 0;
+    }
+    return pre + *n == len ? pre : 0;
+}
+
 int mproc__value_decode(const void *data, size_t len, mproc_value_t **out)
 {
-    size_t off = 0;
+    size_t off = 0, n;
+    size_t pre = whole_bin(data, len, &n);
     int rc;
     *out = NULL;
+    /* A message that is one bytes value, the commonest, needs no unpacker. */
+    if (pre > 0) {
+        *out = mproc_value_bytes((const unsigned char *) data + pre, n);
+        return *out != NULL ? 0
+                            : mproc__set_error(MPROC_ENOMEM, "out of memory");
+    }
     rc = scan(data, len, &off, 0);
     if (rc != 0)
         return rc;

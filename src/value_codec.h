@@ -22,6 +22,29 @@ int mproc__value_encode(const mproc_value_t *v, mproc__buf_t *out);
 int mproc__value_decode(const void *data, size_t len, mproc_value_t **out);
 
 /*
+ * A bytes value of @len bytes whose contents the caller fills in through
+ * *@data (a decoder that copies them from where they arrived); NULL when
+ * out of memory.
+ */
+mproc_value_t *mproc__value_bytes_alloc(size_t len, unsigned char **data);
+
+/*
+ * Takes item @i out of @list, leaving a hole (NULL) that only
+ * mproc_value_free() may meet: for a reader that moves a decoded
+ * message's items elsewhere and then frees the rest. NULL if there is no
+ * such item.
+ */
+mproc_value_t *mproc__value_take(mproc_value_t *list, size_t i);
+
+/*
+ * The list [@item], borrowing @item, in memory of the calling thread's
+ * that the next call reuses: an argument list made without allocating
+ * (a pool worker calls a map's function with [item] for each item). It
+ * must not be freed or kept.
+ */
+const mproc_value_t *mproc__value_one_list(const mproc_value_t *item);
+
+/*
  * References (value.c). A reference is a kind and a list of scalar fields,
  * whose shape each kind fixes (mproc__ref_check): a named object's is
  * [name]; a connection's is [readable, writable, max_message,
@@ -69,6 +92,13 @@ int mproc__ref_expect(const mproc_value_t *v, mproc_ref_kind_e kind);
 int mproc__value_holds_proxy(const mproc_value_t *v);
 /* Whether @v holds a reference of @kind anywhere inside. */
 int mproc__value_has_ref(const mproc_value_t *v, mproc_ref_kind_e kind);
+/*
+ * Calls @fn for every reference of @kind inside @v, in order, until one
+ * call gives nonzero, which is then the result; 0 otherwise.
+ */
+int mproc__value_each_ref(const mproc_value_t *v, mproc_ref_kind_e kind,
+                          int (*fn)(const mproc_value_t *ref, void *ctx),
+                          void *ctx);
 /*
  * The objects that mproc_value_to_*() imported in this process, one per
  * reference: find gives the object of a reference equal to @ref (or NULL),

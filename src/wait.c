@@ -12,6 +12,7 @@
 
 static int check_items(const mproc_waitable_t *items, size_t n)
 {
+    long self = mproc__os_getpid();
     size_t i;
     for (i = 0; i < n; i++) {
         const mproc_waitable_t *w = &items[i];
@@ -26,7 +27,7 @@ static int check_items(const mproc_waitable_t *items, size_t n)
                                     "end of a one-way pipe",
                                     i);
         if (w->process != NULL) {
-            int rc = mproc__process_check_child(w->process);
+            int rc = mproc__process_check_child_of(w->process, self);
             if (rc == MPROC_ENOTCHILD)
                 return mproc__set_error(MPROC_ENOTCHILD,
                                         "item %zu of mproc_wait is not a "
@@ -45,11 +46,14 @@ static int check_items(const mproc_waitable_t *items, size_t n)
 /* How often children without a waitable handle are asked, in seconds. */
 #define POLL_SLICE 0.01
 
+/* How many items mproc_wait() keeps track of on its stack. */
+#define FEW 16
+
 int mproc_wait(mproc_waitable_t *items, size_t n, double timeout)
 {
     double deadline = timeout > 0 ? mproc__os_monotonic() + timeout : 0;
-    mproc__os_wait_item_t *os;
-    size_t *which;
+    mproc__os_wait_item_t *os, os_few[FEW];
+    size_t *which, which_few[FEW];
     size_t i, k;
     int rc, count;
 
@@ -64,8 +68,14 @@ int mproc_wait(mproc_waitable_t *items, size_t n, double timeout)
     rc = check_items(items, n);
     if (rc != 0)
         return rc;
-    os = malloc(n * sizeof *os);
-    which = malloc(n * sizeof *which);
+    /* A few items, the usual case, need no memory of the heap. */
+    if (n <= FEW) {
+        os = os_few;
+        which = which_few;
+    } else {
+        os = malloc(n * sizeof *os);
+        which = malloc(n * sizeof *which);
+    }
     if (os == NULL || which == NULL) {
         free(os);
         free(which);
@@ -74,13 +84,17 @@ int mproc_wait(mproc_waitable_t *items, size_t n, double timeout)
     for (;;) {
         double wait;
         int polling = 0;
-        /* What is ready without the OS: buffered frames, ended children. */
+        /*
+         * What is ready without the OS: buffered frames, children known to
+         * have ended. A child that ended unseen has a handle that is ready
+         * at once; only one without a handle is asked (polling, below).
+         */
         count = 0;
         for (i = k = 0; i < n; i++) {
             mproc_waitable_t *w = &items[i];
             mproc__os_fd_t h;
             w->ready = w->conn != NULL ? mproc__stream_ready(&w->conn->in)
-                                       : mproc__process_ended(w->process);
+                                       : mproc__process_ended_known(w->process);
             if (w->ready) {
                 count++;
                 continue;
@@ -142,7 +156,9 @@ int mproc_wait(mproc_waitable_t *items, size_t n, double timeout)
             (timeout > 0 && mproc__os_monotonic() >= deadline))
             break;
     }
-    free(os);
-    free(which);
+    if (os != os_few) {
+        free(os);
+        free(which);
+    }
     return rc;
 }

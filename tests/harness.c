@@ -470,6 +470,43 @@ char *harness_list_shm(void)
     return out;
 }
 
+char *harness_list_shm_mapped(long pid)
+{
+    char path[64], line[512], *out = calloc(1, 1);
+    size_t len = 0;
+    FILE *maps;
+    snprintf(path, sizeof path, "/proc/%ld/maps", pid);
+    maps = fopen(path, "r");
+    if (maps == NULL) {
+        free(out);
+        return NULL;
+    }
+    while (out != NULL && fgets(line, sizeof line, maps) != NULL) {
+        const char *at = strstr(line, "/dev/shm/mproc-");
+        char name[256];
+        char *grown;
+        size_t n;
+        if (at == NULL)
+            continue;
+        /* "mproc-..." to the end of the line, newline kept. */
+        snprintf(name, sizeof name, "%s", at + strlen("/dev/shm/"));
+        n = strlen(name);
+        if (n == 0 || name[n - 1] != '\n' || strstr(out, name) != NULL)
+            continue; /* a name cut short, or one mapped twice */
+        grown = realloc(out, len + n + 1);
+        if (grown == NULL) {
+            free(out);
+            out = NULL;
+            break;
+        }
+        out = grown;
+        memcpy(out + len, name, n + 1);
+        len += n;
+    }
+    fclose(maps);
+    return out;
+}
+
 /*
  * How many names of @now are not in @before; with @still, how many of those
  * are in @still too. Only the names that appeared meanwhile are judged, so

@@ -96,6 +96,12 @@ int harness_wait_pid_gone(long pid);
 /* The mproc names in /dev/shm, one per line (caller frees), or NULL. */
 char *harness_list_shm(void);
 /*
+ * The mproc names in /dev/shm that process @pid has mapped, one per line
+ * (caller frees), or NULL: what that process uses, whatever other programs
+ * on the machine make meanwhile.
+ */
+char *harness_list_shm_mapped(long pid);
+/*
  * How many names of @now (harness_list_shm()) are not in @before; with
  * @still, how many of those are in @still too. Only the names that
  * appeared meanwhile are judged, so other programs' objects do not count.

@@ -16,7 +16,12 @@
 #include "harness.h"
 #include "mproc_private.h"
 
-#if !defined(_WIN32)
+#if defined(_WIN32)
+    #include "os_internal.h"
+#else
+    #include <arpa/inet.h>
+    #include <ifaddrs.h>
+    #include <netinet/in.h>
     #include <sys/stat.h>
     #include <unistd.h>
 #endif
@@ -304,7 +309,11 @@ static void tcp_family(const char *address, const char *reported_prefix,
     /* Port 0: the OS chose one, and the address says which. */
     CU_ASSERT(starts_with(bound, reported_prefix));
     CU_ASSERT(port_of(bound) > 0 && port_of(bound) <= 65535);
-    snprintf(target, sizeof target, "%s:%d", connect_host, port_of(bound));
+    /* NULL: the address as reported. */
+    if (connect_host == NULL)
+        snprintf(target, sizeof target, "%s", bound);
+    else
+        snprintf(target, sizeof target, "%s:%d", connect_host, port_of(bound));
     j.address = target;
     j.echo = 1;
     client_start(&j);
@@ -342,6 +351,71 @@ static void test_tcp_over_ipv6(void)
     mproc_listener_destroy(l);
     tcp_family("[::1]:0", "[::1]:", "[::1]");
 }
+
+/*
+ * An IPv6 listener takes IPv6 only, on every OS (IPV6_V6ONLY): the IPv4
+ * port of the same number stays free for another listener, which Linux
+ * would otherwise refuse and Windows allow.
+ */
+static void test_an_ipv6_listener_leaves_ipv4_alone(void)
+{
+    mproc_listener_opts_t o = {0};
+    mproc_listener_t *v6 = NULL, *v4 = NULL;
+    char address[64];
+    int rc;
+    o.address = "[::]:0";
+    if (mproc_listener_create(&v6, &o) != 0) {
+        CU_ASSERT_EQUAL(mproc__last_status(), MPROC_EBADADDR);
+        fprintf(stderr, "no IPv6 here: %s\n", mproc_last_error());
+        return;
+    }
+    /* A wildcard bind reports the wildcard, as Python's Listener does. */
+    CU_ASSERT(starts_with(mproc_listener_address(v6), "[::]:"));
+    snprintf(address, sizeof address, "127.0.0.1:%d",
+             port_of(mproc_listener_address(v6)));
+    o.address = address;
+    rc = mproc_listener_create(&v4, &o);
+    if (rc != 0)
+        fprintf(stderr, "%s beside [::]: %s\n", address, mproc_last_error());
+    CU_ASSERT_EQUAL(rc, 0);
+    mproc_listener_destroy(v4);
+    mproc_listener_destroy(v6);
+    /* And its clients reach it through the IPv6 loopback. */
+    tcp_family("[::]:0", "[::]:", "[::1]");
+}
+
+#if !defined(_WIN32)
+/*
+ * A link-local IPv6 address means nothing without its interface: the
+ * address a listener there reports keeps the scope, so that a client can
+ * use it. Judged on the first link-local address of this machine, if it
+ * has one.
+ */
+static void test_a_link_local_address_keeps_its_scope(void)
+{
+    struct ifaddrs *all = NULL, *i;
+    char host[INET6_ADDRSTRLEN], address[128], want[160];
+    unsigned scope = 0;
+    CU_ASSERT_EQUAL_FATAL(getifaddrs(&all), 0);
+    for (i = all; i != NULL && scope == 0; i = i->ifa_next) {
+        const struct sockaddr_in6 *s6 =
+            (const struct sockaddr_in6 *) (const void *) i->ifa_addr;
+        if (s6 == NULL || s6->sin6_family != AF_INET6 ||
+            !IN6_IS_ADDR_LINKLOCAL(&s6->sin6_addr) || s6->sin6_scope_id == 0)
+            continue;
+        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
+        snprintf(address, sizeof address, "[%s%%%s]:0", host, i->ifa_name);
+        scope = s6->sin6_scope_id;
+    }
+    freeifaddrs(all);
+    if (scope == 0) {
+        fprintf(stderr, "no link-local IPv6 address here\n");
+        return;
+    }
+    snprintf(want, sizeof want, "[%s%%%u]:", host, scope);
+    tcp_family(address, want, NULL);
+}
+#endif
 
 /* ---- poll and wait on accepted and connected ends --------------------- */
 
@@ -613,7 +687,19 @@ static void test_strangers_cost_only_their_connection(void)
         CU_ASSERT_PTR_NULL(c);
         mproc__os_conn_close(r);
 
-        /* And the next client is served. */
+        /* The listener still takes clients and judges what they send. */
+        r = raw_connect(mproc_listener_address(l));
+        CU_ASSERT_EQUAL(mproc__os_conn_write(r, junk, sizeof junk), 0);
+        CU_ASSERT_EQUAL(mproc_listener_accept(l, &c, 30), MPROC_ECORRUPT);
+        mproc__os_conn_close(r);
+        mproc_listener_destroy(l);
+
+        /*
+         * And a client that knows the key is served: by a listener of the
+         * same family with the default deadline, which a loaded machine
+         * (or Wine) cannot make it miss as it could 0.3 seconds.
+         */
+        l = listen_on(addresses[i]);
         c = accept_with(l, &good);
         CU_ASSERT_EQUAL(client_finish(&good), 0);
         if (c != NULL && good.conn != NULL) {
@@ -623,6 +709,173 @@ static void test_strangers_cost_only_their_connection(void)
         mproc_conn_close(good.conn);
         mproc_conn_close(c);
         mproc_listener_destroy(l);
+    }
+}
+
+#if defined(_WIN32)
+/*
+ * A write of zero bytes on the raw pipe end @c, which a named pipe
+ * delivers as an empty read (mproc__os_conn_write sends nothing for 0).
+ */
+static void write_nothing(mproc__os_conn_t *c)
+{
+    mproc__os_fd_t h[2];
+    OVERLAPPED ov;
+    DWORD done = 0;
+    BOOL ok;
+    mproc__os_conn_handles(c, h);
+    memset(&ov, 0, sizeof ov);
+    ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ov.hEvent);
+    ok = WriteFile((HANDLE) h[0], "", 0, NULL, &ov);
+    CU_ASSERT(ok || GetLastError() == ERROR_IO_PENDING);
+    CU_ASSERT(GetOverlappedResult((HANDLE) h[0], &ov, &done, TRUE));
+    CloseHandle(ov.hEvent);
+}
+
+/*
+ * A client of a pipe that writes nothing, zero bytes long, then stays
+ * silent: the empty read it causes is no byte of the handshake, and the
+ * deadline still ends it.
+ */
+static void test_an_empty_write_meets_the_deadline(void)
+{
+    mproc_listener_opts_t o = {0};
+    mproc_listener_t *l = NULL;
+    mproc__os_conn_t *r;
+    mproc_conn_t *c = NULL;
+    o.handshake_timeout = 0.3;
+    CU_ASSERT_EQUAL_FATAL(mproc_listener_create(&l, &o), 0);
+    r = raw_connect(mproc_listener_address(l));
+    write_nothing(r);
+    CU_ASSERT_EQUAL(mproc_listener_accept(l, &c, 30), MPROC_ETIMEDOUT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "handshake"));
+    CU_ASSERT_PTR_NULL(c);
+    mproc__os_conn_close(r);
+    /* Empty writes among the bytes of a handshake are no harm either. */
+    r = raw_connect(mproc_listener_address(l));
+    write_nothing(r);
+    CU_ASSERT_EQUAL(mproc__os_conn_write(r, "\xff\xff", 2), 0);
+    write_nothing(r);
+    CU_ASSERT_EQUAL(mproc__os_conn_write(r, "\xff\xff", 2), 0);
+    CU_ASSERT_EQUAL(mproc_listener_accept(l, &c, 30), MPROC_ECORRUPT);
+    mproc__os_conn_close(r);
+    mproc_listener_destroy(l);
+}
+#endif
+
+#if defined(_WIN32)
+/* What the instance hook of the pipe listeners saw, and is to do. */
+static struct {
+    int made;        /* instances made */
+    HANDLE last;     /* the newest */
+    int come_and_go; /* how many more get a client that leaves at once */
+} pipe_hook;
+
+static void on_pipe_instance(HANDLE instance, const wchar_t *name)
+{
+    pipe_hook.made++;
+    pipe_hook.last = instance;
+    if (pipe_hook.come_and_go > 0) {
+        /* Before the listener asks the instance to wait: opened, closed. */
+        HANDLE h = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL,
+                               OPEN_EXISTING, 0, NULL);
+        pipe_hook.come_and_go--;
+        if (h != INVALID_HANDLE_VALUE)
+            CloseHandle(h);
+    }
+}
+
+/* Whether an instance of the pipe @address waits for a client now. */
+static int pipe_served(const char *address)
+{
+    wchar_t name[300];
+    CU_ASSERT_FATAL(MultiByteToWideChar(CP_UTF8, 0, address, -1, name, 300) >
+                    0);
+    return WaitNamedPipeW(name, 1) != 0;
+}
+
+/*
+ * A client that opens an instance of the pipe and leaves before the
+ * listener asks it to wait: ConnectNamedPipe says ERROR_NO_DATA, which
+ * costs that client only, at the listener's creation as after an accept.
+ */
+static void test_a_pipe_client_that_left_costs_only_itself(void)
+{
+    mproc_listener_t *l;
+    client_job j = {0};
+    mproc_conn_t *c;
+    memset(&pipe_hook, 0, sizeof pipe_hook);
+    pipe_hook.come_and_go = 2;
+    mproc__win_pipe_instance_hook = on_pipe_instance;
+    l = listen_on(NULL);
+    CU_ASSERT_EQUAL(pipe_hook.come_and_go, 1);
+    c = accept_with(l, &j);
+    CU_ASSERT_EQUAL(client_finish(&j), 0);
+    mproc_conn_close(j.conn);
+    mproc_conn_close(c);
+    /* The instance made after the accept met the second: it waits still. */
+    CU_ASSERT_EQUAL(pipe_hook.come_and_go, 0);
+    CU_ASSERT(pipe_served(mproc_listener_address(l)));
+    memset(&j, 0, sizeof j);
+    c = accept_with(l, &j);
+    CU_ASSERT_EQUAL(client_finish(&j), 0);
+    mproc_conn_close(j.conn);
+    mproc_conn_close(c);
+    mproc__win_pipe_instance_hook = NULL;
+    mproc_listener_destroy(l);
+}
+
+/*
+ * A wait for a client that fails (here: cut short) leaves the same
+ * instance to wait again, so that the name is served throughout.
+ */
+static void test_a_failed_pipe_wait_keeps_the_name(void)
+{
+    mproc_listener_t *l;
+    client_job j = {0};
+    mproc_conn_t *c = NULL;
+    memset(&pipe_hook, 0, sizeof pipe_hook);
+    mproc__win_pipe_instance_hook = on_pipe_instance;
+    l = listen_on(NULL);
+    CU_ASSERT_EQUAL_FATAL(pipe_hook.made, 1);
+    CU_ASSERT(CancelIoEx(pipe_hook.last, NULL));
+    CU_ASSERT_EQUAL(mproc_listener_accept(l, &c, 0.2), MPROC_ETIMEDOUT);
+    CU_ASSERT_PTR_NULL(c);
+    /* No instance was closed and made again. */
+    CU_ASSERT_EQUAL(pipe_hook.made, 1);
+    CU_ASSERT(pipe_served(mproc_listener_address(l)));
+    c = accept_with(l, &j);
+    CU_ASSERT_EQUAL(client_finish(&j), 0);
+    mproc_conn_close(j.conn);
+    mproc_conn_close(c);
+    mproc__win_pipe_instance_hook = NULL;
+    mproc_listener_destroy(l);
+}
+#endif
+
+/* A listener that accepts and then says nothing: the client's deadline. */
+static void test_a_silent_listener_meets_the_client_deadline(void)
+{
+    mproc__os_addr_t fresh = {MPROC__OS_ADDR_FRESH, NULL, 0, "fresh"};
+    mproc__os_addr_t tcp = {MPROC__OS_ADDR_TCP, "127.0.0.1", 0, "tcp"};
+    const mproc__os_addr_t *addresses[2] = {&fresh, &tcp};
+    size_t i;
+    for (i = 0; i < 2; i++) {
+        mproc__os_listener_t *raw = NULL;
+        mproc__os_conn_t *s = NULL;
+        client_job j = {0};
+        CU_ASSERT_EQUAL_FATAL(mproc__os_listen(&raw, addresses[i], 4), 0);
+        j.address = mproc__os_listener_address(raw);
+        j.opts.timeout = 0.3;
+        client_start(&j);
+        CU_ASSERT_EQUAL(mproc__os_listener_accept(raw, 30, &s), 0);
+        /* Not a byte: the client gives up at its deadline. */
+        CU_ASSERT_EQUAL(client_finish(&j), MPROC_ETIMEDOUT);
+        CU_ASSERT_PTR_NOT_NULL(strstr(j.error, "handshake"));
+        CU_ASSERT_PTR_NULL(j.conn);
+        mproc__os_conn_close(s);
+        mproc__os_listener_close(raw);
     }
 }
 
@@ -685,9 +938,23 @@ static void test_an_address_of_another_family(void)
     mproc_listener_opts_t o = {0};
     mproc_listener_t *l = NULL;
     mproc_conn_t *c = NULL;
-    static const char *malformed[] = {
-        "",          "127.0.0.1:70000", "::1:5000",
-        "[::1:5000", "\\\\.\\pipe\\",   "\\\\server\\share"};
+    /*
+     * Among them what looks like TCP but is not (an IPv6 host without a
+     * port, a host without one, IPv4 in brackets), which must not become a
+     * socket file of that name instead.
+     */
+    static const char *malformed[] = {"",
+                                      "127.0.0.1:70000",
+                                      "::1:5000",
+                                      "[::1:5000",
+                                      "[::1]",
+                                      "[::1]:",
+                                      "localhost:",
+                                      ":",
+                                      "[1.2.3.4]:0",
+                                      "[]:80",
+                                      "\\\\.\\pipe\\",
+                                      "\\\\server\\share"};
     size_t i;
 #if !defined(_WIN32)
     const char *other = "\\\\.\\pipe\\mproc-nowhere", *word = "Windows";
@@ -702,14 +969,78 @@ static void test_an_address_of_another_family(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), word));
     CU_ASSERT_PTR_NULL(c);
     for (i = 0; i < MPROC__ARRAY_SIZE(malformed); i++) {
+        int rc;
         o.address = malformed[i];
-        CU_ASSERT_EQUAL(mproc_listener_create(&l, &o), MPROC_EBADADDR);
+        rc = mproc_listener_create(&l, &o);
+        if (rc != MPROC_EBADADDR)
+            fprintf(stderr, "listening on '%s': %d\n", malformed[i], rc);
+        CU_ASSERT_EQUAL(rc, MPROC_EBADADDR);
+        mproc_listener_destroy(l);
+        l = NULL;
         CU_ASSERT_EQUAL(mproc_client_connect(&c, malformed[i], NULL),
                         MPROC_EBADADDR);
     }
     CU_ASSERT_PTR_NULL(l);
     CU_ASSERT_PTR_NULL(c);
 }
+
+#if !defined(_WIN32)
+static void test_a_relative_path_is_made_absolute(void)
+{
+    char *dir = harness_temp_path("cwd"), here[1024], want[1200];
+    mproc_listener_t *l;
+    client_job j = {0};
+    mproc_conn_t *c;
+    struct stat st;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(getcwd(here, sizeof here));
+    CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
+    CU_ASSERT_EQUAL_FATAL(chdir(dir), 0);
+    l = listen_on("app.sock");
+    /* The path as bound, whatever the working directory is later. */
+    snprintf(want, sizeof want, "%s/app.sock", dir);
+    CU_ASSERT_STRING_EQUAL(mproc_listener_address(l), want);
+    CU_ASSERT_EQUAL(chdir(here), 0);
+    c = accept_with(l, &j);
+    CU_ASSERT_EQUAL(client_finish(&j), 0);
+    mproc_conn_close(j.conn);
+    mproc_conn_close(c);
+    mproc_listener_destroy(l);
+    /* The file it made is the one removed, from another directory too. */
+    CU_ASSERT_NOT_EQUAL(stat(want, &st), 0);
+    CU_ASSERT_EQUAL(rmdir(dir), 0);
+    free(dir);
+}
+
+static void test_a_unix_path_that_cannot_be_bound(void)
+{
+    mproc_listener_opts_t o = {0};
+    mproc_listener_t *l = NULL;
+    mproc_conn_t *c = NULL;
+    char *missing = harness_temp_path("no-such-dir"), path[1200], *p;
+    /* Longer than any sun_path (108 bytes on Linux, 104 on the BSDs). */
+    char longest[300];
+    memset(longest, 'x', sizeof longest - 1);
+    longest[0] = '/';
+    longest[sizeof longest - 1] = '\0';
+    o.address = longest;
+    CU_ASSERT_EQUAL(mproc_listener_create(&l, &o), MPROC_EBADADDR);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "too long"));
+    CU_ASSERT_EQUAL(mproc_client_connect(&c, longest, NULL), MPROC_EBADADDR);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "too long"));
+    /* A relative path is too long once made absolute too. */
+    p = longest + 1;
+    o.address = p;
+    CU_ASSERT_EQUAL(mproc_listener_create(&l, &o), MPROC_EBADADDR);
+    /* A directory that does not exist. */
+    snprintf(path, sizeof path, "%s/app.sock", missing);
+    o.address = path;
+    CU_ASSERT_EQUAL(mproc_listener_create(&l, &o), MPROC_EBADADDR);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "does not exist"));
+    CU_ASSERT_PTR_NULL(l);
+    CU_ASSERT_PTR_NULL(c);
+    free(missing);
+}
+#endif
 
 static void test_bad_options(void)
 {
@@ -750,6 +1081,8 @@ static void test_the_codec_options_apply(void)
     j.opts.codec.max_message = 200;
     c = accept_with(l, &j);
     CU_ASSERT_EQUAL(client_finish(&j), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j.conn);
     memset(big, 'x', sizeof big);
     CU_ASSERT_EQUAL(mproc_conn_send_bytes(c, big, 150), MPROC_ETOOBIG);
     CU_ASSERT_EQUAL(mproc_conn_send_bytes(j.conn, big, 150), 0);
@@ -788,6 +1121,70 @@ static void test_client_to_a_missing_address(void)
     free(local);
 }
 
+static void test_a_host_that_does_not_resolve(void)
+{
+    /* .invalid never resolves (RFC 6761), with or without a network. */
+    static const char *nowhere = "no-such-host.invalid:5000";
+    mproc_listener_opts_t o = {0};
+    mproc_listener_t *l = NULL;
+    mproc_conn_t *c = NULL;
+    CU_ASSERT_EQUAL(mproc_client_connect(&c, nowhere, NULL), MPROC_ENOTFOUND);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "no-such-host.invalid"));
+    CU_ASSERT_PTR_NULL(c);
+    o.address = nowhere;
+    CU_ASSERT_EQUAL(mproc_listener_create(&l, &o), MPROC_ENOTFOUND);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mproc_last_error(), "no-such-host.invalid"));
+    CU_ASSERT_PTR_NULL(l);
+}
+
+/* ---- several clients at once ------------------------------------------- */
+
+#define CLIENTS 4
+
+/*
+ * Four children connect at once, to a local address and then to TCP:
+ * each is served in turn, the ones behind waiting in their connect (for
+ * a pipe, each waits for a new instance of it).
+ */
+static void test_several_clients_at_once(void)
+{
+    mproc_listener_t *local = listen_on(NULL), *tcp = listen_on("127.0.0.1:0");
+    mproc_process_t *p[CLIENTS];
+    int seen[CLIENTS] = {0};
+    size_t i, k;
+    for (i = 0; i < CLIENTS; i++)
+        p[i] = harness_start(
+            "client_child",
+            mproc_value_list_of(
+                4, mproc_value_str(mproc_listener_address(local)),
+                mproc_value_nil(), mproc_value_str(mproc_listener_address(tcp)),
+                mproc_value_nil()));
+    for (k = 0; k < 2; k++) {
+        mproc_listener_t *l = k == 0 ? local : tcp;
+        for (i = 0; i < CLIENTS; i++) {
+            mproc_conn_t *c = NULL;
+            int64_t got;
+            int rc = mproc_listener_accept(l, &c, 60);
+            if (rc != 0)
+                fprintf(stderr, "accept %lu on %s: %s\n", (unsigned long) i,
+                        mproc_listener_address(l), mproc_last_error());
+            CU_ASSERT_EQUAL_FATAL(rc, 0);
+            send_int(c, 100 + (int64_t) i);
+            got = recv_int(c);
+            CU_ASSERT_EQUAL(got, 2 * (100 + (int64_t) i));
+            if (got >= 200 && got < 200 + 2 * CLIENTS)
+                seen[(got - 200) / 2]++;
+            mproc_conn_close(c);
+        }
+    }
+    for (i = 0; i < CLIENTS; i++) {
+        CU_ASSERT_EQUAL(seen[i], 2);
+        CU_ASSERT_EQUAL(harness_join_code(p[i]), 0);
+    }
+    mproc_listener_destroy(local);
+    mproc_listener_destroy(tcp);
+}
+
 /* ---- accepted connections travel --------------------------------------- */
 
 /* args: a connection: echo one number back, doubled. */
@@ -818,7 +1215,10 @@ static void test_an_accepted_connection_goes_to_a_child(void)
         r = mproc_value_conn(c);
 #if defined(_WIN32)
         if (addresses[i] != NULL) {
-            /* A Windows socket survives no DuplicateHandle: refused. */
+            /*
+             * A Windows socket moves only to a receiver named in advance
+             * (WSADuplicateSocketW), and the reference names none: refused.
+             */
             CU_ASSERT_PTR_NULL(r);
             CU_ASSERT_EQUAL(mproc__last_status(), MPROC_ENOTSUP);
             mproc_conn_close(j.conn);
@@ -880,6 +1280,12 @@ static const harness_test tests[] = {
     {"tcp port 0 reports its port", test_tcp_port_0_reports_its_port,
      HARNESS_SPAWN},
     {"tcp over ipv6", test_tcp_over_ipv6, HARNESS_SPAWN},
+    {"an ipv6 listener leaves ipv4 alone",
+     test_an_ipv6_listener_leaves_ipv4_alone, HARNESS_SPAWN},
+#if !defined(_WIN32)
+    {"a link-local address keeps its scope",
+     test_a_link_local_address_keeps_its_scope, HARNESS_SPAWN},
+#endif
     {"poll and wait on every family", test_poll_and_wait_on_every_family,
      HARNESS_SPAWN},
     {"a child connects to its parent", test_a_child_connects_to_its_parent, 0},
@@ -891,14 +1297,33 @@ static const harness_test tests[] = {
      test_strangers_cost_only_their_connection, HARNESS_SPAWN},
     {"a listener of garbage is refused", test_a_listener_of_garbage_is_refused,
      HARNESS_SPAWN},
+#if defined(_WIN32)
+    {"an empty write meets the deadline",
+     test_an_empty_write_meets_the_deadline, HARNESS_SPAWN},
+    {"a pipe client that left costs only itself",
+     test_a_pipe_client_that_left_costs_only_itself, HARNESS_SPAWN},
+    {"a failed pipe wait keeps the name",
+     test_a_failed_pipe_wait_keeps_the_name, HARNESS_SPAWN},
+#endif
+    {"a silent listener meets the client deadline",
+     test_a_silent_listener_meets_the_client_deadline, HARNESS_SPAWN},
     {"address in use", test_address_in_use, HARNESS_SPAWN},
     {"an address of another family", test_an_address_of_another_family,
      HARNESS_SPAWN},
+#if !defined(_WIN32)
+    {"a relative path is made absolute", test_a_relative_path_is_made_absolute,
+     HARNESS_SPAWN},
+    {"a unix path that cannot be bound", test_a_unix_path_that_cannot_be_bound,
+     HARNESS_SPAWN},
+#endif
     {"bad options", test_bad_options, HARNESS_SPAWN},
     {"the codec options apply", test_the_codec_options_apply, HARNESS_SPAWN},
     {"accept times out", test_accept_times_out, HARNESS_SPAWN},
     {"client to a missing address", test_client_to_a_missing_address,
      HARNESS_SPAWN},
+    {"a host that does not resolve", test_a_host_that_does_not_resolve,
+     HARNESS_SPAWN},
+    {"several clients at once", test_several_clients_at_once, 0},
     {"an accepted connection goes to a child",
      test_an_accepted_connection_goes_to_a_child, 0},
 #if !defined(_WIN32)

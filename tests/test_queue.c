@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+    #include <unistd.h>
+#endif
 
 #include "harness.h"
 #include "mproc_private.h"
@@ -153,6 +156,38 @@ static void test_corrupt_item_is_reported_and_skipped(void)
 }
 
 /*
+ * The same for bytes values, which a get copies straight from the ring and
+ * checks afterwards: damaged bytes, and a damaged msgpack header, are each
+ * reported, and the next item is delivered.
+ */
+static void test_corrupt_bytes_are_reported_and_skipped(void)
+{
+    mproc_queue_t *q;
+    mproc_value_t *item = blob(300, 7, 0), *v;
+    unsigned char *ring;
+    size_t cap;
+    uint64_t head;
+    int i;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    for (i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(mproc_queue_put(q, item, 0), 0);
+    mproc__queue_debug_ring(q, &ring, &cap, &head);
+    /* Past the frame header and the 3-byte bin header: a payload byte. */
+    ring[(head + 4 + MPROC__FRAME_HEADER_SIZE + 3 + 100) % cap] ^= 0x01;
+    CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 0), MPROC_ECORRUPT);
+    CU_ASSERT_PTR_NULL(v);
+    mproc__queue_debug_ring(q, &ring, &cap, &head);
+    /* The low byte of the bin header's length. */
+    ring[(head + 4 + MPROC__FRAME_HEADER_SIZE + 2) % cap] ^= 0x01;
+    CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 0), MPROC_ECORRUPT);
+    CU_ASSERT_PTR_NULL(v);
+    expect_next(q, item);
+    CU_ASSERT_EQUAL(mproc_queue_empty(q), 1);
+    mproc_value_free(item);
+    mproc_queue_destroy(q);
+}
+
+/*
  * A record of no bytes in the ring, as a broken or hostile process that
  * maps the queue can leave it, got by a handle that never held a frame (as
  * in another process): reported as corrupt, without undefined behaviour
@@ -286,6 +321,41 @@ static void test_spilling_never_blocks_and_keeps_order(void)
                     0);
     expect_items(q, 20, 20, 5000);
     expect_items(q, 0, 20, 10);
+    mproc_queue_destroy(q);
+}
+
+/*
+ * Once the consumers have freed room, a put goes back to the ring while
+ * what was spilled before it still waits in the spill file, and the items
+ * still come out in the order they were put.
+ */
+static void test_spill_run_gives_the_ring_back(void)
+{
+    mproc_queue_t *q;
+    mproc_queue_opts_t o = {0};
+    mproc_value_t *items[8], *v;
+    int i;
+    /* Four records of 1000 bytes (1024 with their headers) fill the ring. */
+    o.capacity = 4096;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, &o), 0);
+    for (i = 0; i < 8; i++)
+        items[i] = blob(1000, (unsigned) i, 0);
+    for (i = 0; i < 6; i++)
+        CU_ASSERT_EQUAL(mproc_queue_put(q, items[i], 0), 0);
+    CU_ASSERT_EQUAL(mproc__queue_debug_spilled(q), 2);
+    expect_next(q, items[0]);
+    expect_next(q, items[1]);
+    /* Room for one record: item 6 takes it, items 4 and 5 stay spilled. */
+    CU_ASSERT_EQUAL(mproc_queue_put(q, items[6], 0), 0);
+    CU_ASSERT_EQUAL(mproc__queue_debug_spilled(q), 2);
+    CU_ASSERT_EQUAL(mproc_queue_put(q, items[7], 0), 0);
+    CU_ASSERT_EQUAL(mproc__queue_debug_spilled(q), 3);
+    for (i = 2; i < 8; i++)
+        expect_next(q, items[i]);
+    CU_ASSERT_EQUAL(mproc__queue_debug_spilled(q), 0);
+    CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 0), MPROC_EEMPTY);
+    for (i = 0; i < 8; i++)
+        mproc_value_free(items[i]);
     mproc_queue_destroy(q);
 }
 
@@ -762,6 +832,139 @@ static void test_close_then_destroy_lets_go_once(void)
     mproc_value_free(ref);
 }
 
+/*
+ * A consumer killed between taking an item and counting it leaves the
+ * count one short: the next get finds nothing where the count says there
+ * is an item. It puts the count right and waits as on any empty queue,
+ * instead of failing every get from then on, and the next item comes.
+ */
+static void test_count_left_by_dead_consumer_is_repaired(void)
+{
+    mproc_queue_t *q;
+    mproc_value_t *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    CU_ASSERT_EQUAL(put_int(q, 1, 0), 0);
+    CU_ASSERT_EQUAL(get_int(q, 0), 1);
+    mproc__queue_debug_uncount(q);
+    CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 0.05), MPROC_EEMPTY);
+    CU_ASSERT_PTR_NULL(v);
+    CU_ASSERT_EQUAL(mproc_queue_empty(q), 1);
+    CU_ASSERT_EQUAL(put_int(q, 2, 0), 0);
+    CU_ASSERT_EQUAL(get_int(q, 0), 2);
+    CU_ASSERT_EQUAL(qsize(q), 0);
+    mproc_queue_destroy(q);
+}
+
+#if defined(__linux__)
+/* How many descriptors this process has open. */
+static int open_fds(void)
+{
+    char path[64];
+    int n = 0, fd;
+    for (fd = 0; fd < 4096; fd++) {
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        if (access(path, F_OK) == 0)
+            n++;
+    }
+    return n;
+}
+#endif
+
+/*
+ * close lets go of the handle's use of the queue at once, not at destroy:
+ * the only user's close removes the queue (its segment, OS objects and
+ * spill file), and gives back the descriptors it held, while every status
+ * a closed queue gives stays as it was.
+ */
+static void test_close_lets_go_at_once(void)
+{
+    mproc_queue_t *warm;
+    size_t k;
+    /* The first named object starts the tracker, which keeps descriptors. */
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&warm, NULL), 0);
+    mproc_queue_destroy(warm);
+    for (k = 0; k < 3; k++) {
+        mproc_queue_t *q, *other = NULL;
+        mproc_value_t *ref, *v = NULL;
+#if defined(__linux__)
+        int fds = open_fds();
+#endif
+        CU_ASSERT_EQUAL_FATAL(every_kind[k](&q, NULL), 0);
+        ref = ref_of(q);
+        CU_ASSERT_EQUAL(put_int(q, 1, 0), 0);
+        CU_ASSERT_EQUAL(mproc_queue_close(q), 0);
+        CU_ASSERT_EQUAL(mproc_queue_import(&other, ref), MPROC_ENOTFOUND);
+        CU_ASSERT_PTR_NULL(other);
+        mproc_queue_destroy(other);
+#if defined(__linux__)
+        {
+            char path[128];
+            char *left;
+            CU_ASSERT_EQUAL(open_fds(), fds);
+            snprintf(
+                path, sizeof path, "/dev/shm/%s",
+                mproc_value_as_str(mproc_value_at(mproc__ref_fields(ref), 0)));
+            left = harness_read_file(path);
+            CU_ASSERT_PTR_NULL(left);
+            free(left);
+        }
+#endif
+        CU_ASSERT_EQUAL(mproc_queue_empty(q), MPROC_ECLOSED);
+        CU_ASSERT_EQUAL(mproc_queue_full(q), MPROC_ECLOSED);
+        CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 0), MPROC_ECLOSED);
+        CU_ASSERT_EQUAL(put_int(q, 2, 0), MPROC_ECLOSED);
+        CU_ASSERT_EQUAL(mproc_queue_shutdown(q, 1), MPROC_ECLOSED);
+        CU_ASSERT_EQUAL(mproc_queue_close(q), 0);
+        mproc_queue_destroy(q);
+        mproc_value_free(ref);
+    }
+}
+
+/*
+ * args: queue, go, reply: waits for go, only then opens the queue, and
+ * puts what it gets there on reply.
+ */
+static void open_after_go(const mproc_value_t *args)
+{
+    mproc_queue_t *go = queue_arg(args, 1), *reply = queue_arg(args, 2), *q;
+    CHILD_ASSERT(get_int(go, 30) == 1);
+    CHILD_ASSERT(mproc_value_to_queue(mproc_value_at(args, 0), &q) == 0);
+    CHILD_ASSERT(put_int(reply, get_int(q, 30), 0) == 0);
+}
+MPROC_TARGET(open_after_go)
+
+/*
+ * A queue given to a child works there even when the parent closed (and
+ * destroyed) its only handle right after the start, before the child
+ * opened it, as closing a Queue in Python's parent does not break a child
+ * that received it; once the child has ended and been joined, the queue
+ * goes.
+ */
+static void test_child_opens_after_parent_closed(void)
+{
+    mproc_queue_t *q, *go, *reply;
+    mproc_value_t *ref, *other_ref;
+    mproc_queue_t *other = NULL;
+    mproc_process_t *p;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&go, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&reply, NULL), 0);
+    ref = ref_of(q);
+    other_ref = ref_of(q);
+    CU_ASSERT_EQUAL(put_int(q, 41, 0), 0);
+    p = harness_start("open_after_go",
+                      mproc_value_list_of(3, ref, ref_of(go), ref_of(reply)));
+    CU_ASSERT_EQUAL(mproc_queue_close(q), 0);
+    mproc_queue_destroy(q);
+    CU_ASSERT_EQUAL(put_int(go, 1, 0), 0);
+    CU_ASSERT_EQUAL(get_int(reply, 10), 41);
+    CU_ASSERT_EQUAL(harness_join_code(p), 0);
+    CU_ASSERT_EQUAL(mproc_queue_import(&other, other_ref), MPROC_ENOTFOUND);
+    mproc_value_free(other_ref);
+    mproc_queue_destroy(go);
+    mproc_queue_destroy(reply);
+}
+
 /* args: queue, replies: echoes two items, then puts and gets its own. */
 static void echo_twice(const mproc_value_t *args)
 {
@@ -963,13 +1166,18 @@ static const harness_test tests[] = {
     {"too deep puts nothing", test_too_deep_puts_nothing, 0},
     {"corrupt item is reported and skipped",
      test_corrupt_item_is_reported_and_skipped, 0},
+    {"corrupt bytes are reported and skipped",
+     test_corrupt_bytes_are_reported_and_skipped, 0},
     {"empty record is corrupt", test_empty_record_is_corrupt, 0},
+    {"count left by dead consumer is repaired",
+     test_count_left_by_dead_consumer_is_repaired, 0},
     {"compression round trips", test_compression_round_trips, 0},
     {"codec options are checked", test_codec_options_are_checked, 0},
     {"producer that exits loses nothing",
      test_producer_that_exits_loses_nothing, 0},
     {"spilling never blocks and keeps order",
      test_spilling_never_blocks_and_keeps_order, 0},
+    {"spill run gives the ring back", test_spill_run_gives_the_ring_back, 0},
     {"big messages", test_big_messages, 0},
     {"many producers, many consumers", test_many_producers_many_consumers, 0},
     {"joinable queue", test_joinable_queue, 0},
@@ -983,6 +1191,9 @@ static const harness_test tests[] = {
      0},
     {"close leaves other processes alone",
      test_close_leaves_other_processes_alone, 0},
+    {"close lets go at once", test_close_lets_go_at_once, 0},
+    {"child opens after parent closed", test_child_opens_after_parent_closed,
+     0},
     {"shutdown drains then fails", test_shutdown_drains_then_fails, 0},
     {"shutdown immediate drops the rest",
      test_shutdown_immediate_drops_the_rest, 0},

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -56,8 +57,12 @@ static mproc_event_t *g_ready, *g_go, *g_again;
 
 /*
  * Creates several named objects, starts a spawned grandchild that opens
- * them, writes "pid grandchild_pid tracker_pid name..." to args[0], sets
- * the parent's event and waits to be killed.
+ * them, writes "pid grandchild_pid tracker_pid journal name..." to
+ * args[0], sets the parent's event and waits to be killed. When the
+ * tracker is to be killed without churn first, it is stopped after the
+ * first name, as a tracker that lags behind its clients: the others wait
+ * unread in its connection until the parent lets it go. (The churn would
+ * fill that connection and wait for it.)
  */
 static void tree_root(const mproc_value_t *args)
 {
@@ -68,9 +73,14 @@ static void tree_root(const mproc_value_t *args)
     mproc_cond_t *c;
     mproc_value_t *lr, *sr, *er, *br, *cr;
     mproc_process_t *g;
-    char names[5 * 40];
+    char names[5 * 40], journal[256];
     FILE *f;
-    if (mproc_lock_create(&l, NULL) != 0 || mproc_sem_create(&s, 1, NULL) ||
+    if (mproc_lock_create(&l, NULL) != 0)
+        mproc_exit(3);
+    if (g_go != NULL && mproc_value_as_int(mproc_value_at(args, 1)) == 0 &&
+        kill((pid_t) mproc__unix_tracker_pid(), SIGSTOP) != 0)
+        mproc_exit(3);
+    if (mproc_sem_create(&s, 1, NULL) ||
         mproc_event_create(&ready_b, NULL) != 0 ||
         mproc_barrier_create(&b, 2, NULL) != 0 ||
         mproc_cond_create(&c, NULL) != 0 || mproc_lock_export(l, &lr) != 0 ||
@@ -106,9 +116,11 @@ static void tree_root(const mproc_value_t *args)
             mproc_lock_destroy(churn);
         }
     }
+    if (mproc__unix_tracker_journal(journal, sizeof journal) != 0)
+        mproc_exit(8);
     f = fopen(mproc_value_as_str(mproc_value_at(args, 0)), "w");
-    fprintf(f, "%ld %ld %ld %s\n", mproc__os_getpid(), mproc_process_pid(g),
-            mproc__unix_tracker_pid(), names);
+    fprintf(f, "%ld %ld %ld %s %s\n", mproc__os_getpid(), mproc_process_pid(g),
+            mproc__unix_tracker_pid(), journal, names);
     fclose(f);
     mproc_event_set(g_ready);
     if (g_go != NULL && mproc_event_wait(g_go, 60) == 0) {
@@ -152,6 +164,50 @@ static size_t read_names(const char *text, char names[][40], size_t n)
     return n;
 }
 
+/*
+ * 1 once the journal at @path registers each of @names[0..@n) (a tracker
+ * that is killed knows only what it has written there), 0 if it has not
+ * within 30 seconds of its last change.
+ */
+static int wait_journal_lists(const char *path, char names[][40], size_t n)
+{
+    char dir[256];
+    const char *slash = strrchr(path, '/');
+    int fd = inotify_init1(IN_CLOEXEC), ok = 0;
+    if (fd < 0 || slash == NULL || (size_t) (slash - path) >= sizeof dir) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    memcpy(dir, path, (size_t) (slash - path));
+    dir[slash - path] = '\0';
+    /* The directory, not the file: a rewritten journal is a new file. */
+    if (inotify_add_watch(fd, dir, IN_MODIFY | IN_MOVED_TO | IN_CREATE) < 0) {
+        close(fd);
+        return 0;
+    }
+    for (;;) {
+        char *text = harness_read_file(path), line[48], events[4096];
+        size_t i;
+        struct pollfd p;
+        ok = text != NULL;
+        for (i = 0; ok && i < n; i++) {
+            snprintf(line, sizeof line, "R %.39s", names[i]);
+            ok = has_line(text, line);
+        }
+        free(text);
+        if (ok)
+            break;
+        p.fd = fd;
+        p.events = POLLIN;
+        /* A bounded wait for an event that has no other way to be observed. */
+        if (poll(&p, 1, 30000) != 1 || read(fd, events, sizeof events) <= 0)
+            break;
+    }
+    close(fd);
+    return ok;
+}
+
 /* What to do to the tracker before the tree is killed. */
 enum {
     TRACKER_LEFT_ALONE,
@@ -167,7 +223,7 @@ static void kill_tree_and_check(int what)
     mproc_process_opts_t po = {0};
     char *path = harness_temp_path("tree"), *text;
     long root_pid = 0, grandchild = 0, tracker = 0;
-    char names[8][40];
+    char names[8][40], journal[256] = "";
     size_t nnames = 0, i;
     int at = 0;
     char *before = harness_list_shm(), *during = NULL, *after = NULL;
@@ -190,9 +246,9 @@ static void kill_tree_and_check(int what)
 
     text = harness_read_file(path);
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
-    CU_ASSERT_EQUAL(
-        sscanf(text, "%ld %ld %ld %n", &root_pid, &grandchild, &tracker, &at),
-        3);
+    CU_ASSERT_EQUAL(sscanf(text, "%ld %ld %ld %255s %n", &root_pid, &grandchild,
+                           &tracker, journal, &at),
+                    4);
     nnames = read_names(text + at, names, nnames);
     during = harness_list_shm();
     CU_ASSERT_PTR_NOT_NULL_FATAL(before);
@@ -212,7 +268,11 @@ static void kill_tree_and_check(int what)
         /*
          * The tracker dies with every name registered: the root's next
          * named object starts a replacement, which must learn them all.
+         * Registered means written down by the tracker, not sent to it:
+         * what waits unread in its connection dies with it.
          */
+        CU_ASSERT_EQUAL(kill((pid_t) tracker, SIGCONT), 0);
+        CU_ASSERT_TRUE(wait_journal_lists(journal, names, nnames));
         CU_ASSERT_EQUAL(kill((pid_t) tracker, SIGKILL), 0);
         CU_ASSERT_TRUE(harness_wait_pid_gone(tracker));
         mproc_event_set(g_go);

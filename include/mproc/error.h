@@ -45,7 +45,8 @@ extern "C" {
  * The table of status codes: XX(NAME, value, description).
  * Values are stable; new codes are appended. -25 was EOWNERDEAD, a lock
  * acquired from a dead holder; that is a success, MPROC_OWNERDEAD (1),
- * now, and -25 stays unused so that no code changes its meaning.
+ * now, and -25 stays unused so that no code changes its meaning. The
+ * table may have gaps: codes are given out in ranges.
  */
 #define MPROC_ERRNO_MAP(XX)                                                    \
     XX(EINVAL, -1, "invalid argument")                                         \
@@ -83,7 +84,12 @@ extern "C" {
     XX(EBADADDR, -34, "the address is not valid here")                         \
     XX(EMANAGER, -35, "the manager process is gone")                           \
     XX(EREMOTE, -36, "the manager refused the call")                           \
-    XX(ENOATTR, -37, "no such attribute")
+    XX(ENOATTR, -37, "no such attribute")                                      \
+    XX(EWORKERLOST, -40, "a pool worker died while running the task")          \
+    XX(EINITIALIZER, -41, "the pool's initializer failed")                     \
+    XX(ETERMINATED, -42, "the pool was terminated before the task finished")   \
+    XX(ETASK, -43, "the task raised an error")                                 \
+    XX(ESTOP, -44, "the iterator has no more results")
 
 /** The status codes as enum constants, e.g. MPROC_EINVAL. */
 enum mproc_errno_e {

@@ -12,12 +12,20 @@
  * An address is a string in one of these forms:
  *
  * - `host:port`: TCP, on every OS. @c host is a name, an IPv4 address or
- *   an IPv6 one in brackets (`[::1]:5000`); an empty host (`:5000`) binds
- *   every IPv4 interface. Port 0 lets the OS choose a free port, which
+ *   an IPv6 one in brackets (`[::1]:5000`; brackets around anything else
+ *   are MPROC_EBADADDR); an empty host (`:5000`) binds every IPv4
+ *   interface. An IPv6 listener takes IPv6 clients only (IPV6_V6ONLY, on
+ *   every OS), so `[::]:5000` and `:5000` are two listeners, one per
+ *   family. Port 0 lets the OS choose a free port, which
  *   mproc_listener_address() then tells. A string is TCP when it has no
  *   `/` and ends in `:` and digits; a Unix path of that form is written
- *   with a `/` in it (`./name:80`).
- * - a path (`/tmp/app.sock`, `run/app`): a Unix socket, on Unix.
+ *   with a `/` in it (`./name:80`). Without a `/`, a string that begins
+ *   with `[` or ends in `:` (`[::1]`, `localhost:`) is a TCP address
+ *   without its port: MPROC_EBADADDR, never a socket file of that name.
+ * - a path (`/tmp/app.sock`, `run/app`): a Unix socket, on Unix. A
+ *   listener makes a relative path absolute against the working directory
+ *   at its creation, and reports and later removes that file, wherever
+ *   the program has moved since.
  * - `\\.\pipe\name`: a named pipe, on Windows.
  *
  * A Unix path on Windows, or a named pipe on Unix, is MPROC_EBADADDR with
@@ -27,10 +35,15 @@
  * Windows.
  *
  * Both sides prove that they know the same authkey before the connection
- * is theirs: a mutual HMAC-SHA256 challenge and response, Python 3.12's
- * (multiprocessing.connection deliver_challenge and answer_challenge:
- * 40 random bytes each way, the digest's name under the MAC, a
- * constant-time comparison). A wrong key is MPROC_EAUTH on both sides.
+ * is theirs: a mutual HMAC-SHA256 challenge and response, the scheme of
+ * Python 3.12's multiprocessing.connection (deliver_challenge and
+ * answer_challenge: 40 random bytes each way, the digest's name under the
+ * MAC, a constant-time comparison). It is Python's scheme, not its wire
+ * format: each message here has a 4-byte little-endian length before it,
+ * where Python's sockets send a big-endian one and its Windows pipes none
+ * (message mode), so an mproc client and a Python listener (or the
+ * reverse) do not understand each other. A wrong key is MPROC_EAUTH on
+ * both sides.
  * The key is the calling process's own (mproc_process_authkey(), which
  * every child inherits under every start method) unless the options name
  * one, so a parent and the children it started meet without saying
@@ -45,8 +58,11 @@
  * bytes, holds up the clients behind it for at most that deadline.
  *
  * Accepted and connected ends reach other processes as any connection
- * does (mproc_value_conn()), except a TCP connection on Windows, whose
- * socket survives no DuplicateHandle: MPROC_ENOTSUP there.
+ * does (mproc_value_conn()), except a TCP connection on Windows:
+ * MPROC_ENOTSUP there. A socket moves between Windows processes only by
+ * WSADuplicateSocketW, which the sending process calls for a receiver
+ * named in advance, and a connection's reference is made before it is
+ * known which process will take it.
  *
  * @defgroup listener Listeners and clients
  * @{
@@ -108,7 +124,9 @@ typedef struct mproc_listener_opts_t {
  * path exists already (a socket a dead listener left behind too: remove
  * it first) or another listener serves the pipe name; MPROC_EBADADDR for
  * an address of a form this OS has not (a Unix path on Windows, a pipe on
- * Unix), a port past 65535, a Unix path too long for a socket, or a host
+ * Unix), a malformed one (a port past 65535, no port after `[...]` or
+ * `host:`, an IPv4 host in brackets), a Unix path too long for a socket
+ * (once made absolute) or in a directory that does not exist, or a host
  * that is not an address of this machine; MPROC_ENOTFOUND for a host name
  * that does not resolve; MPROC_EINVAL for a NULL @p l, an authkey of
  * length 0, a negative backlog or bad codec options; MPROC_EOS;
@@ -118,11 +136,16 @@ MPROC_API int mproc_listener_create(mproc_listener_t **l,
                                     const mproc_listener_opts_t *opts);
 
 /**
- * The address @p l is bound to, for clients to connect to: the Unix path,
- * the pipe's name, or `host:port` with the host numeric and the port the
- * OS chose if it was asked for port 0 (`127.0.0.1:41234`,
- * `[::1]:41234`). It belongs to @p l and lives as long as it does. Any
- * thread may ask, at any time.
+ * The address @p l is bound to, for clients to connect to: the Unix path
+ * (absolute), the pipe's name, or `host:port` with the host numeric (a
+ * link-local IPv6 one with its scope as a number, `[fe80::1%2]:41234`) and
+ * the port the OS chose if it was asked for port 0 (`127.0.0.1:41234`,
+ * `[::1]:41234`). A listener bound to every interface (`:0`, `[::]:0`)
+ * reports the wildcard as bound, as Python's Listener.address does:
+ * `0.0.0.0:41234` or `[::]:41234`, which names no host a client can reach
+ * on every OS; a client on this machine connects to the loopback with
+ * that port (`127.0.0.1:41234`, `[::1]:41234`). It belongs to @p l and
+ * lives as long as it does. Any thread may ask, at any time.
  */
 MPROC_API const char *mproc_listener_address(const mproc_listener_t *l);
 
@@ -194,7 +217,8 @@ typedef struct mproc_client_opts_t {
  * handshake is no handshake; MPROC_ECLOSED if it closed the connection
  * during the handshake; MPROC_ETIMEDOUT if connecting and the handshake
  * took longer than the timeout; MPROC_EBADADDR for an address of a form
- * this OS has not; MPROC_EINVAL for a NULL argument or an authkey of
+ * this OS has not, a malformed one, or a Unix path too long for a socket;
+ * MPROC_EINVAL for a NULL argument or an authkey of
  * length 0; MPROC_EOS; MPROC_ENOMEM. Every failure leaves *@p conn NULL.
  */
 MPROC_API int mproc_client_connect(mproc_conn_t **conn, const char *address,

@@ -262,11 +262,13 @@ MPROC_API int mproc_process_sentinel(mproc_process_t *proc, intptr_t *handle);
  * The authkey of @p (Python's Process.authkey), into @p out.
  *
  * Every process holds an authentication key: the program's main process a
- * random one, a child the one its Process object carried when it was
- * started, under every start method (a forkserver child gets its parent's
- * key with the request, not the server's). The runtime's own handshakes
- * between processes of one tree (connections handed over to another
- * process) prove that both sides know it.
+ * random one (made on its first use, whether or not mproc_main() ran
+ * before, and kept), a child the one its Process object carried when it
+ * was started, under every start method (a forkserver child gets its
+ * parent's key with the request, not the server's). The runtime's own
+ * handshakes between processes of one tree (connections handed over to
+ * another process) and listeners given no key prove that both sides know
+ * it.
  * @p proc may be mproc_current_process() or a process object, which holds
  * its creator's key from mproc_process_create() on.
  * @return 0; MPROC_EINVAL if @p proc or @p out is NULL; MPROC_ENOTCHILD

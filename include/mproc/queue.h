@@ -8,7 +8,9 @@
  * so a process may exit right after putting: its items are neither lost
  * nor waited for (there is no feeder thread to join). A put to an
  * unbounded queue never waits for a consumer: when the ring is full it
- * gives the consumers a moment (at most 2 ms) to make room, then spills.
+ * gives the consumers a moment (at most 2 ms) to make room, then spills;
+ * the puts after it go back to the ring as soon as the consumers have
+ * made room, and the items still come out in the order they were put.
  *
  * A queue reaches another process as a value: mproc_value_queue() gives
  * its reference, mproc_value_to_queue() opens it, in a child under any
@@ -116,9 +118,12 @@ MPROC_API int mproc_queue_full(mproc_queue_t *q);
 /**
  * Says this process puts and gets no more through this handle. Items
  * already put stay in the queue for other processes and handles, which go
- * on working. The handle keeps its use of the queue until
- * mproc_queue_destroy(), so that a child given the queue's reference can
- * still open it after the parent closed. A put or get of another
+ * on working. The handle lets go of its mapping, its descriptors and its
+ * spill file here, not at mproc_queue_destroy(); the last user's close
+ * removes the queue. A child started with the queue among its arguments
+ * still opens it after the parent closed: the start holds the queue open
+ * until the child has ended and been joined (or its process object
+ * destroyed). A put or get of another
  * thread on this handle returns MPROC_ECLOSED first (a get waiting for an
  * item is woken); other calls on the handle must not run during close.
  * Every later call but destroy, close and join_thread gives MPROC_ECLOSED.

@@ -120,6 +120,15 @@ int mproc__os_conn_read(mproc__os_conn_t *c, void *buf, size_t n, size_t *got)
     return mproc__unix_error(errno, "cannot read from the connection");
 }
 
+int mproc__os_conn_read_timed(mproc__os_conn_t *c, void *buf, size_t n,
+                              size_t *got, double timeout)
+{
+    /* A descriptor that poll() finds readable is read at once. */
+    int rc = mproc__unix_poll_in(c->rfd, timeout);
+    *got = 0;
+    return rc != 0 ? rc : mproc__os_conn_read(c, buf, n, got);
+}
+
 int mproc__os_conn_write(mproc__os_conn_t *c, const void *buf, size_t n)
 {
     const char *p = buf;
@@ -138,6 +147,27 @@ int mproc__os_conn_write(mproc__os_conn_t *c, const void *buf, size_t n)
         n -= (size_t) w;
     }
     return 0;
+}
+
+size_t mproc__os_conn_capacity(mproc__os_conn_t *c, size_t want)
+{
+#ifdef F_GETPIPE_SZ
+    if (!c->is_socket) {
+        int have = fcntl(c->wfd, F_GETPIPE_SZ);
+        /* Refused past the user's limits: the pipe keeps what it has. */
+        if (have > 0 && want > (size_t) have && want <= 0x7fffffff) {
+            int got = fcntl(c->wfd, F_SETPIPE_SZ, (int) want);
+            if (got > have)
+                have = got;
+        }
+        if (have > 0)
+            return (size_t) have;
+    }
+#else
+    (void) want;
+#endif
+    (void) c;
+    return 4096;
 }
 
 int mproc__os_conn_wait_readable(mproc__os_conn_t *c, double timeout)

@@ -146,5 +146,11 @@ struct mproc__os_child *mproc__unix_child_new(pid_t pid, int status_fd);
  * started (0 if it uses one started by another process).
  */
 long mproc__unix_tracker_pid(void);
+
+/*
+ * For the tests (test builds only): the path of the journal of this
+ * process's tracker, in @out of @cap bytes.
+ */
+int mproc__unix_tracker_journal(char *out, size_t cap);
 #endif
 #endif

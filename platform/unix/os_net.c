@@ -177,14 +177,23 @@ static int resolve(const mproc__os_addr_t *a, int passive,
     return 0;
 }
 
-/* "host:port" of a bound or peer TCP address, numerically. */
+/*
+ * "host:port" of a bound or peer TCP address, numerically. A link-local
+ * IPv6 address keeps its scope, as a number ("[fe80::1%2]:5000", the
+ * form Windows gives too): without it the address names no interface.
+ */
 static void format_tcp(const struct sockaddr_storage *ss, char *out, size_t cap)
 {
     char host[INET6_ADDRSTRLEN];
     if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *) ss;
+        char scope[16] = "";
         inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
-        snprintf(out, cap, "[%s]:%u", host, (unsigned) ntohs(s6->sin6_port));
+        if (s6->sin6_scope_id != 0)
+            snprintf(scope, sizeof scope, "%%%lu",
+                     (unsigned long) s6->sin6_scope_id);
+        snprintf(out, cap, "[%s%s]:%u", host, scope,
+                 (unsigned) ntohs(s6->sin6_port));
     } else {
         const struct sockaddr_in *s4 = (const struct sockaddr_in *) ss;
         inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
@@ -194,12 +203,50 @@ static void format_tcp(const struct sockaddr_storage *ss, char *out, size_t cap)
 
 /* ---- listening ---------------------------------------------------------- */
 
+/*
+ * @path made absolute against the working directory, into @out of @cap
+ * bytes: a listener's path names its file whatever directory the program
+ * moves to later, for its clients and for its removal.
+ */
+static int absolute_path(const char *path, char *out, size_t cap)
+{
+    size_t n;
+    if (path[0] == '/') {
+        n = strlen(path);
+    } else {
+        if (getcwd(out, cap) == NULL)
+            return errno == ERANGE
+                       ? mproc__set_error(MPROC_EBADADDR,
+                                          "the socket path '%s' is too long "
+                                          "once made absolute",
+                                          path)
+                       : mproc__unix_error(errno, "cannot read the working "
+                                                  "directory");
+        n = strlen(out) + 1 + strlen(path);
+    }
+    if (n >= cap)
+        return mproc__set_error(MPROC_EBADADDR,
+                                "the socket path '%s' is too long once made "
+                                "absolute",
+                                path);
+    if (path[0] == '/') {
+        memcpy(out, path, n + 1);
+    } else {
+        strcat(out, "/");
+        strcat(out, path);
+    }
+    return 0;
+}
+
 static int listen_unix(mproc__os_listener_t *l, const mproc__os_addr_t *a,
                        int backlog)
 {
     struct sockaddr_un sa;
     struct stat st;
-    int rc = unix_addr(a->host, &sa), err;
+    char path[MPROC__OS_ADDR_MAX];
+    int rc = absolute_path(a->host, path, sizeof path), err;
+    if (rc == 0)
+        rc = unix_addr(path, &sa);
     if (rc != 0)
         return rc;
     l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -213,28 +260,28 @@ static int listen_unix(mproc__os_listener_t *l, const mproc__os_addr_t *a,
                 MPROC_EADDRINUSE,
                 "the address %s is in use: the path exists (a listener that "
                 "died leaves its socket behind; remove it)",
-                a->host);
+                path);
         if (err == ENOENT || err == ENOTDIR)
             return mproc__set_error(MPROC_EBADADDR,
                                     "cannot bind %s: its directory does not "
                                     "exist",
-                                    a->host);
+                                    path);
         return mproc__unix_error(err, "cannot bind a Unix socket");
     }
     /*
      * From here on the file is ours: remember which it is, so that closing
      * removes it and not a later listener's that took the path.
      */
-    memcpy(l->address, a->host, strlen(a->host) + 1);
+    memcpy(l->address, path, strlen(path) + 1);
     l->owner = getpid();
-    if (stat(a->host, &st) == 0) {
+    if (stat(path, &st) == 0) {
         l->dev = st.st_dev;
         l->ino = st.st_ino;
     }
     if (listen(l->fd, backlog) < 0) {
         rc = mproc__unix_error(errno, "cannot listen on a Unix socket");
         close(l->fd);
-        unlink(a->host);
+        unlink(path);
         return rc;
     }
     return 0;
@@ -289,6 +336,17 @@ static int listen_tcp(mproc__os_listener_t *l, const mproc__os_addr_t *a,
          * listens on still cannot.
          */
         (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        /*
+         * An IPv6 address takes IPv6 clients only, as on Windows, whatever
+         * the system's default (Linux's bindv6only is 0): "[::]:port" and
+         * ":port" are two listeners, each of its family.
+         */
+        if (p->ai_family == AF_INET6 &&
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) < 0) {
+            err = errno;
+            close(fd);
+            continue;
+        }
         if (bind(fd, p->ai_addr, p->ai_addrlen) == 0 &&
             listen(fd, backlog) == 0) {
             l->fd = fd;
@@ -353,6 +411,38 @@ const char *mproc__os_listener_address(const mproc__os_listener_t *l)
     return l->address;
 }
 
+/*
+ * Whether accept() failing with @err leaves the listener as it was: a
+ * wake-up another accept beat us to, a client that went away before we
+ * took it, or, as accept(2) tells, a network error pending on the new
+ * connection that Linux reports through accept. Each costs that client
+ * only: wait for the next one.
+ */
+static int accept_retries(int err)
+{
+    switch (err) {
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+    case EINTR:
+    case ECONNABORTED:
+    case EPROTO:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+#ifdef ENONET
+    case ENONET:
+#endif
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 int mproc__os_listener_accept(mproc__os_listener_t *l, double timeout,
                               mproc__os_conn_t **c)
 {
@@ -368,12 +458,7 @@ int mproc__os_listener_accept(mproc__os_listener_t *l, double timeout,
                 no_delay(fd);
             return mproc__unix_conn_wrap(c, fd);
         }
-        /*
-         * A client that went away before we took it, or a wake-up another
-         * accept beat us to: wait for the next one.
-         */
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
-            errno == ECONNABORTED || errno == EPROTO)
+        if (accept_retries(errno))
             continue;
         return mproc__unix_error(errno, "cannot accept a connection");
     }

@@ -391,3 +391,14 @@ void mproc__os_journal_remove(const char *listener_path)
     if (journal_path(listener_path, "names.new", path, sizeof path) == 0)
         unlink(path);
 }
+
+#ifdef MPROC_TESTING
+int mproc__unix_tracker_journal(char *out, size_t cap)
+{
+    int rc;
+    tr_lock();
+    rc = journal_path(tr.path, "names", out, cap);
+    tr_unlock();
+    return rc;
+}
+#endif

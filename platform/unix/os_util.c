@@ -35,6 +35,15 @@ void mproc__os_yield(void)
     sched_yield();
 }
 
+void mproc__os_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 double mproc__os_monotonic(void)
 {
     struct timespec ts;

@@ -191,9 +191,12 @@ int mproc__os_conn_pair(mproc__os_conn_t **r, mproc__os_conn_t **w, int duplex)
                           1, PIPE_BUFFER, PIPE_BUFFER, 0, NULL);
     if (h1 == INVALID_HANDLE_VALUE)
         return mproc__win_error(GetLastError(), "cannot create a pipe");
-    h2 = CreateFileW(wname,
-                     duplex ? GENERIC_READ | GENERIC_WRITE : GENERIC_WRITE, 0,
-                     NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
+    /* Identification only, as a listener's client: see os_net.c. */
+    h2 = CreateFileW(
+        wname, duplex ? GENERIC_READ | GENERIC_WRITE : GENERIC_WRITE, 0, NULL,
+        OPEN_EXISTING,
+        FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
+        NULL);
     if (h2 == INVALID_HANDLE_VALUE) {
         err = GetLastError();
         CloseHandle(h1);
@@ -280,6 +283,63 @@ int mproc__os_conn_read(mproc__os_conn_t *c, void *buf, size_t n, size_t *got)
     }
 }
 
+int mproc__os_conn_read_timed(mproc__os_conn_t *c, void *buf, size_t n,
+                              size_t *got, double timeout)
+{
+    double deadline = mproc__os_monotonic() + timeout;
+    DWORD want = n > IO_CHUNK ? IO_CHUNK : (DWORD) n, done, err;
+    *got = 0;
+    if (n == 0 || c->eof)
+        return 0;
+    if (c->is_socket) {
+        /* A socket is readable only with data or its end: read at once. */
+        int rc = mproc__os_conn_wait_readable(c, timeout);
+        return rc != 0 ? rc : mproc__os_conn_read(c, buf, n, got);
+    }
+    /*
+     * A pipe's readiness cannot promise as much: an empty write completes
+     * a probe as data does, and the read after it would wait for ever.
+     * So the read itself is timed, and cancelled at the deadline.
+     */
+    for (;;) {
+        double left = deadline - mproc__os_monotonic();
+        int rc = 0;
+        BOOL ok;
+        ov_reset(&c->rov);
+        ok = ReadFile(c->h, buf, want, NULL, &c->rov);
+        err = ok ? 0 : GetLastError();
+        if (err == ERROR_IO_PENDING) {
+            rc = mproc__win_wait_handle(c->rov.hEvent, left > 0 ? left : 0);
+            if (rc != 0)
+                CancelIoEx(c->h, &c->rov);
+        } else if (err != 0 && err != ERROR_MORE_DATA) {
+            if (is_closed(err)) {
+                c->eof = 1;
+                return 0;
+            }
+            return mproc__win_error(err, "cannot read from the connection");
+        }
+        /* Whatever came before a cancel counts: it left the pipe. */
+        err = GetOverlappedResult(c->h, &c->rov, &done, TRUE) ? 0
+                                                              : GetLastError();
+        if ((err == 0 || err == ERROR_MORE_DATA) && done > 0) {
+            *got = done;
+            return 0;
+        }
+        if (is_closed(err)) {
+            c->eof = 1;
+            return 0;
+        }
+        if (rc != 0)
+            return rc; /* the deadline passed, or the wait failed */
+        if (err != 0 && err != ERROR_MORE_DATA)
+            return mproc__win_error(err, "cannot read from the connection");
+        /* An empty write: nothing yet, wait on to the deadline. */
+        if (deadline - mproc__os_monotonic() <= 0)
+            return MPROC_ETIMEDOUT;
+    }
+}
+
 int mproc__os_conn_write(mproc__os_conn_t *c, const void *buf, size_t n)
 {
     const char *p = buf;
@@ -337,10 +397,20 @@ int mproc__os_conn_transferable(const mproc__os_conn_t *c)
     if (c->is_socket)
         return mproc__set_error(MPROC_ENOTSUP,
                                 "a TCP connection cannot be handed to another "
-                                "process on Windows (a socket survives no "
-                                "DuplicateHandle); connect from that process "
-                                "instead, or use a pipe's address");
+                                "process on Windows (a socket moves only by "
+                                "WSADuplicateSocketW, made for a receiver "
+                                "known in advance, and a connection's "
+                                "reference is made before its taker is "
+                                "known); connect from that process instead, "
+                                "or use a pipe's address");
     return 0;
+}
+
+size_t mproc__os_conn_capacity(mproc__os_conn_t *c, size_t want)
+{
+    /* Both ends of every pipe are made with this buffer each way. */
+    (void) c, (void) want;
+    return PIPE_BUFFER;
 }
 
 int mproc__os_conn_handles(const mproc__os_conn_t *c, mproc__os_fd_t out[2])

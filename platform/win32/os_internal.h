@@ -91,6 +91,16 @@ int mproc__win_wait_handle_ex(HANDLE h, double timeout, DWORD *result);
  */
 int mproc__win_conn_wrap(mproc__os_conn_t **c, HANDLE h, int is_socket);
 
+#ifdef MPROC_TESTING
+/*
+ * For the tests (test builds only): called with each pipe instance a
+ * listener makes (os_net.c), and the pipe's name, before the instance is
+ * asked to wait for a client; NULL (the default) calls nothing.
+ */
+extern void (*mproc__win_pipe_instance_hook)(HANDLE instance,
+                                             const wchar_t *name);
+#endif
+
 /* Starts Windows sockets once per process: 0, or the failure's status. */
 int mproc__win_wsa_ready(void);
 

@@ -7,7 +7,10 @@
  * serves is in use), and one instance always waits for the next client in
  * an overlapped ConnectNamedPipe, whose event the accept waits on; the
  * instance a client took becomes the connection, and a new one waits in
- * its place. Local clients only (PIPE_REJECT_REMOTE_CLIENTS): TCP is the
+ * its place. A client that came and went before it was taken, or a wait
+ * that failed, leaves that instance to be disconnected and wait again:
+ * the name is never without one, for a client to miss or another program
+ * to take. Local clients only (PIPE_REJECT_REMOTE_CLIENTS): TCP is the
  * family for other machines. A client that finds every instance taken
  * waits in WaitNamedPipeW, as Python's PipeClient does.
  *
@@ -38,13 +41,20 @@
 /* Each direction's buffer of a pipe instance, as os_conn.c's pipes. */
 #define PIPE_BUFFER 65536
 
+/* What a pipe listener's instance does. */
+enum {
+    PIPE_IDLE = 0, /* nothing: ConnectNamedPipe is to be asked */
+    PIPE_WAITING,  /* in an overlapped ConnectNamedPipe */
+    PIPE_CONNECTED /* a client has it */
+};
+
 struct mproc__os_listener {
     mproc__os_addr_kind_e kind;
     SOCKET sock;    /* TCP */
     wchar_t *wname; /* a pipe's name */
-    HANDLE pending; /* the instance waiting for a client, or NULL */
+    HANDLE pending; /* the instance for the next client, or NULL */
     OVERLAPPED ov;  /* its ConnectNamedPipe; manual-reset event */
-    int connected;  /* a client took @pending already */
+    int state;      /* of @pending: PIPE_IDLE, _WAITING or _CONNECTED */
     char address[MPROC__OS_ADDR_MAX];
 };
 
@@ -200,6 +210,49 @@ static int resolve(const mproc__os_addr_t *a, int passive,
 
 /* ---- named pipes -------------------------------------------------------- */
 
+#ifdef MPROC_TESTING
+void (*mproc__win_pipe_instance_hook)(HANDLE instance, const wchar_t *name);
+#endif
+
+/*
+ * Has @l's instance wait for its next client: an overlapped
+ * ConnectNamedPipe, or a client there already. A client that opened the
+ * instance and left before it was asked for (ERROR_NO_DATA) costs only
+ * itself: the instance is disconnected and asked again.
+ */
+static int pipe_arm(mproc__os_listener_t *l)
+{
+    for (;;) {
+        DWORD err;
+        ResetEvent(l->ov.hEvent);
+        {
+            HANDLE e = l->ov.hEvent;
+            memset(&l->ov, 0, sizeof l->ov);
+            l->ov.hEvent = e;
+        }
+        if (ConnectNamedPipe(l->pending, &l->ov)) {
+            l->state = PIPE_CONNECTED;
+            return 0;
+        }
+        err = GetLastError();
+        if (err == ERROR_IO_PENDING) {
+            l->state = PIPE_WAITING;
+            return 0;
+        }
+        if (err == ERROR_PIPE_CONNECTED) {
+            /* A client came between CreateNamedPipe and now. */
+            l->state = PIPE_CONNECTED;
+            return 0;
+        }
+        l->state = PIPE_IDLE;
+        if (err != ERROR_NO_DATA)
+            return mproc__win_error(err, "cannot listen on a pipe");
+        if (!DisconnectNamedPipe(l->pending))
+            return mproc__win_error(GetLastError(),
+                                    "cannot disconnect a pipe's client");
+    }
+}
+
 /*
  * Makes the next instance of @l's pipe and has it wait for a client.
  * @first: the name's first instance, which fails if the name is served.
@@ -227,27 +280,13 @@ static int pipe_instance(mproc__os_listener_t *l, int first)
                                     l->address);
         return mproc__win_error(err, "cannot create a pipe");
     }
-    ResetEvent(l->ov.hEvent);
-    {
-        HANDLE e = l->ov.hEvent;
-        memset(&l->ov, 0, sizeof l->ov);
-        l->ov.hEvent = e;
-    }
-    l->connected = 0;
-    if (!ConnectNamedPipe(h, &l->ov)) {
-        err = GetLastError();
-        if (err == ERROR_PIPE_CONNECTED) {
-            /* A client came between the two calls. */
-            l->connected = 1;
-        } else if (err != ERROR_IO_PENDING) {
-            CloseHandle(h);
-            return mproc__win_error(err, "cannot listen on a pipe");
-        }
-    } else {
-        l->connected = 1;
-    }
+#ifdef MPROC_TESTING
+    if (mproc__win_pipe_instance_hook != NULL)
+        mproc__win_pipe_instance_hook(h, l->wname);
+#endif
     l->pending = h;
-    return 0;
+    /* An instance that cannot wait is kept, and asked again next time. */
+    return pipe_arm(l);
 }
 
 static int listen_pipe(mproc__os_listener_t *l, const mproc__os_addr_t *a)
@@ -289,13 +328,20 @@ static int accept_pipe(mproc__os_listener_t *l, double timeout,
         DWORD done;
         HANDLE h;
         int rc;
-        /* An instance that could not be made last time is made now. */
+        /*
+         * An instance that could not be made or asked to wait last time
+         * is now.
+         */
         if (l->pending == NULL) {
             rc = pipe_instance(l, 0);
             if (rc != 0)
                 return rc;
+        } else if (l->state == PIPE_IDLE) {
+            rc = pipe_arm(l);
+            if (rc != 0)
+                return rc;
         }
-        if (!l->connected) {
+        if (l->state == PIPE_WAITING) {
             rc = mproc__win_wait_handle(l->ov.hEvent,
                                         left_of(deadline, timeout));
             if (rc != 0)
@@ -303,11 +349,14 @@ static int accept_pipe(mproc__os_listener_t *l, double timeout,
             if (!GetOverlappedResult(l->pending, &l->ov, &done, FALSE)) {
                 DWORD err = GetLastError();
                 /*
-                 * A client that came and went before we took it: this
-                 * instance serves the next one instead.
+                 * A client that came and went before we took it, or a
+                 * wait that was cut short: the same instance serves the
+                 * next one, so that the name is never without one (a
+                 * client would find no such pipe; another program could
+                 * take the name).
                  */
-                CloseHandle(l->pending);
-                l->pending = NULL;
+                DisconnectNamedPipe(l->pending);
+                l->state = PIPE_IDLE;
                 if (err == ERROR_NO_DATA || err == ERROR_BROKEN_PIPE ||
                     err == ERROR_PIPE_NOT_CONNECTED ||
                     err == ERROR_OPERATION_ABORTED)
@@ -317,7 +366,7 @@ static int accept_pipe(mproc__os_listener_t *l, double timeout,
         }
         h = l->pending;
         l->pending = NULL;
-        l->connected = 0;
+        l->state = PIPE_IDLE;
         /*
          * The next client's instance, at once, so that it finds one; if
          * that fails, the next accept makes it and reports the failure.
@@ -336,8 +385,16 @@ static int connect_pipe(const mproc__os_addr_t *a, double timeout,
     if (rc != 0)
         return rc;
     for (;;) {
+        /*
+         * Identification only: a server that took the name before the
+         * listener (or in its place) may learn who we are, but cannot act
+         * as us (ImpersonateNamedPipeClient gets no usable token).
+         */
         HANDLE h = CreateFileW(wname, GENERIC_READ | GENERIC_WRITE, 0, NULL,
-                               OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
+                               OPEN_EXISTING,
+                               FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT |
+                                   SECURITY_IDENTIFICATION,
+                               NULL);
         DWORD err, ms;
         double left;
         if (h != INVALID_HANDLE_VALUE) {
@@ -415,6 +472,17 @@ static int listen_tcp(mproc__os_listener_t *l, const mproc__os_addr_t *a,
         }
         (void) setsockopt(s, SOL_SOCKET, SO_EXCLUSIVEADDRUSE,
                           (const char *) &on, sizeof on);
+        /*
+         * An IPv6 address takes IPv6 clients only, as the Unix backend
+         * sets too: Windows' default, said so that no system differs.
+         */
+        if (p->ai_family == AF_INET6 &&
+            setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, (const char *) &on,
+                       sizeof on) != 0) {
+            err = (DWORD) WSAGetLastError();
+            closesocket(s);
+            continue;
+        }
         if (bind(s, p->ai_addr, (int) p->ai_addrlen) == 0 &&
             listen(s, backlog) == 0) {
             l->sock = s;
@@ -582,7 +650,7 @@ void mproc__os_listener_close(mproc__os_listener_t *l)
     if (l->pending != NULL) {
         DWORD done;
         /* The wait must be over before its OVERLAPPED (l) goes away. */
-        if (!l->connected) {
+        if (l->state == PIPE_WAITING) {
             CancelIoEx(l->pending, &l->ov);
             GetOverlappedResult(l->pending, &l->ov, &done, TRUE);
         }

@@ -137,6 +137,11 @@ void mproc__os_yield(void)
     SwitchToThread();
 }
 
+void mproc__os_pause(void)
+{
+    YieldProcessor();
+}
+
 double mproc__os_monotonic(void)
 {
     LARGE_INTEGER freq, count;
