@@ -584,6 +584,35 @@ static int await_server(mproc_process_t *proc, mproc_conn_t *r, double timeout,
     return rc;
 }
 
+/*
+ * A server bound to every interface reports the wildcard (0.0.0.0:port,
+ * [::]:port), which is no address to connect to (Windows refuses it): its
+ * creator, and the references it makes, reach it on the loopback instead.
+ * *@address is replaced if it changes (it stays as it was if memory runs
+ * out, which Linux connects to all the same).
+ */
+static void reachable(char **address)
+{
+    const char *a = *address, *port = NULL, *host = NULL;
+    char *copy;
+    if (strncmp(a, "0.0.0.0:", 8) == 0) {
+        host = "127.0.0.1:";
+        port = a + 8;
+    } else if (strncmp(a, "[::]:", 5) == 0) {
+        host = "[::1]:";
+        port = a + 5;
+    }
+    if (host == NULL)
+        return;
+    copy = malloc(strlen(host) + strlen(port) + 1);
+    if (copy == NULL)
+        return;
+    strcpy(copy, host);
+    strcat(copy, port);
+    free(*address);
+    *address = copy;
+}
+
 /* Ends a server that did not serve: killed and joined, its address gone. */
 static void abandon(mproc_process_t *proc)
 {
@@ -650,6 +679,7 @@ int mproc_manager_start(mproc_manager_t **out, const mproc_manager_opts_t *opts)
     }
     m->proc = proc;
     m->fresh_address = o.address == NULL;
+    reachable(&address);
     rc = client_new(&m->c, address, o.authkey, o.authkey_len, NULL, timeout);
     if (rc == 0)
         rc = mproc_finalize_register(manager_finalize, m, 0, &m->fin);

@@ -802,6 +802,7 @@ static void test_tcp_with_a_key_and_names(void)
     mproc_list_t *jobs;
     mproc_value_t *v = NULL;
     const char *address;
+    size_t n = 0;
     o.address = "127.0.0.1:0";
     o.authkey = KEY;
     o.authkey_len = strlen(KEY);
@@ -823,6 +824,22 @@ static void test_tcp_with_a_key_and_names(void)
                     0);
     CU_ASSERT_EQUAL(mproc_list_copy(jobs, &v), 0);
     CU_ASSERT_STRING_EQUAL(show(v), "['by reference', 'by name']");
+    mproc_list_destroy(jobs);
+    mproc_manager_destroy(m);
+    /* Every interface: reached on the loopback, by children too. */
+    o.address = ":0";
+    CU_ASSERT_EQUAL_FATAL(mproc_manager_start(&m, &o), 0);
+    CU_ASSERT_EQUAL(strncmp(mproc_manager_address(m), "127.0.0.1:", 10), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_list_create(&jobs, m, NULL), 0);
+    CU_ASSERT_EQUAL(
+        mproc_manager_register(m, "jobs", mproc_value_list_proxy(jobs)), 0);
+    CU_ASSERT_EQUAL(
+        harness_join_code(harness_start(
+            "remote_client", mproc_pack("syT", mproc_manager_address(m), KEY,
+                                        strlen(KEY), jobs))),
+        0);
+    CU_ASSERT_EQUAL(mproc_list_len(jobs, &n), 0);
+    CU_ASSERT_EQUAL(n, 2);
     /* Nothing listens here: a clear failure, not a hang. */
     CU_ASSERT_EQUAL(mproc_manager_connect(&c, "127.0.0.1:1", &co),
                     MPROC_EMANAGER);

@@ -172,8 +172,11 @@ MPROC_API int mproc_manager_connect(mproc_manager_t **m, const char *address,
 
 /**
  * The address the manager serves at: what mproc_manager_connect() takes,
- * with the port the OS chose for a TCP port 0. Valid until
- * mproc_manager_destroy().
+ * with the port the OS chose for a TCP port 0. A manager this process
+ * started on every interface (":port", "[::]:port") reads as the
+ * loopback address with its port, by which this process and its children
+ * reach it; other machines use one of the host's own addresses with that
+ * port. Valid until mproc_manager_destroy().
  */
 MPROC_API const char *mproc_manager_address(const mproc_manager_t *m);
 
