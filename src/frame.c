@@ -8,6 +8,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "crc32.h"
 #include "frame.h"
 #include "mproc_services.h"
 
@@ -50,15 +51,7 @@ mproc__frame_opts_t mproc__codec_frame_opts(const mproc_codec_opts_t *o)
 
 uint32_t mproc__frame_crc(uint32_t crc, const void *p, size_t n)
 {
-    const unsigned char *b = p;
-    /* crc32 takes a uInt length: feed large bodies in slices. */
-    while (n > 0) {
-        uInt chunk = n > 0x40000000u ? 0x40000000u : (uInt) n;
-        crc = (uint32_t) crc32(crc, b, chunk);
-        b += chunk;
-        n -= chunk;
-    }
-    return crc;
+    return mproc__crc32(crc, p, n);
 }
 
 static uint32_t checksum(const void *p, size_t n)
