@@ -100,23 +100,30 @@ enum {
 };
 
 /*
- * The shared header. Fields on one cache line are written by one side:
- * the producers' line, the consumers' line, and the settings and counters
- * that change rarely.
+ * The shared header, in cache lines (the segment starts on a page): the
+ * settings, which change rarely and which every put and get reads; the
+ * consumers' announcements of sleep and spinning, which they write as
+ * they wait; the producers' positions; the consumers' positions. A line
+ * that one side writes is never one the other side only reads, so a
+ * waiting consumer does not take from a producer the line of the
+ * settings it reads on every put.
  */
 typedef struct queue_header {
     mproc__shobj_header_t base; /* 12 bytes */
     uint32_t flags;
-    volatile uint32_t waiters;  /* consumers announced to sleep */
-    volatile uint32_t spinners; /* consumers spinning for an item (0, 1) */
-    volatile uint32_t woken;    /* a wakeup posted that no sleeper took yet */
     int32_t compress_level;
-    uint64_t capacity; /* ring bytes, a multiple of 8 */
+    volatile uint32_t shutdown; /* SHUT_* */
+    uint64_t capacity;          /* ring bytes, a multiple of 8 */
     uint64_t max_message;
     uint64_t compress_threshold; /* 0: never */
     uint64_t maxsize;
+    char pad0[LINE - 56];
+    /* Consumers' waiting (and the joinable count, written by both). */
+    volatile uint32_t waiters;  /* consumers announced to sleep */
+    volatile uint32_t spinners; /* consumers spinning for an item (0, 1) */
+    volatile uint32_t woken;    /* a wakeup posted that no sleeper took yet */
     uint32_t unfinished;        /* joinable, under the jlock */
-    volatile uint32_t shutdown; /* SHUT_* */
+    char pad1[LINE - 16];
     /* Producers' line. */
     volatile uint64_t tail;         /* ring position after the last record */
     volatile uint64_t puts;         /* items ever put */
@@ -124,14 +131,14 @@ typedef struct queue_header {
     volatile uint64_t spill_puts;   /* records ever spilled */
     uint32_t spill_open;            /* records spilled since the last marker */
     volatile uint32_t room_waiters; /* puts waiting for room */
-    char pad1[LINE - 40];
+    char pad2[LINE - 40];
     /* Consumers' line. */
     volatile uint64_t head;       /* ring position of the oldest record */
     volatile uint64_t gets;       /* items ever taken */
     uint64_t spill_read;          /* spill offset to read at */
     volatile uint64_t spill_gets; /* spilled records ever taken */
     uint64_t spill_due; /* the last marker passed: spill_gets it asks for */
-    char pad2[LINE - 40];
+    char pad3[LINE - 40];
 } queue_header;
 
 struct mproc_queue_t {
