@@ -50,10 +50,11 @@
  *                 ring". An upper bound that burns CPU, not a fair design.
  *   raw_shmring_crc32
  *                 the same ring with the queue's checksum: the producer
- *                 puts zlib's crc32 of each message before it (a slot is
- *                 8 + SIZE bytes) and the consumer checks it on the copy it
- *                 took out. The floor under any design that keeps a CRC-32
- *                 on every message with zlib.
+ *                 puts the frames' CRC-32 of each message before it (the
+ *                 library's own src/crc32.c, built in; a slot is 8 + SIZE
+ *                 bytes) and the consumer checks it on the copy it took
+ *                 out. The floor under any design that keeps this CRC-32
+ *                 on every message.
  *
  * rtt: ping-pong of a 16-byte message between the parent (A, pinned by
  * AFFINITY) and a child (B). A sends and waits for the reply; B receives
@@ -95,7 +96,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
+#include "crc32.h"
 
 #include <mproc.h>
 
@@ -451,7 +452,7 @@ static void ring_copy_out(ring *r, uint64_t pos, void *dst, size_t n)
 
 static uint32_t crc_of(const void *p, size_t n)
 {
-    return (uint32_t) crc32_z(crc32_z(0, Z_NULL, 0), p, n);
+    return mproc__crc32(0, p, n);
 }
 
 /* @crc: each slot is [u32 crc32][u32 0][SIZE bytes], checked on the way out. */

@@ -321,7 +321,7 @@ for s in sizes:
 for s in sizes:
     v, w = got.get(("crc_ring", s)), got.get(("ring_crc", s))
     if v is not None and w is not None:
-        print(f"  (info)  {names.get(s, s)}: zlib's crc32 on both sides "
+        print(f"  (info)  {names.get(s, s)}: the frames' CRC-32 on both sides "
               f"leaves the raw ring {v:.2f}x of itself; mproc is "
               f"{w:.2f}x of that")
 check(got.get(("tput", 16)), lambda v: v >= 20,
