@@ -188,6 +188,55 @@ static void test_corrupt_bytes_are_reported_and_skipped(void)
 }
 
 /*
+ * The same for bytes of 300 kB, damaged near their end and past the
+ * ring's end in a record that wraps around it: each is reported, the next
+ * delivered; and undamaged, such a record arrives whole.
+ */
+static void test_corrupt_big_bytes_are_reported_and_skipped(void)
+{
+    const size_t n = 300000, cap_want = 1 << 20;
+    mproc_queue_opts_t o = {.capacity = cap_want};
+    mproc_queue_t *q;
+    mproc_value_t *item = blob(n, 9, 0), *v;
+    unsigned char *ring;
+    size_t cap, body = 4 + MPROC__FRAME_HEADER_SIZE + 5; /* bin 32 header */
+    uint64_t head, rec = (body + n + 7) / 8 * 8;
+    int i;
+    CU_ASSERT_EQUAL_FATAL(mproc_queue_create(&q, &o), 0);
+    /* Two round trips move the head to 600 kB: the next record but one
+     * runs past the end of the 1 MiB ring. */
+    for (i = 0; i < 2; i++) {
+        CU_ASSERT_EQUAL(mproc_queue_put(q, item, 0), 0);
+        expect_next(q, item);
+    }
+    for (i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(mproc_queue_put(q, item, 0), 0);
+    mproc__queue_debug_ring(q, &ring, &cap, &head);
+    CU_ASSERT_EQUAL_FATAL(cap, cap_want);
+    CU_ASSERT_TRUE_FATAL(head % cap + 2 * rec > cap);
+    CU_ASSERT_TRUE_FATAL(head % cap + rec < cap);
+    ring[(head + body + n - 3) % cap] ^= 0x40;
+    /* The second record's first byte past the ring's end. */
+    CU_ASSERT_TRUE_FATAL((head + rec + body) % cap < cap - 16);
+    ring[0] ^= 0x01;
+    CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 0), MPROC_ECORRUPT);
+    CU_ASSERT_PTR_NULL(v);
+    CU_ASSERT_EQUAL(mproc_queue_get(q, &v, 0), MPROC_ECORRUPT);
+    CU_ASSERT_PTR_NULL(v);
+    expect_next(q, item);
+    CU_ASSERT_EQUAL(mproc_queue_empty(q), 1);
+    /* Undamaged, a record that wraps around the end arrives whole. */
+    for (i = 0; i < 2; i++)
+        CU_ASSERT_EQUAL(mproc_queue_put(q, item, 0), 0);
+    mproc__queue_debug_ring(q, &ring, &cap, &head);
+    CU_ASSERT_TRUE((head + rec) % cap + rec > cap);
+    expect_next(q, item);
+    expect_next(q, item);
+    mproc_value_free(item);
+    mproc_queue_destroy(q);
+}
+
+/*
  * A record of no bytes in the ring, as a broken or hostile process that
  * maps the queue can leave it, got by a handle that never held a frame (as
  * in another process): reported as corrupt, without undefined behaviour
@@ -1168,6 +1217,8 @@ static const harness_test tests[] = {
      test_corrupt_item_is_reported_and_skipped, 0},
     {"corrupt bytes are reported and skipped",
      test_corrupt_bytes_are_reported_and_skipped, 0},
+    {"corrupt big bytes are reported and skipped",
+     test_corrupt_big_bytes_are_reported_and_skipped, 0},
     {"empty record is corrupt", test_empty_record_is_corrupt, 0},
     {"count left by dead consumer is repaired",
      test_count_left_by_dead_consumer_is_repaired, 0},
