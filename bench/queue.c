@@ -96,6 +96,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
+
 #include "crc32.h"
 
 #include <mproc.h>
@@ -698,6 +700,58 @@ static void rtt_raw(const char *impl, int kind, int aff, long n, double *t)
 
 /* ---- main --------------------------------------------------------------- */
 
+/*
+ * crc IMPL SIZE N: the checksum alone, in one process. N checksums of one
+ * buffer of SIZE random bytes, timed in CPU time (so load on the machine
+ * does not count) in 10 chunks after an untimed one; the value is the
+ * median chunk's rate in GB/s (10^9 B), and ns_per_call its time per
+ * checksum. IMPL zlib: zlib's crc32_z; mproc: the frames' CRC-32
+ * (src/crc32.c, the best path of this CPU); mproc_tables: its table path,
+ * what CPUs without carry-less multiplication run.
+ */
+static double cpu_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double) ts.tv_sec * 1e6 + (double) ts.tv_nsec / 1e3;
+}
+
+static void bench_crc(const char *impl, size_t size, long n)
+{
+    unsigned char *b = xmalloc(size);
+    double t[10];
+    volatile uint32_t sink = 0;
+    long per = n / 10 > 0 ? n / 10 : 1, i;
+    int kind = strcmp(impl, "zlib") == 0    ? 0
+               : strcmp(impl, "mproc") == 0 ? 1
+                                            : 2;
+    int chunk;
+    random_fill(b, size);
+    for (chunk = -1; chunk < 10; chunk++) {
+        double t0 = cpu_us();
+        for (i = 0; i < per; i++) {
+            uint32_t c = sink;
+            if (kind == 0)
+                c = (uint32_t) crc32_z(c, b, size);
+            else if (kind == 1)
+                c = mproc__crc32(c, b, size);
+            else
+                c = mproc__crc32_path(0, c, b, size);
+            sink = c;
+        }
+        if (chunk >= 0)
+            t[chunk] = (cpu_us() - t0) / (double) per; /* us per call */
+    }
+    {
+        double us = median(t, 10);
+        printf("{\"impl\": \"%s\", \"bench\": \"crc\", \"size\": %zu, "
+               "\"n\": %ld, \"unit\": \"GB/s\", \"value\": %.3f, "
+               "\"ns_per_call\": %.1f}\n",
+               impl, size, per * 10, (double) size / us / 1e3, us * 1e3);
+    }
+    free(b);
+}
+
 /* mproc, then optionally _bounded, then optionally _comp1k or _nocomp. */
 static int is_mproc_tput(const char *impl)
 {
@@ -720,8 +774,10 @@ static int usage(void)
             "       %s rtt IMPL AFFINITY N\n"
             "         IMPL mproc_bytes | mproc_bytes_simplex | mproc_value | "
             "raw_pipe | raw_socketpair\n"
-            "         AFFINITY none | same | split\n",
-            prog, prog);
+            "         AFFINITY none | same | split\n"
+            "       %s crc IMPL SIZE N\n"
+            "         IMPL zlib | mproc | mproc_tables\n",
+            prog, prog, prog);
     return 2;
 }
 
@@ -759,6 +815,13 @@ int main(int argc, char **argv)
             tput_shmring((size_t) size, n, 1);
         else
             return usage();
+    } else if (strcmp(bench, "crc") == 0 && argc == 5) {
+        long size = strtol(argv[3], NULL, 10);
+        if (size <= 0 ||
+            (strcmp(impl, "zlib") != 0 && strcmp(impl, "mproc") != 0 &&
+             strcmp(impl, "mproc_tables") != 0))
+            return usage();
+        bench_crc(impl, (size_t) size, n);
     } else if (strcmp(bench, "rtt") == 0 && argc == 5) {
         static const char *names[] = {"mproc_bytes", "mproc_bytes_simplex",
                                       "mproc_value", "raw_pipe",
