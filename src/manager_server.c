@@ -137,7 +137,7 @@ static void *APR_THREAD_FUNC serve_client(apr_thread_t *t, void *arg)
         if (rc != 0)
             break;
         reply.len = 0;
-        stop = mproc__mgr_serve(sess, req, len, &reply);
+        stop = mproc__mgr_serve(&sess, req, len, &reply);
         free(req);
         if (stop < 0)
             break;

@@ -634,6 +634,8 @@ typedef struct hold {
 
 struct mproc__mgr_session_t {
     mproc__mgr_store_t *s;
+    char token[MPROC__MGR_TOKEN_LEN + 1]; /* what JOIN names it by */
+    long conns;                           /* connections that use it */
     imap counts; /* object id -> how many references it holds */
     imap served; /* object id -> its hold made for replies */
     hold *holds; /* every hold it owns */
@@ -1118,10 +1120,19 @@ void mproc__mgr_store_destroy(mproc__mgr_store_t *s)
 
 int mproc__mgr_session_open(mproc__mgr_store_t *s, mproc__mgr_session_t **out)
 {
+    static const char digits[] = "0123456789abcdef";
+    unsigned char bytes[MPROC__MGR_TOKEN_LEN / 2];
     mproc__mgr_session_t *sess = calloc(1, sizeof *sess);
+    size_t i;
     if (sess == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     sess->s = s;
+    sess->conns = 1;
+    randombytes_buf(bytes, sizeof bytes);
+    for (i = 0; i < sizeof bytes; i++) {
+        sess->token[2 * i] = digits[bytes[i] >> 4];
+        sess->token[2 * i + 1] = digits[bytes[i] & 15];
+    }
     lock(s->lock);
     sess->next = s->sessions;
     if (s->sessions != NULL)
@@ -1141,6 +1152,11 @@ void mproc__mgr_session_close(mproc__mgr_session_t *sess)
         return;
     s = sess->s;
     lock(s->lock);
+    if (--sess->conns > 0) {
+        /* Another connection of the client's still uses it. */
+        unlock(s->lock);
+        return;
+    }
     while (sess->holds != NULL) {
         hold *h = sess->holds;
         mobj *o = h->obj;
@@ -1168,6 +1184,21 @@ void mproc__mgr_session_close(mproc__mgr_session_t *sess)
     imap_free(&sess->served);
     free(sess);
     free_objects(s, dead);
+}
+
+void mproc__mgr_store_clients(mproc__mgr_store_t *s, size_t *sessions,
+                              size_t *connections)
+{
+    mproc__mgr_session_t *sess;
+    size_t n = 0, c = 0;
+    lock(s->lock);
+    for (sess = s->sessions; sess != NULL; sess = sess->next) {
+        n++;
+        c += (size_t) sess->conns;
+    }
+    unlock(s->lock);
+    *sessions = n;
+    *connections = c;
 }
 
 /* ---- one call on one object ------------------------------------------- */
@@ -2212,10 +2243,48 @@ static int run_on(mproc__mgr_session_t *sess, mobj *o, handler_fn fn,
 static int ctl_hello(mproc__mgr_session_t *sess, mproc_value_t **result)
 {
     mproc__mgr_store_t *s = sess->s;
+    *result = mproc_value_list_of(
+        4, mproc_value_str(s->id), mproc_value_int((int64_t) s->pid),
+        mproc_value_str(s->name), mproc_value_str(sess->token));
+    return *result != NULL ? 0 : oom();
+}
+
+/*
+ * The connection of fresh session *@sessp joins the session whose token
+ * is @token: *@sessp becomes that one, and the fresh one goes. Only a
+ * connection's first request may (its session holds nothing yet, and no
+ * other connection uses it).
+ */
+static int ctl_join(mproc__mgr_session_t **sessp, const char *token,
+                    mproc_value_t **result)
+{
+    mproc__mgr_session_t *sess = *sessp, *to;
+    mproc__mgr_store_t *s = sess->s;
+    lock(s->lock);
+    for (to = s->sessions; to != NULL; to = to->next)
+        if (to != sess && strcmp(to->token, token) == 0)
+            break;
+    if (to == NULL || sess->conns != 1 || sess->counts.n != 0 ||
+        sess->holds != NULL) {
+        unlock(s->lock);
+        return mproc__set_error(MPROC_EREMOTE,
+                                to == NULL ? "no client of the manager has "
+                                             "that token"
+                                           : "only a new connection joins a "
+                                             "client");
+    }
+    to->conns++;
+    unlock(s->lock);
     *result = mproc_value_list_of(3, mproc_value_str(s->id),
                                   mproc_value_int((int64_t) s->pid),
                                   mproc_value_str(s->name));
-    return *result != NULL ? 0 : oom();
+    if (*result == NULL) {
+        mproc__mgr_session_close(to);
+        return oom();
+    }
+    mproc__mgr_session_close(sess);
+    *sessp = to;
+    return 0;
 }
 
 /* A new object of the kind argument, filled from the init argument. */
@@ -2370,9 +2439,10 @@ static int ctl_lookup(mproc__mgr_session_t *sess, mproc__mgr_request_t *req,
 }
 
 /* The manager's own operations; 1 (after the reply) for SHUTDOWN. */
-static int control(mproc__mgr_session_t *sess, mproc__mgr_request_t *req,
+static int control(mproc__mgr_session_t **sessp, mproc__mgr_request_t *req,
                    mproc_value_t **result)
 {
+    mproc__mgr_session_t *sess = *sessp;
     switch (req->op) {
     case MPROC__MGR_HELLO:
         return ctl_hello(sess, result);
@@ -2396,6 +2466,8 @@ static int control(mproc__mgr_session_t *sess, mproc__mgr_request_t *req,
         return *result != NULL ? 0 : oom();
     case MPROC__MGR_SHUTDOWN:
         return 0;
+    case MPROC__MGR_JOIN:
+        return ctl_join(sessp, mproc_value_as_str(req->args[0]), result);
     default:
         return mproc__set_error(MPROC_EREMOTE, "no such operation");
     }
@@ -2403,9 +2475,10 @@ static int control(mproc__mgr_session_t *sess, mproc__mgr_request_t *req,
 
 /* ---- serving a request --------------------------------------------------- */
 
-int mproc__mgr_serve(mproc__mgr_session_t *sess, const void *data, size_t len,
+int mproc__mgr_serve(mproc__mgr_session_t **sessp, const void *data, size_t len,
                      mproc__buf_t *reply)
 {
+    mproc__mgr_session_t *sess = *sessp;
     mproc__mgr_request_t req;
     mproc_value_t *result = NULL, *sentence;
     mproc__buf_t raw = {0};
@@ -2418,7 +2491,7 @@ int mproc__mgr_serve(mproc__mgr_session_t *sess, const void *data, size_t len,
         rc = mproc__set_error(MPROC_EREMOTE, "%s", why);
     } else if (rc == 0 &&
                mproc__mgr_ops[req.op].kinds == MPROC__MGR_FOR_MANAGER) {
-        rc = control(sess, &req, &result);
+        rc = control(sessp, &req, &result);
         stop = rc == 0 && req.op == MPROC__MGR_SHUTDOWN;
     } else if (rc == 0) {
         mobj *o = pin(sess->s, req.id);

@@ -458,6 +458,301 @@ static void test_many_processes_lose_no_increment(void)
     mproc_manager_destroy(m);
 }
 
+/* ---- threads, each on a connection of its own ------------------------- */
+
+/*
+ * A link between clients and a manager that the test controls: a listener
+ * whose every connection it carries to the manager on one of its own,
+ * message by message (each side authenticated with the process's key). It
+ * counts the connections that come and go, and can hold the reply to the
+ * next request on connection number @hold (1 for the first accepted) until
+ * released: a slow link, or a call that takes long, for one connection.
+ */
+#define RELAY_MAX 64
+
+typedef struct relay {
+    mproc_listener_t *l;
+    char upstream[600];
+    apr_pool_t *pool;
+    apr_thread_t *acceptor, *links[RELAY_MAX];
+    mproc_lock_t *lock; /* guards what follows */
+    int accepted, closed, stopping;
+    int hold;               /* the connection whose next reply is held */
+    mproc_event_t *held;    /* set when that reply waits */
+    mproc_event_t *release; /* set to let it go */
+    mproc_event_t *changed; /* set when a connection closes */
+} relay;
+
+typedef struct link {
+    relay *r;
+    mproc_conn_t *down, *up;
+    int number;
+} link_t;
+
+static void *APR_THREAD_FUNC relay_link(apr_thread_t *t, void *arg)
+{
+    link_t *k = arg;
+    relay *r = k->r;
+    (void) t;
+    for (;;) {
+        void *buf = NULL;
+        size_t len = 0;
+        int held;
+        if (mproc_conn_recv_bytes(k->down, &buf, &len) != 0)
+            break;
+        if (mproc_conn_send_bytes(k->up, buf, len) != 0) {
+            free(buf);
+            break;
+        }
+        free(buf);
+        buf = NULL;
+        if (mproc_conn_recv_bytes(k->up, &buf, &len) != 0)
+            break;
+        mproc_lock_acquire(r->lock, MPROC_FOREVER);
+        held = r->hold == k->number;
+        if (held)
+            r->hold = 0;
+        mproc_lock_release(r->lock);
+        if (held) {
+            mproc_event_set(r->held);
+            mproc_event_wait(r->release, MPROC_FOREVER);
+        }
+        if (mproc_conn_send_bytes(k->down, buf, len) != 0) {
+            free(buf);
+            break;
+        }
+        free(buf);
+    }
+    mproc_conn_close(k->down);
+    mproc_conn_close(k->up);
+    mproc_lock_acquire(r->lock, MPROC_FOREVER);
+    r->closed++;
+    mproc_lock_release(r->lock);
+    mproc_event_set(r->changed);
+    free(k);
+    return NULL;
+}
+
+static void *APR_THREAD_FUNC relay_accept(apr_thread_t *t, void *arg)
+{
+    relay *r = arg;
+    (void) t;
+    for (;;) {
+        mproc_client_opts_t o = {0};
+        mproc_conn_t *down = NULL, *up = NULL;
+        link_t *k;
+        int stop;
+        if (mproc_listener_accept(r->l, &down, MPROC_FOREVER) != 0)
+            continue;
+        mproc_lock_acquire(r->lock, MPROC_FOREVER);
+        stop = r->stopping || r->accepted == RELAY_MAX;
+        mproc_lock_release(r->lock);
+        if (stop || mproc_client_connect(&up, r->upstream, &o) != 0 ||
+            (k = calloc(1, sizeof *k)) == NULL) {
+            mproc_conn_close(down);
+            mproc_conn_close(up);
+            if (stop)
+                break;
+            continue;
+        }
+        k->r = r;
+        k->down = down;
+        k->up = up;
+        mproc_lock_acquire(r->lock, MPROC_FOREVER);
+        k->number = ++r->accepted;
+        mproc_lock_release(r->lock);
+        if (apr_thread_create(&r->links[k->number - 1], NULL, relay_link, k,
+                              r->pool) != APR_SUCCESS) {
+            /* Never: the test then fails on its counts. */
+            r->links[k->number - 1] = NULL;
+            mproc_conn_close(down);
+            mproc_conn_close(up);
+            free(k);
+        }
+    }
+    return NULL;
+}
+
+static relay *relay_start(mproc_manager_t *m)
+{
+    relay *r = calloc(1, sizeof *r);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    snprintf(r->upstream, sizeof r->upstream, "%s", mproc_manager_address(m));
+    CU_ASSERT_EQUAL_FATAL(mproc_listener_create(&r->l, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&r->lock, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&r->held, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&r->release, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&r->changed, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(apr_pool_create(&r->pool, NULL), APR_SUCCESS);
+    CU_ASSERT_EQUAL_FATAL(
+        apr_thread_create(&r->acceptor, NULL, relay_accept, r, r->pool),
+        APR_SUCCESS);
+    return r;
+}
+
+/* How many connections are open through @r. */
+static int relay_open(relay *r)
+{
+    int n;
+    mproc_lock_acquire(r->lock, MPROC_FOREVER);
+    n = r->accepted - r->closed;
+    mproc_lock_release(r->lock);
+    return n;
+}
+
+/*
+ * Waits until @want connections are open through @r: a connection that a
+ * client closes ends its link when the link reads that end. Bounded, so
+ * that a leak fails the test rather than hanging it.
+ */
+static int relay_open_becomes(relay *r, int want)
+{
+    double deadline = mproc_monotonic() + 20;
+    while (relay_open(r) != want) {
+        double left = deadline - mproc_monotonic();
+        if (left <= 0)
+            return 0;
+        mproc_event_wait(r->changed, left);
+        mproc_event_clear(r->changed);
+    }
+    return 1;
+}
+
+/* Stops @r once every client of it has gone. */
+static void relay_stop(relay *r)
+{
+    mproc_client_opts_t o = {0};
+    mproc_conn_t *wake = NULL;
+    apr_status_t ignored;
+    int i, n;
+    mproc_event_set(r->release);
+    mproc_lock_acquire(r->lock, MPROC_FOREVER);
+    r->stopping = 1;
+    n = r->accepted;
+    mproc_lock_release(r->lock);
+    if (mproc_client_connect(&wake, mproc_listener_address(r->l), &o) == 0)
+        mproc_conn_close(wake);
+    apr_thread_join(&ignored, r->acceptor);
+    for (i = 0; i < n; i++)
+        if (r->links[i] != NULL)
+            apr_thread_join(&ignored, r->links[i]);
+    mproc_listener_destroy(r->l);
+    mproc_event_destroy(r->held);
+    mproc_event_destroy(r->release);
+    mproc_event_destroy(r->changed);
+    mproc_lock_destroy(r->lock);
+    apr_pool_destroy(r->pool);
+    free(r);
+}
+
+/* A client of the manager through relay @r (its connection number 1). */
+static mproc_manager_t *connect_through(relay *r)
+{
+    mproc_manager_t *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(
+        mproc_manager_connect(&m, mproc_listener_address(r->l), NULL), 0);
+    return m;
+}
+
+typedef struct stall_arg {
+    mproc_dict_t *d;
+    mproc_event_t *ready, *go, *done;
+    int rc, calls, failures;
+} stall_arg;
+
+/* Makes its connection, then (on go) one call, which the link holds. */
+static void *APR_THREAD_FUNC stalled_caller(apr_thread_t *t, void *arg)
+{
+    stall_arg *a = arg;
+    int64_t n = 0;
+    (void) t;
+    a->rc = mproc_dict_incr(a->d, S("stalled"), 1, &n);
+    mproc_event_set(a->ready);
+    mproc_event_wait(a->go, MPROC_FOREVER);
+    a->rc = mproc_dict_incr(a->d, S("stalled"), 1, &n);
+    mproc_event_set(a->done);
+    return NULL;
+}
+
+/* Many calls, while the other thread's call waits. */
+static void *APR_THREAD_FUNC free_caller(apr_thread_t *t, void *arg)
+{
+    stall_arg *a = arg;
+    int i;
+    (void) t;
+    for (i = 0; i < 200; i++)
+        if (mproc_dict_incr(a->d, S("free"), 1, NULL) == 0)
+            a->calls++;
+        else
+            a->failures++;
+    mproc_event_set(a->done);
+    return NULL;
+}
+
+static void test_a_stalled_call_holds_up_no_other_thread(void)
+{
+    mproc_manager_t *m = start(), *mc;
+    relay *r = relay_start(m);
+    apr_pool_t *pool = NULL;
+    apr_thread_t *ta, *tb;
+    apr_status_t ignored;
+    stall_arg a, b;
+    int64_t n = 0;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    mc = connect_through(r);
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&a.d, mc, NULL), 0);
+    b.d = a.d;
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&a.ready, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&a.go, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&a.done, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&b.done, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(apr_pool_create(&pool, NULL), APR_SUCCESS);
+    /* The stalled thread's first call makes its connection, number 2. */
+    CU_ASSERT_EQUAL_FATAL(
+        apr_thread_create(&ta, NULL, stalled_caller, &a, pool), APR_SUCCESS);
+    CU_ASSERT_EQUAL(mproc_event_wait(a.ready, 30), 0);
+    CU_ASSERT_EQUAL(a.rc, 0);
+    CU_ASSERT_EQUAL(relay_open(r), 2);
+    /* Its next call's reply waits on the link... */
+    mproc_lock_acquire(r->lock, MPROC_FOREVER);
+    r->hold = 2;
+    mproc_lock_release(r->lock);
+    mproc_event_set(a.go);
+    CU_ASSERT_EQUAL(mproc_event_wait(r->held, 30), 0);
+    /* ...while another thread's calls, and this one's, go through. */
+    CU_ASSERT_EQUAL_FATAL(apr_thread_create(&tb, NULL, free_caller, &b, pool),
+                          APR_SUCCESS);
+    CU_ASSERT_EQUAL(mproc_event_wait(b.done, 30), 0);
+    CU_ASSERT_EQUAL(b.calls, 200);
+    CU_ASSERT_EQUAL(b.failures, 0);
+    CU_ASSERT_EQUAL(mproc_dict_incr(a.d, S("free"), 1, &n), 0);
+    CU_ASSERT_EQUAL(n, 201);
+    CU_ASSERT_FALSE(mproc_event_is_set(a.done));
+    /* The held call ends once its reply is let go. */
+    mproc_event_set(r->release);
+    CU_ASSERT_EQUAL(mproc_event_wait(a.done, 30), 0);
+    apr_thread_join(&ignored, ta);
+    apr_thread_join(&ignored, tb);
+    CU_ASSERT_EQUAL(a.rc, 0);
+    CU_ASSERT_EQUAL(mproc_dict_incr(a.d, S("stalled"), 0, &n), 0);
+    CU_ASSERT_EQUAL(n, 2);
+    apr_pool_destroy(pool);
+    mproc_dict_destroy(a.d);
+    mproc_manager_destroy(mc);
+    CU_ASSERT_TRUE(relay_open_becomes(r, 0));
+    CU_ASSERT_EQUAL(objects(m), 0);
+    relay_stop(r);
+    mproc_event_destroy(a.ready);
+    mproc_event_destroy(a.go);
+    mproc_event_destroy(a.done);
+    mproc_event_destroy(b.done);
+    mproc_manager_destroy(m);
+}
+
+#define MANY_THREADS 16
+#define INCREMENTS 1000
+
 typedef struct thread_arg {
     mproc_dict_t *d;
     int failures;
@@ -468,7 +763,7 @@ static void *APR_THREAD_FUNC thread_adder(apr_thread_t *t, void *arg)
     thread_arg *a = arg;
     int i;
     (void) t;
-    for (i = 0; i < 2000; i++)
+    for (i = 0; i < INCREMENTS; i++)
         if (mproc_dict_incr(a->d, S("n"), 1, NULL) != 0)
             a->failures++;
     return NULL;
@@ -476,31 +771,137 @@ static void *APR_THREAD_FUNC thread_adder(apr_thread_t *t, void *arg)
 
 static void test_threads_share_proxies(void)
 {
-    mproc_manager_t *m = start();
+    mproc_manager_t *m = start(), *mc;
+    relay *r = relay_start(m);
     apr_pool_t *pool = NULL;
-    apr_thread_t *t[4];
-    thread_arg a[4];
+    apr_thread_t *t[MANY_THREADS];
+    thread_arg a[MANY_THREADS];
     mproc_dict_t *d;
     int64_t n = 0;
     int i;
-    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&d, m, NULL), 0);
+    mc = connect_through(r);
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&d, mc, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(apr_pool_create(&pool, NULL), APR_SUCCESS);
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < MANY_THREADS; i++) {
         a[i].d = d;
         a[i].failures = 0;
         CU_ASSERT_EQUAL_FATAL(
             apr_thread_create(&t[i], NULL, thread_adder, &a[i], pool),
             APR_SUCCESS);
     }
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < MANY_THREADS; i++) {
         apr_status_t ignored;
         apr_thread_join(&ignored, t[i]);
         CU_ASSERT_EQUAL(a[i].failures, 0);
     }
     apr_pool_destroy(pool);
     CU_ASSERT_EQUAL(mproc_dict_incr(d, S("n"), 0, &n), 0);
-    CU_ASSERT_EQUAL(n, 4 * 2000);
+    CU_ASSERT_EQUAL(n, MANY_THREADS * INCREMENTS);
+    /* Each thread had a connection of its own, closed when it ended. */
+    CU_ASSERT_TRUE(relay_open_becomes(r, 1));
+    mproc_lock_acquire(r->lock, MPROC_FOREVER);
+    CU_ASSERT_EQUAL(r->accepted, 1 + MANY_THREADS);
+    mproc_lock_release(r->lock);
+    CU_ASSERT_EQUAL(objects(m), 1);
     mproc_dict_destroy(d);
+    mproc_manager_destroy(mc);
+    CU_ASSERT_TRUE(relay_open_becomes(r, 0));
+    relay_stop(r);
+    CU_ASSERT_EQUAL(objects(m), 0);
+    mproc_manager_destroy(m);
+}
+
+typedef struct hand_arg {
+    mproc_manager_t *m;
+    mproc_dict_t *d;
+    mproc_list_t *l;
+    mproc_value_t *ref;
+    int rc;
+} hand_arg;
+
+/* Makes a dict, a list and a reference to the list, and ends. */
+static void *APR_THREAD_FUNC maker(apr_thread_t *t, void *arg)
+{
+    hand_arg *h = arg;
+    (void) t;
+    h->rc = mproc_dict_create(&h->d, h->m, NULL);
+    if (h->rc == 0)
+        h->rc = mproc_dict_set(h->d, S("k"), I(1));
+    if (h->rc == 0)
+        h->rc = mproc_list_create(&h->l, h->m, NULL);
+    if (h->rc == 0 && (h->ref = mproc_value_list_proxy(h->l)) == NULL)
+        h->rc = -1;
+    if (h->rc == 0)
+        mproc_list_destroy(h->l);
+    return NULL;
+}
+
+/* Opens the reference, uses what the other thread made, frees it all. */
+static void *APR_THREAD_FUNC user(apr_thread_t *t, void *arg)
+{
+    hand_arg *h = arg;
+    mproc_value_t *v = NULL;
+    (void) t;
+    h->rc = mproc_value_to_list_proxy(h->ref, &h->l);
+    if (h->rc == 0)
+        h->rc = mproc_list_append(h->l, I(5));
+    if (h->rc == 0)
+        h->rc = mproc_dict_get(h->d, S("k"), &v);
+    if (h->rc == 0 && mproc_value_as_int(v) != 1)
+        h->rc = -1;
+    mproc_value_free(v);
+    mproc_dict_destroy(h->d);
+    mproc_list_destroy(h->l);
+    return NULL;
+}
+
+static void *APR_THREAD_FUNC destroyer(apr_thread_t *t, void *arg)
+{
+    hand_arg *h = arg;
+    (void) t;
+    mproc_dict_destroy(h->d);
+    return NULL;
+}
+
+static void test_proxies_made_on_one_thread_freed_on_another(void)
+{
+    mproc_manager_t *m = start();
+    apr_pool_t *pool = NULL;
+    apr_thread_t *t;
+    apr_status_t ignored;
+    mproc_dict_t *mine;
+    hand_arg h;
+    size_t n = 0;
+    memset(&h, 0, sizeof h);
+    h.m = m;
+    CU_ASSERT_EQUAL_FATAL(apr_pool_create(&pool, NULL), APR_SUCCESS);
+    /*
+     * What a thread made outlives the thread and its connection: the
+     * process holds it, and the list lives in transit.
+     */
+    CU_ASSERT_EQUAL_FATAL(apr_thread_create(&t, NULL, maker, &h, pool),
+                          APR_SUCCESS);
+    apr_thread_join(&ignored, t);
+    CU_ASSERT_EQUAL_FATAL(h.rc, 0);
+    CU_ASSERT_EQUAL(objects(m), 2);
+    CU_ASSERT_EQUAL(mproc_dict_len(h.d, &n), 0);
+    CU_ASSERT_EQUAL(n, 1);
+    /* Another thread opens the reference and frees both. */
+    CU_ASSERT_EQUAL_FATAL(apr_thread_create(&t, NULL, user, &h, pool),
+                          APR_SUCCESS);
+    apr_thread_join(&ignored, t);
+    CU_ASSERT_EQUAL(h.rc, 0);
+    CU_ASSERT_EQUAL(objects(m), 0);
+    /* One made here, freed by a thread whose only call is the release. */
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&mine, m, NULL), 0);
+    CU_ASSERT_EQUAL(objects(m), 1);
+    h.d = mine;
+    CU_ASSERT_EQUAL_FATAL(apr_thread_create(&t, NULL, destroyer, &h, pool),
+                          APR_SUCCESS);
+    apr_thread_join(&ignored, t);
+    CU_ASSERT_EQUAL(objects(m), 0);
+    mproc_value_free(h.ref);
+    apr_pool_destroy(pool);
     mproc_manager_destroy(m);
 }
 
@@ -999,6 +1400,10 @@ static const harness_test tests[] = {
     {"many processes lose no increment", test_many_processes_lose_no_increment,
      0},
     {"threads share proxies", test_threads_share_proxies, 0},
+    {"a stalled call holds up no other thread",
+     test_a_stalled_call_holds_up_no_other_thread, HARNESS_SPAWN},
+    {"proxies made on one thread freed on another",
+     test_proxies_made_on_one_thread_freed_on_another, HARNESS_SPAWN},
     {"nested proxies live and go", test_nested_proxies_live_and_go, 0},
     {"shared memory in a dict", test_shared_memory_in_a_dict, 0},
     {"a reference keeps its object in transit",
