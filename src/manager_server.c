@@ -3,12 +3,13 @@
  * starts (manager.c), as Python's BaseManager._run_server.
  *
  * The main thread binds a listener, tells the starting process its
- * address on the pipe it was given, and then accepts clients (the
+ * address on the pipe it was given, and then accepts connections (the
  * listener authenticates each, mutually, with the manager's key). Every
- * client gets a thread of its own that reads its requests, serves each on
- * the store (manager_store.c) and writes the reply, so that no client
- * waits behind another's slow link or call; the store's locks make one
- * object's calls atomic.
+ * connection gets a thread of its own that reads its requests, serves each
+ * on the store (manager_store.c) and writes the reply, so that no client
+ * waits behind another's slow link or call; a client process has one
+ * connection per thread that calls, which share one session (JOIN). The
+ * store's locks make one object's calls atomic.
  *
  * The server never outlives its program: a thread watches the process
  * that started it (a pidfd on Linux, its process handle on Windows, by
