@@ -484,6 +484,14 @@ int mproc__os_recv_packet(mproc__os_fd_t sock, void *buf, size_t cap,
 
 /* Removes the socket file at @path and its private directory. */
 void mproc__os_local_remove(const char *path);
+/*
+ * The same, for the resource tracker, which is told paths by other
+ * processes: only if @path is a socket of this user's in a directory of
+ * this user's that nobody else may enter (0700). 0 if it was removed;
+ * MPROC_ENOTFOUND if there is no such socket (its owner removed it);
+ * MPROC_ENOTSUP on Windows, whose named pipes go with their last handle.
+ */
+int mproc__os_local_leftover_remove(const char *path);
 
 /* ---- listeners and clients ------------------------------------------- */
 

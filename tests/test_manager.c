@@ -20,7 +20,12 @@
 #if defined(_WIN32)
     #include <windows.h>
 #else
+    #include <errno.h>
+    #include <poll.h>
+    #include <sys/inotify.h>
     #include <unistd.h>
+
+    #include "os_internal.h"
 #endif
 
 #define KEY "abracadabra"
@@ -1166,6 +1171,114 @@ static void test_the_manager_ends_with_its_killed_program(void)
     mproc_conn_close(r);
 }
 
+#if !defined(_WIN32)
+/*
+ * [w, with tracker]: a program with a manager, both killed together by
+ * the test. With a tracker of the program's first (a block of shared
+ * memory made and removed starts it), which the manager then shares, it
+ * tells that tracker's pid; otherwise the manager starts one of its own.
+ */
+static void killed_with_its_manager(const mproc_value_t *args)
+{
+    mproc_conn_t *w;
+    mproc_manager_t *m;
+    mproc_manager_opts_t o = {0};
+    mproc_value_t *word;
+    int with_tracker = 0;
+    long tracker = 0;
+    CHILD_ASSERT(mproc_unpack(args, "Pb", &w, &with_tracker) == 0);
+    if (with_tracker) {
+        mproc_shm_t *shm;
+        CHILD_ASSERT(mproc_shm_create(&shm, NULL, 64) == 0);
+        CHILD_ASSERT(mproc_shm_unlink(shm) == 0);
+        mproc_shm_close(shm);
+        tracker = mproc__unix_tracker_pid();
+        CHILD_ASSERT(tracker > 0);
+    }
+    o.method = mproc_get_start_method();
+    CHILD_ASSERT(mproc_manager_start(&m, &o) == 0);
+    word = mproc_pack("sII", mproc_manager_address(m),
+                      (int64_t) mproc_manager_pid(m), (int64_t) tracker);
+    CHILD_ASSERT(mproc_conn_send(w, word) == 0);
+    mproc_value_free(word);
+    for (;;)
+        mproc_sleep(60);
+}
+MPROC_TARGET(killed_with_its_manager)
+
+/*
+ * Waits (bounded) until directory @dir is removed: 1 once it is gone, 0
+ * if it is still there after 30 s.
+ */
+static int dir_goes(const char *dir)
+{
+    int fd = inotify_init1(IN_CLOEXEC), gone = 0;
+    struct pollfd p;
+    if (fd < 0)
+        return 0;
+    if (inotify_add_watch(fd, dir, IN_DELETE_SELF) < 0) {
+        gone = errno == ENOENT;
+    } else {
+        p.fd = fd;
+        p.events = POLLIN;
+        /* A bounded wait for an event that has no other way to be seen. */
+        poll(&p, 1, 30000);
+        gone = access(dir, F_OK) != 0;
+    }
+    close(fd);
+    return gone;
+}
+
+static void killed_together(int with_tracker)
+{
+    mproc_conn_t *r, *w;
+    mproc_process_t *program;
+    mproc_value_t *word = NULL;
+    const char *address = NULL;
+    int64_t pid = 0, tracker = 0;
+    char dir[600], *slash;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&r, &w, 0, NULL), 0);
+    program = harness_start("killed_with_its_manager",
+                            mproc_pack("Pb", w, with_tracker));
+    mproc_conn_close(w);
+    CU_ASSERT_EQUAL_FATAL(mproc_conn_poll(r, 30), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_conn_recv(r, &word), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_unpack(word, "sII", &address, &pid, &tracker),
+                          0);
+    snprintf(dir, sizeof dir, "%s", address);
+    slash = strrchr(dir, '/');
+    CU_ASSERT_PTR_NOT_NULL_FATAL(slash);
+    *slash = '\0';
+    CU_ASSERT_TRUE(address_exists(address));
+    /*
+     * The manager first, so that it cannot see its program end and remove
+     * its address as it would: neither of them removes anything.
+     */
+    CU_ASSERT_TRUE(harness_kill_pid((long) pid));
+    CU_ASSERT_EQUAL(mproc_process_kill(program), 0);
+    CU_ASSERT_EQUAL(mproc_process_join(program, MPROC_FOREVER), 0);
+    CU_ASSERT_TRUE(harness_wait_pid_gone((long) pid));
+    /* The tracker removes the socket and its directory as the tree ends. */
+    if (with_tracker)
+        CU_ASSERT_TRUE(harness_wait_pid_gone((long) tracker));
+    CU_ASSERT_TRUE(dir_goes(dir));
+    CU_ASSERT_FALSE(address_exists(address));
+    mproc_value_free(word);
+    mproc_process_destroy(program);
+    mproc_conn_close(r);
+}
+
+static void test_a_manager_killed_with_its_program_leaves_no_socket(void)
+{
+    killed_together(0);
+}
+
+static void test_the_program_tracker_removes_a_killed_manager_socket(void)
+{
+    killed_together(1);
+}
+#endif
+
 /* ---- keys, TCP, names --------------------------------------------------- */
 
 /* [address, key, list reference]: a client of its own, by address. */
@@ -1412,6 +1525,12 @@ static const harness_test tests[] = {
      test_a_killed_manager_fails_every_call, 0},
     {"the manager ends with its killed program",
      test_the_manager_ends_with_its_killed_program, 0},
+#if !defined(_WIN32)
+    {"a manager killed with its program leaves no socket",
+     test_a_manager_killed_with_its_program_leaves_no_socket, 0},
+    {"the program tracker removes a killed manager socket",
+     test_the_program_tracker_removes_a_killed_manager_socket, 0},
+#endif
     {"tcp with a key and names", test_tcp_with_a_key_and_names, 0},
     {"start failures are clear", test_start_failures_are_clear, 0},
     {"garbage on the socket", test_garbage_on_the_socket, 0},
