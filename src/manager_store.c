@@ -23,7 +23,9 @@
  * name. The server frees it when the count of all of them reaches zero;
  * freeing it lets go of what its contents refer to, in turn. A request
  * being served pins its object, so that it is freed after the request,
- * not under it.
+ * not under it. Objects that refer to each other in a cycle never reach
+ * zero: the collector (see "cycles" below) frees those that nothing
+ * outside the cycles refers to.
  *
  * Holds. A reference travels (a start argument, a queue, a pipe, a value
  * stored in another object) while the process that made it may let go of
@@ -46,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic.h"
 #include "manager.h"
 #include "value_codec.h"
 
@@ -619,8 +622,16 @@ typedef struct mobj {
     int kind;  /* MPROC_REF_DICT, _LIST or _NAMESPACE */
     long refs; /* sessions' counts, holds, stored references, names */
     long pins; /* requests serving it now */
-    mdict d;   /* a dict's or a Namespace's */
-    mlist l;   /* a list's */
+    /*
+     * Whether a reference was ever stored in it (it may be in a cycle),
+     * and the collector's scratch: the references from outside the
+     * objects' contents, and whether a root reaches it.
+     */
+    volatile uint32_t may_refer;
+    long external;
+    int reached;
+    mdict d; /* a dict's or a Namespace's */
+    mlist l; /* a list's */
     struct mobj *next_free;
 } mobj;
 
@@ -656,6 +667,8 @@ struct mproc__mgr_store_t {
     int64_t next_hold;
     mobj names; /* the registered names: a dict of id 0, never freed */
     mproc__mgr_session_t *sessions;
+    /* References let go of whose objects may be in a cycle (collect()). */
+    volatile uint32_t suspects;
 };
 
 static void lock(apr_thread_mutex_t *m)
@@ -742,8 +755,12 @@ static int has_refs(const mproc__mgr_store_t *s, mproc_value_t *v)
  */
 static void decref_locked(mproc__mgr_store_t *s, mobj *o, mobj **dead)
 {
-    if (--o->refs > 0)
+    if (--o->refs > 0) {
+        /* What refers to others may be kept alive by a cycle alone now. */
+        if (mproc__atomic_load32(&o->may_refer))
+            mproc__atomic_store32(&s->suspects, 1);
         return;
+    }
     imap_del(&s->objects, o->id);
     if (o->pins == 0) {
         o->next_free = *dead;
@@ -829,6 +846,168 @@ static void free_objects(mproc__mgr_store_t *s, mobj *dead)
         free_contents(s, o, &dead);
         free(o);
     }
+}
+
+/* ---- cycles ------------------------------------------------------------- */
+
+/*
+ * Objects that refer to each other in a cycle keep their counts above
+ * zero when nothing else refers to them any more. The collector finds
+ * them as CPython's does: an object's count less the references to it
+ * from objects' contents is what refers to it from outside (a session's
+ * count, a hold, a registered name, a value a request is storing or has
+ * just taken out); an object with any, or that a request is serving, is a
+ * root, and what no root reaches, through contents, is garbage. It runs
+ * when a count goes down and stays above zero on an object that ever had
+ * a reference stored in it (which a cycle needs), with every stripe and
+ * the store's lock held, so that no count and no contents change under
+ * it: each such release costs a pass over the objects that hold
+ * references.
+ */
+typedef struct gc_ctx {
+    mproc__mgr_store_t *s;
+    mobj **stack;
+    size_t n;
+    mobj **dead;
+} gc_ctx;
+
+static int gc_uncount(void *ctx, mproc_value_t *ref)
+{
+    gc_ctx *g = ctx;
+    mobj *t = imap_get(&g->s->objects, ref_field(ref, MPROC__MGR_REF_OBJECT));
+    if (t != NULL)
+        t->external--;
+    return 0;
+}
+
+static int gc_reach(void *ctx, mproc_value_t *ref)
+{
+    gc_ctx *g = ctx;
+    mobj *t = imap_get(&g->s->objects, ref_field(ref, MPROC__MGR_REF_OBJECT));
+    if (t != NULL && !t->reached) {
+        t->reached = 1;
+        g->stack[g->n++] = t;
+    }
+    return 0;
+}
+
+/* A garbage object's reference: a count less on what is still there. */
+static int gc_release(void *ctx, mproc_value_t *ref)
+{
+    gc_ctx *g = ctx;
+    mobj *t = imap_get(&g->s->objects, ref_field(ref, MPROC__MGR_REF_OBJECT));
+    if (t != NULL)
+        decref_locked(g->s, t, g->dead);
+    return 0;
+}
+
+/* Calls @fn for every reference in @o's contents. */
+static void each_ref(mproc__mgr_store_t *s, mobj *o,
+                     int (*fn)(void *ctx, mproc_value_t *ref), gc_ctx *g)
+{
+    size_t i;
+    for (i = 0; i < o->d.n; i++)
+        if (o->d.e[i].key != NULL)
+            walk(s, o->d.e[i].value, fn, g);
+    for (i = 0; i < o->l.n; i++)
+        walk(s, o->l.v[i], fn, g);
+}
+
+/* Frees what @o holds, and @o, counting nothing. */
+static void free_memory(mobj *o)
+{
+    size_t k;
+    for (k = 0; k < o->d.n; k++) {
+        mproc_value_free(o->d.e[k].key);
+        mproc_value_free(o->d.e[k].value);
+    }
+    for (k = 0; k < o->l.n; k++)
+        mproc_value_free(o->l.v[k]);
+    free(o->d.e);
+    free(o->d.idx);
+    free(o->l.v);
+    free(o);
+}
+
+static void collect(mproc__mgr_store_t *s)
+{
+    mobj *garbage = NULL, *dead = NULL, *o;
+    gc_ctx g;
+    size_t i;
+    int k;
+    for (k = 0; k < STRIPES; k++)
+        lock(s->stripes[k]);
+    lock(s->lock);
+    g.s = s;
+    g.n = 0;
+    g.dead = &dead;
+    g.stack = NULL;
+    /* Another thread's pass may have run since this one was asked for. */
+    if (!mproc__atomic_load32(&s->suspects))
+        goto out;
+    g.stack = malloc((s->objects.n + 1) * sizeof *g.stack);
+    /* Out of memory: the next release that may leave a cycle tries again. */
+    if (g.stack == NULL)
+        goto out;
+    mproc__atomic_store32(&s->suspects, 0);
+    for (i = 0; i < s->objects.cap; i++)
+        if (s->objects.keys[i] != 0) {
+            o = s->objects.vals[i];
+            o->external = o->refs;
+            o->reached = 0;
+        }
+    for (i = 0; i < s->objects.cap; i++)
+        if (s->objects.keys[i] != 0) {
+            o = s->objects.vals[i];
+            if (mproc__atomic_load32(&o->may_refer))
+                each_ref(s, o, gc_uncount, &g);
+        }
+    for (i = 0; i < s->objects.cap; i++)
+        if (s->objects.keys[i] != 0) {
+            o = s->objects.vals[i];
+            if ((o->external > 0 || o->pins > 0) && !o->reached) {
+                o->reached = 1;
+                g.stack[g.n++] = o;
+            }
+        }
+    while (g.n > 0) {
+        o = g.stack[--g.n];
+        if (mproc__atomic_load32(&o->may_refer))
+            each_ref(s, o, gc_reach, &g);
+    }
+    for (i = 0; i < s->objects.cap; i++)
+        if (s->objects.keys[i] != 0) {
+            o = s->objects.vals[i];
+            if (!o->reached) {
+                o->next_free = garbage;
+                garbage = o;
+            }
+        }
+    for (o = garbage; o != NULL; o = o->next_free)
+        imap_del(&s->objects, o->id);
+    /* What the garbage refers to that lives loses those counts. */
+    for (o = garbage; o != NULL; o = o->next_free)
+        each_ref(s, o, gc_release, &g);
+    /* Those were reached from a root, so they leave no new cycle. */
+    mproc__atomic_store32(&s->suspects, 0);
+out:
+    unlock(s->lock);
+    for (k = STRIPES - 1; k >= 0; k--)
+        unlock(s->stripes[k]);
+    free(g.stack);
+    while (garbage != NULL) {
+        o = garbage;
+        garbage = o->next_free;
+        free_memory(o);
+    }
+    free_objects(s, dead);
+}
+
+/* Collects cycles if a release may have left one; called holding no lock. */
+static void maybe_collect(mproc__mgr_store_t *s)
+{
+    if (mproc__atomic_load32(&s->suspects))
+        collect(s);
 }
 
 /* The object @id, pinned for a request (NULL if there is none). */
@@ -963,8 +1142,8 @@ static int no_object(int64_t id)
 /*
  * Counts every reference to this server's objects in @v as held by @v,
  * taking over the hold each carries where it can: what a request brings
- * in. MPROC_EREMOTE (nothing counted) if one names an object that is not
- * there.
+ * in. 1 if there were any, 0 if none; MPROC_EREMOTE (nothing counted) if
+ * one names an object that is not there.
  */
 static int adopt(mproc__mgr_store_t *s, mproc_value_t *v)
 {
@@ -980,7 +1159,7 @@ static int adopt(mproc__mgr_store_t *s, mproc_value_t *v)
     }
     walk(s, v, adopt_one, &c);
     unlock(s->lock);
-    return 0;
+    return 1;
 }
 
 typedef struct serve_ctx {
@@ -1184,6 +1363,7 @@ void mproc__mgr_session_close(mproc__mgr_session_t *sess)
     imap_free(&sess->served);
     free(sess);
     free_objects(s, dead);
+    maybe_collect(s);
 }
 
 void mproc__mgr_store_clients(mproc__mgr_store_t *s, size_t *sessions,
@@ -2209,8 +2389,11 @@ static int run_on(mproc__mgr_session_t *sess, mobj *o, handler_fn fn,
     *result = NULL;
     if (raw != NULL)
         memset(raw, 0, sizeof *raw);
-    if (rc != 0)
+    if (rc < 0)
         return rc;
+    /* It may store a reference: from now on it may be in a cycle. */
+    if (rc > 0 && o != &s->names)
+        mproc__atomic_store32(&o->may_refer, 1);
     memset(&c, 0, sizeof c);
     c.sess = sess;
     c.s = s;
@@ -2319,8 +2502,10 @@ static int ctl_create(mproc__mgr_session_t *sess, mproc__mgr_request_t *req,
     c.req = req;
     if (kind != MPROC_REF_LIST && mproc_value_type(init) == MPROC_VALUE_MAP)
         rc = check_pairs(&c, init);
-    if (rc == 0)
-        rc = adopt(s, req->msg);
+    if (rc == 0 && (rc = adopt(s, req->msg)) > 0) {
+        o->may_refer = 1;
+        rc = 0;
+    }
     if (rc != 0) {
         free(o);
         return rc;
@@ -2508,6 +2693,8 @@ int mproc__mgr_serve(mproc__mgr_session_t **sessp, const void *data, size_t len,
             unpin(sess->s, o);
     }
     mproc__mgr_request_free(&req);
+    /* A JOIN may have replaced the session: the store is the same. */
+    maybe_collect((*sessp)->s);
     if (rc < 0) {
         mproc_value_free(result);
         result = NULL;

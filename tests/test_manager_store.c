@@ -881,14 +881,16 @@ static void test_freeing_follows_chains_and_names(void)
     teardown();
 }
 
-static void test_cycles_are_freed_with_the_store(void)
+static void test_cycles_are_collected(void)
 {
-    mproc__mgr_session_t *a;
-    int64_t x, y;
+    mproc__mgr_session_t *a, *b;
+    mproc_value_t *v = NULL;
+    int64_t x, y, z, hold;
     setup();
     a = session();
     x = create(a, MPROC_REF_DICT, NULL);
     y = create(a, MPROC_REF_LIST, NULL);
+    z = create(a, MPROC_REF_NAMESPACE, NULL);
     CU_ASSERT_EQUAL(
         req(a, NULL, MPROC__MGR_SET, x, 2, S("y"), ref(MPROC_REF_LIST, y, 0)),
         0);
@@ -896,9 +898,65 @@ static void test_cycles_are_freed_with_the_store(void)
         req(a, NULL, MPROC__MGR_APPEND, y, 1, ref(MPROC_REF_DICT, x, 0)), 0);
     CU_ASSERT_EQUAL(
         req(a, NULL, MPROC__MGR_APPEND, y, 1, ref(MPROC_REF_LIST, y, 0)), 0);
-    mproc__mgr_session_close(a);
-    /* Each refers to the other: only the store's end frees them. */
+    /* The cycle refers to z, which the client holds too. */
+    CU_ASSERT_EQUAL(
+        req(a, NULL, MPROC__MGR_APPEND, y, 1, ref(MPROC_REF_NAMESPACE, z, 0)),
+        0);
+    /* One member let go of: the other's proxy still holds the cycle. */
+    CU_ASSERT_EQUAL(req(a, NULL, MPROC__MGR_RELEASE, 0, 1, I(x)), 0);
+    CU_ASSERT_EQUAL(count_objects(), 3);
+    CU_ASSERT_EQUAL(req(a, &v, MPROC__MGR_LEN, x, 0), 0);
+    CU_ASSERT_EQUAL(mproc_value_as_int(v), 1);
+    mproc_value_free(v);
+    /* The last one: the cycle goes, and what it referred to stays. */
+    CU_ASSERT_EQUAL(req(a, NULL, MPROC__MGR_RELEASE, 0, 1, I(y)), 0);
+    CU_ASSERT_EQUAL(count_objects(), 1);
+    CU_ASSERT_EQUAL(req(a, NULL, MPROC__MGR_SET, z, 2, S("n"), I(1)), 0);
+    /* z had one count of the client's and one of the cycle's: one left. */
+    CU_ASSERT_EQUAL(req(a, NULL, MPROC__MGR_RELEASE, 0, 1, I(z)), 0);
+    CU_ASSERT_EQUAL(count_objects(), 0);
+
+    /* A cycle that a name reaches lives until the name lets go. */
+    x = create(a, MPROC_REF_DICT, NULL);
+    y = create(a, MPROC_REF_DICT, NULL);
+    CU_ASSERT_EQUAL(
+        req(a, NULL, MPROC__MGR_SET, x, 2, S("y"), ref(MPROC_REF_DICT, y, 0)),
+        0);
+    CU_ASSERT_EQUAL(
+        req(a, NULL, MPROC__MGR_SET, y, 2, S("x"), ref(MPROC_REF_DICT, x, 0)),
+        0);
+    CU_ASSERT_EQUAL(req(a, NULL, MPROC__MGR_REGISTER, 0, 2, S("cycle"),
+                        ref(MPROC_REF_DICT, x, 0)),
+                    0);
+    CU_ASSERT_EQUAL(req(a, NULL, MPROC__MGR_RELEASE, 0, 1, I(x)), 0);
+    CU_ASSERT_EQUAL(req(a, NULL, MPROC__MGR_RELEASE, 0, 1, I(y)), 0);
     CU_ASSERT_EQUAL(count_objects(), 2);
+    CU_ASSERT_EQUAL(
+        req(a, NULL, MPROC__MGR_REGISTER, 0, 2, S("cycle"), mproc_value_nil()),
+        0);
+    CU_ASSERT_EQUAL(count_objects(), 0);
+
+    /*
+     * One in transit (a hold of another session's) lives until that
+     * session ends; a self-referring list whose holder ends goes with it.
+     */
+    b = session();
+    x = create(a, MPROC_REF_LIST, NULL);
+    CU_ASSERT_EQUAL(
+        req(a, NULL, MPROC__MGR_APPEND, x, 1, ref(MPROC_REF_LIST, x, 0)), 0);
+    CU_ASSERT_EQUAL(req(a, &v, MPROC__MGR_EXPORT, 0, 1, I(x)), 0);
+    hold = mproc_value_as_int(v);
+    mproc_value_free(v);
+    CU_ASSERT_TRUE(hold > 0);
+    CU_ASSERT_EQUAL(req(b, &v, MPROC__MGR_CLAIM, 0, 2, I(x), I(hold)), 0);
+    mproc_value_free(v);
+    y = create(b, MPROC_REF_LIST, NULL);
+    CU_ASSERT_EQUAL(
+        req(b, NULL, MPROC__MGR_APPEND, y, 1, ref(MPROC_REF_LIST, y, 0)), 0);
+    mproc__mgr_session_close(a);
+    CU_ASSERT_EQUAL(count_objects(), 2);
+    mproc__mgr_session_close(b);
+    CU_ASSERT_EQUAL(count_objects(), 0);
     teardown();
 }
 
@@ -1064,8 +1122,7 @@ static const harness_test tests[] = {
     {"nested proxies live and go", test_nested_proxies_live_and_go, 0},
     {"freeing follows chains and names", test_freeing_follows_chains_and_names,
      0},
-    {"cycles are freed with the store", test_cycles_are_freed_with_the_store,
-     0},
+    {"cycles are collected", test_cycles_are_collected, 0},
     {"threads lose no update", test_threads_lose_no_update, 0},
     {NULL, NULL, 0}};
 
