@@ -15,7 +15,9 @@
  * locks, chosen by its id, so that calls on different objects rarely wait
  * for each other and one object's calls run one at a time (atomic). A
  * call takes its object's stripe first and the store's lock inside it,
- * never the other way round, and never two stripes.
+ * never the other way round, and never two stripes. Outside its stripe it
+ * holds the contents lock shared, which the cycle collector alone takes
+ * whole.
  *
  * References. An object lives while anything refers to it: a session's
  * count (a proxy in a client process), a hold (a reference in transit,
@@ -41,6 +43,7 @@
  */
 #include <apr_pools.h>
 #include <apr_thread_mutex.h>
+#include <apr_thread_rwlock.h>
 #include <math.h>
 #include <msgpack.h>
 #include <sodium.h>
@@ -660,6 +663,11 @@ struct mproc__mgr_store_t {
     apr_pool_t *pool;
     apr_thread_mutex_t *lock;
     apr_thread_mutex_t *stripes[STRIPES];
+    /*
+     * Held shared by every call on an object's contents (outside its
+     * stripe), and whole by the collector, which so sees no contents change.
+     */
+    apr_thread_rwlock_t *contents;
     unsigned char hkey[crypto_shorthash_KEYBYTES];
     imap objects;
     int64_t next_id;
@@ -859,10 +867,11 @@ static void free_objects(mproc__mgr_store_t *s, mobj *dead)
  * just taken out); an object with any, or that a request is serving, is a
  * root, and what no root reaches, through contents, is garbage. It runs
  * when a count goes down and stays above zero on an object that ever had
- * a reference stored in it (which a cycle needs), with every stripe and
- * the store's lock held, so that no count and no contents change under
- * it: each such release costs a pass over the objects that hold
- * references.
+ * a reference stored in it (which a cycle needs), with the contents lock
+ * held whole (every call on contents holds it shared) and the store's
+ * lock, so that no count and no contents change under it: each such
+ * release costs a pass over the objects that hold references, with every
+ * object's calls held up meanwhile.
  */
 typedef struct gc_ctx {
     mproc__mgr_store_t *s;
@@ -934,9 +943,7 @@ static void collect(mproc__mgr_store_t *s)
     mobj *garbage = NULL, *dead = NULL, *o;
     gc_ctx g;
     size_t i;
-    int k;
-    for (k = 0; k < STRIPES; k++)
-        lock(s->stripes[k]);
+    apr_thread_rwlock_wrlock(s->contents);
     lock(s->lock);
     g.s = s;
     g.n = 0;
@@ -992,8 +999,7 @@ static void collect(mproc__mgr_store_t *s)
     mproc__atomic_store32(&s->suspects, 0);
 out:
     unlock(s->lock);
-    for (k = STRIPES - 1; k >= 0; k--)
-        unlock(s->stripes[k]);
+    apr_thread_rwlock_unlock(s->contents);
     free(g.stack);
     while (garbage != NULL) {
         o = garbage;
@@ -1222,7 +1228,8 @@ int mproc__mgr_store_create(mproc__mgr_store_t **out, const char *id,
     s->pid = pid;
     if (sodium_init() < 0 || apr_pool_create(&s->pool, NULL) != APR_SUCCESS ||
         apr_thread_mutex_create(&s->lock, APR_THREAD_MUTEX_DEFAULT, s->pool) !=
-            APR_SUCCESS) {
+            APR_SUCCESS ||
+        apr_thread_rwlock_create(&s->contents, s->pool) != APR_SUCCESS) {
         if (s->pool != NULL)
             apr_pool_destroy(s->pool);
         free(s->name);
@@ -2399,6 +2406,7 @@ static int run_on(mproc__mgr_session_t *sess, mobj *o, handler_fn fn,
     c.s = s;
     c.o = o;
     c.req = req;
+    apr_thread_rwlock_rdlock(s->contents);
     lock(stripe(s, o));
     rc = fn(&c);
     if (rc >= 0 && serve_refs(sess, c.result) != 0) {
@@ -2408,6 +2416,7 @@ static int run_on(mproc__mgr_session_t *sess, mobj *o, handler_fn fn,
         rc = oom();
     }
     unlock(stripe(s, o));
+    apr_thread_rwlock_unlock(s->contents);
     /* The arguments the call left are dropped. */
     drop(s, req->msg);
     req->msg = NULL;
