@@ -1159,6 +1159,65 @@ static void test_a_killed_manager_fails_every_call(void)
     free(address);
 }
 
+typedef struct gone_arg {
+    mproc_dict_t *d;
+    mproc_event_t *calling;
+    int rc, again;
+    char why[300];
+} gone_arg;
+
+/* Calls (on its own connection) until the manager has gone. */
+static void *APR_THREAD_FUNC thread_until_gone(apr_thread_t *t, void *arg)
+{
+    gone_arg *a = arg;
+    double deadline = mproc_monotonic() + 30;
+    (void) t;
+    a->rc = mproc_dict_incr(a->d, S("n"), 1, NULL);
+    mproc_event_set(a->calling);
+    while (a->rc == 0 && mproc_monotonic() < deadline)
+        a->rc = mproc_dict_incr(a->d, S("n"), 1, NULL);
+    snprintf(a->why, sizeof a->why, "%s", mproc_last_error());
+    a->again = mproc_dict_incr(a->d, S("n"), 1, NULL);
+    return NULL;
+}
+
+static void test_a_killed_manager_fails_the_calls_of_every_thread(void)
+{
+    mproc_manager_t *m = start();
+    apr_pool_t *pool = NULL;
+    apr_thread_t *t[3];
+    gone_arg a[3];
+    mproc_dict_t *d;
+    int i;
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&d, m, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(apr_pool_create(&pool, NULL), APR_SUCCESS);
+    for (i = 0; i < 3; i++) {
+        memset(&a[i], 0, sizeof a[i]);
+        a[i].d = d;
+        CU_ASSERT_EQUAL_FATAL(mproc_event_create(&a[i].calling, NULL), 0);
+        CU_ASSERT_EQUAL_FATAL(
+            apr_thread_create(&t[i], NULL, thread_until_gone, &a[i], pool),
+            APR_SUCCESS);
+    }
+    for (i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(mproc_event_wait(a[i].calling, 30), 0);
+    /* SIGKILL or TerminateProcess while every thread calls. */
+    CU_ASSERT_TRUE(harness_kill_pid(mproc_manager_pid(m)));
+    for (i = 0; i < 3; i++) {
+        apr_status_t ignored;
+        apr_thread_join(&ignored, t[i]);
+        CU_ASSERT_EQUAL(a[i].rc, MPROC_EMANAGER);
+        CU_ASSERT_PTR_NOT_NULL(strstr(a[i].why, "is gone"));
+        CU_ASSERT_EQUAL(a[i].again, MPROC_EMANAGER);
+        mproc_event_destroy(a[i].calling);
+    }
+    /* This thread's connection fails at once too. */
+    CU_ASSERT_EQUAL(mproc_dict_incr(d, S("n"), 1, NULL), MPROC_EMANAGER);
+    apr_pool_destroy(pool);
+    mproc_dict_destroy(d);
+    mproc_manager_destroy(m);
+}
+
 /*
  * [w]: a program of its own, with a manager; killed by the test. It
  * reports on a pipe, which leaves no name behind when it is killed.
@@ -1561,6 +1620,8 @@ static const harness_test tests[] = {
      test_a_reference_keeps_its_object_in_transit, 0},
     {"a killed manager fails every call",
      test_a_killed_manager_fails_every_call, 0},
+    {"a killed manager fails the calls of every thread",
+     test_a_killed_manager_fails_the_calls_of_every_thread, HARNESS_SPAWN},
     {"the manager ends with its killed program",
      test_the_manager_ends_with_its_killed_program, 0},
 #if !defined(_WIN32)
