@@ -346,6 +346,7 @@ int main(int argc, char **argv)
     put("tracker", "queue", "mproc-Ab12_cd.ef-3", 18);
     manager_seeds();
     put("tracker", "spill", "mproc-Ab12_cd.ef-3.sp", 21);
+    put("tracker", "socket", "/tmp/mproc-listener-Ab12cd/sock", 31);
     pool_seeds();
     for (i = 0; i < MPROC__ARRAY_SIZE(values); i++)
         mproc__buf_free(&values[i]);

@@ -484,6 +484,14 @@ int mproc__os_recv_packet(mproc__os_fd_t sock, void *buf, size_t cap,
 
 /* Removes the socket file at @path and its private directory. */
 void mproc__os_local_remove(const char *path);
+/*
+ * The same, for the resource tracker, which is told paths by other
+ * processes: only if @path is a socket of this user's in a directory of
+ * this user's that nobody else may enter (0700). 0 if it was removed;
+ * MPROC_ENOTFOUND if there is no such socket (its owner removed it);
+ * MPROC_ENOTSUP on Windows, whose named pipes go with their last handle.
+ */
+int mproc__os_local_leftover_remove(const char *path);
 
 /* ---- listeners and clients ------------------------------------------- */
 
@@ -647,6 +655,20 @@ void mproc__os_exit_after(double seconds);
 
 /* The calling thread's id, unique in the system while it runs (cached). */
 long mproc__os_thread_id(void);
+
+/*
+ * A slot that holds one pointer per thread, with a function that runs in
+ * a thread that ends (returns from its function or exits) while its value
+ * is not NULL, given that value: a POSIX thread key, a fiber-local slot on
+ * Windows. The main thread's value is not given at process exit. Slots are
+ * few and never freed: create one once per use, under the caller's own
+ * once-guard.
+ */
+typedef struct mproc__os_tls mproc__os_tls_t;
+int mproc__os_tls_create(mproc__os_tls_t **slot, void (*at_exit)(void *value));
+void *mproc__os_tls_get(mproc__os_tls_t *slot);
+/* 0, or MPROC_ENOMEM (the value is not set). */
+int mproc__os_tls_set(mproc__os_tls_t *slot, void *value);
 
 /* ---- shared memory ------------------------------------------------------ */
 

@@ -3,24 +3,33 @@
  * connecting to one, and the proxies of its objects (manager.h has the
  * protocol; manager_server.c is the server).
  *
- * A process keeps one client per manager it uses: the connection that
- * every proxy of that manager's objects in this process shares, with a
- * lock so that one call at a time uses it. The server counts each proxy
- * as a reference of this connection's, so a process that ends, however,
- * lets go of everything it held when its connection closes. A client is
- * found again by the manager's identity (the server's random id, which
- * the first request, HELLO, tells), so that a reference opened here uses
- * the connection already open, whatever address it was made with.
+ * A process keeps one client per manager it uses, which every proxy of
+ * that manager's objects in this process shares. Each thread that calls
+ * through it has a connection of its own (as Python's proxies keep one per
+ * thread), so that one thread's slow or blocking call never holds up
+ * another's. The server counts each proxy as a reference of the client's
+ * session, which all of the process's connections share: the client's
+ * home connection, opened when the client is made (and used by the thread
+ * that made it), tells the session's token in its HELLO, and every other
+ * thread's connection JOINs that session first. A proxy made on one
+ * thread may thus be used and freed on any other, and a thread that ends
+ * closes its own connection (a per-thread slot's exit function) without
+ * dropping anything: the home connection, which is the client's, keeps
+ * the session until the client goes. A process that ends, however, lets
+ * go of everything it held when its connections close. A client is found
+ * again by the manager's identity (the server's random id, which HELLO
+ * tells), so that a reference opened here uses the client already there,
+ * whatever address it was made with.
  *
  * A fork child inherits its parent's clients and proxies as memory, not
- * as connections: the parent's socket is the parent's. The first call in
- * the child connects anew, and a proxy inherited this way takes a
- * reference of the child's own (INCREF) before its first call, as
- * Python's proxies do after a fork.
+ * as connections: the parent's sockets are the parent's. The first call in
+ * the child connects anew (a home of its own, a session of its own), and a
+ * proxy inherited this way takes a reference of the child's own (INCREF)
+ * before its first call, as Python's proxies do after a fork.
  *
  * Once a call finds the manager gone (its connection closed or broken),
- * the client stays gone: every later call fails at once with
- * MPROC_EMANAGER, since the objects went with the server.
+ * the client stays gone: every later call, on every thread, fails at once
+ * with MPROC_EMANAGER, since the objects went with the server.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +47,8 @@
 /* The longest key a manager takes: references carry it in hex. */
 #define KEY_MAX 256
 
+typedef struct tconn tconn;
+
 typedef struct client {
     char *address;
     unsigned char *key; /* a copy of the manager's key */
@@ -45,22 +56,41 @@ typedef struct client {
     char id[MPROC__MGR_ID_LEN + 1];
     long server_pid;
     char *server_name;
-    mproc__hlock_t *lock;   /* one call at a time on conn */
-    mproc_conn_t *conn;     /* NULL until connected (or in a fork child) */
-    long conn_pid;          /* the process that opened conn */
-    volatile uint32_t gone; /* written under lock, read by client_find too */
+    /*
+     * The home connection, the client's own (NULL in a fork child until
+     * its first call), and the token of its session, which the other
+     * threads' connections join; both under lock.
+     */
+    mproc__hlock_t *lock;
+    mproc_conn_t *home;
+    long home_pid; /* the process that opened home */
+    char token[MPROC__MGR_TOKEN_LEN + 1];
+    tconn *conns;           /* every thread's connection; under clients_lock */
+    volatile uint32_t gone; /* 0; 2 while gone_why is written; then 1 */
     char gone_why[300];
     unsigned users; /* managers and proxies that use it; under clients_lock */
     struct client *next;
 } client;
+
+/*
+ * One thread's connection to one manager: on the thread's list (which
+ * only the thread walks) and on its client's (under clients_lock).
+ */
+struct tconn {
+    client *c;          /* NULL once the client has gone; under clients_lock */
+    mproc_conn_t *conn; /* the thread's, or the client's home */
+    int is_home;
+    tconn *next;          /* the thread's list */
+    tconn *cprev, *cnext; /* the client's */
+};
 
 /* Every proxy type is this. */
 typedef struct proxy {
     client *c;
     int64_t id;
     mproc_ref_kind_e kind;
-    long pid;          /* the process whose reference this proxy counts */
-    int runtime_owned; /* opened from a reference: the runtime's */
+    volatile uint32_t pid; /* the process whose reference this proxy counts */
+    int runtime_owned;     /* opened from a reference: the runtime's */
     mproc__owned_t owned;
 } proxy;
 
@@ -83,6 +113,10 @@ struct mproc_manager_t {
 
 static client *clients;
 static mproc__spin_t clients_lock = MPROC__SPIN_INIT;
+
+/* Each thread's list of connections (the head), made on first use. */
+static mproc__os_tls_t *thread_conns;
+static volatile uint32_t thread_conns_made;
 
 /*
  * This process's pid, as its process object knows it (a fork child's is
@@ -125,45 +159,63 @@ static void describe(const client *c, char *buf, size_t cap)
         snprintf(buf, cap, "the manager at %s", c->address);
 }
 
+/* Whether @c is gone; its sentence is readable once this says so. */
+static int is_gone(client *c)
+{
+    uint32_t g;
+    while ((g = mproc__atomic_load32(&c->gone)) == 2)
+        mproc__os_yield();
+    return g != 0;
+}
+
 /* The failure of a call to a manager that is gone. */
-static int gone_error(const client *c)
+static int gone_error(client *c)
 {
     char who[400];
     describe(c, who, sizeof who);
+    is_gone(c);
     return mproc__set_error(MPROC_EMANAGER, "%s is gone: %s", who, c->gone_why);
 }
 
-/* Marks @c gone, for the reason of the last failure (@why). */
-static int mark_gone(client *c, const char *why)
+/*
+ * Marks @c gone, for the reason of the last failure (@why), from any
+ * thread: the first one to find it says why. The calling thread's own
+ * connection @t (NULL: none) closes; the others close with their threads.
+ */
+static int mark_gone(client *c, tconn *t, const char *why)
 {
-    if (!mproc__atomic_load32(&c->gone)) {
+    if (mproc__atomic_cas32(&c->gone, 0, 2) == 0) {
         snprintf(c->gone_why, sizeof c->gone_why, "%s", why);
         mproc__atomic_store32(&c->gone, 1);
     }
-    if (c->conn != NULL && c->conn_pid == my_pid()) {
-        mproc_conn_close(c->conn);
-        c->conn = NULL;
+    if (t != NULL && !t->is_home && t->conn != NULL) {
+        mproc_conn_close(t->conn);
+        t->conn = NULL;
     }
     return gone_error(c);
 }
 
 /*
- * Connects @c (called with its lock held): a connection of this
- * process's own, authenticated with the manager's key, whose HELLO must
- * name the manager @c is for (once it is known).
+ * Opens a connection to @c's manager in *@out: authenticated with the
+ * manager's key, whose first request, HELLO (@join 0: a new session,
+ * whose token goes to @c) or JOIN (@join 1: @c's session), must name the
+ * manager @c is for (once it is known). Called with @c's lock held, or
+ * before @c is listed.
  */
-static int client_connect(client *c, double timeout)
+static int open_conn(client *c, mproc_conn_t **out, int join, double timeout)
 {
     mproc_client_opts_t o = {0};
     mproc__buf_t req = {0};
-    mproc_value_t *hello = NULL;
+    mproc_value_t *hello = NULL, *token = NULL;
+    mproc_conn_t *conn = NULL;
     void *buf = NULL;
     size_t len = 0;
     int status = 0, rc;
     o.authkey = c->key;
     o.authkey_len = c->keylen;
     o.timeout = timeout > 0 ? timeout : DEFAULT_TIMEOUT;
-    rc = mproc_client_connect(&c->conn, c->address, &o);
+    *out = NULL;
+    rc = mproc_client_connect(&conn, c->address, &o);
     if (rc == MPROC_ENOTFOUND) {
         char why[300];
         snprintf(why, sizeof why, "%s", mproc_last_error());
@@ -172,21 +224,33 @@ static int client_connect(client *c, double timeout)
     }
     if (rc != 0)
         return rc;
-    c->conn_pid = my_pid();
-    rc = mproc__mgr_request_encode(MPROC__MGR_HELLO, 0, NULL, 0, &req);
+    if (join && (token = mproc_value_str(c->token)) == NULL)
+        rc = mproc__set_error(MPROC_ENOMEM, "out of memory");
     if (rc == 0)
-        rc = mproc_conn_send_bytes(c->conn, req.data, req.len);
+        rc =
+            mproc__mgr_request_encode(join ? MPROC__MGR_JOIN : MPROC__MGR_HELLO,
+                                      0, &token, join ? 1 : 0, &req);
+    mproc_value_free(token);
     if (rc == 0)
-        rc = mproc_conn_recv_bytes(c->conn, &buf, &len);
+        rc = mproc_conn_send_bytes(conn, req.data, req.len);
+    if (rc == 0)
+        rc = mproc_conn_recv_bytes(conn, &buf, &len);
     if (rc == 0)
         rc = mproc__mgr_reply_decode(buf, len, &status, &hello);
     mproc__buf_free(&req);
     free(buf);
-    if (rc == 0 &&
-        (status != 0 || mproc_value_len(hello) != 3 ||
-         mproc_value_len(mproc_value_at(hello, 0)) != MPROC__MGR_ID_LEN ||
-         mproc_value_type(mproc_value_at(hello, 1)) != MPROC_VALUE_INT ||
-         mproc_value_type(mproc_value_at(hello, 2)) != MPROC_VALUE_STR))
+    if (rc == 0 && join && status < 0)
+        rc = mproc__set_error(MPROC_EMANAGER,
+                              "the manager at %s does not know this "
+                              "process's session any more: %s",
+                              c->address, mproc_value_as_str(hello));
+    else if (rc == 0 &&
+             (status != 0 || mproc_value_len(hello) != (join ? 3u : 4u) ||
+              mproc_value_len(mproc_value_at(hello, 0)) != MPROC__MGR_ID_LEN ||
+              mproc_value_type(mproc_value_at(hello, 1)) != MPROC_VALUE_INT ||
+              mproc_value_type(mproc_value_at(hello, 2)) != MPROC_VALUE_STR ||
+              (!join && mproc_value_len(mproc_value_at(hello, 3)) !=
+                            MPROC__MGR_TOKEN_LEN)))
         rc = mproc__set_error(MPROC_ECORRUPT, "what serves at %s is no manager",
                               c->address);
     if (rc == 0 && c->id[0] != '\0' &&
@@ -208,18 +272,183 @@ static int client_connect(client *c, double timeout)
             c->server_name = name;
         }
     }
+    if (rc == 0 && !join)
+        memcpy(c->token, mproc_value_as_str(mproc_value_at(hello, 3)),
+               MPROC__MGR_TOKEN_LEN + 1);
     mproc_value_free(hello);
     if (rc != 0) {
-        mproc_conn_close(c->conn);
-        c->conn = NULL;
+        mproc_conn_close(conn);
+        return rc;
     }
+    *out = conn;
+    return 0;
+}
+
+/* Unlinks @t from its client's list; called with clients_lock held. */
+static void tconn_unlink(tconn *t)
+{
+    if (t->cprev != NULL)
+        t->cprev->cnext = t->cnext;
+    else
+        t->c->conns = t->cnext;
+    if (t->cnext != NULL)
+        t->cnext->cprev = t->cprev;
+    t->c = NULL;
+    t->cprev = t->cnext = NULL;
+}
+
+/*
+ * The exit function of a thread's list: its connections close (not a
+ * home, which is its client's), and the records go.
+ */
+static void thread_ends(void *head)
+{
+    tconn *t, *next;
+    mproc__spin_lock(&clients_lock);
+    for (t = head; t != NULL; t = t->next)
+        if (t->c != NULL)
+            tconn_unlink(t);
+    mproc__spin_unlock(&clients_lock);
+    for (t = head; t != NULL; t = next) {
+        next = t->next;
+        if (!t->is_home && t->conn != NULL)
+            mproc_conn_close(t->conn);
+        free(t);
+    }
+}
+
+/* The slot of the threads' lists, made once. */
+static int thread_slot(void)
+{
+    int rc = 0;
+    if (mproc__atomic_load32(&thread_conns_made))
+        return 0;
+    mproc__spin_lock(&clients_lock);
+    if (thread_conns == NULL)
+        rc = mproc__os_tls_create(&thread_conns, thread_ends);
+    if (rc == 0)
+        mproc__atomic_store32(&thread_conns_made, 1);
+    mproc__spin_unlock(&clients_lock);
+    return rc;
+}
+
+/*
+ * Records @conn as the calling thread's connection to @c: on the thread's
+ * list and the client's. MPROC_ENOMEM: nothing recorded.
+ */
+static int tconn_add(client *c, mproc_conn_t *conn, int is_home, tconn **out)
+{
+    tconn *t;
+    int rc = thread_slot();
+    if (rc != 0)
+        return rc;
+    t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    t->conn = conn;
+    t->is_home = is_home;
+    t->next = mproc__os_tls_get(thread_conns);
+    if (mproc__os_tls_set(thread_conns, t) != 0) {
+        free(t);
+        return MPROC_ENOMEM;
+    }
+    mproc__spin_lock(&clients_lock);
+    t->c = c;
+    t->cnext = c->conns;
+    if (c->conns != NULL)
+        c->conns->cprev = t;
+    c->conns = t;
+    mproc__spin_unlock(&clients_lock);
+    *out = t;
+    return 0;
+}
+
+/*
+ * The calling thread's connection to @c, made on its first call: the home
+ * connection in the thread that made @c (or, in a fork child, in the
+ * thread that calls first, which makes it), else one that joins the
+ * home's session. Records of clients that have gone go on the way.
+ */
+static int thread_conn(client *c, tconn **out)
+{
+    tconn *t = NULL, **pp, *dead = NULL;
+    mproc_conn_t *conn = NULL;
+    int rc, is_home = 0;
+    if (thread_slot() == 0) {
+        tconn *head = mproc__os_tls_get(thread_conns);
+        mproc__spin_lock(&clients_lock);
+        for (pp = &head; *pp != NULL;) {
+            tconn *x = *pp;
+            if (x->c == NULL) {
+                *pp = x->next;
+                x->next = dead;
+                dead = x;
+            } else {
+                if (x->c == c)
+                    t = x;
+                pp = &x->next;
+            }
+        }
+        mproc__spin_unlock(&clients_lock);
+        if (dead != NULL)
+            mproc__os_tls_set(thread_conns, head);
+        while (dead != NULL) {
+            tconn *x = dead;
+            dead = x->next;
+            free(x);
+        }
+    }
+    if (t != NULL && t->conn != NULL) {
+        *out = t;
+        return 0;
+    }
+    if (mproc__hlock_lock(c->lock, MPROC_FOREVER) != 0)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    if (c->home == NULL || c->home_pid != my_pid()) {
+        /* A fork child's first call: a home, and a session, of its own. */
+        c->home = NULL;
+        rc = open_conn(c, &c->home, 0, 0);
+        if (rc == 0) {
+            c->home_pid = my_pid();
+            conn = c->home;
+            is_home = 1;
+        }
+    } else {
+        rc = open_conn(c, &conn, 1, 0);
+    }
+    mproc__hlock_unlock(c->lock);
+    if (rc != 0)
+        return rc;
+    if (t != NULL) {
+        t->conn = conn;
+        t->is_home = is_home;
+        *out = t;
+        return 0;
+    }
+    rc = tconn_add(c, conn, is_home, out);
+    if (rc != 0 && !is_home)
+        mproc_conn_close(conn);
     return rc;
 }
 
 static void client_free(client *c)
 {
-    if (c->conn != NULL && c->conn_pid == my_pid())
-        mproc_conn_close(c->conn);
+    tconn *t;
+    /*
+     * The threads' records stay on their lists, for their threads to free;
+     * their connections close here (the client has no user left, so none
+     * is in a call).
+     */
+    mproc__spin_lock(&clients_lock);
+    while ((t = c->conns) != NULL) {
+        if (!t->is_home && t->conn != NULL)
+            mproc_conn_close(t->conn);
+        t->conn = NULL;
+        tconn_unlink(t);
+    }
+    mproc__spin_unlock(&clients_lock);
+    if (c->home != NULL && c->home_pid == my_pid())
+        mproc_conn_close(c->home);
     if (c->key != NULL)
         memset(c->key, 0, c->keylen);
     free(c->key);
@@ -238,6 +467,7 @@ static int client_new(client **out, const char *address, const void *key,
                       size_t keylen, const char *id, double timeout)
 {
     client *c = calloc(1, sizeof *c);
+    tconn *t;
     int rc;
     if (key == NULL) {
         key = mproc__auth_key();
@@ -256,12 +486,18 @@ static int client_new(client **out, const char *address, const void *key,
         snprintf(c->id, sizeof c->id, "%s", id);
     rc = mproc__hlock_create(&c->lock);
     if (rc == 0)
-        rc = client_connect(c, timeout);
+        rc = open_conn(c, &c->home, 0, timeout);
     if (rc != 0) {
         client_free(c);
         return rc;
     }
+    c->home_pid = my_pid();
     c->users = 1;
+    /*
+     * The home serves this thread's calls; if it cannot be recorded, this
+     * thread joins on its first call like any other.
+     */
+    tconn_add(c, c->home, 1, &t);
     mproc__spin_lock(&clients_lock);
     c->next = clients;
     clients = c;
@@ -305,17 +541,36 @@ static void client_unref(client *c)
 void mproc__manager_after_fork(void)
 {
     client *c;
+    tconn *t;
     /*
      * The parent's connections are the parent's: the child closes its
-     * copies (so that the parent's session ends with the parent) and
-     * makes its own on its first call.
+     * copies (so that the parent's sessions end with the parent) and
+     * makes its own on its first call. The records of the parent's
+     * threads go; this thread's list starts empty.
      */
     mproc__spin_reset(&clients_lock);
-    for (c = clients; c != NULL; c = c->next) {
-        if (c->conn != NULL)
-            mproc_conn_close(c->conn);
-        c->conn = NULL;
+    if (thread_conns != NULL) {
+        /* Records of clients gone already are on this thread's list only. */
+        tconn *next;
+        for (t = mproc__os_tls_get(thread_conns); t != NULL; t = next) {
+            next = t->next;
+            if (t->c == NULL)
+                free(t);
+        }
     }
+    for (c = clients; c != NULL; c = c->next) {
+        while ((t = c->conns) != NULL) {
+            if (!t->is_home && t->conn != NULL)
+                mproc_conn_close(t->conn);
+            tconn_unlink(t);
+            free(t);
+        }
+        if (c->home != NULL)
+            mproc_conn_close(c->home);
+        c->home = NULL;
+    }
+    if (thread_conns != NULL)
+        mproc__os_tls_set(thread_conns, NULL);
 }
 
 /* ---- one call ----------------------------------------------------------- */
@@ -371,36 +626,78 @@ static void rewrite(rewrite_ctx *r, mproc_value_t *v)
 }
 
 /*
- * Sends @req on @c and reads the reply (called with the lock held):
- * connecting first in a process that has no connection of its own yet.
- * A broken connection makes @c gone.
+ * Sends @req on @t, the calling thread's connection to @c, and reads the
+ * reply. A broken connection makes @c gone.
  */
-static int exchange(client *c, const mproc__buf_t *req, void **buf, size_t *len)
+static int exchange(client *c, tconn *t, const mproc__buf_t *req, void **buf,
+                    size_t *len)
 {
     int rc;
-    if (mproc__atomic_load32(&c->gone))
+    if (is_gone(c))
         return gone_error(c);
-    if (c->conn == NULL || c->conn_pid != my_pid()) {
-        c->conn = NULL;
-        rc = client_connect(c, 0);
-        if (rc == MPROC_EMANAGER)
-            return mark_gone(c, "it cannot be reached from this process");
-        if (rc != 0)
-            return rc;
-    }
-    rc = mproc_conn_send_bytes(c->conn, req->data, req->len);
+    rc = mproc_conn_send_bytes(t->conn, req->data, req->len);
     if (rc == MPROC_ETOOBIG)
         return rc; /* nothing was sent: the connection is as it was */
     if (rc == 0) {
-        mproc__mgr_spin_for(c->conn);
-        rc = mproc_conn_recv_bytes(c->conn, buf, len);
+        mproc__mgr_spin_for(t->conn);
+        rc = mproc_conn_recv_bytes(t->conn, buf, len);
     }
     if (rc != 0) {
         char why[300];
         snprintf(why, sizeof why, "%s", mproc_last_error());
-        return mark_gone(c, why);
+        return mark_gone(c, t, why);
     }
     return 0;
+}
+
+/* The calling thread's connection to @c, or the reason there is none. */
+static int connection(client *c, tconn **t)
+{
+    int rc;
+    if (is_gone(c))
+        return gone_error(c);
+    rc = thread_conn(c, t);
+    if (rc == MPROC_EMANAGER)
+        return mark_gone(c, NULL, "it cannot be reached from this process");
+    return rc;
+}
+
+/*
+ * A proxy this process inherited through fork: its reference was the
+ * parent's, so the child takes one of its own first (once, whichever of
+ * its threads calls first).
+ */
+static int adopt_inherited(client *c, tconn *t, proxy *p)
+{
+    mproc__buf_t inc = {0};
+    mproc_value_t *idv, *payload = NULL;
+    void *buf = NULL;
+    size_t len = 0;
+    int status = 0, rc;
+    if (mproc__hlock_lock(c->lock, MPROC_FOREVER) != 0)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    if (mproc__atomic_load32(&p->pid) == (uint32_t) my_pid()) {
+        mproc__hlock_unlock(c->lock);
+        return 0;
+    }
+    idv = mproc_value_int(p->id);
+    rc = idv == NULL
+             ? mproc__set_error(MPROC_ENOMEM, "out of memory")
+             : mproc__mgr_request_encode(MPROC__MGR_INCREF, 0, &idv, 1, &inc);
+    mproc_value_free(idv);
+    if (rc == 0)
+        rc = exchange(c, t, &inc, &buf, &len);
+    if (rc == 0)
+        rc = mproc__mgr_reply_decode(buf, len, &status, &payload);
+    if (rc == 0 && status < 0)
+        rc = mproc__set_error(status, "%s", mproc_value_as_str(payload));
+    if (rc == 0)
+        mproc__atomic_store32(&p->pid, (uint32_t) my_pid());
+    mproc__hlock_unlock(c->lock);
+    mproc__buf_free(&inc);
+    mproc_value_free(payload);
+    free(buf);
+    return rc;
 }
 
 /*
@@ -414,6 +711,7 @@ static int roundtrip(client *c, proxy *p, mproc__mgr_op_e op, int64_t id,
 {
     mproc__buf_t req = {0};
     mproc_value_t *payload = NULL;
+    tconn *t = NULL;
     void *buf = NULL;
     size_t len = 0;
     int status = 0, rc;
@@ -422,39 +720,12 @@ static int roundtrip(client *c, proxy *p, mproc__mgr_op_e op, int64_t id,
     rc = mproc__mgr_request_encode(op, id, args, n, &req);
     if (rc != 0)
         return rc;
-    if (mproc__hlock_lock(c->lock, MPROC_FOREVER) != 0) {
-        mproc__buf_free(&req);
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    }
-    rc = 0;
-    if (p != NULL && p->pid != my_pid()) {
-        /*
-         * A proxy this process inherited through fork: its reference was
-         * the parent's, so the child takes one of its own first.
-         */
-        mproc__buf_t inc = {0};
-        mproc_value_t *idv = mproc_value_int(p->id);
-        rc = idv == NULL ? mproc__set_error(MPROC_ENOMEM, "out of memory")
-                         : mproc__mgr_request_encode(MPROC__MGR_INCREF, 0, &idv,
-                                                     1, &inc);
-        mproc_value_free(idv);
-        if (rc == 0)
-            rc = exchange(c, &inc, &buf, &len);
-        if (rc == 0)
-            rc = mproc__mgr_reply_decode(buf, len, &status, &payload);
-        if (rc == 0 && status < 0)
-            rc = mproc__set_error(status, "%s", mproc_value_as_str(payload));
-        if (rc == 0)
-            p->pid = my_pid();
-        mproc__buf_free(&inc);
-        mproc_value_free(payload);
-        free(buf);
-        payload = NULL;
-        buf = NULL;
-    }
+    rc = connection(c, &t);
+    if (rc == 0 && p != NULL &&
+        mproc__atomic_load32(&p->pid) != (uint32_t) my_pid())
+        rc = adopt_inherited(c, t, p);
     if (rc == 0)
-        rc = exchange(c, &req, &buf, &len);
-    mproc__hlock_unlock(c->lock);
+        rc = exchange(c, t, &req, &buf, &len);
     mproc__buf_free(&req);
     if (rc != 0)
         return rc;
@@ -753,19 +1024,18 @@ int mproc_manager_shutdown(mproc_manager_t *m)
         return mproc__set_error(MPROC_EINVAL, "no manager");
     c = m->c;
     /* Asked to stop; it may be gone already, which is as good. */
-    if (mproc__hlock_lock(c->lock, MPROC_FOREVER) == 0) {
-        if (!mproc__atomic_load32(&c->gone)) {
-            mproc__buf_t req = {0};
-            void *buf = NULL;
-            size_t len;
-            if (mproc__mgr_request_encode(MPROC__MGR_SHUTDOWN, 0, NULL, 0,
-                                          &req) == 0)
-                exchange(c, &req, &buf, &len);
-            free(buf);
-            mproc__buf_free(&req);
-            mark_gone(c, "it was shut down");
-        }
-        mproc__hlock_unlock(c->lock);
+    if (!is_gone(c)) {
+        mproc__buf_t req = {0};
+        tconn *t = NULL;
+        void *buf = NULL;
+        size_t len;
+        if (connection(c, &t) == 0 &&
+            mproc__mgr_request_encode(MPROC__MGR_SHUTDOWN, 0, NULL, 0, &req) ==
+                0)
+            exchange(c, t, &req, &buf, &len);
+        free(buf);
+        mproc__buf_free(&req);
+        mark_gone(c, t, "it was shut down");
     }
     if (started_here(m)) {
         /* Python's _finalize_manager: wait, then terminate, then kill. */
@@ -884,7 +1154,7 @@ static proxy *proxy_new(client *c, int64_t id, mproc_ref_kind_e kind)
     p->c = c;
     p->id = id;
     p->kind = kind;
-    p->pid = my_pid();
+    p->pid = (uint32_t) my_pid();
     return p;
 }
 
@@ -898,7 +1168,7 @@ static void proxy_release(void *obj)
         mproc__ref_cache_forget(p);
         mproc__owned_unlink(&p->owned);
     }
-    if (p->pid == my_pid()) {
+    if (mproc__atomic_load32(&p->pid) == (uint32_t) my_pid()) {
         mproc_value_t *id = mproc_value_int(p->id);
         /* Whatever the answer: a manager that is gone lets go anyway. */
         if (id != NULL)

@@ -24,7 +24,7 @@
 /* The operations; each has a row in mproc__mgr_ops (manager_proto.c). */
 typedef enum mproc__mgr_op_e {
     /* The manager's own: id 0. */
-    MPROC__MGR_HELLO = 1, /* -> [manager id, pid, name] */
+    MPROC__MGR_HELLO = 1, /* -> [manager id, pid, name, client token] */
     MPROC__MGR_CREATE,    /* kind, init -> the new object's id */
     MPROC__MGR_RELEASE,   /* lets go of one of this client's references */
     MPROC__MGR_INCREF,    /* takes one more (a fork child's inherited proxy) */
@@ -34,6 +34,7 @@ typedef enum mproc__mgr_op_e {
     MPROC__MGR_LOOKUP,    /* name -> value */
     MPROC__MGR_COUNT,     /* -> how many objects the store holds */
     MPROC__MGR_SHUTDOWN,  /* stop serving, after the reply */
+    MPROC__MGR_JOIN,      /* client token -> [manager id, pid, name] */
     /* A dict's, a list's or a Namespace's, as each row says. */
     MPROC__MGR_LEN,
     MPROC__MGR_COPY,
@@ -156,6 +157,8 @@ int mproc__mgr_reply_decode(const void *data, size_t len, int *status,
 #define MPROC__MGR_REF_KEY 4
 /* A server's identity: 16 hex digits. */
 #define MPROC__MGR_ID_LEN 16
+/* A client's token (see mproc__mgr_serve): 32 hex digits. */
+#define MPROC__MGR_TOKEN_LEN 32
 
 /* Whether @kind is a managed object's (1) or not (0). */
 int mproc__mgr_kind_ok(int kind);
@@ -178,18 +181,30 @@ void mproc__mgr_store_destroy(mproc__mgr_store_t *s);
 /* How many objects the store holds. */
 size_t mproc__mgr_store_count(mproc__mgr_store_t *s);
 
-/* A client: what it holds goes when the session closes. */
+/*
+ * A client: the references it holds, counted, for one connection or more.
+ * A connection opens a session of its own; its first request may instead
+ * JOIN the session of another connection of the same client process (by
+ * the token the other's HELLO told, a secret of that process), so that
+ * the threads of one process, each with its connection, share one set of
+ * counts. What a session holds goes when its last connection closes.
+ */
 int mproc__mgr_session_open(mproc__mgr_store_t *s, mproc__mgr_session_t **out);
+/* One connection of @sess closes; the last one lets go of what it held. */
 void mproc__mgr_session_close(mproc__mgr_session_t *sess);
+/* How many sessions the store has (clients), and connections to them. */
+void mproc__mgr_store_clients(mproc__mgr_store_t *s, size_t *sessions,
+                              size_t *connections);
 
 /*
- * Serves the request of @len bytes at @data for @sess, and appends its
- * reply to @reply: a request that does not decode gets a reply too (an
- * MPROC_EREMOTE status and the sentence). 0; 1 after a SHUTDOWN request
- * (the caller sends the reply, then stops); MPROC_ENOMEM if no reply
- * could be made.
+ * Serves the request of @len bytes at @data for the connection whose
+ * session is *@sess, and appends its reply to @reply: a request that does
+ * not decode gets a reply too (an MPROC_EREMOTE status and the sentence).
+ * A JOIN replaces *@sess with the session joined (the fresh one closes).
+ * 0; 1 after a SHUTDOWN request (the caller sends the reply, then stops);
+ * MPROC_ENOMEM if no reply could be made.
  */
-int mproc__mgr_serve(mproc__mgr_session_t *sess, const void *data, size_t len,
+int mproc__mgr_serve(mproc__mgr_session_t **sess, const void *data, size_t len,
                      mproc__buf_t *reply);
 
 /*

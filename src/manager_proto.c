@@ -31,6 +31,7 @@ const mproc__mgr_op_info_t mproc__mgr_ops[MPROC__MGR_OP_END] = {
     {"lookup", "s", M},
     {"count", "", M},
     {"shutdown", "", M},
+    {"join", "s", M},
     {"__len__", "", D | L},
     {"copy", "", D | L | N},
     {"clear", "", D | L},

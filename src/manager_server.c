@@ -3,12 +3,13 @@
  * starts (manager.c), as Python's BaseManager._run_server.
  *
  * The main thread binds a listener, tells the starting process its
- * address on the pipe it was given, and then accepts clients (the
+ * address on the pipe it was given, and then accepts connections (the
  * listener authenticates each, mutually, with the manager's key). Every
- * client gets a thread of its own that reads its requests, serves each on
- * the store (manager_store.c) and writes the reply, so that no client
- * waits behind another's slow link or call; the store's locks make one
- * object's calls atomic.
+ * connection gets a thread of its own that reads its requests, serves each
+ * on the store (manager_store.c) and writes the reply, so that no client
+ * waits behind another's slow link or call; a client process has one
+ * connection per thread that calls, which share one session (JOIN). The
+ * store's locks make one object's calls atomic.
  *
  * The server never outlives its program: a thread watches the process
  * that started it (a pidfd on Linux, its process handle on Windows, by
@@ -36,6 +37,12 @@
 static struct {
     mproc__mgr_store_t *store;
     mproc_listener_t *listener;
+    /*
+     * A fresh local address, registered with the resource tracker (Unix),
+     * which removes it if the server and its creator are killed together;
+     * "" otherwise.
+     */
+    char tracked[600];
     const void *key; /* the manager's key, or NULL for the process's */
     size_t keylen;
     volatile uint32_t stopping;
@@ -137,7 +144,7 @@ static void *APR_THREAD_FUNC serve_client(apr_thread_t *t, void *arg)
         if (rc != 0)
             break;
         reply.len = 0;
-        stop = mproc__mgr_serve(sess, req, len, &reply);
+        stop = mproc__mgr_serve(&sess, req, len, &reply);
         free(req);
         if (stop < 0)
             break;
@@ -225,6 +232,16 @@ static void serve(const mproc_value_t *args)
         tell(w, rc, mproc_last_error());
         mproc_exit(1);
     }
+    /*
+     * A killed server cannot remove its socket, and its creator does only
+     * if it lives on: the tracker does when the whole tree has gone. A
+     * server the tracker cannot take (Windows has none; its pipes go with
+     * the process) serves all the same.
+     */
+    if (mproc_value_type(address) == MPROC_VALUE_NIL &&
+        mproc__os_track(mproc_listener_address(srv.listener)) == 0)
+        snprintf(srv.tracked, sizeof srv.tracked, "%s",
+                 mproc_listener_address(srv.listener));
     mproc__random_bytes(idbytes, sizeof idbytes);
     for (i = 0; i < sizeof idbytes; i++) {
         id[2 * i] = digits[idbytes[i] >> 4];
@@ -255,6 +272,8 @@ static void serve(const mproc_value_t *args)
     }
     mproc_conn_close(conn);
     mproc_listener_destroy(srv.listener);
+    if (srv.tracked[0] != '\0')
+        mproc__os_untrack(srv.tracked);
     end_now(0);
 }
 

@@ -15,7 +15,9 @@
  * locks, chosen by its id, so that calls on different objects rarely wait
  * for each other and one object's calls run one at a time (atomic). A
  * call takes its object's stripe first and the store's lock inside it,
- * never the other way round, and never two stripes.
+ * never the other way round, and never two stripes. Outside its stripe it
+ * holds the contents lock shared, which the cycle collector alone takes
+ * whole.
  *
  * References. An object lives while anything refers to it: a session's
  * count (a proxy in a client process), a hold (a reference in transit,
@@ -23,7 +25,9 @@
  * name. The server frees it when the count of all of them reaches zero;
  * freeing it lets go of what its contents refer to, in turn. A request
  * being served pins its object, so that it is freed after the request,
- * not under it.
+ * not under it. Objects that refer to each other in a cycle never reach
+ * zero: the collector (see "cycles" below) frees those that nothing
+ * outside the cycles refers to.
  *
  * Holds. A reference travels (a start argument, a queue, a pipe, a value
  * stored in another object) while the process that made it may let go of
@@ -39,6 +43,7 @@
  */
 #include <apr_pools.h>
 #include <apr_thread_mutex.h>
+#include <apr_thread_rwlock.h>
 #include <math.h>
 #include <msgpack.h>
 #include <sodium.h>
@@ -46,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic.h"
 #include "manager.h"
 #include "value_codec.h"
 
@@ -619,8 +625,16 @@ typedef struct mobj {
     int kind;  /* MPROC_REF_DICT, _LIST or _NAMESPACE */
     long refs; /* sessions' counts, holds, stored references, names */
     long pins; /* requests serving it now */
-    mdict d;   /* a dict's or a Namespace's */
-    mlist l;   /* a list's */
+    /*
+     * Whether a reference was ever stored in it (it may be in a cycle),
+     * and the collector's scratch: the references from outside the
+     * objects' contents, and whether a root reaches it.
+     */
+    volatile uint32_t may_refer;
+    long external;
+    int reached;
+    mdict d; /* a dict's or a Namespace's */
+    mlist l; /* a list's */
     struct mobj *next_free;
 } mobj;
 
@@ -634,6 +648,8 @@ typedef struct hold {
 
 struct mproc__mgr_session_t {
     mproc__mgr_store_t *s;
+    char token[MPROC__MGR_TOKEN_LEN + 1]; /* what JOIN names it by */
+    long conns;                           /* connections that use it */
     imap counts; /* object id -> how many references it holds */
     imap served; /* object id -> its hold made for replies */
     hold *holds; /* every hold it owns */
@@ -647,6 +663,11 @@ struct mproc__mgr_store_t {
     apr_pool_t *pool;
     apr_thread_mutex_t *lock;
     apr_thread_mutex_t *stripes[STRIPES];
+    /*
+     * Held shared by every call on an object's contents (outside its
+     * stripe), and whole by the collector, which so sees no contents change.
+     */
+    apr_thread_rwlock_t *contents;
     unsigned char hkey[crypto_shorthash_KEYBYTES];
     imap objects;
     int64_t next_id;
@@ -654,6 +675,8 @@ struct mproc__mgr_store_t {
     int64_t next_hold;
     mobj names; /* the registered names: a dict of id 0, never freed */
     mproc__mgr_session_t *sessions;
+    /* References let go of whose objects may be in a cycle (collect()). */
+    volatile uint32_t suspects;
 };
 
 static void lock(apr_thread_mutex_t *m)
@@ -740,8 +763,12 @@ static int has_refs(const mproc__mgr_store_t *s, mproc_value_t *v)
  */
 static void decref_locked(mproc__mgr_store_t *s, mobj *o, mobj **dead)
 {
-    if (--o->refs > 0)
+    if (--o->refs > 0) {
+        /* What refers to others may be kept alive by a cycle alone now. */
+        if (mproc__atomic_load32(&o->may_refer))
+            mproc__atomic_store32(&s->suspects, 1);
         return;
+    }
     imap_del(&s->objects, o->id);
     if (o->pins == 0) {
         o->next_free = *dead;
@@ -827,6 +854,166 @@ static void free_objects(mproc__mgr_store_t *s, mobj *dead)
         free_contents(s, o, &dead);
         free(o);
     }
+}
+
+/* ---- cycles ------------------------------------------------------------- */
+
+/*
+ * Objects that refer to each other in a cycle keep their counts above
+ * zero when nothing else refers to them any more. The collector finds
+ * them as CPython's does: an object's count less the references to it
+ * from objects' contents is what refers to it from outside (a session's
+ * count, a hold, a registered name, a value a request is storing or has
+ * just taken out); an object with any, or that a request is serving, is a
+ * root, and what no root reaches, through contents, is garbage. It runs
+ * when a count goes down and stays above zero on an object that ever had
+ * a reference stored in it (which a cycle needs), with the contents lock
+ * held whole (every call on contents holds it shared) and the store's
+ * lock, so that no count and no contents change under it: each such
+ * release costs a pass over the objects that hold references, with every
+ * object's calls held up meanwhile.
+ */
+typedef struct gc_ctx {
+    mproc__mgr_store_t *s;
+    mobj **stack;
+    size_t n;
+    mobj **dead;
+} gc_ctx;
+
+static int gc_uncount(void *ctx, mproc_value_t *ref)
+{
+    gc_ctx *g = ctx;
+    mobj *t = imap_get(&g->s->objects, ref_field(ref, MPROC__MGR_REF_OBJECT));
+    if (t != NULL)
+        t->external--;
+    return 0;
+}
+
+static int gc_reach(void *ctx, mproc_value_t *ref)
+{
+    gc_ctx *g = ctx;
+    mobj *t = imap_get(&g->s->objects, ref_field(ref, MPROC__MGR_REF_OBJECT));
+    if (t != NULL && !t->reached) {
+        t->reached = 1;
+        g->stack[g->n++] = t;
+    }
+    return 0;
+}
+
+/* A garbage object's reference: a count less on what is still there. */
+static int gc_release(void *ctx, mproc_value_t *ref)
+{
+    gc_ctx *g = ctx;
+    mobj *t = imap_get(&g->s->objects, ref_field(ref, MPROC__MGR_REF_OBJECT));
+    if (t != NULL)
+        decref_locked(g->s, t, g->dead);
+    return 0;
+}
+
+/* Calls @fn for every reference in @o's contents. */
+static void each_ref(mproc__mgr_store_t *s, mobj *o,
+                     int (*fn)(void *ctx, mproc_value_t *ref), gc_ctx *g)
+{
+    size_t i;
+    for (i = 0; i < o->d.n; i++)
+        if (o->d.e[i].key != NULL)
+            walk(s, o->d.e[i].value, fn, g);
+    for (i = 0; i < o->l.n; i++)
+        walk(s, o->l.v[i], fn, g);
+}
+
+/* Frees what @o holds, and @o, counting nothing. */
+static void free_memory(mobj *o)
+{
+    size_t k;
+    for (k = 0; k < o->d.n; k++) {
+        mproc_value_free(o->d.e[k].key);
+        mproc_value_free(o->d.e[k].value);
+    }
+    for (k = 0; k < o->l.n; k++)
+        mproc_value_free(o->l.v[k]);
+    free(o->d.e);
+    free(o->d.idx);
+    free(o->l.v);
+    free(o);
+}
+
+static void collect(mproc__mgr_store_t *s)
+{
+    mobj *garbage = NULL, *dead = NULL, *o;
+    gc_ctx g;
+    size_t i;
+    apr_thread_rwlock_wrlock(s->contents);
+    lock(s->lock);
+    g.s = s;
+    g.n = 0;
+    g.dead = &dead;
+    g.stack = NULL;
+    /* Another thread's pass may have run since this one was asked for. */
+    if (!mproc__atomic_load32(&s->suspects))
+        goto out;
+    g.stack = malloc((s->objects.n + 1) * sizeof *g.stack);
+    /* Out of memory: the next release that may leave a cycle tries again. */
+    if (g.stack == NULL)
+        goto out;
+    mproc__atomic_store32(&s->suspects, 0);
+    for (i = 0; i < s->objects.cap; i++)
+        if (s->objects.keys[i] != 0) {
+            o = s->objects.vals[i];
+            o->external = o->refs;
+            o->reached = 0;
+        }
+    for (i = 0; i < s->objects.cap; i++)
+        if (s->objects.keys[i] != 0) {
+            o = s->objects.vals[i];
+            if (mproc__atomic_load32(&o->may_refer))
+                each_ref(s, o, gc_uncount, &g);
+        }
+    for (i = 0; i < s->objects.cap; i++)
+        if (s->objects.keys[i] != 0) {
+            o = s->objects.vals[i];
+            if ((o->external > 0 || o->pins > 0) && !o->reached) {
+                o->reached = 1;
+                g.stack[g.n++] = o;
+            }
+        }
+    while (g.n > 0) {
+        o = g.stack[--g.n];
+        if (mproc__atomic_load32(&o->may_refer))
+            each_ref(s, o, gc_reach, &g);
+    }
+    for (i = 0; i < s->objects.cap; i++)
+        if (s->objects.keys[i] != 0) {
+            o = s->objects.vals[i];
+            if (!o->reached) {
+                o->next_free = garbage;
+                garbage = o;
+            }
+        }
+    for (o = garbage; o != NULL; o = o->next_free)
+        imap_del(&s->objects, o->id);
+    /* What the garbage refers to that lives loses those counts. */
+    for (o = garbage; o != NULL; o = o->next_free)
+        each_ref(s, o, gc_release, &g);
+    /* Those were reached from a root, so they leave no new cycle. */
+    mproc__atomic_store32(&s->suspects, 0);
+out:
+    unlock(s->lock);
+    apr_thread_rwlock_unlock(s->contents);
+    free(g.stack);
+    while (garbage != NULL) {
+        o = garbage;
+        garbage = o->next_free;
+        free_memory(o);
+    }
+    free_objects(s, dead);
+}
+
+/* Collects cycles if a release may have left one; called holding no lock. */
+static void maybe_collect(mproc__mgr_store_t *s)
+{
+    if (mproc__atomic_load32(&s->suspects))
+        collect(s);
 }
 
 /* The object @id, pinned for a request (NULL if there is none). */
@@ -961,8 +1148,8 @@ static int no_object(int64_t id)
 /*
  * Counts every reference to this server's objects in @v as held by @v,
  * taking over the hold each carries where it can: what a request brings
- * in. MPROC_EREMOTE (nothing counted) if one names an object that is not
- * there.
+ * in. 1 if there were any, 0 if none; MPROC_EREMOTE (nothing counted) if
+ * one names an object that is not there.
  */
 static int adopt(mproc__mgr_store_t *s, mproc_value_t *v)
 {
@@ -978,7 +1165,7 @@ static int adopt(mproc__mgr_store_t *s, mproc_value_t *v)
     }
     walk(s, v, adopt_one, &c);
     unlock(s->lock);
-    return 0;
+    return 1;
 }
 
 typedef struct serve_ctx {
@@ -1041,7 +1228,8 @@ int mproc__mgr_store_create(mproc__mgr_store_t **out, const char *id,
     s->pid = pid;
     if (sodium_init() < 0 || apr_pool_create(&s->pool, NULL) != APR_SUCCESS ||
         apr_thread_mutex_create(&s->lock, APR_THREAD_MUTEX_DEFAULT, s->pool) !=
-            APR_SUCCESS) {
+            APR_SUCCESS ||
+        apr_thread_rwlock_create(&s->contents, s->pool) != APR_SUCCESS) {
         if (s->pool != NULL)
             apr_pool_destroy(s->pool);
         free(s->name);
@@ -1118,10 +1306,19 @@ void mproc__mgr_store_destroy(mproc__mgr_store_t *s)
 
 int mproc__mgr_session_open(mproc__mgr_store_t *s, mproc__mgr_session_t **out)
 {
+    static const char digits[] = "0123456789abcdef";
+    unsigned char bytes[MPROC__MGR_TOKEN_LEN / 2];
     mproc__mgr_session_t *sess = calloc(1, sizeof *sess);
+    size_t i;
     if (sess == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     sess->s = s;
+    sess->conns = 1;
+    randombytes_buf(bytes, sizeof bytes);
+    for (i = 0; i < sizeof bytes; i++) {
+        sess->token[2 * i] = digits[bytes[i] >> 4];
+        sess->token[2 * i + 1] = digits[bytes[i] & 15];
+    }
     lock(s->lock);
     sess->next = s->sessions;
     if (s->sessions != NULL)
@@ -1141,6 +1338,11 @@ void mproc__mgr_session_close(mproc__mgr_session_t *sess)
         return;
     s = sess->s;
     lock(s->lock);
+    if (--sess->conns > 0) {
+        /* Another connection of the client's still uses it. */
+        unlock(s->lock);
+        return;
+    }
     while (sess->holds != NULL) {
         hold *h = sess->holds;
         mobj *o = h->obj;
@@ -1168,6 +1370,22 @@ void mproc__mgr_session_close(mproc__mgr_session_t *sess)
     imap_free(&sess->served);
     free(sess);
     free_objects(s, dead);
+    maybe_collect(s);
+}
+
+void mproc__mgr_store_clients(mproc__mgr_store_t *s, size_t *sessions,
+                              size_t *connections)
+{
+    mproc__mgr_session_t *sess;
+    size_t n = 0, c = 0;
+    lock(s->lock);
+    for (sess = s->sessions; sess != NULL; sess = sess->next) {
+        n++;
+        c += (size_t) sess->conns;
+    }
+    unlock(s->lock);
+    *sessions = n;
+    *connections = c;
 }
 
 /* ---- one call on one object ------------------------------------------- */
@@ -2178,13 +2396,17 @@ static int run_on(mproc__mgr_session_t *sess, mobj *o, handler_fn fn,
     *result = NULL;
     if (raw != NULL)
         memset(raw, 0, sizeof *raw);
-    if (rc != 0)
+    if (rc < 0)
         return rc;
+    /* It may store a reference: from now on it may be in a cycle. */
+    if (rc > 0 && o != &s->names)
+        mproc__atomic_store32(&o->may_refer, 1);
     memset(&c, 0, sizeof c);
     c.sess = sess;
     c.s = s;
     c.o = o;
     c.req = req;
+    apr_thread_rwlock_rdlock(s->contents);
     lock(stripe(s, o));
     rc = fn(&c);
     if (rc >= 0 && serve_refs(sess, c.result) != 0) {
@@ -2194,6 +2416,7 @@ static int run_on(mproc__mgr_session_t *sess, mobj *o, handler_fn fn,
         rc = oom();
     }
     unlock(stripe(s, o));
+    apr_thread_rwlock_unlock(s->contents);
     /* The arguments the call left are dropped. */
     drop(s, req->msg);
     req->msg = NULL;
@@ -2212,10 +2435,48 @@ static int run_on(mproc__mgr_session_t *sess, mobj *o, handler_fn fn,
 static int ctl_hello(mproc__mgr_session_t *sess, mproc_value_t **result)
 {
     mproc__mgr_store_t *s = sess->s;
+    *result = mproc_value_list_of(
+        4, mproc_value_str(s->id), mproc_value_int((int64_t) s->pid),
+        mproc_value_str(s->name), mproc_value_str(sess->token));
+    return *result != NULL ? 0 : oom();
+}
+
+/*
+ * The connection of fresh session *@sessp joins the session whose token
+ * is @token: *@sessp becomes that one, and the fresh one goes. Only a
+ * connection's first request may (its session holds nothing yet, and no
+ * other connection uses it).
+ */
+static int ctl_join(mproc__mgr_session_t **sessp, const char *token,
+                    mproc_value_t **result)
+{
+    mproc__mgr_session_t *sess = *sessp, *to;
+    mproc__mgr_store_t *s = sess->s;
+    lock(s->lock);
+    for (to = s->sessions; to != NULL; to = to->next)
+        if (to != sess && strcmp(to->token, token) == 0)
+            break;
+    if (to == NULL || sess->conns != 1 || sess->counts.n != 0 ||
+        sess->holds != NULL) {
+        unlock(s->lock);
+        return mproc__set_error(MPROC_EREMOTE,
+                                to == NULL ? "no client of the manager has "
+                                             "that token"
+                                           : "only a new connection joins a "
+                                             "client");
+    }
+    to->conns++;
+    unlock(s->lock);
     *result = mproc_value_list_of(3, mproc_value_str(s->id),
                                   mproc_value_int((int64_t) s->pid),
                                   mproc_value_str(s->name));
-    return *result != NULL ? 0 : oom();
+    if (*result == NULL) {
+        mproc__mgr_session_close(to);
+        return oom();
+    }
+    mproc__mgr_session_close(sess);
+    *sessp = to;
+    return 0;
 }
 
 /* A new object of the kind argument, filled from the init argument. */
@@ -2250,8 +2511,10 @@ static int ctl_create(mproc__mgr_session_t *sess, mproc__mgr_request_t *req,
     c.req = req;
     if (kind != MPROC_REF_LIST && mproc_value_type(init) == MPROC_VALUE_MAP)
         rc = check_pairs(&c, init);
-    if (rc == 0)
-        rc = adopt(s, req->msg);
+    if (rc == 0 && (rc = adopt(s, req->msg)) > 0) {
+        o->may_refer = 1;
+        rc = 0;
+    }
     if (rc != 0) {
         free(o);
         return rc;
@@ -2370,9 +2633,10 @@ static int ctl_lookup(mproc__mgr_session_t *sess, mproc__mgr_request_t *req,
 }
 
 /* The manager's own operations; 1 (after the reply) for SHUTDOWN. */
-static int control(mproc__mgr_session_t *sess, mproc__mgr_request_t *req,
+static int control(mproc__mgr_session_t **sessp, mproc__mgr_request_t *req,
                    mproc_value_t **result)
 {
+    mproc__mgr_session_t *sess = *sessp;
     switch (req->op) {
     case MPROC__MGR_HELLO:
         return ctl_hello(sess, result);
@@ -2396,6 +2660,8 @@ static int control(mproc__mgr_session_t *sess, mproc__mgr_request_t *req,
         return *result != NULL ? 0 : oom();
     case MPROC__MGR_SHUTDOWN:
         return 0;
+    case MPROC__MGR_JOIN:
+        return ctl_join(sessp, mproc_value_as_str(req->args[0]), result);
     default:
         return mproc__set_error(MPROC_EREMOTE, "no such operation");
     }
@@ -2403,9 +2669,10 @@ static int control(mproc__mgr_session_t *sess, mproc__mgr_request_t *req,
 
 /* ---- serving a request --------------------------------------------------- */
 
-int mproc__mgr_serve(mproc__mgr_session_t *sess, const void *data, size_t len,
+int mproc__mgr_serve(mproc__mgr_session_t **sessp, const void *data, size_t len,
                      mproc__buf_t *reply)
 {
+    mproc__mgr_session_t *sess = *sessp;
     mproc__mgr_request_t req;
     mproc_value_t *result = NULL, *sentence;
     mproc__buf_t raw = {0};
@@ -2418,7 +2685,7 @@ int mproc__mgr_serve(mproc__mgr_session_t *sess, const void *data, size_t len,
         rc = mproc__set_error(MPROC_EREMOTE, "%s", why);
     } else if (rc == 0 &&
                mproc__mgr_ops[req.op].kinds == MPROC__MGR_FOR_MANAGER) {
-        rc = control(sess, &req, &result);
+        rc = control(sessp, &req, &result);
         stop = rc == 0 && req.op == MPROC__MGR_SHUTDOWN;
     } else if (rc == 0) {
         mobj *o = pin(sess->s, req.id);
@@ -2435,6 +2702,8 @@ int mproc__mgr_serve(mproc__mgr_session_t *sess, const void *data, size_t len,
             unpin(sess->s, o);
     }
     mproc__mgr_request_free(&req);
+    /* A JOIN may have replaced the session: the store is the same. */
+    maybe_collect((*sessp)->s);
     if (rc < 0) {
         mproc_value_free(result);
         result = NULL;

@@ -93,5 +93,17 @@ void mproc__random_bytes(void *buf, size_t n);
 #define MPROC__TRACKER_NAME_MAX 31
 /* Whether the @n bytes of @name are such a name (1) or not (0). */
 int mproc__tracker_name_ok(const char *name, size_t n);
+/*
+ * It also takes the paths of local listeners of ours, a socket "sock" in
+ * a private directory "mproc-*" (a manager's fresh address): an absolute
+ * path of at most MPROC__TRACKER_PATH_MAX bytes, no newline, that ends in
+ * "/mproc-<letters, digits, _ . ->/sock". It removes one that is still
+ * registered when its tree ends (the directory too), and only if it is
+ * such a socket, ours, in a directory of ours that only we may enter.
+ */
+#define MPROC__TRACKER_PATH_MAX 107
+int mproc__tracker_socket_ok(const char *path, size_t n);
+/* Either of the two: what a packet or a journal line may name. */
+int mproc__tracker_entry_ok(const char *entry, size_t n);
 
 #endif

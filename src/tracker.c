@@ -19,7 +19,10 @@
  *   message.
  * - A message is one packet: "R <name>" registers a name, "U <name>"
  *   unregisters it. Names are counted, as several processes may register
- *   the same one.
+ *   the same one. A name may also be the path of a Unix socket in a
+ *   private directory (a manager's fresh address), which a server killed
+ *   together with its creator leaves behind: the tracker removes it, and
+ *   its directory, only if it is still such a socket of its user's.
  * - When every connection has closed (each process has ended, however),
  *   the tracker removes every name still registered, says so on stderr and
  *   exits.
@@ -71,10 +74,35 @@ int mproc__tracker_name_ok(const char *name, size_t n)
     return 1;
 }
 
+int mproc__tracker_socket_ok(const char *path, size_t n)
+{
+    static const char tail[] = "/sock";
+    size_t i, tlen = sizeof tail - 1, plen = sizeof MPROC__TRACKER_PREFIX - 1;
+    size_t dir_end, dir_start;
+    if (n > MPROC__TRACKER_PATH_MAX || n < 1 + plen + 1 + tlen ||
+        path[0] != '/' || memcmp(path + n - tlen, tail, tlen) != 0)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (path[i] == '\0' || path[i] == '\n')
+            return 0;
+    /* The directory's own name: after the last '/' before the tail. */
+    dir_end = n - tlen;
+    for (dir_start = dir_end; dir_start > 0 && path[dir_start - 1] != '/';)
+        dir_start--;
+    return dir_start > 0 &&
+           mproc__tracker_name_ok(path + dir_start, dir_end - dir_start);
+}
+
+int mproc__tracker_entry_ok(const char *entry, size_t n)
+{
+    return n > 0 && entry[0] == '/' ? mproc__tracker_socket_ok(entry, n)
+                                    : mproc__tracker_name_ok(entry, n);
+}
+
 /* ---- the tracker -------------------------------------------------------- */
 
 typedef struct tracked {
-    char name[MPROC__TRACKER_NAME_MAX + 1];
+    char name[MPROC__TRACKER_PATH_MAX + 1]; /* a name, or a socket's path */
     long count; /* may dip below 0: packets of different clients reorder */
 } tracked;
 
@@ -97,7 +125,7 @@ static void note(const char *name, size_t n, long delta)
 {
     size_t i;
     if (journal != MPROC__OS_FD_INVALID) {
-        char line[2 + MPROC__TRACKER_NAME_MAX + 1];
+        char line[2 + MPROC__TRACKER_PATH_MAX + 1];
         line[0] = delta > 0 ? 'R' : 'U';
         line[1] = ' ';
         memcpy(line + 2, name, n);
@@ -164,7 +192,7 @@ static void adopt(const char *path)
         char *end = strchr(line, '\n');
         size_t n = end != NULL ? (size_t) (end - line) : strlen(line);
         if (n > 2 && line[1] == ' ' && (line[0] == 'R' || line[0] == 'U') &&
-            mproc__tracker_name_ok(line + 2, n - 2))
+            mproc__tracker_entry_ok(line + 2, n - 2))
             note(line + 2, n - 2, line[0] == 'R' ? 1 : -1);
         line += n + (end != NULL);
     }
@@ -174,12 +202,21 @@ static void adopt(const char *path)
 /* Removes every name still registered, and the tracker's own files. */
 MPROC_NORETURN static void finish(void)
 {
-    mproc__buf_t report = {0};
-    size_t i, removed = 0;
+    mproc__buf_t report = {0}, sockets = {0};
+    size_t i, removed = 0, nsockets = 0;
 
     for (i = 0; i < nnames; i++) {
         if (names[i].count <= 0)
             continue;
+        if (names[i].name[0] == '/') {
+            /* A listener of a killed process (a manager's), not removed. */
+            if (mproc__os_local_leftover_remove(names[i].name) != 0)
+                continue;
+            if (nsockets++ > 0)
+                mproc__buf_append(&sockets, ", ", 2);
+            mproc__buf_append(&sockets, names[i].name, strlen(names[i].name));
+            continue;
+        }
         /* Not found: its owner removed it after all; nothing leaked. */
         if (mproc__os_shm_unlink(names[i].name) != 0)
             continue;
@@ -197,6 +234,17 @@ MPROC_NORETURN static void finish(void)
         fflush(stderr);
     }
     mproc__buf_free(&report);
+    if (nsockets > 0) {
+        mproc__buf_append(&sockets, "", 1);
+        fprintf(stderr,
+                "mproc resource tracker: removed %lu socket%s of killed "
+                "processes, with %s directory: %s\n",
+                (unsigned long) nsockets, nsockets == 1 ? "" : "s",
+                nsockets == 1 ? "its" : "their",
+                sockets.data != NULL ? (const char *) sockets.data : "");
+        fflush(stderr);
+    }
+    mproc__buf_free(&sockets);
     mproc__os_journal_remove(listener_path);
     mproc__os_local_remove(listener_path);
     exit(0);
@@ -229,7 +277,7 @@ static int serve_packet(mproc__os_fd_t fd)
         }
         return 1;
     }
-    if (!mproc__tracker_name_ok(buf + 2, n - 2))
+    if (!mproc__tracker_entry_ok(buf + 2, n - 2))
         return 1;
     if (buf[0] == 'R')
         note(buf + 2, n - 2, 1);

@@ -20,7 +20,12 @@
 #if defined(_WIN32)
     #include <windows.h>
 #else
+    #include <errno.h>
+    #include <poll.h>
+    #include <sys/inotify.h>
     #include <unistd.h>
+
+    #include "os_internal.h"
 #endif
 
 #define KEY "abracadabra"
@@ -65,11 +70,10 @@ static size_t objects(mproc_manager_t *m)
     return n;
 }
 
-#if !defined(_WIN32)
 /*
- * Waits (bounded) until the server holds @want objects: a client that was
- * killed lets go when the server reads the end of its connection, which
- * happens on the server's time. (Only the Unix kill test needs it.)
+ * Waits (bounded) until the server holds @want objects: a client that
+ * ended (or was killed) lets go when the server reads the end of its
+ * connection, which happens on the server's time.
  */
 static int objects_become(mproc_manager_t *m, size_t want)
 {
@@ -84,7 +88,6 @@ static int objects_become(mproc_manager_t *m, size_t want)
     }
     return 0;
 }
-#endif
 
 /* Whether the manager's local address still names something (Unix). */
 static int address_exists(const char *address)
@@ -458,6 +461,301 @@ static void test_many_processes_lose_no_increment(void)
     mproc_manager_destroy(m);
 }
 
+/* ---- threads, each on a connection of its own ------------------------- */
+
+/*
+ * A link between clients and a manager that the test controls: a listener
+ * whose every connection it carries to the manager on one of its own,
+ * message by message (each side authenticated with the process's key). It
+ * counts the connections that come and go, and can hold the reply to the
+ * next request on connection number @hold (1 for the first accepted) until
+ * released: a slow link, or a call that takes long, for one connection.
+ */
+#define RELAY_MAX 64
+
+typedef struct relay {
+    mproc_listener_t *l;
+    char upstream[600];
+    apr_pool_t *pool;
+    apr_thread_t *acceptor, *links[RELAY_MAX];
+    mproc_lock_t *lock; /* guards what follows */
+    int accepted, closed, stopping;
+    int hold;               /* the connection whose next reply is held */
+    mproc_event_t *held;    /* set when that reply waits */
+    mproc_event_t *release; /* set to let it go */
+    mproc_event_t *changed; /* set when a connection closes */
+} relay;
+
+typedef struct link {
+    relay *r;
+    mproc_conn_t *down, *up;
+    int number;
+} link_t;
+
+static void *APR_THREAD_FUNC relay_link(apr_thread_t *t, void *arg)
+{
+    link_t *k = arg;
+    relay *r = k->r;
+    (void) t;
+    for (;;) {
+        void *buf = NULL;
+        size_t len = 0;
+        int held;
+        if (mproc_conn_recv_bytes(k->down, &buf, &len) != 0)
+            break;
+        if (mproc_conn_send_bytes(k->up, buf, len) != 0) {
+            free(buf);
+            break;
+        }
+        free(buf);
+        buf = NULL;
+        if (mproc_conn_recv_bytes(k->up, &buf, &len) != 0)
+            break;
+        mproc_lock_acquire(r->lock, MPROC_FOREVER);
+        held = r->hold == k->number;
+        if (held)
+            r->hold = 0;
+        mproc_lock_release(r->lock);
+        if (held) {
+            mproc_event_set(r->held);
+            mproc_event_wait(r->release, MPROC_FOREVER);
+        }
+        if (mproc_conn_send_bytes(k->down, buf, len) != 0) {
+            free(buf);
+            break;
+        }
+        free(buf);
+    }
+    mproc_conn_close(k->down);
+    mproc_conn_close(k->up);
+    mproc_lock_acquire(r->lock, MPROC_FOREVER);
+    r->closed++;
+    mproc_lock_release(r->lock);
+    mproc_event_set(r->changed);
+    free(k);
+    return NULL;
+}
+
+static void *APR_THREAD_FUNC relay_accept(apr_thread_t *t, void *arg)
+{
+    relay *r = arg;
+    (void) t;
+    for (;;) {
+        mproc_client_opts_t o = {0};
+        mproc_conn_t *down = NULL, *up = NULL;
+        link_t *k;
+        int stop;
+        if (mproc_listener_accept(r->l, &down, MPROC_FOREVER) != 0)
+            continue;
+        mproc_lock_acquire(r->lock, MPROC_FOREVER);
+        stop = r->stopping || r->accepted == RELAY_MAX;
+        mproc_lock_release(r->lock);
+        if (stop || mproc_client_connect(&up, r->upstream, &o) != 0 ||
+            (k = calloc(1, sizeof *k)) == NULL) {
+            mproc_conn_close(down);
+            mproc_conn_close(up);
+            if (stop)
+                break;
+            continue;
+        }
+        k->r = r;
+        k->down = down;
+        k->up = up;
+        mproc_lock_acquire(r->lock, MPROC_FOREVER);
+        k->number = ++r->accepted;
+        mproc_lock_release(r->lock);
+        if (apr_thread_create(&r->links[k->number - 1], NULL, relay_link, k,
+                              r->pool) != APR_SUCCESS) {
+            /* Never: the test then fails on its counts. */
+            r->links[k->number - 1] = NULL;
+            mproc_conn_close(down);
+            mproc_conn_close(up);
+            free(k);
+        }
+    }
+    return NULL;
+}
+
+static relay *relay_start(mproc_manager_t *m)
+{
+    relay *r = calloc(1, sizeof *r);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    snprintf(r->upstream, sizeof r->upstream, "%s", mproc_manager_address(m));
+    CU_ASSERT_EQUAL_FATAL(mproc_listener_create(&r->l, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_lock_create(&r->lock, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&r->held, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&r->release, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&r->changed, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(apr_pool_create(&r->pool, NULL), APR_SUCCESS);
+    CU_ASSERT_EQUAL_FATAL(
+        apr_thread_create(&r->acceptor, NULL, relay_accept, r, r->pool),
+        APR_SUCCESS);
+    return r;
+}
+
+/* How many connections are open through @r. */
+static int relay_open(relay *r)
+{
+    int n;
+    mproc_lock_acquire(r->lock, MPROC_FOREVER);
+    n = r->accepted - r->closed;
+    mproc_lock_release(r->lock);
+    return n;
+}
+
+/*
+ * Waits until @want connections are open through @r: a connection that a
+ * client closes ends its link when the link reads that end. Bounded, so
+ * that a leak fails the test rather than hanging it.
+ */
+static int relay_open_becomes(relay *r, int want)
+{
+    double deadline = mproc_monotonic() + 20;
+    while (relay_open(r) != want) {
+        double left = deadline - mproc_monotonic();
+        if (left <= 0)
+            return 0;
+        mproc_event_wait(r->changed, left);
+        mproc_event_clear(r->changed);
+    }
+    return 1;
+}
+
+/* Stops @r once every client of it has gone. */
+static void relay_stop(relay *r)
+{
+    mproc_client_opts_t o = {0};
+    mproc_conn_t *wake = NULL;
+    apr_status_t ignored;
+    int i, n;
+    mproc_event_set(r->release);
+    mproc_lock_acquire(r->lock, MPROC_FOREVER);
+    r->stopping = 1;
+    n = r->accepted;
+    mproc_lock_release(r->lock);
+    if (mproc_client_connect(&wake, mproc_listener_address(r->l), &o) == 0)
+        mproc_conn_close(wake);
+    apr_thread_join(&ignored, r->acceptor);
+    for (i = 0; i < n; i++)
+        if (r->links[i] != NULL)
+            apr_thread_join(&ignored, r->links[i]);
+    mproc_listener_destroy(r->l);
+    mproc_event_destroy(r->held);
+    mproc_event_destroy(r->release);
+    mproc_event_destroy(r->changed);
+    mproc_lock_destroy(r->lock);
+    apr_pool_destroy(r->pool);
+    free(r);
+}
+
+/* A client of the manager through relay @r (its connection number 1). */
+static mproc_manager_t *connect_through(relay *r)
+{
+    mproc_manager_t *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(
+        mproc_manager_connect(&m, mproc_listener_address(r->l), NULL), 0);
+    return m;
+}
+
+typedef struct stall_arg {
+    mproc_dict_t *d;
+    mproc_event_t *ready, *go, *done;
+    int rc, calls, failures;
+} stall_arg;
+
+/* Makes its connection, then (on go) one call, which the link holds. */
+static void *APR_THREAD_FUNC stalled_caller(apr_thread_t *t, void *arg)
+{
+    stall_arg *a = arg;
+    int64_t n = 0;
+    (void) t;
+    a->rc = mproc_dict_incr(a->d, S("stalled"), 1, &n);
+    mproc_event_set(a->ready);
+    mproc_event_wait(a->go, MPROC_FOREVER);
+    a->rc = mproc_dict_incr(a->d, S("stalled"), 1, &n);
+    mproc_event_set(a->done);
+    return NULL;
+}
+
+/* Many calls, while the other thread's call waits. */
+static void *APR_THREAD_FUNC free_caller(apr_thread_t *t, void *arg)
+{
+    stall_arg *a = arg;
+    int i;
+    (void) t;
+    for (i = 0; i < 200; i++)
+        if (mproc_dict_incr(a->d, S("free"), 1, NULL) == 0)
+            a->calls++;
+        else
+            a->failures++;
+    mproc_event_set(a->done);
+    return NULL;
+}
+
+static void test_a_stalled_call_holds_up_no_other_thread(void)
+{
+    mproc_manager_t *m = start(), *mc;
+    relay *r = relay_start(m);
+    apr_pool_t *pool = NULL;
+    apr_thread_t *ta, *tb;
+    apr_status_t ignored;
+    stall_arg a, b;
+    int64_t n = 0;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    mc = connect_through(r);
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&a.d, mc, NULL), 0);
+    b.d = a.d;
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&a.ready, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&a.go, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&a.done, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_event_create(&b.done, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(apr_pool_create(&pool, NULL), APR_SUCCESS);
+    /* The stalled thread's first call makes its connection, number 2. */
+    CU_ASSERT_EQUAL_FATAL(
+        apr_thread_create(&ta, NULL, stalled_caller, &a, pool), APR_SUCCESS);
+    CU_ASSERT_EQUAL(mproc_event_wait(a.ready, 30), 0);
+    CU_ASSERT_EQUAL(a.rc, 0);
+    CU_ASSERT_EQUAL(relay_open(r), 2);
+    /* Its next call's reply waits on the link... */
+    mproc_lock_acquire(r->lock, MPROC_FOREVER);
+    r->hold = 2;
+    mproc_lock_release(r->lock);
+    mproc_event_set(a.go);
+    CU_ASSERT_EQUAL(mproc_event_wait(r->held, 30), 0);
+    /* ...while another thread's calls, and this one's, go through. */
+    CU_ASSERT_EQUAL_FATAL(apr_thread_create(&tb, NULL, free_caller, &b, pool),
+                          APR_SUCCESS);
+    CU_ASSERT_EQUAL(mproc_event_wait(b.done, 30), 0);
+    CU_ASSERT_EQUAL(b.calls, 200);
+    CU_ASSERT_EQUAL(b.failures, 0);
+    CU_ASSERT_EQUAL(mproc_dict_incr(a.d, S("free"), 1, &n), 0);
+    CU_ASSERT_EQUAL(n, 201);
+    CU_ASSERT_FALSE(mproc_event_is_set(a.done));
+    /* The held call ends once its reply is let go. */
+    mproc_event_set(r->release);
+    CU_ASSERT_EQUAL(mproc_event_wait(a.done, 30), 0);
+    apr_thread_join(&ignored, ta);
+    apr_thread_join(&ignored, tb);
+    CU_ASSERT_EQUAL(a.rc, 0);
+    CU_ASSERT_EQUAL(mproc_dict_incr(a.d, S("stalled"), 0, &n), 0);
+    CU_ASSERT_EQUAL(n, 2);
+    apr_pool_destroy(pool);
+    mproc_dict_destroy(a.d);
+    mproc_manager_destroy(mc);
+    CU_ASSERT_TRUE(relay_open_becomes(r, 0));
+    CU_ASSERT_EQUAL(objects(m), 0);
+    relay_stop(r);
+    mproc_event_destroy(a.ready);
+    mproc_event_destroy(a.go);
+    mproc_event_destroy(a.done);
+    mproc_event_destroy(b.done);
+    mproc_manager_destroy(m);
+}
+
+#define MANY_THREADS 16
+#define INCREMENTS 1000
+
 typedef struct thread_arg {
     mproc_dict_t *d;
     int failures;
@@ -468,7 +766,7 @@ static void *APR_THREAD_FUNC thread_adder(apr_thread_t *t, void *arg)
     thread_arg *a = arg;
     int i;
     (void) t;
-    for (i = 0; i < 2000; i++)
+    for (i = 0; i < INCREMENTS; i++)
         if (mproc_dict_incr(a->d, S("n"), 1, NULL) != 0)
             a->failures++;
     return NULL;
@@ -476,31 +774,137 @@ static void *APR_THREAD_FUNC thread_adder(apr_thread_t *t, void *arg)
 
 static void test_threads_share_proxies(void)
 {
-    mproc_manager_t *m = start();
+    mproc_manager_t *m = start(), *mc;
+    relay *r = relay_start(m);
     apr_pool_t *pool = NULL;
-    apr_thread_t *t[4];
-    thread_arg a[4];
+    apr_thread_t *t[MANY_THREADS];
+    thread_arg a[MANY_THREADS];
     mproc_dict_t *d;
     int64_t n = 0;
     int i;
-    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&d, m, NULL), 0);
+    mc = connect_through(r);
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&d, mc, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(apr_pool_create(&pool, NULL), APR_SUCCESS);
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < MANY_THREADS; i++) {
         a[i].d = d;
         a[i].failures = 0;
         CU_ASSERT_EQUAL_FATAL(
             apr_thread_create(&t[i], NULL, thread_adder, &a[i], pool),
             APR_SUCCESS);
     }
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < MANY_THREADS; i++) {
         apr_status_t ignored;
         apr_thread_join(&ignored, t[i]);
         CU_ASSERT_EQUAL(a[i].failures, 0);
     }
     apr_pool_destroy(pool);
     CU_ASSERT_EQUAL(mproc_dict_incr(d, S("n"), 0, &n), 0);
-    CU_ASSERT_EQUAL(n, 4 * 2000);
+    CU_ASSERT_EQUAL(n, MANY_THREADS * INCREMENTS);
+    /* Each thread had a connection of its own, closed when it ended. */
+    CU_ASSERT_TRUE(relay_open_becomes(r, 1));
+    mproc_lock_acquire(r->lock, MPROC_FOREVER);
+    CU_ASSERT_EQUAL(r->accepted, 1 + MANY_THREADS);
+    mproc_lock_release(r->lock);
+    CU_ASSERT_EQUAL(objects(m), 1);
     mproc_dict_destroy(d);
+    mproc_manager_destroy(mc);
+    CU_ASSERT_TRUE(relay_open_becomes(r, 0));
+    relay_stop(r);
+    CU_ASSERT_EQUAL(objects(m), 0);
+    mproc_manager_destroy(m);
+}
+
+typedef struct hand_arg {
+    mproc_manager_t *m;
+    mproc_dict_t *d;
+    mproc_list_t *l;
+    mproc_value_t *ref;
+    int rc;
+} hand_arg;
+
+/* Makes a dict, a list and a reference to the list, and ends. */
+static void *APR_THREAD_FUNC maker(apr_thread_t *t, void *arg)
+{
+    hand_arg *h = arg;
+    (void) t;
+    h->rc = mproc_dict_create(&h->d, h->m, NULL);
+    if (h->rc == 0)
+        h->rc = mproc_dict_set(h->d, S("k"), I(1));
+    if (h->rc == 0)
+        h->rc = mproc_list_create(&h->l, h->m, NULL);
+    if (h->rc == 0 && (h->ref = mproc_value_list_proxy(h->l)) == NULL)
+        h->rc = -1;
+    if (h->rc == 0)
+        mproc_list_destroy(h->l);
+    return NULL;
+}
+
+/* Opens the reference, uses what the other thread made, frees it all. */
+static void *APR_THREAD_FUNC user(apr_thread_t *t, void *arg)
+{
+    hand_arg *h = arg;
+    mproc_value_t *v = NULL;
+    (void) t;
+    h->rc = mproc_value_to_list_proxy(h->ref, &h->l);
+    if (h->rc == 0)
+        h->rc = mproc_list_append(h->l, I(5));
+    if (h->rc == 0)
+        h->rc = mproc_dict_get(h->d, S("k"), &v);
+    if (h->rc == 0 && mproc_value_as_int(v) != 1)
+        h->rc = -1;
+    mproc_value_free(v);
+    mproc_dict_destroy(h->d);
+    mproc_list_destroy(h->l);
+    return NULL;
+}
+
+static void *APR_THREAD_FUNC destroyer(apr_thread_t *t, void *arg)
+{
+    hand_arg *h = arg;
+    (void) t;
+    mproc_dict_destroy(h->d);
+    return NULL;
+}
+
+static void test_proxies_made_on_one_thread_freed_on_another(void)
+{
+    mproc_manager_t *m = start();
+    apr_pool_t *pool = NULL;
+    apr_thread_t *t;
+    apr_status_t ignored;
+    mproc_dict_t *mine;
+    hand_arg h;
+    size_t n = 0;
+    memset(&h, 0, sizeof h);
+    h.m = m;
+    CU_ASSERT_EQUAL_FATAL(apr_pool_create(&pool, NULL), APR_SUCCESS);
+    /*
+     * What a thread made outlives the thread and its connection: the
+     * process holds it, and the list lives in transit.
+     */
+    CU_ASSERT_EQUAL_FATAL(apr_thread_create(&t, NULL, maker, &h, pool),
+                          APR_SUCCESS);
+    apr_thread_join(&ignored, t);
+    CU_ASSERT_EQUAL_FATAL(h.rc, 0);
+    CU_ASSERT_EQUAL(objects(m), 2);
+    CU_ASSERT_EQUAL(mproc_dict_len(h.d, &n), 0);
+    CU_ASSERT_EQUAL(n, 1);
+    /* Another thread opens the reference and frees both. */
+    CU_ASSERT_EQUAL_FATAL(apr_thread_create(&t, NULL, user, &h, pool),
+                          APR_SUCCESS);
+    apr_thread_join(&ignored, t);
+    CU_ASSERT_EQUAL(h.rc, 0);
+    CU_ASSERT_EQUAL(objects(m), 0);
+    /* One made here, freed by a thread whose only call is the release. */
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&mine, m, NULL), 0);
+    CU_ASSERT_EQUAL(objects(m), 1);
+    h.d = mine;
+    CU_ASSERT_EQUAL_FATAL(apr_thread_create(&t, NULL, destroyer, &h, pool),
+                          APR_SUCCESS);
+    apr_thread_join(&ignored, t);
+    CU_ASSERT_EQUAL(objects(m), 0);
+    mproc_value_free(h.ref);
+    apr_pool_destroy(pool);
     mproc_manager_destroy(m);
 }
 
@@ -547,6 +951,45 @@ static void test_nested_proxies_live_and_go(void)
     CU_ASSERT_EQUAL(objects(m), 1);
     mproc_dict_destroy(d);
     CU_ASSERT_EQUAL(objects(m), 0);
+    mproc_manager_destroy(m);
+}
+
+/* [d]: stores a reference to d in d, and ends holding it. */
+static void cycle_maker(const mproc_value_t *args)
+{
+    mproc_dict_t *d;
+    CHILD_ASSERT(mproc_unpack(args, "D", &d) == 0);
+    CHILD_ASSERT(mproc_dict_set(d, S("me"), mproc_value_dict_proxy(d)) == 0);
+}
+MPROC_TARGET(cycle_maker)
+
+static void test_proxies_in_a_cycle_are_freed(void)
+{
+    mproc_manager_t *m = start();
+    mproc_dict_t *a, *b, *c;
+    mproc_list_t *l;
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&a, m, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&b, m, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_list_create(&l, m, NULL), 0);
+    CU_ASSERT_EQUAL(mproc_dict_set(a, S("b"), mproc_value_dict_proxy(b)), 0);
+    CU_ASSERT_EQUAL(mproc_dict_set(b, S("a"), mproc_value_dict_proxy(a)), 0);
+    CU_ASSERT_EQUAL(mproc_dict_set(b, S("l"), mproc_value_list_proxy(l)), 0);
+    CU_ASSERT_EQUAL(mproc_list_append(l, mproc_value_list_proxy(l)), 0);
+    CU_ASSERT_EQUAL(objects(m), 3);
+    /* a and b hold each other, and b the list, which holds itself. */
+    mproc_dict_destroy(a);
+    CU_ASSERT_EQUAL(objects(m), 3);
+    mproc_list_destroy(l);
+    CU_ASSERT_EQUAL(objects(m), 3);
+    mproc_dict_destroy(b);
+    CU_ASSERT_EQUAL(objects(m), 0);
+    /* A cycle made in a child, which ends holding its part: freed too. */
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&c, m, NULL), 0);
+    CU_ASSERT_EQUAL(
+        harness_join_code(harness_start("cycle_maker", mproc_pack("D", c))), 0);
+    CU_ASSERT_EQUAL(objects(m), 1);
+    mproc_dict_destroy(c);
+    CU_ASSERT_TRUE(objects_become(m, 0));
     mproc_manager_destroy(m);
 }
 
@@ -716,6 +1159,65 @@ static void test_a_killed_manager_fails_every_call(void)
     free(address);
 }
 
+typedef struct gone_arg {
+    mproc_dict_t *d;
+    mproc_event_t *calling;
+    int rc, again;
+    char why[300];
+} gone_arg;
+
+/* Calls (on its own connection) until the manager has gone. */
+static void *APR_THREAD_FUNC thread_until_gone(apr_thread_t *t, void *arg)
+{
+    gone_arg *a = arg;
+    double deadline = mproc_monotonic() + 30;
+    (void) t;
+    a->rc = mproc_dict_incr(a->d, S("n"), 1, NULL);
+    mproc_event_set(a->calling);
+    while (a->rc == 0 && mproc_monotonic() < deadline)
+        a->rc = mproc_dict_incr(a->d, S("n"), 1, NULL);
+    snprintf(a->why, sizeof a->why, "%s", mproc_last_error());
+    a->again = mproc_dict_incr(a->d, S("n"), 1, NULL);
+    return NULL;
+}
+
+static void test_a_killed_manager_fails_the_calls_of_every_thread(void)
+{
+    mproc_manager_t *m = start();
+    apr_pool_t *pool = NULL;
+    apr_thread_t *t[3];
+    gone_arg a[3];
+    mproc_dict_t *d;
+    int i;
+    CU_ASSERT_EQUAL_FATAL(mproc_dict_create(&d, m, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(apr_pool_create(&pool, NULL), APR_SUCCESS);
+    for (i = 0; i < 3; i++) {
+        memset(&a[i], 0, sizeof a[i]);
+        a[i].d = d;
+        CU_ASSERT_EQUAL_FATAL(mproc_event_create(&a[i].calling, NULL), 0);
+        CU_ASSERT_EQUAL_FATAL(
+            apr_thread_create(&t[i], NULL, thread_until_gone, &a[i], pool),
+            APR_SUCCESS);
+    }
+    for (i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(mproc_event_wait(a[i].calling, 30), 0);
+    /* SIGKILL or TerminateProcess while every thread calls. */
+    CU_ASSERT_TRUE(harness_kill_pid(mproc_manager_pid(m)));
+    for (i = 0; i < 3; i++) {
+        apr_status_t ignored;
+        apr_thread_join(&ignored, t[i]);
+        CU_ASSERT_EQUAL(a[i].rc, MPROC_EMANAGER);
+        CU_ASSERT_PTR_NOT_NULL(strstr(a[i].why, "is gone"));
+        CU_ASSERT_EQUAL(a[i].again, MPROC_EMANAGER);
+        mproc_event_destroy(a[i].calling);
+    }
+    /* This thread's connection fails at once too. */
+    CU_ASSERT_EQUAL(mproc_dict_incr(d, S("n"), 1, NULL), MPROC_EMANAGER);
+    apr_pool_destroy(pool);
+    mproc_dict_destroy(d);
+    mproc_manager_destroy(m);
+}
+
 /*
  * [w]: a program of its own, with a manager; killed by the test. It
  * reports on a pipe, which leaves no name behind when it is killed.
@@ -764,6 +1266,114 @@ static void test_the_manager_ends_with_its_killed_program(void)
     mproc_process_destroy(program);
     mproc_conn_close(r);
 }
+
+#if !defined(_WIN32)
+/*
+ * [w, with tracker]: a program with a manager, both killed together by
+ * the test. With a tracker of the program's first (a block of shared
+ * memory made and removed starts it), which the manager then shares, it
+ * tells that tracker's pid; otherwise the manager starts one of its own.
+ */
+static void killed_with_its_manager(const mproc_value_t *args)
+{
+    mproc_conn_t *w;
+    mproc_manager_t *m;
+    mproc_manager_opts_t o = {0};
+    mproc_value_t *word;
+    int with_tracker = 0;
+    long tracker = 0;
+    CHILD_ASSERT(mproc_unpack(args, "Pb", &w, &with_tracker) == 0);
+    if (with_tracker) {
+        mproc_shm_t *shm;
+        CHILD_ASSERT(mproc_shm_create(&shm, NULL, 64) == 0);
+        CHILD_ASSERT(mproc_shm_unlink(shm) == 0);
+        mproc_shm_close(shm);
+        tracker = mproc__unix_tracker_pid();
+        CHILD_ASSERT(tracker > 0);
+    }
+    o.method = mproc_get_start_method();
+    CHILD_ASSERT(mproc_manager_start(&m, &o) == 0);
+    word = mproc_pack("sII", mproc_manager_address(m),
+                      (int64_t) mproc_manager_pid(m), (int64_t) tracker);
+    CHILD_ASSERT(mproc_conn_send(w, word) == 0);
+    mproc_value_free(word);
+    for (;;)
+        mproc_sleep(60);
+}
+MPROC_TARGET(killed_with_its_manager)
+
+/*
+ * Waits (bounded) until directory @dir is removed: 1 once it is gone, 0
+ * if it is still there after 30 s.
+ */
+static int dir_goes(const char *dir)
+{
+    int fd = inotify_init1(IN_CLOEXEC), gone = 0;
+    struct pollfd p;
+    if (fd < 0)
+        return 0;
+    if (inotify_add_watch(fd, dir, IN_DELETE_SELF) < 0) {
+        gone = errno == ENOENT;
+    } else {
+        p.fd = fd;
+        p.events = POLLIN;
+        /* A bounded wait for an event that has no other way to be seen. */
+        poll(&p, 1, 30000);
+        gone = access(dir, F_OK) != 0;
+    }
+    close(fd);
+    return gone;
+}
+
+static void killed_together(int with_tracker)
+{
+    mproc_conn_t *r, *w;
+    mproc_process_t *program;
+    mproc_value_t *word = NULL;
+    const char *address = NULL;
+    int64_t pid = 0, tracker = 0;
+    char dir[600], *slash;
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&r, &w, 0, NULL), 0);
+    program = harness_start("killed_with_its_manager",
+                            mproc_pack("Pb", w, with_tracker));
+    mproc_conn_close(w);
+    CU_ASSERT_EQUAL_FATAL(mproc_conn_poll(r, 30), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_conn_recv(r, &word), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc_unpack(word, "sII", &address, &pid, &tracker),
+                          0);
+    snprintf(dir, sizeof dir, "%s", address);
+    slash = strrchr(dir, '/');
+    CU_ASSERT_PTR_NOT_NULL_FATAL(slash);
+    *slash = '\0';
+    CU_ASSERT_TRUE(address_exists(address));
+    /*
+     * The manager first, so that it cannot see its program end and remove
+     * its address as it would: neither of them removes anything.
+     */
+    CU_ASSERT_TRUE(harness_kill_pid((long) pid));
+    CU_ASSERT_EQUAL(mproc_process_kill(program), 0);
+    CU_ASSERT_EQUAL(mproc_process_join(program, MPROC_FOREVER), 0);
+    CU_ASSERT_TRUE(harness_wait_pid_gone((long) pid));
+    /* The tracker removes the socket and its directory as the tree ends. */
+    if (with_tracker)
+        CU_ASSERT_TRUE(harness_wait_pid_gone((long) tracker));
+    CU_ASSERT_TRUE(dir_goes(dir));
+    CU_ASSERT_FALSE(address_exists(address));
+    mproc_value_free(word);
+    mproc_process_destroy(program);
+    mproc_conn_close(r);
+}
+
+static void test_a_manager_killed_with_its_program_leaves_no_socket(void)
+{
+    killed_together(0);
+}
+
+static void test_the_program_tracker_removes_a_killed_manager_socket(void)
+{
+    killed_together(1);
+}
+#endif
 
 /* ---- keys, TCP, names --------------------------------------------------- */
 
@@ -999,14 +1609,27 @@ static const harness_test tests[] = {
     {"many processes lose no increment", test_many_processes_lose_no_increment,
      0},
     {"threads share proxies", test_threads_share_proxies, 0},
+    {"a stalled call holds up no other thread",
+     test_a_stalled_call_holds_up_no_other_thread, HARNESS_SPAWN},
+    {"proxies made on one thread freed on another",
+     test_proxies_made_on_one_thread_freed_on_another, HARNESS_SPAWN},
     {"nested proxies live and go", test_nested_proxies_live_and_go, 0},
+    {"proxies in a cycle are freed", test_proxies_in_a_cycle_are_freed, 0},
     {"shared memory in a dict", test_shared_memory_in_a_dict, 0},
     {"a reference keeps its object in transit",
      test_a_reference_keeps_its_object_in_transit, 0},
     {"a killed manager fails every call",
      test_a_killed_manager_fails_every_call, 0},
+    {"a killed manager fails the calls of every thread",
+     test_a_killed_manager_fails_the_calls_of_every_thread, HARNESS_SPAWN},
     {"the manager ends with its killed program",
      test_the_manager_ends_with_its_killed_program, 0},
+#if !defined(_WIN32)
+    {"a manager killed with its program leaves no socket",
+     test_a_manager_killed_with_its_program_leaves_no_socket, 0},
+    {"the program tracker removes a killed manager socket",
+     test_the_program_tracker_removes_a_killed_manager_socket, 0},
+#endif
     {"tcp with a key and names", test_tcp_with_a_key_and_names, 0},
     {"start failures are clear", test_start_failures_are_clear, 0},
     {"garbage on the socket", test_garbage_on_the_socket, 0},

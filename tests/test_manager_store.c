@@ -35,7 +35,7 @@ static int raw(mproc__mgr_session_t *s, const void *data, size_t n,
     mproc__buf_t reply = {0};
     mproc_value_t *payload = NULL;
     int status = -1000, rc;
-    rc = mproc__mgr_serve(s, data, n, &reply);
+    rc = mproc__mgr_serve(&s, data, n, &reply);
     CU_ASSERT_TRUE(rc == 0 || rc == 1);
     CU_ASSERT_EQUAL_FATAL(
         mproc__mgr_reply_decode(reply.data, reply.len, &status, &payload), 0);
@@ -681,7 +681,13 @@ static void test_hello_count_and_shutdown(void)
     setup();
     s = session();
     CU_ASSERT_EQUAL(req(s, &v, MPROC__MGR_HELLO, 0, 0), 0);
-    CU_ASSERT_STRING_EQUAL(show(v), "['" STORE_ID "', 1234, 'Manager-1']");
+    /* The id, the pid, the name, and the token a thread's connection joins. */
+    CU_ASSERT_EQUAL_FATAL(mproc_value_len(v), 4);
+    CU_ASSERT_EQUAL(mproc_value_len(mproc_value_at(v, 3)),
+                    MPROC__MGR_TOKEN_LEN);
+    mproc_value_free(mproc__value_list_swap(v, 3, mproc_value_nil()));
+    CU_ASSERT_STRING_EQUAL(show(v),
+                           "['" STORE_ID "', 1234, 'Manager-1', None]");
     mproc_value_free(v);
     create(s, MPROC_REF_LIST, NULL);
     create(s, MPROC_REF_DICT, NULL);
@@ -691,7 +697,7 @@ static void test_hello_count_and_shutdown(void)
     /* shutdown is answered, and tells the server to stop. */
     CU_ASSERT_EQUAL(
         mproc__mgr_request_encode(MPROC__MGR_SHUTDOWN, 0, NULL, 0, &msg), 0);
-    CU_ASSERT_EQUAL(mproc__mgr_serve(s, msg.data, msg.len, &reply), 1);
+    CU_ASSERT_EQUAL(mproc__mgr_serve(&s, msg.data, msg.len, &reply), 1);
     CU_ASSERT_TRUE(reply.len > 0);
     mproc__buf_free(&msg);
     mproc__buf_free(&reply);
@@ -875,14 +881,16 @@ static void test_freeing_follows_chains_and_names(void)
     teardown();
 }
 
-static void test_cycles_are_freed_with_the_store(void)
+static void test_cycles_are_collected(void)
 {
-    mproc__mgr_session_t *a;
-    int64_t x, y;
+    mproc__mgr_session_t *a, *b;
+    mproc_value_t *v = NULL;
+    int64_t x, y, z, hold;
     setup();
     a = session();
     x = create(a, MPROC_REF_DICT, NULL);
     y = create(a, MPROC_REF_LIST, NULL);
+    z = create(a, MPROC_REF_NAMESPACE, NULL);
     CU_ASSERT_EQUAL(
         req(a, NULL, MPROC__MGR_SET, x, 2, S("y"), ref(MPROC_REF_LIST, y, 0)),
         0);
@@ -890,9 +898,65 @@ static void test_cycles_are_freed_with_the_store(void)
         req(a, NULL, MPROC__MGR_APPEND, y, 1, ref(MPROC_REF_DICT, x, 0)), 0);
     CU_ASSERT_EQUAL(
         req(a, NULL, MPROC__MGR_APPEND, y, 1, ref(MPROC_REF_LIST, y, 0)), 0);
-    mproc__mgr_session_close(a);
-    /* Each refers to the other: only the store's end frees them. */
+    /* The cycle refers to z, which the client holds too. */
+    CU_ASSERT_EQUAL(
+        req(a, NULL, MPROC__MGR_APPEND, y, 1, ref(MPROC_REF_NAMESPACE, z, 0)),
+        0);
+    /* One member let go of: the other's proxy still holds the cycle. */
+    CU_ASSERT_EQUAL(req(a, NULL, MPROC__MGR_RELEASE, 0, 1, I(x)), 0);
+    CU_ASSERT_EQUAL(count_objects(), 3);
+    CU_ASSERT_EQUAL(req(a, &v, MPROC__MGR_LEN, x, 0), 0);
+    CU_ASSERT_EQUAL(mproc_value_as_int(v), 1);
+    mproc_value_free(v);
+    /* The last one: the cycle goes, and what it referred to stays. */
+    CU_ASSERT_EQUAL(req(a, NULL, MPROC__MGR_RELEASE, 0, 1, I(y)), 0);
+    CU_ASSERT_EQUAL(count_objects(), 1);
+    CU_ASSERT_EQUAL(req(a, NULL, MPROC__MGR_SET, z, 2, S("n"), I(1)), 0);
+    /* z had one count of the client's and one of the cycle's: one left. */
+    CU_ASSERT_EQUAL(req(a, NULL, MPROC__MGR_RELEASE, 0, 1, I(z)), 0);
+    CU_ASSERT_EQUAL(count_objects(), 0);
+
+    /* A cycle that a name reaches lives until the name lets go. */
+    x = create(a, MPROC_REF_DICT, NULL);
+    y = create(a, MPROC_REF_DICT, NULL);
+    CU_ASSERT_EQUAL(
+        req(a, NULL, MPROC__MGR_SET, x, 2, S("y"), ref(MPROC_REF_DICT, y, 0)),
+        0);
+    CU_ASSERT_EQUAL(
+        req(a, NULL, MPROC__MGR_SET, y, 2, S("x"), ref(MPROC_REF_DICT, x, 0)),
+        0);
+    CU_ASSERT_EQUAL(req(a, NULL, MPROC__MGR_REGISTER, 0, 2, S("cycle"),
+                        ref(MPROC_REF_DICT, x, 0)),
+                    0);
+    CU_ASSERT_EQUAL(req(a, NULL, MPROC__MGR_RELEASE, 0, 1, I(x)), 0);
+    CU_ASSERT_EQUAL(req(a, NULL, MPROC__MGR_RELEASE, 0, 1, I(y)), 0);
     CU_ASSERT_EQUAL(count_objects(), 2);
+    CU_ASSERT_EQUAL(
+        req(a, NULL, MPROC__MGR_REGISTER, 0, 2, S("cycle"), mproc_value_nil()),
+        0);
+    CU_ASSERT_EQUAL(count_objects(), 0);
+
+    /*
+     * One in transit (a hold of another session's) lives until that
+     * session ends; a self-referring list whose holder ends goes with it.
+     */
+    b = session();
+    x = create(a, MPROC_REF_LIST, NULL);
+    CU_ASSERT_EQUAL(
+        req(a, NULL, MPROC__MGR_APPEND, x, 1, ref(MPROC_REF_LIST, x, 0)), 0);
+    CU_ASSERT_EQUAL(req(a, &v, MPROC__MGR_EXPORT, 0, 1, I(x)), 0);
+    hold = mproc_value_as_int(v);
+    mproc_value_free(v);
+    CU_ASSERT_TRUE(hold > 0);
+    CU_ASSERT_EQUAL(req(b, &v, MPROC__MGR_CLAIM, 0, 2, I(x), I(hold)), 0);
+    mproc_value_free(v);
+    y = create(b, MPROC_REF_LIST, NULL);
+    CU_ASSERT_EQUAL(
+        req(b, NULL, MPROC__MGR_APPEND, y, 1, ref(MPROC_REF_LIST, y, 0)), 0);
+    mproc__mgr_session_close(a);
+    CU_ASSERT_EQUAL(count_objects(), 2);
+    mproc__mgr_session_close(b);
+    CU_ASSERT_EQUAL(count_objects(), 0);
     teardown();
 }
 
@@ -925,7 +989,7 @@ static void *APR_THREAD_FUNC add_many(apr_thread_t *t, void *arg)
         mproc_value_t *v = NULL;
         int status = -1;
         reply.len = 0;
-        if (mproc__mgr_serve(s, msg.data, msg.len, &reply) != 0 ||
+        if (mproc__mgr_serve(&s, msg.data, msg.len, &reply) != 0 ||
             mproc__mgr_reply_decode(reply.data, reply.len, &status, &v) != 0 ||
             status != 0)
             a->failures++;
@@ -969,6 +1033,75 @@ static void test_threads_lose_no_update(void)
     teardown();
 }
 
+/* Serves a JOIN of @token on the connection whose session is *@s. */
+static int join(mproc__mgr_session_t **s, const char *token)
+{
+    mproc_value_t *arg = S(token), *payload = NULL;
+    mproc__buf_t msg = {0}, reply = {0};
+    int status = -1000;
+    CU_ASSERT_EQUAL_FATAL(
+        mproc__mgr_request_encode(MPROC__MGR_JOIN, 0, &arg, 1, &msg), 0);
+    mproc_value_free(arg);
+    CU_ASSERT_EQUAL(mproc__mgr_serve(s, msg.data, msg.len, &reply), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        mproc__mgr_reply_decode(reply.data, reply.len, &status, &payload), 0);
+    if (status == 0)
+        CU_ASSERT_STRING_EQUAL(show(payload),
+                               "['" STORE_ID "', 1234, 'Manager-1']");
+    mproc_value_free(payload);
+    mproc__buf_free(&msg);
+    mproc__buf_free(&reply);
+    return status;
+}
+
+static void test_connections_join_a_client(void)
+{
+    mproc__mgr_session_t *home, *other, *third;
+    mproc_value_t *v = NULL;
+    char token[MPROC__MGR_TOKEN_LEN + 1];
+    size_t sessions = 0, conns = 0;
+    int64_t d, l;
+    setup();
+    home = session();
+    CU_ASSERT_EQUAL(req(home, &v, MPROC__MGR_HELLO, 0, 0), 0);
+    snprintf(token, sizeof token, "%s",
+             mproc_value_as_str(mproc_value_at(v, 3)));
+    mproc_value_free(v);
+    d = create(home, MPROC_REF_DICT, NULL);
+    /* Another connection of the same client: its counts are the home's. */
+    other = session();
+    CU_ASSERT_EQUAL(join(&other, token), 0);
+    CU_ASSERT_PTR_EQUAL(other, home);
+    mproc__mgr_store_clients(store, &sessions, &conns);
+    CU_ASSERT_EQUAL(sessions, 1);
+    CU_ASSERT_EQUAL(conns, 2);
+    /* Made on one connection, let go of on the other. */
+    l = create(other, MPROC_REF_LIST, NULL);
+    CU_ASSERT_EQUAL(req(other, NULL, MPROC__MGR_RELEASE, 0, 1, I(d)), 0);
+    CU_ASSERT_EQUAL(mproc__mgr_store_count(store), 1);
+    /* A token nobody has, and a connection that holds something already. */
+    third = session();
+    CU_ASSERT_EQUAL(join(&third, "0123456789abcdef0123456789abcdef"),
+                    MPROC_EREMOTE);
+    create(third, MPROC_REF_DICT, NULL);
+    CU_ASSERT_EQUAL(join(&third, token), MPROC_EREMOTE);
+    CU_ASSERT_EQUAL(mproc__mgr_store_count(store), 2);
+    mproc__mgr_session_close(third);
+    CU_ASSERT_EQUAL(mproc__mgr_store_count(store), 1);
+    /* The first connection closes: what the client holds stays... */
+    mproc__mgr_session_close(home);
+    CU_ASSERT_EQUAL(mproc__mgr_store_count(store), 1);
+    CU_ASSERT_EQUAL(req(other, &v, MPROC__MGR_LEN, l, 0), 0);
+    mproc_value_free(v);
+    /* ...until the last one does. */
+    mproc__mgr_session_close(other);
+    CU_ASSERT_EQUAL(mproc__mgr_store_count(store), 0);
+    mproc__mgr_store_clients(store, &sessions, &conns);
+    CU_ASSERT_EQUAL(sessions, 0);
+    CU_ASSERT_EQUAL(conns, 0);
+    teardown();
+}
+
 static const harness_test tests[] = {
     {"dict operations", test_dict_operations, 0},
     {"dict keys follow python", test_dict_keys_follow_python, 0},
@@ -981,6 +1114,7 @@ static const harness_test tests[] = {
     {"values stored are copies", test_values_stored_are_copies, 0},
     {"server refusals", test_server_refusals, 0},
     {"hello, count and shutdown", test_hello_count_and_shutdown, 0},
+    {"connections join a client", test_connections_join_a_client, 0},
     {"objects go with their last reference",
      test_objects_go_with_their_last_reference, 0},
     {"holds keep references in transit", test_holds_keep_references_in_transit,
@@ -988,8 +1122,7 @@ static const harness_test tests[] = {
     {"nested proxies live and go", test_nested_proxies_live_and_go, 0},
     {"freeing follows chains and names", test_freeing_follows_chains_and_names,
      0},
-    {"cycles are freed with the store", test_cycles_are_freed_with_the_store,
-     0},
+    {"cycles are collected", test_cycles_are_collected, 0},
     {"threads lose no update", test_threads_lose_no_update, 0},
     {NULL, NULL, 0}};
 

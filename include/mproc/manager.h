@@ -65,8 +65,10 @@
  * lacks) fails with MPROC_EREMOTE and the server's sentence, Python's
  * RemoteError.
  *
- * Threads: proxies may be used from several threads; the calls of one
- * process to one manager share one connection and run one at a time.
+ * Threads: proxies may be used from several threads, and made on one and
+ * used or destroyed on another. Each thread that calls has a connection of
+ * its own (made on its first call, closed when the thread ends), so that
+ * one thread's long call never holds up another's.
  *
  * @defgroup manager Managers
  * @{

@@ -530,6 +530,27 @@ void mproc__os_local_remove(const char *path)
     }
 }
 
+int mproc__os_local_leftover_remove(const char *path)
+{
+    char dir[sizeof(((struct sockaddr_un *) 0)->sun_path)];
+    struct stat sock_st, dir_st;
+    char *slash;
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int) sizeof dir ||
+        (slash = strrchr(dir, '/')) == NULL || slash == dir)
+        return mproc__set_error(MPROC_ENOTFOUND, "no socket at %s", path);
+    *slash = '\0';
+    if (lstat(path, &sock_st) != 0 || !S_ISSOCK(sock_st.st_mode) ||
+        sock_st.st_uid != geteuid() || lstat(dir, &dir_st) != 0 ||
+        !S_ISDIR(dir_st.st_mode) || dir_st.st_uid != geteuid() ||
+        (dir_st.st_mode & 077) != 0)
+        return mproc__set_error(MPROC_ENOTFOUND,
+                                "no socket of ours in a private directory "
+                                "at %s",
+                                path);
+    mproc__os_local_remove(path);
+    return 0;
+}
+
 int mproc__os_local_path(mproc__os_fd_t listener, char *path, size_t cap)
 {
     struct sockaddr_un addr;

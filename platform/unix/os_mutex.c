@@ -69,6 +69,37 @@ long mproc__os_thread_id(void)
     return self_tid;
 }
 
+/* ---- per-thread slots -------------------------------------------------- */
+
+struct mproc__os_tls {
+    pthread_key_t key;
+};
+
+int mproc__os_tls_create(mproc__os_tls_t **slot, void (*at_exit)(void *value))
+{
+    mproc__os_tls_t *t = malloc(sizeof *t);
+    if (t == NULL)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    if (pthread_key_create(&t->key, at_exit) != 0) {
+        free(t);
+        return mproc__set_error(MPROC_ENOMEM, "no thread key is left");
+    }
+    *slot = t;
+    return 0;
+}
+
+void *mproc__os_tls_get(mproc__os_tls_t *slot)
+{
+    return pthread_getspecific(slot->key);
+}
+
+int mproc__os_tls_set(mproc__os_tls_t *slot, void *value)
+{
+    if (pthread_setspecific(slot->key, value) != 0)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    return 0;
+}
+
 /* ---- pinned slots ------------------------------------------------------ */
 
 /*

@@ -172,15 +172,16 @@ static int ensure_connected(void)
 
 static int send_message(char op, const char *name)
 {
-    char msg[2 + MPROC__TRACKER_NAME_MAX + 1];
+    char msg[2 + MPROC__TRACKER_PATH_MAX + 1];
     size_t n = strlen(name);
     int rc, attempt;
 
-    if (!mproc__tracker_name_ok(name, n))
+    if (!mproc__tracker_entry_ok(name, n))
         return mproc__set_error(MPROC_EINVAL,
                                 "'%s' is not a name the resource tracker "
                                 "accepts (mproc- and 1 to 25 of "
-                                "A-Z a-z 0-9 _ . -)",
+                                "A-Z a-z 0-9 _ . -, or the path of a socket "
+                                ".../mproc-*/sock)",
                                 name);
     msg[0] = op;
     msg[1] = ' ';

@@ -983,3 +983,9 @@ void mproc__os_local_remove(const char *path)
 {
     (void) path;
 }
+
+int mproc__os_local_leftover_remove(const char *path)
+{
+    (void) path;
+    return no_local_listener();
+}

@@ -51,6 +51,43 @@ long mproc__os_thread_id(void)
     return (long) GetCurrentThreadId();
 }
 
+/* ---- per-thread slots -------------------------------------------------- */
+
+/*
+ * A fiber-local slot: Windows calls its callback when a thread that set a
+ * value ends (and when the slot is freed, which these never are), which a
+ * thread-local (Tls) slot does not do.
+ */
+struct mproc__os_tls {
+    DWORD index;
+};
+
+int mproc__os_tls_create(mproc__os_tls_t **slot, void (*at_exit)(void *value))
+{
+    mproc__os_tls_t *t = malloc(sizeof *t);
+    if (t == NULL)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    t->index = FlsAlloc((PFLS_CALLBACK_FUNCTION) at_exit);
+    if (t->index == FLS_OUT_OF_INDEXES) {
+        free(t);
+        return mproc__set_error(MPROC_ENOMEM, "no fiber-local slot is left");
+    }
+    *slot = t;
+    return 0;
+}
+
+void *mproc__os_tls_get(mproc__os_tls_t *slot)
+{
+    return FlsGetValue(slot->index);
+}
+
+int mproc__os_tls_set(mproc__os_tls_t *slot, void *value)
+{
+    if (!FlsSetValue(slot->index, value))
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    return 0;
+}
+
 /* ---- mutex ------------------------------------------------------------- */
 
 static HANDLE make_mutex(const wchar_t *wname, const void *arg)
