@@ -55,6 +55,7 @@ static uint32_t slice8(uint32_t c, const unsigned char *b, size_t n)
     #define MPROC__CRC32_CLMUL 1
     #include <immintrin.h>
     #if defined(__GNUC__)
+        #include <cpuid.h>
         /* The two paths' instructions, for their functions only. */
         #define CLMUL_TARGET __attribute__((target("pclmul,sse2")))
         #define WIDE_TARGET                                                    \
@@ -184,29 +185,58 @@ CLMUL_TARGET static uint32_t crc32_clmul(uint32_t c, const unsigned char *b,
     return (uint32_t) _mm_cvtsi128_si32(_mm_srli_si128(x1, 4));
 }
 
+/*
+ * The CPU's answers, by the cpuid instruction itself: the compilers'
+ * feature tests (__builtin_cpu_supports) read globals of their runtime
+ * library, which a Windows build would then carry among its own symbols.
+ */
+static void cpuid(unsigned leaf, unsigned r[4])
+{
+    #if defined(__GNUC__)
+    __cpuid_count(leaf, 0, r[0], r[1], r[2], r[3]);
+    #else
+    int v[4];
+    __cpuidex(v, (int) leaf, 0);
+    r[0] = (unsigned) v[0];
+    r[1] = (unsigned) v[1];
+    r[2] = (unsigned) v[2];
+    r[3] = (unsigned) v[3];
+    #endif
+}
+
+/* Which register state the OS saves (XCR0). */
+static uint64_t os_saved_state(void)
+{
+    #if defined(__GNUC__)
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (uint64_t) hi << 32 | lo;
+    #else
+    return _xgetbv(0);
+    #endif
+}
+
 /* The best path this CPU has: 2 wide folding, 1 folding, 0 tables. */
 static int cpu_best_path(void)
 {
-    #if defined(__GNUC__)
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("pclmul") || !__builtin_cpu_supports("sse2"))
+    unsigned r1[4], r7[4];
+    cpuid(0, r1);
+    if (r1[0] < 1)
         return 0;
-    /* "avx2" is reported only where the OS saves the 256-bit registers. */
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("vpclmulqdq"))
-        return 2;
-    return 1;
-    #else
-    int r1[4], r7[4];
-    __cpuid(r1, 1);
-    if (!((r1[2] >> 1) & 1)) /* ECX bit 1: PCLMULQDQ */
+    cpuid(1, r1);
+    /* ECX bit 1 PCLMULQDQ; EDX bit 26 SSE2 (every x86-64 has it). */
+    if (!((r1[2] >> 1) & 1) || !((r1[3] >> 26) & 1))
         return 0;
-    __cpuidex(r7, 7, 0);
-    /* OSXSAVE and AVX, the OS saving the YMM state, AVX2, VPCLMULQDQ. */
-    if (((r1[2] >> 27) & 3) == 3 && (_xgetbv(0) & 6) == 6 &&
-        ((r7[1] >> 5) & 1) && ((r7[2] >> 10) & 1))
-        return 2;
+    /* ECX bits 27 OSXSAVE and 28 AVX; the OS saves the SSE and AVX
+     * registers (XCR0 bits 1 and 2); leaf 7: EBX bit 5 AVX2, ECX bit 10
+     * VPCLMULQDQ. */
+    cpuid(0, r7);
+    if (r7[0] >= 7 && ((r1[2] >> 27) & 3) == 3 && (os_saved_state() & 6) == 6) {
+        cpuid(7, r7);
+        if (((r7[1] >> 5) & 1) && ((r7[2] >> 10) & 1))
+            return 2;
+    }
     return 1;
-    #endif
 }
 
 /* 0 not yet asked, else the best path + 1. */
