@@ -1,6 +1,8 @@
 /*
  * Values: mproc__value_decode() on any bytes (records and references,
- * msgpack's extension types 1 and 2, included). What decodes encodes
+ * msgpack's extension types 1 and 2, included), and the pool's
+ * mproc__value_decode_blocks(), which must agree with it: the same status
+ * and an equal value. What decodes encodes
  * again (unless it holds a record type this program does not know), and
  * that encoding is a fixed point: decoded and encoded once more, it gives
  * the same bytes.
@@ -15,8 +17,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     mproc_value_t *v = NULL, *again = NULL;
     mproc__buf_t a = {0}, b = {0};
+    mproc_value_t *blocks = NULL;
     int rc = mproc__value_decode(data, size, &v);
+    int rc_blocks = mproc__value_decode_blocks(data, size, &blocks);
     FUZZ_ASSERT(rc <= 0);
+    FUZZ_ASSERT(rc_blocks == rc);
+    FUZZ_ASSERT(mproc_value_equal(v, blocks));
+    mproc_value_free(blocks);
     if (rc != 0) {
         FUZZ_ASSERT(v == NULL);
         return 0;

@@ -110,6 +110,92 @@ mproc_value_t *mproc_value_list(void)
     return new_value(MPROC_VALUE_LIST);
 }
 
+/* The table of blocks that follows a list with MPROC__HAS_BLOCK. */
+typedef struct blocks {
+    size_t n;
+    mproc_value_t *block[1]; /* n of them, NULL until used */
+} blocks;
+
+static blocks *blocks_of(mproc_value_t *list)
+{
+    return (blocks *) (void *) (list + 1);
+}
+
+mproc_value_t *mproc__value_list_block(size_t n)
+{
+    size_t nb = (n + MPROC__BLOCK_SLOTS - 1) / MPROC__BLOCK_SLOTS;
+    mproc_value_t *v;
+    blocks *b;
+    if (n > ((size_t) -1 >> 1) / sizeof(mproc_value_t *))
+        return NULL;
+    v = malloc(sizeof *v + sizeof(blocks) + nb * sizeof(mproc_value_t *));
+    if (v == NULL)
+        return NULL;
+    memset(v, 0, sizeof *v);
+    v->type = MPROC_VALUE_LIST;
+    v->flags = MPROC__HAS_BLOCK;
+    b = blocks_of(v);
+    b->n = nb;
+    memset(b->block, 0, (nb + 1) * sizeof b->block[0]);
+    if (n > 0 && (v->u.c.items = malloc(n * sizeof *v->u.c.items)) == NULL) {
+        free(v);
+        return NULL;
+    }
+    v->u.c.cap = n;
+    return v;
+}
+
+mproc_value_t *mproc__value_block_slot(mproc_value_t *list, size_t i)
+{
+    blocks *b = blocks_of(list);
+    mproc_value_t **at = &b->block[i / MPROC__BLOCK_SLOTS];
+    if (i / MPROC__BLOCK_SLOTS >= b->n)
+        return NULL;
+    if (*at == NULL &&
+        (*at = malloc(MPROC__BLOCK_SLOTS * sizeof(mproc_value_t))) == NULL)
+        return NULL;
+    return &(*at)[i % MPROC__BLOCK_SLOTS];
+}
+
+static void free_blocks(mproc_value_t *list)
+{
+    blocks *b = blocks_of(list);
+    size_t i;
+    for (i = 0; i < b->n; i++)
+        free(b->block[i]);
+}
+
+/* A scalar of a block as a value of its own; NULL when out of memory. */
+static mproc_value_t *copy_out(const mproc_value_t *item)
+{
+    mproc_value_t *c = new_value(item->type);
+    if (c != NULL)
+        c->u = item->u;
+    return c;
+}
+
+/*
+ * Gives each item of @c's block an allocation of its own, so that the
+ * items can leave the list. MPROC_ENOMEM if one cannot be had (those
+ * done stay done: the list is whole either way).
+ */
+static int unblock(mproc_value_t *c)
+{
+    size_t i;
+    if (!(c->flags & MPROC__HAS_BLOCK))
+        return 0;
+    for (i = 0; i < c->u.c.len; i++) {
+        mproc_value_t *item = c->u.c.items[i];
+        if (item != NULL && (item->flags & MPROC__IN_BLOCK)) {
+            mproc_value_t *own = copy_out(item);
+            if (own == NULL)
+                return MPROC_ENOMEM;
+            c->u.c.items[i] = own;
+        }
+    }
+    return 0;
+}
+
 mproc_value_t *mproc_value_list_of(size_t n, ...)
 {
     va_list ap;
@@ -149,7 +235,10 @@ mproc_value_t *mproc_value_record(const char *type, mproc_value_t *fields)
         return NULL;
     }
     r = new_value(MPROC_VALUE_RECORD);
-    if (r == NULL || (r->u.c.type = mproc__strdup(type)) == NULL) {
+    if (r == NULL || (r->u.c.type = mproc__strdup(type)) == NULL ||
+        (fields != NULL && unblock(fields) != 0)) {
+        if (r != NULL)
+            free(r->u.c.type);
         free(r);
         mproc_value_free(fields);
         return NULL;
@@ -159,6 +248,8 @@ mproc_value_t *mproc_value_record(const char *type, mproc_value_t *fields)
         r->u.c.items = fields->u.c.items;
         r->u.c.len = fields->u.c.len;
         r->u.c.cap = fields->u.c.cap;
+        if (fields->flags & MPROC__HAS_BLOCK)
+            free_blocks(fields); /* unblock() left them unused */
         free(fields);
     }
     return r;
@@ -191,8 +282,8 @@ int mproc_record_call(const mproc_value_t *record, mproc_value_t **result)
 void mproc_value_free(mproc_value_t *v)
 {
     size_t i;
-    if (v == NULL)
-        return;
+    if (v == NULL || (v->flags & MPROC__IN_BLOCK))
+        return; /* its list's block goes with the list */
     switch (v->type) {
     case MPROC_VALUE_STR:
     case MPROC_VALUE_BYTES:
@@ -204,6 +295,8 @@ void mproc_value_free(mproc_value_t *v)
             mproc_value_free(v->u.c.items[i]);
         free(v->u.c.items);
         free(v->u.c.type);
+        if (v->flags & MPROC__HAS_BLOCK)
+            free_blocks(v);
         break;
     case MPROC_VALUE_REF:
         mproc_value_free(v->u.r.fields);
@@ -336,8 +429,58 @@ mproc_value_t *mproc__value_take(mproc_value_t *list, size_t i)
     if (list == NULL || list->type != MPROC_VALUE_LIST || i >= list->u.c.len)
         return NULL;
     item = list->u.c.items[i];
+    if (item != NULL && (item->flags & MPROC__IN_BLOCK))
+        return copy_out(item); /* the block stays the list's */
     list->u.c.items[i] = NULL;
     return item;
+}
+
+mproc_value_t *mproc__value_list_of_nils(size_t n)
+{
+    mproc_value_t *list = mproc__value_list_block(n);
+    size_t i;
+    if (list == NULL)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        mproc_value_t *slot = mproc__value_block_slot(list, i);
+        if (slot == NULL) {
+            mproc_value_free(list);
+            return NULL;
+        }
+        memset(slot, 0, sizeof *slot);
+        slot->flags = MPROC__IN_BLOCK;
+        list->u.c.items[i] = slot;
+        list->u.c.len = i + 1;
+    }
+    return list;
+}
+
+int mproc__value_list_move(mproc_value_t *dst, size_t i, mproc_value_t *src,
+                           size_t k)
+{
+    mproc_value_t *v, *old, *slot = NULL;
+    if (dst == NULL || dst->type != MPROC_VALUE_LIST || i >= dst->u.c.len ||
+        src == NULL || src->type != MPROC_VALUE_LIST || k >= src->u.c.len ||
+        src->u.c.items[k] == NULL)
+        return MPROC_EINVAL;
+    v = src->u.c.items[k];
+    old = dst->u.c.items[i];
+    if (v->flags & MPROC__IN_BLOCK) {
+        if ((dst->flags & MPROC__HAS_BLOCK) &&
+            (slot = mproc__value_block_slot(dst, i)) != NULL) {
+            /* old may be this slot: it was a scalar, nothing to free. */
+            *slot = *v;
+        } else if ((slot = copy_out(v)) == NULL) {
+            return MPROC_ENOMEM;
+        }
+        dst->u.c.items[i] = slot;
+    } else {
+        dst->u.c.items[i] = v;
+        src->u.c.items[k] = NULL;
+    }
+    if (old != slot)
+        mproc_value_free(old);
+    return 0;
 }
 
 const mproc_value_t *mproc_value_get(const mproc_value_t *map, const char *key)
@@ -791,6 +934,13 @@ mproc_value_t *mproc__value_list_swap(mproc_value_t *list, size_t i,
         return NULL;
     }
     old = list->u.c.items[i];
+    if (old->flags & MPROC__IN_BLOCK) {
+        /* The caller owns what it gets back: a copy, the block stays. */
+        if ((old = copy_out(old)) == NULL) {
+            mproc_value_free(item);
+            return NULL;
+        }
+    }
     list->u.c.items[i] = item;
     return old;
 }
@@ -846,7 +996,7 @@ mproc_value_t **mproc__value_steal_items(mproc_value_t *c, size_t *n)
 {
     mproc_value_t **items;
     *n = 0;
-    if (c == NULL || !MPROC__IS_CONTAINER(c))
+    if (c == NULL || !MPROC__IS_CONTAINER(c) || unblock(c) != 0)
         return NULL;
     items = c->u.c.items;
     *n = c->u.c.len;
