@@ -1038,21 +1038,22 @@ static int take_entry(mproc_pool_t *p, mproc__pool_worker_t *w,
     /* The failures come in the order of their items. */
     more = e.nfailures > 0 &&
            mproc__wire_next_failure(&e, &place, &status, &s, &len) == 0;
-    for (i = 0; i < n; i++) {
+    if (e.nfailures == 0) {
+        mproc__job_results_in(j, u->first + e.offset, e.values, n);
+    }
+    for (i = e.nfailures == 0 ? n : 0; i < n; i++) {
         size_t idx = u->first + e.offset + i;
-        mproc_value_t *v = mproc__value_take(e.values, i);
         if (more && place == i) {
             snprintf(sentence, sizeof sentence, "%.*s",
                      (int) (len < sizeof sentence ? len : sizeof sentence - 1),
                      s);
-            mproc_value_free(v);
             mproc__job_item_done(j, idx, status < 0 ? status : MPROC_ETASK,
                                  NULL, sentence);
             more = ++f < e.nfailures &&
                    mproc__wire_next_failure(&e, &place, &status, &s, &len) == 0;
             continue;
         }
-        mproc__job_item_done(j, idx, 0, v, NULL);
+        mproc__job_item_result(j, idx, e.values, i);
     }
     mproc_value_free(e.values);
     u->answered += n;
@@ -1954,6 +1955,13 @@ int mproc_pool_create(mproc_pool_t **out, const mproc_pool_opts_t *opts)
     rc = check_opts(&o);
     if (rc == 0)
         rc = resolve_initializer(&o, &init);
+    /*
+     * Tasks and results stay on one machine, where deflating a batch costs
+     * more than writing the bytes it saves: only a threshold the caller
+     * gives turns it on.
+     */
+    if (o.codec.compress_threshold == 0)
+        o.codec.no_compress = 1;
     if (rc == 0)
         rc = mproc__codec_opts_apply(&o.codec, &o.codec);
     if (rc == 0)

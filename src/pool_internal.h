@@ -226,6 +226,13 @@ struct mproc__pool_job {
     int status; /* the outcome, once over */
     char *error;
     mproc_value_t *value; /* the result: apply's, map's list */
+    /*
+     * A map's results as they come, each in its place: a list of n, nil
+     * where none has come yet, whose block holds the scalars
+     * (mproc__value_list_of_nils()); it becomes the value. NULL until the
+     * first result, and for the other calls.
+     */
+    mproc_value_t *results;
     int progress_due;
     int end_told;                /* an imap that ended early has said so once */
     uint64_t serial;             /* its number among its pool's calls, from 1 */
@@ -281,6 +288,16 @@ mproc__pool_item_t *mproc__job_item(mproc__pool_job_t *j, size_t i);
  */
 void mproc__job_item_done(mproc__pool_job_t *j, size_t i, int status,
                           mproc_value_t *result, const char *sentence);
+/*
+ * Item @i is over with item @k of the decoded list @values as its result:
+ * mproc__job_item_done(), but a map's result goes straight to its place
+ * among the map's results, a scalar with no allocation of its own.
+ */
+void mproc__job_item_result(mproc__pool_job_t *j, size_t i,
+                            mproc_value_t *values, size_t k);
+/* mproc__job_item_result() for items @first.. @first + @n - 1, in turn. */
+void mproc__job_results_in(mproc__pool_job_t *j, size_t first,
+                           mproc_value_t *values, size_t n);
 /* The job is over: the outcome is set and its callbacks are due. */
 void mproc__job_finish(mproc__pool_job_t *j, int status, const char *sentence);
 /* Whether the job may take items from its producer now. */

@@ -127,7 +127,7 @@ int mproc__wire_read_tasks(mproc__wire_tasks_t *t, const void *data, size_t len)
     p = mproc__wire_get_bytes(&r, &n);
     if (r.bad || r.p != r.end || t->fn == NULL || t->counts == NULL ||
         t->skips == NULL || !(t->soft >= 0) ||
-        mproc__value_decode(p, n, &t->items) != 0 ||
+        mproc__value_decode_blocks(p, n, &t->items) != 0 ||
         mproc_value_type(t->items) != MPROC_VALUE_LIST ||
         mproc_value_len(t->items) != total) {
         mproc__wire_tasks_free(t);
@@ -166,7 +166,7 @@ int mproc__wire_next_entry(mproc__wire_t *r, mproc__wire_entry_t *e)
         mproc__wire_get_bytes(r, &n);
     }
     p = mproc__wire_get_bytes(r, &n);
-    if (r->bad || mproc__value_decode(p, n, &e->values) != 0 ||
+    if (r->bad || mproc__value_decode_blocks(p, n, &e->values) != 0 ||
         mproc_value_type(e->values) != MPROC_VALUE_LIST) {
         mproc_value_free(e->values);
         e->values = NULL;
