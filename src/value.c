@@ -121,6 +121,52 @@ static blocks *blocks_of(mproc_value_t *list)
     return (blocks *) (void *) (list + 1);
 }
 
+/*
+ * Blocks freed with their lists wait here, up to CACHE_BLOCKS of them (5
+ * MiB), for the next lists that need some. A process that decodes long
+ * lists of scalars again and again (a pool and its workers, a map after
+ * another) would otherwise have the C library give the memory back to the
+ * system as each list goes and take it again, faulting in every page,
+ * which costs more than the decoding. A block's first bytes link it to the
+ * next.
+ */
+#define CACHE_BLOCKS 512
+#define BLOCK_BYTES (MPROC__BLOCK_SLOTS * sizeof(mproc_value_t))
+
+static void *block_cache;
+static size_t block_cache_n;
+static mproc__spin_t block_cache_lock = MPROC__SPIN_INIT;
+
+static mproc_value_t *new_block(void)
+{
+    void *b;
+    mproc__spin_lock(&block_cache_lock);
+    b = block_cache;
+    if (b != NULL) {
+        memcpy(&block_cache, b, sizeof block_cache);
+        block_cache_n--;
+    }
+    mproc__spin_unlock(&block_cache_lock);
+    return b != NULL ? b : malloc(BLOCK_BYTES);
+}
+
+/* Keeps the @n blocks of @b that the cache has room for; frees the rest. */
+static void drop_blocks(mproc_value_t **b, size_t n)
+{
+    size_t i = 0;
+    mproc__spin_lock(&block_cache_lock);
+    for (; i < n && block_cache_n < CACHE_BLOCKS; i++) {
+        if (b[i] == NULL)
+            continue;
+        memcpy(b[i], &block_cache, sizeof block_cache);
+        block_cache = b[i];
+        block_cache_n++;
+    }
+    mproc__spin_unlock(&block_cache_lock);
+    for (; i < n; i++)
+        free(b[i]);
+}
+
 mproc_value_t *mproc__value_list_block(size_t n)
 {
     size_t nb = (n + MPROC__BLOCK_SLOTS - 1) / MPROC__BLOCK_SLOTS;
@@ -151,8 +197,7 @@ mproc_value_t *mproc__value_block_slot(mproc_value_t *list, size_t i)
     mproc_value_t **at = &b->block[i / MPROC__BLOCK_SLOTS];
     if (i / MPROC__BLOCK_SLOTS >= b->n)
         return NULL;
-    if (*at == NULL &&
-        (*at = malloc(MPROC__BLOCK_SLOTS * sizeof(mproc_value_t))) == NULL)
+    if (*at == NULL && (*at = new_block()) == NULL)
         return NULL;
     return &(*at)[i % MPROC__BLOCK_SLOTS];
 }
@@ -160,9 +205,7 @@ mproc_value_t *mproc__value_block_slot(mproc_value_t *list, size_t i)
 static void free_blocks(mproc_value_t *list)
 {
     blocks *b = blocks_of(list);
-    size_t i;
-    for (i = 0; i < b->n; i++)
-        free(b->block[i]);
+    drop_blocks(b->block, b->n);
 }
 
 /* A scalar of a block as a value of its own; NULL when out of memory. */
@@ -914,6 +957,8 @@ void mproc__ref_cache_after_fork(void)
      * The lock may have been held by a thread that did not come along.
      */
     mproc__spin_reset(&ref_cache_lock);
+    /* The blocks are this child's copies, free to use. */
+    mproc__spin_reset(&block_cache_lock);
     while (ref_cache != NULL) {
         ref_entry *e = ref_cache;
         ref_cache = e->next;

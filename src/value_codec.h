@@ -126,7 +126,8 @@ int mproc__value_each_ref(const mproc_value_t *v, mproc_ref_kind_e kind,
  * The objects that mproc_value_to_*() imported in this process, one per
  * reference: find gives the object of a reference equal to @ref (or NULL),
  * add records one, forget drops @obj when it is destroyed, and after_fork
- * forgets the parent's (a fork child did not import them).
+ * forgets the parent's (a fork child did not import them) and makes the
+ * value module's locks usable in the child.
  */
 void *mproc__ref_cache_find(const mproc_value_t *ref);
 int mproc__ref_cache_add(const mproc_value_t *ref, void *obj);
