@@ -164,6 +164,9 @@ struct mproc_pool_t {
     mproc__pool_job_t *all;              /* every job that refers to the pool */
     /* A batch of tasks is built here (under the lock), reused. */
     mproc__buf_t tx_items, tx_counts, tx_skips, tx_msg;
+    /* The items of a big call that has ended, for the next one. */
+    mproc__pool_item_t *spare_items;
+    size_t spare_cap;
     /* What the driver waits for, reused round after round. */
     mproc_waitable_t *wait_items;
     mproc__pool_worker_t **wait_who;
@@ -900,6 +903,37 @@ void mproc__pool_forget_if_over(mproc_pool_t *p, mproc__pool_job_t *j)
 int mproc__pool_driven_here(const mproc_pool_t *p)
 {
     return driving == p;
+}
+
+/*
+ * A call's items take megabytes for a big map, which the C library would
+ * give back to the system as the call ends and fault in again for the
+ * next: the pool keeps the biggest array of its last calls for the next.
+ */
+#define SPARE_MIN 4096
+
+int mproc__pool_keep_items(mproc_pool_t *p, mproc__pool_item_t *items,
+                           size_t cap)
+{
+    if (cap < SPARE_MIN || p->spare_cap >= cap)
+        return 0;
+    free(p->spare_items);
+    p->spare_items = items;
+    p->spare_cap = cap;
+    return 1;
+}
+
+mproc__pool_item_t *mproc__pool_take_items(mproc_pool_t *p, size_t cap)
+{
+    mproc__pool_item_t *items = p->spare_items;
+    /* Not for a call of a small part of its size. */
+    if (items == NULL || cap < SPARE_MIN || p->spare_cap < cap ||
+        p->spare_cap / 4 > cap)
+        return NULL;
+    p->spare_items = NULL;
+    p->spare_cap = 0;
+    memset(items, 0, cap * sizeof *items);
+    return items;
 }
 
 void mproc__pool_untrack(mproc_pool_t *p, mproc__pool_job_t *j)
@@ -1918,6 +1952,7 @@ static int make_parts(mproc_pool_t *p)
 /* Frees what a pool that never ran holds. */
 static void free_parts(mproc_pool_t *p)
 {
+    free(p->spare_items);
     mproc__buf_free(&p->tx_items);
     mproc__buf_free(&p->tx_counts);
     mproc__buf_free(&p->tx_skips);

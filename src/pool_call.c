@@ -47,12 +47,15 @@ static void free_item(mproc__pool_item_t *it)
     it->arg = NULL;
 }
 
-static void job_free(mproc__pool_job_t *j)
+/* Frees @j; its items array goes to pool @p if it keeps it (under its lock). */
+static void job_free_in(mproc__pool_job_t *j, mproc_pool_t *p)
 {
     size_t i;
-    for (i = 0; i < j->cap; i++)
+    for (i = 0; j->items != NULL && i < j->cap; i++)
         free_item(&j->items[i]);
-    free(j->items);
+    if (p == NULL || j->items == NULL ||
+        !mproc__pool_keep_items(p, j->items, j->cap))
+        free(j->items);
     free(j->redo);
     free(j->ready_fifo);
     mproc_value_free(j->owned_input);
@@ -62,13 +65,18 @@ static void job_free(mproc__pool_job_t *j)
     free(j);
 }
 
+static void job_free(mproc__pool_job_t *j)
+{
+    job_free_in(j, NULL);
+}
+
 void mproc__job_release(mproc__pool_job_t *j)
 {
     if (--j->refs > 0)
         return;
     if (j->pool != NULL)
         mproc__pool_untrack(j->pool, j);
-    job_free(j);
+    job_free_in(j, j->pool);
 }
 
 /* A handle lets go of its job, under the pool's lock while there is one. */
@@ -361,7 +369,11 @@ static int make_job(mproc_pool_t *p, mproc__job_kind_e kind, int star,
     j->refs = 1;
     j->chunksize = 1;
     j->cap = cap > 0 ? cap : 1;
-    j->items = calloc(j->cap, sizeof *j->items);
+    mproc__pool_lock(p);
+    j->items = mproc__pool_take_items(p, j->cap);
+    mproc__pool_unlock(p);
+    if (j->items == NULL)
+        j->items = calloc(j->cap, sizeof *j->items);
     if (kind == MPROC__JOB_IMAP_UN)
         j->ready_fifo = malloc(j->cap * sizeof *j->ready_fifo);
     if (j->items == NULL ||

@@ -265,6 +265,14 @@ int mproc__pool_wait(mproc_pool_t *p, int (*done)(void *arg), void *arg,
 void mproc__pool_kick(mproc_pool_t *p);
 /* Sends what can be sent now. Under the lock, from any thread. */
 void mproc__pool_dispatch(mproc_pool_t *p);
+/*
+ * The items array of a call that ends, kept for the next if it is big
+ * (1: the pool has it now), and taken by a new call of @cap items (zeroed;
+ * NULL if there is none that fits). Under the lock.
+ */
+int mproc__pool_keep_items(mproc_pool_t *p, mproc__pool_item_t *items,
+                           size_t cap);
+mproc__pool_item_t *mproc__pool_take_items(mproc_pool_t *p, size_t cap);
 /* Forgets @j, which is being freed, from the pool's jobs. */
 void mproc__pool_untrack(mproc_pool_t *p, mproc__pool_job_t *j);
 /* Drops @j from the pool's calls if it is over and no worker has any of it. */
