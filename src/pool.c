@@ -107,7 +107,8 @@ enum {
 
 struct mproc__pool_worker {
     mproc_process_t *proc;
-    mproc_conn_t *conn;
+    mproc_conn_t *conn; /* the results, from the worker */
+    mproc_conn_t *tx;   /* the tasks, to the worker */
     long pid;
     int slot;
     int state;
@@ -477,6 +478,7 @@ static void free_worker(mproc__pool_worker_t *w)
     if (w == NULL)
         return;
     mproc_conn_close(w->conn);
+    mproc_conn_close(w->tx);
     if (w->proc != NULL) {
         mproc_process_join(w->proc, MPROC_FOREVER);
         mproc_process_destroy(w->proc);
@@ -494,7 +496,7 @@ static int start_worker(mproc_pool_t *p, int slot, mproc__pool_worker_t **out)
 {
     mproc_process_opts_t po = {0};
     mproc__pool_worker_t *w;
-    mproc_conn_t *mine, *theirs;
+    mproc_conn_t *mine = NULL, *theirs = NULL, *tx = NULL, *rx = NULL;
     mproc_conn_opts_t co = {0};
     mproc_value_t *args;
     int rc;
@@ -504,15 +506,24 @@ static int start_worker(mproc_pool_t *p, int slot, mproc__pool_worker_t **out)
     if (w == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     co.codec = p->codec;
-    rc = mproc_pipe(&mine, &theirs, 1, &co);
+    /*
+     * Two one-way pipes, the tasks' and the results': a round trip over
+     * pipes costs about half of one over a duplex socket.
+     */
+    rc = mproc_pipe(&mine, &theirs, 0, &co);
+    if (rc == 0 && (rc = mproc_pipe(&rx, &tx, 0, &co)) != 0) {
+        mproc_conn_close(mine);
+        mproc_conn_close(theirs);
+    }
     if (rc != 0) {
         free(w);
         return rc;
     }
     w->conn = mine;
+    w->tx = tx;
     w->slot = slot;
-    w->capacity = mproc__os_conn_capacity(mine->os, PIPE_WANT);
-    args = mproc_pack("PMiivV", theirs, p->shm, slot, p->maxtasks,
+    w->capacity = mproc__os_conn_capacity(tx->os, PIPE_WANT);
+    args = mproc_pack("PPMiivV", rx, theirs, p->shm, slot, p->maxtasks,
                       p->init_name != NULL ? mproc_value_str(p->init_name)
                                            : mproc_value_nil(),
                       p->initargs);
@@ -524,7 +535,8 @@ static int start_worker(mproc_pool_t *p, int slot, mproc__pool_worker_t **out)
                       : mproc__pack_take_failure();
     if (rc == 0 && w->proc == NULL)
         rc = mproc__set_error(MPROC_ENOMEM, "out of memory");
-    /* The worker has its own copy now (or there is no worker). */
+    /* The worker has its own copies now (or there is no worker). */
+    mproc_conn_close(rx);
     mproc_conn_close(theirs);
     if (rc != 0) {
         w->proc = NULL;
@@ -548,10 +560,9 @@ static void maintain(mproc_pool_t *p)
         static const unsigned char stop[] = {MPROC__POOL_STOP};
         for (w = p->workers; w != NULL; w = w->next)
             if (w->state == W_READY || w->state == W_STARTING)
-                w->state =
-                    mproc_conn_send_bytes(w->conn, stop, sizeof stop) == 0
-                        ? W_STOPPING
-                        : W_LOST;
+                w->state = mproc_conn_send_bytes(w->tx, stop, sizeof stop) == 0
+                               ? W_STOPPING
+                               : W_LOST;
         return;
     }
     while (!p->broken && active(p) < p->processes &&
@@ -803,7 +814,11 @@ static int send_batch(mproc_pool_t *p, mproc__pool_worker_t *w,
         return 0;
     msgpack_packer_init(&pk, &h, buf_write);
     msgpack_pack_array(&pk, nitems);
-    rc = mproc__wire_u8(msg, MPROC__POOL_TASKS);
+    /* Room for the frame's header, which the send writes in place. */
+    rc = mproc__buf_reserve(msg, MPROC__FRAME_HEADER_SIZE);
+    if (rc == 0)
+        msg->len = MPROC__FRAME_HEADER_SIZE;
+    rc = rc ? rc : mproc__wire_u8(msg, MPROC__POOL_TASKS);
     rc = rc ? rc : mproc__wire_str(msg, j->fn_name);
     rc = rc ? rc : mproc__wire_f64(msg, j->soft_limit);
     rc = rc ? rc : mproc__wire_u8(msg, j->time_limit > 0);
@@ -818,9 +833,9 @@ static int send_batch(mproc_pool_t *p, mproc__pool_worker_t *w,
     rc = rc ? rc : mproc__buf_append(msg, head, h.len);
     rc = rc ? rc : mproc__buf_append(msg, items->data, items->len);
     /* What the pipe holds of it at most (the frame may be deflated). */
-    frame = MPROC__FRAME_HEADER_SIZE + msg->len + 4;
+    frame = msg->len + 4;
     if (rc == 0)
-        rc = mproc_conn_send_bytes(w->conn, msg->data, msg->len);
+        rc = mproc__conn_send_framed(w->tx, msg);
     /* A big batch's buffers are not kept for good. */
     if (msg->cap > 4 * BATCH_BYTES) {
         mproc__buf_free(msg);
@@ -1340,10 +1355,9 @@ static int callbacks_due(const mproc_pool_t *p)
  */
 static int spin_wait(mproc_waitable_t *items, const size_t *look, size_t n)
 {
-    double until = mproc__os_monotonic() + SPIN;
+    double until = 0;
     size_t i;
-    do {
-        mproc__os_yield();
+    for (;;) {
         /* Only the pipes of the workers that have work: one poll each. */
         for (i = 0; i < n; i++) {
             mproc_conn_t *c = items[look[i]].conn;
@@ -1353,8 +1367,16 @@ static int spin_wait(mproc_waitable_t *items, const size_t *look, size_t n)
                 return 1;
             }
         }
-    } while (mproc__os_monotonic() < until);
-    return MPROC_ETIMEDOUT;
+        /*
+         * Looked first, yielded after: on one CPU the worker that was sent
+         * a call has mostly answered by the time the sender runs again.
+         */
+        if (until == 0)
+            until = mproc__os_monotonic() + SPIN;
+        else if (mproc__os_monotonic() >= until)
+            return MPROC_ETIMEDOUT;
+        mproc__os_yield();
+    }
 }
 
 /* A message read in a round, for the lock's return. */
@@ -1364,9 +1386,15 @@ typedef struct inbox {
     size_t len;
 } inbox;
 
-/* Reads what @w's pipe has, without waiting, into @box. */
+/* The messages a round holds without asking for memory. */
+#define FEW_MESSAGES 4
+
+/*
+ * Reads what @w's pipe has, without waiting, into @box, which starts as
+ * the round's @few places on the stack.
+ */
 static void read_worker(mproc__pool_worker_t *w, inbox **box, size_t *n,
-                        size_t *cap)
+                        size_t *cap, inbox *few)
 {
     int reads = 0, more;
     do {
@@ -1386,12 +1414,14 @@ static void read_worker(mproc__pool_worker_t *w, inbox **box, size_t *n,
             if (rc != 0)
                 continue; /* a damaged frame is skipped */
             if (*n == *cap) {
-                size_t c = *cap ? *cap * 2 : 16;
-                inbox *b = realloc(*box, c * sizeof *b);
+                size_t c = *cap * 2;
+                inbox *b = realloc(*box != few ? *box : NULL, c * sizeof *b);
                 if (b == NULL) {
                     free(m);
                     return;
                 }
+                if (*box == few)
+                    memcpy(b, few, *n * sizeof *b);
                 *box = b;
                 *cap = c;
             }
@@ -1413,8 +1443,8 @@ static void drive(mproc_pool_t *p, double until)
 {
     mproc_waitable_t *items = NULL;
     mproc__pool_worker_t **who = NULL, *w;
-    inbox *box = NULL;
-    size_t n = 0, nw = 0, nbox = 0, boxcap = 0, i;
+    inbox few[FEW_MESSAGES], *box = few;
+    size_t n = 0, nw = 0, nbox = 0, boxcap = FEW_MESSAGES, i;
     double now, deadline, wait;
     int rc, wake_ready = 0;
     size_t look[8], nlook = 0; /* the pipes to look at before sleeping */
@@ -1486,7 +1516,7 @@ static void drive(mproc_pool_t *p, double until)
                 w->ready_conn = items[at++].ready;
             w->ready_proc = items[at++].ready;
             if (w->ready_conn && !w->ready_proc)
-                read_worker(w, &box, &nbox, &boxcap);
+                read_worker(w, &box, &nbox, &boxcap, few);
         }
     }
     mproc__pool_lock(p);
@@ -1504,7 +1534,8 @@ static void drive(mproc_pool_t *p, double until)
         take_message(p, box[i].w, box[i].m, box[i].len);
         free(box[i].m);
     }
-    free(box);
+    if (box != few)
+        free(box);
     for (i = 0; i < nw; i++)
         if (who[i]->ready_proc)
             bury(p, who[i]);
@@ -1801,8 +1832,10 @@ void mproc_pool_destroy(mproc_pool_t *p)
     if (mproc__pool_ours(p) != 0) {
         /* A fork child's copy: only its copies of the handles go. */
         mproc__pool_worker_t *w;
-        for (w = p->workers; w != NULL; w = w->next)
+        for (w = p->workers; w != NULL; w = w->next) {
             mproc_conn_close(w->conn);
+            mproc_conn_close(w->tx);
+        }
         mproc_conn_close(p->wake_r);
         mproc_conn_close(p->wake_w);
         mproc_shm_close(p->shm);

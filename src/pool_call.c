@@ -358,9 +358,11 @@ static int make_job(mproc_pool_t *p, mproc__job_kind_e kind, int star,
     if (opts != NULL && (opts->time_limit != opts->time_limit ||
                          opts->soft_time_limit != opts->soft_time_limit))
         return mproc__set_error(MPROC_EINVAL, "a time limit is not a number");
-    j = calloc(1, sizeof *j);
+    /* Not calloc, which skips the C library's cache of small chunks. */
+    j = malloc(sizeof *j);
     if (j == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    memset(j, 0, sizeof *j);
     if (opts != NULL)
         j->opts = *opts;
     j->kind = kind;
@@ -372,8 +374,13 @@ static int make_job(mproc_pool_t *p, mproc__job_kind_e kind, int star,
     mproc__pool_lock(p);
     j->items = mproc__pool_take_items(p, j->cap);
     mproc__pool_unlock(p);
-    if (j->items == NULL)
+    if (j->items == NULL && j->cap <= 16) {
+        j->items = malloc(j->cap * sizeof *j->items);
+        if (j->items != NULL)
+            memset(j->items, 0, j->cap * sizeof *j->items);
+    } else if (j->items == NULL) {
         j->items = calloc(j->cap, sizeof *j->items);
+    }
     if (kind == MPROC__JOB_IMAP_UN)
         j->ready_fifo = malloc(j->cap * sizeof *j->ready_fifo);
     if (j->items == NULL ||

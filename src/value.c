@@ -11,11 +11,17 @@
 #include "value_codec.h"
 #include "value_internal.h"
 
+/*
+ * malloc and a clear, not calloc: the C library's calloc skips its cache
+ * of small chunks, and a value is made for every item that crosses.
+ */
 static mproc_value_t *new_value(mproc_value_type_e type)
 {
-    mproc_value_t *v = calloc(1, sizeof *v);
-    if (v != NULL)
+    mproc_value_t *v = malloc(sizeof *v);
+    if (v != NULL) {
+        memset(v, 0, sizeof *v);
         v->type = type;
+    }
     return v;
 }
 
