@@ -814,24 +814,35 @@ static int send_batch(mproc_pool_t *p, mproc__pool_worker_t *w,
         return 0;
     msgpack_packer_init(&pk, &h, buf_write);
     msgpack_pack_array(&pk, nitems);
-    /* Room for the frame's header, which the send writes in place. */
-    rc = mproc__buf_reserve(msg, MPROC__FRAME_HEADER_SIZE);
-    if (rc == 0)
-        msg->len = MPROC__FRAME_HEADER_SIZE;
-    rc = rc ? rc : mproc__wire_u8(msg, MPROC__POOL_TASKS);
-    rc = rc ? rc : mproc__wire_str(msg, j->fn_name);
-    rc = rc ? rc : mproc__wire_f64(msg, j->soft_limit);
-    rc = rc ? rc : mproc__wire_u8(msg, j->time_limit > 0);
-    rc = rc ? rc : mproc__wire_u8(msg, !j->star);
-    rc = rc ? rc : mproc__wire_u32(msg, w->next_seq);
-    rc = rc ? rc : mproc__wire_u32(msg, (uint32_t) nunits);
-    rc = rc ? rc : mproc__buf_append(msg, counts->data, counts->len);
-    rc = rc ? rc : mproc__wire_u32(msg, (uint32_t) nskips);
-    if (nskips > 0)
-        rc = rc ? rc : mproc__buf_append(msg, skips->data, skips->len);
-    rc = rc ? rc : mproc__wire_u32(msg, (uint32_t) (h.len + items->len));
-    rc = rc ? rc : mproc__buf_append(msg, head, h.len);
-    rc = rc ? rc : mproc__buf_append(msg, items->data, items->len);
+    /*
+     * Room for all of it at once, written in place behind room for the
+     * frame's header, which the send writes there.
+     */
+    {
+        size_t fn_len = strlen(j->fn_name);
+        rc = mproc__buf_reserve(msg, MPROC__FRAME_HEADER_SIZE + 1 + 4 + fn_len +
+                                         8 + 2 + 12 + counts->len + skips->len +
+                                         4 + h.len + items->len);
+        if (rc == 0) {
+            unsigned char *at = msg->data + MPROC__FRAME_HEADER_SIZE;
+            at = mproc__wire_put_u8(at, MPROC__POOL_TASKS);
+            at = mproc__wire_put_u32(at, (uint32_t) fn_len);
+            at = mproc__wire_put_bytes(at, j->fn_name, fn_len);
+            at = mproc__wire_put_f64(at, j->soft_limit);
+            at = mproc__wire_put_u8(at, j->time_limit > 0);
+            at = mproc__wire_put_u8(at, !j->star);
+            at = mproc__wire_put_u32(at, w->next_seq);
+            at = mproc__wire_put_u32(at, (uint32_t) nunits);
+            at = mproc__wire_put_bytes(at, counts->data, counts->len);
+            at = mproc__wire_put_u32(at, (uint32_t) nskips);
+            at = mproc__wire_put_bytes(at, skips->data,
+                                       nskips > 0 ? skips->len : 0);
+            at = mproc__wire_put_u32(at, (uint32_t) (h.len + items->len));
+            at = mproc__wire_put_bytes(at, head, h.len);
+            at = mproc__wire_put_bytes(at, items->data, items->len);
+            msg->len = (size_t) (at - msg->data);
+        }
+    }
     /* What the pipe holds of it at most (the frame may be deflated). */
     frame = msg->len + 4;
     if (rc == 0)

@@ -57,6 +57,15 @@ int mproc__wire_u32(mproc__buf_t *b, uint32_t v);
 int mproc__wire_f64(mproc__buf_t *b, double v);
 int mproc__wire_str(mproc__buf_t *b, const char *s);
 
+/*
+ * The same fields stored at @p, for a writer that made room for all of
+ * them at once: each gives the place after it.
+ */
+unsigned char *mproc__wire_put_u8(unsigned char *p, unsigned v);
+unsigned char *mproc__wire_put_u32(unsigned char *p, uint32_t v);
+unsigned char *mproc__wire_put_f64(unsigned char *p, double v);
+unsigned char *mproc__wire_put_bytes(unsigned char *p, const void *s, size_t n);
+
 /* Reading them: a read past the end gives 0 and makes the reader bad. */
 typedef struct mproc__wire {
     const unsigned char *p, *end;

@@ -117,10 +117,34 @@ static void close_entry(worker *w)
     /* The list's header, into the bytes on the stack (at most 5). */
     msgpack_packer_init(&pk, &h, buf_write);
     msgpack_pack_array(&pk, w->nvalues);
+    if (w->nentries == 0)
+        e->len = 0;
+    /* Room for all of it at once, written in place. */
+    if (mproc__buf_reserve(e, MPROC__FRAME_HEADER_SIZE + 5 + 20 +
+                                  w->failures.len + 4 + h.len +
+                                  w->values.len) == 0) {
+        unsigned char *p = e->data + e->len;
+        if (w->nentries == 0) {
+            /* The frame's header goes there at the send; the count too. */
+            p += MPROC__FRAME_HEADER_SIZE;
+            p = mproc__wire_put_u8(p, MPROC__POOL_RESULTS);
+            p = mproc__wire_put_u32(p, 0);
+        }
+        p = mproc__wire_put_u32(p, w->seq);
+        p = mproc__wire_put_u32(p, (uint32_t) w->offset);
+        p = mproc__wire_put_f64(p, mproc__os_monotonic() - w->opened);
+        p = mproc__wire_put_u32(p, (uint32_t) w->nfailures);
+        p = mproc__wire_put_bytes(p, w->failures.data, w->failures.len);
+        p = mproc__wire_put_u32(p, (uint32_t) (h.len + w->values.len));
+        p = mproc__wire_put_bytes(p, head, h.len);
+        p = mproc__wire_put_bytes(p, w->values.data, w->values.len);
+        e->len = (size_t) (p - e->data);
+        w->nentries++;
+        return;
+    }
     /* The message's own head comes first, its count filled in at flush. */
     if (w->nentries == 0) {
         /* After room for the frame's header, which the send fills in. */
-        e->len = 0;
         if (mproc__buf_reserve(e, MPROC__FRAME_HEADER_SIZE) == 0)
             e->len = MPROC__FRAME_HEADER_SIZE;
         mproc__wire_u8(e, MPROC__POOL_RESULTS);
