@@ -214,6 +214,51 @@ static void free_blocks(mproc_value_t *list)
     drop_blocks(b->block, b->n);
 }
 
+mproc_value_t *mproc__value_list_small(size_t n)
+{
+    mproc_value_t *v;
+    if (n > MPROC__SMALL_LIST)
+        return NULL;
+    v = malloc(sizeof *v + n * sizeof(mproc_value_t *) + n * sizeof *v);
+    if (v == NULL)
+        return NULL;
+    memset(v, 0, sizeof *v);
+    v->type = MPROC_VALUE_LIST;
+    v->flags = MPROC__INLINE;
+    v->u.c.items = (mproc_value_t **) (void *) (v + 1);
+    v->u.c.cap = n;
+    return v;
+}
+
+mproc_value_t *mproc__value_small_slot(mproc_value_t *list, size_t k)
+{
+    /* The slots follow the array of cap pointers (cap is n until it grows). */
+    mproc_value_t *slots =
+        (mproc_value_t *) (void *) ((char *) (list + 1) +
+                                    list->u.c.cap * sizeof(mproc_value_t *));
+    return &slots[k];
+}
+
+/*
+ * The items array of an inline list as one of its own (the slots stay
+ * where they are, with the list); MPROC_ENOMEM, nothing changed.
+ */
+static int own_items(mproc_value_t *c, size_t cap)
+{
+    mproc_value_t **p;
+    if (!(c->flags & MPROC__INLINE))
+        return 0;
+    p = malloc((cap > 0 ? cap : 1) * sizeof *p);
+    if (p == NULL)
+        return MPROC_ENOMEM;
+    if (c->u.c.len > 0)
+        memcpy(p, c->u.c.items, c->u.c.len * sizeof *p);
+    c->u.c.items = p;
+    c->u.c.cap = cap;
+    c->flags &= (unsigned char) ~MPROC__INLINE;
+    return 0;
+}
+
 /* A scalar of a block as a value of its own; NULL when out of memory. */
 static mproc_value_t *copy_out(const mproc_value_t *item)
 {
@@ -231,7 +276,7 @@ static mproc_value_t *copy_out(const mproc_value_t *item)
 static int unblock(mproc_value_t *c)
 {
     size_t i;
-    if (!(c->flags & MPROC__HAS_BLOCK))
+    if (!(c->flags & (MPROC__HAS_BLOCK | MPROC__INLINE)))
         return 0;
     for (i = 0; i < c->u.c.len; i++) {
         mproc_value_t *item = c->u.c.items[i];
@@ -285,7 +330,8 @@ mproc_value_t *mproc_value_record(const char *type, mproc_value_t *fields)
     }
     r = new_value(MPROC_VALUE_RECORD);
     if (r == NULL || (r->u.c.type = mproc__strdup(type)) == NULL ||
-        (fields != NULL && unblock(fields) != 0)) {
+        (fields != NULL &&
+         (unblock(fields) != 0 || own_items(fields, fields->u.c.len) != 0))) {
         if (r != NULL)
             free(r->u.c.type);
         free(r);
@@ -342,7 +388,8 @@ void mproc_value_free(mproc_value_t *v)
     case MPROC_VALUE_RECORD:
         for (i = 0; i < v->u.c.len; i++)
             mproc_value_free(v->u.c.items[i]);
-        free(v->u.c.items);
+        if (!(v->flags & MPROC__INLINE))
+            free(v->u.c.items);
         free(v->u.c.type);
         if (v->flags & MPROC__HAS_BLOCK)
             free_blocks(v);
@@ -366,6 +413,8 @@ static int grow(mproc_value_t *c, size_t extra)
     cap = c->u.c.cap ? c->u.c.cap * 2 : 4;
     while (cap < want)
         cap *= 2;
+    if (c->flags & MPROC__INLINE)
+        return own_items(c, cap);
     p = realloc(c->u.c.items, cap * sizeof *p);
     if (p == NULL)
         return MPROC_ENOMEM;
@@ -1047,7 +1096,8 @@ mproc_value_t **mproc__value_steal_items(mproc_value_t *c, size_t *n)
 {
     mproc_value_t **items;
     *n = 0;
-    if (c == NULL || !MPROC__IS_CONTAINER(c) || unblock(c) != 0)
+    if (c == NULL || !MPROC__IS_CONTAINER(c) || unblock(c) != 0 ||
+        own_items(c, c->u.c.len) != 0)
         return NULL;
     items = c->u.c.items;
     *n = c->u.c.len;

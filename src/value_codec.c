@@ -459,8 +459,8 @@ typedef struct dec {
     int blocks; /* lists keep their scalars in a block (value_internal.h) */
 } dec;
 
-/* Lists shorter than this allocate their few scalars one by one. */
-#define BLOCK_MIN 4
+/* Lists this long have blocks; shorter ones are small (value_internal.h). */
+#define BLOCK_MIN (MPROC__SMALL_LIST + 1)
 
 static int dec_nomem(void)
 {
@@ -492,8 +492,11 @@ static int dec_list(dec *d, size_t n, mproc_value_t **out)
     mproc_value_t *v;
     size_t k;
     int blocks = d->blocks && n >= BLOCK_MIN;
+    int small = d->blocks && n > 0 && n <= MPROC__SMALL_LIST;
     if (blocks) {
         v = mproc__value_list_block(n);
+    } else if (small) {
+        v = mproc__value_list_small(n);
     } else {
         v = mproc_value_list();
         if (v != NULL && mproc__value_reserve(v, n) != 0) {
@@ -506,8 +509,10 @@ static int dec_list(dec *d, size_t n, mproc_value_t **out)
     for (k = 0; k < n; k++) {
         mproc_value_t *slot = NULL;
         int rc = 0;
-        if (blocks && opens_scalar(d->p[d->at]) &&
-            (slot = mproc__value_block_slot(v, k)) == NULL)
+        if (small && opens_scalar(d->p[d->at]))
+            slot = mproc__value_small_slot(v, k);
+        else if (blocks && opens_scalar(d->p[d->at]) &&
+                 (slot = mproc__value_block_slot(v, k)) == NULL)
             rc = dec_nomem();
         if (rc == 0)
             rc = dec_value(d, slot, &v->u.c.items[k]);

@@ -22,6 +22,14 @@
 #define MPROC__IN_BLOCK 1u  /* a scalar in its list's block */
 #define MPROC__HAS_BLOCK 2u /* a list with a table of blocks after it */
 #define MPROC__BLOCK_SLOTS 256
+/*
+ * A short decoded list (MPROC__SMALL_LIST items at most) has its items
+ * array and a slot for each item in its own allocation, after it: one
+ * allocation for [1, 2]. Its scalars are MPROC__IN_BLOCK as in a block;
+ * the array becomes one of its own when the list grows.
+ */
+#define MPROC__INLINE 4u
+#define MPROC__SMALL_LIST 4
 
 struct mproc_value_t {
     mproc_value_type_e type;
@@ -68,5 +76,13 @@ mproc_value_t *mproc__value_list_block(size_t n);
  * has none yet; NULL when out of memory.
  */
 mproc_value_t *mproc__value_block_slot(mproc_value_t *list, size_t i);
+/*
+ * A list with room for @n items (at most MPROC__SMALL_LIST), its items
+ * array and @n slots in its own allocation: slot k is
+ * mproc__value_small_slot(list, k) while the list has not grown (as it is
+ * decoded). NULL when out of memory.
+ */
+mproc_value_t *mproc__value_list_small(size_t n);
+mproc_value_t *mproc__value_small_slot(mproc_value_t *list, size_t k);
 
 #endif

@@ -682,6 +682,38 @@ static void test_block_lists_behave_as_plain_lists(void)
     mproc_value_free(plain);
     mproc_value_free(src);
     mproc__buf_free(&b);
+    /* Short lists, whose items live in the list's own allocation. */
+    src = mproc_value_list_of(3, mproc_value_int(1), mproc_value_str("two"),
+                              mproc_value_list_of(1, mproc_value_float(3)));
+    CU_ASSERT_EQUAL_FATAL(mproc__value_encode(src, &b), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc__value_decode_blocks(b.data, b.len, &blk), 0);
+    CU_ASSERT_TRUE(mproc_value_equal(blk, src));
+    /* It grows past its room, and keeps every item. */
+    for (i = 0; i < 10; i++)
+        CU_ASSERT_EQUAL(mproc_value_append(blk, mproc_value_int((int) i)), 0);
+    CU_ASSERT_EQUAL(mproc_value_len(blk), 13);
+    CU_ASSERT_EQUAL(mproc_value_as_int(mproc_value_at(blk, 0)), 1);
+    CU_ASSERT_EQUAL(mproc_value_as_int(mproc_value_at(blk, 12)), 9);
+    taken = mproc__value_take(blk, 0);
+    mproc_value_free(blk);
+    CU_ASSERT_EQUAL(mproc_value_as_int(taken), 1);
+    mproc_value_free(taken);
+    CU_ASSERT_EQUAL_FATAL(mproc__value_decode_blocks(b.data, b.len, &blk), 0);
+    rec = mproc_value_record("point", blk);
+    CU_ASSERT_EQUAL(mproc_value_len(rec), 3);
+    CU_ASSERT_EQUAL(mproc_value_as_int(mproc_value_at(rec, 0)), 1);
+    mproc_value_free(rec);
+    CU_ASSERT_EQUAL_FATAL(mproc__value_decode_blocks(b.data, b.len, &blk), 0);
+    items = mproc__value_steal_items(blk, &n);
+    mproc_value_free(blk);
+    CU_ASSERT_EQUAL(n, 3);
+    CU_ASSERT_EQUAL(mproc_value_as_int(items[0]), 1);
+    CU_ASSERT_STRING_EQUAL(mproc_value_as_str(items[1]), "two");
+    for (i = 0; i < n; i++)
+        mproc_value_free(items[i]);
+    free(items);
+    mproc_value_free(src);
+    mproc__buf_free(&b);
 }
 
 static void test_decoded_map_merges_equal_keys(void)
