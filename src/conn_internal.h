@@ -25,4 +25,13 @@ struct mproc_conn_t {
 int mproc__conn_new(mproc_conn_t **out, mproc__os_conn_t *os, int readable,
                     int writable, const mproc_conn_opts_t *o);
 
+/*
+ * mproc_conn_send_bytes() of the payload that @frame holds after
+ * MPROC__FRAME_HEADER_SIZE bytes of room: the header is written into the
+ * room and the frame as it lies, with no copy (unless it is to be
+ * deflated). For senders of many messages that build them in a buffer of
+ * their own (the pool).
+ */
+int mproc__conn_send_framed(mproc_conn_t *c, mproc__buf_t *frame);
+
 #endif

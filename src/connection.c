@@ -167,6 +167,25 @@ int mproc_conn_send_bytes(mproc_conn_t *c, const void *buf, size_t len)
     return send_frame(c, buf != NULL ? buf : "", len, MPROC__FRAME_FLAG_RAW);
 }
 
+int mproc__conn_send_framed(mproc_conn_t *c, mproc__buf_t *frame)
+{
+    const unsigned char *payload;
+    size_t len;
+    int rc = can_send(c);
+    if (rc != 0)
+        return rc;
+    if (frame->len < MPROC__FRAME_HEADER_SIZE)
+        return mproc__set_error(MPROC_EINVAL, "no room for a frame header");
+    payload = frame->data + MPROC__FRAME_HEADER_SIZE;
+    len = frame->len - MPROC__FRAME_HEADER_SIZE;
+    if (len > c->opts.codec.max_message ||
+        mproc__frame_wants_deflate(&c->frame_opts, payload, len))
+        return send_frame(c, payload, len, MPROC__FRAME_FLAG_RAW);
+    mproc__frame_put_header(frame->data, MPROC__FRAME_FLAG_RAW, len,
+                            mproc__frame_crc(0, payload, len));
+    return mproc__os_conn_write(c->os, frame->data, frame->len);
+}
+
 /* ---- receiving ---------------------------------------------------------- */
 
 static int can_recv(const mproc_conn_t *c)

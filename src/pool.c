@@ -107,7 +107,8 @@ enum {
 
 struct mproc__pool_worker {
     mproc_process_t *proc;
-    mproc_conn_t *conn;
+    mproc_conn_t *conn; /* the results, from the worker */
+    mproc_conn_t *tx;   /* the tasks, to the worker */
     long pid;
     int slot;
     int state;
@@ -164,6 +165,9 @@ struct mproc_pool_t {
     mproc__pool_job_t *all;              /* every job that refers to the pool */
     /* A batch of tasks is built here (under the lock), reused. */
     mproc__buf_t tx_items, tx_counts, tx_skips, tx_msg;
+    /* The items of a big call that has ended, for the next one. */
+    mproc__pool_item_t *spare_items;
+    size_t spare_cap;
     /* What the driver waits for, reused round after round. */
     mproc_waitable_t *wait_items;
     mproc__pool_worker_t **wait_who;
@@ -474,6 +478,7 @@ static void free_worker(mproc__pool_worker_t *w)
     if (w == NULL)
         return;
     mproc_conn_close(w->conn);
+    mproc_conn_close(w->tx);
     if (w->proc != NULL) {
         mproc_process_join(w->proc, MPROC_FOREVER);
         mproc_process_destroy(w->proc);
@@ -491,7 +496,7 @@ static int start_worker(mproc_pool_t *p, int slot, mproc__pool_worker_t **out)
 {
     mproc_process_opts_t po = {0};
     mproc__pool_worker_t *w;
-    mproc_conn_t *mine, *theirs;
+    mproc_conn_t *mine = NULL, *theirs = NULL, *tx = NULL, *rx = NULL;
     mproc_conn_opts_t co = {0};
     mproc_value_t *args;
     int rc;
@@ -501,15 +506,24 @@ static int start_worker(mproc_pool_t *p, int slot, mproc__pool_worker_t **out)
     if (w == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     co.codec = p->codec;
-    rc = mproc_pipe(&mine, &theirs, 1, &co);
+    /*
+     * Two one-way pipes, the tasks' and the results': a round trip over
+     * pipes costs about half of one over a duplex socket.
+     */
+    rc = mproc_pipe(&mine, &theirs, 0, &co);
+    if (rc == 0 && (rc = mproc_pipe(&rx, &tx, 0, &co)) != 0) {
+        mproc_conn_close(mine);
+        mproc_conn_close(theirs);
+    }
     if (rc != 0) {
         free(w);
         return rc;
     }
     w->conn = mine;
+    w->tx = tx;
     w->slot = slot;
-    w->capacity = mproc__os_conn_capacity(mine->os, PIPE_WANT);
-    args = mproc_pack("PMiivV", theirs, p->shm, slot, p->maxtasks,
+    w->capacity = mproc__os_conn_capacity(tx->os, PIPE_WANT);
+    args = mproc_pack("PPMiivV", rx, theirs, p->shm, slot, p->maxtasks,
                       p->init_name != NULL ? mproc_value_str(p->init_name)
                                            : mproc_value_nil(),
                       p->initargs);
@@ -521,7 +535,8 @@ static int start_worker(mproc_pool_t *p, int slot, mproc__pool_worker_t **out)
                       : mproc__pack_take_failure();
     if (rc == 0 && w->proc == NULL)
         rc = mproc__set_error(MPROC_ENOMEM, "out of memory");
-    /* The worker has its own copy now (or there is no worker). */
+    /* The worker has its own copies now (or there is no worker). */
+    mproc_conn_close(rx);
     mproc_conn_close(theirs);
     if (rc != 0) {
         w->proc = NULL;
@@ -545,10 +560,9 @@ static void maintain(mproc_pool_t *p)
         static const unsigned char stop[] = {MPROC__POOL_STOP};
         for (w = p->workers; w != NULL; w = w->next)
             if (w->state == W_READY || w->state == W_STARTING)
-                w->state =
-                    mproc_conn_send_bytes(w->conn, stop, sizeof stop) == 0
-                        ? W_STOPPING
-                        : W_LOST;
+                w->state = mproc_conn_send_bytes(w->tx, stop, sizeof stop) == 0
+                               ? W_STOPPING
+                               : W_LOST;
         return;
     }
     while (!p->broken && active(p) < p->processes &&
@@ -800,24 +814,39 @@ static int send_batch(mproc_pool_t *p, mproc__pool_worker_t *w,
         return 0;
     msgpack_packer_init(&pk, &h, buf_write);
     msgpack_pack_array(&pk, nitems);
-    rc = mproc__wire_u8(msg, MPROC__POOL_TASKS);
-    rc = rc ? rc : mproc__wire_str(msg, j->fn_name);
-    rc = rc ? rc : mproc__wire_f64(msg, j->soft_limit);
-    rc = rc ? rc : mproc__wire_u8(msg, j->time_limit > 0);
-    rc = rc ? rc : mproc__wire_u8(msg, !j->star);
-    rc = rc ? rc : mproc__wire_u32(msg, w->next_seq);
-    rc = rc ? rc : mproc__wire_u32(msg, (uint32_t) nunits);
-    rc = rc ? rc : mproc__buf_append(msg, counts->data, counts->len);
-    rc = rc ? rc : mproc__wire_u32(msg, (uint32_t) nskips);
-    if (nskips > 0)
-        rc = rc ? rc : mproc__buf_append(msg, skips->data, skips->len);
-    rc = rc ? rc : mproc__wire_u32(msg, (uint32_t) (h.len + items->len));
-    rc = rc ? rc : mproc__buf_append(msg, head, h.len);
-    rc = rc ? rc : mproc__buf_append(msg, items->data, items->len);
+    /*
+     * Room for all of it at once, written in place behind room for the
+     * frame's header, which the send writes there.
+     */
+    {
+        size_t fn_len = strlen(j->fn_name);
+        rc = mproc__buf_reserve(msg, MPROC__FRAME_HEADER_SIZE + 1 + 4 + fn_len +
+                                         8 + 2 + 12 + counts->len + skips->len +
+                                         4 + h.len + items->len);
+        if (rc == 0) {
+            unsigned char *at = msg->data + MPROC__FRAME_HEADER_SIZE;
+            at = mproc__wire_put_u8(at, MPROC__POOL_TASKS);
+            at = mproc__wire_put_u32(at, (uint32_t) fn_len);
+            at = mproc__wire_put_bytes(at, j->fn_name, fn_len);
+            at = mproc__wire_put_f64(at, j->soft_limit);
+            at = mproc__wire_put_u8(at, j->time_limit > 0);
+            at = mproc__wire_put_u8(at, !j->star);
+            at = mproc__wire_put_u32(at, w->next_seq);
+            at = mproc__wire_put_u32(at, (uint32_t) nunits);
+            at = mproc__wire_put_bytes(at, counts->data, counts->len);
+            at = mproc__wire_put_u32(at, (uint32_t) nskips);
+            at = mproc__wire_put_bytes(at, skips->data,
+                                       nskips > 0 ? skips->len : 0);
+            at = mproc__wire_put_u32(at, (uint32_t) (h.len + items->len));
+            at = mproc__wire_put_bytes(at, head, h.len);
+            at = mproc__wire_put_bytes(at, items->data, items->len);
+            msg->len = (size_t) (at - msg->data);
+        }
+    }
     /* What the pipe holds of it at most (the frame may be deflated). */
-    frame = MPROC__FRAME_HEADER_SIZE + msg->len + 4;
+    frame = msg->len + 4;
     if (rc == 0)
-        rc = mproc_conn_send_bytes(w->conn, msg->data, msg->len);
+        rc = mproc__conn_send_framed(w->tx, msg);
     /* A big batch's buffers are not kept for good. */
     if (msg->cap > 4 * BATCH_BYTES) {
         mproc__buf_free(msg);
@@ -900,6 +929,37 @@ void mproc__pool_forget_if_over(mproc_pool_t *p, mproc__pool_job_t *j)
 int mproc__pool_driven_here(const mproc_pool_t *p)
 {
     return driving == p;
+}
+
+/*
+ * A call's items take megabytes for a big map, which the C library would
+ * give back to the system as the call ends and fault in again for the
+ * next: the pool keeps the biggest array of its last calls for the next.
+ */
+#define SPARE_MIN 4096
+
+int mproc__pool_keep_items(mproc_pool_t *p, mproc__pool_item_t *items,
+                           size_t cap)
+{
+    if (cap < SPARE_MIN || p->spare_cap >= cap)
+        return 0;
+    free(p->spare_items);
+    p->spare_items = items;
+    p->spare_cap = cap;
+    return 1;
+}
+
+mproc__pool_item_t *mproc__pool_take_items(mproc_pool_t *p, size_t cap)
+{
+    mproc__pool_item_t *items = p->spare_items;
+    /* Not for a call of a small part of its size. */
+    if (items == NULL || cap < SPARE_MIN || p->spare_cap < cap ||
+        p->spare_cap / 4 > cap)
+        return NULL;
+    p->spare_items = NULL;
+    p->spare_cap = 0;
+    memset(items, 0, cap * sizeof *items);
+    return items;
 }
 
 void mproc__pool_untrack(mproc_pool_t *p, mproc__pool_job_t *j)
@@ -1038,21 +1098,22 @@ static int take_entry(mproc_pool_t *p, mproc__pool_worker_t *w,
     /* The failures come in the order of their items. */
     more = e.nfailures > 0 &&
            mproc__wire_next_failure(&e, &place, &status, &s, &len) == 0;
-    for (i = 0; i < n; i++) {
+    if (e.nfailures == 0) {
+        mproc__job_results_in(j, u->first + e.offset, e.values, n);
+    }
+    for (i = e.nfailures == 0 ? n : 0; i < n; i++) {
         size_t idx = u->first + e.offset + i;
-        mproc_value_t *v = mproc__value_take(e.values, i);
         if (more && place == i) {
             snprintf(sentence, sizeof sentence, "%.*s",
                      (int) (len < sizeof sentence ? len : sizeof sentence - 1),
                      s);
-            mproc_value_free(v);
             mproc__job_item_done(j, idx, status < 0 ? status : MPROC_ETASK,
                                  NULL, sentence);
             more = ++f < e.nfailures &&
                    mproc__wire_next_failure(&e, &place, &status, &s, &len) == 0;
             continue;
         }
-        mproc__job_item_done(j, idx, 0, v, NULL);
+        mproc__job_item_result(j, idx, e.values, i);
     }
     mproc_value_free(e.values);
     u->answered += n;
@@ -1305,10 +1366,9 @@ static int callbacks_due(const mproc_pool_t *p)
  */
 static int spin_wait(mproc_waitable_t *items, const size_t *look, size_t n)
 {
-    double until = mproc__os_monotonic() + SPIN;
+    double until = 0;
     size_t i;
-    do {
-        mproc__os_yield();
+    for (;;) {
         /* Only the pipes of the workers that have work: one poll each. */
         for (i = 0; i < n; i++) {
             mproc_conn_t *c = items[look[i]].conn;
@@ -1318,8 +1378,16 @@ static int spin_wait(mproc_waitable_t *items, const size_t *look, size_t n)
                 return 1;
             }
         }
-    } while (mproc__os_monotonic() < until);
-    return MPROC_ETIMEDOUT;
+        /*
+         * Looked first, yielded after: on one CPU the worker that was sent
+         * a call has mostly answered by the time the sender runs again.
+         */
+        if (until == 0)
+            until = mproc__os_monotonic() + SPIN;
+        else if (mproc__os_monotonic() >= until)
+            return MPROC_ETIMEDOUT;
+        mproc__os_yield();
+    }
 }
 
 /* A message read in a round, for the lock's return. */
@@ -1329,9 +1397,15 @@ typedef struct inbox {
     size_t len;
 } inbox;
 
-/* Reads what @w's pipe has, without waiting, into @box. */
+/* The messages a round holds without asking for memory. */
+#define FEW_MESSAGES 4
+
+/*
+ * Reads what @w's pipe has, without waiting, into @box, which starts as
+ * the round's @few places on the stack.
+ */
 static void read_worker(mproc__pool_worker_t *w, inbox **box, size_t *n,
-                        size_t *cap)
+                        size_t *cap, inbox *few)
 {
     int reads = 0, more;
     do {
@@ -1351,12 +1425,14 @@ static void read_worker(mproc__pool_worker_t *w, inbox **box, size_t *n,
             if (rc != 0)
                 continue; /* a damaged frame is skipped */
             if (*n == *cap) {
-                size_t c = *cap ? *cap * 2 : 16;
-                inbox *b = realloc(*box, c * sizeof *b);
+                size_t c = *cap * 2;
+                inbox *b = realloc(*box != few ? *box : NULL, c * sizeof *b);
                 if (b == NULL) {
                     free(m);
                     return;
                 }
+                if (*box == few)
+                    memcpy(b, few, *n * sizeof *b);
                 *box = b;
                 *cap = c;
             }
@@ -1378,8 +1454,8 @@ static void drive(mproc_pool_t *p, double until)
 {
     mproc_waitable_t *items = NULL;
     mproc__pool_worker_t **who = NULL, *w;
-    inbox *box = NULL;
-    size_t n = 0, nw = 0, nbox = 0, boxcap = 0, i;
+    inbox few[FEW_MESSAGES], *box = few;
+    size_t n = 0, nw = 0, nbox = 0, boxcap = FEW_MESSAGES, i;
     double now, deadline, wait;
     int rc, wake_ready = 0;
     size_t look[8], nlook = 0; /* the pipes to look at before sleeping */
@@ -1451,7 +1527,7 @@ static void drive(mproc_pool_t *p, double until)
                 w->ready_conn = items[at++].ready;
             w->ready_proc = items[at++].ready;
             if (w->ready_conn && !w->ready_proc)
-                read_worker(w, &box, &nbox, &boxcap);
+                read_worker(w, &box, &nbox, &boxcap, few);
         }
     }
     mproc__pool_lock(p);
@@ -1469,7 +1545,8 @@ static void drive(mproc_pool_t *p, double until)
         take_message(p, box[i].w, box[i].m, box[i].len);
         free(box[i].m);
     }
-    free(box);
+    if (box != few)
+        free(box);
     for (i = 0; i < nw; i++)
         if (who[i]->ready_proc)
             bury(p, who[i]);
@@ -1766,8 +1843,10 @@ void mproc_pool_destroy(mproc_pool_t *p)
     if (mproc__pool_ours(p) != 0) {
         /* A fork child's copy: only its copies of the handles go. */
         mproc__pool_worker_t *w;
-        for (w = p->workers; w != NULL; w = w->next)
+        for (w = p->workers; w != NULL; w = w->next) {
             mproc_conn_close(w->conn);
+            mproc_conn_close(w->tx);
+        }
         mproc_conn_close(p->wake_r);
         mproc_conn_close(p->wake_w);
         mproc_shm_close(p->shm);
@@ -1917,6 +1996,7 @@ static int make_parts(mproc_pool_t *p)
 /* Frees what a pool that never ran holds. */
 static void free_parts(mproc_pool_t *p)
 {
+    free(p->spare_items);
     mproc__buf_free(&p->tx_items);
     mproc__buf_free(&p->tx_counts);
     mproc__buf_free(&p->tx_skips);
@@ -1954,6 +2034,13 @@ int mproc_pool_create(mproc_pool_t **out, const mproc_pool_opts_t *opts)
     rc = check_opts(&o);
     if (rc == 0)
         rc = resolve_initializer(&o, &init);
+    /*
+     * Tasks and results stay on one machine, where deflating a batch costs
+     * more than writing the bytes it saves: only a threshold the caller
+     * gives turns it on.
+     */
+    if (o.codec.compress_threshold == 0)
+        o.codec.no_compress = 1;
     if (rc == 0)
         rc = mproc__codec_opts_apply(&o.codec, &o.codec);
     if (rc == 0)

@@ -37,6 +37,8 @@ mproc__pool_item_t *mproc__job_item(mproc__pool_job_t *j, size_t i)
 
 static void free_item(mproc__pool_item_t *it)
 {
+    if (it->owned == NULL && it->result == NULL && it->error == NULL)
+        return; /* most of a map's: its result went to the list */
     mproc_value_free(it->owned);
     mproc_value_free(it->result);
     free(it->error);
@@ -45,18 +47,27 @@ static void free_item(mproc__pool_item_t *it)
     it->arg = NULL;
 }
 
-static void job_free(mproc__pool_job_t *j)
+/* Frees @j; its items array goes to pool @p if it keeps it (under its lock). */
+static void job_free_in(mproc__pool_job_t *j, mproc_pool_t *p)
 {
     size_t i;
-    for (i = 0; i < j->cap; i++)
+    for (i = 0; j->items != NULL && i < j->cap; i++)
         free_item(&j->items[i]);
-    free(j->items);
+    if (p == NULL || j->items == NULL ||
+        !mproc__pool_keep_items(p, j->items, j->cap))
+        free(j->items);
     free(j->redo);
     free(j->ready_fifo);
     mproc_value_free(j->owned_input);
+    mproc_value_free(j->results);
     mproc_value_free(j->value);
     free(j->error);
     free(j);
+}
+
+static void job_free(mproc__pool_job_t *j)
+{
+    job_free_in(j, NULL);
 }
 
 void mproc__job_release(mproc__pool_job_t *j)
@@ -65,7 +76,7 @@ void mproc__job_release(mproc__pool_job_t *j)
         return;
     if (j->pool != NULL)
         mproc__pool_untrack(j->pool, j);
-    job_free(j);
+    job_free_in(j, j->pool);
 }
 
 /* A handle lets go of its job, under the pool's lock while there is one. */
@@ -92,18 +103,24 @@ void mproc__job_finish(mproc__pool_job_t *j, int status, const char *sentence)
     j->nredo = 0;
 }
 
-/* A map is over: its results, in order, make its value. */
+/*
+ * A map is over: its results, in order, make its value. Most are in
+ * their places already (mproc__job_item_result()); the others wait in
+ * their items.
+ */
 static void finish_map(mproc__pool_job_t *j)
 {
-    mproc_value_t *list = mproc_value_list();
+    mproc_value_t *list = j->results;
     size_t i;
+    if (list == NULL)
+        list = mproc__value_list_of_nils(j->n);
+    j->results = NULL;
     for (i = 0; list != NULL && i < j->n; i++) {
         mproc__pool_item_t *it = mproc__job_item(j, i);
-        if (mproc_value_append(list, it->result) != 0) {
-            mproc_value_free(list);
-            list = NULL;
+        if (it->result != NULL) {
+            mproc_value_free(mproc__value_list_swap(list, i, it->result));
+            it->result = NULL;
         }
-        it->result = NULL;
     }
     if (list == NULL) {
         mproc__job_finish(j, MPROC_ENOMEM, "out of memory");
@@ -163,6 +180,61 @@ void mproc__job_item_done(mproc__pool_job_t *j, size_t i, int status,
         if (j->input_ended && j->done == j->n)
             mproc__job_finish(j, 0, NULL);
         break;
+    }
+}
+
+void mproc__job_item_result(mproc__pool_job_t *j, size_t i,
+                            mproc_value_t *values, size_t k)
+{
+    mproc__pool_item_t *it = mproc__job_item(j, i);
+    mproc_value_t *v;
+    if (j->kind == MPROC__JOB_MAP && j->state == MPROC__JOB_RUNNING &&
+        it->state != MPROC__ITEM_DONE && it->state != MPROC__ITEM_EMPTY) {
+        if (j->results == NULL)
+            j->results = mproc__value_list_of_nils(j->n);
+        if (j->results != NULL &&
+            mproc__value_list_move(j->results, i, values, k) == 0) {
+            it->state = MPROC__ITEM_DONE;
+            it->status = 0;
+            j->done++;
+            if (j->opts.progress != NULL)
+                j->progress_due = 1;
+            if (j->done == j->n)
+                finish_map(j);
+            return;
+        }
+    }
+    v = mproc__value_take(values, k);
+    if (v == NULL)
+        mproc__job_item_done(j, i, MPROC_ENOMEM, NULL,
+                             "out of memory taking a result");
+    else
+        mproc__job_item_done(j, i, 0, v, NULL);
+}
+
+void mproc__job_results_in(mproc__pool_job_t *j, size_t first,
+                           mproc_value_t *values, size_t n)
+{
+    size_t k;
+    if (j->kind == MPROC__JOB_MAP && j->state == MPROC__JOB_RUNNING &&
+        j->results == NULL)
+        j->results = mproc__value_list_of_nils(j->n);
+    for (k = 0; k < n; k++) {
+        mproc__pool_item_t *it;
+        /* The common case, a map's result on time, without the calls. */
+        if (j->kind != MPROC__JOB_MAP || j->state != MPROC__JOB_RUNNING ||
+            j->results == NULL || first + k >= j->n ||
+            (it = &j->items[first + k])->state == MPROC__ITEM_DONE ||
+            mproc__value_list_move(j->results, first + k, values, k) != 0) {
+            mproc__job_item_result(j, first + k, values, k);
+            continue;
+        }
+        it->state = MPROC__ITEM_DONE;
+        it->status = 0;
+        if (j->opts.progress != NULL)
+            j->progress_due = 1;
+        if (++j->done == j->n)
+            finish_map(j);
     }
 }
 
@@ -286,9 +358,11 @@ static int make_job(mproc_pool_t *p, mproc__job_kind_e kind, int star,
     if (opts != NULL && (opts->time_limit != opts->time_limit ||
                          opts->soft_time_limit != opts->soft_time_limit))
         return mproc__set_error(MPROC_EINVAL, "a time limit is not a number");
-    j = calloc(1, sizeof *j);
+    /* Not calloc, which skips the C library's cache of small chunks. */
+    j = malloc(sizeof *j);
     if (j == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    memset(j, 0, sizeof *j);
     if (opts != NULL)
         j->opts = *opts;
     j->kind = kind;
@@ -297,7 +371,16 @@ static int make_job(mproc_pool_t *p, mproc__job_kind_e kind, int star,
     j->refs = 1;
     j->chunksize = 1;
     j->cap = cap > 0 ? cap : 1;
-    j->items = calloc(j->cap, sizeof *j->items);
+    mproc__pool_lock(p);
+    j->items = mproc__pool_take_items(p, j->cap);
+    mproc__pool_unlock(p);
+    if (j->items == NULL && j->cap <= 16) {
+        j->items = malloc(j->cap * sizeof *j->items);
+        if (j->items != NULL)
+            memset(j->items, 0, j->cap * sizeof *j->items);
+    } else if (j->items == NULL) {
+        j->items = calloc(j->cap, sizeof *j->items);
+    }
     if (kind == MPROC__JOB_IMAP_UN)
         j->ready_fifo = malloc(j->cap * sizeof *j->ready_fifo);
     if (j->items == NULL ||

@@ -57,6 +57,15 @@ int mproc__wire_u32(mproc__buf_t *b, uint32_t v);
 int mproc__wire_f64(mproc__buf_t *b, double v);
 int mproc__wire_str(mproc__buf_t *b, const char *s);
 
+/*
+ * The same fields stored at @p, for a writer that made room for all of
+ * them at once: each gives the place after it.
+ */
+unsigned char *mproc__wire_put_u8(unsigned char *p, unsigned v);
+unsigned char *mproc__wire_put_u32(unsigned char *p, uint32_t v);
+unsigned char *mproc__wire_put_f64(unsigned char *p, double v);
+unsigned char *mproc__wire_put_bytes(unsigned char *p, const void *s, size_t n);
+
 /* Reading them: a read past the end gives 0 and makes the reader bad. */
 typedef struct mproc__wire {
     const unsigned char *p, *end;
@@ -226,6 +235,13 @@ struct mproc__pool_job {
     int status; /* the outcome, once over */
     char *error;
     mproc_value_t *value; /* the result: apply's, map's list */
+    /*
+     * A map's results as they come, each in its place: a list of n, nil
+     * where none has come yet, whose block holds the scalars
+     * (mproc__value_list_of_nils()); it becomes the value. NULL until the
+     * first result, and for the other calls.
+     */
+    mproc_value_t *results;
     int progress_due;
     int end_told;                /* an imap that ended early has said so once */
     uint64_t serial;             /* its number among its pool's calls, from 1 */
@@ -258,6 +274,14 @@ int mproc__pool_wait(mproc_pool_t *p, int (*done)(void *arg), void *arg,
 void mproc__pool_kick(mproc_pool_t *p);
 /* Sends what can be sent now. Under the lock, from any thread. */
 void mproc__pool_dispatch(mproc_pool_t *p);
+/*
+ * The items array of a call that ends, kept for the next if it is big
+ * (1: the pool has it now), and taken by a new call of @cap items (zeroed;
+ * NULL if there is none that fits). Under the lock.
+ */
+int mproc__pool_keep_items(mproc_pool_t *p, mproc__pool_item_t *items,
+                           size_t cap);
+mproc__pool_item_t *mproc__pool_take_items(mproc_pool_t *p, size_t cap);
 /* Forgets @j, which is being freed, from the pool's jobs. */
 void mproc__pool_untrack(mproc_pool_t *p, mproc__pool_job_t *j);
 /* Drops @j from the pool's calls if it is over and no worker has any of it. */
@@ -281,6 +305,16 @@ mproc__pool_item_t *mproc__job_item(mproc__pool_job_t *j, size_t i);
  */
 void mproc__job_item_done(mproc__pool_job_t *j, size_t i, int status,
                           mproc_value_t *result, const char *sentence);
+/*
+ * Item @i is over with item @k of the decoded list @values as its result:
+ * mproc__job_item_done(), but a map's result goes straight to its place
+ * among the map's results, a scalar with no allocation of its own.
+ */
+void mproc__job_item_result(mproc__pool_job_t *j, size_t i,
+                            mproc_value_t *values, size_t k);
+/* mproc__job_item_result() for items @first.. @first + @n - 1, in turn. */
+void mproc__job_results_in(mproc__pool_job_t *j, size_t first,
+                           mproc_value_t *values, size_t n);
 /* The job is over: the outcome is set and its callbacks are due. */
 void mproc__job_finish(mproc__pool_job_t *j, int status, const char *sentence);
 /* Whether the job may take items from its producer now. */

@@ -41,6 +41,33 @@ int mproc__wire_str(mproc__buf_t *b, const char *s)
     return rc != 0 ? rc : mproc__buf_append(b, s, n);
 }
 
+unsigned char *mproc__wire_put_u8(unsigned char *p, unsigned v)
+{
+    *p = (unsigned char) v;
+    return p + 1;
+}
+
+unsigned char *mproc__wire_put_u32(unsigned char *p, uint32_t v)
+{
+    mproc__put_u32(p, v);
+    return p + 4;
+}
+
+unsigned char *mproc__wire_put_f64(unsigned char *p, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    mproc__put_i64(p, (int64_t) u);
+    return p + 8;
+}
+
+unsigned char *mproc__wire_put_bytes(unsigned char *p, const void *s, size_t n)
+{
+    if (n > 0)
+        memcpy(p, s, n);
+    return p + n;
+}
+
 void mproc__wire_start(mproc__wire_t *r, const void *data, size_t len)
 {
     r->p = data;
@@ -127,7 +154,7 @@ int mproc__wire_read_tasks(mproc__wire_tasks_t *t, const void *data, size_t len)
     p = mproc__wire_get_bytes(&r, &n);
     if (r.bad || r.p != r.end || t->fn == NULL || t->counts == NULL ||
         t->skips == NULL || !(t->soft >= 0) ||
-        mproc__value_decode(p, n, &t->items) != 0 ||
+        mproc__value_decode_blocks(p, n, &t->items) != 0 ||
         mproc_value_type(t->items) != MPROC_VALUE_LIST ||
         mproc_value_len(t->items) != total) {
         mproc__wire_tasks_free(t);
@@ -166,7 +193,7 @@ int mproc__wire_next_entry(mproc__wire_t *r, mproc__wire_entry_t *e)
         mproc__wire_get_bytes(r, &n);
     }
     p = mproc__wire_get_bytes(r, &n);
-    if (r->bad || mproc__value_decode(p, n, &e->values) != 0 ||
+    if (r->bad || mproc__value_decode_blocks(p, n, &e->values) != 0 ||
         mproc_value_type(e->values) != MPROC_VALUE_LIST) {
         mproc_value_free(e->values);
         e->values = NULL;

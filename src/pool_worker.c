@@ -63,7 +63,8 @@ int mproc_pool_past_soft_limit(void)
 }
 
 typedef struct worker {
-    mproc_conn_t *conn;
+    mproc_conn_t *conn; /* the tasks, from the pool */
+    mproc_conn_t *out;  /* the results, to the pool */
     volatile mproc__pool_slot_t *slot;
     int maxtasks, tasks;
     size_t max_message;
@@ -116,9 +117,36 @@ static void close_entry(worker *w)
     /* The list's header, into the bytes on the stack (at most 5). */
     msgpack_packer_init(&pk, &h, buf_write);
     msgpack_pack_array(&pk, w->nvalues);
+    if (w->nentries == 0)
+        e->len = 0;
+    /* Room for all of it at once, written in place. */
+    if (mproc__buf_reserve(e, MPROC__FRAME_HEADER_SIZE + 5 + 20 +
+                                  w->failures.len + 4 + h.len +
+                                  w->values.len) == 0) {
+        unsigned char *p = e->data + e->len;
+        if (w->nentries == 0) {
+            /* The frame's header goes there at the send; the count too. */
+            p += MPROC__FRAME_HEADER_SIZE;
+            p = mproc__wire_put_u8(p, MPROC__POOL_RESULTS);
+            p = mproc__wire_put_u32(p, 0);
+        }
+        p = mproc__wire_put_u32(p, w->seq);
+        p = mproc__wire_put_u32(p, (uint32_t) w->offset);
+        p = mproc__wire_put_f64(p, mproc__os_monotonic() - w->opened);
+        p = mproc__wire_put_u32(p, (uint32_t) w->nfailures);
+        p = mproc__wire_put_bytes(p, w->failures.data, w->failures.len);
+        p = mproc__wire_put_u32(p, (uint32_t) (h.len + w->values.len));
+        p = mproc__wire_put_bytes(p, head, h.len);
+        p = mproc__wire_put_bytes(p, w->values.data, w->values.len);
+        e->len = (size_t) (p - e->data);
+        w->nentries++;
+        return;
+    }
     /* The message's own head comes first, its count filled in at flush. */
     if (w->nentries == 0) {
-        e->len = 0;
+        /* After room for the frame's header, which the send fills in. */
+        if (mproc__buf_reserve(e, MPROC__FRAME_HEADER_SIZE) == 0)
+            e->len = MPROC__FRAME_HEADER_SIZE;
         mproc__wire_u8(e, MPROC__POOL_RESULTS);
         mproc__wire_u32(e, 0);
     }
@@ -139,12 +167,16 @@ static int flush(worker *w)
     int rc;
     if (w->nentries == 0)
         return 0;
-    /* The head is there (close_entry()), a u8 kind and this u32. */
-    if (w->entries.len < 5)
+    /*
+     * The head is there (close_entry()): room for the frame's header, a
+     * u8 kind and this u32.
+     */
+    if (w->entries.len < MPROC__FRAME_HEADER_SIZE + 5)
         rc = MPROC_ENOMEM;
     else {
-        mproc__put_u32(w->entries.data + 1, (uint32_t) w->nentries);
-        rc = mproc_conn_send_bytes(w->conn, w->entries.data, w->entries.len);
+        mproc__put_u32(w->entries.data + MPROC__FRAME_HEADER_SIZE + 1,
+                       (uint32_t) w->nentries);
+        rc = mproc__conn_send_framed(w->out, &w->entries);
     }
     w->entries.len = 0;
     w->nentries = 0;
@@ -359,7 +391,7 @@ static int send_simple(worker *w, int kind, int status, const char *sentence)
             rc = mproc__wire_str(&msg, sentence);
     }
     if (rc == 0)
-        rc = mproc_conn_send_bytes(w->conn, msg.data, msg.len);
+        rc = mproc_conn_send_bytes(w->out, msg.data, msg.len);
     mproc__buf_free(&msg);
     return rc;
 }
@@ -414,12 +446,12 @@ void mproc__pool_worker_main(const mproc_value_t *args)
     int slot, done = 0, watch;
 
     memset(&w, 0, sizeof w);
-    if (mproc_unpack(args, "PMiivv", &w.conn, &shm, &slot, &w.maxtasks, &init,
-                     &initargs) < 0)
+    if (mproc_unpack(args, "PPMiivv", &w.conn, &w.out, &shm, &slot, &w.maxtasks,
+                     &init, &initargs) < 0)
         mproc_raise_last();
     w.slot = (volatile mproc__pool_slot_t *) mproc_shm_buf(shm) + slot;
     w.max_message = w.conn->opts.codec.max_message;
-    mproc__os_conn_capacity(w.conn->os, PIPE_WANT);
+    mproc__os_conn_capacity(w.out->os, PIPE_WANT);
     if (mproc_value_type(init) == MPROC_VALUE_STR &&
         run_initializer(&w, mproc_value_as_str(init), initargs) != 0)
         mproc_exit(1);

@@ -11,11 +11,17 @@
 #include "value_codec.h"
 #include "value_internal.h"
 
+/*
+ * malloc and a clear, not calloc: the C library's calloc skips its cache
+ * of small chunks, and a value is made for every item that crosses.
+ */
 static mproc_value_t *new_value(mproc_value_type_e type)
 {
-    mproc_value_t *v = calloc(1, sizeof *v);
-    if (v != NULL)
+    mproc_value_t *v = malloc(sizeof *v);
+    if (v != NULL) {
+        memset(v, 0, sizeof *v);
         v->type = type;
+    }
     return v;
 }
 
@@ -110,6 +116,180 @@ mproc_value_t *mproc_value_list(void)
     return new_value(MPROC_VALUE_LIST);
 }
 
+/* The table of blocks that follows a list with MPROC__HAS_BLOCK. */
+typedef struct blocks {
+    size_t n;
+    mproc_value_t *block[1]; /* n of them, NULL until used */
+} blocks;
+
+static blocks *blocks_of(mproc_value_t *list)
+{
+    return (blocks *) (void *) (list + 1);
+}
+
+/*
+ * Blocks freed with their lists wait here, up to CACHE_BLOCKS of them (5
+ * MiB), for the next lists that need some. A process that decodes long
+ * lists of scalars again and again (a pool and its workers, a map after
+ * another) would otherwise have the C library give the memory back to the
+ * system as each list goes and take it again, faulting in every page,
+ * which costs more than the decoding. A block's first bytes link it to the
+ * next.
+ */
+#define CACHE_BLOCKS 512
+#define BLOCK_BYTES (MPROC__BLOCK_SLOTS * sizeof(mproc_value_t))
+
+static void *block_cache;
+static size_t block_cache_n;
+static mproc__spin_t block_cache_lock = MPROC__SPIN_INIT;
+
+static mproc_value_t *new_block(void)
+{
+    void *b;
+    mproc__spin_lock(&block_cache_lock);
+    b = block_cache;
+    if (b != NULL) {
+        memcpy(&block_cache, b, sizeof block_cache);
+        block_cache_n--;
+    }
+    mproc__spin_unlock(&block_cache_lock);
+    return b != NULL ? b : malloc(BLOCK_BYTES);
+}
+
+/* Keeps the @n blocks of @b that the cache has room for; frees the rest. */
+static void drop_blocks(mproc_value_t **b, size_t n)
+{
+    size_t i = 0;
+    mproc__spin_lock(&block_cache_lock);
+    for (; i < n && block_cache_n < CACHE_BLOCKS; i++) {
+        if (b[i] == NULL)
+            continue;
+        memcpy(b[i], &block_cache, sizeof block_cache);
+        block_cache = b[i];
+        block_cache_n++;
+    }
+    mproc__spin_unlock(&block_cache_lock);
+    for (; i < n; i++)
+        free(b[i]);
+}
+
+mproc_value_t *mproc__value_list_block(size_t n)
+{
+    size_t nb = (n + MPROC__BLOCK_SLOTS - 1) / MPROC__BLOCK_SLOTS;
+    mproc_value_t *v;
+    blocks *b;
+    if (n > ((size_t) -1 >> 1) / sizeof(mproc_value_t *))
+        return NULL;
+    v = malloc(sizeof *v + sizeof(blocks) + nb * sizeof(mproc_value_t *));
+    if (v == NULL)
+        return NULL;
+    memset(v, 0, sizeof *v);
+    v->type = MPROC_VALUE_LIST;
+    v->flags = MPROC__HAS_BLOCK;
+    b = blocks_of(v);
+    b->n = nb;
+    memset(b->block, 0, (nb + 1) * sizeof b->block[0]);
+    if (n > 0 && (v->u.c.items = malloc(n * sizeof *v->u.c.items)) == NULL) {
+        free(v);
+        return NULL;
+    }
+    v->u.c.cap = n;
+    return v;
+}
+
+mproc_value_t *mproc__value_block_slot(mproc_value_t *list, size_t i)
+{
+    blocks *b = blocks_of(list);
+    mproc_value_t **at = &b->block[i / MPROC__BLOCK_SLOTS];
+    if (i / MPROC__BLOCK_SLOTS >= b->n)
+        return NULL;
+    if (*at == NULL && (*at = new_block()) == NULL)
+        return NULL;
+    return &(*at)[i % MPROC__BLOCK_SLOTS];
+}
+
+static void free_blocks(mproc_value_t *list)
+{
+    blocks *b = blocks_of(list);
+    drop_blocks(b->block, b->n);
+}
+
+mproc_value_t *mproc__value_list_small(size_t n)
+{
+    mproc_value_t *v;
+    if (n > MPROC__SMALL_LIST)
+        return NULL;
+    v = malloc(sizeof *v + n * sizeof(mproc_value_t *) + n * sizeof *v);
+    if (v == NULL)
+        return NULL;
+    memset(v, 0, sizeof *v);
+    v->type = MPROC_VALUE_LIST;
+    v->flags = MPROC__INLINE;
+    v->u.c.items = (mproc_value_t **) (void *) (v + 1);
+    v->u.c.cap = n;
+    return v;
+}
+
+mproc_value_t *mproc__value_small_slot(mproc_value_t *list, size_t k)
+{
+    /* The slots follow the array of cap pointers (cap is n until it grows). */
+    mproc_value_t *slots =
+        (mproc_value_t *) (void *) ((char *) (list + 1) +
+                                    list->u.c.cap * sizeof(mproc_value_t *));
+    return &slots[k];
+}
+
+/*
+ * The items array of an inline list as one of its own (the slots stay
+ * where they are, with the list); MPROC_ENOMEM, nothing changed.
+ */
+static int own_items(mproc_value_t *c, size_t cap)
+{
+    mproc_value_t **p;
+    if (!(c->flags & MPROC__INLINE))
+        return 0;
+    p = malloc((cap > 0 ? cap : 1) * sizeof *p);
+    if (p == NULL)
+        return MPROC_ENOMEM;
+    if (c->u.c.len > 0)
+        memcpy(p, c->u.c.items, c->u.c.len * sizeof *p);
+    c->u.c.items = p;
+    c->u.c.cap = cap;
+    c->flags &= (unsigned char) ~MPROC__INLINE;
+    return 0;
+}
+
+/* A scalar of a block as a value of its own; NULL when out of memory. */
+static mproc_value_t *copy_out(const mproc_value_t *item)
+{
+    mproc_value_t *c = new_value(item->type);
+    if (c != NULL)
+        c->u = item->u;
+    return c;
+}
+
+/*
+ * Gives each item of @c's block an allocation of its own, so that the
+ * items can leave the list. MPROC_ENOMEM if one cannot be had (those
+ * done stay done: the list is whole either way).
+ */
+static int unblock(mproc_value_t *c)
+{
+    size_t i;
+    if (!(c->flags & (MPROC__HAS_BLOCK | MPROC__INLINE)))
+        return 0;
+    for (i = 0; i < c->u.c.len; i++) {
+        mproc_value_t *item = c->u.c.items[i];
+        if (item != NULL && (item->flags & MPROC__IN_BLOCK)) {
+            mproc_value_t *own = copy_out(item);
+            if (own == NULL)
+                return MPROC_ENOMEM;
+            c->u.c.items[i] = own;
+        }
+    }
+    return 0;
+}
+
 mproc_value_t *mproc_value_list_of(size_t n, ...)
 {
     va_list ap;
@@ -149,7 +329,11 @@ mproc_value_t *mproc_value_record(const char *type, mproc_value_t *fields)
         return NULL;
     }
     r = new_value(MPROC_VALUE_RECORD);
-    if (r == NULL || (r->u.c.type = mproc__strdup(type)) == NULL) {
+    if (r == NULL || (r->u.c.type = mproc__strdup(type)) == NULL ||
+        (fields != NULL &&
+         (unblock(fields) != 0 || own_items(fields, fields->u.c.len) != 0))) {
+        if (r != NULL)
+            free(r->u.c.type);
         free(r);
         mproc_value_free(fields);
         return NULL;
@@ -159,6 +343,8 @@ mproc_value_t *mproc_value_record(const char *type, mproc_value_t *fields)
         r->u.c.items = fields->u.c.items;
         r->u.c.len = fields->u.c.len;
         r->u.c.cap = fields->u.c.cap;
+        if (fields->flags & MPROC__HAS_BLOCK)
+            free_blocks(fields); /* unblock() left them unused */
         free(fields);
     }
     return r;
@@ -191,8 +377,8 @@ int mproc_record_call(const mproc_value_t *record, mproc_value_t **result)
 void mproc_value_free(mproc_value_t *v)
 {
     size_t i;
-    if (v == NULL)
-        return;
+    if (v == NULL || (v->flags & MPROC__IN_BLOCK))
+        return; /* its list's block goes with the list */
     switch (v->type) {
     case MPROC_VALUE_STR:
     case MPROC_VALUE_BYTES:
@@ -202,8 +388,11 @@ void mproc_value_free(mproc_value_t *v)
     case MPROC_VALUE_RECORD:
         for (i = 0; i < v->u.c.len; i++)
             mproc_value_free(v->u.c.items[i]);
-        free(v->u.c.items);
+        if (!(v->flags & MPROC__INLINE))
+            free(v->u.c.items);
         free(v->u.c.type);
+        if (v->flags & MPROC__HAS_BLOCK)
+            free_blocks(v);
         break;
     case MPROC_VALUE_REF:
         mproc_value_free(v->u.r.fields);
@@ -224,6 +413,8 @@ static int grow(mproc_value_t *c, size_t extra)
     cap = c->u.c.cap ? c->u.c.cap * 2 : 4;
     while (cap < want)
         cap *= 2;
+    if (c->flags & MPROC__INLINE)
+        return own_items(c, cap);
     p = realloc(c->u.c.items, cap * sizeof *p);
     if (p == NULL)
         return MPROC_ENOMEM;
@@ -336,8 +527,58 @@ mproc_value_t *mproc__value_take(mproc_value_t *list, size_t i)
     if (list == NULL || list->type != MPROC_VALUE_LIST || i >= list->u.c.len)
         return NULL;
     item = list->u.c.items[i];
+    if (item != NULL && (item->flags & MPROC__IN_BLOCK))
+        return copy_out(item); /* the block stays the list's */
     list->u.c.items[i] = NULL;
     return item;
+}
+
+mproc_value_t *mproc__value_list_of_nils(size_t n)
+{
+    mproc_value_t *list = mproc__value_list_block(n);
+    size_t i;
+    if (list == NULL)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        mproc_value_t *slot = mproc__value_block_slot(list, i);
+        if (slot == NULL) {
+            mproc_value_free(list);
+            return NULL;
+        }
+        memset(slot, 0, sizeof *slot);
+        slot->flags = MPROC__IN_BLOCK;
+        list->u.c.items[i] = slot;
+        list->u.c.len = i + 1;
+    }
+    return list;
+}
+
+int mproc__value_list_move(mproc_value_t *dst, size_t i, mproc_value_t *src,
+                           size_t k)
+{
+    mproc_value_t *v, *old, *slot = NULL;
+    if (dst == NULL || dst->type != MPROC_VALUE_LIST || i >= dst->u.c.len ||
+        src == NULL || src->type != MPROC_VALUE_LIST || k >= src->u.c.len ||
+        src->u.c.items[k] == NULL)
+        return MPROC_EINVAL;
+    v = src->u.c.items[k];
+    old = dst->u.c.items[i];
+    if (v->flags & MPROC__IN_BLOCK) {
+        if ((dst->flags & MPROC__HAS_BLOCK) &&
+            (slot = mproc__value_block_slot(dst, i)) != NULL) {
+            /* old may be this slot: it was a scalar, nothing to free. */
+            *slot = *v;
+        } else if ((slot = copy_out(v)) == NULL) {
+            return MPROC_ENOMEM;
+        }
+        dst->u.c.items[i] = slot;
+    } else {
+        dst->u.c.items[i] = v;
+        src->u.c.items[k] = NULL;
+    }
+    if (old != slot)
+        mproc_value_free(old);
+    return 0;
 }
 
 const mproc_value_t *mproc_value_get(const mproc_value_t *map, const char *key)
@@ -771,6 +1012,8 @@ void mproc__ref_cache_after_fork(void)
      * The lock may have been held by a thread that did not come along.
      */
     mproc__spin_reset(&ref_cache_lock);
+    /* The blocks are this child's copies, free to use. */
+    mproc__spin_reset(&block_cache_lock);
     while (ref_cache != NULL) {
         ref_entry *e = ref_cache;
         ref_cache = e->next;
@@ -791,6 +1034,13 @@ mproc_value_t *mproc__value_list_swap(mproc_value_t *list, size_t i,
         return NULL;
     }
     old = list->u.c.items[i];
+    if (old->flags & MPROC__IN_BLOCK) {
+        /* The caller owns what it gets back: a copy, the block stays. */
+        if ((old = copy_out(old)) == NULL) {
+            mproc_value_free(item);
+            return NULL;
+        }
+    }
     list->u.c.items[i] = item;
     return old;
 }
@@ -846,7 +1096,8 @@ mproc_value_t **mproc__value_steal_items(mproc_value_t *c, size_t *n)
 {
     mproc_value_t **items;
     *n = 0;
-    if (c == NULL || !MPROC__IS_CONTAINER(c))
+    if (c == NULL || !MPROC__IS_CONTAINER(c) || unblock(c) != 0 ||
+        own_items(c, c->u.c.len) != 0)
         return NULL;
     items = c->u.c.items;
     *n = c->u.c.len;

@@ -13,11 +13,11 @@
  * [type, fields] array and its fields). The encoder refuses a deeper value,
  * so that nothing is sent that no receiver could decode. The decoder first
  * walks the message's headers (scan()): every count must fit in the bytes
- * that remain and the nesting must stay within the limit, before msgpack
- * allocates anything by a count or the converter recurses.
+ * that remain and the nesting must stay within the limit, before the
+ * decoder allocates anything by a count or recurses. The decoder builds
+ * the values straight from the bytes, with no tree of msgpack objects in
+ * between.
  */
-#include <msgpack.h>
-#include <msgpack/unpack_define.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,27 +35,121 @@
 #define PACK_TOO_DEEP (-3)
 
 /*
- * msgpack's unpacker holds at most MSGPACK_EMBED_STACK_SIZE open arrays and
- * maps per call and reports more as out of memory. The scan keeps every
- * message within MPROC_VALUE_MAX_DEPTH, so that limit must not be larger.
+ * The encoder writes msgpack straight into the buffer, in msgpack's
+ * smallest forms (as msgpack-c's packer chooses them). Each put makes room
+ * for what it writes; -1 when there is none.
  */
-typedef char mproc__depth_fits_msgpack
-    [MPROC_VALUE_MAX_DEPTH <= MSGPACK_EMBED_STACK_SIZE ? 1 : -1];
 
-static int buf_write(void *data, const char *p, size_t n)
+/* Room for @n more bytes: where they go, or NULL. */
+static unsigned char *room(mproc__buf_t *b, size_t n)
 {
-    return mproc__buf_append(data, p, n) == 0 ? 0 : -1;
+    unsigned char *at;
+    if (b->cap - b->len < n && mproc__buf_reserve(b, n) != 0)
+        return NULL;
+    at = b->data + b->len;
+    b->len += n;
+    return at;
 }
 
-static int pack(msgpack_packer *pk, const mproc_value_t *v, int depth);
+/* A header byte @h followed by the @n-byte big-endian number @v. */
+static int put_head(mproc__buf_t *b, unsigned char h, uint64_t v, int n)
+{
+    unsigned char *p = room(b, 1 + (size_t) n);
+    int i;
+    if (p == NULL)
+        return -1;
+    p[0] = h;
+    for (i = n; i > 0; i--) {
+        p[i] = (unsigned char) v;
+        v >>= 8;
+    }
+    return 0;
+}
+
+static int put_int(mproc__buf_t *b, int64_t v)
+{
+    if (v >= 0) {
+        uint64_t u = (uint64_t) v;
+        if (u < 128)
+            return put_head(b, (unsigned char) u, 0, 0);
+        if (u < 256)
+            return put_head(b, 0xcc, u, 1);
+        if (u < 65536)
+            return put_head(b, 0xcd, u, 2);
+        if (u <= 0xffffffffu)
+            return put_head(b, 0xce, u, 4);
+        return put_head(b, 0xcf, u, 8);
+    }
+    if (v >= -32)
+        return put_head(b, (unsigned char) (int8_t) v, 0, 0);
+    if (v >= -128)
+        return put_head(b, 0xd0, (uint64_t) v, 1);
+    if (v >= -32768)
+        return put_head(b, 0xd1, (uint64_t) v, 2);
+    if (v >= -2147483647 - 1)
+        return put_head(b, 0xd2, (uint64_t) v, 4);
+    return put_head(b, 0xd3, (uint64_t) v, 8);
+}
+
+/* The header of @n bytes of str (0xa0, 0xd9) or bin (0, 0xc4). */
+static int put_bytes_head(mproc__buf_t *b, int str, size_t n)
+{
+    if (str && n < 32)
+        return put_head(b, (unsigned char) (0xa0 | n), 0, 0);
+    if (n < 256)
+        return put_head(b, str ? 0xd9 : 0xc4, n, 1);
+    if (n < 65536)
+        return put_head(b, str ? 0xda : 0xc5, n, 2);
+    return put_head(b, str ? 0xdb : 0xc6, n, 4);
+}
+
+/* The header of @n items (0x90, 0xdc) or pairs (0x80, 0xde). */
+static int put_count(mproc__buf_t *b, int pairs, size_t n)
+{
+    if (n < 16)
+        return put_head(b, (unsigned char) ((pairs ? 0x80 : 0x90) | n), 0, 0);
+    if (n < 65536)
+        return put_head(b, pairs ? 0xde : 0xdc, n, 2);
+    return put_head(b, pairs ? 0xdf : 0xdd, n, 4);
+}
+
+static int put_raw(mproc__buf_t *b, const void *p, size_t n)
+{
+    unsigned char *at = room(b, n);
+    if (at == NULL)
+        return -1;
+    if (n > 0)
+        memcpy(at, p, n);
+    return 0;
+}
+
+/* An extension of @type whose body is the @n bytes at @p. */
+static int put_ext(mproc__buf_t *b, int8_t type, const void *p, size_t n)
+{
+    int rc;
+    unsigned char t = (unsigned char) type;
+    if (n == 1 || n == 2 || n == 4 || n == 8 || n == 16) {
+        int k = n == 1 ? 0 : n == 2 ? 1 : n == 4 ? 2 : n == 8 ? 3 : 4;
+        rc = put_head(b, (unsigned char) (0xd4 + k), t, 1);
+    } else if (n < 256) {
+        rc = put_head(b, 0xc7, (uint64_t) n << 8 | t, 2);
+    } else if (n < 65536) {
+        rc = put_head(b, 0xc8, (uint64_t) n << 8 | t, 3);
+    } else {
+        rc = put_head(b, 0xc9, (uint64_t) n << 8 | t, 5);
+    }
+    return rc != 0 ? rc : put_raw(b, p, n);
+}
+
+static int pack(mproc__buf_t *b, const mproc_value_t *v, int depth);
 
 /* The items of a container whose own levels make @depth. */
-static int pack_items(msgpack_packer *pk, const mproc_value_t *v, int depth)
+static int pack_items(mproc__buf_t *b, const mproc_value_t *v, int depth)
 {
     size_t i;
     int rc = 0;
     for (i = 0; rc == 0 && i < v->u.c.len; i++)
-        rc = pack(pk, v->u.c.items[i], depth);
+        rc = pack(b, v->u.c.items[i], depth);
     return rc;
 }
 
@@ -63,22 +157,18 @@ static int pack_items(msgpack_packer *pk, const mproc_value_t *v, int depth)
  * Packs the bytes of @inner as an extension of @type if @rc is 0 so far,
  * and frees them either way; the status.
  */
-static int pack_ext(msgpack_packer *pk, int rc, mproc__buf_t *inner,
-                    int8_t type)
+static int pack_ext(mproc__buf_t *b, int rc, mproc__buf_t *inner, int8_t type)
 {
     if (rc == 0)
-        rc = msgpack_pack_ext(pk, inner->len, type);
-    if (rc == 0)
-        rc = msgpack_pack_ext_body(pk, inner->data, inner->len);
+        rc = put_ext(b, type, inner->data, inner->len);
     mproc__buf_free(inner);
     return rc;
 }
 
 /* A record: its type must be known here, or the receiver could not be. */
-static int pack_record(msgpack_packer *pk, const mproc_value_t *v, int depth)
+static int pack_record(mproc__buf_t *b, const mproc_value_t *v, int depth)
 {
     mproc__buf_t inner = {0};
-    msgpack_packer ipk;
     mproc_record_fn call;
     size_t tlen = strlen(v->u.c.type);
     int rc;
@@ -91,85 +181,75 @@ static int pack_record(msgpack_packer *pk, const mproc_value_t *v, int depth)
     }
     if (depth + 2 > MPROC_VALUE_MAX_DEPTH)
         return PACK_TOO_DEEP;
-    msgpack_packer_init(&ipk, &inner, buf_write);
-    rc = msgpack_pack_array(&ipk, 2);
+    rc = put_count(&inner, 0, 2);
     if (rc == 0)
-        rc = msgpack_pack_str(&ipk, tlen);
+        rc = put_bytes_head(&inner, 1, tlen);
     if (rc == 0)
-        rc = msgpack_pack_str_body(&ipk, v->u.c.type, tlen);
+        rc = put_raw(&inner, v->u.c.type, tlen);
     if (rc == 0)
-        rc = msgpack_pack_array(&ipk, v->u.c.len);
+        rc = put_count(&inner, 0, v->u.c.len);
     if (rc == 0)
-        rc = pack_items(&ipk, v, depth + 2);
-    return pack_ext(pk, rc, &inner, EXT_RECORD);
+        rc = pack_items(&inner, v, depth + 2);
+    return pack_ext(b, rc, &inner, EXT_RECORD);
 }
 
 /*
  * A reference: its kind byte, then its fields as a msgpack array, which
  * counts one level like any list.
  */
-static int pack_ref(msgpack_packer *pk, const mproc_value_t *v, int depth)
+static int pack_ref(mproc__buf_t *b, const mproc_value_t *v, int depth)
 {
     mproc__buf_t inner = {0};
-    msgpack_packer ipk;
     unsigned char kind = (unsigned char) v->u.r.kind;
-    int rc = mproc__buf_append(&inner, &kind, 1) == 0 ? 0 : -1;
-    msgpack_packer_init(&ipk, &inner, buf_write);
+    int rc = put_raw(&inner, &kind, 1);
     if (rc == 0)
-        rc = pack(&ipk, v->u.r.fields, depth);
-    return pack_ext(pk, rc, &inner, EXT_REF);
+        rc = pack(&inner, v->u.r.fields, depth);
+    return pack_ext(b, rc, &inner, EXT_REF);
 }
 
 /* @v inside containers whose levels make @depth. */
-static int pack(msgpack_packer *pk, const mproc_value_t *v, int depth)
+static int pack(mproc__buf_t *b, const mproc_value_t *v, int depth)
 {
     int rc = 0;
+    uint64_t bits;
     switch (v->type) {
     case MPROC_VALUE_NIL:
-        return msgpack_pack_nil(pk);
+        return put_head(b, 0xc0, 0, 0);
     case MPROC_VALUE_BOOL:
-        return v->u.b ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+        return put_head(b, v->u.b ? 0xc3 : 0xc2, 0, 0);
     case MPROC_VALUE_INT:
-        return msgpack_pack_int64(pk, v->u.i);
+        return put_int(b, v->u.i);
     case MPROC_VALUE_FLOAT:
-        return msgpack_pack_double(pk, v->u.f);
+        memcpy(&bits, &v->u.f, sizeof bits);
+        return put_head(b, 0xcb, bits, 8);
     case MPROC_VALUE_STR:
-        if (v->u.s.len > UINT32_MAX)
-            return -1;
-        rc = msgpack_pack_str(pk, v->u.s.len);
-        return rc ? rc : msgpack_pack_str_body(pk, v->u.s.ptr, v->u.s.len);
     case MPROC_VALUE_BYTES:
         if (v->u.s.len > UINT32_MAX)
             return -1;
-        rc = msgpack_pack_bin(pk, v->u.s.len);
-        return rc ? rc : msgpack_pack_bin_body(pk, v->u.s.ptr, v->u.s.len);
+        rc = put_bytes_head(b, v->type == MPROC_VALUE_STR, v->u.s.len);
+        return rc ? rc : put_raw(b, v->u.s.ptr, v->u.s.len);
     case MPROC_VALUE_LIST:
-        if (depth + 1 > MPROC_VALUE_MAX_DEPTH)
-            return PACK_TOO_DEEP;
-        rc = msgpack_pack_array(pk, v->u.c.len);
-        return rc ? rc : pack_items(pk, v, depth + 1);
     case MPROC_VALUE_MAP:
         if (depth + 1 > MPROC_VALUE_MAX_DEPTH)
             return PACK_TOO_DEEP;
-        rc = msgpack_pack_map(pk, v->u.c.len / 2);
-        return rc ? rc : pack_items(pk, v, depth + 1);
+        rc = v->type == MPROC_VALUE_LIST ? put_count(b, 0, v->u.c.len)
+                                         : put_count(b, 1, v->u.c.len / 2);
+        return rc ? rc : pack_items(b, v, depth + 1);
     case MPROC_VALUE_RECORD:
-        return pack_record(pk, v, depth);
+        return pack_record(b, v, depth);
     case MPROC_VALUE_REF:
-        return pack_ref(pk, v, depth);
+        return pack_ref(b, v, depth);
     }
     return -1;
 }
 
 int mproc__value_encode(const mproc_value_t *v, mproc__buf_t *out)
 {
-    msgpack_packer pk;
     size_t start = out->len;
     int rc;
     if (v == NULL)
         return mproc__set_error(MPROC_EINVAL, "no value to encode");
-    msgpack_packer_init(&pk, out, buf_write);
-    rc = pack(&pk, v, 0);
+    rc = pack(out, v, 0);
     if (rc != 0)
         out->len = start; /* nothing half-encoded stays behind */
     if (rc == PACK_UNREGISTERED)
@@ -366,211 +446,343 @@ static int scan(const unsigned char *p, size_t len, size_t *off, int depth)
     return 0;
 }
 
-/* ---- conversion ------------------------------------------------------- */
-
-static int unpack_value(const void *data, size_t len, mproc_value_t **out);
-static int convert(const msgpack_object *o, mproc_value_t **out);
+/* ---- decoding --------------------------------------------------------- */
 
 /*
- * A reference: a known kind, then exactly one array of scalars of the
- * kind's shape. The fields are checked before they are converted, so no
- * payload, however hostile, makes decoding recurse.
+ * The decoder builds values straight from the bytes that scan() has
+ * passed: every count fits and the nesting is bounded, so it only checks
+ * what the scan leaves (integer ranges, extension types and shapes).
  */
-static int convert_ref(const msgpack_object *o, mproc_value_t **out)
+typedef struct dec {
+    const unsigned char *p;
+    size_t len, at;
+    int blocks; /* lists keep their scalars in a block (value_internal.h) */
+} dec;
+
+/* Lists this long have blocks; shorter ones are small (value_internal.h). */
+#define BLOCK_MIN (MPROC__SMALL_LIST + 1)
+
+static int dec_nomem(void)
 {
-    const unsigned char *p = (const unsigned char *) o->via.ext.ptr;
-    size_t len = o->via.ext.size, off = 0;
-    msgpack_zone zone;
-    msgpack_object fo;
-    msgpack_unpack_return ur;
-    mproc_value_t *fields = NULL;
-    int rc = 0;
-    uint32_t i;
-    if (len < 2 || p[0] == MPROC_REF_NONE || p[0] > MPROC__REF_LAST)
-        return mproc__set_error(MPROC_ECORRUPT,
-                                "malformed reference in message");
-    if (!msgpack_zone_init(&zone, 256))
-        return mproc__set_error(MPROC_ENOMEM, "out of memory decoding a value");
-    ur = msgpack_unpack((const char *) p + 1, len - 1, &off, &zone, &fo);
-    if (ur != MSGPACK_UNPACK_SUCCESS || fo.type != MSGPACK_OBJECT_ARRAY)
-        rc = ur == MSGPACK_UNPACK_NOMEM_ERROR ? MPROC_ENOMEM : MPROC_ECORRUPT;
-    for (i = 0; rc == 0 && i < fo.via.array.size; i++) {
-        msgpack_object_type t = fo.via.array.ptr[i].type;
-        if (t != MSGPACK_OBJECT_STR && t != MSGPACK_OBJECT_BOOLEAN &&
-            t != MSGPACK_OBJECT_POSITIVE_INTEGER &&
-            t != MSGPACK_OBJECT_NEGATIVE_INTEGER)
-            rc = MPROC_ECORRUPT;
-    }
-    if (rc == 0)
-        rc = convert(&fo, &fields);
-    msgpack_zone_destroy(&zone);
-    if (rc == 0 && mproc__ref_check(p[0], fields) != 0)
-        rc = MPROC_ECORRUPT;
-    if (rc == 0) {
-        *out = mproc__ref_new((mproc_ref_kind_e) p[0], fields);
-        return *out != NULL ? 0 : MPROC_ENOMEM;
-    }
-    mproc_value_free(fields);
-    if (rc == MPROC_ENOMEM)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory decoding a value");
-    return mproc__set_error(MPROC_ECORRUPT, "malformed reference in message");
+    return mproc__set_error(MPROC_ENOMEM, "out of memory decoding a value");
 }
 
-/* A record arrives whatever its type; calling it needs the type here. */
-static int convert_record(const msgpack_object *o, mproc_value_t **out)
+/* The next @n bytes as a big-endian number (the scan made them be there). */
+static uint64_t dec_be(dec *d, int n)
 {
-    mproc_value_t *inner, *rec;
-    const mproc_value_t *type, *fields;
-    int rc;
-    if (o->via.ext.type == EXT_REF)
-        return convert_ref(o, out);
-    if (o->via.ext.type != EXT_RECORD)
-        return mproc__set_error(MPROC_ECORRUPT,
-                                "message holds an unknown extension type %d",
-                                (int) o->via.ext.type);
-    rc = unpack_value(o->via.ext.ptr, o->via.ext.size, &inner);
-    if (rc != 0)
-        return rc;
-    type = mproc_value_at(inner, 0);
-    fields = mproc_value_at(inner, 1);
-    if (mproc_value_len(inner) != 2 ||
-        mproc_value_type(type) != MPROC_VALUE_STR ||
-        mproc_value_type(fields) != MPROC_VALUE_LIST) {
-        mproc_value_free(inner);
-        return mproc__set_error(MPROC_ECORRUPT, "malformed record in message");
-    }
-    rec =
-        mproc_value_record(mproc_value_as_str(type), mproc_value_copy(fields));
-    mproc_value_free(inner);
-    if (rec == NULL)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory decoding a value");
-    *out = rec;
-    return 0;
+    uint64_t v = 0;
+    int i;
+    for (i = 0; i < n; i++)
+        v = v << 8 | d->p[d->at++];
+    return v;
 }
 
-static int convert(const msgpack_object *o, mproc_value_t **out)
+/* Whether the header byte @b opens a scalar (nil, bool, integer, float). */
+static int opens_scalar(unsigned char b)
 {
-    mproc_value_t *v = NULL;
-    uint32_t i;
-    switch (o->type) {
-    case MSGPACK_OBJECT_NIL:
-        v = mproc_value_nil();
-        break;
-    case MSGPACK_OBJECT_BOOLEAN:
-        v = mproc_value_bool(o->via.boolean);
-        break;
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        if (o->via.u64 > (uint64_t) INT64_MAX)
-            return mproc__set_error(MPROC_ECORRUPT,
-                                    "integer out of range in message");
-        v = mproc_value_int((int64_t) o->via.u64);
-        break;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        v = mproc_value_int(o->via.i64);
-        break;
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-        v = mproc_value_float(o->via.f64);
-        break;
-    case MSGPACK_OBJECT_STR:
-        v = mproc_value_strn(o->via.str.ptr, o->via.str.size);
-        break;
-    case MSGPACK_OBJECT_BIN:
-        v = mproc_value_bytes(o->via.bin.ptr, o->via.bin.size);
-        break;
-    case MSGPACK_OBJECT_ARRAY:
+    return b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3 ||
+           (b >= 0xca && b <= 0xd3);
+}
+
+static int dec_value(dec *d, mproc_value_t *slot, mproc_value_t **out);
+
+/* A list of @n items. */
+static int dec_list(dec *d, size_t n, mproc_value_t **out)
+{
+    mproc_value_t *v;
+    size_t k;
+    int blocks = d->blocks && n >= BLOCK_MIN;
+    int small = d->blocks && n > 0 && n <= MPROC__SMALL_LIST;
+    if (blocks) {
+        v = mproc__value_list_block(n);
+    } else if (small) {
+        v = mproc__value_list_small(n);
+    } else {
         v = mproc_value_list();
-        /* The scan bounded the count by the message's size. */
-        if (v != NULL && mproc__value_reserve(v, o->via.array.size) != 0) {
+        if (v != NULL && mproc__value_reserve(v, n) != 0) {
             mproc_value_free(v);
             v = NULL;
         }
-        for (i = 0; v != NULL && i < o->via.array.size; i++) {
-            mproc_value_t *item;
-            int rc = convert(&o->via.array.ptr[i], &item);
-            if (rc != 0) {
-                mproc_value_free(v);
-                return rc;
-            }
-            if (mproc_value_append(v, item) != 0) {
-                mproc_value_free(v);
-                v = NULL;
-            }
-        }
-        break;
-    case MSGPACK_OBJECT_MAP:
-        v = mproc_value_map();
-        if (v != NULL && mproc__value_reserve(v, o->via.map.size) != 0) {
-            mproc_value_free(v);
-            v = NULL;
-        }
-        for (i = 0; v != NULL && i < o->via.map.size; i++) {
-            mproc_value_t *k, *val;
-            int rc = convert(&o->via.map.ptr[i].key, &k);
-            if (rc == 0) {
-                rc = convert(&o->via.map.ptr[i].val, &val);
-                if (rc != 0)
-                    mproc_value_free(k);
-            }
-            if (rc != 0) {
-                mproc_value_free(v);
-                return rc;
-            }
-            /* Appended as they come; equal keys are merged after. */
-            if (mproc__value_map_append(v, k, val) != 0) {
-                mproc_value_free(v);
-                v = NULL;
-            }
-        }
-        if (v != NULL && mproc__value_map_merge_equal_keys(v) != 0) {
-            mproc_value_free(v);
-            v = NULL;
-        }
-        break;
-    case MSGPACK_OBJECT_EXT:
-        return convert_record(o, out);
-    default:
-        return mproc__set_error(MPROC_ECORRUPT,
-                                "message holds an unknown msgpack type %d",
-                                (int) o->type);
     }
     if (v == NULL)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory decoding a value");
+        return dec_nomem();
+    for (k = 0; k < n; k++) {
+        mproc_value_t *slot = NULL;
+        int rc = 0;
+        if (small && opens_scalar(d->p[d->at]))
+            slot = mproc__value_small_slot(v, k);
+        else if (blocks && opens_scalar(d->p[d->at]) &&
+                 (slot = mproc__value_block_slot(v, k)) == NULL)
+            rc = dec_nomem();
+        if (rc == 0)
+            rc = dec_value(d, slot, &v->u.c.items[k]);
+        if (rc != 0) {
+            mproc_value_free(v);
+            return rc;
+        }
+        v->u.c.len = k + 1;
+    }
     *out = v;
     return 0;
 }
 
-/* Decodes a message that scan() has passed (or a record's body in one). */
-static int unpack_value(const void *data, size_t len, mproc_value_t **out)
+/* A map of @n pairs; of equal keys, the first keeps its place. */
+static int dec_map(dec *d, size_t n, mproc_value_t **out)
 {
-    msgpack_zone zone;
-    msgpack_object obj;
-    size_t off = 0;
-    msgpack_unpack_return ur;
-    int rc;
+    mproc_value_t *v = mproc_value_map();
+    size_t k;
+    if (v != NULL && mproc__value_reserve(v, n) != 0) {
+        mproc_value_free(v);
+        v = NULL;
+    }
+    if (v == NULL)
+        return dec_nomem();
+    for (k = 0; k < n; k++) {
+        mproc_value_t *key, *val;
+        int rc = dec_value(d, NULL, &key);
+        if (rc == 0 && (rc = dec_value(d, NULL, &val)) != 0)
+            mproc_value_free(key);
+        if (rc == 0 && mproc__value_map_append(v, key, val) != 0)
+            rc = MPROC_ENOMEM;
+        if (rc != 0) {
+            mproc_value_free(v);
+            return rc;
+        }
+    }
+    if (mproc__value_map_merge_equal_keys(v) != 0) {
+        mproc_value_free(v);
+        return MPROC_ENOMEM;
+    }
+    *out = v;
+    return 0;
+}
 
-    *out = NULL;
-    /*
-     * A small zone on the stack, not msgpack_unpacked's fresh 8 KiB one:
-     * the objects live only until they are converted, and a queue decodes
-     * millions of small messages.
-     */
-    if (!msgpack_zone_init(&zone, 512))
-        return mproc__set_error(MPROC_ENOMEM, "out of memory decoding a value");
-    ur = msgpack_unpack(data, len, &off, &zone, &obj);
-    if (ur == MSGPACK_UNPACK_NOMEM_ERROR)
-        rc = mproc__set_error(MPROC_ENOMEM, "out of memory decoding a value");
-    else if (ur == MSGPACK_UNPACK_EXTRA_BYTES)
-        rc = mproc__set_error(MPROC_ECORRUPT,
-                              "message has %zu stray bytes after its value",
-                              len - off);
-    else if (ur != MSGPACK_UNPACK_SUCCESS)
-        rc = mproc__set_error(MPROC_ECORRUPT,
-                              "message is not a valid msgpack value");
-    else
-        rc = convert(&obj, out);
-    msgpack_zone_destroy(&zone);
+/* The one value that fills @n bytes at @p, with no blocks. */
+static int dec_body(const unsigned char *p, size_t n, mproc_value_t **out)
+{
+    dec inner = {p, n, 0, 0};
+    int rc = dec_value(&inner, NULL, out);
+    if (rc == 0 && inner.at != n) {
+        mproc_value_free(*out);
+        return mproc__set_error(MPROC_ECORRUPT,
+                                "message has %zu stray bytes after its value",
+                                n - inner.at);
+    }
     return rc;
+}
+
+static int bad_ref(int rc)
+{
+    if (rc == MPROC_ENOMEM)
+        return dec_nomem();
+    return mproc__set_error(MPROC_ECORRUPT, "malformed reference in message");
+}
+
+/*
+ * A reference: a known kind, then exactly one list of scalars of the
+ * kind's shape.
+ */
+static int dec_ref(const unsigned char *p, size_t n, mproc_value_t **out)
+{
+    mproc_value_t *fields = NULL;
+    size_t i;
+    int rc;
+    if (n < 2 || p[0] == MPROC_REF_NONE || p[0] > MPROC__REF_LAST)
+        return bad_ref(MPROC_ECORRUPT);
+    rc = dec_body(p + 1, n - 1, &fields);
+    if (rc != 0)
+        return bad_ref(rc);
+    for (i = 0; rc == 0 && i < mproc_value_len(fields); i++) {
+        mproc_value_type_e t = mproc_value_type(mproc_value_at(fields, i));
+        if (t != MPROC_VALUE_STR && t != MPROC_VALUE_BOOL &&
+            t != MPROC_VALUE_INT)
+            rc = MPROC_ECORRUPT;
+    }
+    if (rc == 0 && mproc__ref_check(p[0], fields) != 0)
+        rc = MPROC_ECORRUPT;
+    if (rc != 0) {
+        mproc_value_free(fields);
+        return bad_ref(rc);
+    }
+    *out = mproc__ref_new((mproc_ref_kind_e) p[0], fields);
+    return *out != NULL ? 0 : dec_nomem();
+}
+
+/* A record arrives whatever its type; calling it needs the type here. */
+static int dec_record(const unsigned char *p, size_t n, mproc_value_t **out)
+{
+    mproc_value_t *inner, *fields, *rec;
+    const mproc_value_t *type;
+    int rc = dec_body(p, n, &inner);
+    if (rc != 0)
+        return rc;
+    type = mproc_value_at(inner, 0);
+    if (mproc_value_type(inner) != MPROC_VALUE_LIST ||
+        mproc_value_len(inner) != 2 ||
+        mproc_value_type(type) != MPROC_VALUE_STR ||
+        mproc_value_type(mproc_value_at(inner, 1)) != MPROC_VALUE_LIST) {
+        mproc_value_free(inner);
+        return mproc__set_error(MPROC_ECORRUPT, "malformed record in message");
+    }
+    fields = mproc__value_take(inner, 1);
+    rec = mproc_value_record(mproc_value_as_str(type), fields);
+    mproc_value_free(inner);
+    if (rec == NULL)
+        return dec_nomem();
+    *out = rec;
+    return 0;
+}
+
+/*
+ * The value at the decoder's place, moving past it. A scalar goes into
+ * @slot when there is one (a list's block), else into a value of its own.
+ */
+static int dec_value(dec *d, mproc_value_t *slot, mproc_value_t **out)
+{
+    unsigned char b;
+    mproc_value_type_e t;
+    mproc_value_t *v;
+    int64_t i = 0;
+    double f = 0;
+    uint64_t u;
+    size_t n;
+    int ext;
+    if (d->at >= d->len)
+        return scan_corrupt("is truncated");
+    b = d->p[d->at++];
+    if (b <= 0x7f) {
+        t = MPROC_VALUE_INT;
+        i = b;
+    } else if (b >= 0xe0) {
+        t = MPROC_VALUE_INT;
+        i = (int8_t) b;
+    } else if (b <= 0x8f) {
+        return dec_map(d, b & 0x0f, out);
+    } else if (b <= 0x9f) {
+        return dec_list(d, b & 0x0f, out);
+    } else if (b <= 0xbf) {
+        n = b & 0x1f;
+        goto str;
+    } else {
+        switch (b) {
+        case 0xc0:
+            t = MPROC_VALUE_NIL;
+            break;
+        case 0xc2:
+        case 0xc3:
+            t = MPROC_VALUE_BOOL;
+            i = b == 0xc3;
+            break;
+        case 0xca: {
+            uint32_t w = (uint32_t) dec_be(d, 4);
+            float x;
+            memcpy(&x, &w, sizeof x);
+            t = MPROC_VALUE_FLOAT;
+            f = x;
+            break;
+        }
+        case 0xcb:
+            u = dec_be(d, 8);
+            memcpy(&f, &u, sizeof f);
+            t = MPROC_VALUE_FLOAT;
+            break;
+        case 0xcc:
+        case 0xcd:
+        case 0xce:
+        case 0xcf:
+            u = dec_be(d, 1 << (b - 0xcc));
+            if (u > (uint64_t) INT64_MAX)
+                return mproc__set_error(MPROC_ECORRUPT,
+                                        "integer out of range in message");
+            t = MPROC_VALUE_INT;
+            i = (int64_t) u;
+            break;
+        case 0xd0:
+            t = MPROC_VALUE_INT;
+            i = (int8_t) dec_be(d, 1);
+            break;
+        case 0xd1:
+            t = MPROC_VALUE_INT;
+            i = (int16_t) dec_be(d, 2);
+            break;
+        case 0xd2:
+            t = MPROC_VALUE_INT;
+            i = (int32_t) dec_be(d, 4);
+            break;
+        case 0xd3:
+            t = MPROC_VALUE_INT;
+            i = (int64_t) dec_be(d, 8);
+            break;
+        case 0xd9:
+        case 0xda:
+        case 0xdb:
+            n = (size_t) dec_be(d, 1 << (b - 0xd9));
+        str:
+            if (n > d->len - d->at)
+                return scan_corrupt("claims more bytes than it holds");
+            *out = mproc_value_strn((const char *) d->p + d->at, n);
+            d->at += n;
+            return *out != NULL ? 0 : dec_nomem();
+        case 0xc4:
+        case 0xc5:
+        case 0xc6:
+            n = (size_t) dec_be(d, 1 << (b - 0xc4));
+            if (n > d->len - d->at)
+                return scan_corrupt("claims more bytes than it holds");
+            *out = mproc_value_bytes(d->p + d->at, n);
+            d->at += n;
+            return *out != NULL ? 0 : dec_nomem();
+        case 0xdc:
+        case 0xdd:
+            return dec_list(d, (size_t) dec_be(d, b == 0xdc ? 2 : 4), out);
+        case 0xde:
+        case 0xdf:
+            return dec_map(d, (size_t) dec_be(d, b == 0xde ? 2 : 4), out);
+        case 0xc7:
+        case 0xc8:
+        case 0xc9:
+        case 0xd4:
+        case 0xd5:
+        case 0xd6:
+        case 0xd7:
+        case 0xd8:
+            n = b >= 0xd4 ? (size_t) 1 << (b - 0xd4)
+                          : (size_t) dec_be(d, 1 << (b - 0xc7));
+            ext = (int8_t) d->p[d->at++];
+            if (n > d->len - d->at)
+                return scan_corrupt("claims more bytes than it holds");
+            d->at += n;
+            if (ext == EXT_REF)
+                return dec_ref(d->p + d->at - n, n, out);
+            if (ext == EXT_RECORD)
+                return dec_record(d->p + d->at - n, n, out);
+            return mproc__set_error(MPROC_ECORRUPT,
+                                    "message holds an unknown extension type "
+                                    "%d",
+                                    ext);
+        default:
+            return scan_corrupt("holds a byte that is no msgpack type");
+        }
+    }
+    if (slot != NULL) {
+        v = slot;
+        v->flags = MPROC__IN_BLOCK;
+    } else {
+        /* As value.c's new_value(): malloc is faster than calloc here. */
+        v = malloc(sizeof *v);
+        if (v == NULL)
+            return dec_nomem();
+        memset(v, 0, sizeof *v);
+    }
+    v->type = t;
+    if (t == MPROC_VALUE_FLOAT)
+        v->u.f = f;
+    else if (t == MPROC_VALUE_BOOL)
+        v->u.b = (int) i;
+    else
+        v->u.i = i;
+    *out = v;
+    return 0;
 }
 
 /*
@@ -606,7 +818,7 @@ static size_t whole_bin(const unsigned char *p, size_t len, size_t *n)
     return pre + *n == len ? pre : 0;
 }
 
-int mproc__value_decode(const void *data, size_t len, mproc_value_t **out)
+static int decode(const void *data, size_t len, int blocks, mproc_value_t **out)
 {
     size_t off = 0, n;
     size_t pre = whole_bin(data, len, &n);
@@ -625,5 +837,19 @@ int mproc__value_decode(const void *data, size_t len, mproc_value_t **out)
         return mproc__set_error(MPROC_ECORRUPT,
                                 "message has %zu stray bytes after its value",
                                 len - off);
-    return unpack_value(data, len, out);
+    {
+        dec d = {data, len, 0, blocks};
+        return dec_value(&d, NULL, out);
+    }
+}
+
+int mproc__value_decode(const void *data, size_t len, mproc_value_t **out)
+{
+    return decode(data, len, 0, out);
+}
+
+int mproc__value_decode_blocks(const void *data, size_t len,
+                               mproc_value_t **out)
+{
+    return decode(data, len, 1, out);
 }

@@ -22,6 +22,14 @@ int mproc__value_encode(const mproc_value_t *v, mproc__buf_t *out);
 int mproc__value_decode(const void *data, size_t len, mproc_value_t **out);
 
 /*
+ * mproc__value_decode(), but a decoded list of scalars keeps them in one
+ * block with the list (value_internal.h): for the pool's messages, whose
+ * lists of items and results are long.
+ */
+int mproc__value_decode_blocks(const void *data, size_t len,
+                               mproc_value_t **out);
+
+/*
  * A bytes value of @len bytes whose contents the caller fills in through
  * *@data (a decoder that copies them from where they arrived); NULL when
  * out of memory.
@@ -31,10 +39,25 @@ mproc_value_t *mproc__value_bytes_alloc(size_t len, unsigned char **data);
 /*
  * Takes item @i out of @list, leaving a hole (NULL) that only
  * mproc_value_free() may meet: for a reader that moves a decoded
- * message's items elsewhere and then frees the rest. NULL if there is no
- * such item.
+ * message's items elsewhere and then frees the rest. An item of the
+ * list's block is copied out instead (and stays). NULL if there is no
+ * such item, or no memory for the copy.
  */
 mproc_value_t *mproc__value_take(mproc_value_t *list, size_t i);
+
+/*
+ * A list of @n nils, each in the list's block: a place for each of @n
+ * results, which mproc__value_list_move() fills. NULL when out of memory.
+ */
+mproc_value_t *mproc__value_list_of_nils(size_t n);
+/*
+ * Moves item @k of list @src into place @i of list @dst, freeing what was
+ * there: a scalar of @src's block is copied into @dst's block, anything
+ * else moves and leaves a hole in @src (as mproc__value_take()).
+ * 0; MPROC_EINVAL if a place is missing; MPROC_ENOMEM (nothing changed).
+ */
+int mproc__value_list_move(mproc_value_t *dst, size_t i, mproc_value_t *src,
+                           size_t k);
 
 /*
  * The list [@item], borrowing @item, in memory of the calling thread's
@@ -103,7 +126,8 @@ int mproc__value_each_ref(const mproc_value_t *v, mproc_ref_kind_e kind,
  * The objects that mproc_value_to_*() imported in this process, one per
  * reference: find gives the object of a reference equal to @ref (or NULL),
  * add records one, forget drops @obj when it is destroyed, and after_fork
- * forgets the parent's (a fork child did not import them).
+ * forgets the parent's (a fork child did not import them) and makes the
+ * value module's locks usable in the child.
  */
 void *mproc__ref_cache_find(const mproc_value_t *ref);
 int mproc__ref_cache_add(const mproc_value_t *ref, void *obj);
@@ -153,7 +177,8 @@ int mproc__value_reserve(mproc_value_t *c, size_t n);
 /*
  * Takes the items out of list, map (key, value, key, ...) or record @c,
  * which is left empty: the malloc'ed array of *@n items, which the caller
- * now owns (NULL for none).
+ * now owns (NULL for none; NULL and *@n 0, with @c as it was, if the
+ * items of a list's block cannot be given memory of their own).
  */
 mproc_value_t **mproc__value_steal_items(mproc_value_t *c, size_t *n);
 

@@ -14,6 +14,7 @@
 #else
     #include <fcntl.h>
     #include <signal.h>
+    #include <sys/wait.h>
     #include <unistd.h>
 #endif
 
@@ -1228,6 +1229,41 @@ static void test_fork_child_leaves_the_pool_alone(void)
     end_pool(parents_pool);
 }
 
+#if !defined(_WIN32)
+/*
+ * A child of the program's own fork() knows it is not the pool's process,
+ * though the process had asked for its id before (the id is kept, and a
+ * fork child forgets it).
+ */
+static void test_plain_fork_child_leaves_the_pool_alone(void)
+{
+    mproc_pool_t *p = make_pool(1);
+    mproc_value_t *r = NULL;
+    int status = -1;
+    pid_t pid;
+    CU_ASSERT_EQUAL_FATAL(
+        mproc_pool_apply(p, square, mproc_pack("i", 2), NULL, &r), 0);
+    mproc_value_free(r);
+    pid = fork();
+    if (pid == 0) {
+        mproc_value_t *mine = NULL;
+        _exit(mproc_pool_apply(p, square, mproc_pack("i", 3), NULL, &mine) ==
+                      MPROC_ENOTCHILD
+                  ? 0
+                  : 1);
+    }
+    CU_ASSERT_FATAL(pid > 0);
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* The parent's own calls go on. */
+    CU_ASSERT_EQUAL(mproc_pool_apply(p, square, mproc_pack("i", 4), NULL, &r),
+                    0);
+    CU_ASSERT_EQUAL(mproc_value_as_int(r), 16);
+    mproc_value_free(r);
+    end_pool(p);
+}
+#endif
+
 /* A callback that waits for its own pool would never return. */
 typedef struct nested {
     mproc_pool_t *pool;
@@ -1383,6 +1419,10 @@ static const harness_test tests[] = {
     {"many pools leave nothing", test_many_pools_leave_nothing, 0},
     {"fork child leaves the pool alone", test_fork_child_leaves_the_pool_alone,
      HARNESS_FORK},
+#if !defined(_WIN32)
+    {"plain fork child leaves the pool alone",
+     test_plain_fork_child_leaves_the_pool_alone, HARNESS_SPAWN},
+#endif
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)

@@ -603,6 +603,119 @@ static void test_repr_is_pythons(void)
  * A decoded map merges equal keys as mproc_value_map_set() does (the
  * first keeps its place, the last value wins), few pairs or many.
  */
+/*
+ * A list decoded for the pool keeps its scalars in blocks with it: every
+ * way an item can leave the list or the list change gives the same values
+ * as the plain decoder's, and frees all (the sanitizer build checks it).
+ */
+static void test_block_lists_behave_as_plain_lists(void)
+{
+    mproc_value_t *src = mproc_value_list(), *plain, *blk, *taken, *swapped;
+    mproc_value_t *rec, *nils, **items, *copy;
+    mproc__buf_t b = {0};
+    size_t i, n;
+    /* Past one block of slots, scalars of every kind among strings. */
+    for (i = 0; i < 600; i++) {
+        mproc_value_t *item = i % 5 == 0   ? mproc_value_int((int64_t) i - 300)
+                              : i % 5 == 1 ? mproc_value_float(i / 4.0)
+                              : i % 5 == 2 ? mproc_value_bool((int) i & 1)
+                              : i % 5 == 3 ? mproc_value_nil()
+                                           : mproc_value_str("s");
+        CU_ASSERT_EQUAL_FATAL(mproc_value_append(src, item), 0);
+    }
+    CU_ASSERT_EQUAL_FATAL(mproc_value_append(src, sample()), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc__value_encode(src, &b), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc__value_decode(b.data, b.len, &plain), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc__value_decode_blocks(b.data, b.len, &blk), 0);
+    CU_ASSERT_TRUE(mproc_value_equal(plain, src));
+    CU_ASSERT_TRUE(mproc_value_equal(blk, src));
+    /* A copy is a list of its own. */
+    copy = mproc_value_copy(blk);
+    CU_ASSERT_TRUE(mproc_value_equal(copy, src));
+    /* Taken out, an item lives on after its list. */
+    taken = mproc__value_take(blk, 5);
+    swapped = mproc__value_list_swap(blk, 10, mproc_value_str("new"));
+    CU_ASSERT_EQUAL(mproc_value_as_int(taken), -295);
+    CU_ASSERT_EQUAL(mproc_value_as_int(swapped), -290);
+    CU_ASSERT_EQUAL(mproc_value_len(blk), 601);
+    /* It grows and takes new items like any list. */
+    CU_ASSERT_EQUAL(mproc_value_append(blk, mproc_value_int(7)), 0);
+    CU_ASSERT_EQUAL(mproc_value_as_int(mproc_value_at(blk, 601)), 7);
+    CU_ASSERT_DOUBLE_EQUAL(mproc_value_as_float(mproc_value_at(blk, 1)), 0.25,
+                           0);
+    mproc_value_free(blk);
+    CU_ASSERT_EQUAL(mproc_value_as_int(taken), -295);
+    mproc_value_free(taken);
+    mproc_value_free(swapped);
+    /* A record takes a decoded list's items over, its scalars with them. */
+    CU_ASSERT_EQUAL_FATAL(mproc__value_decode_blocks(b.data, b.len, &blk), 0);
+    rec = mproc_value_record("point", blk);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rec);
+    CU_ASSERT_EQUAL(mproc_value_len(rec), 601);
+    CU_ASSERT_EQUAL(mproc_value_as_int(mproc_value_at(rec, 595)), 295);
+    mproc_value_free(rec);
+    /* Stolen items are the caller's, whatever happens to the list. */
+    CU_ASSERT_EQUAL_FATAL(mproc__value_decode_blocks(b.data, b.len, &blk), 0);
+    items = mproc__value_steal_items(blk, &n);
+    CU_ASSERT_EQUAL(n, 601);
+    CU_ASSERT_EQUAL(mproc_value_len(blk), 0);
+    mproc_value_free(blk);
+    CU_ASSERT_EQUAL(mproc_value_as_int(items[300]), 0);
+    for (i = 0; i < n; i++)
+        mproc_value_free(items[i]);
+    free(items);
+    /* Results moved into their places, scalars and the rest alike. */
+    CU_ASSERT_EQUAL_FATAL(mproc__value_decode_blocks(b.data, b.len, &blk), 0);
+    nils = mproc__value_list_of_nils(601);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nils);
+    CU_ASSERT_EQUAL(mproc_value_type(mproc_value_at(nils, 600)),
+                    MPROC_VALUE_NIL);
+    for (i = 0; i < 601; i++)
+        CU_ASSERT_EQUAL(mproc__value_list_move(nils, 600 - i, blk, i), 0);
+    CU_ASSERT_EQUAL(mproc__value_list_move(nils, 601, blk, 0), MPROC_EINVAL);
+    mproc_value_free(blk);
+    for (i = 0; i < 601; i++)
+        CU_ASSERT_TRUE(mproc_value_equal(mproc_value_at(nils, 600 - i),
+                                         mproc_value_at(src, i)));
+    mproc_value_free(nils);
+    mproc_value_free(copy);
+    mproc_value_free(plain);
+    mproc_value_free(src);
+    mproc__buf_free(&b);
+    /* Short lists, whose items live in the list's own allocation. */
+    src = mproc_value_list_of(3, mproc_value_int(1), mproc_value_str("two"),
+                              mproc_value_list_of(1, mproc_value_float(3)));
+    CU_ASSERT_EQUAL_FATAL(mproc__value_encode(src, &b), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc__value_decode_blocks(b.data, b.len, &blk), 0);
+    CU_ASSERT_TRUE(mproc_value_equal(blk, src));
+    /* It grows past its room, and keeps every item. */
+    for (i = 0; i < 10; i++)
+        CU_ASSERT_EQUAL(mproc_value_append(blk, mproc_value_int((int) i)), 0);
+    CU_ASSERT_EQUAL(mproc_value_len(blk), 13);
+    CU_ASSERT_EQUAL(mproc_value_as_int(mproc_value_at(blk, 0)), 1);
+    CU_ASSERT_EQUAL(mproc_value_as_int(mproc_value_at(blk, 12)), 9);
+    taken = mproc__value_take(blk, 0);
+    mproc_value_free(blk);
+    CU_ASSERT_EQUAL(mproc_value_as_int(taken), 1);
+    mproc_value_free(taken);
+    CU_ASSERT_EQUAL_FATAL(mproc__value_decode_blocks(b.data, b.len, &blk), 0);
+    rec = mproc_value_record("point", blk);
+    CU_ASSERT_EQUAL(mproc_value_len(rec), 3);
+    CU_ASSERT_EQUAL(mproc_value_as_int(mproc_value_at(rec, 0)), 1);
+    mproc_value_free(rec);
+    CU_ASSERT_EQUAL_FATAL(mproc__value_decode_blocks(b.data, b.len, &blk), 0);
+    items = mproc__value_steal_items(blk, &n);
+    mproc_value_free(blk);
+    CU_ASSERT_EQUAL(n, 3);
+    CU_ASSERT_EQUAL(mproc_value_as_int(items[0]), 1);
+    CU_ASSERT_STRING_EQUAL(mproc_value_as_str(items[1]), "two");
+    for (i = 0; i < n; i++)
+        mproc_value_free(items[i]);
+    free(items);
+    mproc_value_free(src);
+    mproc__buf_free(&b);
+}
+
 static void test_decoded_map_merges_equal_keys(void)
 {
     size_t sizes[2] = {6, 3000}, s, i;
@@ -638,6 +751,8 @@ static void test_decoded_map_merges_equal_keys(void)
 
 static const harness_test tests[] = {
     {"decoded map merges equal keys", test_decoded_map_merges_equal_keys, 0},
+    {"block lists behave as plain lists",
+     test_block_lists_behave_as_plain_lists, 0},
     {"repr is pythons", test_repr_is_pythons, 0},
     {"references: copy, compare and free",
      test_references_copy_compare_and_free, 0},

@@ -184,7 +184,11 @@ typedef struct mproc_pool_opts_t {
      * call; 0: none. Overridden by the call's own.
      */
     double soft_time_limit;
-    /** How tasks and results are framed (their size limit, deflating). */
+    /**
+     * How tasks and results are framed (their size limit, deflating), as
+     * for pipes, but a pool deflates nothing unless compress_threshold is
+     * given: its messages never leave the machine.
+     */
     mproc_codec_opts_t codec;
 } mproc_pool_opts_t;
 

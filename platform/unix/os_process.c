@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sched.h>
 #include <spawn.h>
@@ -47,9 +48,34 @@ int mproc__os_init(void)
     return 0;
 }
 
+/*
+ * getpid() is a system call each time (the C library keeps no copy), and
+ * the objects that a fork child must not use as its own (a pool, a
+ * process) ask for it on every call. The process keeps its id, which a
+ * fork child forgets at once: 0 means not known.
+ */
+static volatile long own_pid;
+static pthread_once_t own_pid_once = PTHREAD_ONCE_INIT;
+
+static void own_pid_forget(void)
+{
+    own_pid = 0;
+}
+
+static void own_pid_register(void)
+{
+    pthread_atfork(NULL, NULL, own_pid_forget);
+}
+
 long mproc__os_getpid(void)
 {
-    return (long) getpid();
+    long pid = own_pid;
+    if (pid == 0) {
+        pthread_once(&own_pid_once, own_pid_register);
+        pid = (long) getpid();
+        own_pid = pid;
+    }
+    return pid;
 }
 
 int mproc__os_cpu_count(void)
