@@ -660,9 +660,10 @@ long mproc__os_thread_id(void);
  * A slot that holds one pointer per thread, with a function that runs in
  * a thread that ends (returns from its function or exits) while its value
  * is not NULL, given that value: a POSIX thread key, a fiber-local slot on
- * Windows. The main thread's value is not given at process exit. Slots are
- * few and never freed: create one once per use, under the caller's own
- * once-guard.
+ * Windows. The value of the thread that ends the process (exit(), or a
+ * return from main) is not given, whatever the OS. Slots are few (four on
+ * Windows) and never freed: create one once per use, under the caller's
+ * own once-guard.
  */
 typedef struct mproc__os_tls mproc__os_tls_t;
 int mproc__os_tls_create(mproc__os_tls_t **slot, void (*at_exit)(void *value));

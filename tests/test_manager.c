@@ -463,6 +463,82 @@ static void test_many_processes_lose_no_increment(void)
 
 /* ---- threads, each on a connection of its own ------------------------- */
 
+/* ---- per-thread slots ------------------------------------------------- */
+
+/*
+ * What a per-thread slot's exit function saw, one line per value, in the
+ * file named by slot_log (a child's): the function may run only as its
+ * thread ends.
+ */
+static char slot_log[600];
+static mproc__os_tls_t *slot;
+
+static void slot_ends(void *value)
+{
+    FILE *f = fopen(slot_log, "a");
+    if (f != NULL) {
+        fprintf(f, "%s\n", (const char *) value);
+        fclose(f);
+    }
+}
+
+static void *APR_THREAD_FUNC slot_setter(apr_thread_t *t, void *arg)
+{
+    (void) t;
+    (void) arg;
+    mproc__os_tls_set(slot, "thread");
+    return NULL;
+}
+
+/*
+ * Sets a slot's value on a thread, which ends, and on the main thread,
+ * then returns: the process exits (exit(), its handlers, then the OS).
+ */
+static void slot_child(const mproc_value_t *args)
+{
+    apr_pool_t *pool = NULL;
+    apr_thread_t *t;
+    apr_status_t ignored;
+    snprintf(slot_log, sizeof slot_log, "%s",
+             mproc_value_as_str(mproc_value_at(args, 0)));
+    CHILD_ASSERT(mproc__os_tls_create(&slot, slot_ends) == 0);
+    CHILD_ASSERT(apr_pool_create(&pool, NULL) == APR_SUCCESS);
+    CHILD_ASSERT(apr_thread_create(&t, NULL, slot_setter, NULL, pool) ==
+                 APR_SUCCESS);
+    apr_thread_join(&ignored, t);
+    CHILD_ASSERT(mproc__os_tls_get(slot) == NULL);
+    CHILD_ASSERT(mproc__os_tls_set(slot, "main") == 0);
+    CHILD_ASSERT(strcmp(mproc__os_tls_get(slot), "main") == 0);
+}
+MPROC_TARGET(slot_child)
+
+/*
+ * A per-thread slot's exit function runs for a thread that ends, and not
+ * for the thread that ends the process, whose other threads may have
+ * been stopped holding a lock that function takes (POSIX never runs it
+ * at exit(); Windows would, from ExitProcess, for a fiber-local slot).
+ */
+static void test_slot_exit_runs_for_threads_not_at_process_exit(void)
+{
+    char path[600], text[64] = "";
+    FILE *f;
+    size_t n = 0;
+    snprintf(path, sizeof path, "slot-exit-%ld.log",
+             (long) mproc_process_pid(mproc_current_process()));
+    remove(path);
+    CU_ASSERT_EQUAL(
+        harness_join_code(harness_start(
+            "slot_child", mproc_value_list_of(1, mproc_value_str(path)))),
+        0);
+    f = fopen(path, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    CU_ASSERT_STRING_EQUAL(text, "thread\n");
+    remove(path);
+}
+
 /*
  * A link between clients and a manager that the test controls: a listener
  * whose every connection it carries to the manager on one of its own,
@@ -1609,6 +1685,8 @@ static const harness_test tests[] = {
     {"many processes lose no increment", test_many_processes_lose_no_increment,
      0},
     {"threads share proxies", test_threads_share_proxies, 0},
+    {"slot exit runs for threads not at process exit",
+     test_slot_exit_runs_for_threads_not_at_process_exit, 0},
     {"a stalled call holds up no other thread",
      test_a_stalled_call_holds_up_no_other_thread, HARNESS_SPAWN},
     {"proxies made on one thread freed on another",

@@ -56,24 +56,84 @@ long mproc__os_thread_id(void)
 /*
  * A fiber-local slot: Windows calls its callback when a thread that set a
  * value ends (and when the slot is freed, which these never are), which a
- * thread-local (Tls) slot does not do.
+ * thread-local (Tls) slot does not do. It also calls it for the thread
+ * that ends the process, from ExitProcess after the atexit handlers, once
+ * every other thread has been stopped wherever it was, perhaps holding a
+ * lock the function takes. That call is not passed on, as POSIX passes no
+ * value at exit(): each slot's callback is one of a few fixed functions
+ * that first ask the loader whether the process is shutting down.
  */
+#define TLS_MAX 4
+
 struct mproc__os_tls {
     DWORD index;
+    void (*at_exit)(void *value);
 };
+
+static mproc__os_tls_t tls_slots[TLS_MAX];
+static LONG tls_count; /* slots made, under tls_lock */
+static SRWLOCK tls_lock = SRWLOCK_INIT;
+static BOOLEAN(WINAPI *shutdown_in_progress)(void);
+
+static void tls_ends(int i, void *value)
+{
+    if (shutdown_in_progress != NULL && shutdown_in_progress())
+        return;
+    tls_slots[i].at_exit(value);
+}
+
+static void WINAPI tls_ends_0(void *value)
+{
+    tls_ends(0, value);
+}
+
+static void WINAPI tls_ends_1(void *value)
+{
+    tls_ends(1, value);
+}
+
+static void WINAPI tls_ends_2(void *value)
+{
+    tls_ends(2, value);
+}
+
+static void WINAPI tls_ends_3(void *value)
+{
+    tls_ends(3, value);
+}
+
+static const PFLS_CALLBACK_FUNCTION tls_callbacks[TLS_MAX] = {
+    tls_ends_0, tls_ends_1, tls_ends_2, tls_ends_3};
 
 int mproc__os_tls_create(mproc__os_tls_t **slot, void (*at_exit)(void *value))
 {
-    mproc__os_tls_t *t = malloc(sizeof *t);
-    if (t == NULL)
-        return mproc__set_error(MPROC_ENOMEM, "out of memory");
-    t->index = FlsAlloc((PFLS_CALLBACK_FUNCTION) at_exit);
-    if (t->index == FLS_OUT_OF_INDEXES) {
-        free(t);
-        return mproc__set_error(MPROC_ENOMEM, "no fiber-local slot is left");
+    mproc__os_tls_t *t;
+    DWORD index;
+    int rc = 0;
+    AcquireSRWLockExclusive(&tls_lock);
+    if (tls_count == 0) {
+        HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+        FARPROC f = ntdll != NULL
+                        ? GetProcAddress(ntdll, "RtlDllShutdownInProgress")
+                        : NULL;
+        shutdown_in_progress = (BOOLEAN(WINAPI *)(void))(void (*)(void)) f;
     }
-    *slot = t;
-    return 0;
+    if (tls_count == TLS_MAX) {
+        rc = mproc__set_error(MPROC_ENOMEM, "no per-thread slot is left");
+    } else {
+        t = &tls_slots[tls_count];
+        t->at_exit = at_exit;
+        index = FlsAlloc(tls_callbacks[tls_count]);
+        if (index == FLS_OUT_OF_INDEXES) {
+            rc = mproc__set_error(MPROC_ENOMEM, "no fiber-local slot is left");
+        } else {
+            t->index = index;
+            tls_count++;
+            *slot = t;
+        }
+    }
+    ReleaseSRWLockExclusive(&tls_lock);
+    return rc;
 }
 
 void *mproc__os_tls_get(mproc__os_tls_t *slot)
