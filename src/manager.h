@@ -178,8 +178,12 @@ int mproc__mgr_store_create(mproc__mgr_store_t **s, const char *id,
                             const char *name, long pid);
 /* Frees every object, session and name. No session may be serving. */
 void mproc__mgr_store_destroy(mproc__mgr_store_t *s);
-/* How many objects the store holds. */
+/*
+ * How many objects the store holds, once the cycles that nothing reaches
+ * are collected; and how many it holds now, collected or not.
+ */
 size_t mproc__mgr_store_count(mproc__mgr_store_t *s);
+size_t mproc__mgr_store_held(mproc__mgr_store_t *s);
 
 /*
  * A client: the references it holds, counted, for one connection or more.

@@ -675,7 +675,7 @@ struct mproc__mgr_store_t {
     int64_t next_hold;
     mobj names; /* the registered names: a dict of id 0, never freed */
     mproc__mgr_session_t *sessions;
-    /* References let go of whose objects may be in a cycle (collect()). */
+    /* Releases since the last pass that may have left a cycle (collect()). */
     volatile uint32_t suspects;
 };
 
@@ -766,7 +766,7 @@ static void decref_locked(mproc__mgr_store_t *s, mobj *o, mobj **dead)
     if (--o->refs > 0) {
         /* What refers to others may be kept alive by a cycle alone now. */
         if (mproc__atomic_load32(&o->may_refer))
-            mproc__atomic_store32(&s->suspects, 1);
+            mproc__atomic_inc32(&s->suspects);
         return;
     }
     imap_del(&s->objects, o->id);
@@ -865,14 +865,23 @@ static void free_objects(mproc__mgr_store_t *s, mobj *dead)
  * from objects' contents is what refers to it from outside (a session's
  * count, a hold, a registered name, a value a request is storing or has
  * just taken out); an object with any, or that a request is serving, is a
- * root, and what no root reaches, through contents, is garbage. It runs
- * when a count goes down and stays above zero on an object that ever had
- * a reference stored in it (which a cycle needs), with the contents lock
- * held whole (every call on contents holds it shared) and the store's
- * lock, so that no count and no contents change under it: each such
- * release costs a pass over the objects that hold references, with every
- * object's calls held up meanwhile.
+ * root, and what no root reaches, through contents, is garbage. A pass
+ * holds the contents lock whole (every call on contents holds it shared)
+ * and the store's lock, so that no count and no contents change under it,
+ * and costs time in proportion to the objects (about a microsecond each
+ * when they hold references), every object's calls held up meanwhile.
+ *
+ * So it does not run on every release that may leave a cycle (a count
+ * gone down and still above zero on an object that ever had a reference
+ * stored in it, which a cycle needs): it runs once such releases number
+ * GC_SHARE-th of the objects, as CPython's oldest generation waits for a
+ * quarter more objects, so that a release pays for a few objects' share
+ * of a pass and not for all of them. A small store collects after every
+ * such release or nearly; one of 16,000 objects after 4,000. A client's
+ * end, and a count of the objects, collect whenever any is suspect, so a
+ * count tells the objects that something can still reach.
  */
+#define GC_SHARE 4
 typedef struct gc_ctx {
     mproc__mgr_store_t *s;
     mobj **stack;
@@ -1009,11 +1018,24 @@ out:
     free_objects(s, dead);
 }
 
-/* Collects cycles if a release may have left one; called holding no lock. */
-static void maybe_collect(mproc__mgr_store_t *s)
+/*
+ * Collects cycles if releases may have left one, and, unless @now, only
+ * once they are a share of the objects (GC_SHARE); called holding no lock.
+ */
+static void maybe_collect(mproc__mgr_store_t *s, int now)
 {
-    if (mproc__atomic_load32(&s->suspects))
-        collect(s);
+    uint32_t suspects = mproc__atomic_load32(&s->suspects);
+    size_t n;
+    if (suspects == 0)
+        return;
+    if (!now) {
+        lock(s->lock);
+        n = s->objects.n;
+        unlock(s->lock);
+        if ((size_t) suspects * GC_SHARE < n)
+            return;
+    }
+    collect(s);
 }
 
 /* The object @id, pinned for a request (NULL if there is none). */
@@ -1255,6 +1277,12 @@ int mproc__mgr_store_create(mproc__mgr_store_t **out, const char *id,
 
 size_t mproc__mgr_store_count(mproc__mgr_store_t *s)
 {
+    maybe_collect(s, 1);
+    return mproc__mgr_store_held(s);
+}
+
+size_t mproc__mgr_store_held(mproc__mgr_store_t *s)
+{
     size_t n;
     lock(s->lock);
     n = s->objects.n;
@@ -1370,7 +1398,7 @@ void mproc__mgr_session_close(mproc__mgr_session_t *sess)
     imap_free(&sess->served);
     free(sess);
     free_objects(s, dead);
-    maybe_collect(s);
+    maybe_collect(s, 1);
 }
 
 void mproc__mgr_store_clients(mproc__mgr_store_t *s, size_t *sessions,
@@ -2703,7 +2731,7 @@ int mproc__mgr_serve(mproc__mgr_session_t **sessp, const void *data, size_t len,
     }
     mproc__mgr_request_free(&req);
     /* A JOIN may have replaced the session: the store is the same. */
-    maybe_collect((*sessp)->s);
+    maybe_collect((*sessp)->s, 0);
     if (rc < 0) {
         mproc_value_free(result);
         result = NULL;

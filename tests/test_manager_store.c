@@ -1102,6 +1102,57 @@ static void test_connections_join_a_client(void)
     teardown();
 }
 
+/*
+ * In a store of many objects a cycle is not collected on the release that
+ * leaves it, but once such releases are a quarter of the objects; a count
+ * collects at once.
+ */
+static void test_cycles_wait_for_a_share_of_releases(void)
+{
+    mproc__mgr_session_t *a;
+    int64_t x, y, p, i;
+    setup();
+    a = session();
+    for (i = 0; i < 40; i++)
+        create(a, MPROC_REF_LIST, NULL);
+    x = create(a, MPROC_REF_DICT, NULL);
+    y = create(a, MPROC_REF_DICT, NULL);
+    p = create(a, MPROC_REF_LIST, NULL);
+    CU_ASSERT_EQUAL(
+        req(a, NULL, MPROC__MGR_SET, x, 2, S("y"), ref(MPROC_REF_DICT, y, 0)),
+        0);
+    CU_ASSERT_EQUAL(
+        req(a, NULL, MPROC__MGR_SET, y, 2, S("x"), ref(MPROC_REF_DICT, x, 0)),
+        0);
+    /* Two releases that may leave a cycle, against 43 objects. */
+    CU_ASSERT_EQUAL(req(a, NULL, MPROC__MGR_RELEASE, 0, 1, I(x)), 0);
+    CU_ASSERT_EQUAL(req(a, NULL, MPROC__MGR_RELEASE, 0, 1, I(y)), 0);
+    CU_ASSERT_EQUAL(mproc__mgr_store_held(store), 43);
+    /* Eight more (p stored in itself, then taken out): ten of 43. */
+    for (i = 0; i < 8; i++) {
+        CU_ASSERT_EQUAL(
+            req(a, NULL, MPROC__MGR_APPEND, p, 1, ref(MPROC_REF_LIST, p, 0)),
+            0);
+        CU_ASSERT_EQUAL(req(a, NULL, MPROC__MGR_LDELETE, p, 1, I(-1)), 0);
+    }
+    CU_ASSERT_EQUAL(mproc__mgr_store_held(store), 43);
+    /* The eleventh passes a quarter: the cycle goes. */
+    CU_ASSERT_EQUAL(
+        req(a, NULL, MPROC__MGR_APPEND, p, 1, ref(MPROC_REF_LIST, p, 0)), 0);
+    CU_ASSERT_EQUAL(req(a, NULL, MPROC__MGR_LDELETE, p, 1, I(-1)), 0);
+    CU_ASSERT_EQUAL(mproc__mgr_store_held(store), 41);
+    /* A new cycle left by one release: a count sees it gone. */
+    x = create(a, MPROC_REF_LIST, NULL);
+    CU_ASSERT_EQUAL(
+        req(a, NULL, MPROC__MGR_APPEND, x, 1, ref(MPROC_REF_LIST, x, 0)), 0);
+    CU_ASSERT_EQUAL(req(a, NULL, MPROC__MGR_RELEASE, 0, 1, I(x)), 0);
+    CU_ASSERT_EQUAL(mproc__mgr_store_held(store), 42);
+    CU_ASSERT_EQUAL(count_objects(), 41);
+    mproc__mgr_session_close(a);
+    CU_ASSERT_EQUAL(count_objects(), 0);
+    teardown();
+}
+
 static const harness_test tests[] = {
     {"dict operations", test_dict_operations, 0},
     {"dict keys follow python", test_dict_keys_follow_python, 0},
@@ -1123,6 +1174,8 @@ static const harness_test tests[] = {
     {"freeing follows chains and names", test_freeing_follows_chains_and_names,
      0},
     {"cycles are collected", test_cycles_are_collected, 0},
+    {"cycles wait for a share of releases",
+     test_cycles_wait_for_a_share_of_releases, 0},
     {"threads lose no update", test_threads_lose_no_update, 0},
     {NULL, NULL, 0}};
 

@@ -50,9 +50,10 @@
  * receiver opens them with mproc_value_to_dict_proxy() and its siblings.
  * A reference keeps its object alive until a process opens it, or until
  * the process that made it ends. The server frees an object when no proxy,
- * no reference in transit and no managed object refers to it any more
- * (objects that refer to each other in a cycle are freed with the
- * manager).
+ * no reference in transit and no managed object refers to it any more;
+ * objects that refer to each other in a cycle, once nothing else does,
+ * within a number of releases (docs/manager.md), at a client's end or at
+ * mproc_manager_count_objects().
  *
  * **Failure.** A call whose manager has ended (shut down, killed, its host
  * gone) fails at once with MPROC_EMANAGER and a sentence that names the
@@ -239,7 +240,8 @@ MPROC_API int mproc_manager_lookup(mproc_manager_t *m, const char *name,
 
 /**
  * How many objects the server holds, in *@p n: a diagnostic for leaks, as
- * Python's `_number_of_objects()`.
+ * Python's `_number_of_objects()`. Cycles that nothing else refers to are
+ * collected first, so the count is of what something can still reach.
  * @return 0; MPROC_EMANAGER.
  */
 MPROC_API int mproc_manager_count_objects(mproc_manager_t *m, size_t *n);
