@@ -2478,11 +2478,14 @@ static int ctl_hello(mproc__mgr_session_t *sess, mproc_value_t **result)
 static int ctl_join(mproc__mgr_session_t **sessp, const char *token,
                     mproc_value_t **result)
 {
-    mproc__mgr_session_t *sess = *sessp, *to;
+    mproc__mgr_session_t *sess = *sessp, *to = NULL;
     mproc__mgr_store_t *s = sess->s;
+    int well_formed = token != NULL && strlen(token) == MPROC__MGR_TOKEN_LEN;
     lock(s->lock);
-    for (to = s->sessions; to != NULL; to = to->next)
-        if (to != sess && strcmp(to->token, token) == 0)
+    /* Compared in constant time: the token is all a session's secret. */
+    for (to = well_formed ? s->sessions : NULL; to != NULL; to = to->next)
+        if (to != sess &&
+            sodium_memcmp(to->token, token, MPROC__MGR_TOKEN_LEN) == 0)
             break;
     if (to == NULL || sess->conns != 1 || sess->counts.n != 0 ||
         sess->holds != NULL) {
