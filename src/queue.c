@@ -140,6 +140,9 @@ typedef struct queue_header {
     uint64_t spill_due; /* the last marker passed: spill_gets it asks for */
     char pad3[LINE - 40];
 } queue_header;
+/* C99 has no static_assert: a negative array size fails the build. */
+typedef char
+    queue_header_is_four_lines[sizeof(queue_header) == 4 * LINE ? 1 : -1];
 
 struct mproc_queue_t {
     mproc__shobj_t base;
