@@ -54,16 +54,19 @@ static uint32_t slice8(uint32_t c, const unsigned char *b, size_t n)
     (defined(__GNUC__) || defined(_MSC_VER))
     #define MPROC__CRC32_CLMUL 1
     #include <immintrin.h>
-    #if defined(__GNUC__)
-        #include <cpuid.h>
+    #if defined(__GNUC__) || defined(__clang__)
         /* The two paths' instructions, for their functions only. */
         #define CLMUL_TARGET __attribute__((target("pclmul,sse2")))
         #define WIDE_TARGET                                                    \
             __attribute__((target("avx2,vpclmulqdq,pclmul,sse2")))
     #else
-        #include <intrin.h>
         #define CLMUL_TARGET
         #define WIDE_TARGET
+    #endif
+    #if defined(_MSC_VER)
+        #include <intrin.h> /* __cpuidex, also under clang-cl */
+    #else
+        #include <cpuid.h>
     #endif
 
 /* Lane @x carried ahead by the distance of the constants @k, onto @next. */
@@ -192,7 +195,7 @@ CLMUL_TARGET static uint32_t crc32_clmul(uint32_t c, const unsigned char *b,
  */
 static void cpuid(unsigned leaf, unsigned r[4])
 {
-    #if defined(__GNUC__)
+    #if !defined(_MSC_VER)
     __cpuid_count(leaf, 0, r[0], r[1], r[2], r[3]);
     #else
     int v[4];
@@ -207,7 +210,7 @@ static void cpuid(unsigned leaf, unsigned r[4])
 /* Which register state the OS saves (XCR0). */
 static uint64_t os_saved_state(void)
 {
-    #if defined(__GNUC__)
+    #if defined(__GNUC__) || defined(__clang__)
     uint32_t lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     return (uint64_t) hi << 32 | lo;
