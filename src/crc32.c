@@ -27,6 +27,8 @@
  * Which path runs is decided once, from the CPU, and the tests hold each
  * one to zlib's values.
  */
+#include <string.h>
+
 #include "crc32.h"
 #include "atomic.h"
 
@@ -99,26 +101,35 @@ static inline __m128i load(const unsigned char *b)
  * eight lanes of the last 128, two lanes to a 256-bit register, on CPUs
  * with VPCLMULQDQ: one instruction multiplies two lanes, which on this
  * project's reference machine nearly doubles the rate of the four-lane
- * loop below. The lanes are left in @lanes, in the order of the bytes.
+ * loop below. The lanes are left in @lanes, in the order of the bytes;
+ * and the bytes are copied to @dst unless it is NULL.
  */
 WIDE_TARGET static void fold_wide(uint32_t c, const unsigned char *b, size_t n,
-                                  __m128i lanes[8])
+                                  __m128i lanes[8], unsigned char *dst)
 {
     const __m256i k =
         _mm256_set_epi64x(K_1024_HI, K_1024_LO, K_1024_HI, K_1024_LO);
     __m256i y[4];
     int i;
-    for (i = 0; i < 4; i++)
+    for (i = 0; i < 4; i++) {
         y[i] =
             _mm256_loadu_si256((const __m256i *) (const void *) (b + 32 * i));
+        if (dst != NULL)
+            _mm256_storeu_si256((__m256i *) (void *) (dst + 32 * i), y[i]);
+    }
     y[0] = _mm256_xor_si256(y[0],
                             _mm256_zextsi128_si256(_mm_cvtsi32_si128((int) c)));
     for (b += 128, n -= 128; n >= 128; b += 128, n -= 128) {
+        if (dst != NULL)
+            dst += 128;
         for (i = 0; i < 4; i++) {
             __m256i lo = _mm256_clmulepi64_epi128(y[i], k, 0x00);
             __m256i hi = _mm256_clmulepi64_epi128(y[i], k, 0x11);
             __m256i next = _mm256_loadu_si256(
                 (const __m256i *) (const void *) (b + 32 * i));
+            /* A copy costs only its stores: the bytes are in registers. */
+            if (dst != NULL)
+                _mm256_storeu_si256((__m256i *) (void *) (dst + 32 * i), next);
             y[i] = _mm256_xor_si256(_mm256_xor_si256(lo, hi), next);
         }
     }
@@ -135,7 +146,7 @@ WIDE_TARGET static void fold_wide(uint32_t c, const unsigned char *b, size_t n,
  * bits by x^64 mod P and to 32 by Barrett's method (P' and mu = x^64 / P).
  */
 CLMUL_TARGET static uint32_t crc32_clmul(uint32_t c, const unsigned char *b,
-                                         size_t n, int wide)
+                                         size_t n, int wide, unsigned char *dst)
 {
     const __m128i k512 = _mm_set_epi64x(K_512_HI, K_512_LO);
     const __m128i k128 = _mm_set_epi64x(K_128_HI, K_128_LO);
@@ -147,14 +158,18 @@ CLMUL_TARGET static uint32_t crc32_clmul(uint32_t c, const unsigned char *b,
     if (wide && n >= 256) {
         __m128i l[8];
         size_t whole = n & ~(size_t) 127;
-        fold_wide(c, b, whole, l);
+        fold_wide(c, b, whole, l, dst);
         x1 = fold(l[0], k512, l[4]);
         x2 = fold(l[1], k512, l[5]);
         x3 = fold(l[2], k512, l[6]);
         x4 = fold(l[3], k512, l[7]);
         b += whole;
         n -= whole;
+        if (dst != NULL && n > 0)
+            memcpy(dst + whole, b, n); /* the last 16 to 112 bytes */
     } else {
+        if (dst != NULL)
+            memcpy(dst, b, n);
         x1 = _mm_xor_si128(load(b), _mm_cvtsi32_si128((int) c));
         x2 = load(b + 16);
         x3 = load(b + 32);
@@ -256,25 +271,46 @@ int mproc__crc32_best_path(void)
     return (int) s - 1;
 }
 
-uint32_t mproc__crc32_path(int path, uint32_t crc, const void *p, size_t n)
+/* The CRC of @n bytes at @src by @path, copied to @dst unless NULL. */
+static uint32_t crc_and_copy(int path, uint32_t crc, const unsigned char *b,
+                             size_t n, unsigned char *dst)
 {
-    const unsigned char *b = p;
     uint32_t c = ~crc;
     int best = mproc__crc32_best_path();
     if (path > best)
         path = best;
     if (n >= 64 && path > 0) {
         size_t whole = n & ~(size_t) 15;
-        c = crc32_clmul(c, b, whole, path > 1);
+        c = crc32_clmul(c, b, whole, path > 1, dst);
         b += whole;
         n -= whole;
+        if (dst != NULL)
+            dst += whole;
     }
+    if (dst != NULL && n > 0)
+        memcpy(dst, b, n);
     return ~slice8(c, b, n);
+}
+
+uint32_t mproc__crc32_path(int path, uint32_t crc, const void *p, size_t n)
+{
+    return crc_and_copy(path, crc, p, n, NULL);
 }
 
 uint32_t mproc__crc32(uint32_t crc, const void *p, size_t n)
 {
-    return mproc__crc32_path(2, crc, p, n);
+    return crc_and_copy(2, crc, p, n, NULL);
+}
+
+uint32_t mproc__crc32_copy_path(int path, uint32_t crc, void *dst,
+                                const void *src, size_t n)
+{
+    return crc_and_copy(path, crc, src, n, dst);
+}
+
+uint32_t mproc__crc32_copy(uint32_t crc, void *dst, const void *src, size_t n)
+{
+    return crc_and_copy(2, crc, src, n, dst);
 }
 
 #else
@@ -293,6 +329,20 @@ uint32_t mproc__crc32_path(int path, uint32_t crc, const void *p, size_t n)
 uint32_t mproc__crc32(uint32_t crc, const void *p, size_t n)
 {
     return ~slice8(~crc, p, n);
+}
+
+uint32_t mproc__crc32_copy_path(int path, uint32_t crc, void *dst,
+                                const void *src, size_t n)
+{
+    (void) path;
+    return mproc__crc32_copy(crc, dst, src, n);
+}
+
+uint32_t mproc__crc32_copy(uint32_t crc, void *dst, const void *src, size_t n)
+{
+    if (n > 0)
+        memcpy(dst, src, n);
+    return ~slice8(~crc, src, n);
 }
 
 #endif

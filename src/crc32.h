@@ -23,6 +23,16 @@ uint32_t mproc__crc32(uint32_t crc, const void *p, size_t n);
  */
 uint32_t mproc__crc32_path(int path, uint32_t crc, const void *p, size_t n);
 
+/*
+ * The CRC-32 of @n bytes at @src after @crc, copied to @dst as they are
+ * read (the buffers do not overlap): on the wide path a copy costs only
+ * its stores, since the checksum has the bytes in registers; elsewhere it
+ * is a memcpy beside the checksum. And the same by a given path.
+ */
+uint32_t mproc__crc32_copy(uint32_t crc, void *dst, const void *src, size_t n);
+uint32_t mproc__crc32_copy_path(int path, uint32_t crc, void *dst,
+                                const void *src, size_t n);
+
 /* The best path of this CPU, the one mproc__crc32 takes. */
 int mproc__crc32_best_path(void);
 

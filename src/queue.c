@@ -82,6 +82,17 @@
  */
 #define MARK 0xffffffffu
 #define MARK_SIZE 16
+/*
+ * A bytes body this long is checksummed as it is copied, a piece at a
+ * time while the piece is in the first-level cache, by the put inside the
+ * write lock and by the get inside the read lock: one pass over memory
+ * instead of two, which at 1 MiB is a third of each side's time. Shorter
+ * bodies stay in the cache between the two passes anyway, so their
+ * checksums are computed outside the locks, where several producers or
+ * consumers compute them side by side.
+ */
+#define FUSED_MIN (64u << 10)
+#define FUSED_PIECE (16u << 10)
 /* A record's prefix: length, frame header, msgpack bin 32 header. */
 #define REC_HEAD_MAX (4 + MPROC__FRAME_HEADER_SIZE + 5)
 
@@ -179,6 +190,16 @@ struct mproc_queue_t {
     size_t rec_head_len;
     const unsigned char *rec_body;
     size_t rec_body_len;
+    /*
+     * Set when the body's checksum is left to its copy (FUSED_MIN): the
+     * checksum of the prefix's msgpack header so far. The frame header's
+     * checksum is written once the copy has computed it.
+     */
+    int rec_crc_fused;
+    uint32_t rec_crc;
+    /* The get side's: a fused copy's checksum of the bytes value taken. */
+    int in_crc_fused;
+    uint32_t in_crc;
 };
 
 /* What a new queue is made with. */
@@ -437,6 +458,53 @@ static void ring_read(mproc_queue_t *q, uint64_t pos, void *dst, size_t n)
         memcpy((unsigned char *) dst + first, q->ring, n - first);
 }
 
+/* Copies @n bytes and adds them to *@crc, piece by piece (FUSED_MIN). */
+static void copy_crc(unsigned char *dst, const unsigned char *src, size_t n,
+                     uint32_t *crc)
+{
+    while (n > 0) {
+        size_t k = n < FUSED_PIECE ? n : FUSED_PIECE;
+        /* The checksum brings the piece into the cache, the copy reads it
+         * from there. */
+        *crc = mproc__frame_crc(*crc, src, k);
+        memcpy(dst, src, k);
+        dst += k;
+        src += k;
+        n -= k;
+    }
+}
+
+static void ring_write_crc(mproc_queue_t *q, uint64_t pos, const void *src,
+                           size_t n, uint32_t *crc)
+{
+    uint64_t cap = q->hdr->capacity;
+    size_t at = (size_t) (pos % cap), first = n;
+    if (at + n > cap)
+        first = (size_t) (cap - at);
+    copy_crc(q->ring + at, src, first, crc);
+    if (first < n)
+        copy_crc(q->ring, (const unsigned char *) src + first, n - first, crc);
+}
+
+static void ring_read_crc(mproc_queue_t *q, uint64_t pos, void *dst, size_t n,
+                          uint32_t *crc)
+{
+    uint64_t cap = q->hdr->capacity;
+    size_t at = (size_t) (pos % cap), first = n;
+    if (at + n > cap)
+        first = (size_t) (cap - at);
+    copy_crc(dst, q->ring + at, first, crc);
+    if (first < n)
+        copy_crc((unsigned char *) dst + first, q->ring, n - first, crc);
+}
+
+/* The checksum of a fused record, once known, into its frame header. */
+static void put_fused_crc(mproc_queue_t *q, uint32_t crc)
+{
+    mproc__put_u32(q->rec_head + 4 + 12, crc);
+    q->rec_crc_fused = 0;
+}
+
 static uint64_t record_size(size_t frame_len)
 {
     return (4 + (uint64_t) frame_len + 7) / 8 * 8;
@@ -494,8 +562,16 @@ static int append(mproc_queue_t *q)
                 tail += MARK_SIZE;
                 h->spill_open = 0;
             }
+            if (q->rec_crc_fused) {
+                uint32_t crc = q->rec_crc;
+                ring_write_crc(q, tail + q->rec_head_len, q->rec_body,
+                               q->rec_body_len, &crc);
+                put_fused_crc(q, crc);
+            } else {
+                ring_write(q, tail + q->rec_head_len, q->rec_body,
+                           q->rec_body_len);
+            }
             ring_write(q, tail, q->rec_head, q->rec_head_len);
-            ring_write(q, tail + q->rec_head_len, q->rec_body, q->rec_body_len);
             /*
              * Publish: the record is complete before the position moves. A
              * release store: the full barrier that the wakeup needs comes
@@ -506,6 +582,9 @@ static int append(mproc_queue_t *q)
         }
     }
     /* No room in the ring: spill, after what was spilled before. */
+    if (q->rec_crc_fused)
+        put_fused_crc(
+            q, mproc__frame_crc(q->rec_crc, q->rec_body, q->rec_body_len));
     rc = ensure_spill(q);
     if (rc == 0)
         rc = mproc__os_spill_write(q->spill, h->spill_write, q->rec_head,
@@ -637,7 +716,14 @@ static int take_bytes(mproc_queue_t *q, uint64_t head, size_t n,
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     memcpy(q->in_frame.data, f, MPROC__FRAME_HEADER_SIZE + pre);
     q->in_frame.len = MPROC__FRAME_HEADER_SIZE + pre;
-    ring_read(q, head + 4 + MPROC__FRAME_HEADER_SIZE + pre, data, len);
+    if (len >= FUSED_MIN) {
+        q->in_crc = mproc__frame_crc(0, f + MPROC__FRAME_HEADER_SIZE, pre);
+        ring_read_crc(q, head + 4 + MPROC__FRAME_HEADER_SIZE + pre, data, len,
+                      &q->in_crc);
+        q->in_crc_fused = 1;
+    } else {
+        ring_read(q, head + 4 + MPROC__FRAME_HEADER_SIZE + pre, data, len);
+    }
     return 1;
 }
 
@@ -661,6 +747,7 @@ static int take(mproc_queue_t *q, mproc_value_t **fast, int *taken)
     *fast = NULL;
     *taken = 0;
     q->in_frame.len = 0;
+    q->in_crc_fused = 0;
     for (;;) {
         uint64_t head = h->head; /* ours: only consumers write it */
         /* A marker passed asks for spilled records first. */
@@ -803,6 +890,7 @@ static int encode(mproc_queue_t *q, const mproc_value_t *v)
     fo.compress_level = q->hdr->compress_level;
     q->payload.len = 0;
     q->frame.len = 0;
+    q->rec_crc_fused = 0;
     if (mproc_value_type(v) == MPROC_VALUE_BYTES) {
         data = mproc_value_as_bytes(v, &len);
         pre_len = bin_header(pre, len);
@@ -810,7 +898,12 @@ static int encode(mproc_queue_t *q, const mproc_value_t *v)
     if (pre_len > 0 && !mproc__frame_wants_deflate(&fo, data, len)) {
         if (pre_len + len > q->hdr->max_message)
             return too_big(q, pre_len + len);
-        crc = mproc__frame_crc(mproc__frame_crc(0, pre, pre_len), data, len);
+        crc = mproc__frame_crc(0, pre, pre_len);
+        q->rec_crc_fused = len >= FUSED_MIN;
+        if (q->rec_crc_fused)
+            q->rec_crc = crc; /* the body's part comes with its copy */
+        else
+            crc = mproc__frame_crc(crc, data, len);
         mproc__frame_put_header(fh, 0, pre_len + len, crc);
         q->rec_head_len = 4 + MPROC__FRAME_HEADER_SIZE + pre_len;
         q->rec_body = data;
@@ -1192,14 +1285,16 @@ static int get_locked(mproc_queue_t *q, mproc_value_t **v, double timeout,
         const unsigned char *f = q->in_frame.data;
         size_t body, len;
         const void *data = mproc_value_as_bytes(fast, &len);
+        uint32_t crc = q->in_crc;
         rc = mproc__frame_check_header(f, (size_t) h->max_message + 4, &body);
         if (rc == MPROC_ETOOBIG)
             rc = corrupt_size();
-        if (rc == 0 &&
-            mproc__frame_crc(
+        if (rc == 0 && !q->in_crc_fused)
+            crc = mproc__frame_crc(
                 mproc__frame_crc(0, f + MPROC__FRAME_HEADER_SIZE,
                                  q->in_frame.len - MPROC__FRAME_HEADER_SIZE),
-                data, len) != mproc__get_u32(f + 12))
+                data, len);
+        if (rc == 0 && crc != mproc__get_u32(f + 12))
             rc = mproc__set_error(MPROC_ECORRUPT, "frame checksum mismatch");
         if (rc != 0) {
             mproc_value_free(fast);

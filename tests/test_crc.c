@@ -97,6 +97,51 @@ static void test_large_and_chained_are_zlibs(void)
     free(b);
 }
 
+/*
+ * The checksum that copies: zlib's value, every byte copied, nothing
+ * written past the end, for every length and both buffers' alignments.
+ */
+static void test_copying_checksum_copies_exactly(void)
+{
+    const size_t max_len = 1100, guard = 64;
+    unsigned char *src = random_bytes(max_len + 16);
+    unsigned char *dst = malloc(max_len + 16 + guard);
+    size_t len, so, d_off, wrong = 0, i;
+    int path;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dst);
+    for (len = 0; len <= max_len; len += (len < 300 ? 1 : 7))
+        for (so = 0; so < 16; so += 5)
+            for (d_off = 0; d_off < 16; d_off += 3)
+                for (path = 0; path < PATHS; path++) {
+                    uint32_t seed = (uint32_t) (len * 40503u);
+                    memset(dst, 0xA5, max_len + 16 + guard);
+                    if (mproc__crc32_copy_path(path, seed, dst + d_off,
+                                               src + so, len) !=
+                        zlib_crc(seed, src + so, len))
+                        wrong++;
+                    if (memcmp(dst + d_off, src + so, len) != 0)
+                        wrong++;
+                    for (i = 0; i < d_off; i++)
+                        wrong += dst[i] != 0xA5;
+                    for (i = d_off + len; i < max_len + 16 + guard; i++)
+                        wrong += dst[i] != 0xA5;
+                }
+    CU_ASSERT_EQUAL(wrong, 0);
+    {
+        /* A megabyte and a bit, by the best path. */
+        const size_t n = ((size_t) 1 << 20) + 77;
+        unsigned char *big = random_bytes(n), *copy = malloc(n);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(copy);
+        CU_ASSERT_EQUAL(mproc__crc32_copy(0, copy, big, n),
+                        zlib_crc(0, big, n));
+        CU_ASSERT_EQUAL(memcmp(copy, big, n), 0);
+        free(big);
+        free(copy);
+    }
+    free(src);
+    free(dst);
+}
+
 /* A single flipped bit anywhere changes the checksum (what frames rely on). */
 static void test_a_flipped_bit_is_seen(void)
 {
@@ -120,6 +165,8 @@ static const harness_test tests[] = {
      test_every_length_and_alignment_is_zlibs, 0},
     {"large and chained are zlibs", test_large_and_chained_are_zlibs, 0},
     {"a flipped bit is seen", test_a_flipped_bit_is_seen, 0},
+    {"copying checksum copies exactly", test_copying_checksum_copies_exactly,
+     0},
     {NULL, NULL, 0}};
 
 int main(int argc, char **argv)
