@@ -1309,22 +1309,9 @@ void mproc__mgr_store_destroy(mproc__mgr_store_t *s)
         o->refs = 1 << 30; /* so that its own contents do not free it */
         unlock(s->lock);
     }
-    for (i = 0; i < s->objects.cap; i++) {
-        mobj *o = s->objects.vals[i];
-        size_t k;
-        if (s->objects.keys[i] == 0)
-            continue;
-        for (k = 0; k < o->d.n; k++) {
-            mproc_value_free(o->d.e[k].key);
-            mproc_value_free(o->d.e[k].value);
-        }
-        for (k = 0; k < o->l.n; k++)
-            mproc_value_free(o->l.v[k]);
-        free(o->d.e);
-        free(o->d.idx);
-        free(o->l.v);
-        free(o);
-    }
+    for (i = 0; i < s->objects.cap; i++)
+        if (s->objects.keys[i] != 0)
+            free_memory(s->objects.vals[i]);
     imap_free(&s->objects);
     imap_free(&s->holds);
     apr_pool_destroy(s->pool);
