@@ -7,7 +7,8 @@
 
 #if !defined(_WIN32)
     #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-        #include <sanitizer/allocator_interface.h>
+/* The sanitizer's runtime has it (its header may not be installed). */
+size_t __sanitizer_get_current_allocated_bytes(void);
     #else
         #include <malloc.h>
     #endif
