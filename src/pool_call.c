@@ -117,10 +117,17 @@ static void finish_map(mproc__pool_job_t *j)
     j->results = NULL;
     for (i = 0; list != NULL && i < j->n; i++) {
         mproc__pool_item_t *it = mproc__job_item(j, i);
-        if (it->result != NULL) {
-            mproc_value_free(mproc__value_list_swap(list, i, it->result));
-            it->result = NULL;
+        mproc_value_t *old;
+        if (it->result == NULL)
+            continue;
+        /* NULL: no memory for the nil's copy, and the result is gone. */
+        old = mproc__value_list_swap(list, i, it->result);
+        it->result = NULL;
+        if (old == NULL) {
+            mproc_value_free(list);
+            list = NULL;
         }
+        mproc_value_free(old);
     }
     if (list == NULL) {
         mproc__job_finish(j, MPROC_ENOMEM, "out of memory");

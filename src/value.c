@@ -118,7 +118,8 @@ mproc_value_t *mproc_value_list(void)
 
 /* The table of blocks that follows a list with MPROC__HAS_BLOCK. */
 typedef struct blocks {
-    size_t n;
+    size_t n;                /* blocks */
+    size_t slots;            /* places they hold: the last may hold fewer */
     mproc_value_t *block[1]; /* n of them, NULL until used */
 } blocks;
 
@@ -143,9 +144,17 @@ static void *block_cache;
 static size_t block_cache_n;
 static mproc__spin_t block_cache_lock = MPROC__SPIN_INIT;
 
-static mproc_value_t *new_block(void)
+/*
+ * Block @k of @t: a whole one from the cache, or the short last one of a
+ * list of fewer places (with memory for those only, so that a short list
+ * takes what its items take).
+ */
+static mproc_value_t *new_block(const blocks *t, size_t k)
 {
     void *b;
+    size_t slots = t->slots - k * MPROC__BLOCK_SLOTS;
+    if (slots < MPROC__BLOCK_SLOTS)
+        return malloc(slots * sizeof(mproc_value_t));
     mproc__spin_lock(&block_cache_lock);
     b = block_cache;
     if (b != NULL) {
@@ -156,10 +165,15 @@ static mproc_value_t *new_block(void)
     return b != NULL ? b : malloc(BLOCK_BYTES);
 }
 
-/* Keeps the @n blocks of @b that the cache has room for; frees the rest. */
+/*
+ * Keeps the @n whole blocks of @b that the cache has room for; frees the
+ * rest.
+ */
 static void drop_blocks(mproc_value_t **b, size_t n)
 {
     size_t i = 0;
+    if (n == 0)
+        return;
     mproc__spin_lock(&block_cache_lock);
     for (; i < n && block_cache_n < CACHE_BLOCKS; i++) {
         if (b[i] == NULL)
@@ -188,6 +202,7 @@ mproc_value_t *mproc__value_list_block(size_t n)
     v->flags = MPROC__HAS_BLOCK;
     b = blocks_of(v);
     b->n = nb;
+    b->slots = n;
     memset(b->block, 0, (nb + 1) * sizeof b->block[0]);
     if (n > 0 && (v->u.c.items = malloc(n * sizeof *v->u.c.items)) == NULL) {
         free(v);
@@ -203,7 +218,7 @@ mproc_value_t *mproc__value_block_slot(mproc_value_t *list, size_t i)
     mproc_value_t **at = &b->block[i / MPROC__BLOCK_SLOTS];
     if (i / MPROC__BLOCK_SLOTS >= b->n)
         return NULL;
-    if (*at == NULL && (*at = new_block()) == NULL)
+    if (*at == NULL && (*at = new_block(b, i / MPROC__BLOCK_SLOTS)) == NULL)
         return NULL;
     return &(*at)[i % MPROC__BLOCK_SLOTS];
 }
@@ -211,7 +226,10 @@ mproc_value_t *mproc__value_block_slot(mproc_value_t *list, size_t i)
 static void free_blocks(mproc_value_t *list)
 {
     blocks *b = blocks_of(list);
-    drop_blocks(b->block, b->n);
+    size_t whole = b->slots / MPROC__BLOCK_SLOTS;
+    drop_blocks(b->block, whole);
+    if (whole < b->n)
+        free(b->block[whole]); /* the short last one */
 }
 
 mproc_value_t *mproc__value_list_small(size_t n)

@@ -13,11 +13,13 @@
  * of MPROC__BLOCK_SLOTS values, which a table that follows the list in its
  * own allocation points to: place k of the list has slot k % SLOTS of
  * block k / SLOTS, allocated when a scalar first goes there, and freed
- * with the list. Blocks are small, so that the heap reuses them as it
- * reuses small values. Such an item is marked MPROC__IN_BLOCK, and
- * mproc_value_free() leaves it (it owns nothing). It never leaves its list
- * as it is: what takes an item out of a list (mproc__value_take(), a
- * record made of a list, mproc__value_steal_items()) copies it out first.
+ * with the list. The last block has room for the list's last places only
+ * (a list of five has a block of five). Blocks are small, so that the heap
+ * reuses them as it reuses small values. Such an item is marked
+ * MPROC__IN_BLOCK, and mproc_value_free() leaves it (it owns nothing). It never
+ * leaves its list as it is: what takes an item out of a list
+ * (mproc__value_take(), a record made of a list, mproc__value_steal_items())
+ * copies it out first.
  */
 #define MPROC__IN_BLOCK 1u  /* a scalar in its list's block */
 #define MPROC__HAS_BLOCK 2u /* a list with a table of blocks after it */

@@ -5,6 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if !defined(_WIN32)
+    #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+/* The sanitizer's runtime has it (its header may not be installed). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+    #else
+        #include <malloc.h>
+    #endif
+#endif
+
 #include "harness.h"
 #include "mproc_private.h"
 
@@ -600,10 +609,6 @@ static void test_repr_is_pythons(void)
 }
 
 /*
- * A decoded map merges equal keys as mproc_value_map_set() does (the
- * first keeps its place, the last value wins), few pairs or many.
- */
-/*
  * A list decoded for the pool keeps its scalars in blocks with it: every
  * way an item can leave the list or the list change gives the same values
  * as the plain decoder's, and frees all (the sanitizer build checks it).
@@ -716,6 +721,51 @@ static void test_block_lists_behave_as_plain_lists(void)
     mproc__buf_free(&b);
 }
 
+#if !defined(_WIN32)
+/* The bytes the allocator has handed out. */
+static size_t heap_in_use(void)
+{
+    #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    return __sanitizer_get_current_allocated_bytes();
+    #else
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+    #endif
+}
+
+/*
+ * A message of many short lists (of five scalars: the arguments of a
+ * starmap's items) decoded for the pool takes about the memory the plain
+ * decoder's values take, not a block of slots a list.
+ */
+static void test_block_lists_take_memory_as_their_items(void)
+{
+    mproc_value_t *src = mproc_value_list(), *plain = NULL, *blk = NULL;
+    mproc__buf_t b = {0};
+    size_t i, before, plain_bytes, block_bytes;
+    for (i = 0; i < 2000; i++)
+        CU_ASSERT_EQUAL_FATAL(
+            mproc_value_append(src, mproc_pack("[iiiii]", 1, 2, 3, 4, 5)), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc__value_encode(src, &b), 0);
+    before = heap_in_use();
+    CU_ASSERT_EQUAL_FATAL(mproc__value_decode(b.data, b.len, &plain), 0);
+    plain_bytes = heap_in_use() - before;
+    mproc_value_free(plain);
+    before = heap_in_use();
+    CU_ASSERT_EQUAL_FATAL(mproc__value_decode_blocks(b.data, b.len, &blk), 0);
+    block_bytes = heap_in_use() - before;
+    CU_ASSERT_TRUE(mproc_value_equal(blk, src));
+    CU_ASSERT(block_bytes <= 2 * plain_bytes);
+    mproc_value_free(blk);
+    mproc_value_free(src);
+    mproc__buf_free(&b);
+}
+#endif
+
+/*
+ * A decoded map merges equal keys as mproc_value_map_set() does (the
+ * first keeps its place, the last value wins), few pairs or many.
+ */
 static void test_decoded_map_merges_equal_keys(void)
 {
     size_t sizes[2] = {6, 3000}, s, i;
@@ -753,6 +803,10 @@ static const harness_test tests[] = {
     {"decoded map merges equal keys", test_decoded_map_merges_equal_keys, 0},
     {"block lists behave as plain lists",
      test_block_lists_behave_as_plain_lists, 0},
+#if !defined(_WIN32)
+    {"block lists take memory as their items",
+     test_block_lists_take_memory_as_their_items, 0},
+#endif
     {"repr is pythons", test_repr_is_pythons, 0},
     {"references: copy, compare and free",
      test_references_copy_compare_and_free, 0},
