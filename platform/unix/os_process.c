@@ -54,12 +54,12 @@ int mproc__os_init(void)
  * process) ask for it on every call. The process keeps its id, which a
  * fork child forgets at once: 0 means not known.
  */
-static volatile long own_pid;
+static long own_pid; /* read and written with relaxed atomics */
 static pthread_once_t own_pid_once = PTHREAD_ONCE_INIT;
 
 static void own_pid_forget(void)
 {
-    own_pid = 0;
+    __atomic_store_n(&own_pid, 0, __ATOMIC_RELAXED);
 }
 
 static void own_pid_register(void)
@@ -69,11 +69,12 @@ static void own_pid_register(void)
 
 long mproc__os_getpid(void)
 {
-    long pid = own_pid;
+    long pid = __atomic_load_n(&own_pid, __ATOMIC_RELAXED);
     if (pid == 0) {
+        /* Threads that race here store the same id. */
         pthread_once(&own_pid_once, own_pid_register);
         pid = (long) getpid();
-        own_pid = pid;
+        __atomic_store_n(&own_pid, pid, __ATOMIC_RELAXED);
     }
     return pid;
 }
