@@ -1,6 +1,9 @@
 # shellcheck shell=bash
 # What the bench/run*.sh scripts share; sourced, not run.
 #
+# bench_start BUILD PROGRAM ROUNDS: bench_locate, then $py (PYTHON, default
+#   python3) and $rounds (BENCH_ROUNDS, default ROUNDS).
+# bench_need_two_cpus WHAT: stops, saying WHAT needs them, on one CPU.
 # bench_locate BUILD PROGRAM: sets $exe to BUILD/bench/PROGRAM (BUILD may
 #   also be relative to the project), or stops with the build command.
 # bench_header: one line with the date, the machine and the build type;
@@ -24,6 +27,19 @@ bench_locate() {
     if [[ ! -x $exe ]]; then
         echo "$(basename "$0"): $exe not found; build first:" >&2
         echo "  cmake -S . -B build && cmake --build build -j2" >&2
+        exit 1
+    fi
+}
+
+bench_start() {
+    bench_locate "$1" "$2"
+    py=${PYTHON:-python3}
+    rounds=${BENCH_ROUNDS:-$3}
+}
+
+bench_need_two_cpus() {
+    if (($(nproc) < 2)); then
+        echo "$(basename "$0"): $1 needs 2 CPUs" >&2
         exit 1
     fi
 }

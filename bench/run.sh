@@ -22,9 +22,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
-bench_locate "${1:-build}" bench_start_latency
-py=${PYTHON:-python3}
-rounds=${BENCH_ROUNDS:-5}
+bench_start "${1:-build}" bench_start_latency 5
 n=${BENCH_N:-200}
 n_py_spawn=${BENCH_N_PY_SPAWN:-20}
 n_py_fork=${BENCH_N_PY_FORK:-100}

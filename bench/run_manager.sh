@@ -26,9 +26,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
-bench_locate "${1:-build}" bench_manager
-py=${PYTHON:-python3}
-rounds=${BENCH_ROUNDS:-7}
+bench_start "${1:-build}" bench_manager 7
 n_pair=${BENCH_N_PAIR:-20000}
 n_py_pair=${BENCH_N_PY_PAIR:-5000}
 n_tput=${BENCH_N_TPUT:-20000}
@@ -38,10 +36,7 @@ n_py_create=${BENCH_N_PY_CREATE:-200}
 n_copy=${BENCH_N_COPY:-100}
 n_py_copy=${BENCH_N_PY_COPY:-50}
 
-if (($(nproc) < 2)); then
-    echo "run_manager.sh: the split placement needs 2 CPUs" >&2
-    exit 1
-fi
+bench_need_two_cpus "the split placement"
 # One entry per benchmark: "IMPL BENCH PLACEMENT"; run_bench runs it once.
 benches=()
 for a in none same split; do

@@ -24,18 +24,13 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
-bench_locate "${1:-build}" bench_pool
-py=${PYTHON:-python3}
-rounds=${BENCH_ROUNDS:-7}
+bench_start "${1:-build}" bench_pool 7
 n_map=${BENCH_N_MAP:-100000}
 n_py_c1=${BENCH_N_PY_C1:-20000}
 n_apply=${BENCH_N_APPLY:-5000}
 n_py_apply=${BENCH_N_PY_APPLY:-2000}
 n_cpu=${BENCH_N_CPU:-40}
-if (($(nproc) < 2)); then
-    echo "run_pool.sh: the split placement and the speed-up need 2 CPUs" >&2
-    exit 1
-fi
+bench_need_two_cpus "the split placement and the speed-up"
 
 # One entry per benchmark: "IMPL BENCH [AFFINITY]"; run_bench runs it once.
 benches=()

@@ -31,17 +31,12 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
-bench_locate "${1:-build}" bench_queue
-py=${PYTHON:-python3}
-rounds=${BENCH_ROUNDS:-5}
+bench_start "${1:-build}" bench_queue 5
 n_rtt=${BENCH_N_RTT:-20000}
 n_py_rtt=${BENCH_N_PY_RTT:-5000}
 scale=${BENCH_TPUT_SCALE:-1}
 extra=${BENCH_EXTRA:-0}
-if (($(nproc) < 2)); then
-    echo "run_queue.sh: the split placement needs 2 CPUs" >&2
-    exit 1
-fi
+bench_need_two_cpus "the split placement"
 sizes=(16 1024 65536 1048576)
 
 # One entry per benchmark: "tput IMPL SIZE [AFFINITY]" or "rtt IMPL AFFINITY".

@@ -25,19 +25,14 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
-bench_locate "${1:-build}" bench_sync
-py=${PYTHON:-python3}
-rounds=${BENCH_ROUNDS:-7}
+bench_start "${1:-build}" bench_sync 7
 n_lock=${BENCH_N_LOCK:-20000000}
 n_py_lock=${BENCH_N_PY_LOCK:-3000000}
 n_cont=${BENCH_N_CONT:-2000000}
 n_py_cont=${BENCH_N_PY_CONT:-200000}
 n_rtt=${BENCH_N_RTT:-20000}
 n_py_rtt=${BENCH_N_PY_RTT:-5000}
-if (($(nproc) < 2)); then
-    echo "run_sync.sh: the split placement needs 2 CPUs" >&2
-    exit 1
-fi
+bench_need_two_cpus "the split placement"
 
 # One entry per benchmark: "IMPL BENCH AFFINITY"; run_bench runs it once.
 lock_impls=(mproc raw raw_robust)
