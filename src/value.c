@@ -571,6 +571,33 @@ mproc_value_t *mproc__value_list_of_nils(size_t n)
     return list;
 }
 
+mproc_value_t *const *mproc__value_list_items(const mproc_value_t *v)
+{
+    return v != NULL && v->type == MPROC_VALUE_LIST ? v->u.c.items : NULL;
+}
+
+mproc_value_t *mproc__value_list_holes(size_t n)
+{
+    mproc_value_t *list = mproc__value_list_block(n);
+    if (list == NULL)
+        return NULL;
+    if (n > 0)
+        memset(list->u.c.items, 0, n * sizeof *list->u.c.items);
+    list->u.c.len = n;
+    return list;
+}
+
+int mproc__value_list_put(mproc_value_t *list, size_t i, mproc_value_t *item)
+{
+    if (list == NULL || list->type != MPROC_VALUE_LIST || i >= list->u.c.len) {
+        mproc_value_free(item);
+        return MPROC_EINVAL;
+    }
+    mproc_value_free(list->u.c.items[i]); /* a block's scalar just stays */
+    list->u.c.items[i] = item;
+    return 0;
+}
+
 int mproc__value_list_move(mproc_value_t *dst, size_t i, mproc_value_t *src,
                            size_t k)
 {
@@ -1052,7 +1079,14 @@ mproc_value_t *mproc__value_list_swap(mproc_value_t *list, size_t i,
         return NULL;
     }
     old = list->u.c.items[i];
-    if (old->flags & MPROC__IN_BLOCK) {
+    if (old == NULL) {
+        /* A hole (mproc__value_list_holes()) held nothing: a nil for it. */
+        old = mproc_value_nil();
+        if (old == NULL) {
+            mproc_value_free(item);
+            return NULL;
+        }
+    } else if (old->flags & MPROC__IN_BLOCK) {
         /* The caller owns what it gets back: a copy, the block stays. */
         if ((old = copy_out(old)) == NULL) {
             mproc_value_free(item);

@@ -66,29 +66,58 @@ static int put_head(mproc__buf_t *b, unsigned char h, uint64_t v, int n)
     return 0;
 }
 
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char) (v >> 24);
+    p[1] = (unsigned char) (v >> 16);
+    p[2] = (unsigned char) (v >> 8);
+    p[3] = (unsigned char) v;
+}
+
+/*
+ * An integer in its shortest msgpack form. The commonest item there is,
+ * so it asks for room once and stores its bytes without a loop.
+ */
 static int put_int(mproc__buf_t *b, int64_t v)
 {
-    if (v >= 0) {
-        uint64_t u = (uint64_t) v;
-        if (u < 128)
-            return put_head(b, (unsigned char) u, 0, 0);
-        if (u < 256)
-            return put_head(b, 0xcc, u, 1);
-        if (u < 65536)
-            return put_head(b, 0xcd, u, 2);
-        if (u <= 0xffffffffu)
-            return put_head(b, 0xce, u, 4);
-        return put_head(b, 0xcf, u, 8);
+    unsigned char *p;
+    uint64_t u = (uint64_t) v;
+    int n;
+    unsigned char h;
+    if (b->cap - b->len < 9 && mproc__buf_reserve(b, 9) != 0)
+        return -1;
+    p = b->data + b->len;
+    if (v >= -32 && v < 128) {
+        p[0] = (unsigned char) (int8_t) v; /* a fixint is its own header */
+        b->len++;
+        return 0;
     }
-    if (v >= -32)
-        return put_head(b, (unsigned char) (int8_t) v, 0, 0);
-    if (v >= -128)
-        return put_head(b, 0xd0, (uint64_t) v, 1);
-    if (v >= -32768)
-        return put_head(b, 0xd1, (uint64_t) v, 2);
-    if (v >= -2147483647 - 1)
-        return put_head(b, 0xd2, (uint64_t) v, 4);
-    return put_head(b, 0xd3, (uint64_t) v, 8);
+    if (v >= 0) {
+        n = u < 256 ? 1 : u < 65536 ? 2 : u <= 0xffffffffu ? 4 : 8;
+        h = n == 1 ? 0xcc : n == 2 ? 0xcd : n == 4 ? 0xce : 0xcf;
+    } else {
+        n = v >= -128 ? 1 : v >= -32768 ? 2 : v >= -2147483647 - 1 ? 4 : 8;
+        h = n == 1 ? 0xd0 : n == 2 ? 0xd1 : n == 4 ? 0xd2 : 0xd3;
+    }
+    p[0] = h;
+    switch (n) {
+    case 1:
+        p[1] = (unsigned char) u;
+        break;
+    case 2:
+        p[1] = (unsigned char) (u >> 8);
+        p[2] = (unsigned char) u;
+        break;
+    case 4:
+        put_be32(p + 1, (uint32_t) u);
+        break;
+    default:
+        put_be32(p + 1, (uint32_t) (u >> 32));
+        put_be32(p + 5, (uint32_t) u);
+        break;
+    }
+    b->len += 1 + (size_t) n;
+    return 0;
 }
 
 /* The header of @n bytes of str (0xa0, 0xd9) or bin (0, 0xc4). */
@@ -243,15 +272,9 @@ static int pack(mproc__buf_t *b, const mproc_value_t *v, int depth)
     return -1;
 }
 
-int mproc__value_encode(const mproc_value_t *v, mproc__buf_t *out)
+/* The status of pack()'s @rc, with its sentence. */
+static int pack_status(int rc)
 {
-    size_t start = out->len;
-    int rc;
-    if (v == NULL)
-        return mproc__set_error(MPROC_EINVAL, "no value to encode");
-    rc = pack(out, v, 0);
-    if (rc != 0)
-        out->len = start; /* nothing half-encoded stays behind */
     if (rc == PACK_UNREGISTERED)
         return MPROC_ENOTREG;
     if (rc == PACK_TOO_DEEP)
@@ -265,6 +288,50 @@ int mproc__value_encode(const mproc_value_t *v, mproc__buf_t *out)
                                 "cannot encode value: out of memory or a "
                                 "string over 4 GiB");
     return 0;
+}
+
+int mproc__value_encode(const mproc_value_t *v, mproc__buf_t *out)
+{
+    size_t start = out->len;
+    int rc;
+    if (v == NULL)
+        return mproc__set_error(MPROC_EINVAL, "no value to encode");
+    /* An integer, the commonest result, straight. */
+    rc = v->type == MPROC_VALUE_INT ? put_int(out, v->u.i) : pack(out, v, 0);
+    if (rc != 0)
+        out->len = start; /* nothing half-encoded stays behind */
+    return pack_status(rc);
+}
+
+int mproc__value_encode_run(const mproc_value_t *list, size_t first, size_t n,
+                            mproc__buf_t *out)
+{
+    size_t start = out->len, i;
+    int rc = 0;
+    if (list == NULL || list->type != MPROC_VALUE_LIST ||
+        first > list->u.c.len || n > list->u.c.len - first)
+        return mproc__set_error(MPROC_EINVAL, "no such items to encode");
+    /* Room for a map's small integers at once; room() grows it if not. */
+    if (mproc__buf_reserve(out, n * 2) != 0)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    for (i = 0; i < n && rc == 0; i++) {
+        const mproc_value_t *v = list->u.c.items[first + i];
+        if (v == NULL) {
+            rc = -1;
+        } else if (v->type == MPROC_VALUE_INT) {
+            rc = put_int(out, v->u.i);
+        } else if (MPROC__IS_SCALAR(v->type)) {
+            rc = pack(out, v, 0);
+        } else if (mproc__value_has_ref(v, MPROC_REF_CONN)) {
+            out->len = start; /* handover.c rewrites those, one by one */
+            return 1;
+        } else {
+            rc = pack(out, v, 0);
+        }
+    }
+    if (rc != 0)
+        out->len = start;
+    return pack_status(rc);
 }
 
 /* ---- the header scan -------------------------------------------------- */
@@ -375,6 +442,13 @@ static int head(unsigned char b, int *kind, size_t *n, int *width)
 }
 
 /*
+ * The whole size of the scalars of fixed size whose header byte is 0xc0 +
+ * the index (nil, bools, floats, integers), 0 for the others.
+ */
+static const unsigned char scalar_size[0xd4 - 0xc0] = {
+    1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 5, 9, 2, 3, 5, 9, 2, 3, 5, 9};
+
+/*
  * Walks the msgpack value at @p + *@off without building anything, and
  * moves *@off past it. Every count is checked against the bytes that
  * remain (an item takes at least one byte, a pair two) and every array and
@@ -432,10 +506,17 @@ static int scan(const unsigned char *p, size_t len, size_t *off, int depth)
     if (kind == HEAD_PAIRS)
         n *= 2;
     for (i = 0; i < n; i++) {
-        /* One-byte items, the commonest kind, need no call. */
+        /* Scalars, the commonest items, need no call. */
+        size_t size;
         b = at < len ? p[at] : 0xc1;
-        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+        if (b <= 0x7f || b >= 0xe0) {
             at++;
+            continue;
+        }
+        if (b >= 0xc0 && b <= 0xd3 && (size = scalar_size[b - 0xc0]) != 0) {
+            if (len - at < size)
+                return scan_corrupt("is truncated");
+            at += size;
             continue;
         }
         rc = scan(p, len, &at, depth + 1);
@@ -631,6 +712,90 @@ static int dec_record(const unsigned char *p, size_t n, mproc_value_t **out)
         return dec_nomem();
     *out = rec;
     return 0;
+}
+
+static uint32_t get_be32(const unsigned char *p)
+{
+    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 |
+           (uint32_t) p[2] << 8 | p[3];
+}
+
+/*
+ * The commonest scalars (integers of up to 63 bits, nil, bools, doubles)
+ * at @p, with @avail bytes there (at least one), into @slot of a block:
+ * the bytes they took, or 0 for anything else (or for one cut short),
+ * which the slow path scans and dec_value() decodes. It does what
+ * dec_value() does for them, without its calls.
+ */
+static size_t dec_scalar(const unsigned char *p, size_t avail,
+                         mproc_value_t *slot)
+{
+    unsigned char b = p[0];
+    uint64_t u;
+    size_t used;
+    /* Not all there: the scan of the slow path says what is wrong. */
+    if (b >= 0xc0 && b <= 0xd3 && scalar_size[b - 0xc0] > avail)
+        return 0;
+    slot->type = MPROC_VALUE_INT;
+    if (b <= 0x7f || b >= 0xe0) {
+        slot->u.i = (int8_t) b;
+        if (b <= 0x7f)
+            slot->u.i = b;
+        used = 1;
+    } else {
+        switch (b) {
+        case 0xc0:
+            slot->type = MPROC_VALUE_NIL;
+            slot->u.i = 0;
+            used = 1;
+            break;
+        case 0xc2:
+        case 0xc3:
+            slot->type = MPROC_VALUE_BOOL;
+            slot->u.b = b == 0xc3;
+            used = 1;
+            break;
+        case 0xcc:
+            slot->u.i = p[1];
+            used = 2;
+            break;
+        case 0xcd:
+            slot->u.i = (int64_t) p[1] << 8 | p[2];
+            used = 3;
+            break;
+        case 0xce:
+            slot->u.i = (int64_t) get_be32(p + 1);
+            used = 5;
+            break;
+        case 0xd0:
+            slot->u.i = (int8_t) p[1];
+            used = 2;
+            break;
+        case 0xd1:
+            slot->u.i = (int16_t) (p[1] << 8 | p[2]);
+            used = 3;
+            break;
+        case 0xd2:
+            slot->u.i = (int32_t) get_be32(p + 1);
+            used = 5;
+            break;
+        case 0xd3:
+        case 0xcb:
+            u = (uint64_t) get_be32(p + 1) << 32 | get_be32(p + 5);
+            if (b == 0xcb) {
+                slot->type = MPROC_VALUE_FLOAT;
+                memcpy(&slot->u.f, &u, sizeof u);
+            } else {
+                slot->u.i = (int64_t) u;
+            }
+            used = 9;
+            break;
+        default:
+            return 0;
+        }
+    }
+    slot->flags = MPROC__IN_BLOCK;
+    return used;
 }
 
 /*
@@ -852,4 +1017,212 @@ int mproc__value_decode_blocks(const void *data, size_t len,
                                mproc_value_t **out)
 {
     return decode(data, len, 1, out);
+}
+
+/* A list's count from its header byte(s) at @p, or -1 if it opens none. */
+static int list_head(const unsigned char *p, size_t len, size_t *n,
+                     size_t *head)
+{
+    if (len >= 1 && p[0] >= 0x90 && p[0] <= 0x9f) {
+        *n = p[0] & 0x0f;
+        *head = 1;
+    } else if (len >= 3 && p[0] == 0xdc) {
+        *n = (size_t) p[1] << 8 | p[2];
+        *head = 3;
+    } else if (len >= 5 && p[0] == 0xdd) {
+        *n = (size_t) p[1] << 24 | (size_t) p[2] << 16 | (size_t) p[3] << 8 |
+             p[4];
+        *head = 5;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+int mproc__value_list_count(const void *data, size_t len, size_t *n)
+{
+    size_t head;
+    if (data == NULL || list_head(data, len, n, &head) != 0)
+        return mproc__set_error(MPROC_ECORRUPT, "message is not a list");
+    if (*n > len - head)
+        return scan_corrupt("claims more items than it holds");
+    return 0;
+}
+
+int mproc__value_reader_start(mproc__value_reader_t *r, const void *data,
+                              size_t len)
+{
+    size_t head;
+    r->p = data;
+    r->len = len;
+    r->at = r->left = 0;
+    r->slot = r->item = NULL;
+    r->broken = 0;
+    if (data == NULL || list_head(data, len, &r->left, &head) != 0 ||
+        r->left > len - head) {
+        r->left = 0;
+        return mproc__set_error(MPROC_ECORRUPT, "message is not a list");
+    }
+    r->at = head;
+    return 0;
+}
+
+static int reader_next_slow(mproc__value_reader_t *r,
+                            const mproc_value_t **out);
+
+int mproc__value_reader_next(mproc__value_reader_t *r,
+                             const mproc_value_t **out)
+{
+    size_t used;
+    /* A scalar, the commonest item, with the slot there already. */
+    if (r->item == NULL && r->slot != NULL && r->left > 0 && !r->broken &&
+        r->at < r->len &&
+        (used = dec_scalar(r->p + r->at, r->len - r->at, r->slot)) > 0) {
+        r->left--;
+        r->at += used;
+        *out = r->slot;
+        return 0;
+    }
+    return reader_next_slow(r, out);
+}
+
+static int reader_next_slow(mproc__value_reader_t *r, const mproc_value_t **out)
+{
+    mproc_value_t *slot = NULL, *v = NULL;
+    size_t end;
+    dec d;
+    int rc;
+    *out = NULL;
+    if (r->item != NULL) {
+        mproc_value_free(r->item);
+        r->item = NULL;
+    }
+    if (r->left == 0)
+        return mproc__set_error(MPROC_EINVAL, "no items left to read");
+    r->left--;
+    if (r->broken)
+        return mproc__set_error(MPROC_ECORRUPT,
+                                "message is malformed before this item");
+    end = r->at;
+    if (r->at >= r->len || (rc = scan(r->p, r->len, &end, 1)) != 0) {
+        /* Where the next item starts is not known: the rest fail too. */
+        r->broken = 1;
+        return r->at >= r->len ? scan_corrupt("is truncated") : rc;
+    }
+    if (opens_scalar(r->p[r->at])) {
+        if (r->slot == NULL)
+            r->slot = malloc(sizeof *r->slot);
+        slot = r->slot;
+    }
+    d.p = r->p;
+    d.len = r->len;
+    d.at = r->at;
+    d.blocks = 1;
+    rc = slot == NULL && opens_scalar(r->p[r->at]) ? dec_nomem()
+                                                   : dec_value(&d, slot, &v);
+    /* Past the item whether or not it could be decoded. */
+    r->at = end;
+    if (rc != 0)
+        return rc;
+    if (v != slot)
+        r->item = v;
+    *out = v;
+    return 0;
+}
+
+void mproc__value_reader_end(mproc__value_reader_t *r)
+{
+    mproc_value_free(r->item);
+    free(r->slot);
+    r->item = r->slot = NULL;
+    r->left = 0;
+}
+
+/* Place @i of @list back to a hole, freeing what was decoded there. */
+static void unfill(mproc_value_t *list, size_t i)
+{
+    mproc_value_free(list->u.c.items[i]);
+    list->u.c.items[i] = NULL;
+}
+
+/*
+ * Decodes the item at @d's place into *@place (a scalar into @slot if
+ * there is one), after a scan of the item alone: a list's items are
+ * checked as they come, not all of them first.
+ */
+static int dec_item(dec *d, mproc_value_t *slot, mproc_value_t **place)
+{
+    size_t end = d->at;
+    int rc = scan(d->p, d->len, &end, 1);
+    if (rc != 0)
+        return rc;
+    if (slot == NULL && opens_scalar(d->p[d->at]) && d->blocks)
+        return dec_nomem(); /* no block for it */
+    return dec_value(d, slot, place);
+}
+
+int mproc__value_decode_into(const void *data, size_t len, mproc_value_t *list,
+                             size_t first, size_t *n)
+{
+    const unsigned char *p = data;
+    size_t head, count, k, block_at = 0;
+    mproc_value_t *block = NULL;
+    int blocks, rc = 0;
+    dec d;
+    if (list == NULL || list->type != MPROC_VALUE_LIST || first > list->u.c.len)
+        return mproc__set_error(MPROC_EINVAL, "no places to decode into");
+    if (p == NULL || list_head(p, len, &count, &head) != 0)
+        return mproc__set_error(MPROC_ECORRUPT, "message is not a list");
+    if (count > len - head)
+        return scan_corrupt("claims more items than it holds");
+    if (count > *n || count > list->u.c.len - first)
+        return mproc__set_error(MPROC_ECORRUPT,
+                                "message holds %zu values where %zu were "
+                                "expected",
+                                count, *n);
+    d.p = p;
+    d.len = len;
+    d.at = head;
+    blocks = d.blocks = (list->flags & MPROC__HAS_BLOCK) != 0;
+    for (k = 0; k < count && rc == 0; k++) {
+        size_t i = first + k, used;
+        mproc_value_t *old = list->u.c.items[i], *slot = NULL;
+        if (d.at >= len) {
+            rc = scan_corrupt("is truncated");
+            break;
+        }
+        if (blocks && opens_scalar(p[d.at])) {
+            /* The block's start, looked up once for its places. */
+            if (block == NULL || i / MPROC__BLOCK_SLOTS != block_at) {
+                block = mproc__value_block_slot(list, i);
+                if (block != NULL)
+                    block -= i % MPROC__BLOCK_SLOTS;
+                block_at = i / MPROC__BLOCK_SLOTS;
+            }
+            if (block != NULL)
+                slot = block + i % MPROC__BLOCK_SLOTS;
+        }
+        if (slot != NULL &&
+            (used = dec_scalar(p + d.at, len - d.at, slot)) > 0) {
+            d.at += used;
+            list->u.c.items[i] = slot;
+        } else if ((rc = dec_item(&d, slot, &list->u.c.items[i])) != 0) {
+            list->u.c.items[i] = old;
+            break;
+        }
+        /* The slot may be where old is: a scalar, nothing to free then. */
+        if (old != NULL && old != list->u.c.items[i])
+            mproc_value_free(old);
+    }
+    if (rc == 0 && d.at != len)
+        rc = mproc__set_error(MPROC_ECORRUPT,
+                              "message has %zu stray bytes after its value",
+                              len - d.at);
+    if (rc != 0) {
+        while (k-- > 0)
+            unfill(list, first + k);
+        return rc;
+    }
+    *n = count;
+    return 0;
 }

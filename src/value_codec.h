@@ -51,6 +51,79 @@ mproc_value_t *mproc__value_take(mproc_value_t *list, size_t i);
  */
 mproc_value_t *mproc__value_list_of_nils(size_t n);
 /*
+ * The items of list @v, mproc_value_len() of them, for a reader that walks
+ * a long list without a call per item; NULL if @v is no list.
+ */
+mproc_value_t *const *mproc__value_list_items(const mproc_value_t *v);
+/*
+ * A list of @n places with a table for blocks (value_internal.h), each
+ * place a hole (NULL) until it is filled: for a map's results, which
+ * arrive in any order, without writing a nil to each place first. Only
+ * the functions below and mproc_value_free() may meet a hole; the list is
+ * given to anyone else only once every place is filled. NULL when out of
+ * memory.
+ */
+mproc_value_t *mproc__value_list_holes(size_t n);
+/*
+ * Puts @item (taken over, also on failure) in place @i of @list, freeing
+ * what was there (a hole, a scalar of the block, or a value of its own).
+ * 0, or MPROC_EINVAL if there is no such place.
+ */
+int mproc__value_list_put(mproc_value_t *list, size_t i, mproc_value_t *item);
+/*
+ * Decodes a msgpack list of at most *@n values straight into places
+ * @first, @first + 1, ... of @list (from mproc__value_list_holes(), or
+ * any list of as many places), freeing what each place held; a scalar
+ * goes into the list's block. *@n becomes the number of values. On
+ * failure (MPROC_ECORRUPT: the bytes are no list, or of more values, or
+ * malformed; MPROC_ENOMEM) the places it had filled are holes again and
+ * the others are as they were.
+ */
+int mproc__value_decode_into(const void *data, size_t len, mproc_value_t *list,
+                             size_t first, size_t *n);
+/*
+ * A msgpack list read item by item, for a reader that uses each item once
+ * and then lets it go (a pool worker runs a task per item), with no list
+ * of them all. Start reads the list's header (MPROC_ECORRUPT if there is
+ * none, or if it counts more items than there are bytes) and sets @left
+ * to its count. Next checks and decodes the next item into *@out, which
+ * stays the reader's (a scalar in the reader's one slot) until the next
+ * call or the end, which frees it. An item that cannot be decoded
+ * (MPROC_ENOMEM, or MPROC_ECORRUPT) is passed by, so the next call reads
+ * the one after; once an item is malformed so that the next one cannot be
+ * found, each one left is MPROC_ECORRUPT. Bytes after the last item are
+ * not looked at.
+ */
+typedef struct mproc__value_reader {
+    const unsigned char *p;
+    size_t len, at;
+    size_t left;         /* items still to read */
+    int broken;          /* the place of the next item is not known */
+    mproc_value_t *slot; /* for scalars, made at the first */
+    mproc_value_t *item; /* the last item read, if it is not the slot */
+} mproc__value_reader_t;
+
+int mproc__value_reader_start(mproc__value_reader_t *r, const void *data,
+                              size_t len);
+int mproc__value_reader_next(mproc__value_reader_t *r,
+                             const mproc_value_t **out);
+void mproc__value_reader_end(mproc__value_reader_t *r);
+
+/*
+ * The count of the msgpack list that @data (@len bytes) starts with: 0
+ * and *@n, or MPROC_ECORRUPT if it starts with no list header or counts
+ * more items than there are bytes. The items are not looked at.
+ */
+int mproc__value_list_count(const void *data, size_t len, size_t *n);
+/*
+ * Appends the msgpack encodings of items @first .. @first + @n - 1 of
+ * @list, as mproc__value_encode_shared() of each one after the other
+ * would: 0, or 1 with nothing appended if an item holds a connection (to
+ * be encoded one by one), or a status (nothing appended).
+ */
+int mproc__value_encode_run(const mproc_value_t *list, size_t first, size_t n,
+                            mproc__buf_t *out);
+/*
  * Moves item @k of list @src into place @i of list @dst, freeing what was
  * there: a scalar of @src's block is copied into @dst's block, anything
  * else moves and leaves a hole in @src (as mproc__value_take()).

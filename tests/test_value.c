@@ -799,7 +799,240 @@ static void test_decoded_map_merges_equal_keys(void)
     }
 }
 
+/*
+ * 600 items of every scalar kind (with integers of every width) among
+ * strings, then a list and a map: what the pool's messages carry.
+ */
+static mproc_value_t *mixed(void)
+{
+    static const int64_t widths[] = {
+        5,      -7,         200,         -100,      40000,
+        -30000, 3000000000, -2000000000, INT64_MAX, INT64_MIN};
+    mproc_value_t *l = mproc_value_list();
+    size_t i;
+    for (i = 0; i < 600; i++) {
+        mproc_value_t *item = i % 6 == 0 ? mproc_value_int(widths[(i / 6) % 10])
+                              : i % 6 == 1 ? mproc_value_float(i / 4.0)
+                              : i % 6 == 2 ? mproc_value_bool((int) i & 1)
+                              : i % 6 == 3 ? mproc_value_nil()
+                              : i % 6 == 4 ? mproc_value_int((int64_t) i)
+                                           : mproc_value_str("s");
+        CU_ASSERT_EQUAL_FATAL(mproc_value_append(l, item), 0);
+    }
+    CU_ASSERT_EQUAL_FATAL(mproc_value_append(l, sample()), 0);
+    return l;
+}
+
+/* Whether places @first.. of @list hold @src's items, in order. */
+static int holds(const mproc_value_t *list, size_t first,
+                 const mproc_value_t *src)
+{
+    size_t k;
+    for (k = 0; k < mproc_value_len(src); k++)
+        if (!mproc_value_equal(mproc_value_at(list, first + k),
+                               mproc_value_at(src, k)))
+            return 0;
+    return 1;
+}
+
+/* Whether places @first.. @first + @n - 1 of @list are holes. */
+static int holes(const mproc_value_t *list, size_t first, size_t n)
+{
+    size_t k;
+    for (k = 0; k < n; k++)
+        if (mproc_value_at(list, first + k) != NULL)
+            return 0;
+    return 1;
+}
+
+static void test_a_list_decodes_straight_into_places(void)
+{
+    mproc_value_t *src = mixed(), *list, *copy;
+    mproc__buf_t b = {0};
+    size_t n, i;
+    CU_ASSERT_EQUAL_FATAL(mproc__value_encode(src, &b), 0);
+    list = mproc__value_list_holes(1000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(list);
+    CU_ASSERT_EQUAL(mproc_value_len(list), 1000);
+    CU_ASSERT_TRUE(holes(list, 0, 1000));
+    /* Into holes, past one block, at a place that is no block's start. */
+    n = 700;
+    CU_ASSERT_EQUAL(mproc__value_decode_into(b.data, b.len, list, 100, &n), 0);
+    CU_ASSERT_EQUAL(n, 601);
+    CU_ASSERT_TRUE(holds(list, 100, src));
+    CU_ASSERT_TRUE(holes(list, 0, 100));
+    CU_ASSERT_TRUE(holes(list, 701, 299));
+    /* Over places that hold values: those are freed (ASan would tell). */
+    n = 601;
+    CU_ASSERT_EQUAL(mproc__value_decode_into(b.data, b.len, list, 100, &n), 0);
+    CU_ASSERT_TRUE(holds(list, 100, src));
+    /* More values than asked for, or than places: nothing changes. */
+    n = 600;
+    CU_ASSERT_EQUAL(mproc__value_decode_into(b.data, b.len, list, 100, &n),
+                    MPROC_ECORRUPT);
+    n = 601;
+    CU_ASSERT_EQUAL(mproc__value_decode_into(b.data, b.len, list, 500, &n),
+                    MPROC_ECORRUPT);
+    CU_ASSERT_TRUE(holds(list, 100, src));
+    CU_ASSERT_TRUE(holes(list, 701, 299));
+    /* Bytes that are no list. */
+    n = 10;
+    CU_ASSERT_EQUAL(mproc__value_decode_into("\x05", 1, list, 0, &n),
+                    MPROC_ECORRUPT);
+    /*
+     * Lists that go bad after two values (an integer past int64, one cut
+     * short, stray bytes after it): the places filled are holes again, and
+     * the place after them is as it was.
+     */
+    {
+        static const struct {
+            const char *bytes;
+            size_t len;
+        } bad[] = {{"\x93\x01\x02\xcf\xff\xff\xff\xff\xff\xff\xff\xff", 12},
+                   {"\x93\x01\x02\xcd\x01", 5},
+                   {"\x93\x01\x02\x03\x01", 5}};
+        for (i = 0; i < 3; i++) {
+            n = 3;
+            CU_ASSERT_EQUAL(mproc__value_decode_into(bad[i].bytes, bad[i].len,
+                                                     list, 97, &n),
+                            MPROC_ECORRUPT);
+            CU_ASSERT_TRUE(holes(list, 97, 3));
+            CU_ASSERT_TRUE(mproc_value_equal(mproc_value_at(list, 100),
+                                             mproc_value_at(src, 0)));
+        }
+    }
+    /* Put into the places, a hole becomes a list like any other. */
+    for (i = 0; i < 1000; i++)
+        if (mproc_value_at(list, i) == NULL)
+            CU_ASSERT_EQUAL(mproc__value_list_put(list, i, mproc_value_int(-1)),
+                            0);
+    CU_ASSERT_EQUAL(mproc__value_list_put(list, 1000, mproc_value_int(0)),
+                    MPROC_EINVAL);
+    CU_ASSERT_EQUAL(mproc_value_as_int(mproc_value_at(list, 0)), -1);
+    CU_ASSERT_EQUAL(mproc_value_as_int(mproc_value_at(list, 999)), -1);
+    copy = mproc_value_copy(list);
+    CU_ASSERT_TRUE(mproc_value_equal(copy, list));
+    mproc_value_free(copy);
+    mproc_value_free(list);
+    mproc_value_free(src);
+    mproc__buf_free(&b);
+}
+
+static void test_a_hole_swapped_out_is_a_nil(void)
+{
+    mproc_value_t *list = mproc__value_list_holes(3), *old;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(list);
+    old = mproc__value_list_swap(list, 1, mproc_value_int(5));
+    CU_ASSERT_PTR_NOT_NULL(old);
+    CU_ASSERT_EQUAL(mproc_value_type(old), MPROC_VALUE_NIL);
+    CU_ASSERT_EQUAL(mproc_value_as_int(mproc_value_at(list, 1)), 5);
+    mproc_value_free(old);
+    /* A list with holes left is still freed whole. */
+    mproc_value_free(list);
+}
+
+static void test_a_reader_reads_a_list_item_by_item(void)
+{
+    mproc_value_t *src = mixed();
+    mproc__value_reader_t r;
+    const mproc_value_t *item;
+    mproc__buf_t b = {0};
+    size_t k;
+    CU_ASSERT_EQUAL_FATAL(mproc__value_encode(src, &b), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc__value_reader_start(&r, b.data, b.len), 0);
+    CU_ASSERT_EQUAL(r.left, 601);
+    for (k = 0; k < 601; k++) {
+        CU_ASSERT_EQUAL_FATAL(mproc__value_reader_next(&r, &item), 0);
+        CU_ASSERT_TRUE(mproc_value_equal(item, mproc_value_at(src, k)));
+    }
+    CU_ASSERT_EQUAL(mproc__value_reader_next(&r, &item), MPROC_EINVAL);
+    CU_ASSERT_PTR_NULL(item);
+    mproc__value_reader_end(&r);
+
+    /* [7, an unknown extension, "x", 2^64 - 1, 8]: the bad ones fail alone. */
+    CU_ASSERT_EQUAL_FATAL(
+        mproc__value_reader_start(&r,
+                                  "\x95\x07\xd4\x63\x00\xa1x"
+                                  "\xcf\xff\xff\xff\xff\xff\xff\xff\xff\x08",
+                                  17),
+        0);
+    CU_ASSERT_EQUAL(mproc__value_reader_next(&r, &item), 0);
+    CU_ASSERT_EQUAL(mproc_value_as_int(item), 7);
+    CU_ASSERT_EQUAL(mproc__value_reader_next(&r, &item), MPROC_ECORRUPT);
+    CU_ASSERT_EQUAL(mproc__value_reader_next(&r, &item), 0);
+    CU_ASSERT_STRING_EQUAL(mproc_value_as_str(item), "x");
+    CU_ASSERT_EQUAL(mproc__value_reader_next(&r, &item), MPROC_ECORRUPT);
+    CU_ASSERT_EQUAL(mproc__value_reader_next(&r, &item), 0);
+    CU_ASSERT_EQUAL(mproc_value_as_int(item), 8);
+    mproc__value_reader_end(&r);
+
+    /* [1, a uint16 cut short, 2]: the rest cannot be found, and fails. */
+    CU_ASSERT_EQUAL_FATAL(mproc__value_reader_start(&r, "\x93\x01\xcd\x01", 4),
+                          0);
+    CU_ASSERT_EQUAL(mproc__value_reader_next(&r, &item), 0);
+    CU_ASSERT_EQUAL(mproc__value_reader_next(&r, &item), MPROC_ECORRUPT);
+    CU_ASSERT_EQUAL(mproc__value_reader_next(&r, &item), MPROC_ECORRUPT);
+    CU_ASSERT_EQUAL(mproc__value_reader_next(&r, &item), MPROC_EINVAL);
+    mproc__value_reader_end(&r);
+
+    /* A count past the bytes, or no list at all, is refused at the start. */
+    CU_ASSERT_EQUAL(mproc__value_reader_start(&r, "\xdc\x01\x00\x01", 4),
+                    MPROC_ECORRUPT);
+    CU_ASSERT_EQUAL(mproc__value_reader_start(&r, "\xc0", 1), MPROC_ECORRUPT);
+    mproc__value_reader_end(&r);
+    mproc_value_free(src);
+    mproc__buf_free(&b);
+}
+
+static void test_a_run_of_items_encodes_as_each_would(void)
+{
+    mproc_value_t *src = mixed(), *with_ref, *with_record;
+    mproc__buf_t run = {0}, each = {0};
+    mproc_conn_t *a, *z;
+    size_t k;
+    CU_ASSERT_EQUAL_FATAL(mproc__buf_append(&run, "ab", 2), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc__buf_append(&each, "ab", 2), 0);
+    CU_ASSERT_EQUAL(mproc__value_encode_run(src, 7, 594, &run), 0);
+    for (k = 7; k < 601; k++)
+        CU_ASSERT_EQUAL_FATAL(
+            mproc__value_encode(mproc_value_at(src, k), &each), 0);
+    CU_ASSERT_EQUAL_FATAL(run.len, each.len);
+    CU_ASSERT_EQUAL(memcmp(run.data, each.data, run.len), 0);
+    /* Past the end: refused, nothing appended. */
+    CU_ASSERT_EQUAL(mproc__value_encode_run(src, 7, 595, &run), MPROC_EINVAL);
+    CU_ASSERT_EQUAL(run.len, each.len);
+    /* A connection among them: 1, for one by one, and nothing appended. */
+    CU_ASSERT_EQUAL_FATAL(mproc_pipe(&a, &z, 1, NULL), 0);
+    with_ref = mproc_value_list_of(2, mproc_value_int(1), mproc_value_conn(a));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(with_ref);
+    CU_ASSERT_EQUAL(mproc__value_encode_run(with_ref, 0, 2, &run), 1);
+    CU_ASSERT_EQUAL(mproc__value_encode_run(with_ref, 0, 1, &run), 0);
+    CU_ASSERT_EQUAL(run.len, each.len + 1);
+    /* A record of a type not registered: its status, nothing appended. */
+    with_record = mproc_value_list_of(
+        2, mproc_value_int(1),
+        mproc_value_record("no such type here", mproc_value_list()));
+    run.len = each.len;
+    CU_ASSERT_EQUAL(mproc__value_encode_run(with_record, 0, 2, &run),
+                    MPROC_ENOTREG);
+    CU_ASSERT_EQUAL(run.len, each.len);
+    mproc_value_free(with_record);
+    mproc_value_free(with_ref);
+    mproc_conn_close(a);
+    mproc_conn_close(z);
+    mproc_value_free(src);
+    mproc__buf_free(&run);
+    mproc__buf_free(&each);
+}
+
 static const harness_test tests[] = {
+    {"a list decodes straight into places",
+     test_a_list_decodes_straight_into_places, 0},
+    {"a hole swapped out is a nil", test_a_hole_swapped_out_is_a_nil, 0},
+    {"a reader reads a list item by item",
+     test_a_reader_reads_a_list_item_by_item, 0},
+    {"a run of items encodes as each would",
+     test_a_run_of_items_encodes_as_each_would, 0},
     {"decoded map merges equal keys", test_decoded_map_merges_equal_keys, 0},
     {"block lists behave as plain lists",
      test_block_lists_behave_as_plain_lists, 0},
