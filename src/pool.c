@@ -726,6 +726,23 @@ static int encode_item(mproc__pool_job_t *j, size_t i, mproc__buf_t *b)
     return 1;
 }
 
+/*
+ * Encodes the @n items of a map's unit from @first on at once, when each
+ * is to be sent as it is: 1 if they are in @b, 0 if they are to be
+ * encoded one by one (encode_item()), which also says what is wrong.
+ */
+static int encode_run(mproc__pool_job_t *j, size_t first, size_t n,
+                      mproc__buf_t *b)
+{
+    size_t i;
+    if (j->kind != MPROC__JOB_MAP || j->star || j->input == NULL)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (j->items[first + i].state != MPROC__ITEM_WAITING)
+            return 0;
+    return mproc__value_encode_run(j->input, first, n, b) == 0;
+}
+
 /* Items back to be sent, after a send that failed. */
 static void unsend(mproc__pool_job_t *j, size_t first, size_t n)
 {
@@ -773,11 +790,12 @@ static int send_batch(mproc_pool_t *p, mproc__pool_worker_t *w,
             put_back(j, first, redo);
             break;
         }
-        for (i = 0; i < n; i++)
-            if (!encode_item(j, first + i, items)) {
-                mproc__wire_u32(skips, (uint32_t) (nitems + i));
-                nskips++;
-            }
+        if (!encode_run(j, first, n, items))
+            for (i = 0; i < n; i++)
+                if (!encode_item(j, first + i, items)) {
+                    mproc__wire_u32(skips, (uint32_t) (nitems + i));
+                    nskips++;
+                }
         /*
          * The frame must fit the pipe's room, unless the worker has
          * nothing else to do: then it only reads, and a write of any size
@@ -793,7 +811,10 @@ static int send_batch(mproc_pool_t *p, mproc__pool_worker_t *w,
         }
         mproc__wire_u32(counts, (uint32_t) n);
         for (i = 0; i < n; i++) {
-            mproc__pool_item_t *it = mproc__job_item(j, first + i);
+            /* In a row, unless the unit crosses the end of an imap's ring. */
+            mproc__pool_item_t *it = first + n <= j->cap
+                                         ? &j->items[first + i]
+                                         : mproc__job_item(j, first + i);
             if (it->state == MPROC__ITEM_WAITING)
                 it->state = MPROC__ITEM_SENT;
         }
@@ -949,7 +970,8 @@ int mproc__pool_keep_items(mproc_pool_t *p, mproc__pool_item_t *items,
     return 1;
 }
 
-mproc__pool_item_t *mproc__pool_take_items(mproc_pool_t *p, size_t cap)
+mproc__pool_item_t *mproc__pool_take_items(mproc_pool_t *p, size_t cap,
+                                           int zero)
 {
     mproc__pool_item_t *items = p->spare_items;
     /* Not for a call of a small part of its size. */
@@ -958,7 +980,8 @@ mproc__pool_item_t *mproc__pool_take_items(mproc_pool_t *p, size_t cap)
         return NULL;
     p->spare_items = NULL;
     p->spare_cap = 0;
-    memset(items, 0, cap * sizeof *items);
+    if (zero)
+        memset(items, 0, cap * sizeof *items);
     return items;
 }
 
@@ -1076,44 +1099,60 @@ static int take_entry(mproc_pool_t *p, mproc__pool_worker_t *w,
     mproc__pool_job_t *j;
     size_t at, n, i, len;
     uint32_t f = 0, place = 0;
-    int status = 0, more;
+    int status = 0, more, rc = 0;
     const char *s = "";
     char sentence[512];
     unit *u;
 
-    if (mproc__wire_next_entry(r, &e) != 0)
+    if (mproc__wire_next_entry_raw(r, &e) != 0)
         return -1;
-    n = mproc_value_len(e.values);
+    n = e.count;
     u = find_unit(w, e.seq, &at);
-    if (u == NULL || e.offset != u->answered || e.offset + n > u->n) {
-        mproc_value_free(e.values);
+    if (u == NULL || e.offset != u->answered || e.offset + n > u->n)
         return 0; /* not what this worker was sent: ignored */
-    }
     j = u->job;
     if (u->bytes > 0) {
         /* The whole batch left the pipe before this unit ran. */
         w->bytes_out -= u->bytes < w->bytes_out ? u->bytes : w->bytes_out;
         u->bytes = 0;
     }
-    /* The failures come in the order of their items. */
-    more = e.nfailures > 0 &&
-           mproc__wire_next_failure(&e, &place, &status, &s, &len) == 0;
-    if (e.nfailures == 0) {
+    /* A map's results, the commonest, go straight to their places. */
+    if (e.nfailures == 0)
+        rc = mproc__job_results_decode(j, u->first + e.offset, e.bytes, e.len,
+                                       n);
+    if (rc == 0 &&
+        (rc = mproc__value_decode_blocks(e.bytes, e.len, &e.values)) == 0 &&
+        mproc_value_len(e.values) != n)
+        rc = mproc__set_error(MPROC_ECORRUPT, "a malformed result message");
+    if (rc < 0) {
+        /* Answered, but not readable here: each item fails, none waits. */
+        snprintf(sentence, sizeof sentence,
+                 "the results of %s (pid %ld) cannot be read: %s",
+                 mproc_process_name(w->proc), w->pid, mproc_last_error());
+        for (i = 0; i < n; i++)
+            mproc__job_item_done(j, u->first + e.offset + i, rc, NULL,
+                                 sentence);
+    } else if (rc == 0 && e.nfailures == 0) {
         mproc__job_results_in(j, u->first + e.offset, e.values, n);
-    }
-    for (i = e.nfailures == 0 ? n : 0; i < n; i++) {
-        size_t idx = u->first + e.offset + i;
-        if (more && place == i) {
-            snprintf(sentence, sizeof sentence, "%.*s",
-                     (int) (len < sizeof sentence ? len : sizeof sentence - 1),
-                     s);
-            mproc__job_item_done(j, idx, status < 0 ? status : MPROC_ETASK,
-                                 NULL, sentence);
-            more = ++f < e.nfailures &&
-                   mproc__wire_next_failure(&e, &place, &status, &s, &len) == 0;
-            continue;
+    } else if (rc == 0) {
+        /* The failures come in the order of their items. */
+        more = mproc__wire_next_failure(&e, &place, &status, &s, &len) == 0;
+        for (i = 0; i < n; i++) {
+            size_t idx = u->first + e.offset + i;
+            if (more && place == i) {
+                snprintf(
+                    sentence, sizeof sentence, "%.*s",
+                    (int) (len < sizeof sentence ? len : sizeof sentence - 1),
+                    s);
+                mproc__job_item_done(j, idx, status < 0 ? status : MPROC_ETASK,
+                                     NULL, sentence);
+                more = ++f < e.nfailures &&
+                       mproc__wire_next_failure(&e, &place, &status, &s,
+                                                &len) == 0;
+                continue;
+            }
+            mproc__job_item_result(j, idx, e.values, i);
         }
-        mproc__job_item_result(j, idx, e.values, i);
     }
     mproc_value_free(e.values);
     u->answered += n;

@@ -51,7 +51,9 @@ static void free_item(mproc__pool_item_t *it)
 static void job_free_in(mproc__pool_job_t *j, mproc_pool_t *p)
 {
     size_t i;
-    for (i = 0; j->items != NULL && i < j->cap; i++)
+    /* A map's items hold nothing of their own but leftovers and failures. */
+    int held = j->kind != MPROC__JOB_MAP || j->leftovers > 0 || j->failed > 0;
+    for (i = 0; held && j->items != NULL && i < j->cap; i++)
         free_item(&j->items[i]);
     if (p == NULL || j->items == NULL ||
         !mproc__pool_keep_items(p, j->items, j->cap))
@@ -113,21 +115,16 @@ static void finish_map(mproc__pool_job_t *j)
     mproc_value_t *list = j->results;
     size_t i;
     if (list == NULL)
-        list = mproc__value_list_of_nils(j->n);
+        list = mproc__value_list_holes(j->n);
     j->results = NULL;
-    for (i = 0; list != NULL && i < j->n; i++) {
+    /* Every place has its result now, in the list or in its item. */
+    for (i = 0; list != NULL && j->leftovers > 0 && i < j->n; i++) {
         mproc__pool_item_t *it = mproc__job_item(j, i);
-        mproc_value_t *old;
         if (it->result == NULL)
             continue;
-        /* NULL: no memory for the nil's copy, and the result is gone. */
-        old = mproc__value_list_swap(list, i, it->result);
+        mproc__value_list_put(list, i, it->result);
         it->result = NULL;
-        if (old == NULL) {
-            mproc_value_free(list);
-            list = NULL;
-        }
-        mproc_value_free(old);
+        j->leftovers--;
     }
     if (list == NULL) {
         mproc__job_finish(j, MPROC_ENOMEM, "out of memory");
@@ -156,6 +153,8 @@ void mproc__job_item_done(mproc__pool_job_t *j, size_t i, int status,
         if (it->result == NULL) {
             it->status = status = MPROC_ENOMEM;
             sentence = "out of memory";
+        } else if (j->kind == MPROC__JOB_MAP) {
+            j->leftovers++;
         }
     } else {
         mproc_value_free(result);
@@ -198,7 +197,7 @@ void mproc__job_item_result(mproc__pool_job_t *j, size_t i,
     if (j->kind == MPROC__JOB_MAP && j->state == MPROC__JOB_RUNNING &&
         it->state != MPROC__ITEM_DONE && it->state != MPROC__ITEM_EMPTY) {
         if (j->results == NULL)
-            j->results = mproc__value_list_of_nils(j->n);
+            j->results = mproc__value_list_holes(j->n);
         if (j->results != NULL &&
             mproc__value_list_move(j->results, i, values, k) == 0) {
             it->state = MPROC__ITEM_DONE;
@@ -225,7 +224,7 @@ void mproc__job_results_in(mproc__pool_job_t *j, size_t first,
     size_t k;
     if (j->kind == MPROC__JOB_MAP && j->state == MPROC__JOB_RUNNING &&
         j->results == NULL)
-        j->results = mproc__value_list_of_nils(j->n);
+        j->results = mproc__value_list_holes(j->n);
     for (k = 0; k < n; k++) {
         mproc__pool_item_t *it;
         /* The common case, a map's result on time, without the calls. */
@@ -243,6 +242,43 @@ void mproc__job_results_in(mproc__pool_job_t *j, size_t first,
         if (++j->done == j->n)
             finish_map(j);
     }
+}
+
+int mproc__job_results_decode(mproc__pool_job_t *j, size_t first,
+                              const void *bytes, size_t len, size_t n)
+{
+    size_t k, got = n;
+    int rc;
+    if (j->kind != MPROC__JOB_MAP || j->state != MPROC__JOB_RUNNING ||
+        first > j->n || n > j->n - first)
+        return 0;
+    for (k = 0; k < n; k++)
+        if (j->items[first + k].state == MPROC__ITEM_DONE)
+            return 0;
+    if (j->results == NULL &&
+        (j->results = mproc__value_list_holes(j->n)) == NULL)
+        return mproc__set_error(MPROC_ENOMEM, "out of memory");
+    rc = mproc__value_decode_into(bytes, len, j->results, first, &got);
+    if (rc == 0 && got != n) {
+        /* The places decoded are holes again, as if nothing came. */
+        for (k = 0; k < got; k++)
+            mproc__value_list_put(j->results, first + k, NULL);
+        rc = mproc__set_error(MPROC_ECORRUPT,
+                              "a result message of %zu values for %zu items",
+                              got, n);
+    }
+    if (rc != 0)
+        return rc;
+    for (k = 0; k < n; k++) {
+        j->items[first + k].state = MPROC__ITEM_DONE;
+        j->items[first + k].status = 0;
+    }
+    j->done += n;
+    if (j->opts.progress != NULL && n > 0)
+        j->progress_due = 1;
+    if (j->done == j->n)
+        finish_map(j);
+    return 1;
 }
 
 int mproc__job_wants_input(const mproc__pool_job_t *j)
@@ -379,7 +415,8 @@ static int make_job(mproc_pool_t *p, mproc__job_kind_e kind, int star,
     j->chunksize = 1;
     j->cap = cap > 0 ? cap : 1;
     mproc__pool_lock(p);
-    j->items = mproc__pool_take_items(p, j->cap);
+    /* A map writes each of its items (map_job()), the others only some. */
+    j->items = mproc__pool_take_items(p, j->cap, kind != MPROC__JOB_MAP);
     mproc__pool_unlock(p);
     if (j->items == NULL && j->cap <= 16) {
         j->items = malloc(j->cap * sizeof *j->items);
@@ -590,34 +627,39 @@ static int map_job(mproc_pool_t *p, mproc_pool_fn fn,
                    mproc__pool_job_t **out)
 {
     mproc__pool_job_t *j;
+    mproc_value_t *owned = NULL;
     size_t n, i;
     int rc;
     *out = NULL;
     if (items == NULL || mproc_value_type(items) != MPROC_VALUE_LIST)
         return mproc__set_error(MPROC_EINVAL, "map needs a list of items");
     n = mproc_value_len(items);
-    rc = make_job(p, MPROC__JOB_MAP, star, fn, opts, n, &j);
-    if (rc != 0)
-        return rc;
     if (copy) {
-        j->owned_input = mproc_value_copy(items);
-        if (j->owned_input == NULL) {
-            job_free(j);
+        owned = mproc_value_copy(items);
+        if (owned == NULL)
             return mproc__set_error(MPROC_ENOMEM, "out of memory");
-        }
-        items = j->owned_input;
+        items = owned;
     }
+    rc = make_job(p, MPROC__JOB_MAP, star, fn, opts, n, &j);
+    if (rc != 0) {
+        mproc_value_free(owned);
+        return rc;
+    }
+    /* Each item whole, before anything else can fail and free the job. */
+    for (i = 0; i < n; i++) {
+        mproc__pool_item_t *it = &j->items[i];
+        memset(it, 0, sizeof *it);
+        it->arg = mproc__value_list_items(items)[i];
+        it->state = MPROC__ITEM_WAITING;
+        it->index = i;
+    }
+    j->owned_input = owned;
     j->input = items;
     j->n = j->total = n;
     j->input_ended = 1;
     j->chunksize = opts != NULL && opts->chunksize > 0
                        ? opts->chunksize
                        : default_chunksize(n, mproc__pool_size(p));
-    for (i = 0; i < n; i++) {
-        j->items[i].arg = mproc_value_at(items, i);
-        j->items[i].state = MPROC__ITEM_WAITING;
-        j->items[i].index = i;
-    }
     if (n == 0) {
         /* Nothing to run: over at once, with an empty list. */
         j->value = mproc_value_list();

@@ -15,6 +15,7 @@
 
 #include "mproc.h"
 #include "mproc_services.h"
+#include "value_codec.h"
 
 /* ---- the wire ------------------------------------------------------------
  *
@@ -98,8 +99,9 @@ typedef struct mproc__wire_tasks {
     uint32_t nunits;
     uint32_t *counts; /* the items of each unit; they add up to the list's */
     uint32_t nskips;
-    uint32_t *skips;      /* places of items not to run, among all */
-    mproc_value_t *items; /* a list */
+    uint32_t *skips; /* places of items not to run, among all */
+    /* The items, checked and counted, to be decoded one by one as they run. */
+    mproc__value_reader_t items;
     uint32_t few_counts[MPROC__WIRE_FEW], few_skips[MPROC__WIRE_FEW];
 } mproc__wire_tasks_t;
 
@@ -112,7 +114,10 @@ typedef struct mproc__wire_entry {
     uint32_t seq, offset, nfailures;
     double elapsed;
     mproc__wire_t failures; /* where they start, for _next_failure */
-    mproc_value_t *values;  /* a list, the caller's to free */
+    const void *bytes;      /* the msgpack list of the values, in the message */
+    size_t len;
+    size_t count;          /* the values in it, by its header */
+    mproc_value_t *values; /* the list decoded, the caller's to free */
 } mproc__wire_entry_t;
 
 /*
@@ -120,6 +125,13 @@ typedef struct mproc__wire_entry {
  * and count: 0 with *@e, or MPROC_ECORRUPT (and @r bad).
  */
 int mproc__wire_next_entry(mproc__wire_t *r, mproc__wire_entry_t *e);
+/*
+ * mproc__wire_next_entry() without decoding the values: e->values is
+ * NULL, e->bytes and e->count say where they are and how many, for a
+ * reader that decodes them straight into their places
+ * (mproc__job_results_decode()).
+ */
+int mproc__wire_next_entry_raw(mproc__wire_t *r, mproc__wire_entry_t *e);
 /* The entry's next failure: its place among the values, status, sentence. */
 int mproc__wire_next_failure(mproc__wire_entry_t *e, uint32_t *place,
                              int *status, const char **sentence, size_t *len);
@@ -236,12 +248,13 @@ struct mproc__pool_job {
     char *error;
     mproc_value_t *value; /* the result: apply's, map's list */
     /*
-     * A map's results as they come, each in its place: a list of n, nil
-     * where none has come yet, whose block holds the scalars
-     * (mproc__value_list_of_nils()); it becomes the value. NULL until the
+     * A map's results as they come, each in its place: a list of n, a
+     * hole where none has come yet, whose block holds the scalars
+     * (mproc__value_list_holes()); it becomes the value. NULL until the
      * first result, and for the other calls.
      */
     mproc_value_t *results;
+    size_t leftovers; /* a map's results that wait in their items */
     int progress_due;
     int end_told;                /* an imap that ended early has said so once */
     uint64_t serial;             /* its number among its pool's calls, from 1 */
@@ -276,12 +289,14 @@ void mproc__pool_kick(mproc_pool_t *p);
 void mproc__pool_dispatch(mproc_pool_t *p);
 /*
  * The items array of a call that ends, kept for the next if it is big
- * (1: the pool has it now), and taken by a new call of @cap items (zeroed;
- * NULL if there is none that fits). Under the lock.
+ * (1: the pool has it now), and taken by a new call of @cap items (zeroed
+ * if @zero, else for a caller that writes every item; NULL if there is
+ * none that fits). Under the lock.
  */
 int mproc__pool_keep_items(mproc_pool_t *p, mproc__pool_item_t *items,
                            size_t cap);
-mproc__pool_item_t *mproc__pool_take_items(mproc_pool_t *p, size_t cap);
+mproc__pool_item_t *mproc__pool_take_items(mproc_pool_t *p, size_t cap,
+                                           int zero);
 /* Forgets @j, which is being freed, from the pool's jobs. */
 void mproc__pool_untrack(mproc_pool_t *p, mproc__pool_job_t *j);
 /* Drops @j from the pool's calls if it is over and no worker has any of it. */
@@ -315,6 +330,16 @@ void mproc__job_item_result(mproc__pool_job_t *j, size_t i,
 /* mproc__job_item_result() for items @first.. @first + @n - 1, in turn. */
 void mproc__job_results_in(mproc__pool_job_t *j, size_t first,
                            mproc_value_t *values, size_t n);
+/*
+ * The @n results of items @first.. of map @j, the msgpack list of @len
+ * bytes at @bytes, decoded straight into their places among the map's
+ * results, with no list of their own on the way: 1 if they went there;
+ * 0 if this is no case for it (not a map that runs, or an item has its
+ * answer already), and nothing was taken; a negative status if the
+ * bytes cannot be decoded (nothing taken either).
+ */
+int mproc__job_results_decode(mproc__pool_job_t *j, size_t first,
+                              const void *bytes, size_t len, size_t n);
 /* The job is over: the outcome is set and its callbacks are due. */
 void mproc__job_finish(mproc__pool_job_t *j, int status, const char *sentence);
 /* Whether the job may take items from its producer now. */

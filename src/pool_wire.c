@@ -134,7 +134,7 @@ int mproc__wire_read_tasks(mproc__wire_tasks_t *t, const void *data, size_t len)
     size_t n, total = 0;
     uint32_t i;
     t->counts = t->skips = NULL;
-    t->items = NULL;
+    memset(&t->items, 0, sizeof t->items);
     mproc__wire_start(&r, data, len);
     if (mproc__wire_get_u8(&r) != MPROC__POOL_TASKS)
         r.bad = 1;
@@ -154,9 +154,8 @@ int mproc__wire_read_tasks(mproc__wire_tasks_t *t, const void *data, size_t len)
     p = mproc__wire_get_bytes(&r, &n);
     if (r.bad || r.p != r.end || t->fn == NULL || t->counts == NULL ||
         t->skips == NULL || !(t->soft >= 0) ||
-        mproc__value_decode_blocks(p, n, &t->items) != 0 ||
-        mproc_value_type(t->items) != MPROC_VALUE_LIST ||
-        mproc_value_len(t->items) != total) {
+        mproc__value_reader_start(&t->items, p, n) != 0 ||
+        t->items.left != total) {
         mproc__wire_tasks_free(t);
         return mproc__set_error(MPROC_ECORRUPT,
                                 "a malformed task message of %zu bytes", len);
@@ -170,15 +169,13 @@ void mproc__wire_tasks_free(mproc__wire_tasks_t *t)
         free(t->counts);
     if (t->skips != t->few_skips)
         free(t->skips);
-    mproc_value_free(t->items);
     t->counts = t->skips = NULL;
-    t->items = NULL;
+    mproc__value_reader_end(&t->items);
 }
 
-int mproc__wire_next_entry(mproc__wire_t *r, mproc__wire_entry_t *e)
+int mproc__wire_next_entry_raw(mproc__wire_t *r, mproc__wire_entry_t *e)
 {
     uint32_t f;
-    const void *p;
     size_t n;
     e->values = NULL;
     e->seq = mproc__wire_get_u32(r);
@@ -192,8 +189,19 @@ int mproc__wire_next_entry(mproc__wire_t *r, mproc__wire_entry_t *e)
         mproc__wire_get_u32(r);
         mproc__wire_get_bytes(r, &n);
     }
-    p = mproc__wire_get_bytes(r, &n);
-    if (r->bad || mproc__value_decode_blocks(p, n, &e->values) != 0 ||
+    e->bytes = mproc__wire_get_bytes(r, &e->len);
+    if (r->bad || mproc__value_list_count(e->bytes, e->len, &e->count) != 0) {
+        r->bad = 1;
+        return mproc__set_error(MPROC_ECORRUPT, "a malformed result message");
+    }
+    return 0;
+}
+
+int mproc__wire_next_entry(mproc__wire_t *r, mproc__wire_entry_t *e)
+{
+    if (mproc__wire_next_entry_raw(r, e) != 0)
+        return MPROC_ECORRUPT;
+    if (mproc__value_decode_blocks(e->bytes, e->len, &e->values) != 0 ||
         mproc_value_type(e->values) != MPROC_VALUE_LIST) {
         mproc_value_free(e->values);
         e->values = NULL;

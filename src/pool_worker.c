@@ -292,11 +292,11 @@ static int skipped(const batch *b, size_t at)
 }
 
 /*
- * Runs the @n items of a unit, the message's items from @first on, each
- * result or failure into the entry being filled.
+ * Runs the @n items of a unit, the message's items from @first on (the
+ * next ones of its reader), each result or failure into the entry being
+ * filled.
  */
-static void run_unit(worker *w, const batch *b, size_t first, size_t n,
-                     uint32_t seq)
+static void run_unit(worker *w, batch *b, size_t first, size_t n, uint32_t seq)
 {
     jmp_buf env;
     volatile size_t i = 0;
@@ -308,16 +308,26 @@ static void run_unit(worker *w, const batch *b, size_t first, size_t n,
         i++;
     }
     while (i < n) {
-        const mproc_value_t *args = mproc_value_at(b->items, first + i);
+        const mproc_value_t *item, *args;
         mproc_value_t *r;
+        /* The item stays the reader's: a raise leaves nothing to free. */
+        int rc = mproc__value_reader_next(&b->items, &item);
         if (b->nskips > 0 && skipped(b, first + i)) {
             /* Failed in the pool before it was sent: its answer is known. */
             fail_item(w, MPROC_ETYPE, "not sent");
             i++;
             continue;
         }
-        if (b->wrap)
-            args = mproc__value_one_list(args);
+        if (rc != 0) {
+            char sentence[600];
+            snprintf(sentence, sizeof sentence,
+                     "the item cannot be read in the worker: %s",
+                     mproc_last_error());
+            fail_item(w, rc, sentence);
+            i++;
+            continue;
+        }
+        args = b->wrap ? mproc__value_one_list(item) : item;
         mark_busy(w, seq, i, b->limited, b->soft);
         task_env = &env;
         r = w->fn(args);
@@ -334,16 +344,20 @@ static void run_unit(worker *w, const batch *b, size_t first, size_t n,
 }
 
 /* A unit whose pool target is not known here: each item fails. */
-static void fail_unit(worker *w, size_t n, uint32_t seq, const batch *b)
+static void fail_unit(worker *w, size_t n, uint32_t seq, batch *b)
 {
     char sentence[400];
+    const mproc_value_t *item;
     size_t i;
     snprintf(sentence, sizeof sentence,
              "pool target '%.*s' is not registered in the worker",
              (int) (b->fn_len < 256 ? b->fn_len : 256), b->fn);
     open_entry(w, seq, 0);
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
+        /* Read past, so that the next unit reads its own items. */
+        mproc__value_reader_next(&b->items, &item);
         fail_item(w, MPROC_ENOTREG, sentence);
+    }
     close_entry(w);
 }
 
