@@ -933,11 +933,9 @@ static int dec_value(dec *d, mproc_value_t *slot, mproc_value_t **out)
         v = slot;
         v->flags = MPROC__IN_BLOCK;
     } else {
-        /* As value.c's new_value(): malloc is faster than calloc here. */
-        v = malloc(sizeof *v);
+        v = mproc__value_new_scalar(t);
         if (v == NULL)
             return dec_nomem();
-        memset(v, 0, sizeof *v);
     }
     v->type = t;
     if (t == MPROC_VALUE_FLOAT)

@@ -79,6 +79,11 @@ mproc_value_t *mproc__value_list_block(size_t n);
  */
 mproc_value_t *mproc__value_block_slot(mproc_value_t *list, size_t i);
 /*
+ * A new scalar of @type (MPROC__IS_SCALAR), zeroed but for its type, from
+ * the thread's cells when it has one (value.c); NULL when out of memory.
+ */
+mproc_value_t *mproc__value_new_scalar(mproc_value_type_e type);
+/*
  * A list with room for @n items (at most MPROC__SMALL_LIST), its items
  * array and @n slots in its own allocation: slot k is
  * mproc__value_small_slot(list, k) while the list has not grown (as it is

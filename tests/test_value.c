@@ -14,6 +14,8 @@ size_t __sanitizer_get_current_allocated_bytes(void);
     #endif
 #endif
 
+#include <apr_thread_proc.h>
+
 #include "harness.h"
 #include "mproc_private.h"
 
@@ -1025,6 +1027,59 @@ static void test_a_run_of_items_encodes_as_each_would(void)
     mproc__buf_free(&each);
 }
 
+/* Makes and frees scalars, in an order that keeps some between rounds. */
+static void *APR_THREAD_FUNC churn(apr_thread_t *t, void *arg)
+{
+    mproc_value_t *kept[100];
+    int *bad = arg, r, i;
+    (void) t;
+    for (r = 0; r < 50; r++) {
+        for (i = 0; i < 100; i++)
+            kept[i] = i % 2 ? mproc_value_int(r * 100 + i)
+                            : mproc_value_float(r + i / 4.0);
+        for (i = 0; i < 100; i++) {
+            if (i % 2 ? mproc_value_as_int(kept[i]) != r * 100 + i
+                      : mproc_value_as_float(kept[i]) != r + i / 4.0)
+                (*bad)++;
+            mproc_value_free(kept[i]);
+        }
+    }
+    return NULL;
+}
+
+/*
+ * A thread keeps some of the scalars it frees for the next it makes; each
+ * comes out as new, and when the thread ends they go back (under ASan a
+ * leak of them fails the run).
+ */
+static void test_scalars_freed_are_made_again_whole(void)
+{
+    apr_pool_t *pool;
+    apr_thread_t *t[4];
+    apr_status_t ignored;
+    int bad[4] = {0};
+    mproc_value_t *mine[200], *nil;
+    int i;
+    CU_ASSERT_EQUAL_FATAL(apr_pool_create(&pool, NULL), APR_SUCCESS);
+    for (i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL_FATAL(
+            apr_thread_create(&t[i], NULL, churn, &bad[i], pool), APR_SUCCESS);
+    /* Meanwhile this thread: a kept int comes back as a nil, cleared. */
+    for (i = 0; i < 200; i++)
+        mine[i] = mproc_value_int(i);
+    for (i = 0; i < 200; i++)
+        mproc_value_free(mine[i]);
+    nil = mproc_value_nil();
+    CU_ASSERT_EQUAL(mproc_value_type(nil), MPROC_VALUE_NIL);
+    CU_ASSERT_EQUAL(mproc_value_as_int(nil), 0);
+    mproc_value_free(nil);
+    for (i = 0; i < 4; i++) {
+        apr_thread_join(&ignored, t[i]);
+        CU_ASSERT_EQUAL(bad[i], 0);
+    }
+    apr_pool_destroy(pool);
+}
+
 static const harness_test tests[] = {
     {"a list decodes straight into places",
      test_a_list_decodes_straight_into_places, 0},
@@ -1033,6 +1088,8 @@ static const harness_test tests[] = {
      test_a_reader_reads_a_list_item_by_item, 0},
     {"a run of items encodes as each would",
      test_a_run_of_items_encodes_as_each_would, 0},
+    {"scalars freed are made again whole",
+     test_scalars_freed_are_made_again_whole, 0},
     {"decoded map merges equal keys", test_decoded_map_merges_equal_keys, 0},
     {"block lists behave as plain lists",
      test_block_lists_behave_as_plain_lists, 0},
