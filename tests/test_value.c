@@ -920,6 +920,44 @@ static void test_a_list_decodes_straight_into_places(void)
     mproc__buf_free(&b);
 }
 
+/*
+ * A decode into places that goes bad at a place holding a scalar of the
+ * list's block (a float, a nil) leaves that scalar as it was.
+ */
+static void test_a_decode_gone_bad_leaves_its_place_alone(void)
+{
+    /* [1, 2, 2^64 - 1]: the third is past int64. */
+    static const char bad[] =
+        "\x93\x01\x02\xcf\xff\xff\xff\xff\xff\xff\xff\xff";
+    mproc_value_t *list = mproc__value_list_of_nils(600);
+    mproc_value_t *one = mproc_value_list_of(1, mproc_value_float(1.5));
+    mproc__buf_t b = {0};
+    size_t n;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(list);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one);
+    CU_ASSERT_EQUAL_FATAL(mproc__value_encode(one, &b), 0);
+    n = 1;
+    CU_ASSERT_EQUAL_FATAL(
+        mproc__value_decode_into(b.data, b.len, list, 299, &n), 0);
+    n = 3;
+    CU_ASSERT_EQUAL(
+        mproc__value_decode_into(bad, sizeof bad - 1, list, 297, &n),
+        MPROC_ECORRUPT);
+    CU_ASSERT_TRUE(holes(list, 297, 2));
+    CU_ASSERT_EQUAL(mproc_value_type(mproc_value_at(list, 299)),
+                    MPROC_VALUE_FLOAT);
+    CU_ASSERT_EQUAL(mproc_value_as_float(mproc_value_at(list, 299)), 1.5);
+    n = 3;
+    CU_ASSERT_EQUAL(
+        mproc__value_decode_into(bad, sizeof bad - 1, list, 298, &n),
+        MPROC_ECORRUPT);
+    CU_ASSERT_EQUAL(mproc_value_type(mproc_value_at(list, 300)),
+                    MPROC_VALUE_NIL);
+    mproc_value_free(one);
+    mproc_value_free(list);
+    mproc__buf_free(&b);
+}
+
 static void test_a_hole_swapped_out_is_a_nil(void)
 {
     mproc_value_t *list = mproc__value_list_holes(3), *old;
@@ -1083,6 +1121,8 @@ static void test_scalars_freed_are_made_again_whole(void)
 static const harness_test tests[] = {
     {"a list decodes straight into places",
      test_a_list_decodes_straight_into_places, 0},
+    {"a decode gone bad leaves its place alone",
+     test_a_decode_gone_bad_leaves_its_place_alone, 0},
     {"a hole swapped out is a nil", test_a_hole_swapped_out_is_a_nil, 0},
     {"a reader reads a list item by item",
      test_a_reader_reads_a_list_item_by_item, 0},
