@@ -9,6 +9,9 @@
     #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 /* The sanitizer's runtime has it (its header may not be installed). */
 size_t __sanitizer_get_current_allocated_bytes(void);
+        #if defined(__SANITIZE_ADDRESS__)
+int __asan_address_is_poisoned(void const volatile *addr);
+        #endif
     #else
         #include <malloc.h>
     #endif
@@ -1118,6 +1121,46 @@ static void test_scalars_freed_are_made_again_whole(void)
     apr_pool_destroy(pool);
 }
 
+/*
+ * Under AddressSanitizer a scalar that a thread keeps once freed is out of
+ * bounds until it is made again, so that a use of it after its free, or a
+ * second free, is reported as one of the C library's memory would be.
+ */
+static void test_a_kept_scalar_is_out_of_bounds(void)
+{
+    mproc_value_t *v[4];
+    int i;
+    v[0] = mproc_value_nil();
+    v[1] = mproc_value_bool(1);
+    v[2] = mproc_value_int(7);
+    v[3] = mproc_value_float(0.5);
+    for (i = 0; i < 4; i++) {
+        CU_ASSERT_PTR_NOT_NULL_FATAL(v[i]);
+#if defined(__SANITIZE_ADDRESS__)
+        CU_ASSERT_FALSE(__asan_address_is_poisoned(v[i]));
+#endif
+    }
+    for (i = 0; i < 4; i++) {
+        mproc_value_free(v[i]);
+#if defined(__SANITIZE_ADDRESS__)
+        CU_ASSERT_TRUE(__asan_address_is_poisoned(v[i]));
+        CU_ASSERT_TRUE(__asan_address_is_poisoned((char *) v[i] + 8));
+#endif
+    }
+    /* Made again, a kept one is whole and usable. */
+    for (i = 0; i < 4; i++) {
+        v[i] = mproc_value_int(i);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(v[i]);
+#if defined(__SANITIZE_ADDRESS__)
+        CU_ASSERT_FALSE(__asan_address_is_poisoned(v[i]));
+#endif
+        CU_ASSERT_EQUAL(mproc_value_type(v[i]), MPROC_VALUE_INT);
+        CU_ASSERT_EQUAL(mproc_value_as_int(v[i]), i);
+    }
+    for (i = 0; i < 4; i++)
+        mproc_value_free(v[i]);
+}
+
 static const harness_test tests[] = {
     {"a list decodes straight into places",
      test_a_list_decodes_straight_into_places, 0},
@@ -1130,6 +1173,7 @@ static const harness_test tests[] = {
      test_a_run_of_items_encodes_as_each_would, 0},
     {"scalars freed are made again whole",
      test_scalars_freed_are_made_again_whole, 0},
+    {"a kept scalar is out of bounds", test_a_kept_scalar_is_out_of_bounds, 0},
     {"decoded map merges equal keys", test_decoded_map_merges_equal_keys, 0},
     {"block lists behave as plain lists",
      test_block_lists_behave_as_plain_lists, 0},
