@@ -24,7 +24,34 @@
  */
 #define CELLS 64
 
-static MPROC__TLS void *cells; /* each cell's first bytes link the next */
+/*
+ * Under AddressSanitizer a kept cell is out of bounds until it is made
+ * again, but for its link (which the leak checker follows): a use of a
+ * scalar after its free, or a second free, is reported as it would be
+ * with the C library's free.
+ */
+#if defined(__has_feature)
+    #if __has_feature(address_sanitizer)
+        #define CELLS_POISONED 1
+    #endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(CELLS_POISONED)
+    #define CELLS_POISONED 1
+#endif
+#if defined(CELLS_POISONED)
+/* The sanitizer's runtime has them (its header may not be installed). */
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+    #define CELL_HIDE(c) __asan_poison_memory_region((c), CELL_LINK)
+    #define CELL_SHOW(c) __asan_unpoison_memory_region((c), CELL_LINK)
+#else
+    #define CELL_HIDE(c) ((void) 0)
+    #define CELL_SHOW(c) ((void) 0)
+#endif
+
+/* Each cell's last bytes link the next: the first are its type and flags. */
+#define CELL_LINK (sizeof(mproc_value_t) - sizeof(void *))
+static MPROC__TLS void *cells;
 static MPROC__TLS unsigned ncells;
 static MPROC__TLS int cells_kept; /* 1: freed at the thread's end; -1: not */
 static mproc__os_tls_t *cells_slot;
@@ -36,7 +63,8 @@ static void cells_end(void *unused)
     (void) unused;
     while (cells != NULL) {
         void *next;
-        memcpy(&next, cells, sizeof next);
+        CELL_SHOW(cells);
+        memcpy(&next, (char *) cells + CELL_LINK, sizeof next);
         free(cells);
         cells = next;
     }
@@ -68,7 +96,8 @@ mproc_value_t *mproc__value_new_scalar(mproc_value_type_e type)
 {
     mproc_value_t *v = cells;
     if (v != NULL) {
-        memcpy(&cells, v, sizeof cells);
+        CELL_SHOW(v);
+        memcpy(&cells, (char *) v + CELL_LINK, sizeof cells);
         ncells--;
     } else {
         v = malloc(sizeof *v);
@@ -84,7 +113,8 @@ mproc_value_t *mproc__value_new_scalar(mproc_value_type_e type)
 static void free_scalar(mproc_value_t *v)
 {
     if (ncells < CELLS && may_keep_cells()) {
-        memcpy(v, &cells, sizeof cells);
+        memcpy((char *) v + CELL_LINK, &cells, sizeof cells);
+        CELL_HIDE(v);
         cells = v;
         ncells++;
         return;

@@ -731,12 +731,16 @@ static size_t dec_scalar(const unsigned char *p, size_t avail,
                          mproc_value_t *slot)
 {
     unsigned char b = p[0];
+    mproc_value_type_e t = MPROC_VALUE_INT;
     uint64_t u;
     size_t used;
     /* Not all there: the scan of the slow path says what is wrong. */
     if (b >= 0xc0 && b <= 0xd3 && scalar_size[b - 0xc0] > avail)
         return 0;
-    slot->type = MPROC_VALUE_INT;
+    /*
+     * Nothing is written for a byte passed on: the slot may be the scalar
+     * that a place holds, to stay as it is if the slow path fails.
+     */
     if (b <= 0x7f || b >= 0xe0) {
         slot->u.i = (int8_t) b;
         if (b <= 0x7f)
@@ -745,13 +749,13 @@ static size_t dec_scalar(const unsigned char *p, size_t avail,
     } else {
         switch (b) {
         case 0xc0:
-            slot->type = MPROC_VALUE_NIL;
+            t = MPROC_VALUE_NIL;
             slot->u.i = 0;
             used = 1;
             break;
         case 0xc2:
         case 0xc3:
-            slot->type = MPROC_VALUE_BOOL;
+            t = MPROC_VALUE_BOOL;
             slot->u.b = b == 0xc3;
             used = 1;
             break;
@@ -783,7 +787,7 @@ static size_t dec_scalar(const unsigned char *p, size_t avail,
         case 0xcb:
             u = (uint64_t) get_be32(p + 1) << 32 | get_be32(p + 5);
             if (b == 0xcb) {
-                slot->type = MPROC_VALUE_FLOAT;
+                t = MPROC_VALUE_FLOAT;
                 memcpy(&slot->u.f, &u, sizeof u);
             } else {
                 slot->u.i = (int64_t) u;
@@ -794,6 +798,7 @@ static size_t dec_scalar(const unsigned char *p, size_t avail,
             return 0;
         }
     }
+    slot->type = t;
     slot->flags = MPROC__IN_BLOCK;
     return used;
 }

@@ -9,6 +9,9 @@
     #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 /* The sanitizer's runtime has it (its header may not be installed). */
 size_t __sanitizer_get_current_allocated_bytes(void);
+        #if defined(__SANITIZE_ADDRESS__)
+int __asan_address_is_poisoned(void const volatile *addr);
+        #endif
     #else
         #include <malloc.h>
     #endif
@@ -920,6 +923,44 @@ static void test_a_list_decodes_straight_into_places(void)
     mproc__buf_free(&b);
 }
 
+/*
+ * A decode into places that goes bad at a place holding a scalar of the
+ * list's block (a float, a nil) leaves that scalar as it was.
+ */
+static void test_a_decode_gone_bad_leaves_its_place_alone(void)
+{
+    /* [1, 2, 2^64 - 1]: the third is past int64. */
+    static const char bad[] =
+        "\x93\x01\x02\xcf\xff\xff\xff\xff\xff\xff\xff\xff";
+    mproc_value_t *list = mproc__value_list_of_nils(600);
+    mproc_value_t *one = mproc_value_list_of(1, mproc_value_float(1.5));
+    mproc__buf_t b = {0};
+    size_t n;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(list);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one);
+    CU_ASSERT_EQUAL_FATAL(mproc__value_encode(one, &b), 0);
+    n = 1;
+    CU_ASSERT_EQUAL_FATAL(
+        mproc__value_decode_into(b.data, b.len, list, 299, &n), 0);
+    n = 3;
+    CU_ASSERT_EQUAL(
+        mproc__value_decode_into(bad, sizeof bad - 1, list, 297, &n),
+        MPROC_ECORRUPT);
+    CU_ASSERT_TRUE(holes(list, 297, 2));
+    CU_ASSERT_EQUAL(mproc_value_type(mproc_value_at(list, 299)),
+                    MPROC_VALUE_FLOAT);
+    CU_ASSERT_EQUAL(mproc_value_as_float(mproc_value_at(list, 299)), 1.5);
+    n = 3;
+    CU_ASSERT_EQUAL(
+        mproc__value_decode_into(bad, sizeof bad - 1, list, 298, &n),
+        MPROC_ECORRUPT);
+    CU_ASSERT_EQUAL(mproc_value_type(mproc_value_at(list, 300)),
+                    MPROC_VALUE_NIL);
+    mproc_value_free(one);
+    mproc_value_free(list);
+    mproc__buf_free(&b);
+}
+
 static void test_a_hole_swapped_out_is_a_nil(void)
 {
     mproc_value_t *list = mproc__value_list_holes(3), *old;
@@ -1080,9 +1121,51 @@ static void test_scalars_freed_are_made_again_whole(void)
     apr_pool_destroy(pool);
 }
 
+/*
+ * Under AddressSanitizer a scalar that a thread keeps once freed is out of
+ * bounds until it is made again, so that a use of it after its free, or a
+ * second free, is reported as one of the C library's memory would be.
+ */
+static void test_a_kept_scalar_is_out_of_bounds(void)
+{
+    mproc_value_t *v[4];
+    int i;
+    v[0] = mproc_value_nil();
+    v[1] = mproc_value_bool(1);
+    v[2] = mproc_value_int(7);
+    v[3] = mproc_value_float(0.5);
+    for (i = 0; i < 4; i++) {
+        CU_ASSERT_PTR_NOT_NULL_FATAL(v[i]);
+#if defined(__SANITIZE_ADDRESS__)
+        CU_ASSERT_FALSE(__asan_address_is_poisoned(v[i]));
+#endif
+    }
+    for (i = 0; i < 4; i++) {
+        mproc_value_free(v[i]);
+#if defined(__SANITIZE_ADDRESS__)
+        CU_ASSERT_TRUE(__asan_address_is_poisoned(v[i]));
+        CU_ASSERT_TRUE(__asan_address_is_poisoned((char *) v[i] + 8));
+#endif
+    }
+    /* Made again, a kept one is whole and usable. */
+    for (i = 0; i < 4; i++) {
+        v[i] = mproc_value_int(i);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(v[i]);
+#if defined(__SANITIZE_ADDRESS__)
+        CU_ASSERT_FALSE(__asan_address_is_poisoned(v[i]));
+#endif
+        CU_ASSERT_EQUAL(mproc_value_type(v[i]), MPROC_VALUE_INT);
+        CU_ASSERT_EQUAL(mproc_value_as_int(v[i]), i);
+    }
+    for (i = 0; i < 4; i++)
+        mproc_value_free(v[i]);
+}
+
 static const harness_test tests[] = {
     {"a list decodes straight into places",
      test_a_list_decodes_straight_into_places, 0},
+    {"a decode gone bad leaves its place alone",
+     test_a_decode_gone_bad_leaves_its_place_alone, 0},
     {"a hole swapped out is a nil", test_a_hole_swapped_out_is_a_nil, 0},
     {"a reader reads a list item by item",
      test_a_reader_reads_a_list_item_by_item, 0},
@@ -1090,6 +1173,7 @@ static const harness_test tests[] = {
      test_a_run_of_items_encodes_as_each_would, 0},
     {"scalars freed are made again whole",
      test_scalars_freed_are_made_again_whole, 0},
+    {"a kept scalar is out of bounds", test_a_kept_scalar_is_out_of_bounds, 0},
     {"decoded map merges equal keys", test_decoded_map_merges_equal_keys, 0},
     {"block lists behave as plain lists",
      test_block_lists_behave_as_plain_lists, 0},
