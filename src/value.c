@@ -72,12 +72,16 @@ static void cells_end(void *unused)
     cells_kept = -1; /* what the thread frees from now on goes back at once */
 }
 
-/* Whether this thread may keep cells: once its end will free them. */
-static int may_keep_cells(void)
+/*
+ * Arranges for this thread's cells to be freed at its end, once. Done at
+ * the thread's first scalar made, not at its first freed: a thread whose
+ * first scalar work is a free in its own end (another slot's callback)
+ * keeps nothing, where a slot set from inside the end might never call
+ * back (Windows' fiber slots).
+ */
+static void keep_cells(void)
 {
     int rc = 0;
-    if (cells_kept != 0)
-        return cells_kept > 0;
     if (!mproc__atomic_load32(&cells_slot_made)) {
         mproc__spin_lock(&cells_lock);
         if (cells_slot == NULL)
@@ -89,7 +93,6 @@ static int may_keep_cells(void)
     /* Any value but NULL has the slot call cells_end at the thread's end. */
     cells_kept =
         rc == 0 && mproc__os_tls_set(cells_slot, &cells_slot) == 0 ? 1 : -1;
-    return cells_kept > 0;
 }
 
 mproc_value_t *mproc__value_new_scalar(mproc_value_type_e type)
@@ -100,6 +103,8 @@ mproc_value_t *mproc__value_new_scalar(mproc_value_type_e type)
         memcpy(&cells, (char *) v + CELL_LINK, sizeof cells);
         ncells--;
     } else {
+        if (cells_kept == 0)
+            keep_cells();
         v = malloc(sizeof *v);
     }
     if (v != NULL) {
@@ -112,7 +117,7 @@ mproc_value_t *mproc__value_new_scalar(mproc_value_type_e type)
 /* Frees scalar @v, or keeps it for the next. */
 static void free_scalar(mproc_value_t *v)
 {
-    if (ncells < CELLS && may_keep_cells()) {
+    if (ncells < CELLS && cells_kept > 0) {
         memcpy((char *) v + CELL_LINK, &cells, sizeof cells);
         CELL_HIDE(v);
         cells = v;
