@@ -51,9 +51,12 @@ void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 
 /* Each cell's last bytes link the next: the first are its type and flags. */
 #define CELL_LINK (sizeof(mproc_value_t) - sizeof(void *))
-static MPROC__TLS void *cells;
-static MPROC__TLS unsigned ncells;
-static MPROC__TLS int cells_kept; /* 1: freed at the thread's end; -1: not */
+/* One thread-local object, so that a thread finds it once per call. */
+static MPROC__TLS struct {
+    void *head;
+    unsigned n;
+    int kept; /* 1: freed at the thread's end; -1: not */
+} cells;
 static mproc__os_tls_t *cells_slot;
 static uint32_t cells_slot_made;
 static mproc__spin_t cells_lock = MPROC__SPIN_INIT;
@@ -61,15 +64,15 @@ static mproc__spin_t cells_lock = MPROC__SPIN_INIT;
 static void cells_end(void *unused)
 {
     (void) unused;
-    while (cells != NULL) {
+    while (cells.head != NULL) {
         void *next;
-        CELL_SHOW(cells);
-        memcpy(&next, (char *) cells + CELL_LINK, sizeof next);
-        free(cells);
-        cells = next;
+        CELL_SHOW(cells.head);
+        memcpy(&next, (char *) cells.head + CELL_LINK, sizeof next);
+        free(cells.head);
+        cells.head = next;
     }
-    ncells = 0;
-    cells_kept = -1; /* what the thread frees from now on goes back at once */
+    cells.n = 0;
+    cells.kept = -1; /* what the thread frees from now on goes back at once */
 }
 
 /*
@@ -91,19 +94,19 @@ static void keep_cells(void)
         mproc__spin_unlock(&cells_lock);
     }
     /* Any value but NULL has the slot call cells_end at the thread's end. */
-    cells_kept =
+    cells.kept =
         rc == 0 && mproc__os_tls_set(cells_slot, &cells_slot) == 0 ? 1 : -1;
 }
 
 mproc_value_t *mproc__value_new_scalar(mproc_value_type_e type)
 {
-    mproc_value_t *v = cells;
+    mproc_value_t *v = cells.head;
     if (v != NULL) {
         CELL_SHOW(v);
-        memcpy(&cells, (char *) v + CELL_LINK, sizeof cells);
-        ncells--;
+        memcpy(&cells.head, (char *) v + CELL_LINK, sizeof cells.head);
+        cells.n--;
     } else {
-        if (cells_kept == 0)
+        if (cells.kept == 0)
             keep_cells();
         v = malloc(sizeof *v);
     }
@@ -117,11 +120,11 @@ mproc_value_t *mproc__value_new_scalar(mproc_value_type_e type)
 /* Frees scalar @v, or keeps it for the next. */
 static void free_scalar(mproc_value_t *v)
 {
-    if (ncells < CELLS && cells_kept > 0) {
-        memcpy((char *) v + CELL_LINK, &cells, sizeof cells);
+    if (cells.n < CELLS && cells.kept > 0) {
+        memcpy((char *) v + CELL_LINK, &cells.head, sizeof cells.head);
         CELL_HIDE(v);
-        cells = v;
-        ncells++;
+        cells.head = v;
+        cells.n++;
         return;
     }
     free(v);
