@@ -819,14 +819,24 @@ static int dec_value(dec *d, mproc_value_t *slot, mproc_value_t **out)
     int ext;
     if (d->at >= d->len)
         return scan_corrupt("is truncated");
+    if (opens_scalar(d->p[d->at])) {
+        /* The commonest scalars, as the fast paths read them. */
+        mproc_value_t got;
+        size_t used = dec_scalar(d->p + d->at, d->len - d->at, &got);
+        if (used > 0) {
+            d->at += used;
+            v = slot != NULL ? slot : mproc__value_new_scalar(got.type);
+            if (v == NULL)
+                return dec_nomem();
+            v->type = got.type;
+            v->flags = slot != NULL ? MPROC__IN_BLOCK : 0;
+            v->u = got.u;
+            *out = v;
+            return 0;
+        }
+    }
     b = d->p[d->at++];
-    if (b <= 0x7f) {
-        t = MPROC_VALUE_INT;
-        i = b;
-    } else if (b >= 0xe0) {
-        t = MPROC_VALUE_INT;
-        i = (int8_t) b;
-    } else if (b <= 0x8f) {
+    if (b <= 0x8f) {
         return dec_map(d, b & 0x0f, out);
     } else if (b <= 0x9f) {
         return dec_list(d, b & 0x0f, out);
@@ -834,15 +844,8 @@ static int dec_value(dec *d, mproc_value_t *slot, mproc_value_t **out)
         n = b & 0x1f;
         goto str;
     } else {
+        /* The other scalars were dec_scalar()'s, whole after a scan. */
         switch (b) {
-        case 0xc0:
-            t = MPROC_VALUE_NIL;
-            break;
-        case 0xc2:
-        case 0xc3:
-            t = MPROC_VALUE_BOOL;
-            i = b == 0xc3;
-            break;
         case 0xca: {
             uint32_t w = (uint32_t) dec_be(d, 4);
             float x;
@@ -851,37 +854,13 @@ static int dec_value(dec *d, mproc_value_t *slot, mproc_value_t **out)
             f = x;
             break;
         }
-        case 0xcb:
-            u = dec_be(d, 8);
-            memcpy(&f, &u, sizeof f);
-            t = MPROC_VALUE_FLOAT;
-            break;
-        case 0xcc:
-        case 0xcd:
-        case 0xce:
         case 0xcf:
-            u = dec_be(d, 1 << (b - 0xcc));
+            u = dec_be(d, 8);
             if (u > (uint64_t) INT64_MAX)
                 return mproc__set_error(MPROC_ECORRUPT,
                                         "integer out of range in message");
             t = MPROC_VALUE_INT;
             i = (int64_t) u;
-            break;
-        case 0xd0:
-            t = MPROC_VALUE_INT;
-            i = (int8_t) dec_be(d, 1);
-            break;
-        case 0xd1:
-            t = MPROC_VALUE_INT;
-            i = (int16_t) dec_be(d, 2);
-            break;
-        case 0xd2:
-            t = MPROC_VALUE_INT;
-            i = (int32_t) dec_be(d, 4);
-            break;
-        case 0xd3:
-            t = MPROC_VALUE_INT;
-            i = (int64_t) dec_be(d, 8);
             break;
         case 0xd9:
         case 0xda:
@@ -931,7 +910,10 @@ static int dec_value(dec *d, mproc_value_t *slot, mproc_value_t **out)
                                     "%d",
                                     ext);
         default:
-            return scan_corrupt("holds a byte that is no msgpack type");
+            return scan_corrupt(b >= 0xc0 && b <= 0xd3 &&
+                                        scalar_size[b - 0xc0] != 0
+                                    ? "is truncated" /* a scalar cut short */
+                                    : "holds a byte that is no msgpack type");
         }
     }
     if (slot != NULL) {
