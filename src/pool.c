@@ -1099,7 +1099,7 @@ static int take_entry(mproc_pool_t *p, mproc__pool_worker_t *w,
     mproc__pool_job_t *j;
     size_t at, n, i, len;
     uint32_t f = 0, place = 0;
-    int status = 0, more, rc = 0;
+    int status = 0, more, rc, placed;
     const char *s = "";
     char sentence[512];
     unit *u;
@@ -1117,12 +1117,14 @@ static int take_entry(mproc_pool_t *p, mproc__pool_worker_t *w,
         u->bytes = 0;
     }
     /* A map's results, the commonest, go straight to their places. */
-    if (e.nfailures == 0)
+    placed = e.nfailures == 0 &&
+             mproc__job_takes_in_place(j, u->first + e.offset, n);
+    if (placed)
         rc = mproc__job_results_decode(j, u->first + e.offset, e.bytes, e.len,
                                        n);
-    if (rc == 0 &&
-        (rc = mproc__value_decode_blocks(e.bytes, e.len, &e.values)) == 0 &&
-        mproc_value_len(e.values) != n)
+    else if ((rc = mproc__value_decode_blocks(e.bytes, e.len, &e.values)) ==
+                 0 &&
+             mproc_value_len(e.values) != n)
         rc = mproc__set_error(MPROC_ECORRUPT, "a malformed result message");
     if (rc < 0) {
         /* Answered, but not readable here: each item fails, none waits. */
@@ -1132,9 +1134,9 @@ static int take_entry(mproc_pool_t *p, mproc__pool_worker_t *w,
         for (i = 0; i < n; i++)
             mproc__job_item_done(j, u->first + e.offset + i, rc, NULL,
                                  sentence);
-    } else if (rc == 0 && e.nfailures == 0) {
+    } else if (!placed && e.nfailures == 0) {
         mproc__job_results_in(j, u->first + e.offset, e.values, n);
-    } else if (rc == 0) {
+    } else if (!placed) {
         /* The failures come in the order of their items. */
         more = mproc__wire_next_failure(&e, &place, &status, &s, &len) == 0;
         for (i = 0; i < n; i++) {

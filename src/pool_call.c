@@ -244,29 +244,28 @@ void mproc__job_results_in(mproc__pool_job_t *j, size_t first,
     }
 }
 
-int mproc__job_results_decode(mproc__pool_job_t *j, size_t first,
-                              const void *bytes, size_t len, size_t n)
+int mproc__job_takes_in_place(const mproc__pool_job_t *j, size_t first,
+                              size_t n)
 {
-    size_t k, got = n;
-    int rc;
+    size_t k;
     if (j->kind != MPROC__JOB_MAP || j->state != MPROC__JOB_RUNNING ||
         first > j->n || n > j->n - first)
         return 0;
     for (k = 0; k < n; k++)
         if (j->items[first + k].state == MPROC__ITEM_DONE)
             return 0;
+    return 1;
+}
+
+int mproc__job_results_decode(mproc__pool_job_t *j, size_t first,
+                              const void *bytes, size_t len, size_t n)
+{
+    size_t k, got = n;
+    int rc;
     if (j->results == NULL &&
         (j->results = mproc__value_list_holes(j->n)) == NULL)
         return mproc__set_error(MPROC_ENOMEM, "out of memory");
     rc = mproc__value_decode_into(bytes, len, j->results, first, &got);
-    if (rc == 0 && got != n) {
-        /* The places decoded are holes again, as if nothing came. */
-        for (k = 0; k < got; k++)
-            mproc__value_list_put(j->results, first + k, NULL);
-        rc = mproc__set_error(MPROC_ECORRUPT,
-                              "a result message of %zu values for %zu items",
-                              got, n);
-    }
     if (rc != 0)
         return rc;
     for (k = 0; k < n; k++) {
@@ -278,7 +277,7 @@ int mproc__job_results_decode(mproc__pool_job_t *j, size_t first,
         j->progress_due = 1;
     if (j->done == j->n)
         finish_map(j);
-    return 1;
+    return 0;
 }
 
 int mproc__job_wants_input(const mproc__pool_job_t *j)

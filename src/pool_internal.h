@@ -331,12 +331,17 @@ void mproc__job_item_result(mproc__pool_job_t *j, size_t i,
 void mproc__job_results_in(mproc__pool_job_t *j, size_t first,
                            mproc_value_t *values, size_t n);
 /*
- * The @n results of items @first.. of map @j, the msgpack list of @len
- * bytes at @bytes, decoded straight into their places among the map's
- * results, with no list of their own on the way: 1 if they went there;
- * 0 if this is no case for it (not a map that runs, or an item has its
- * answer already), and nothing was taken; a negative status if the
- * bytes cannot be decoded (nothing taken either).
+ * Whether the @n results of items @first.. of @j may be decoded straight
+ * into their places (mproc__job_results_decode()): a map that runs, and
+ * none of them answered yet. Else they are taken one by one.
+ */
+int mproc__job_takes_in_place(const mproc__pool_job_t *j, size_t first,
+                              size_t n);
+/*
+ * The @n results of items @first.. of map @j, the msgpack list of @n
+ * values in @len bytes at @bytes, decoded straight into their places
+ * among the map's results, with no list of their own on the way: 0; a
+ * negative status if the bytes cannot be decoded, and nothing was taken.
  */
 int mproc__job_results_decode(mproc__pool_job_t *j, size_t first,
                               const void *bytes, size_t len, size_t n);
