@@ -323,8 +323,11 @@ int mproc__value_encode_run(const mproc_value_t *list, size_t first, size_t n,
         } else if (MPROC__IS_SCALAR(v->type)) {
             rc = pack(out, v, 0);
         } else if (mproc__value_has_ref(v, MPROC_REF_CONN)) {
-            out->len = start; /* handover.c rewrites those, one by one */
-            return 1;
+            out->len = start;
+            return mproc__set_error(MPROC_EINVAL,
+                                    "item %zu holds a connection, which only "
+                                    "mproc__value_encode_shared() encodes",
+                                    first + i);
         } else {
             rc = pack(out, v, 0);
         }

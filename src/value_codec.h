@@ -117,9 +117,10 @@ void mproc__value_reader_end(mproc__value_reader_t *r);
 int mproc__value_list_count(const void *data, size_t len, size_t *n);
 /*
  * Appends the msgpack encodings of items @first .. @first + @n - 1 of
- * @list, as mproc__value_encode_shared() of each one after the other
- * would: 0, or 1 with nothing appended if an item holds a connection (to
- * be encoded one by one), or a status (nothing appended).
+ * @list, as mproc__value_encode() of each one after the other would: 0,
+ * or a status with nothing appended. An item that holds a connection is
+ * MPROC_EINVAL: only mproc__value_encode_shared() (handover.c) encodes
+ * one, item by item.
  */
 int mproc__value_encode_run(const mproc_value_t *list, size_t first, size_t n,
                             mproc__buf_t *out);
