@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mproc_value_t *places;
         size_t count;
         int into;
-        rc = mproc__wire_next_entry_raw(&r, &en);
+        rc = mproc__wire_next_entry(&r, &en);
         FUZZ_ASSERT(rc == 0 || rc == MPROC_ECORRUPT);
         if (rc != 0)
             break;

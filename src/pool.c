@@ -1104,7 +1104,7 @@ static int take_entry(mproc_pool_t *p, mproc__pool_worker_t *w,
     char sentence[512];
     unit *u;
 
-    if (mproc__wire_next_entry_raw(r, &e) != 0)
+    if (mproc__wire_next_entry(r, &e) != 0)
         return -1;
     n = e.count;
     u = find_unit(w, e.seq, &at);

@@ -117,21 +117,17 @@ typedef struct mproc__wire_entry {
     const void *bytes;      /* the msgpack list of the values, in the message */
     size_t len;
     size_t count;          /* the values in it, by its header */
-    mproc_value_t *values; /* the list decoded, the caller's to free */
+    mproc_value_t *values; /* the list, once decoded: the caller's to free */
 } mproc__wire_entry_t;
 
 /*
  * Reads the next entry from @r, which is past a RESULTS message's kind
- * and count: 0 with *@e, or MPROC_ECORRUPT (and @r bad).
+ * and count, without decoding the values: 0 with *@e, whose bytes and
+ * count say where the values are and how many, for a reader that decodes
+ * them straight into their places (mproc__job_results_decode()) or as a
+ * list (e->values, NULL until then); or MPROC_ECORRUPT (and @r bad).
  */
 int mproc__wire_next_entry(mproc__wire_t *r, mproc__wire_entry_t *e);
-/*
- * mproc__wire_next_entry() without decoding the values: e->values is
- * NULL, e->bytes and e->count say where they are and how many, for a
- * reader that decodes them straight into their places
- * (mproc__job_results_decode()).
- */
-int mproc__wire_next_entry_raw(mproc__wire_t *r, mproc__wire_entry_t *e);
 /* The entry's next failure: its place among the values, status, sentence. */
 int mproc__wire_next_failure(mproc__wire_entry_t *e, uint32_t *place,
                              int *status, const char **sentence, size_t *len);

@@ -173,7 +173,7 @@ void mproc__wire_tasks_free(mproc__wire_tasks_t *t)
     mproc__value_reader_end(&t->items);
 }
 
-int mproc__wire_next_entry_raw(mproc__wire_t *r, mproc__wire_entry_t *e)
+int mproc__wire_next_entry(mproc__wire_t *r, mproc__wire_entry_t *e)
 {
     uint32_t f;
     size_t n;
@@ -191,20 +191,6 @@ int mproc__wire_next_entry_raw(mproc__wire_t *r, mproc__wire_entry_t *e)
     }
     e->bytes = mproc__wire_get_bytes(r, &e->len);
     if (r->bad || mproc__value_list_count(e->bytes, e->len, &e->count) != 0) {
-        r->bad = 1;
-        return mproc__set_error(MPROC_ECORRUPT, "a malformed result message");
-    }
-    return 0;
-}
-
-int mproc__wire_next_entry(mproc__wire_t *r, mproc__wire_entry_t *e)
-{
-    if (mproc__wire_next_entry_raw(r, e) != 0)
-        return MPROC_ECORRUPT;
-    if (mproc__value_decode_blocks(e->bytes, e->len, &e->values) != 0 ||
-        mproc_value_type(e->values) != MPROC_VALUE_LIST) {
-        mproc_value_free(e->values);
-        e->values = NULL;
         r->bad = 1;
         return mproc__set_error(MPROC_ECORRUPT, "a malformed result message");
     }

@@ -677,26 +677,6 @@ mproc_value_t *mproc__value_take(mproc_value_t *list, size_t i)
     return item;
 }
 
-mproc_value_t *mproc__value_list_of_nils(size_t n)
-{
-    mproc_value_t *list = mproc__value_list_block(n);
-    size_t i;
-    if (list == NULL)
-        return NULL;
-    for (i = 0; i < n; i++) {
-        mproc_value_t *slot = mproc__value_block_slot(list, i);
-        if (slot == NULL) {
-            mproc_value_free(list);
-            return NULL;
-        }
-        memset(slot, 0, sizeof *slot);
-        slot->flags = MPROC__IN_BLOCK;
-        list->u.c.items[i] = slot;
-        list->u.c.len = i + 1;
-    }
-    return list;
-}
-
 mproc_value_t *const *mproc__value_list_items(const mproc_value_t *v)
 {
     return v != NULL && v->type == MPROC_VALUE_LIST ? v->u.c.items : NULL;

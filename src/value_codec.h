@@ -46,11 +46,6 @@ mproc_value_t *mproc__value_bytes_alloc(size_t len, unsigned char **data);
 mproc_value_t *mproc__value_take(mproc_value_t *list, size_t i);
 
 /*
- * A list of @n nils, each in the list's block: a place for each of @n
- * results, which mproc__value_list_move() fills. NULL when out of memory.
- */
-mproc_value_t *mproc__value_list_of_nils(size_t n);
-/*
  * The items of list @v, mproc_value_len() of them, for a reader that walks
  * a long list without a call per item; NULL if @v is no list.
  */
@@ -125,10 +120,11 @@ int mproc__value_list_count(const void *data, size_t len, size_t *n);
 int mproc__value_encode_run(const mproc_value_t *list, size_t first, size_t n,
                             mproc__buf_t *out);
 /*
- * Moves item @k of list @src into place @i of list @dst, freeing what was
- * there: a scalar of @src's block is copied into @dst's block, anything
- * else moves and leaves a hole in @src (as mproc__value_take()).
- * 0; MPROC_EINVAL if a place is missing; MPROC_ENOMEM (nothing changed).
+ * Moves item @k of list @src into place @i of list @dst (one of
+ * mproc__value_list_holes(), say), freeing what was there: a scalar of @src's
+ * block is copied into @dst's block, anything else moves and leaves a hole in
+ * @src (as mproc__value_take()). 0; MPROC_EINVAL if a place is missing;
+ * MPROC_ENOMEM (nothing changed).
  */
 int mproc__value_list_move(mproc_value_t *dst, size_t i, mproc_value_t *src,
                            size_t k);

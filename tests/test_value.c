@@ -674,12 +674,11 @@ static void test_block_lists_behave_as_plain_lists(void)
     for (i = 0; i < n; i++)
         mproc_value_free(items[i]);
     free(items);
-    /* Results moved into their places, scalars and the rest alike. */
+    /* Results moved into holes, scalars and the rest alike. */
     CU_ASSERT_EQUAL_FATAL(mproc__value_decode_blocks(b.data, b.len, &blk), 0);
-    nils = mproc__value_list_of_nils(601);
+    nils = mproc__value_list_holes(601);
     CU_ASSERT_PTR_NOT_NULL_FATAL(nils);
-    CU_ASSERT_EQUAL(mproc_value_type(mproc_value_at(nils, 600)),
-                    MPROC_VALUE_NIL);
+    CU_ASSERT_PTR_NULL(mproc_value_at(nils, 600));
     for (i = 0; i < 601; i++)
         CU_ASSERT_EQUAL(mproc__value_list_move(nils, 600 - i, blk, i), 0);
     CU_ASSERT_EQUAL(mproc__value_list_move(nils, 601, blk, 0), MPROC_EINVAL);
@@ -932,10 +931,16 @@ static void test_a_decode_gone_bad_leaves_its_place_alone(void)
     /* [1, 2, 2^64 - 1]: the third is past int64. */
     static const char bad[] =
         "\x93\x01\x02\xcf\xff\xff\xff\xff\xff\xff\xff\xff";
-    mproc_value_t *list = mproc__value_list_of_nils(600);
+    mproc_value_t *nils = mproc_value_list(), *list = NULL;
     mproc_value_t *one = mproc_value_list_of(1, mproc_value_float(1.5));
     mproc__buf_t b = {0};
     size_t n;
+    /* 600 nils, each in the block of a decoded list. */
+    for (n = 0; n < 600; n++)
+        CU_ASSERT_EQUAL_FATAL(mproc_value_append(nils, mproc_value_nil()), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc__value_encode(nils, &b), 0);
+    CU_ASSERT_EQUAL_FATAL(mproc__value_decode_blocks(b.data, b.len, &list), 0);
+    b.len = 0;
     CU_ASSERT_PTR_NOT_NULL_FATAL(list);
     CU_ASSERT_PTR_NOT_NULL_FATAL(one);
     CU_ASSERT_EQUAL_FATAL(mproc__value_encode(one, &b), 0);
@@ -958,6 +963,7 @@ static void test_a_decode_gone_bad_leaves_its_place_alone(void)
                     MPROC_VALUE_NIL);
     mproc_value_free(one);
     mproc_value_free(list);
+    mproc_value_free(nils);
     mproc__buf_free(&b);
 }
 
